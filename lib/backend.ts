@@ -1,0 +1,86 @@
+/**
+ * The compute backend: import this module before anything else that uses tf.
+ *
+ * `initBackend()` picks the fastest engine that works here: tfjs-node
+ * (libtensorflow) when its native binding loads, else WebAssembly (with the
+ * kernels from `wasm_kernels.ts` registered), else the pure-JS cpu backend.
+ * Env TFJS_BACKEND (`tensorflow`, `wasm` or `cpu`) overrides the choice.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import "@tensorflow/tfjs-backend-wasm";
+import { UserError } from "./errors.ts";
+
+export { tf };
+
+/** Names accepted by TFJS_BACKEND and `initBackend`. */
+export const BACKENDS = ["tensorflow", "wasm", "cpu"] as const;
+/** A backend name. */
+export type BackendName = typeof BACKENDS[number];
+
+/** What `initBackend` chose and why. */
+export interface BackendInfo {
+  /** The active tfjs backend. */
+  name: BackendName;
+  /** Why a faster backend was not used, if one was skipped. */
+  note?: string;
+}
+
+let active: Promise<BackendInfo> | undefined;
+
+/**
+ * Select and initialise the backend once per process; later calls return the
+ * same answer.
+ *
+ * @param preferred a backend to use instead of the automatic choice; default
+ *   env TFJS_BACKEND.
+ * @throws {UserError} when `preferred` is not a known backend or cannot start.
+ */
+export function initBackend(preferred?: string): Promise<BackendInfo> {
+  active ??= choose(preferred ?? Deno.env.get("TFJS_BACKEND") ?? undefined);
+  return active;
+}
+
+async function choose(preferred: string | undefined): Promise<BackendInfo> {
+  if (preferred !== undefined && !BACKENDS.includes(preferred as BackendName)) {
+    throw new UserError(
+      `unknown backend '${preferred}' (TFJS_BACKEND): use one of ${BACKENDS.join(", ")}`,
+    );
+  }
+  const order: BackendName[] = preferred ? [preferred as BackendName] : [...BACKENDS];
+  const skipped: string[] = [];
+  for (const name of order) {
+    const why = await tryBackend(name);
+    if (why === undefined) {
+      return { name, note: skipped.length ? skipped.join("; ") : undefined };
+    }
+    if (preferred) throw new UserError(`backend '${name}' could not start: ${why}`);
+    skipped.push(`${name}: ${why}`);
+  }
+  throw new Error(`no tfjs backend could start: ${skipped.join("; ")}`);
+}
+
+/** Returns undefined on success, else the reason the backend is unusable. */
+async function tryBackend(name: BackendName): Promise<string | undefined> {
+  try {
+    if (name === "tensorflow") {
+      // The native binding is only present where tfjs-node's install script
+      // could fetch libtensorflow; elsewhere this import throws.
+      await import("@tensorflow/tfjs-node");
+    }
+    if (name === "wasm") {
+      const { registerWasmKernels } = await import("./wasm_kernels.ts");
+      registerWasmKernels();
+    }
+    if (!(await tf.setBackend(name))) return "setBackend returned false";
+    await tf.ready();
+    return undefined;
+  } catch (e) {
+    return firstLine(e);
+  }
+}
+
+function firstLine(e: unknown): string {
+  return String(e instanceof Error ? e.message : e).split("\n")[0];
+}
