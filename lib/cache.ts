@@ -1,0 +1,228 @@
+/**
+ * One download-and-cache helper, shared by the CIFAR-100 archive and the VGG16 weights.
+ *
+ * Files land in {@linkcode cacheRoot} only after their MD5 matched: a download goes to a
+ * temporary file in the same folder and is renamed into place at the end, so an
+ * interrupted or altered download is never found (and trusted) later.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { homedir } from "node:os";
+import { UserError } from "./errors.ts";
+import { createProgress } from "./progress.ts";
+
+/**
+ * The cache folder: env `CIFAR100_CACHE` if set, else `$XDG_CACHE_HOME/cifar100-ts`,
+ * else `$HOME/.cache/cifar100-ts`. It is not created here.
+ *
+ * @returns an absolute or home-relative folder path
+ * @example
+ * ```ts
+ * const archive = join(cacheRoot(), "cifar-100-binary.tar.gz");
+ * ```
+ */
+export function cacheRoot(): string {
+  const override = Deno.env.get("CIFAR100_CACHE");
+  if (override) return override;
+  const xdg = Deno.env.get("XDG_CACHE_HOME");
+  if (xdg) return join(xdg, "cifar100-ts");
+  const home = Deno.env.get("HOME") || homedir();
+  return join(home, ".cache", "cifar100-ts");
+}
+
+/**
+ * MD5 of a file as lowercase hex, read in chunks (the file is never held in memory).
+ *
+ * @param path file to hash
+ * @returns 32 hex digits
+ */
+export async function md5File(path: string): Promise<string> {
+  const hash = createHash("md5");
+  using file = await Deno.open(path, { read: true });
+  const buffer = new Uint8Array(4 << 20);
+  while (true) {
+    const n = await file.read(buffer);
+    if (n === null) break;
+    hash.update(buffer.subarray(0, n));
+  }
+  return hash.digest("hex");
+}
+
+/** A file known by URL and checksum. */
+export interface RemoteFile {
+  /** Where to download it from. */
+  url: string;
+  /** Expected MD5, lowercase hex. */
+  md5: string;
+  /** Name in the cache folder, e.g. `cifar-100-binary.tar.gz`. */
+  fileName: string;
+  /** What it is, for messages and the progress bar, e.g. `CIFAR-100 archive`. */
+  what: string;
+}
+
+/** Options for {@linkcode fetchCached}. */
+export interface FetchOptions {
+  /** Folder to cache in; default {@linkcode cacheRoot}. Created when needed. */
+  cacheDir?: string;
+  /** The fetch to use (tests inject one that serves from memory); default global fetch. */
+  fetch?: typeof fetch;
+  /** Called as bytes arrive (total is 0 when the server does not say). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** A download failed (network, HTTP status, broken stream); `url` says which. */
+export class DownloadError extends UserError {
+  override name = "DownloadError";
+  /** The URL that could not be downloaded. */
+  url: string;
+
+  /**
+   * @param url the URL that failed
+   * @param message one line: what failed and why
+   */
+  constructor(url: string, message: string) {
+    super(message);
+    this.url = url;
+  }
+}
+
+/**
+ * Return a verified local copy of `file`, downloading it when needed.
+ *
+ * If `<cacheDir>/<fileName>` exists and its MD5 matches, it is returned as is. Otherwise the
+ * file is downloaded with a progress bar to a temporary file in the same folder, its MD5 is
+ * checked, and it is renamed into place (replacing a cached copy whose MD5 was wrong).
+ *
+ * @param file what to fetch and its expected MD5
+ * @param options cache folder, fetch and progress callback
+ * @returns the cached path, and whether it was downloaded just now
+ * @throws {DownloadError} when the download fails (callers add how to supply the file by hand)
+ * @throws {UserError} when the downloaded bytes have the wrong MD5 (nothing is kept)
+ * @example
+ * ```ts
+ * const { path } = await fetchCached({
+ *   url: "https://example.org/w.h5", md5: "0123456789abcdef0123456789abcdef",
+ *   fileName: "w.h5", what: "VGG16 weights",
+ * });
+ * ```
+ */
+export async function fetchCached(
+  file: RemoteFile,
+  options: FetchOptions = {},
+): Promise<{ path: string; downloaded: boolean }> {
+  const dir = options.cacheDir ?? cacheRoot();
+  const path = join(dir, file.fileName);
+  let staleMd5: string | undefined;
+  if (await isFile(path)) {
+    const md5 = await md5File(path);
+    if (md5 === file.md5) return { path, downloaded: false };
+    staleMd5 = md5;
+  }
+  const stale = staleMd5
+    ? ` (the cached ${path} has MD5 ${staleMd5}, expected ${file.md5}, so it is not used)`
+    : "";
+
+  try {
+    await Deno.mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new UserError(
+      `cannot create cache folder ${dir} (${message(e)}); set CIFAR100_CACHE to a writable folder`,
+    );
+  }
+
+  const doFetch = options.fetch ?? fetch;
+  let response: Response;
+  try {
+    response = await doFetch(file.url);
+  } catch (e) {
+    throw new DownloadError(
+      file.url,
+      `could not download ${file.what} from ${file.url}: ${message(e)}${stale}`,
+    );
+  }
+  if (!response.ok || !response.body) {
+    await response.body?.cancel();
+    throw new DownloadError(
+      file.url,
+      `could not download ${file.what} from ${file.url}: HTTP ${response.status} ${response.statusText}${stale}`
+        .trimEnd(),
+    );
+  }
+
+  const total = Number(response.headers.get("content-length")) || 0;
+  const progress = createProgress({
+    total,
+    label: `Downloading ${file.what}`,
+    bytes: true,
+    onUpdate: options.onProgress ? (done, all) => options.onProgress!(done, all) : undefined,
+  });
+  // A unique temp name in the same folder: rename is then atomic, and a leftover from a killed
+  // process never has the final name.
+  const temp = `${path}.${crypto.randomUUID().slice(0, 8)}.part`;
+  const hash = createHash("md5");
+  let done = 0;
+  try {
+    using out = await Deno.open(temp, { write: true, createNew: true });
+    let reported = 0;
+    for await (const chunk of response.body) {
+      hash.update(chunk);
+      for (let written = 0; written < chunk.length;) {
+        written += await out.write(chunk.subarray(written));
+      }
+      done += chunk.length;
+      // Report about once per MB, not once per chunk, to keep notebooks' displays cheap.
+      if (done - reported >= 1 << 20) {
+        progress.update(done);
+        reported = done;
+      }
+    }
+    progress.update(done);
+  } catch (e) {
+    await removeQuietly(temp);
+    throw new DownloadError(
+      file.url,
+      `download of ${file.what} from ${file.url} failed after ${done} bytes: ${message(e)}`,
+    );
+  } finally {
+    progress.stop();
+  }
+
+  const md5 = hash.digest("hex");
+  if (md5 !== file.md5) {
+    await removeQuietly(temp);
+    throw new UserError(
+      `downloaded ${file.what} from ${file.url} has MD5 ${md5}, expected ${file.md5} ` +
+        `(${done} bytes); it was not kept, try again`,
+    );
+  }
+  try {
+    await Deno.rename(temp, path);
+  } catch (e) {
+    await removeQuietly(temp);
+    throw new UserError(`cannot move the download into ${path} (${message(e)})`);
+  }
+  return { path, downloaded: true };
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+async function removeQuietly(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch {
+    // Already gone (or never created): nothing to clean up.
+  }
+}
+
+function message(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
+}

@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import { initBackend, tf } from "../lib/backend.ts";
+
+await initBackend("wasm");
+
+/** Run `fn` on the given backend with the same seeded inputs; return plain arrays. */
+async function on<T extends tf.Tensor[]>(
+  backend: string,
+  fn: () => T,
+): Promise<Float32Array[]> {
+  const previous = tf.getBackend();
+  await tf.setBackend(backend);
+  try {
+    const outs = tf.tidy(fn);
+    const values = await Promise.all(outs.map((t) => t.data() as Promise<Float32Array>));
+    tf.dispose(outs);
+    return values;
+  } finally {
+    await tf.setBackend(previous);
+  }
+}
+
+function assertClose(actual: Float32Array, expected: Float32Array, what: string, tol = 1e-3) {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let worst = 0;
+  for (let i = 0; i < actual.length; i++) {
+    const err = Math.abs(actual[i] - expected[i]) / Math.max(1, Math.abs(expected[i]));
+    worst = Math.max(worst, err);
+  }
+  assert.ok(worst < tol, `${what}: max relative error ${worst}`);
+}
+
+const convCases: Array<{
+  name: string;
+  x: [number, number, number, number];
+  k: [number, number, number, number];
+  strides: [number, number];
+  pad: "valid" | "same";
+}> = [
+  { name: "3x3 valid stride 1", x: [2, 8, 8, 3], k: [3, 3, 3, 4], strides: [1, 1], pad: "valid" },
+  { name: "3x3 same stride 1", x: [2, 7, 7, 2], k: [3, 3, 2, 5], strides: [1, 1], pad: "same" },
+  { name: "3x3 valid stride 2", x: [3, 9, 9, 2], k: [3, 3, 2, 3], strides: [2, 2], pad: "valid" },
+  { name: "3x3 valid stride 2, uneven", x: [1, 10, 10, 2], k: [3, 3, 2, 3], strides: [2, 2], pad: "valid" },
+  { name: "3x3 same stride 2", x: [2, 8, 8, 3], k: [3, 3, 3, 2], strides: [2, 2], pad: "same" },
+  { name: "2x4 same stride 2x1", x: [2, 7, 6, 2], k: [2, 4, 2, 3], strides: [2, 1], pad: "same" },
+  { name: "5x5 valid stride 3", x: [2, 11, 13, 1], k: [5, 5, 1, 2], strides: [3, 3], pad: "valid" },
+  { name: "1x1 valid", x: [4, 5, 5, 6], k: [1, 1, 6, 7], strides: [1, 1], pad: "valid" },
+];
+
+for (const c of convCases) {
+  Deno.test(`wasm conv2d gradients match cpu: ${c.name}`, async () => {
+    const case_ = () => {
+      const x = tf.randomNormal(c.x, 0, 1, "float32", 1);
+      const k = tf.randomNormal(c.k, 0, 1, "float32", 2);
+      const f = (x: tf.Tensor4D, k: tf.Tensor4D) =>
+        tf.conv2d(x, k, c.strides, c.pad).square().sum();
+      const [dx, dk] = tf.grads(f as (...a: tf.Tensor[]) => tf.Tensor)([x, k]);
+      return [tf.conv2d(x as tf.Tensor4D, k as tf.Tensor4D, c.strides, c.pad), dx, dk];
+    };
+    const [y0, dx0, dk0] = await on("cpu", case_);
+    const [y1, dx1, dk1] = await on("wasm", case_);
+    assertClose(y1, y0, "output");
+    assertClose(dx1, dx0, "input gradient");
+    assertClose(dk1, dk0, "filter gradient");
+  });
+}
+
+Deno.test("wasm Conv2DBackpropFilter kernel matches cpu when called directly", async () => {
+  const case_ = () => {
+    const x = tf.randomUniform([3, 9, 9, 4], -1, 1, "float32", 3) as tf.Tensor4D;
+    const dy = tf.randomUniform([3, 4, 4, 5], -1, 1, "float32", 4) as tf.Tensor4D;
+    return [tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, {
+      strides: 2,
+      pad: "valid",
+      dataFormat: "NHWC",
+      filterShape: [3, 3, 4, 5],
+    }) as tf.Tensor];
+  };
+  const [cpu] = await on("cpu", case_);
+  const [wasm] = await on("wasm", case_);
+  assertClose(wasm, cpu, "filter gradient");
+});
+
+for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+  Deno.test(`wasm matMul transposeA=${ta} transposeB=${tb} matches cpu, values and gradients`, async () => {
+    const case_ = () => {
+      const a = tf.randomNormal(ta ? [2, 7, 5] : [2, 5, 7], 0, 1, "float32", 5);
+      const b = tf.randomNormal(tb ? [2, 3, 7] : [2, 7, 3], 0, 1, "float32", 6);
+      const f = (a: tf.Tensor, b: tf.Tensor) => tf.matMul(a, b, ta, tb).square().sum();
+      const [da, db] = tf.grads(f)([a, b]);
+      return [tf.matMul(a, b, ta, tb), da, db];
+    };
+    const cpu = await on("cpu", case_);
+    const wasm = await on("wasm", case_);
+    ["product", "gradient a", "gradient b"].forEach((what, i) => assertClose(wasm[i], cpu[i], what));
+  });
+}
+
+Deno.test("wasm kernels leak no tensors or memory across repeated gradient steps", async () => {
+  const x = tf.randomNormal([4, 10, 10, 3], 0, 1, "float32", 7) as tf.Tensor4D;
+  const k = tf.variable(tf.randomNormal([3, 3, 3, 8], 0, 1, "float32", 8));
+  const step = () =>
+    tf.tidy(() => {
+      const { grads } = tf.variableGrads(() => tf.conv2d(x, k as tf.Tensor4D, 2, "same").sum());
+      return grads[k.name].sum();
+    });
+  (step()).dispose(); // first call may allocate kernel caches
+  const before = tf.memory();
+  for (let i = 0; i < 5; i++) step().dispose();
+  const after = tf.memory();
+  assert.equal(after.numTensors, before.numTensors);
+  assert.equal(after.numBytes, before.numBytes);
+  x.dispose();
+  k.dispose();
+});
