@@ -170,6 +170,8 @@ export function setFineTunable(base: tf.LayersModel, trainable: boolean): void {
 }
 
 /** Number of parameters in `weights` (e.g. `model.trainableWeights`). */
-export function countParams(weights: ReadonlyArray<{ shape: number[] }>): number {
-  return weights.reduce((sum, w) => sum + w.shape.reduce((a, b) => a * b, 1), 0);
+export function countParams(
+  weights: ReadonlyArray<{ shape: ReadonlyArray<number | null> }>,
+): number {
+  return weights.reduce((sum, w) => sum + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
 }

@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import { initBackend, tf } from "../lib/backend.ts";
+import { UserError } from "../lib/errors.ts";
+import {
+  buildVgg16Base,
+  buildVgg16Classifier,
+  buildVgg16Head,
+  countParams,
+  IMAGENET_MEAN_BGR,
+  preprocessCaffe,
+  setFineTunable,
+  VGG16_CONV_LAYERS,
+} from "../lib/models/vgg16.ts";
+
+await initBackend();
+
+Deno.test("preprocessCaffe flips RGB to BGR and subtracts the ImageNet means", () => {
+  // Two pixels: (R,G,B) = (255, 0, 10) and (1, 2, 3).
+  const rgb = tf.tensor4d([255, 0, 10, 1, 2, 3], [1, 1, 2, 3]);
+  const out = preprocessCaffe(rgb);
+  const expected = [
+    10 - 103.939,
+    0 - 116.779,
+    255 - 123.68,
+    3 - 103.939,
+    2 - 116.779,
+    1 - 123.68,
+  ];
+  assert.deepEqual(out.shape, [1, 1, 2, 3]);
+  Array.from(out.dataSync()).forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-4, `${i}`));
+  assert.deepEqual(IMAGENET_MEAN_BGR, [103.939, 116.779, 123.68]);
+  tf.dispose([rgb, out]);
+});
+
+Deno.test("preprocessCaffe leaks no tensors", () => {
+  const rgb = tf.zeros([2, 4, 4, 3]) as tf.Tensor4D;
+  const before = tf.memory().numTensors;
+  const out = preprocessCaffe(rgb);
+  assert.equal(tf.memory().numTensors, before + 1);
+  tf.dispose([rgb, out]);
+});
+
+Deno.test("VGG16 base, head and classifier have Keras's layer names and parameter counts", () => {
+  const before = tf.memory().numTensors;
+  const base = buildVgg16Base(32);
+  assert.equal(base.name, "vgg16");
+  assert.equal(base.countParams(), 14_714_688);
+  assert.deepEqual(
+    base.layers.filter((l) => l.getWeights().length > 0).map((l) => l.name),
+    [...VGG16_CONV_LAYERS],
+  );
+  assert.equal(VGG16_CONV_LAYERS.length, 13);
+  assert.deepEqual(base.layers.filter((l) => l.name.endsWith("_pool")).map((l) => l.name), [
+    "block1_pool",
+    "block2_pool",
+    "block3_pool",
+    "block4_pool",
+    "block5_pool",
+  ]);
+  assert.deepEqual(base.outputs[0].shape, [null, 1, 1, 512]);
+
+  const head = buildVgg16Head(100);
+  assert.equal(head.countParams(), 51_300);
+
+  setFineTunable(base, false);
+  const classifier = buildVgg16Classifier(base, head);
+  assert.equal(classifier.countParams(), 14_765_988);
+  assert.equal(countParams(classifier.trainableWeights), 51_300);
+  assert.equal(countParams(classifier.nonTrainableWeights), 14_714_688);
+
+  // Fine-tuning unfreezes block 5 only: 3 x (3*3*512*512 + 512).
+  setFineTunable(base, true);
+  assert.equal(countParams(classifier.trainableWeights), 51_300 + 3 * 2_359_808);
+  assert.ok(base.trainableWeights.every((w) => w.name.includes("block5_")));
+  setFineTunable(base, false);
+  assert.equal(countParams(classifier.trainableWeights), 51_300);
+
+  classifier.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});
+
+Deno.test("the classifier maps images to class probabilities; larger inputs shrink to 512 features", () => {
+  const base = buildVgg16Base(64);
+  assert.deepEqual(base.outputs[0].shape, [null, 2, 2, 512]);
+  const head = buildVgg16Head(7);
+  const classifier = buildVgg16Classifier(base, head);
+  const x = tf.randomUniform([2, 64, 64, 3], -100, 100, "float32", 1);
+  const p = classifier.predict(x) as tf.Tensor;
+  assert.deepEqual(p.shape, [2, 7]);
+  const sums = tf.sum(p, 1);
+  Array.from(sums.dataSync()).forEach((s) => assert.ok(Math.abs(s - 1) < 1e-5));
+  tf.dispose([x, p, sums]);
+  classifier.dispose();
+});
+
+Deno.test("an input size below 32 is a user error naming the option", () => {
+  assert.throws(
+    () => buildVgg16Base(16),
+    (e) => e instanceof UserError && /--input-size/.test(e.message),
+  );
+  assert.throws(() => buildVgg16Base(40.5), UserError);
+});
