@@ -40,7 +40,13 @@ const convCases: Array<{
   { name: "3x3 valid stride 1", x: [2, 8, 8, 3], k: [3, 3, 3, 4], strides: [1, 1], pad: "valid" },
   { name: "3x3 same stride 1", x: [2, 7, 7, 2], k: [3, 3, 2, 5], strides: [1, 1], pad: "same" },
   { name: "3x3 valid stride 2", x: [3, 9, 9, 2], k: [3, 3, 2, 3], strides: [2, 2], pad: "valid" },
-  { name: "3x3 valid stride 2, uneven", x: [1, 10, 10, 2], k: [3, 3, 2, 3], strides: [2, 2], pad: "valid" },
+  {
+    name: "3x3 valid stride 2, uneven",
+    x: [1, 10, 10, 2],
+    k: [3, 3, 2, 3],
+    strides: [2, 2],
+    pad: "valid",
+  },
   { name: "3x3 same stride 2", x: [2, 8, 8, 3], k: [3, 3, 3, 2], strides: [2, 2], pad: "same" },
   { name: "2x4 same stride 2x1", x: [2, 7, 6, 2], k: [2, 4, 2, 3], strides: [2, 1], pad: "same" },
   { name: "5x5 valid stride 3", x: [2, 11, 13, 1], k: [5, 5, 1, 2], strides: [3, 3], pad: "valid" },
@@ -69,12 +75,14 @@ Deno.test("wasm Conv2DBackpropFilter kernel matches cpu when called directly", a
   const case_ = () => {
     const x = tf.randomUniform([3, 9, 9, 4], -1, 1, "float32", 3) as tf.Tensor4D;
     const dy = tf.randomUniform([3, 4, 4, 5], -1, 1, "float32", 4) as tf.Tensor4D;
-    return [tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, {
-      strides: 2,
-      pad: "valid",
-      dataFormat: "NHWC",
-      filterShape: [3, 3, 4, 5],
-    }) as tf.Tensor];
+    return [
+      tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, {
+        strides: 2,
+        pad: "valid",
+        dataFormat: "NHWC",
+        filterShape: [3, 3, 4, 5],
+      }) as tf.Tensor,
+    ];
   };
   const [cpu] = await on("cpu", case_);
   const [wasm] = await on("wasm", case_);
@@ -92,7 +100,9 @@ for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, tru
     };
     const cpu = await on("cpu", case_);
     const wasm = await on("wasm", case_);
-    ["product", "gradient a", "gradient b"].forEach((what, i) => assertClose(wasm[i], cpu[i], what));
+    ["product", "gradient a", "gradient b"].forEach((what, i) =>
+      assertClose(wasm[i], cpu[i], what)
+    );
   });
 }
 

@@ -1,0 +1,210 @@
+/**
+ * The CIFAR-100 binary record format: parsing and validation, independent of where the bytes
+ * come from (a folder or a tar.gz, read in chunks).
+ *
+ * A record is 3,074 bytes: coarse label, fine label, then 1,024 red, 1,024 green and 1,024 blue
+ * bytes, each plane 32 rows of 32 pixels, top row first. Images are stored here as NHWC uint8.
+ *
+ * @module
+ */
+import { UserError } from "../errors.ts";
+
+/** Image side in pixels. */
+export const IMAGE_SIZE = 32;
+/** Bytes of one image (32 x 32 x 3). */
+export const IMAGE_BYTES = IMAGE_SIZE * IMAGE_SIZE * 3;
+/** Bytes of one record: two label bytes and the image. */
+export const RECORD_BYTES = IMAGE_BYTES + 2;
+/** Number of fine classes. */
+export const FINE_CLASSES = 100;
+/** Number of coarse classes (superclasses). */
+export const COARSE_CLASSES = 20;
+/** Marks a fine label not seen in any record in a fine-to-coarse table. */
+export const UNSEEN = 255;
+
+/** One split: images NHWC `[count, 32, 32, 3]` uint8 and their labels. */
+export interface Split {
+  /** `count * 3072` bytes, index `((i * 32 + row) * 32 + col) * 3 + channel`. */
+  images: Uint8Array;
+  /** Fine label (0..99) per image. */
+  fineLabels: Uint8Array;
+  /** Coarse label (0..19) per image. */
+  coarseLabels: Uint8Array;
+  /** Number of images. */
+  count: number;
+}
+
+/** Options for {@linkcode RecordDecoder}. */
+export interface RecordDecoderOptions {
+  /** Name for messages, e.g. `/data/cifar-100-binary/train.bin`. */
+  name: string;
+  /** Total byte length of the file (known up front from stat or the tar header). */
+  byteLength: number;
+  /** Records the file must hold (50,000 for train.bin, 10,000 for test.bin). */
+  expectedCount: number;
+  /** Keep only the first `limit` records (all are still validated). */
+  limit?: number;
+  /**
+   * Fine-to-coarse table shared across splits, {@linkcode UNSEEN} where not yet seen; filled
+   * and checked as records arrive.
+   */
+  fineToCoarse: Uint8Array;
+}
+
+/**
+ * Decodes a `.bin` file fed in chunks of any size into a {@linkcode Split}.
+ *
+ * The size and record count are checked before any byte is read; labels are checked per
+ * record. Pixels go straight from the chunks into the NHWC output, so a file is never held
+ * twice in memory.
+ *
+ * @example
+ * ```ts
+ * const decoder = new RecordDecoder({ name, byteLength, expectedCount: 10000, fineToCoarse });
+ * for await (const chunk of stream) decoder.push(chunk);
+ * const split = decoder.finish();
+ * ```
+ */
+export class RecordDecoder {
+  readonly #name: string;
+  readonly #total: number;
+  readonly #keep: number;
+  readonly #fineToCoarse: Uint8Array;
+  readonly #split: Split;
+  readonly #carry = new Uint8Array(RECORD_BYTES);
+  #carried = 0;
+  #index = 0;
+
+  /** @throws {UserError} when the size is not a whole number of records or the count is wrong */
+  constructor(options: RecordDecoderOptions) {
+    const { name, byteLength, expectedCount } = options;
+    if (byteLength % RECORD_BYTES !== 0) {
+      throw new UserError(
+        `${name}: size ${fmt(byteLength)} bytes is not a multiple of the ${
+          fmt(RECORD_BYTES)
+        }-byte CIFAR-100 record; the file is truncated or not CIFAR-100 binary, get it again`,
+      );
+    }
+    const count = byteLength / RECORD_BYTES;
+    if (count !== expectedCount) {
+      throw new UserError(
+        `${name}: has ${fmt(count)} records, expected ${fmt(expectedCount)}; ` +
+          `the file is incomplete or not CIFAR-100 binary, get it again`,
+      );
+    }
+    this.#name = name;
+    this.#total = count;
+    this.#keep = Math.min(count, Math.max(0, options.limit ?? count));
+    this.#fineToCoarse = options.fineToCoarse;
+    this.#split = {
+      images: new Uint8Array(this.#keep * IMAGE_BYTES),
+      fineLabels: new Uint8Array(this.#keep),
+      coarseLabels: new Uint8Array(this.#keep),
+      count: this.#keep,
+    };
+  }
+
+  /** Feed the next bytes of the file. */
+  push(chunk: Uint8Array): void {
+    let offset = 0;
+    if (this.#carried > 0) {
+      const take = Math.min(RECORD_BYTES - this.#carried, chunk.length);
+      this.#carry.set(chunk.subarray(0, take), this.#carried);
+      this.#carried += take;
+      offset = take;
+      if (this.#carried < RECORD_BYTES) return;
+      this.#record(this.#carry, 0);
+      this.#carried = 0;
+    }
+    // Whole records straight from the chunk; only a record split across chunks is copied.
+    while (chunk.length - offset >= RECORD_BYTES) {
+      this.#record(chunk, offset);
+      offset += RECORD_BYTES;
+    }
+    if (offset < chunk.length) {
+      this.#carry.set(chunk.subarray(offset));
+      this.#carried = chunk.length - offset;
+    }
+  }
+
+  /**
+   * The decoded split, once every byte was pushed.
+   *
+   * @throws {UserError} when fewer or more bytes arrived than the declared length
+   */
+  finish(): Split {
+    if (this.#index !== this.#total || this.#carried !== 0) {
+      throw new UserError(
+        `${this.#name}: ended after ${fmt(this.#index * RECORD_BYTES + this.#carried)} of ${
+          fmt(this.#total * RECORD_BYTES)
+        } bytes; the file is truncated, get it again`,
+      );
+    }
+    return this.#split;
+  }
+
+  #record(bytes: Uint8Array, at: number): void {
+    const i = this.#index;
+    if (i >= this.#total) {
+      throw new UserError(`${this.#name}: more bytes than its declared size; the file is corrupt`);
+    }
+    const coarse = bytes[at];
+    const fine = bytes[at + 1];
+    if (fine >= FINE_CLASSES || coarse >= COARSE_CLASSES) {
+      throw new UserError(
+        `${this.#name}: record ${i} has fine label ${fine} and coarse label ${coarse}, ` +
+          `expected fine < ${FINE_CLASSES} and coarse < ${COARSE_CLASSES}; the file is corrupt or not CIFAR-100, get it again`,
+      );
+    }
+    const known = this.#fineToCoarse[fine];
+    if (known === UNSEEN) {
+      this.#fineToCoarse[fine] = coarse;
+    } else if (known !== coarse) {
+      throw new UserError(
+        `${this.#name}: record ${i} puts fine label ${fine} in coarse class ${coarse}, ` +
+          `but earlier records put it in ${known}; the file is corrupt, get it again`,
+      );
+    }
+    if (i < this.#keep) {
+      const { images, fineLabels, coarseLabels } = this.#split;
+      fineLabels[i] = fine;
+      coarseLabels[i] = coarse;
+      // Planar R, G, B (rows top to bottom) -> interleaved HWC.
+      const red = at + 2;
+      const green = red + 1024;
+      const blue = green + 1024;
+      let out = i * IMAGE_BYTES;
+      for (let p = 0; p < 1024; p++) {
+        images[out] = bytes[red + p];
+        images[out + 1] = bytes[green + p];
+        images[out + 2] = bytes[blue + p];
+        out += 3;
+      }
+    }
+    this.#index = i + 1;
+  }
+}
+
+/**
+ * Parse a label-name file: one name per line, blank lines and surrounding spaces ignored.
+ *
+ * @param text file contents
+ * @param name file name for messages
+ * @param expected required number of names (100 fine, 20 coarse)
+ * @returns the names in label order
+ * @throws {UserError} when the number of names is wrong
+ */
+export function parseLabelNames(text: string, name: string, expected: number): string[] {
+  const names = text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "");
+  if (names.length !== expected) {
+    throw new UserError(
+      `${name}: has ${names.length} label names, expected ${expected} (one per line); ` +
+        `the file is damaged or not from CIFAR-100, get it again`,
+    );
+  }
+  return names;
+}
+
+function fmt(n: number): string {
+  return n.toLocaleString("en-US");
+}

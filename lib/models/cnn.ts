@@ -1,0 +1,50 @@
+/**
+ * The source notebook's convolutional network.
+ * @module
+ */
+import { tf } from "../backend.ts";
+import { dropout, glorot, LayerNames, SeedSequence } from "./layers.ts";
+
+/**
+ * Conv(32, 3x3, relu) -> MaxPool(2) -> Conv(64, 3x3, relu) -> MaxPool(2) -> Flatten
+ * -> Dropout(0.5) -> Dense(classes, softmax): 249,892 parameters for 100 classes,
+ * as in the source.
+ *
+ * @param options.seed fixes initial weights and dropout masks.
+ * @example
+ * ```ts
+ * const model = buildCnn({ seed: 0 });
+ * model.countParams(); // 249892
+ * ```
+ */
+export function buildCnn(options: { numClasses?: number; seed?: number } = {}): tf.Sequential {
+  const { numClasses = 100, seed = 0 } = options;
+  const seeds = new SeedSequence(seed);
+  const names = new LayerNames();
+  const conv = (filters: number, inputShape?: number[]) =>
+    tf.layers.conv2d({
+      filters,
+      kernelSize: 3,
+      activation: "relu",
+      kernelInitializer: glorot(seeds),
+      name: names.next("conv2d"),
+      ...(inputShape ? { inputShape } : {}),
+    });
+  return tf.sequential({
+    name: "cnn",
+    layers: [
+      conv(32, [32, 32, 3]),
+      tf.layers.maxPooling2d({ poolSize: 2, name: names.next("max_pooling2d") }),
+      conv(64),
+      tf.layers.maxPooling2d({ poolSize: 2, name: names.next("max_pooling2d") }),
+      tf.layers.flatten({ name: names.next("flatten") }),
+      dropout(0.5, seeds, names.next("dropout")),
+      tf.layers.dense({
+        units: numClasses,
+        activation: "softmax",
+        kernelInitializer: glorot(seeds),
+        name: names.next("dense"),
+      }),
+    ],
+  });
+}

@@ -1,0 +1,98 @@
+/**
+ * Layer helpers shared by the models: seeded initialisers and a dropout whose
+ * masks are reproducible from a seed.
+ *
+ * @module
+ */
+import { tf } from "../backend.ts";
+
+/**
+ * Hands out a distinct seed per layer so that one run seed fixes every
+ * initial weight, and two layers never share a random stream.
+ */
+export class SeedSequence {
+  #next: number;
+  /** @param seed the run's seed. */
+  constructor(seed: number) {
+    this.#next = seed * 1000 + 1;
+  }
+  /** The next seed. */
+  next(): number {
+    return this.#next++;
+  }
+}
+
+/**
+ * Keras-style layer names ("dense", "dense_1", ...) so summaries read like the source's.
+ */
+export class LayerNames {
+  #counts = new Map<string, number>();
+  /** The next name for a layer of `kind`, e.g. "dense_2". */
+  next(kind: string): string {
+    const n = this.#counts.get(kind) ?? 0;
+    this.#counts.set(kind, n + 1);
+    return n === 0 ? kind : `${kind}_${n}`;
+  }
+}
+
+/** Keras's default kernel initialiser (Glorot uniform), seeded. */
+export function glorot(seeds: SeedSequence): tf.initializers.Initializer {
+  return tf.initializers.glorotUniform({ seed: seeds.next() });
+}
+
+type LayerClass = new (args: { rate: number; seed?: number; name?: string }) => tf.layers.Layer;
+// tfjs exports the Dropout factory, not the class; the class is needed to subclass it.
+const Dropout = tf.layers.dropout({ rate: 0.5 }).constructor as LayerClass;
+
+/**
+ * Dropout whose mask sequence is fixed by a seed.
+ *
+ * tfjs's Dropout with a `seed` draws the same mask on every call, and without
+ * one draws from Math.random (not reproducible). This one advances the seed
+ * on every training call. It serialises as a plain Dropout.
+ */
+class SeededDropout extends Dropout {
+  #calls = 0;
+  #baseSeed: number;
+  constructor(args: { rate: number; seed: number; name?: string }) {
+    super(args);
+    this.#baseSeed = args.seed;
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) {
+    (this as unknown as { seed: number }).seed = this.#baseSeed + 7919 * this.#calls++;
+    return super.call(inputs, kwargs);
+  }
+}
+
+/** A Dropout layer with reproducible masks; see {@linkcode SeededDropout}. */
+export function dropout(rate: number, seeds: SeedSequence, name?: string): tf.layers.Layer {
+  return new SeededDropout({ rate, seed: seeds.next(), name });
+}
+
+/**
+ * The model's summary as Keras prints it (layer, output shape, params; totals).
+ *
+ * @returns the lines joined with newlines.
+ */
+export function summary(model: tf.LayersModel): string {
+  const lines: string[] = [];
+  model.summary(98, undefined, (line?: string) => lines.push(line ?? ""));
+  // Keras prints totals with thousands separators.
+  return lines.map((l) =>
+    l.replace(/(params: )(\d+)/, (_, p, n) => p + Number(n).toLocaleString("en-US"))
+  )
+    .join("\n");
+}
+
+/** Parameter counts, as Keras reports them. */
+export function countParams(model: tf.LayersModel): {
+  total: number;
+  trainable: number;
+  nonTrainable: number;
+} {
+  const count = (ws: tf.LayerVariable[]) =>
+    ws.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+  const trainable = count(model.trainableWeights);
+  const nonTrainable = count(model.nonTrainableWeights);
+  return { total: trainable + nonTrainable, trainable, nonTrainable };
+}

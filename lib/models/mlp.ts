@@ -1,0 +1,41 @@
+/**
+ * The source notebook's multilayer perceptron ("Sequential model").
+ * @module
+ */
+import { tf } from "../backend.ts";
+import { dropout, glorot, LayerNames, SeedSequence } from "./layers.ts";
+
+/**
+ * Flatten -> Dense(512, relu) -> Dropout(0.2) -> Dense(512, relu) -> Dropout(0.2)
+ * -> Dense(classes, softmax): 1,887,332 parameters for 100 classes, as in the source.
+ *
+ * @param options.seed fixes initial weights and dropout masks.
+ * @example
+ * ```ts
+ * const model = buildMlp({ seed: 0 });
+ * model.countParams(); // 1887332
+ * ```
+ */
+export function buildMlp(options: { numClasses?: number; seed?: number } = {}): tf.Sequential {
+  const { numClasses = 100, seed = 0 } = options;
+  const seeds = new SeedSequence(seed);
+  const names = new LayerNames();
+  const dense = (units: number, activation: "relu" | "softmax") =>
+    tf.layers.dense({
+      units,
+      activation,
+      kernelInitializer: glorot(seeds),
+      name: names.next("dense"),
+    });
+  return tf.sequential({
+    name: "mlp",
+    layers: [
+      tf.layers.flatten({ inputShape: [32, 32, 3], name: names.next("flatten") }),
+      dense(512, "relu"),
+      dropout(0.2, seeds, names.next("dropout")),
+      dense(512, "relu"),
+      dropout(0.2, seeds, names.next("dropout")),
+      dense(numClasses, "softmax"),
+    ],
+  });
+}
