@@ -1,0 +1,235 @@
+/**
+ * Training and evaluation: a Keras-like `fit` over {@linkcode Examples}.
+ *
+ * Written out rather than using tfjs-layers' `model.fit` so that images stay
+ * uint8 until each batch, progress reaches terminals and notebooks alike, each
+ * epoch is timed without validation, and tensors are accounted for (the tensor
+ * count after every epoch is the same).
+ *
+ * @module
+ */
+import { tf } from "./backend.ts";
+import type { Examples } from "./data/examples.ts";
+import { createProgress, type ProgressInfo } from "./progress.ts";
+import { permutation } from "./random.ts";
+
+/** Loss functions; the source's MLP used binary cross-entropy on a softmax, a mistake kept selectable. */
+export const LOSSES = ["categorical_crossentropy", "binary_crossentropy"] as const;
+/** A loss name, as Keras spells it. */
+export type LossName = typeof LOSSES[number];
+
+/** Per-epoch metrics, named as Keras's `history.history`. */
+export interface History {
+  loss: number[];
+  accuracy: number[];
+  val_loss: number[];
+  val_accuracy: number[];
+}
+
+/** Options for {@linkcode fit}. */
+export interface FitOptions {
+  epochs: number;
+  batchSize: number;
+  optimizer: tf.Optimizer;
+  loss?: LossName;
+  /** Seeds the shuffling; epoch e uses seed + e. */
+  seed?: number;
+  /** Evaluated after every epoch (the source used the test set, as Keras's validation_data). */
+  validation?: Examples;
+  /** Applied to every batch before the model, e.g. VGG16 preprocessing; must not leak. */
+  transform?: (x: tf.Tensor) => tf.Tensor;
+  /** Receives the Keras-like log lines; default: console.error. */
+  log?: (line: string) => void;
+  /** Called on every batch with batches done, batches in all and running metrics. */
+  onProgress?: (done: number, total: number, info: ProgressInfo) => void;
+  /** Called after every epoch (after validation). */
+  onEpochEnd?: (epoch: number, history: History) => void;
+}
+
+/** What {@linkcode fit} returns. */
+export interface FitResult {
+  history: History;
+  /** Training time per epoch, without validation. */
+  secondsPerEpoch: number[];
+  /** Validation time per epoch. */
+  validationSeconds: number[];
+  /** Examples per second of training, averaged over epochs. */
+  imagesPerSecond: number;
+}
+
+/** Test metrics from {@linkcode evaluate}. */
+export interface Evaluation {
+  loss: number;
+  accuracy: number;
+  top5Accuracy: number;
+  /** Top-1 predicted class per example. */
+  predictions: Uint8Array;
+  seconds: number;
+}
+
+/** The loss of probabilities `pred` against one-hot `truth`, averaged over the batch. */
+export function lossOf(name: LossName, truth: tf.Tensor, pred: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const perExample = name === "binary_crossentropy"
+      ? tf.metrics.binaryCrossentropy(truth, pred)
+      : tf.metrics.categoricalCrossentropy(truth, pred);
+    return perExample.mean() as tf.Scalar;
+  });
+}
+
+function batchTensors(examples: Examples, indices: ArrayLike<number>) {
+  const x = tf.tensor(examples.gather(indices), [indices.length, ...examples.shape]);
+  const labels = new Int32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) labels[i] = examples.labels[indices[i]];
+  return { x, labels: tf.tensor1d(labels, "int32") };
+}
+
+function numClassesOf(model: tf.LayersModel): number {
+  const shape = model.outputs[0].shape;
+  return shape[shape.length - 1] as number;
+}
+
+/**
+ * Train `model` on `train`, Keras style: shuffled mini-batches, one log line
+ * per epoch, optional validation after each epoch.
+ *
+ * @returns the history (loss, accuracy, val_loss, val_accuracy) and timings.
+ * @example
+ * ```ts
+ * const { history } = await fit(model, imageExamples(data.train, data.train.fineLabels), {
+ *   epochs: 20, batchSize: 128, optimizer: tf.train.adam(1e-3, 0.9, 0.999, 1e-7),
+ * });
+ * ```
+ */
+export async function fit(
+  model: tf.LayersModel,
+  train: Examples,
+  options: FitOptions,
+): Promise<FitResult> {
+  const { epochs, batchSize, optimizer, loss = "categorical_crossentropy", seed = 0 } = options;
+  const log = options.log ?? ((line: string) => console.error(line));
+  if (!(epochs >= 1) || !(batchSize >= 1)) throw new Error("epochs and batchSize must be >= 1");
+  const numClasses = numClassesOf(model);
+  // Only this model's trainable weights: the engine may hold other models' variables.
+  const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const batches = Math.ceil(train.count / batchSize);
+  const history: History = { loss: [], accuracy: [], val_loss: [], val_accuracy: [] };
+  const secondsPerEpoch: number[] = [];
+  const validationSeconds: number[] = [];
+
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    log(`Epoch ${epoch + 1}/${epochs}`);
+    const order = permutation(train.count, seed * 10007 + epoch);
+    const bar = createProgress({
+      total: batches,
+      label: `${epoch + 1}/${epochs}`,
+      onUpdate: options.onProgress,
+    });
+    let lossSum = 0, correct = 0, seen = 0;
+    const start = performance.now();
+    for (let b = 0; b < batches; b++) {
+      const indices = order.subarray(b * batchSize, Math.min((b + 1) * batchSize, train.count));
+      const [batchLoss, batchCorrect] = tf.tidy(() => {
+        const { x, labels } = batchTensors(train, indices);
+        const input = options.transform ? options.transform(x) : x;
+        const truth = tf.oneHot(labels, numClasses);
+        let hits: tf.Scalar | undefined;
+        const { value, grads } = tf.variableGrads(() => {
+          const pred = model.apply(input, { training: true }) as tf.Tensor;
+          hits = tf.keep(pred.argMax(-1).equal(labels).sum());
+          return lossOf(loss, truth, pred);
+        }, varList);
+        optimizer.applyGradients(grads);
+        // keep() put `hits` outside every tidy: read it, then free it here.
+        const result = [value.dataSync()[0], hits!.dataSync()[0]];
+        hits!.dispose();
+        return result;
+      }) as unknown as [number, number];
+      lossSum += batchLoss * indices.length;
+      correct += batchCorrect;
+      seen += indices.length;
+      bar.update(b + 1, {
+        loss: (lossSum / seen).toFixed(4),
+        accuracy: (correct / seen).toFixed(4),
+      });
+    }
+    // Yield once per epoch so a notebook's display messages go out.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const seconds = (performance.now() - start) / 1000;
+    bar.stop();
+    secondsPerEpoch.push(seconds);
+    history.loss.push(lossSum / seen);
+    history.accuracy.push(correct / seen);
+    let line = `${batches}/${batches} - ${seconds.toFixed(1)}s ${
+      (1000 * seconds / batches).toFixed(0)
+    }ms/step - loss: ${fmt(lossSum / seen)} - accuracy: ${fmt(correct / seen)}`;
+    if (options.validation) {
+      const v = await evaluate(model, options.validation, {
+        loss,
+        transform: options.transform,
+      });
+      history.val_loss.push(v.loss);
+      history.val_accuracy.push(v.accuracy);
+      validationSeconds.push(v.seconds);
+      line += ` - val_loss: ${fmt(v.loss)} - val_accuracy: ${fmt(v.accuracy)}`;
+    }
+    log(line);
+    options.onEpochEnd?.(epoch, history);
+  }
+  const total = secondsPerEpoch.reduce((a, b) => a + b, 0);
+  return {
+    history,
+    secondsPerEpoch,
+    validationSeconds,
+    imagesPerSecond: train.count * epochs / total,
+  };
+}
+
+/**
+ * Loss, accuracy, top-5 accuracy and the predicted class of every example,
+ * in inference mode (no dropout).
+ */
+export async function evaluate(
+  model: tf.LayersModel,
+  examples: Examples,
+  options: { loss?: LossName; batchSize?: number; transform?: (x: tf.Tensor) => tf.Tensor } = {},
+): Promise<Evaluation> {
+  const { loss = "categorical_crossentropy", batchSize = 500 } = options;
+  const numClasses = numClassesOf(model);
+  const predictions = new Uint8Array(examples.count);
+  let lossSum = 0, correct = 0, top5 = 0;
+  const start = performance.now();
+  for (let s = 0; s < examples.count; s += batchSize) {
+    const indices = Array.from({ length: Math.min(batchSize, examples.count - s) }, (_, i) => s + i);
+    const [l, c, t5, argmax] = tf.tidy(() => {
+      const { x, labels } = batchTensors(examples, indices);
+      const input = options.transform ? options.transform(x) : x;
+      const pred = model.apply(input, { training: false }) as tf.Tensor2D;
+      const top = tf.topk(pred, Math.min(5, numClasses)).indices;
+      const inTop = top.equal(labels.expandDims(1)).any(1).sum();
+      const best = pred.argMax(-1);
+      return [
+        lossOf(loss, tf.oneHot(labels, numClasses), pred).dataSync()[0],
+        best.equal(labels).sum().dataSync()[0],
+        inTop.dataSync()[0],
+        best.dataSync(),
+      ];
+    }) as unknown as [number, number, number, Int32Array];
+    lossSum += l * indices.length;
+    correct += c;
+    top5 += t5;
+    predictions.set(argmax, s);
+  }
+  await Promise.resolve();
+  return {
+    loss: lossSum / examples.count,
+    accuracy: correct / examples.count,
+    top5Accuracy: top5 / examples.count,
+    predictions,
+    seconds: (performance.now() - start) / 1000,
+  };
+}
+
+function fmt(x: number): string {
+  return x.toFixed(4);
+}
