@@ -68,7 +68,14 @@ export async function readArchive(
         }),
       );
     }
-    if (gzip) bytes = bytes.pipeThrough(new DecompressionStream("gzip"));
+    if (gzip) {
+      // DecompressionStream is typed as taking any BufferSource; it gets Uint8Array here.
+      const gunzip = new DecompressionStream("gzip") as unknown as TransformStream<
+        Uint8Array,
+        Uint8Array
+      >;
+      bytes = bytes.pipeThrough(gunzip);
+    }
     const entries = bytes.pipeThrough(createTarDecoder({ strict: true }));
     for await (const entry of entries) {
       const { name, size, type } = entry.header;

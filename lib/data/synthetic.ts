@@ -117,8 +117,8 @@ function makeSplit(
   const images = new Uint8Array(count * IMAGE_BYTES);
   for (let i = 0; i < count; i++) {
     const s = classes[fineLabels[i]];
-    const phase = random() * 2 * Math.PI * 0.3;
-    const gain = 0.8 + 0.4 * random();
+    const phase = random() * 2 * Math.PI * 0.5;
+    const gain = 0.7 + 0.6 * random();
     const bx = s.blobX + (random() - 0.5) * 6;
     const by = s.blobY + (random() - 0.5) * 6;
     let out = i * IMAGE_BYTES;
@@ -129,8 +129,8 @@ function makeSplit(
         const blob = d2 < 16 ? 0.6 : 0;
         for (let ch = 0; ch < 3; ch++) {
           const base = s.bg[ch] + (s.fg[ch] - s.bg[ch]) * stripe + blob;
-          // Triangular noise of about +-50 levels.
-          const noise = (random() + random() - 1) * 50;
+          // Triangular noise of about +-80 levels.
+          const noise = (random() + random() - 1) * 80;
           const v = base * gain * 255 + noise;
           images[out++] = v < 0 ? 0 : v > 255 ? 255 : v;
         }

@@ -1,0 +1,388 @@
+/**
+ * CIFAR-100, in the spirit of `keras.datasets.cifar100.load_data`: both splits as uint8 NHWC
+ * images with fine and coarse labels, the label names and the fine-to-coarse mapping.
+ *
+ * Where the data comes from, in this order:
+ * 1. `options.data`, else env `CIFAR100_DATA`: a `cifar-100-binary.tar.gz`, its extracted
+ *    folder (or the folder holding it), or `"synthetic"`;
+ * 2. the cache folder ({@linkcode cacheRoot}): `cifar-100-binary/` extracted there, or
+ *    `cifar-100-binary.tar.gz` with the official MD5;
+ * 3. a download from {@linkcode CIFAR100_URL}, MD5-checked, written atomically into the cache.
+ *
+ * Images stay uint8 (184 MB for both splits); {@linkcode toFloat32} converts a batch at a time.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { cacheRoot, DownloadError, fetchCached, type RemoteFile } from "../cache.ts";
+import { UserError } from "../errors.ts";
+import { type ArchiveEntry, readArchive } from "./archive.ts";
+import {
+  COARSE_CLASSES,
+  FINE_CLASSES,
+  IMAGE_BYTES,
+  parseLabelNames,
+  RecordDecoder,
+  type Split,
+  UNSEEN,
+} from "./cifar_binary.ts";
+import { syntheticCifar100 } from "./synthetic.ts";
+
+export type { Split } from "./cifar_binary.ts";
+
+/** The official CIFAR-100 binary archive. */
+export const CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz";
+/** MD5 of the official archive. */
+export const CIFAR100_MD5 = "03b5dce01913d631647c71ecec9e9cb8";
+/** The archive's name in the cache folder. */
+export const CIFAR100_ARCHIVE = "cifar-100-binary.tar.gz";
+/** The folder inside the archive. */
+export const CIFAR100_FOLDER = "cifar-100-binary";
+/** Records in the official train.bin and test.bin. */
+export const CIFAR100_COUNTS: Readonly<{ train: number; test: number }> = {
+  train: 50000,
+  test: 10000,
+};
+
+const REMOTE: RemoteFile = {
+  url: CIFAR100_URL,
+  md5: CIFAR100_MD5,
+  fileName: CIFAR100_ARCHIVE,
+  what: "CIFAR-100 archive",
+};
+const FILES = {
+  train: "train.bin",
+  test: "test.bin",
+  fine: "fine_label_names.txt",
+  coarse: "coarse_label_names.txt",
+} as const;
+
+/** Where a dataset came from. */
+export interface DataSource {
+  /** archive/folder: given explicitly; cache: found in the cache folder; download: just fetched. */
+  kind: "archive" | "folder" | "cache" | "download" | "synthetic";
+  /** The file or folder actually read. */
+  path?: string;
+  /** MD5 of the archive, when an archive was read. */
+  md5?: string;
+  /** Something the user should see, e.g. that the checksum differs from the official one. */
+  note?: string;
+  /** True for generated data. */
+  synthetic: boolean;
+  /**
+   * Stable identity for cache keys: the archive's MD5, `folder:<path>:<file sizes>`, or
+   * `synthetic-seed<seed>-<train>-<test>`. It does not include `limitTrain`/`limitTest`:
+   * callers caching per-image results must add the counts themselves.
+   */
+  id: string;
+  /** One human-readable line, e.g. `CIFAR-100 from /x/cifar-100-binary.tar.gz`. */
+  description: string;
+}
+
+/** The dataset: both splits, label names, and the fine-to-coarse mapping. */
+export interface Cifar100 {
+  train: Split;
+  test: Split;
+  /** 100 names, index = fine label. */
+  fineLabelNames: string[];
+  /** 20 names, index = coarse label. */
+  coarseLabelNames: string[];
+  /** Coarse label of each fine label (255 for a fine label absent from every record). */
+  fineToCoarse: Uint8Array;
+  source: DataSource;
+}
+
+/** Options for {@linkcode loadCifar100}. */
+export interface LoadOptions {
+  /** A `.tar.gz`, an extracted folder, or `"synthetic"`; default env `CIFAR100_DATA`. */
+  data?: string;
+  /** Seed for synthetic data (default 0). */
+  seed?: number;
+  /**
+   * Keep the first N training records (all are still validated). For synthetic data this is
+   * the number generated (default 5,000).
+   */
+  limitTrain?: number;
+  /** Keep the first N test records; for synthetic data the number generated (default 1,000). */
+  limitTest?: number;
+  /** Cache folder; default {@linkcode cacheRoot}. */
+  cacheDir?: string;
+  /** Fetch used for the download (tests inject one). */
+  fetch?: typeof fetch;
+  /** Download progress callback (bytes done, bytes in all). */
+  onProgress?: (done: number, total: number) => void;
+  /**
+   * For tests and fixtures only: the record counts train.bin and test.bin must have
+   * (default 50,000 and 10,000, the real ones).
+   */
+  expectedCounts?: { train: number; test: number };
+  /**
+   * For tests and fixtures only: the MD5 a downloaded or cached archive must have (default
+   * {@linkcode CIFAR100_MD5}), so the download path can be tested with a small archive.
+   */
+  expectedMd5?: string;
+}
+
+/**
+ * Load CIFAR-100 (or the synthetic stand-in), finding or downloading it as described above.
+ *
+ * @param options where the data is, limits, cache folder
+ * @returns both splits with label names, mapping and a description of the source
+ * @throws {UserError} one line naming the file and the problem: missing path, corrupt archive,
+ *   wrong size or record count, label out of range, missing label names, or no data and no
+ *   network (then it lists every way to provide the data)
+ * @example
+ * ```ts
+ * const data = await loadCifar100({ data: "synthetic", limitTrain: 1000 });
+ * console.log(data.source.description, data.train.count);
+ * ```
+ */
+export async function loadCifar100(options: LoadOptions = {}): Promise<Cifar100> {
+  const fromEnv = options.data === undefined;
+  const data = options.data ?? (Deno.env.get("CIFAR100_DATA") || undefined);
+  checkLimit("limitTrain", options.limitTrain);
+  checkLimit("limitTest", options.limitTest);
+
+  if (data === "synthetic") {
+    return syntheticCifar100({
+      seed: options.seed,
+      trainCount: options.limitTrain,
+      testCount: options.limitTest,
+    });
+  }
+
+  if (data !== undefined) {
+    const origin = fromEnv ? "CIFAR100_DATA" : "data path";
+    const info = await statOrUndefined(data);
+    if (!info) {
+      throw new UserError(
+        `${origin} ${data}: not found; give a cifar-100-binary.tar.gz or its extracted folder ` +
+          `(--data PATH), or --data synthetic`,
+      );
+    }
+    if (info.isDirectory) {
+      return await loadFolder(resolveFolder(data, await isDataFolder(data)), "folder", options);
+    }
+    const dataset = await loadArchive(data, "archive", undefined, options);
+    if (dataset.source.md5 !== CIFAR100_MD5) {
+      dataset.source.note = `${data} has MD5 ${dataset.source.md5}, not the official ` +
+        `${CIFAR100_MD5}; it was accepted because its structure is valid`;
+    }
+    return dataset;
+  }
+
+  const cacheDir = options.cacheDir ?? cacheRoot();
+  const cachedFolder = join(cacheDir, CIFAR100_FOLDER);
+  if ((await statOrUndefined(cachedFolder))?.isDirectory) {
+    return await loadFolder(cachedFolder, "cache", options);
+  }
+  let fetched: { path: string; downloaded: boolean };
+  try {
+    fetched = await fetchCached({ ...REMOTE, md5: options.expectedMd5 ?? CIFAR100_MD5 }, {
+      cacheDir,
+      fetch: options.fetch,
+      onProgress: options.onProgress,
+    });
+  } catch (e) {
+    if (!(e instanceof DownloadError)) throw e;
+    throw new DownloadError(
+      e.url,
+      `CIFAR-100 not found, and ${e.message}. Provide it in one of three ways: ` +
+        `--data PATH (a cifar-100-binary.tar.gz or its extracted folder); ` +
+        `env CIFAR100_DATA=PATH; or put cifar-100-binary.tar.gz in ${cacheDir} ` +
+        `(when online it downloads there automatically). ` +
+        `For a quick run without the real data: --data synthetic`,
+    );
+  }
+  return await loadArchive(
+    fetched.path,
+    fetched.downloaded ? "download" : "cache",
+    options.expectedMd5 ?? CIFAR100_MD5,
+    options,
+  );
+}
+
+/**
+ * Images `[start, end)` of a split as float32 in [0, 1] (value / 255), NHWC.
+ *
+ * Only the requested images are converted; the uint8 array is not copied.
+ *
+ * @param images NHWC uint8 images, e.g. `data.train.images`
+ * @param start first image index
+ * @param end one past the last image index
+ * @returns `(end - start) * 3072` floats
+ * @example
+ * ```ts
+ * const batch = toFloat32(data.train.images, 0, 128); // feed to tf.tensor4d(batch, [128, 32, 32, 3])
+ * ```
+ */
+export function toFloat32(images: Uint8Array, start: number, end: number): Float32Array {
+  const count = images.length / IMAGE_BYTES;
+  if (
+    !(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end &&
+      end <= count)
+  ) {
+    throw new RangeError(`toFloat32: need 0 <= start <= end <= ${count}, got [${start}, ${end})`);
+  }
+  const source = images.subarray(start * IMAGE_BYTES, end * IMAGE_BYTES);
+  const out = new Float32Array(source.length);
+  for (let i = 0; i < source.length; i++) out[i] = SCALE[source[i]];
+  return out;
+}
+
+/** value / 255 rounded once to float32, as `x.astype("float32") / 255` gives. */
+const SCALE = Float32Array.from({ length: 256 }, (_, v) => v / 255);
+
+/** The four files a dataset is made of, read from a folder or an archive. */
+interface Parts {
+  train?: Split;
+  test?: Split;
+  fine?: string[];
+  coarse?: string[];
+}
+
+async function loadFolder(
+  folder: string,
+  kind: "folder" | "cache",
+  options: LoadOptions,
+): Promise<Cifar100> {
+  const counts = options.expectedCounts ?? CIFAR100_COUNTS;
+  const fineToCoarse = new Uint8Array(FINE_CLASSES).fill(UNSEEN);
+  const sizes: number[] = [];
+  const parts: Parts = {};
+  const missing = [];
+  for (const file of Object.values(FILES)) {
+    if (!(await statOrUndefined(join(folder, file)))?.isFile) missing.push(file);
+  }
+  if (missing.length > 0) {
+    throw new UserError(
+      `${folder}: missing ${missing.join(", ")}; expected the extracted cifar-100-binary folder ` +
+        `(train.bin, test.bin, fine_label_names.txt, coarse_label_names.txt)`,
+    );
+  }
+  for (const split of ["train", "test"] as const) {
+    const path = join(folder, FILES[split]);
+    using file = await Deno.open(path, { read: true });
+    const byteLength = (await file.stat()).size;
+    sizes.push(byteLength);
+    const decoder = new RecordDecoder({
+      name: path,
+      byteLength,
+      expectedCount: counts[split],
+      limit: split === "train" ? options.limitTrain : options.limitTest,
+      fineToCoarse,
+    });
+    const buffer = new Uint8Array(4 << 20);
+    while (true) {
+      const n = await file.read(buffer);
+      if (n === null) break;
+      decoder.push(buffer.subarray(0, n));
+    }
+    parts[split] = decoder.finish();
+  }
+  for (const [key, expected] of [["fine", FINE_CLASSES], ["coarse", COARSE_CLASSES]] as const) {
+    const path = join(folder, FILES[key]);
+    parts[key] = parseLabelNames(await Deno.readTextFile(path), path, expected);
+  }
+  return assemble(parts, fineToCoarse, {
+    kind,
+    path: folder,
+    synthetic: false,
+    id: `folder:${folder}:${sizes.join(",")}`,
+    description: `CIFAR-100 from ${folder}`,
+  });
+}
+
+async function loadArchive(
+  path: string,
+  kind: "archive" | "cache" | "download",
+  knownMd5: string | undefined,
+  options: LoadOptions,
+): Promise<Cifar100> {
+  const counts = options.expectedCounts ?? CIFAR100_COUNTS;
+  const fineToCoarse = new Uint8Array(FINE_CLASSES).fill(UNSEEN);
+  const parts: Parts = {};
+  let sawPythonVersion = false;
+  const onEntry = async (entry: ArchiveEntry) => {
+    const base = entry.name.split("/").pop() ?? "";
+    if (entry.name.includes("cifar-100-python")) sawPythonVersion = true;
+    if (base.startsWith("._")) return; // macOS resource forks
+    const name = `${path}:${entry.name}`;
+    if (base === FILES.train || base === FILES.test) {
+      const split = base === FILES.train ? "train" : "test";
+      if (parts[split]) return;
+      const decoder = new RecordDecoder({
+        name,
+        byteLength: entry.size,
+        expectedCount: counts[split],
+        limit: split === "train" ? options.limitTrain : options.limitTest,
+        fineToCoarse,
+      });
+      for await (const chunk of entry.body) decoder.push(chunk);
+      parts[split] = decoder.finish();
+    } else if (base === FILES.fine || base === FILES.coarse) {
+      const key = base === FILES.fine ? "fine" : "coarse";
+      const text = await new Response(entry.body).text();
+      parts[key] = parseLabelNames(text, name, key === "fine" ? FINE_CLASSES : COARSE_CLASSES);
+    }
+  };
+  const { md5 } = await readArchive(path, onEntry, { md5: knownMd5 === undefined });
+  const missing = Object.entries(FILES).filter(([key]) => !parts[key as keyof Parts]);
+  if (missing.length > 0) {
+    const hint = sawPythonVersion
+      ? "this is the python version; use the binary version, cifar-100-binary.tar.gz"
+      : "is it cifar-100-binary.tar.gz, the binary version?";
+    throw new UserError(
+      `${path}: no ${
+        missing.map(([, file]) => `${CIFAR100_FOLDER}/${file}`).join(", ")
+      } inside; ${hint}`,
+    );
+  }
+  const archiveMd5 = knownMd5 ?? md5!;
+  return assemble(parts, fineToCoarse, {
+    kind,
+    path,
+    md5: archiveMd5,
+    synthetic: false,
+    id: archiveMd5,
+    description: `CIFAR-100 from ${path}${kind === "download" ? " (downloaded)" : ""}`,
+  });
+}
+
+function assemble(parts: Parts, fineToCoarse: Uint8Array, source: DataSource): Cifar100 {
+  return {
+    train: parts.train!,
+    test: parts.test!,
+    fineLabelNames: parts.fine!,
+    coarseLabelNames: parts.coarse!,
+    fineToCoarse,
+    source,
+  };
+}
+
+/** A folder with the data files directly in it, or one holding `cifar-100-binary/`. */
+function resolveFolder(folder: string, direct: boolean): string {
+  return direct ? folder : join(folder, CIFAR100_FOLDER);
+}
+
+async function isDataFolder(folder: string): Promise<boolean> {
+  if ((await statOrUndefined(join(folder, FILES.train)))?.isFile) return true;
+  return !(await statOrUndefined(join(folder, CIFAR100_FOLDER)))?.isDirectory;
+}
+
+async function statOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.stat(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
+      return undefined;
+    }
+    throw e;
+  }
+}
+
+function checkLimit(name: string, value: number | undefined): void {
+  if (value !== undefined && !(Number.isInteger(value) && value >= 0)) {
+    throw new UserError(`${name} must be a whole number >= 0, got ${value}`);
+  }
+}
