@@ -1,0 +1,175 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { cacheRoot, DownloadError, fetchCached, md5File, type RemoteFile } from "../lib/cache.ts";
+import { UserError } from "../lib/errors.ts";
+
+const PAYLOAD = new Uint8Array(3 << 20).map((_, i) => (i * 31 + (i >> 9)) & 255);
+const PAYLOAD_MD5 = createHash("md5").update(PAYLOAD).digest("hex");
+
+function remote(md5 = PAYLOAD_MD5): RemoteFile {
+  return { url: "https://example.invalid/data.bin", md5, fileName: "data.bin", what: "test file" };
+}
+
+/** A fetch serving `body` in 64 KiB chunks, optionally failing after `failAfter` bytes. */
+function fakeFetch(body: Uint8Array, failAfter?: number) {
+  const calls: string[] = [];
+  const fn = (input: string | URL | Request) => {
+    calls.push(String(input));
+    let offset = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (failAfter !== undefined && offset >= failAfter) {
+          controller.error(new Error("connection reset"));
+          return;
+        }
+        if (offset >= body.length) return controller.close();
+        controller.enqueue(body.slice(offset, offset + 65536));
+        offset += 65536;
+      },
+    });
+    return Promise.resolve(
+      new Response(stream, { headers: { "content-length": String(body.length) } }),
+    );
+  };
+  return { fetch: fn as typeof fetch, calls };
+}
+
+async function withTempDir(fn: (dir: string) => Promise<void>) {
+  const dir = await Deno.makeTempDir({ prefix: "cache_test_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+async function listDir(dir: string): Promise<string[]> {
+  const names = [];
+  for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+  return names.sort();
+}
+
+Deno.test("cacheRoot: CIFAR100_CACHE, then XDG_CACHE_HOME, then HOME/.cache", () => {
+  const saved = ["CIFAR100_CACHE", "XDG_CACHE_HOME", "HOME"].map((k) => [k, Deno.env.get(k)]);
+  // Set and restore synchronously: env is process-wide and other test files may run alongside.
+  let results: string[];
+  try {
+    Deno.env.set("HOME", "/home/someone");
+    Deno.env.delete("XDG_CACHE_HOME");
+    Deno.env.delete("CIFAR100_CACHE");
+    const home = cacheRoot();
+    Deno.env.set("XDG_CACHE_HOME", "/xdg");
+    const xdg = cacheRoot();
+    Deno.env.set("CIFAR100_CACHE", "/custom/cache");
+    results = [home, xdg, cacheRoot()];
+  } finally {
+    for (const [k, v] of saved) v === undefined ? Deno.env.delete(k!) : Deno.env.set(k!, v);
+  }
+  assert.deepEqual(results, [
+    "/home/someone/.cache/cifar100-ts",
+    "/xdg/cifar100-ts",
+    "/custom/cache",
+  ]);
+});
+
+Deno.test("md5File hashes a file in chunks", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "abc.txt");
+    await Deno.writeTextFile(path, "abc");
+    assert.equal(await md5File(path), "900150983cd24fb0d6963f7d28e17f72");
+    await Deno.writeFile(path, PAYLOAD);
+    assert.equal(await md5File(path), PAYLOAD_MD5);
+  });
+});
+
+Deno.test("fetchCached downloads, verifies, reports progress, then hits the cache", async () => {
+  await withTempDir(async (dir) => {
+    const cacheDir = join(dir, "nested", "cache");
+    const server = fakeFetch(PAYLOAD);
+    const progress: [number, number][] = [];
+    const first = await fetchCached(remote(), {
+      cacheDir,
+      fetch: server.fetch,
+      onProgress: (done, total) => progress.push([done, total]),
+    });
+    assert.deepEqual(first, { path: join(cacheDir, "data.bin"), downloaded: true });
+    assert.deepEqual(await Deno.readFile(first.path), PAYLOAD);
+    assert.deepEqual(await listDir(cacheDir), ["data.bin"]);
+    assert.deepEqual(server.calls, ["https://example.invalid/data.bin"]);
+    assert.ok(progress.length >= 2, "progress reported more than once");
+    assert.deepEqual(progress.at(-1), [PAYLOAD.length, PAYLOAD.length]);
+
+    const second = await fetchCached(remote(), { cacheDir, fetch: server.fetch });
+    assert.deepEqual(second, { path: first.path, downloaded: false });
+    assert.equal(server.calls.length, 1, "a cache hit does not fetch");
+  });
+});
+
+Deno.test("fetchCached rejects a download with the wrong MD5 and keeps nothing", async () => {
+  await withTempDir(async (dir) => {
+    const server = fakeFetch(PAYLOAD);
+    const wrong = "0".repeat(32);
+    await assert.rejects(
+      fetchCached(remote(wrong), { cacheDir: dir, fetch: server.fetch }),
+      (e) =>
+        e instanceof UserError && !(e instanceof DownloadError) &&
+        e.message.includes(PAYLOAD_MD5) && e.message.includes(wrong) && !e.message.includes("\n"),
+    );
+    assert.deepEqual(await listDir(dir), []);
+  });
+});
+
+Deno.test("fetchCached leaves no partial file when the download breaks off", async () => {
+  await withTempDir(async (dir) => {
+    const server = fakeFetch(PAYLOAD, 1 << 20);
+    await assert.rejects(
+      fetchCached(remote(), { cacheDir: dir, fetch: server.fetch }),
+      (e) =>
+        e instanceof DownloadError && e.url === remote().url &&
+        e.message.includes("connection reset") && e.message.includes("1048576 bytes"),
+    );
+    assert.deepEqual(await listDir(dir), []);
+    // The next attempt starts clean and succeeds.
+    const ok = await fetchCached(remote(), { cacheDir: dir, fetch: fakeFetch(PAYLOAD).fetch });
+    assert.equal(ok.downloaded, true);
+    assert.deepEqual(await listDir(dir), ["data.bin"]);
+  });
+});
+
+Deno.test("fetchCached turns network failures and HTTP errors into DownloadError", async () => {
+  await withTempDir(async (dir) => {
+    const offline = (() =>
+      Promise.reject(new TypeError("dns error: no such host"))) as typeof fetch;
+    await assert.rejects(
+      fetchCached(remote(), { cacheDir: dir, fetch: offline }),
+      (e) =>
+        e instanceof DownloadError && e instanceof UserError && e.url === remote().url &&
+        e.message.includes("dns error") && e.message.includes("test file"),
+    );
+    const notFound = (() =>
+      Promise.resolve(
+        new Response("nope", { status: 404, statusText: "Not Found" }),
+      )) as typeof fetch;
+    await assert.rejects(
+      fetchCached(remote(), { cacheDir: dir, fetch: notFound }),
+      (e) => e instanceof DownloadError && e.message.includes("HTTP 404 Not Found"),
+    );
+    assert.deepEqual(await listDir(dir), []);
+  });
+});
+
+Deno.test("fetchCached replaces a cached file whose MD5 is wrong", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(join(dir, "data.bin"), "truncated");
+    const offline = (() => Promise.reject(new TypeError("offline"))) as typeof fetch;
+    await assert.rejects(
+      fetchCached(remote(), { cacheDir: dir, fetch: offline }),
+      (e) => e instanceof DownloadError && e.message.includes("not used"),
+    );
+    const server = fakeFetch(PAYLOAD);
+    const result = await fetchCached(remote(), { cacheDir: dir, fetch: server.fetch });
+    assert.equal(result.downloaded, true);
+    assert.equal(await md5File(result.path), PAYLOAD_MD5);
+  });
+});
