@@ -1,0 +1,468 @@
+/**
+ * Rich displays for the notebooks: plotly charts, arquero tables, image grids
+ * and a live training display, as MIME bundles for Deno's Jupyter kernel.
+ *
+ * Every helper returns a {@linkcode Displayable}: make it the last expression
+ * of a cell (or pass it to `Deno.jupyter.display`) and the frontend shows its
+ * `text/html`; `text/plain` is the fallback for terminals and plain viewers.
+ *
+ * ## How plotly.js gets to the page (offline, no CDN)
+ *
+ * Charts are `text/html` carrying plotly.js rather than plotly's own MIME type,
+ * because that type renders only where the frontend has a plotly renderer,
+ * while HTML with scripts renders in JupyterLab, VS Code and the nbconvert HTML
+ * export alike. The minified bundle (plotly.js-dist-min, the minified build of
+ * plotly.js-dist, 4.8 MB) is inlined, since our machines have no internet.
+ *
+ * Inlining it in every chart would make each notebook tens of MB, so the
+ * bundle is embedded once per kernel session: the first chart's output
+ * carries it in a `<script>` that defines `window.Plotly` and then fires the
+ * `cifar-plotly-ready` event; every later chart draws at once when
+ * `window.Plotly` exists and otherwise waits for that event. All outputs of a
+ * notebook share one page in each of the three frontends (JupyterLab's
+ * document, VS Code's output webview, the exported HTML file), so later charts
+ * find the bundle. A restarted kernel embeds it again in its first chart.
+ * If you clear the first chart's output and re-run only a later chart, call
+ * {@linkcode resetPlotlyEmbedding} (or restart the kernel) to embed it again.
+ * As for any scripted output, JupyterLab runs the scripts of a notebook that
+ * was executed elsewhere only once it is trusted (`jupyter trust NAME.ipynb`).
+ *
+ * @module
+ */
+import * as aq from "arquero";
+import { encode } from "fast-png";
+import plotlyBundle from "plotly.js-dist-min/plotly.min.js" with { type: "text" };
+
+/** The key Deno's kernel looks for to get an object's MIME bundle. */
+const DISPLAY = Symbol.for("Jupyter.display");
+
+/** Something Deno's Jupyter kernel shows as rich output: a MIME type to content map. */
+export type Displayable = { [Symbol.for("Jupyter.display")](): Record<string, string> };
+
+/** The note shown on every chart, table and image made from synthetic data. */
+export const SYNTHETIC_NOTE = "SYNTHETIC DATA — not CIFAR-100";
+
+/** Class of the element each chart is drawn into (tests count them). */
+export const PLOT_CLASS = "cifar-plotly";
+
+/** Class of the wrapper around each table. */
+export const TABLE_CLASS = "cifar-table";
+
+/** Class of the wrapper around each image grid. */
+export const IMAGE_GRID_CLASS = "cifar-image-grid";
+
+/** Marker put in the script that carries plotly.js, so tests can count embeddings. */
+export const PLOTLY_BUNDLE_MARKER = "cifar-plotly-bundle";
+
+let plotlyEmbedded = false;
+
+/**
+ * Make the next chart carry the plotly.js bundle again (e.g. after clearing
+ * the output of the chart that carried it).
+ */
+export function resetPlotlyEmbedding(): void {
+  plotlyEmbedded = false;
+}
+
+function displayable(bundle: Record<string, string>): Displayable {
+  return { [DISPLAY]: () => bundle };
+}
+
+/** Escape text for HTML element content and attribute values. */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** JSON safe to place inside a `<script>` element. */
+function scriptJson(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, "\\u003c").replace(
+    /\u2028|\u2029/g,
+    (c) => c === "\u2028" ? "\\u2028" : "\\u2029",
+  );
+}
+
+function syntheticBanner(): string {
+  return `<div class="cifar-synthetic" style="background:#fff3cd;color:#7a4b00;` +
+    `border:1px solid #e0b44c;padding:2px 8px;margin:4px 0;font:bold 13px sans-serif">` +
+    `⚠ ${SYNTHETIC_NOTE}</div>`;
+}
+
+function bundleScript(): string {
+  if (plotlyEmbedded) return "";
+  plotlyEmbedded = true;
+  const code = plotlyBundle.replace(/<\/script/gi, "<\\/script");
+  return `<script class="${PLOTLY_BUNDLE_MARKER}">${code}\n;` +
+    `window.dispatchEvent(new Event("cifar-plotly-ready"));</script>`;
+}
+
+let chartCounter = 0;
+
+function chartId(): string {
+  chartCounter += 1;
+  return `cifar-plot-${crypto.randomUUID().slice(0, 8)}-${chartCounter}`;
+}
+
+/** A plotly figure: traces and an optional layout. */
+export interface Figure {
+  data: unknown[];
+  layout?: Record<string, unknown>;
+}
+
+function titleText(layout: Record<string, unknown>): string {
+  const title = layout.title;
+  if (typeof title === "string") return title;
+  if (title && typeof title === "object" && "text" in title) return String(title.text);
+  return "";
+}
+
+function chartHtml(figure: Figure, synthetic: boolean, height: number): string {
+  const layout: Record<string, unknown> = { ...figure.layout, height };
+  if (synthetic) {
+    const title = titleText(layout);
+    layout.title = { text: title ? `${title}<br><sub>${SYNTHETIC_NOTE}</sub>` : SYNTHETIC_NOTE };
+  }
+  const id = chartId();
+  const spec = { data: figure.data, layout, config: { responsive: true, displaylogo: false } };
+  return `<div id="${id}" class="${PLOT_CLASS}" style="height:${height}px;min-width:320px;` +
+    `flex:1">Loading chart…</div>` + bundleScript() +
+    `<script>(function () {
+  var spec = ${scriptJson(spec)};
+  function draw() {
+    var el = document.getElementById(${scriptJson(id)});
+    if (!el) return;
+    el.textContent = "";
+    window.Plotly.newPlot(el, spec.data, spec.layout, spec.config);
+  }
+  if (window.Plotly) draw();
+  else window.addEventListener("cifar-plotly-ready", draw, { once: true });
+})();</script>`;
+}
+
+function plainChart(figure: Figure, synthetic: boolean): string {
+  const title = titleText(figure.layout ?? {}) || "untitled";
+  const note = synthetic ? ` [${SYNTHETIC_NOTE}]` : "";
+  return `Plotly chart: ${title} (${figure.data.length} traces)${note}`;
+}
+
+/** Options for {@linkcode plot}. */
+export interface PlotOptions {
+  /** Add a visible "SYNTHETIC DATA — not CIFAR-100" banner and title note. */
+  synthetic?: boolean;
+  /** Chart height in pixels (default 400). */
+  height?: number;
+}
+
+/**
+ * Show a plotly figure as HTML that renders offline.
+ *
+ * @param figure plotly traces and layout, as for `Plotly.newPlot`
+ * @param opts synthetic-data labelling and height
+ * @returns a displayable chart
+ * @example
+ * ```ts
+ * plot({ data: [{ type: "bar", x: ["a", "b"], y: [3, 5] }], layout: { title: "Counts" } });
+ * ```
+ */
+export function plot(figure: Figure, opts: PlotOptions = {}): Displayable {
+  const synthetic = opts.synthetic ?? false;
+  const html = `<div class="cifar-chart">${synthetic ? syntheticBanner() : ""}` +
+    chartHtml(figure, synthetic, opts.height ?? 400) + `</div>`;
+  return displayable({ "text/html": html, "text/plain": plainChart(figure, synthetic) });
+}
+
+/** Options for {@linkcode table}. */
+export interface TableOptions {
+  /** Add a visible "SYNTHETIC DATA — not CIFAR-100" banner. */
+  synthetic?: boolean;
+  /** Caption shown above the table. */
+  caption?: string;
+  /** Most rows shown (default 200). */
+  limit?: number;
+}
+
+/**
+ * Show a table (an arquero table or an array of row objects) as HTML, with a
+ * markdown text fallback.
+ *
+ * @param t the table
+ * @param opts caption, synthetic-data banner, row limit
+ * @returns a displayable table
+ * @example
+ * ```ts
+ * table([{ class: "apple", count: 500 }], { caption: "Training images per class" });
+ * ```
+ */
+export function table(
+  t: aq.ColumnTable | Record<string, unknown>[],
+  opts: TableOptions = {},
+): Displayable {
+  const columns = Array.isArray(t) ? aq.from(t) : t;
+  const limit = opts.limit ?? 200;
+  const caption = opts.caption
+    ? `<div class="cifar-caption" style="font:bold 13px sans-serif;margin:4px 0">` +
+      `${escapeHtml(opts.caption)}</div>`
+    : "";
+  const more = columns.numRows() > limit ? ` (first ${limit} of ${columns.numRows()} rows)` : "";
+  const html = `<div class="${TABLE_CLASS}">${opts.synthetic ? syntheticBanner() : ""}${caption}` +
+    columns.toHTML({ limit }) + (more ? `<div>${escapeHtml(more)}</div>` : "") + `</div>`;
+  const lines = [
+    ...(opts.synthetic ? [`[${SYNTHETIC_NOTE}]`] : []),
+    ...(opts.caption ? [opts.caption + more] : more ? [more.trim()] : []),
+    columns.toMarkdown({ limit }),
+  ];
+  return displayable({ "text/html": html, "text/plain": lines.join("\n") });
+}
+
+/** Side of a CIFAR image in pixels. */
+const SIDE = 32;
+/** Bytes in one 32x32 RGB image. */
+const IMAGE_BYTES = SIDE * SIDE * 3;
+
+/**
+ * Encode image `index` of an NHWC uint8 batch [N,32,32,3] as PNG.
+ *
+ * @param images the batch
+ * @param index which image
+ * @returns the PNG file bytes
+ */
+export function encodeImagePng(images: Uint8Array, index: number): Uint8Array {
+  const start = index * IMAGE_BYTES;
+  if (index < 0 || start + IMAGE_BYTES > images.length) {
+    throw new RangeError(
+      `image ${index} is outside the batch of ${Math.floor(images.length / IMAGE_BYTES)} images`,
+    );
+  }
+  const data = images.subarray(start, start + IMAGE_BYTES);
+  return encode({ width: SIDE, height: SIDE, data, channels: 3, depth: 8 });
+}
+
+function base64(bytes: Uint8Array): string {
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+/** Options for {@linkcode imageGrid}. */
+export interface ImageGridOptions {
+  /** Images per row (default 8). */
+  columns?: number;
+  /** Pixel scale factor; images are drawn crisp, without smoothing (default 3). */
+  scale?: number;
+  /** Add a visible "SYNTHETIC DATA — not CIFAR-100" banner. */
+  synthetic?: boolean;
+}
+
+/**
+ * Show images as a grid of pictures with captions (e.g. "apple / fruit and
+ * vegetables"); one image also gets an `image/png` bundle entry.
+ *
+ * @param images NHWC uint8 [N,32,32,3], N = captions.length (extra images are ignored)
+ * @param captions one caption per image; newlines start a new caption line
+ * @param opts columns, scale, synthetic-data banner
+ * @returns a displayable grid
+ * @example
+ * ```ts
+ * imageGrid(data.train.images.subarray(0, 16 * 3072), names.slice(0, 16), { columns: 8 });
+ * ```
+ */
+export function imageGrid(
+  images: Uint8Array,
+  captions: string[],
+  opts: ImageGridOptions = {},
+): Displayable {
+  const count = captions.length;
+  if (images.length < count * IMAGE_BYTES) {
+    throw new RangeError(
+      `imageGrid got ${count} captions but only ${
+        Math.floor(images.length / IMAGE_BYTES)
+      } images of 32x32x3 bytes`,
+    );
+  }
+  const columns = Math.max(1, Math.min(opts.columns ?? 8, Math.max(count, 1)));
+  const size = SIDE * (opts.scale ?? 3);
+  const pngs = captions.map((_, i) => encodeImagePng(images, i));
+  const cells = pngs.map((png, i) => {
+    const caption = escapeHtml(captions[i]).replace(/\n/g, "<br>");
+    return `<figure style="margin:0;text-align:center;font:11px sans-serif">` +
+      `<img src="data:image/png;base64,${base64(png)}" width="${size}" height="${size}" ` +
+      `style="image-rendering:pixelated" alt="${escapeHtml(captions[i])}">` +
+      `<figcaption style="max-width:${size + 20}px">${caption}</figcaption></figure>`;
+  }).join("");
+  const html = `<div class="${IMAGE_GRID_CLASS}">${opts.synthetic ? syntheticBanner() : ""}` +
+    `<div style="display:grid;grid-template-columns:repeat(${columns},auto);gap:6px;` +
+    `justify-content:start">${cells}</div></div>`;
+  const note = opts.synthetic ? ` [${SYNTHETIC_NOTE}]` : "";
+  const bundle: Record<string, string> = {
+    "text/html": html,
+    "text/plain": `${count} images (32x32): ${captions.join(", ")}${note}`,
+  };
+  if (count === 1) bundle["image/png"] = base64(pngs[0]);
+  return displayable(bundle);
+}
+
+/** Per-epoch metrics, as returned by training (Keras-style history). */
+export interface History {
+  loss: number[];
+  accuracy: number[];
+  val_loss: number[];
+  val_accuracy: number[];
+}
+
+/** Options for {@linkcode curves}. */
+export interface CurvesOptions {
+  /** Heading above both charts, e.g. the model name. */
+  title?: string;
+  /** Add a visible "SYNTHETIC DATA — not CIFAR-100" banner and title notes. */
+  synthetic?: boolean;
+}
+
+/**
+ * Show accuracy and loss per epoch as two charts side by side. "Train" is the
+ * training split and "Test" the held-out split used as validation data (the
+ * source's legend had them the wrong way round).
+ *
+ * @param history per-epoch metrics
+ * @param opts heading and synthetic-data labelling
+ * @returns a displayable pair of charts
+ */
+export function curves(history: History, opts: CurvesOptions = {}): Displayable {
+  const synthetic = opts.synthetic ?? false;
+  const epochs = history.loss.map((_, i) => i + 1);
+  const prefix = opts.title ? `${opts.title}: ` : "";
+  const chart = (metric: string, train: number[], test: number[]): Figure => ({
+    data: [
+      { type: "scatter", mode: "lines+markers", name: "Train", x: epochs, y: train },
+      { type: "scatter", mode: "lines+markers", name: "Test", x: epochs, y: test },
+    ],
+    layout: {
+      title: { text: `${prefix}${metric}` },
+      xaxis: { title: { text: "epoch" }, dtick: epochs.length <= 20 ? 1 : undefined },
+      yaxis: { title: { text: metric } },
+      margin: { t: synthetic ? 80 : 50 },
+    },
+  });
+  const accuracy = chart("accuracy", history.accuracy, history.val_accuracy);
+  const loss = chart("loss", history.loss, history.val_loss);
+  const html = `<div class="cifar-chart">${synthetic ? syntheticBanner() : ""}` +
+    `<div style="display:flex;flex-wrap:wrap;gap:8px">` +
+    chartHtml(accuracy, synthetic, 360) + chartHtml(loss, synthetic, 360) + `</div></div>`;
+  const last = history.loss.length - 1;
+  const fmt = (v: number | undefined) => v === undefined ? "n/a" : v.toFixed(4);
+  const plain = `${prefix}accuracy and loss over ${history.loss.length} epochs; last epoch: ` +
+    `Train loss ${fmt(history.loss[last])} accuracy ${fmt(history.accuracy[last])}, ` +
+    `Test loss ${fmt(history.val_loss[last])} accuracy ${fmt(history.val_accuracy[last])}` +
+    (synthetic ? ` [${SYNTHETIC_NOTE}]` : "");
+  return displayable({ "text/html": html, "text/plain": plain });
+}
+
+/** The part of `Deno.jupyter` the live display uses. */
+export interface JupyterBroadcaster {
+  broadcast(msgType: string, content: Record<string, unknown>): Promise<void>;
+}
+
+/** The kernel's `Deno.jupyter`, or undefined outside the kernel. */
+export function jupyterKernel(): JupyterBroadcaster | undefined {
+  return "jupyter" in Deno
+    ? (Deno as unknown as { jupyter: JupyterBroadcaster }).jupyter
+    : undefined;
+}
+
+/** Options for {@linkcode liveTraining}. */
+export interface LiveTrainingOptions {
+  /** Where to send displays; default `Deno.jupyter` inside the kernel, else none. */
+  jupyter?: JupyterBroadcaster;
+  /** Least time between two display updates in ms (default 250, about 4 per second). */
+  intervalMs?: number;
+}
+
+/** A live training display, fed by the training loop. */
+export interface LiveTraining {
+  /** Batch progress within the current epoch, with values like loss and accuracy. */
+  onProgress(done: number, total: number, info: Record<string, string | number>): void;
+  /** Add one log line (e.g. the Keras-like epoch summary). */
+  log(line: string): void;
+  /** Show the final state and stop updating. */
+  done(): void;
+}
+
+/**
+ * A live display for training: a progress bar and the epoch log lines, shown
+ * once and updated in place in the kernel (throttled to about 4 updates per
+ * second). Outside the kernel `log` prints with console.log and progress is
+ * ignored (the terminal has its own bar).
+ *
+ * @param opts where to send displays and how often
+ * @returns callbacks for the training loop
+ * @example
+ * ```ts
+ * const live = liveTraining();
+ * live.onProgress(10, 391, { loss: "4.2" });
+ * live.log("Epoch 1/20 - 6s - loss: 4.1 - accuracy: 0.07");
+ * live.done();
+ * ```
+ */
+export function liveTraining(opts: LiveTrainingOptions = {}): LiveTraining {
+  const jupyter = opts.jupyter ?? jupyterKernel();
+  if (!jupyter) {
+    return { onProgress() {}, log: (line) => console.log(line), done() {} };
+  }
+  const interval = opts.intervalMs ?? 250;
+  const displayId = `cifar-live-${crypto.randomUUID()}`;
+  const lines: string[] = [];
+  let progress: { done: number; total: number; info: Record<string, string | number> } | null =
+    null;
+  let shown = false;
+  let finished = false;
+  let lastSent = -Infinity;
+  let timer: number | undefined;
+
+  const bundle = (): Record<string, string> => {
+    const bar = progress
+      ? `<div><progress value="${progress.done}" max="${progress.total}" style="width:320px">` +
+        `</progress> ${progress.done}/${progress.total} ` +
+        escapeHtml(Object.entries(progress.info).map(([k, v]) => `${k}: ${v}`).join(" - ")) +
+        `</div>`
+      : "";
+    const textBar = progress
+      ? `${progress.done}/${progress.total} ` +
+        Object.entries(progress.info).map(([k, v]) => `${k}: ${v}`).join(" - ")
+      : "";
+    return {
+      "text/html": `<div class="cifar-live">${finished ? "" : bar}` +
+        `<pre style="margin:4px 0">${escapeHtml(lines.join("\n"))}</pre></div>`,
+      "text/plain": [...lines, ...(finished || !textBar ? [] : [textBar])].join("\n"),
+    };
+  };
+  const send = () => {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    lastSent = Date.now();
+    const content = { data: bundle(), metadata: {}, transient: { display_id: displayId } };
+    const type = shown ? "update_display_data" : "display_data";
+    shown = true;
+    jupyter.broadcast(type, content).catch(() => {});
+  };
+  const schedule = () => {
+    if (finished) return;
+    const wait = lastSent + interval - Date.now();
+    if (wait <= 0) send();
+    else if (timer === undefined) timer = setTimeout(send, wait);
+  };
+  return {
+    onProgress(done, total, info) {
+      progress = { done, total, info: { ...info } };
+      schedule();
+    },
+    log(line) {
+      lines.push(line);
+      schedule();
+    },
+    done() {
+      if (finished) return;
+      finished = true;
+      send();
+    },
+  };
+}

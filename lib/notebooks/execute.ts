@@ -1,0 +1,230 @@
+/**
+ * Execute the notebooks headless: `deno task notebooks:execute` (and `deno task demo`).
+ *
+ * Runs every notebooks/*.ipynb in name order (or the notebooks named on the
+ * command line) on Deno's Jupyter kernel through nbclient, with env
+ * CIFAR_PROFILE (smoke|full, default full) passed on to the kernel. Writes the
+ * executed copy to build/notebooks/NAME.ipynb and an HTML export to
+ * build/notebooks/NAME.html; sources are never written. Stops at the first
+ * failing cell with one line naming the notebook, the cell and the error, and
+ * exits non-zero.
+ *
+ * Before the first notebook of the full profile it checks that CIFAR-100 can
+ * be loaded (same loader as the notebooks), so a machine without the data or
+ * network gets the loader's one-line error instead of a failed cell.
+ *
+ * Jupyter comes from Debian (python3-nbclient, jupyter-nbconvert,
+ * jupyter-client) or pip; the Deno kernel is registered with
+ * `deno jupyter --install` when missing. Env PYTHON picks the interpreter.
+ *
+ * Usage: `deno run -A lib/notebooks/execute.ts [--out DIR] [--timeout S] [NOTEBOOK...]`
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { basename, join, relative, resolve } from "node:path";
+import { fileURLToPath as fromFileUrl } from "node:url";
+import { isUserError, UserError } from "../errors.ts";
+
+/** The profiles a notebook run can use. */
+export type Profile = "smoke" | "full";
+
+/** Where executed notebooks go by default, relative to the repository root. */
+export const DEFAULT_OUT_DIR = "build/notebooks";
+
+/** Per-cell timeout in seconds: generous enough for a full training cell. */
+export const DEFAULT_CELL_TIMEOUT_S = 1800;
+
+const REPO_ROOT = resolve(fromFileUrl(new URL("../..", import.meta.url)));
+const RUNNER = fromFileUrl(new URL("./execute_notebook.py", import.meta.url));
+
+/**
+ * Read the profile from env CIFAR_PROFILE.
+ *
+ * @returns "smoke" or "full" (the default)
+ * @throws UserError for any other value
+ */
+export function profileFromEnv(): Profile {
+  const value = Deno.env.get("CIFAR_PROFILE") || "full";
+  if (value !== "smoke" && value !== "full") {
+    throw new UserError(`CIFAR_PROFILE=${value} is not a profile: use smoke or full`);
+  }
+  return value;
+}
+
+/**
+ * The notebooks in a folder, sorted by name.
+ *
+ * @param dir folder holding .ipynb files
+ * @returns their paths
+ */
+export async function listNotebooks(dir = join(REPO_ROOT, "notebooks")): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isFile && entry.name.endsWith(".ipynb")) names.push(entry.name);
+  }
+  return names.sort().map((name) => join(dir, name));
+}
+
+async function output(cmd: string, args: string[]): Promise<{ ok: boolean; stdout: string }> {
+  try {
+    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).output();
+    return { ok: out.success, stdout: new TextDecoder().decode(out.stdout) };
+  } catch {
+    return { ok: false, stdout: "" };
+  }
+}
+
+/**
+ * Find a Python that has nbclient and nbconvert: env PYTHON, else Debian's
+ * /usr/bin/python3, else python3 on PATH.
+ *
+ * @returns the interpreter's path or name
+ * @throws UserError naming the packages to install
+ */
+export async function findPython(): Promise<string> {
+  const env = Deno.env.get("PYTHON");
+  const candidates = env ? [env] : ["/usr/bin/python3", "python3"];
+  for (const python of candidates) {
+    if ((await output(python, ["-c", "import nbclient, nbconvert, jupyter_client"])).ok) {
+      return python;
+    }
+  }
+  throw new UserError(
+    `no Python with nbclient and nbconvert (tried ${candidates.join(", ")}): ` +
+      "apt-get install python3-nbclient jupyter-nbconvert jupyter-client, " +
+      "or pip install nbclient nbconvert, or set PYTHON",
+  );
+}
+
+/**
+ * Register Deno's Jupyter kernel ("deno") unless Jupyter already knows it.
+ *
+ * @param python an interpreter with jupyter_client
+ */
+export async function ensureDenoKernel(python: string): Promise<void> {
+  const probe = await output(python, [
+    "-c",
+    "from jupyter_client.kernelspec import KernelSpecManager as K; " +
+    "print('deno' in K().find_kernel_specs())",
+  ]);
+  if (probe.stdout.trim() === "True") return;
+  const install = await new Deno.Command(Deno.execPath(), {
+    args: ["jupyter", "--install"],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!install.success) {
+    throw new UserError(
+      `deno jupyter --install failed: ${new TextDecoder().decode(install.stderr).trim()}`,
+    );
+  }
+}
+
+/**
+ * Check that the full profile's data can be loaded, with the notebooks' own
+ * loader, so a missing dataset stops the run before the first notebook.
+ *
+ * @throws the loader's UserError (e.g. no data and no network)
+ */
+export async function preflightData(): Promise<void> {
+  const { loadCifar100 } = await import("../data/cifar100.ts");
+  await loadCifar100({ limitTrain: 1, limitTest: 1 });
+}
+
+/** Options for {@linkcode executeNotebooks}. */
+export interface ExecuteOptions {
+  /** Notebook paths, run in this order (default: notebooks/*.ipynb by name). */
+  notebooks?: string[];
+  /** Folder for NAME.ipynb and NAME.html (default build/notebooks). */
+  outDir?: string;
+  /** Profile for the kernel (default: env CIFAR_PROFILE, else full). */
+  profile?: Profile;
+  /** Per-cell timeout in seconds. */
+  timeoutS?: number;
+  /** Check the data before a full-profile run (default true). */
+  preflight?: boolean;
+  /** Called with one line per notebook as it starts and ends. */
+  log?: (line: string) => void;
+}
+
+/**
+ * Execute notebooks in order, stopping at the first failure.
+ *
+ * @param options which notebooks, where to write, which profile
+ * @returns the executed notebook paths written
+ * @throws UserError naming the notebook and cell that failed
+ */
+export async function executeNotebooks(options: ExecuteOptions = {}): Promise<string[]> {
+  const profile = options.profile ?? profileFromEnv();
+  const notebooks = options.notebooks ?? await listNotebooks();
+  const outDir = resolve(options.outDir ?? join(REPO_ROOT, DEFAULT_OUT_DIR));
+  const log = options.log ?? ((line: string) => console.error(line));
+  if (notebooks.length === 0) throw new UserError("no notebooks to execute");
+  const python = await findPython();
+  await ensureDenoKernel(python);
+  if (profile === "full" && (options.preflight ?? true)) await preflightData();
+  await Deno.mkdir(outDir, { recursive: true });
+  const written: string[] = [];
+  for (const notebook of notebooks) {
+    const name = basename(notebook, ".ipynb");
+    const outIpynb = join(outDir, `${name}.ipynb`);
+    const outHtml = join(outDir, `${name}.html`);
+    if (resolve(notebook) === outIpynb) {
+      throw new UserError(`${notebook}: output would overwrite the source; pick another --out`);
+    }
+    const shown = relative(Deno.cwd(), resolve(notebook)) || notebook;
+    log(`executing ${shown} (profile ${profile})`);
+    const started = performance.now();
+    const run = await new Deno.Command(python, {
+      args: [RUNNER, shown, outIpynb, outHtml, String(options.timeoutS ?? DEFAULT_CELL_TIMEOUT_S)],
+      env: { CIFAR_PROFILE: profile },
+      stdout: "inherit",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(run.stderr);
+    if (!run.success) {
+      const line = stderr.split("\n").reverse().find((l) => l.startsWith("error: "));
+      throw new UserError(
+        line ? line.slice("error: ".length) : `${shown}: nbclient failed: ${stderr.trim()}`,
+      );
+    }
+    written.push(outIpynb);
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    log(`wrote ${relative(Deno.cwd(), outIpynb)} and .html (${seconds} s)`);
+  }
+  return written;
+}
+
+async function main(args: string[]): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: { out: { type: "string" }, timeout: { type: "string" } },
+    });
+  } catch (e) {
+    throw new UserError(`${(e as Error).message}; usage: [--out DIR] [--timeout S] [NOTEBOOK...]`);
+  }
+  const { values, positionals } = parsed;
+  const timeoutS = values.timeout === undefined ? undefined : Number(values.timeout);
+  if (timeoutS !== undefined && !(timeoutS > 0)) {
+    throw new UserError(`--timeout ${values.timeout} is not a positive number of seconds`);
+  }
+  await executeNotebooks({
+    notebooks: positionals.length ? positionals : undefined,
+    outDir: values.out,
+    timeoutS,
+  });
+}
+
+if (import.meta.main) {
+  try {
+    await main(Deno.args);
+  } catch (e) {
+    if (!isUserError(e)) throw e;
+    console.error(`error: ${e.message}`);
+    Deno.exit(1);
+  }
+}
