@@ -71,9 +71,11 @@ function free(backend: Backend, ...infos: TensorInfo[]): void {
   for (const info of infos) backend.disposeData(info.dataId);
 }
 
-/** Swap the last two axes of a rank-3 tensor, materialising the result. */
+/** Swap the last two axes (matMul takes rank 2 or more), materialising the result. */
 function transposeLast2(backend: Backend, x: TensorInfo): TensorInfo {
-  return run(backend, "Transpose", { x }, { perm: [0, 2, 1] });
+  const rank = x.shape.length;
+  const perm = [...Array(rank - 2).keys(), rank - 1, rank - 2];
+  return run(backend, "Transpose", { x }, { perm });
 }
 
 /** BatchMatMul with transposes done explicitly first (see module doc). */

@@ -89,21 +89,23 @@ Deno.test("wasm Conv2DBackpropFilter kernel matches cpu when called directly", a
   assertClose(wasm, cpu, "filter gradient");
 });
 
-for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
-  Deno.test(`wasm matMul transposeA=${ta} transposeB=${tb} matches cpu, values and gradients`, async () => {
-    const case_ = () => {
-      const a = tf.randomNormal(ta ? [2, 7, 5] : [2, 5, 7], 0, 1, "float32", 5);
-      const b = tf.randomNormal(tb ? [2, 3, 7] : [2, 7, 3], 0, 1, "float32", 6);
-      const f = (a: tf.Tensor, b: tf.Tensor) => tf.matMul(a, b, ta, tb).square().sum();
-      const [da, db] = tf.grads(f)([a, b]);
-      return [tf.matMul(a, b, ta, tb), da, db];
-    };
-    const cpu = await on("cpu", case_);
-    const wasm = await on("wasm", case_);
-    ["product", "gradient a", "gradient b"].forEach((what, i) =>
-      assertClose(wasm[i], cpu[i], what)
-    );
-  });
+for (const batch of [[], [2]]) {
+  for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+    Deno.test(`wasm matMul rank ${batch.length + 2} transposeA=${ta} transposeB=${tb} matches cpu, values and gradients`, async () => {
+      const case_ = () => {
+        const a = tf.randomNormal([...batch, ...(ta ? [7, 5] : [5, 7])], 0, 1, "float32", 5);
+        const b = tf.randomNormal([...batch, ...(tb ? [3, 7] : [7, 3])], 0, 1, "float32", 6);
+        const f = (a: tf.Tensor, b: tf.Tensor) => tf.matMul(a, b, ta, tb).square().sum();
+        const [da, db] = tf.grads(f)([a, b]);
+        return [tf.matMul(a, b, ta, tb), da, db];
+      };
+      const cpu = await on("cpu", case_);
+      const wasm = await on("wasm", case_);
+      ["product", "gradient a", "gradient b"].forEach((what, i) =>
+        assertClose(wasm[i], cpu[i], what)
+      );
+    });
+  }
 }
 
 Deno.test("wasm kernels leak no tensors or memory across repeated gradient steps", async () => {
