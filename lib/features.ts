@@ -1,0 +1,269 @@
+/**
+ * Features from a frozen convolutional base (VGG16), computed once and cached.
+ *
+ * The base does not train while the head does, so its output for an image never changes:
+ * compute the pooled features of every image once per dataset, weights and input size, keep
+ * them in memory and on disk, and train the head on them. A head epoch then costs a dense layer
+ * over 512 numbers per image instead of a full VGG16 forward pass.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { dirname, join } from "node:path";
+import { tf } from "./backend.ts";
+import { cacheRoot } from "./cache.ts";
+import { createProgress } from "./progress.ts";
+import { preprocessCaffe } from "./models/vgg16.ts";
+
+/** Side of the source images (CIFAR-100 is 32x32). */
+const SOURCE_SIZE = 32;
+const CHANNELS = 3;
+
+/** Options for {@linkcode extractFeatures}. */
+export interface ExtractOptions {
+  /** Side the images are resized to before the base; must equal the base's input size. */
+  inputSize: number;
+  /** Images per forward pass; default 64. */
+  batchSize?: number;
+  /** Called after each batch with images done and in all (notebooks use it). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Result of {@linkcode extractFeatures}. */
+export interface ExtractedFeatures {
+  /** `[N, C]` row-major: per image, the base's output averaged over height and width. */
+  features: Float32Array;
+  /** Wall-clock seconds for all images. */
+  seconds: number;
+  /** Throughput: N / seconds. */
+  imagesPerSecond: number;
+}
+
+/**
+ * Run every image through the frozen `base` and average its output over height and width
+ * (global average pooling), batch by batch: uint8 to float, bilinear resize when `inputSize`
+ * is not 32 (half-pixel centres, as TF2's `tf.image.resize`), Keras "caffe" preprocessing,
+ * the base, the average. Shows a progress bar on a terminal; leaves no tensors behind.
+ *
+ * @param base the convolutional base, e.g. `buildVgg16Base(inputSize)`; its weights are not changed
+ * @param images uint8 RGB pixels, NHWC `[N, 32, 32, 3]`, as the CIFAR-100 loader returns them
+ * @param opts input size, batch size, progress callback
+ * @returns `[N, 512]` features for VGG16, the time taken and images per second
+ * @example
+ * ```ts
+ * const base = buildVgg16Base(64);
+ * const { features, imagesPerSecond } = await extractFeatures(base, data.train.images, { inputSize: 64 });
+ * ```
+ */
+export async function extractFeatures(
+  base: tf.LayersModel,
+  images: Uint8Array,
+  opts: ExtractOptions,
+): Promise<ExtractedFeatures> {
+  const { inputSize, batchSize = 64 } = opts;
+  const [, height, width, channels] = base.inputs[0].shape;
+  if (height !== inputSize || width !== inputSize) {
+    throw new Error(`base expects ${height}x${width} input, but inputSize is ${inputSize}`);
+  }
+  const pixelsPerImage = SOURCE_SIZE * SOURCE_SIZE * CHANNELS;
+  if (channels !== CHANNELS || images.length % pixelsPerImage !== 0) {
+    throw new Error(`images must be uint8 [N, 32, 32, 3]; got ${images.length} bytes`);
+  }
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
+  }
+  const count = images.length / pixelsPerImage;
+  const dim = base.outputs[0].shape.at(-1)!;
+  const features = new Float32Array(count * dim);
+  const progress = createProgress({
+    total: count,
+    label: `Features ${inputSize}px`,
+    onUpdate: opts.onProgress ? (done, total) => opts.onProgress!(done, total) : undefined,
+  });
+  const start = performance.now();
+  try {
+    for (let first = 0; first < count; first += batchSize) {
+      const last = Math.min(first + batchSize, count);
+      const pooled = tf.tidy(() => {
+        const pixels = new Float32Array(
+          images.subarray(first * pixelsPerImage, last * pixelsPerImage),
+        );
+        let x = tf.tensor4d(pixels, [last - first, SOURCE_SIZE, SOURCE_SIZE, CHANNELS]);
+        if (inputSize !== SOURCE_SIZE) {
+          x = tf.image.resizeBilinear(x, [inputSize, inputSize], false, true);
+        }
+        const output = base.predict(preprocessCaffe(x), { batchSize: last - first }) as tf.Tensor4D;
+        return tf.mean(output, [1, 2]);
+      });
+      try {
+        // Awaiting the download (not dataSync) lets the progress bar and notebooks redraw.
+        features.set(await pooled.data() as Float32Array, first * dim);
+      } finally {
+        pooled.dispose();
+      }
+      const rate = last / ((performance.now() - start) / 1000);
+      progress.update(last, { "img/s": rate.toFixed(0) });
+    }
+  } finally {
+    progress.stop();
+  }
+  const seconds = (performance.now() - start) / 1000;
+  return { features, seconds, imagesPerSecond: count / seconds };
+}
+
+/** What cached features depend on; every field goes into the cache key. */
+export interface FeatureKey {
+  /**
+   * Identity of the base's weights, e.g. the MD5 of the weights file. Random weights
+   * (`--weights none`) differ per seed: include it, e.g. `none-seed42`, or do not cache.
+   */
+  weightsId: string;
+  /** Identity of the exact images, e.g. `dataset.source.id` plus any limit on their count. */
+  dataId: string;
+  /** Which split the images are. */
+  split: "train" | "test";
+  /** Side the images were resized to. */
+  inputSize: number;
+}
+
+const memory = new Map<string, Float32Array>();
+const MAGIC = "VGGFEAT1";
+
+/**
+ * Return cached features for `key`, else compute them with `compute` and cache them in memory
+ * and on disk (`<cacheRoot()>/features/`, written to a temporary file and renamed, so a killed
+ * process never leaves a half-written file under the final name).
+ *
+ * A disk file is used only when its header names the same key and length and its checksum
+ * matches; anything else (truncated, altered, another key) is recomputed and overwritten.
+ * Failing to write the cache is not an error: the features are returned anyway.
+ *
+ * @param key what the features depend on
+ * @param compute computes the features when no valid cached copy exists
+ * @param opts `cacheDir`: folder for the feature files; default `<cacheRoot()>/features`
+ * @returns the features and whether they came from a cache (memory or disk)
+ * @example
+ * ```ts
+ * const { features, fromCache } = await cachedFeatures(
+ *   { weightsId: source.md5!, dataId: data.source.id, split: "train", inputSize: 64 },
+ *   async () => (await extractFeatures(base, data.train.images, { inputSize: 64 })).features,
+ * );
+ * ```
+ */
+export async function cachedFeatures(
+  key: FeatureKey,
+  compute: () => Promise<Float32Array>,
+  opts: { cacheDir?: string } = {},
+): Promise<{ features: Float32Array; fromCache: boolean }> {
+  const id = JSON.stringify([key.weightsId, key.dataId, key.split, key.inputSize]);
+  const dir = opts.cacheDir ?? join(cacheRoot(), "features");
+  const path = join(dir, featureFileName(key, id));
+  const memoryKey = `${path}\n${id}`;
+  const inMemory = memory.get(memoryKey);
+  if (inMemory) return { features: inMemory, fromCache: true };
+
+  const onDisk = await readFeatureFile(path, id);
+  if (onDisk) {
+    memory.set(memoryKey, onDisk);
+    return { features: onDisk, fromCache: true };
+  }
+  const features = await compute();
+  memory.set(memoryKey, features);
+  await writeFeatureFile(path, id, features);
+  return { features, fromCache: false };
+}
+
+/** Forget the in-memory copies (the disk cache stays); frees memory, and lets tests reach the disk. */
+export function clearFeatureMemoryCache(): void {
+  memory.clear();
+}
+
+function featureFileName(key: FeatureKey, id: string): string {
+  const hash = createHash("sha256").update(id).digest("hex").slice(0, 16);
+  return `vgg16-${key.split}-${key.inputSize}px-${hash}.f32`;
+}
+
+interface Header {
+  id: string;
+  length: number;
+  checksum: number;
+}
+
+/**
+ * File layout: "VGGFEAT1", uint32 LE header length, JSON header padded with spaces to a multiple
+ * of 4 bytes, then `length` float32 values, little-endian.
+ */
+async function writeFeatureFile(path: string, id: string, features: Float32Array): Promise<void> {
+  const header: Header = { id, length: features.length, checksum: checksum(features) };
+  let json = JSON.stringify(header);
+  json += " ".repeat((4 - ((MAGIC.length + 4 + json.length) % 4)) % 4);
+  const head = new TextEncoder().encode(MAGIC + "    " + json);
+  new DataView(head.buffer).setUint32(MAGIC.length, head.length - MAGIC.length - 4, true);
+  const temp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  try {
+    await Deno.mkdir(dirname(path), { recursive: true });
+    using file = await Deno.open(temp, { write: true, createNew: true });
+    for (
+      const part of [
+        head,
+        new Uint8Array(features.buffer, features.byteOffset, features.byteLength),
+      ]
+    ) {
+      for (let written = 0; written < part.length;) {
+        written += await file.write(part.subarray(written));
+      }
+    }
+    await Deno.rename(temp, path);
+  } catch (e) {
+    await Deno.remove(temp).catch(() => {});
+    console.warn(`note: could not write the feature cache ${path} (${(e as Error).message})`);
+  }
+}
+
+async function readFeatureFile(path: string, id: string): Promise<Float32Array | undefined> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  const header = parseHeader(bytes);
+  const dataStart = header ? MAGIC.length + 4 + header.size : 0;
+  const valid = header !== undefined && header.value.id === id &&
+    bytes.length === dataStart + header.value.length * 4;
+  if (valid) {
+    const features = new Float32Array(
+      bytes.buffer,
+      bytes.byteOffset + dataStart,
+      header.value.length,
+    );
+    if (checksum(features) === header.value.checksum) return features;
+  }
+  console.warn(`note: feature cache ${path} is damaged or stale; recomputing it`);
+  return undefined;
+}
+
+function parseHeader(bytes: Uint8Array): { value: Header; size: number } | undefined {
+  if (bytes.length < MAGIC.length + 4) return undefined;
+  if (new TextDecoder().decode(bytes.subarray(0, MAGIC.length)) !== MAGIC) return undefined;
+  const size = new DataView(bytes.buffer, bytes.byteOffset).getUint32(MAGIC.length, true);
+  const start = MAGIC.length + 4;
+  if (size % 4 !== 0 || start + size > bytes.length) return undefined;
+  try {
+    const value = JSON.parse(new TextDecoder().decode(bytes.subarray(start, start + size)));
+    const ok = typeof value?.id === "string" && Number.isInteger(value.length) &&
+      Number.isInteger(value.checksum);
+    return ok ? { value, size } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** FNV-1a over the 32-bit words: detects truncation and altered bytes, ~0.1 s for 100 MB. */
+function checksum(values: Float32Array): number {
+  const words = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < words.length; i++) hash = Math.imul(hash ^ words[i], 0x01000193);
+  return hash >>> 0;
+}
