@@ -67,7 +67,12 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
     if (name === "tensorflow") {
       // The native binding is only present where tfjs-node's install script
       // could fetch libtensorflow; elsewhere this import throws.
-      await import("@tensorflow/tfjs-node");
+      try {
+        await import("@tensorflow/tfjs-node");
+      } catch (e) {
+        if (!/tfjs_binding\.node/.test(String(e))) throw e;
+        return "tfjs-node's native binding is not installed (README: Backends)";
+      }
     }
     if (name === "wasm") {
       const { registerWasmKernels } = await import("./wasm_kernels.ts");
