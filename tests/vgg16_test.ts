@@ -100,3 +100,31 @@ Deno.test("an input size below 32 is a user error naming the option", () => {
   );
   assert.throws(() => buildVgg16Base(40.5), UserError);
 });
+
+Deno.test("the head trains on pooled features with categorical cross-entropy on its probabilities", async () => {
+  // Three classes of 512-dim features: a class-specific block of 8 features is raised.
+  const n = 96;
+  const random = tf.randomUniform([n, 512], 0, 1, "float32", 3);
+  const labels = Array.from({ length: n }, (_, i) => i % 3);
+  // Row c of `centres` is 2 at features 8c..8c+7 and 0 elsewhere.
+  const centres = Array.from({ length: 3 * 512 }, (_, i) => {
+    const [c, feature] = [Math.floor(i / 512), i % 512];
+    return Math.floor(feature / 8) === c ? 2 : 0;
+  });
+  const shift = tf.tidy(() => tf.oneHot(labels, 3).matMul(tf.tensor2d(centres, [3, 512])));
+  const x = random.add(shift);
+  const y = tf.oneHot(labels, 3);
+  const head = buildVgg16Head(3);
+  head.compile({
+    optimizer: tf.train.adam(0.01),
+    loss: "categoricalCrossentropy",
+    metrics: ["accuracy"],
+  });
+  const history = await head.fit(x, y, { epochs: 15, batchSize: 32, verbose: 0 });
+  const accuracy = history.history.acc.at(-1) as number;
+  const losses = history.history.loss as number[];
+  assert.ok(accuracy > 0.9, `accuracy ${accuracy}`);
+  assert.ok(losses.at(-1)! < losses[0] / 2, `loss ${losses[0]} -> ${losses.at(-1)}`);
+  tf.dispose([random, shift, x, y]);
+  head.dispose();
+});
