@@ -33,11 +33,14 @@ import * as aq from "arquero";
 import { encode } from "fast-png";
 import plotlyBundle from "plotly.js-dist-min/plotly.min.js" with { type: "text" };
 
-/** The key Deno's kernel looks for to get an object's MIME bundle. */
-const DISPLAY = Symbol.for("Jupyter.display");
+/** The key Deno's kernel looks for to get an object's MIME bundle: `Symbol.for("Jupyter.display")`. */
+export const JUPYTER_DISPLAY: unique symbol = Symbol.for("Jupyter.display");
 
-/** Something Deno's Jupyter kernel shows as rich output: a MIME type to content map. */
-export type Displayable = { [Symbol.for("Jupyter.display")](): Record<string, string> };
+/**
+ * Something Deno's Jupyter kernel shows as rich output: its `Symbol.for("Jupyter.display")`
+ * method returns a MIME type to content map.
+ */
+export type Displayable = { [JUPYTER_DISPLAY](): Record<string, string> };
 
 /** The note shown on every chart, table and image made from synthetic data. */
 export const SYNTHETIC_NOTE = "SYNTHETIC DATA — not CIFAR-100";
@@ -65,7 +68,7 @@ export function resetPlotlyEmbedding(): void {
 }
 
 function displayable(bundle: Record<string, string>): Displayable {
-  return { [DISPLAY]: () => bundle };
+  return { [JUPYTER_DISPLAY]: () => bundle };
 }
 
 /** Escape text for HTML element content and attribute values. */
@@ -416,7 +419,7 @@ export function liveTraining(opts: LiveTrainingOptions = {}): LiveTraining {
   let shown = false;
   let finished = false;
   let lastSent = -Infinity;
-  let timer: number | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
 
   const bundle = (): Record<string, string> => {
     const bar = progress

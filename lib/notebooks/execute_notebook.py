@@ -1,4 +1,4 @@
-"""Execute one notebook headless with nbclient and export it to HTML.
+"""Execute one notebook headless on Deno's Jupyter kernel and export it to HTML.
 
 Usage: python3 execute_notebook.py SOURCE.ipynb OUT.ipynb OUT.html [TIMEOUT_S]
 
@@ -6,21 +6,29 @@ Runs cell by cell in a kernel started in the notebook's folder, stops at the
 first failing cell, and always writes the executed copy and its HTML export
 (so a failure can be inspected). On failure prints one line
 `error: NOTEBOOK: cell N of M failed (FIRST SOURCE LINE): ENAME: EVALUE`
-to stderr and exits 1. A cell counts as failed when the kernel replies with
-an error status or when it produced an error output (some Deno versions
-replied "ok" for failed cells). Called by lib/notebooks/execute.ts.
+to stderr and exits 1. Called by lib/notebooks/execute.ts.
+
+Why not nbclient's loop: Deno's kernel (2.9) can publish a large output (a
+chart carrying plotly.js) after it reported the cell "idle", and nbclient
+then drops it or gives a later output to the wrong cell. Here every iopub
+message goes to the cell whose request is its parent, whenever it arrives,
+and the kernel is drained until quiet before the notebook is written. A cell
+fails when the kernel replies with an error status or the cell got an error
+output (an older Deno replied "ok" for failed cells).
 """
 
 import os
+import queue
 import re
 import sys
+import time
 
 import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
+from jupyter_client.manager import KernelManager
 from nbconvert import HTMLExporter
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+QUIET_S = 1.0
 
 
 def one_line(text, limit=300):
@@ -28,42 +36,123 @@ def one_line(text, limit=300):
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def write_outputs(nb, out_ipynb, out_html):
-    os.makedirs(os.path.dirname(os.path.abspath(out_ipynb)), exist_ok=True)
-    nbformat.write(nb, out_ipynb)
-    html, _ = HTMLExporter().from_notebook_node(nb)
-    with open(out_html, "w", encoding="utf-8") as f:
-        f.write(html)
+class Outputs:
+    """Routes kernel messages to cell outputs by parent request id."""
+
+    def __init__(self):
+        self.cells = {}  # msg_id -> cell
+        self.displays = {}  # display_id -> [output, ...]
+
+    def handle(self, msg):
+        cell = self.cells.get(msg["parent_header"].get("msg_id"))
+        kind, content = msg["msg_type"], msg["content"]
+        if cell is None:
+            return
+        if kind == "clear_output":
+            cell.outputs = []
+            return
+        if kind == "update_display_data":
+            for out in self.displays.get(content.get("transient", {}).get("display_id"), []):
+                out["data"] = content["data"]
+                out["metadata"] = content.get("metadata", {})
+            return
+        if kind not in ("execute_result", "display_data", "stream", "error"):
+            return
+        out = nbformat.v4.output_from_msg(msg)
+        if kind == "stream" and cell.outputs and cell.outputs[-1].get("output_type") == "stream" \
+                and cell.outputs[-1].get("name") == out.name:
+            cell.outputs[-1].text += out.text
+            return
+        display_id = content.get("transient", {}).get("display_id")
+        if display_id:
+            self.displays.setdefault(display_id, []).append(out)
+        cell.outputs.append(out)
+
+
+def drain(kc, outputs, until=None, timeout=None, quiet=None):
+    """Handle iopub messages until `until()` is true, the timeout passes, or it is quiet."""
+    start = last = time.monotonic()
+    while True:
+        now = time.monotonic()
+        if until and until():
+            return True
+        if timeout is not None and now - start > timeout:
+            return False
+        if quiet is not None and now - last > quiet:
+            return True
+        try:
+            msg = kc.get_iopub_msg(timeout=0.05)
+        except queue.Empty:
+            continue
+        last = time.monotonic()
+        outputs.handle(msg)
+
+
+def run(nb, cwd, timeout):
+    """Execute code cells in order; return (index, ename, evalue) of the first failure or None."""
+    km = KernelManager(kernel_name="deno")
+    km.start_kernel(cwd=cwd, env=dict(os.environ))
+    kc = km.client()
+    kc.start_channels()
+    outputs = Outputs()
+    failure = None
+    try:
+        kc.wait_for_ready(timeout=120)
+        count = 0
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            cell.outputs = []
+            msg_id = kc.execute("".join(cell.source), allow_stdin=False)
+            outputs.cells[msg_id] = cell
+            reply = {}
+
+            def replied():
+                try:
+                    msg = kc.get_shell_msg(timeout=0)
+                except queue.Empty:
+                    return False
+                if msg["parent_header"].get("msg_id") != msg_id:
+                    return False
+                reply.update(msg["content"])
+                return True
+
+            if not drain(kc, outputs, until=replied, timeout=timeout):
+                km.interrupt_kernel()
+                failure = (index, "Timeout", f"cell still running after {timeout} s")
+                break
+            count += 1
+            cell.execution_count = reply.get("execution_count", count)
+            for out in cell.outputs:
+                if out.get("output_type") == "execute_result":
+                    out["execution_count"] = cell.execution_count
+            if reply.get("status") == "error":
+                failure = (index, reply.get("ename", "Error"), reply.get("evalue", ""))
+                break
+        drain(kc, outputs, quiet=QUIET_S, timeout=120)
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    for index, cell in enumerate(nb.cells):
+        if failure and index >= failure[0]:
+            break
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if errors:
+            return (index, errors[0].get("ename", "Error"), errors[0].get("evalue", ""))
+    return failure
 
 
 def main():
     source, out_ipynb, out_html = sys.argv[1:4]
     timeout = int(sys.argv[4]) if len(sys.argv) > 4 else 1800
     nb = nbformat.read(source, as_version=4)
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="deno",
-        allow_errors=False,
-        resources={"metadata": {"path": os.path.dirname(os.path.abspath(source))}},
-    )
-    failure = None
-    with client.setup_kernel():
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            try:
-                client.execute_cell(cell, index)
-            except CellExecutionError as e:
-                failure = (index, getattr(e, "ename", "Error"), getattr(e, "evalue", str(e)))
-            else:
-                errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-                if errors:
-                    failure = (index, errors[0].get("ename", "Error"), errors[0].get("evalue", ""))
-            if failure:
-                break
+    failure = run(nb, os.path.dirname(os.path.abspath(source)), timeout)
     nb.metadata.setdefault("cifar", {})["profile"] = os.environ.get("CIFAR_PROFILE", "full")
-    write_outputs(nb, out_ipynb, out_html)
+    os.makedirs(os.path.dirname(os.path.abspath(out_ipynb)), exist_ok=True)
+    nbformat.write(nb, out_ipynb)
+    html, _ = HTMLExporter().from_notebook_node(nb)
+    with open(out_html, "w", encoding="utf-8") as f:
+        f.write(html)
     if failure:
         index, ename, evalue = failure
         first = next((l for l in "".join(nb.cells[index].source).splitlines() if l.strip()), "")
