@@ -180,14 +180,20 @@ Deno.test("resolveVgg16Weights: none, explicit path, env, missing path", async (
     });
     assert.match(explicit.description, /differs from Keras's/);
 
-    Deno.env.set("VGG16_WEIGHTS", path);
-    try {
-      assert.equal((await resolveVgg16Weights({ cacheDir: dir })).path, path);
-      // The option wins over the environment.
-      assert.equal((await resolveVgg16Weights({ weights: "none" })).kind, "none");
-    } finally {
-      Deno.env.delete("VGG16_WEIGHTS");
-    }
+    // The environment is shared by tests running in parallel: set VGG16_WEIGHTS in a child.
+    const module = new URL("../lib/models/vgg16_weights.ts", import.meta.url).href;
+    const script = `const { resolveVgg16Weights } = await import(${JSON.stringify(module)});
+      const env = await resolveVgg16Weights({ cacheDir: ${JSON.stringify(dir)} });
+      const option = await resolveVgg16Weights({ weights: "none" });
+      console.log(JSON.stringify([env.kind, env.path, option.kind]));`;
+    const child = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", script],
+      env: { VGG16_WEIGHTS: path },
+      stderr: "inherit",
+    }).output();
+    assert.equal(child.code, 0);
+    // The option wins over the environment.
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(child.stdout)), ["file", path, "none"]);
     await rejectsWith(
       resolveVgg16Weights({ weights: join(dir, "nope.h5") }),
       /nope\.h5 \(--weights\) not found/,
