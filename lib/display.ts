@@ -291,10 +291,11 @@ export function imageGrid(
     return `<figure style="margin:0;text-align:center;font:11px sans-serif">` +
       `<img src="data:image/png;base64,${base64(png)}" width="${size}" height="${size}" ` +
       `style="image-rendering:pixelated" alt="${escapeHtml(captions[i])}">` +
-      `<figcaption style="max-width:${size + 20}px">${caption}</figcaption></figure>`;
+      `<figcaption style="width:${size + 16}px;overflow-wrap:anywhere">${caption}</figcaption>` +
+      `</figure>`;
   }).join("");
   const html = `<div class="${IMAGE_GRID_CLASS}">${opts.synthetic ? syntheticBanner() : ""}` +
-    `<div style="display:grid;grid-template-columns:repeat(${columns},auto);gap:6px;` +
+    `<div style="display:grid;grid-template-columns:repeat(${columns},auto);gap:8px 10px;` +
     `justify-content:start">${cells}</div></div>`;
   const note = opts.synthetic ? ` [${SYNTHETIC_NOTE}]` : "";
   const bundle: Record<string, string> = {
@@ -365,11 +366,16 @@ export interface JupyterBroadcaster {
   broadcast(msgType: string, content: Record<string, unknown>): Promise<void>;
 }
 
-/** The kernel's `Deno.jupyter`, or undefined outside the kernel. */
+/**
+ * The kernel's `Deno.jupyter`, or undefined outside the kernel. (In Deno 2.9
+ * `"jupyter" in Deno` is true everywhere; the getter throws outside `deno jupyter`.)
+ */
 export function jupyterKernel(): JupyterBroadcaster | undefined {
-  return "jupyter" in Deno
-    ? (Deno as unknown as { jupyter: JupyterBroadcaster }).jupyter
-    : undefined;
+  try {
+    return (Deno as unknown as { jupyter?: JupyterBroadcaster }).jupyter;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Options for {@linkcode liveTraining}. */

@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { basename } from "node:path";
+import { listNotebooks } from "../lib/notebooks/execute.ts";
+import { ensureSmokeBuild } from "../lib/notebooks/smoke_build.ts";
+import { IMAGE_GRID_CLASS, PLOT_CLASS, PLOTLY_BUNDLE_MARKER, TABLE_CLASS } from "../lib/display.ts";
+
+interface Output {
+  output_type: string;
+  data?: Record<string, string | string[]>;
+  text?: string | string[];
+}
+interface Cell {
+  cell_type: string;
+  source: string | string[];
+  outputs?: Output[];
+  execution_count?: number | null;
+}
+const read = async (path: string): Promise<{ cells: Cell[] }> =>
+  JSON.parse(await Deno.readTextFile(path));
+const join = (s: string | string[] | undefined) => Array.isArray(s) ? s.join("") : s ?? "";
+const html = (cells: Cell[]) =>
+  cells.flatMap((c) => c.outputs ?? []).map((o) => join(o.data?.["text/html"])).join("\n");
+const count = (text: string, needle: string) => text.split(needle).length - 1;
+
+/** What each notebook must show at least: plotly charts, tables, image grids. */
+const EXPECTED: Record<string, { plots: number; tables: number; grids: number }> = {
+  "01_dataset": { plots: 2, tables: 3, grids: 1 },
+};
+
+Deno.test("committed notebooks have no outputs or execution counts", async () => {
+  const notebooks = await listNotebooks();
+  assert.ok(notebooks.length > 0);
+  for (const path of notebooks) {
+    for (const [i, cell] of (await read(path)).cells.entries()) {
+      if (cell.cell_type !== "code") continue;
+      assert.deepEqual(cell.outputs, [], `${path}: cell ${i + 1} has outputs; clear them`);
+      assert.equal(cell.execution_count, null, `${path}: cell ${i + 1} has an execution count`);
+    }
+  }
+});
+
+Deno.test({
+  name: "every notebook executes in the smoke profile and shows its charts and tables",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const executed = await ensureSmokeBuild();
+    for (const path of executed) {
+      const name = basename(path, ".ipynb");
+      const { cells } = await read(path);
+      const outputs = cells.flatMap((c) => c.outputs ?? []);
+      const errors = outputs.filter((o) => o.output_type === "error");
+      assert.deepEqual(errors, [], `${name}: error outputs`);
+      const code = cells.filter((c) => c.cell_type === "code");
+      assert.ok(code.every((c) => typeof c.execution_count === "number"), `${name}: unexecuted`);
+      const page = html(cells);
+      const plots = count(page, `class="${PLOT_CLASS}"`);
+      if (plots > 0) {
+        assert.equal(count(page, `class="${PLOTLY_BUNDLE_MARKER}"`), 1, `${name}: plotly.js once`);
+      }
+      const expected = EXPECTED[name];
+      if (!expected) continue;
+      assert.ok(plots >= expected.plots, `${name}: ${plots} charts, expected ${expected.plots}`);
+      const tables = count(page, `class="${TABLE_CLASS}"`);
+      assert.ok(tables >= expected.tables, `${name}: ${tables} tables`);
+      assert.ok(count(page, `class="${IMAGE_GRID_CLASS}"`) >= expected.grids, `${name}: images`);
+      assert.ok(count(page, "data:image/png;base64,") >= 16, `${name}: sample pictures`);
+      assert.match(page, /SYNTHETIC DATA — not CIFAR-100/, `${name}: synthetic data not labelled`);
+    }
+  },
+});
