@@ -125,3 +125,77 @@ Deno.test("wasm kernels leak no tensors or memory across repeated gradient steps
   x.dispose();
   k.dispose();
 });
+
+const poolCases: Array<{
+  name: string;
+  x: [number, number, number, number];
+  size: [number, number];
+  strides: [number, number];
+  pad: "valid" | "same";
+}> = [
+  {
+    name: "2x2 stride 2 valid, even",
+    x: [2, 8, 8, 3],
+    size: [2, 2],
+    strides: [2, 2],
+    pad: "valid",
+  },
+  {
+    name: "2x2 stride 2 valid, odd (13->6)",
+    x: [2, 13, 13, 4],
+    size: [2, 2],
+    strides: [2, 2],
+    pad: "valid",
+  },
+  {
+    name: "3x3 stride 2 same, overlapping",
+    x: [2, 9, 7, 2],
+    size: [3, 3],
+    strides: [2, 2],
+    pad: "same",
+  },
+  { name: "2x3 stride 1 valid", x: [1, 5, 6, 3], size: [2, 3], strides: [1, 1], pad: "valid" },
+];
+
+for (const c of poolCases) {
+  for (const ties of [false, true]) {
+    Deno.test(`wasm maxPool gradient matches cpu: ${c.name}${ties ? ", with ties" : ""}`, async () => {
+      const case_ = () => {
+        let x = tf.randomNormal(c.x, 0, 1, "float32", 9);
+        // Rounding to a coarse grid makes many windows hold equal maxima (as ReLU zeros do).
+        if (ties) x = x.mul(2).round().relu();
+        const w = tf.randomNormal(
+          tf.maxPool(x as tf.Tensor4D, c.size, c.strides, c.pad).shape,
+          0,
+          1,
+          "float32",
+          10,
+        );
+        const f = (x: tf.Tensor) =>
+          tf.maxPool(x as tf.Tensor4D, c.size, c.strides, c.pad).mul(w).sum();
+        return [tf.grad(f)(x)];
+      };
+      const [cpu] = await on("cpu", case_);
+      const [wasm] = await on("wasm", case_);
+      assertClose(wasm, cpu, "input gradient", 1e-6);
+    });
+  }
+}
+
+for (
+  const [shape, axis, keepDims] of [
+    [[4, 5, 6, 7], [0, 1, 2], false],
+    [[4, 5, 6, 7], [2, 0, 1], true],
+    [[30, 8], 0, false],
+    [[3, 4, 5], [0, 2], false],
+    [[3, 4, 5], [1, 2], false],
+    [[3, 4], [0, 1], false],
+  ] as Array<[number[], number | number[], boolean]>
+) {
+  Deno.test(`wasm sum matches cpu: shape ${shape} axis ${axis} keepDims ${keepDims}`, async () => {
+    const case_ = () => [tf.randomNormal(shape, 0, 1, "float32", 11).sum(axis, keepDims)];
+    const [cpu] = await on("cpu", case_);
+    const [wasm] = await on("wasm", case_);
+    assertClose(wasm, cpu, "sum", 1e-5);
+  });
+}
