@@ -55,6 +55,19 @@ export interface ExtractedFeatures {
  * const { features, imagesPerSecond } = await extractFeatures(base, data.train.images, { inputSize: 64 });
  * ```
  */
+/**
+ * What VGG16 is fed: pixels 0..255 resized (bilinear, half-pixel centres, as
+ * TF2) to `inputSize`, then Keras's "caffe" preprocessing.
+ */
+export function vgg16Input(pixels: tf.Tensor4D, inputSize: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const resized = inputSize === pixels.shape[1]
+      ? pixels
+      : tf.image.resizeBilinear(pixels, [inputSize, inputSize], false, true);
+    return preprocessCaffe(resized);
+  });
+}
+
 export async function extractFeatures(
   base: tf.LayersModel,
   images: Uint8Array,
@@ -88,11 +101,10 @@ export async function extractFeatures(
         const pixels = new Float32Array(
           images.subarray(first * pixelsPerImage, last * pixelsPerImage),
         );
-        let x = tf.tensor4d(pixels, [last - first, SOURCE_SIZE, SOURCE_SIZE, CHANNELS]);
-        if (inputSize !== SOURCE_SIZE) {
-          x = tf.image.resizeBilinear(x, [inputSize, inputSize], false, true);
-        }
-        const output = base.predict(preprocessCaffe(x), { batchSize: last - first }) as tf.Tensor4D;
+        const x = tf.tensor4d(pixels, [last - first, SOURCE_SIZE, SOURCE_SIZE, CHANNELS]);
+        const output = base.predict(vgg16Input(x, inputSize), {
+          batchSize: last - first,
+        }) as tf.Tensor4D;
         return tf.mean(output, [1, 2]);
       });
       try {

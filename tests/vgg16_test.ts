@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { initBackend, tf } from "../lib/backend.ts";
 import { UserError } from "../lib/errors.ts";
+import { countParams } from "../lib/models/layers.ts";
 import {
   buildVgg16Base,
   buildVgg16Classifier,
   buildVgg16Head,
-  countParams,
   IMAGENET_MEAN_BGR,
   preprocessCaffe,
   setFineTunable,
@@ -65,15 +65,15 @@ Deno.test("VGG16 base, head and classifier have Keras's layer names and paramete
   setFineTunable(base, false);
   const classifier = buildVgg16Classifier(base, head);
   assert.equal(classifier.countParams(), 14_765_988);
-  assert.equal(countParams(classifier.trainableWeights), 51_300);
-  assert.equal(countParams(classifier.nonTrainableWeights), 14_714_688);
+  assert.equal(countParams(classifier).trainable, 51_300);
+  assert.equal(countParams(classifier).nonTrainable, 14_714_688);
 
   // Fine-tuning unfreezes block 5 only: 3 x (3*3*512*512 + 512).
   setFineTunable(base, true);
-  assert.equal(countParams(classifier.trainableWeights), 51_300 + 3 * 2_359_808);
+  assert.equal(countParams(classifier).trainable, 51_300 + 3 * 2_359_808);
   assert.ok(base.trainableWeights.every((w) => w.name.includes("block5_")));
   setFineTunable(base, false);
-  assert.equal(countParams(classifier.trainableWeights), 51_300);
+  assert.equal(countParams(classifier).trainable, 51_300);
 
   classifier.dispose();
   assert.equal(tf.memory().numTensors, before);

@@ -36,7 +36,7 @@ export class LayerNames {
 }
 
 /** Keras's default kernel initialiser (Glorot uniform), seeded. */
-export function glorot(seeds: SeedSequence): tf.initializers.Initializer {
+export function glorot(seeds: SeedSequence): ReturnType<typeof tf.initializers.glorotUniform> {
   return tf.initializers.glorotUniform({ seed: seeds.next() });
 }
 
@@ -91,7 +91,7 @@ export function countParams(model: tf.LayersModel): {
   nonTrainable: number;
 } {
   const count = (ws: tf.LayerVariable[]) =>
-    ws.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+    ws.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
   const trainable = count(model.trainableWeights);
   const nonTrainable = count(model.nonTrainableWeights);
   return { total: trainable + nonTrainable, trainable, nonTrainable };

@@ -19,6 +19,7 @@
 import { tf } from "../backend.ts";
 import { UserError } from "../errors.ts";
 import type { RemoteFile } from "../cache.ts";
+import { glorot, SeedSequence } from "./layers.ts";
 
 /** The Keras Applications ImageNet weights for the VGG16 base (no top), 58.9 MB. */
 export const VGG16_WEIGHTS: RemoteFile = {
@@ -82,10 +83,11 @@ export function preprocessCaffe(images: tf.Tensor4D): tf.Tensor4D {
  * ({@linkcode preprocessCaffe}) and outputs `[N, s/32, s/32, 512]`.
  *
  * @param inputSize height and width of the input images, at least 32.
+ * @param seed fixes the random initial weights.
  * @returns a model named `vgg16` with 14,714,688 parameters.
  * @throws {UserError} when `inputSize` is not an integer of at least 32.
  */
-export function buildVgg16Base(inputSize: number): tf.LayersModel {
+export function buildVgg16Base(inputSize: number, seed = 0): tf.LayersModel {
   if (!Number.isInteger(inputSize) || inputSize < VGG16_MIN_INPUT_SIZE) {
     throw new UserError(
       `VGG16 input size ${inputSize} is too small: use an integer of at least ` +
@@ -93,6 +95,8 @@ export function buildVgg16Base(inputSize: number): tf.LayersModel {
     );
   }
   const input = tf.input({ shape: [inputSize, inputSize, 3], name: "input_1" });
+  // Seeded so that `--weights none` runs are reproducible.
+  const seeds = new SeedSequence(seed);
   let x: tf.SymbolicTensor = input;
   BLOCKS.forEach(({ convs, filters }, b) => {
     for (let c = 1; c <= convs; c++) {
@@ -101,6 +105,7 @@ export function buildVgg16Base(inputSize: number): tf.LayersModel {
         kernelSize: 3,
         padding: "same",
         activation: "relu",
+        kernelInitializer: glorot(seeds),
         name: `block${b + 1}_conv${c}`,
       }).apply(x) as tf.SymbolicTensor;
     }
@@ -167,11 +172,4 @@ export function setFineTunable(base: tf.LayersModel, trainable: boolean): void {
   for (const layer of base.layers) {
     layer.trainable = trainable && layer.name.startsWith("block5_");
   }
-}
-
-/** Number of parameters in `weights` (e.g. `model.trainableWeights`). */
-export function countParams(
-  weights: ReadonlyArray<{ shape: ReadonlyArray<number | null> }>,
-): number {
-  return weights.reduce((sum, w) => sum + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
 }
