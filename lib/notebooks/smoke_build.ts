@@ -72,6 +72,7 @@ export async function ensureSmokeBuild(): Promise<string[]> {
       continue;
     }
     try {
+      if ((await readText(stamp)) === key) return outputs; // finished while we waited
       await Deno.remove(stamp).catch(() => {});
       await executeNotebooks({ notebooks, outDir, profile: "smoke", log: () => {} });
       await Deno.writeTextFile(stamp, key);
