@@ -200,7 +200,10 @@ export async function evaluate(
   let lossSum = 0, correct = 0, top5 = 0;
   const start = performance.now();
   for (let s = 0; s < examples.count; s += batchSize) {
-    const indices = Array.from({ length: Math.min(batchSize, examples.count - s) }, (_, i) => s + i);
+    const indices = Array.from(
+      { length: Math.min(batchSize, examples.count - s) },
+      (_, i) => s + i,
+    );
     const [l, c, t5, argmax] = tf.tidy(() => {
       const { x, labels } = batchTensors(examples, indices);
       const input = options.transform ? options.transform(x) : x;
