@@ -1,5 +1,6 @@
 /**
  * One download-and-cache helper, shared by the CIFAR-100 archive and the VGG16 weights.
+ * Env `CIFAR100_OFFLINE=1` forbids downloads (air-gapped machines, tests).
  *
  * Files land in {@linkcode cacheRoot} only after their MD5 matched: a download goes to a
  * temporary file in the same folder and is renamed into place at the end, so an
@@ -133,6 +134,12 @@ export async function fetchCached(
   }
 
   const doFetch = options.fetch ?? fetch;
+  if (!options.fetch && Deno.env.get("CIFAR100_OFFLINE") === "1") {
+    throw new DownloadError(
+      file.url,
+      `not downloading ${file.what} from ${file.url}: CIFAR100_OFFLINE=1${stale}`,
+    );
+  }
   let response: Response;
   try {
     response = await doFetch(file.url);

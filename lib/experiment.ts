@@ -183,6 +183,9 @@ export async function runExperiment(
   const started = new Date();
   const backend = await initBackend();
   log(`Backend: ${backend.name}${backend.note ? ` (skipped ${backend.note})` : ""}`);
+  // VGG16 weights first: a missing 58 MB file should fail before a long data load.
+  const vgg16 = config.model === "vgg16" ? await import("./vgg16_run.ts") : undefined;
+  const weights = await vgg16?.resolveWeights(config);
   const dataset = config.dataset ?? await loadCifar100({
     data: config.data,
     seed: config.seed,
@@ -195,8 +198,8 @@ export async function runExperiment(
   if (data.source.note) log(`Note: ${data.source.note}`);
   if (data.source.synthetic) log("SYNTHETIC data: these results are not CIFAR-100 results.");
 
-  const { trained, ...body } = config.model === "vgg16"
-    ? await (await import("./vgg16_run.ts")).trainVgg16(config, data, hooks, log)
+  const { trained, ...body } = vgg16 && weights
+    ? await vgg16.trainVgg16(config, weights, data, hooks, log)
     : await trainSmallModel(config, data, hooks, log);
 
   const record: RunRecord = {

@@ -25,7 +25,11 @@ import {
   setFineTunable,
   VGG16_FEATURE_DIM,
 } from "./models/vgg16.ts";
-import { loadVgg16Weights, resolveVgg16Weights } from "./models/vgg16_weights.ts";
+import {
+  loadVgg16Weights,
+  resolveVgg16Weights,
+  type WeightsSource,
+} from "./models/vgg16_weights.ts";
 import { evaluate, fit } from "./train.ts";
 
 /** VGG16 hyperparameters, in one place. */
@@ -40,9 +44,15 @@ export const VGG16_DEFAULTS = {
   featureBatchSize: 64,
 } as const;
 
+/** Find the weights (--weights, env VGG16_WEIGHTS, cache, download) or say how to supply them. */
+export function resolveWeights(config: ExperimentConfig): Promise<WeightsSource> {
+  return resolveVgg16Weights({ weights: config.weights });
+}
+
 /** Train the VGG16 head (and optionally fine-tune block5); see the module doc. */
 export async function trainVgg16(
   config: ExperimentConfig,
+  weights: WeightsSource,
   data: Cifar100,
   hooks: ExperimentHooks,
   log: (line: string) => void,
@@ -53,7 +63,6 @@ export async function trainVgg16(
   const batchSize = config.batchSize ?? 128;
   const loss = config.loss ?? "categorical_crossentropy";
 
-  const weights = await resolveVgg16Weights({ weights: config.weights });
   log(`Weights: ${weights.description}`);
   if (weights.kind === "none") {
     log("RANDOM VGG16 weights (--weights none): features are not ImageNet features.");
