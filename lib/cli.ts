@@ -52,7 +52,8 @@ export function parseTrainArgs(args: string[]): ExperimentConfig {
       },
     });
   } catch (e) {
-    throw new UserError(`${(e as Error).message.split("\n")[0]}\n${USAGE}`);
+    // parseArgs messages may span lines; a user error is one line, then the usage.
+    throw new UserError(`${(e as Error).message.replace(/\s*\n\s*/g, " ")}\n${USAGE}`);
   }
   const v = parsed.values;
   if (v.help) throw new HelpRequested();

@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+
+const CLI = new URL("../lib/cli.ts", import.meta.url).pathname;
+
+/** Run `deno task train`'s entry point with an empty cache and no downloads. */
+async function train(args: string[], env: Record<string, string> = {}) {
+  const cache = await Deno.makeTempDir();
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, ...args],
+    env: { CIFAR100_CACHE: cache, CIFAR100_OFFLINE: "1", CIFAR100_DATA: "", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  await Deno.remove(cache, { recursive: true });
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+/** A user error: exit 2, one `error:` line (plus usage where useful), no stack trace. */
+function assertUserError(r: { code: number; stderr: string }, pattern: RegExp) {
+  assert.equal(r.code, 2, r.stderr);
+  const errorLines = r.stderr.split("\n").filter((l) => l.startsWith("error: "));
+  assert.equal(errorLines.length, 1, r.stderr);
+  assert.match(errorLines[0], pattern);
+  assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
+}
+
+Deno.test("cli: bad flags and values get one clear error line and exit 2", async (t) => {
+  const cases: [string[], RegExp][] = [
+    [[], /--model is required/],
+    [["--model", "resnet"], /unknown model 'resnet': use one of mlp, cnn, vgg16/],
+    [["--model", "cnn", "--epochs", "two"], /--epochs must be a whole number, got 'two'/],
+    [["--model", "cnn", "--epochs", "0"], /--epochs must be a whole number >= 1, got '0'/],
+    [["--model", "cnn", "--batch-size=-5"], /--batch-size must be a whole number >= 1/],
+    [
+      ["--model", "cnn", "--batch-size", "-5"],
+      /'--batch-size' argument is ambiguous.*--batch-size=-XYZ/,
+    ],
+    [["--model", "cnn", "--frobnicate"], /Unknown option '--frobnicate'/],
+    [["--model", "mlp", "--weights", "none"], /--weights applies to --model vgg16 only/],
+    [["--model", "mlp", "--loss", "mse"], /unknown loss 'mse'/],
+    [["--model", "cnn", "--data", "/nonexistent/cifar"], /\/nonexistent\/cifar/],
+  ];
+  for (const [args, pattern] of cases) {
+    await t.step(args.join(" ") || "(no flags)", async () => {
+      assertUserError(await train(args), pattern);
+    });
+  }
+});
+
+Deno.test("cli: no data and no network names the three ways and the synthetic option", async () => {
+  const r = await train(["--model", "cnn", "--epochs", "1"]);
+  assertUserError(r, /--data PATH.*CIFAR100_DATA.*--data synthetic/);
+});
+
+Deno.test("cli: vgg16 without weights and without network says how to supply them", async () => {
+  const r = await train(["--model", "vgg16", "--data", "synthetic"]);
+  assertUserError(r, /--weights PATH.*VGG16_WEIGHTS.*--weights none/);
+});
+
+Deno.test("cli: a synthetic run prints the log on stderr and one JSON line on stdout", async () => {
+  const out = await Deno.makeTempDir();
+  const r = await train([
+    "--model",
+    "mlp",
+    "--epochs",
+    "2",
+    "--data",
+    "synthetic",
+    "--limit-train",
+    "512",
+    "--limit-test",
+    "256",
+    "--seed",
+    "3",
+    "--out",
+    out,
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split("\n");
+  assert.equal(lines.length, 1, "stdout holds exactly the JSON line");
+  const record = JSON.parse(lines[0]);
+  for (
+    const key of [
+      "model",
+      "backend",
+      "params",
+      "epochs",
+      "train_images",
+      "test_images",
+      "history",
+      "test_loss",
+      "test_accuracy",
+      "top5_accuracy",
+      "seconds_per_epoch",
+      "train_images_per_second",
+      "data",
+    ]
+  ) assert.ok(key in record, `JSON line has ${key}`);
+  assert.equal(record.model, "mlp");
+  assert.equal(record.params, 1_887_332);
+  assert.equal(record.train_images, 512);
+  assert.equal(record.test_images, 256);
+  assert.equal(record.seconds_per_epoch.length, 2);
+  assert.equal(record.history.val_accuracy.length, 2);
+  assert.equal(record.data.synthetic, true);
+  assert.equal(record.loss, "categorical_crossentropy");
+  assert.ok(record.top5_accuracy >= record.test_accuracy);
+  assert.match(r.stderr, /Epoch 2\/2/);
+  assert.match(r.stderr, /SYNTHETIC/);
+  assert.match(r.stderr, /Total params: 1,887,332/);
+  // The run record and the model are on disk.
+  const saved = JSON.parse(await Deno.readTextFile(join(out, "mlp", "run.json")));
+  assert.equal(saved.test_accuracy, record.test_accuracy);
+  assert.equal(saved.test_predictions.length, 256);
+  assert.ok((await Deno.stat(join(out, "mlp", "weights.bin"))).size > 7_000_000);
+  await Deno.remove(out, { recursive: true });
+});
