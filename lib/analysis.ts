@@ -202,9 +202,11 @@ export interface ComparisonRow {
 }
 
 const mean = (xs: number[]) => xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
+const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 /**
- * The comparison table: one row per run.
+ * The comparison table: one row per run, rounded for display (metrics to 4 decimals,
+ * seconds to 3, feature seconds to 1, images/s to whole images).
  *
  * @param records run records
  * @returns rows in the records' order
@@ -214,14 +216,14 @@ export function comparisonRows(records: RunRecord[]): ComparisonRow[] {
     model: r.model,
     params: r.params,
     trainable: r.trainable_params,
-    test_accuracy: r.test_accuracy,
-    top5_accuracy: r.top5_accuracy,
-    test_loss: r.test_loss,
+    test_accuracy: round(r.test_accuracy, 4),
+    top5_accuracy: round(r.top5_accuracy, 4),
+    test_loss: round(r.test_loss, 4),
     loss: r.loss,
     epochs: r.history.loss.length,
-    seconds_per_epoch: mean(r.seconds_per_epoch),
-    images_per_second: r.train_images_per_second,
-    feature_seconds: r.feature_seconds ?? null,
+    seconds_per_epoch: round(mean(r.seconds_per_epoch), 3),
+    images_per_second: Math.round(r.train_images_per_second),
+    feature_seconds: r.feature_seconds === undefined ? null : round(r.feature_seconds, 1),
     data: r.data.description,
     profile: r.profile ?? "",
   }));
@@ -311,7 +313,9 @@ export function discussion(records: RunRecord[]): string {
   );
   const speed = records.map((r) => {
     const extra = r.feature_seconds !== undefined
-      ? ` on cached features (plus ${secs(r.feature_seconds)} once to extract them)`
+      ? ` on cached features (plus ${
+        secs(r.feature_seconds)
+      } once to extract them, or to read them from the cache)`
       : "";
     return `${modelName(r.model)} ${secs(mean(r.seconds_per_epoch))} per epoch, ` +
       `${Math.round(r.train_images_per_second).toLocaleString("en-US")} images/s${extra}`;

@@ -451,7 +451,8 @@ export function liveTraining(opts: LiveTrainingOptions = {}): LiveTraining {
     const content = { data: bundle(), metadata: {}, transient: { display_id: displayId } };
     const type = shown ? "update_display_data" : "display_data";
     shown = true;
-    jupyter.broadcast(type, content).catch(() => {});
+    // Deno 2.9's broadcast may return undefined instead of a promise.
+    Promise.resolve(jupyter.broadcast(type, content)).catch(() => {});
   };
   const schedule = () => {
     if (finished) return;
