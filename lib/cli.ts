@@ -3,7 +3,7 @@
  *
  * ```sh
  * deno task train --model <mlp|cnn|vgg16> [--epochs N] [--batch-size N] [--data PATH|synthetic]
- *   [--limit-train N] [--limit-test N] [--seed N] [--out DIR] [--loss NAME]
+ *   [--limit-train N] [--limit-test N] [--seed N] [--out DIR] [--loss NAME] [--workers N]
  *   [--weights PATH|none] [--input-size N] [--fine-tune]
  * ```
  *
@@ -24,7 +24,7 @@ import type { LossName } from "./train.ts";
 
 const USAGE = `usage: deno task train --model <mlp|cnn|vgg16> [--epochs N] [--batch-size N]
   [--data PATH|synthetic] [--limit-train N] [--limit-test N] [--seed N] [--out DIR]
-  [--loss categorical_crossentropy|binary_crossentropy]
+  [--loss categorical_crossentropy|binary_crossentropy] [--workers N]
   vgg16 only: [--weights PATH|none] [--input-size N] [--fine-tune]`;
 
 /** Parse the flags into a config; throws UserError naming a bad flag or value. */
@@ -48,6 +48,7 @@ export function parseTrainArgs(args: string[]): ExperimentConfig {
         weights: { type: "string" },
         "input-size": { type: "string" },
         "fine-tune": { type: "boolean" },
+        workers: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -71,6 +72,7 @@ export function parseTrainArgs(args: string[]): ExperimentConfig {
     weights: v.weights,
     inputSize: int("--input-size", v["input-size"]),
     fineTune: v["fine-tune"] || undefined,
+    workers: int("--workers", v.workers),
   };
 }
 

@@ -13,6 +13,7 @@ import { countParams, summary } from "./models/layers.ts";
 import { buildCnn } from "./models/cnn.ts";
 import { buildMlp } from "./models/mlp.ts";
 import { saveModel } from "./model_io.ts";
+import { startWorkers } from "./parallel.ts";
 import type { ProgressInfo } from "./progress.ts";
 import { evaluate, fit, type History, LOSSES, type LossName } from "./train.ts";
 
@@ -64,6 +65,11 @@ export interface ExperimentConfig {
   out?: string | null;
   /** Notebook profile that asked for this run ("smoke" or "full"), recorded as is. */
   profile?: string;
+  /**
+   * Threads for mlp/cnn training: this one plus workers-1 gradient workers (lib/parallel.ts).
+   * Default: every core on single-threaded backends (wasm, cpu), 1 on tfjs-node.
+   */
+  workers?: number;
   /** VGG16 only: a weights path, or "none" for random weights. */
   weights?: string;
   /** VGG16 only: input side in pixels (images are upsampled). */
@@ -104,6 +110,8 @@ export interface RunRecord {
   loss: LossName;
   optimizer: string;
   seed: number;
+  /** Threads that trained (1 = no gradient workers). */
+  workers: number;
   train_images: number;
   test_images: number;
   history: History;
@@ -144,6 +152,7 @@ export function validateConfig(config: ExperimentConfig): void {
     ["--limit-train", config.limitTrain],
     ["--limit-test", config.limitTest],
     ["--input-size", config.inputSize],
+    ["--workers", config.workers],
   ];
   for (const [flag, value] of positive) {
     if (value !== undefined && !(Number.isInteger(value) && value >= 1)) {
@@ -256,6 +265,7 @@ export type TrainedBody =
     | "train_images_per_second"
     | "test_predictions"
     | "summary"
+    | "workers"
   >
   & Partial<RunRecord>
   & { trained: tf.LayersModel };
@@ -267,9 +277,16 @@ async function trainSmallModel(
   log: (line: string) => void,
 ): Promise<TrainedBody> {
   const seed = config.seed ?? DEFAULTS.seed;
-  const model = config.model === "mlp" ? buildMlp({ seed }) : buildCnn({ seed });
+  const kind = config.model as "mlp" | "cnn";
+  const model = kind === "mlp" ? buildMlp({ seed }) : buildCnn({ seed });
   const text = summary(model);
   log(text);
+  const backend = await initBackend();
+  const threads = config.workers ?? defaultWorkers(backend.name);
+  const workers = threads > 1
+    ? await startWorkers(threads - 1, backend.name, { model: kind, seed })
+    : [];
+  if (threads > 1) log(`Training on ${threads} threads (data parallel)`);
   const train = imageExamples(data.train, data.train.fineLabels);
   const test = imageExamples(data.test, data.test.fineLabels);
   const loss = config.loss ?? DEFAULTS.loss;
@@ -283,7 +300,8 @@ async function trainSmallModel(
     validation: test,
     log,
     onProgress: hooks.onProgress,
-  });
+    workers,
+  }).finally(() => workers.forEach((w) => w.close()));
   optimizer.dispose();
   const evaluation = await evaluate(model, test, { loss });
   const params = countParams(model);
@@ -300,8 +318,14 @@ async function trainSmallModel(
     train_images_per_second: result.imagesPerSecond,
     test_predictions: Array.from(evaluation.predictions),
     summary: text,
+    workers: threads,
     trained: model,
   };
+}
+
+/** Every core for single-threaded backends; tfjs-node threads by itself. */
+export function defaultWorkers(backend: string): number {
+  return backend === "tensorflow" ? 1 : Math.max(1, navigator.hardwareConcurrency ?? 1);
 }
 
 /** Apply limits to a dataset loaded elsewhere (loaders already apply them to their own loads). */

@@ -11,6 +11,7 @@
 import { tf } from "./backend.ts";
 import type { Examples } from "./data/examples.ts";
 import { createProgress, type ProgressInfo } from "./progress.ts";
+import type { GradientWorker } from "./parallel.ts";
 import { permutation } from "./random.ts";
 
 /** Loss functions; the source's MLP used binary cross-entropy on a softmax, a mistake kept selectable. */
@@ -42,6 +43,11 @@ export interface FitOptions {
   log?: (line: string) => void;
   /** Called on every batch with batches done, batches in all and running metrics. */
   onProgress?: (done: number, total: number, info: ProgressInfo) => void;
+  /**
+   * Gradient workers (lib/parallel.ts) holding replicas of `model`: each batch is split
+   * between this thread and them. Default none.
+   */
+  workers?: GradientWorker[];
   /** Called after every epoch (after validation). */
   onEpochEnd?: (epoch: number, history: History) => void;
 }
@@ -84,6 +90,17 @@ function batchTensors(examples: Examples, indices: ArrayLike<number>) {
   return { x, labels: tf.tensor1d(labels, "int32") };
 }
 
+/** Split `indices` into `parts` contiguous pieces whose sizes differ by at most one. */
+export function splitEven(indices: Uint32Array, parts: number): Uint32Array[] {
+  const out: Uint32Array[] = [];
+  for (let p = 0, start = 0; p < parts; p++) {
+    const size = Math.floor(indices.length / parts) + (p < indices.length % parts ? 1 : 0);
+    out.push(indices.subarray(start, start + size));
+    start += size;
+  }
+  return out;
+}
+
 function numClassesOf(model: tf.LayersModel): number {
   const shape = model.outputs[0].shape;
   return shape[shape.length - 1] as number;
@@ -110,12 +127,75 @@ export async function fit(
   const log = options.log ?? ((line: string) => console.error(line));
   if (!(epochs >= 1) || !(batchSize >= 1)) throw new Error("epochs and batchSize must be >= 1");
   const numClasses = numClassesOf(model);
+  const workers = options.workers ?? [];
+  if (workers.length && options.transform) {
+    throw new Error("fit: workers cannot be combined with a transform");
+  }
   // Only this model's trainable weights: the engine may hold other models' variables.
   const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const batches = Math.ceil(train.count / batchSize);
   const history: History = { loss: [], accuracy: [], val_loss: [], val_accuracy: [] };
   const secondsPerEpoch: number[] = [];
   const validationSeconds: number[] = [];
+
+  /** Gradients of the mean loss over `indices`, computed on this thread. */
+  const localGradients = (indices: ArrayLike<number>) => {
+    const { x, labels } = batchTensors(train, indices);
+    const input = options.transform ? options.transform(x) : x;
+    const truth = tf.oneHot(labels, numClasses);
+    let hits: tf.Scalar | undefined;
+    const { value, grads } = tf.variableGrads(() => {
+      const pred = model.apply(input, { training: true }) as tf.Tensor;
+      hits = tf.keep(pred.argMax(-1).equal(labels).sum());
+      return lossOf(loss, truth, pred);
+    }, varList);
+    // keep() put `hits` outside every tidy: read it, then free it here.
+    const correct = hits!.dataSync()[0];
+    hits!.dispose();
+    return { grads, loss: value.dataSync()[0], correct };
+  };
+
+  /** Split the batch over this thread and the workers; apply the size-weighted mean gradient. */
+  const parallelStep = async (indices: Uint32Array): Promise<[number, number]> => {
+    const parts = splitEven(indices, workers.length + 1);
+    const weights = varList.map((v) => v.dataSync() as Float32Array);
+    const replies = parts.slice(1).map((part, i) => {
+      if (part.length === 0) return undefined;
+      const labels = Int32Array.from(part, (j) => train.labels[j]);
+      return workers[i].step({
+        // Copies: buffers are transferred, and some backends return their own storage.
+        weights: weights.map((w) => w.slice()),
+        x: train.gather(part),
+        shape: [part.length, ...train.shape],
+        labels,
+        numClasses,
+        loss,
+      });
+    });
+    const local = tf.tidy(() => localGradients(parts[0]));
+    const remote = await Promise.all(replies);
+    tf.tidy(() => {
+      const n = indices.length;
+      const mean: Record<string, tf.Tensor> = {};
+      varList.forEach((v, k) => {
+        let sum = local.grads[v.name].mul(parts[0].length / n);
+        remote.forEach((r, i) => {
+          if (r) sum = sum.add(tf.tensor(r.grads[k], v.shape).mul(parts[i + 1].length / n));
+        });
+        mean[v.name] = sum;
+      });
+      optimizer.applyGradients(mean);
+    });
+    tf.dispose(local.grads);
+    let lossSum = local.loss * parts[0].length, correct = local.correct;
+    remote.forEach((r, i) => {
+      if (r) {
+        lossSum += r.loss * parts[i + 1].length;
+        correct += r.correct;
+      }
+    });
+    return [lossSum / indices.length, correct];
+  };
 
   for (let epoch = 0; epoch < epochs; epoch++) {
     log(`Epoch ${epoch + 1}/${epochs}`);
@@ -129,22 +209,13 @@ export async function fit(
     const start = performance.now();
     for (let b = 0; b < batches; b++) {
       const indices = order.subarray(b * batchSize, Math.min((b + 1) * batchSize, train.count));
-      const [batchLoss, batchCorrect] = tf.tidy(() => {
-        const { x, labels } = batchTensors(train, indices);
-        const input = options.transform ? options.transform(x) : x;
-        const truth = tf.oneHot(labels, numClasses);
-        let hits: tf.Scalar | undefined;
-        const { value, grads } = tf.variableGrads(() => {
-          const pred = model.apply(input, { training: true }) as tf.Tensor;
-          hits = tf.keep(pred.argMax(-1).equal(labels).sum());
-          return lossOf(loss, truth, pred);
-        }, varList);
-        optimizer.applyGradients(grads);
-        // keep() put `hits` outside every tidy: read it, then free it here.
-        const result = [value.dataSync()[0], hits!.dataSync()[0]];
-        hits!.dispose();
-        return result;
-      }) as unknown as [number, number];
+      const [batchLoss, batchCorrect] = workers.length
+        ? await parallelStep(indices)
+        : tf.tidy(() => {
+          const { grads, loss, correct } = localGradients(indices);
+          optimizer.applyGradients(grads);
+          return [loss, correct];
+        }) as unknown as [number, number];
       lossSum += batchLoss * indices.length;
       correct += batchCorrect;
       seen += indices.length;
@@ -204,24 +275,24 @@ export async function evaluate(
       { length: Math.min(batchSize, examples.count - s) },
       (_, i) => s + i,
     );
-    const [l, c, t5, argmax] = tf.tidy(() => {
+    const { batchLoss, hits, inTop5, best } = tf.tidy(() => {
       const { x, labels } = batchTensors(examples, indices);
       const input = options.transform ? options.transform(x) : x;
       const pred = model.apply(input, { training: false }) as tf.Tensor2D;
       const top = tf.topk(pred, Math.min(5, numClasses)).indices;
-      const inTop = top.equal(labels.expandDims(1)).any(1).sum();
       const best = pred.argMax(-1);
-      return [
-        lossOf(loss, tf.oneHot(labels, numClasses), pred).dataSync()[0],
-        best.equal(labels).sum().dataSync()[0],
-        inTop.dataSync()[0],
-        best.dataSync(),
-      ];
-    }) as unknown as [number, number, number, Int32Array];
-    lossSum += l * indices.length;
-    correct += c;
-    top5 += t5;
-    predictions.set(argmax, s);
+      return {
+        batchLoss: lossOf(loss, tf.oneHot(labels, numClasses), pred),
+        hits: best.equal(labels).sum(),
+        inTop5: top.equal(labels.expandDims(1)).any(1).sum(),
+        best,
+      };
+    });
+    lossSum += batchLoss.dataSync()[0] * indices.length;
+    correct += hits.dataSync()[0];
+    top5 += inTop5.dataSync()[0];
+    predictions.set(best.dataSync(), s);
+    tf.dispose([batchLoss, hits, inTop5, best]);
   }
   await Promise.resolve();
   return {

@@ -176,6 +176,7 @@ export async function trainVgg16(
     fine_tune: !!config.fineTune,
     feature_seconds: featureSeconds,
     head_seconds_per_epoch: headFit.secondsPerEpoch,
+    workers: 1,
     trained: classifier,
   };
 }

@@ -1,0 +1,132 @@
+/**
+ * Data-parallel training on several cores for backends that use one thread.
+ *
+ * tfjs's wasm backend runs on one thread here (its threaded build fails under
+ * Deno with ERR_WORKER_PATH), and the machines have two cores. So each batch
+ * is split: the main thread computes the gradients of one part while each
+ * {@linkcode GradientWorker} (a Deno Worker with a replica of the model,
+ * lib/parallel_worker.ts) computes another part's from the same weights. The
+ * gradients are averaged, weighted by part size, which equals the gradient of
+ * the whole batch's mean loss, and the main optimizer applies them. Weights go
+ * to the workers every step, so replicas can never drift.
+ *
+ * Only models that can be rebuilt from a recipe (mlp, cnn) are replicated;
+ * dropout masks then depend on the number of workers, and the run record
+ * says how many there were.
+ *
+ * @module
+ */
+import type { LossName } from "./train.ts";
+
+/** How a worker rebuilds the model (its initial weights are overwritten every step). */
+export interface ReplicaRecipe {
+  model: "mlp" | "cnn";
+  seed: number;
+  /** 1, 2, ...: distinct dropout seeds per replica. */
+  index: number;
+}
+
+/** Main -> worker: start. */
+export interface InitRequest {
+  type: "init";
+  backend: string;
+  recipe: ReplicaRecipe;
+}
+
+/** Main -> worker: one gradient step on a slice of a batch. */
+export interface StepRequest {
+  type: "step";
+  weights: Float32Array[];
+  x: Float32Array;
+  shape: number[];
+  labels: Int32Array;
+  numClasses: number;
+  loss: LossName;
+}
+
+/** Worker -> main: gradients of the slice's mean loss, in trainable-weight order. */
+export interface StepReply {
+  grads: Float32Array[];
+  loss: number;
+  correct: number;
+}
+
+/** Messages a worker receives. */
+export type WorkerMessage = InitRequest | StepRequest;
+
+type Reply = StepReply | { type: "ready" } | { type: "error"; message: string };
+
+/** One replica on its own thread. */
+export class GradientWorker {
+  #worker: Worker;
+  #pending?: { resolve: (r: Reply) => void; reject: (e: Error) => void };
+
+  private constructor() {
+    this.#worker = new Worker(new URL("./parallel_worker.ts", import.meta.url), {
+      type: "module",
+    });
+    this.#worker.onmessage = (event: MessageEvent<Reply>) => {
+      const pending = this.#pending;
+      this.#pending = undefined;
+      const reply = event.data;
+      if ("type" in reply && reply.type === "error") {
+        pending?.reject(new Error(`gradient worker failed: ${reply.message}`));
+      } else pending?.resolve(reply);
+    };
+    this.#worker.onerror = (event) => {
+      event.preventDefault();
+      this.#pending?.reject(new Error(`gradient worker crashed: ${event.message}`));
+      this.#pending = undefined;
+    };
+  }
+
+  /** Start a worker on `backend` with a replica built from `recipe`. */
+  static async start(backend: string, recipe: ReplicaRecipe): Promise<GradientWorker> {
+    const worker = new GradientWorker();
+    await worker.#request({ type: "init", backend, recipe });
+    return worker;
+  }
+
+  /** Gradients for one slice; the weights' buffers are transferred (do not reuse them). */
+  step(request: Omit<StepRequest, "type">): Promise<StepReply> {
+    const transfer = [...request.weights.map((w) => w.buffer), request.x.buffer];
+    return this.#request({ type: "step", ...request }, transfer as ArrayBuffer[]) as Promise<
+      StepReply
+    >;
+  }
+
+  /** Stop the thread. */
+  close(): void {
+    this.#worker.terminate();
+    this.#pending?.reject(new Error("gradient worker closed"));
+    this.#pending = undefined;
+  }
+
+  #request(message: WorkerMessage, transfer: Transferable[] = []): Promise<Reply> {
+    if (this.#pending) throw new Error("gradient worker is busy");
+    return new Promise((resolve, reject) => {
+      this.#pending = { resolve, reject };
+      this.#worker.postMessage(message, transfer);
+    });
+  }
+}
+
+/** Start `count` workers; closes the started ones if one fails. */
+export async function startWorkers(
+  count: number,
+  backend: string,
+  recipe: Omit<ReplicaRecipe, "index">,
+): Promise<GradientWorker[]> {
+  const started = await Promise.allSettled(
+    Array.from(
+      { length: count },
+      (_, i) => GradientWorker.start(backend, { ...recipe, index: i + 1 }),
+    ),
+  );
+  const failed = started.find((s) => s.status === "rejected");
+  if (failed) {
+    for (const s of started) if (s.status === "fulfilled") s.value.close();
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return started.map((s) => (s as PromiseFulfilledResult<GradientWorker>).value);
+}

@@ -1,0 +1,66 @@
+/**
+ * A gradient worker: a Deno Worker holding a replica of the model. Each step
+ * it receives the current weights and a slice of the batch, and returns the
+ * gradients of the mean loss over that slice. See lib/parallel.ts.
+ *
+ * @module
+ */
+/// <reference lib="deno.worker" />
+import { initBackend, tf } from "./backend.ts";
+import type { ReplicaRecipe, StepReply, StepRequest, WorkerMessage } from "./parallel.ts";
+import { buildCnn } from "./models/cnn.ts";
+import { buildMlp } from "./models/mlp.ts";
+import { lossOf } from "./train.ts";
+
+let model: tf.LayersModel | undefined;
+let variables: tf.Variable[] = [];
+
+function build(recipe: ReplicaRecipe): void {
+  // Another seed than the main thread's, so the replica's dropout masks are its own.
+  const seed = recipe.seed + 1_000_003 * recipe.index;
+  model = recipe.model === "mlp" ? buildMlp({ seed }) : buildCnn({ seed });
+  variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+}
+
+function step(request: StepRequest): StepReply {
+  const m = model!;
+  request.weights.forEach((w, i) => {
+    const v = variables[i];
+    tf.tidy(() => v.assign(tf.tensor(w, v.shape)));
+  });
+  let hits: tf.Scalar | undefined;
+  // Only tensors leave the tidy: tidy walks its result, element by element for typed arrays.
+  const { grads, value } = tf.tidy(() => {
+    const x = tf.tensor(request.x, request.shape);
+    const labels = tf.tensor1d(request.labels, "int32");
+    const truth = tf.oneHot(labels, request.numClasses);
+    return tf.variableGrads(() => {
+      const pred = m.apply(x, { training: true }) as tf.Tensor;
+      hits = tf.keep(pred.argMax(-1).equal(labels).sum());
+      return lossOf(request.loss, truth, pred);
+    }, variables);
+  });
+  const reply = {
+    grads: variables.map((v) => grads[v.name].dataSync() as Float32Array),
+    loss: value.dataSync()[0],
+    correct: hits!.dataSync()[0],
+  };
+  tf.dispose([value, hits!, ...Object.values(grads)]);
+  return reply;
+}
+
+self.onmessage = async (event: MessageEvent<WorkerMessage>) => {
+  const message = event.data;
+  try {
+    if (message.type === "init") {
+      await initBackend(message.backend);
+      build(message.recipe);
+      self.postMessage({ type: "ready" });
+    } else {
+      const reply = step(message);
+      self.postMessage(reply, reply.grads.map((g) => g.buffer as ArrayBuffer));
+    }
+  } catch (e) {
+    self.postMessage({ type: "error", message: String((e as Error).stack ?? e) });
+  }
+};

@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { initBackend, tf } from "../lib/backend.ts";
+import { imageExamples } from "../lib/data/examples.ts";
+import { syntheticCifar100 } from "../lib/data/synthetic.ts";
+import { buildCnn } from "../lib/models/cnn.ts";
+import { startWorkers } from "../lib/parallel.ts";
+import { fit, lossOf, splitEven } from "../lib/train.ts";
+
+const backend = await initBackend();
+
+Deno.test("splitEven: contiguous parts whose sizes differ by at most one", () => {
+  const parts = splitEven(Uint32Array.from({ length: 7 }, (_, i) => i), 3);
+  assert.deepEqual(parts.map((p) => Array.from(p)), [[0, 1, 2], [3, 4], [5, 6]]);
+  assert.deepEqual(splitEven(new Uint32Array([9]), 2).map((p) => p.length), [1, 0]);
+});
+
+Deno.test("a gradient worker returns the same gradients as this thread for the same replica", async () => {
+  // The worker's replica i uses seed + 1,000,003 * i, so a local model with that seed draws the
+  // same dropout masks on its first call.
+  const [worker] = await startWorkers(1, backend.name, { model: "cnn", seed: 4 });
+  try {
+    const local = buildCnn({ seed: 4 + 1_000_003 });
+    const vars = local.trainableWeights.map((w) => w.read() as tf.Variable);
+    const x = tf.randomUniform([6, 32, 32, 3], 0, 1, "float32", 5);
+    const labels = new Int32Array([1, 5, 9, 1, 0, 99]);
+    const { grads, value } = tf.variableGrads(() =>
+      lossOf(
+        "categorical_crossentropy",
+        tf.oneHot(tf.tensor1d(labels, "int32"), 100),
+        local.apply(x, { training: true }) as tf.Tensor,
+      ), vars);
+    const reply = await worker.step({
+      weights: vars.map((v) => (v.dataSync() as Float32Array).slice()),
+      x: (x.dataSync() as Float32Array).slice(),
+      shape: [6, 32, 32, 3],
+      labels,
+      numClasses: 100,
+      loss: "categorical_crossentropy",
+    });
+    assert.ok(Math.abs(reply.loss - value.dataSync()[0]) < 1e-5);
+    vars.forEach((v, i) => {
+      const expected = grads[v.name].dataSync();
+      assert.equal(reply.grads[i].length, expected.length);
+      for (let j = 0; j < expected.length; j++) {
+        assert.ok(Math.abs(reply.grads[i][j] - expected[j]) < 1e-5, `${v.name}[${j}]`);
+      }
+    });
+    local.dispose();
+  } finally {
+    worker.close();
+  }
+});
+
+Deno.test("two-thread training learns, keeps memory flat and closes cleanly", async () => {
+  const data = syntheticCifar100({ seed: 2, trainCount: 640, testCount: 256 });
+  const model = buildCnn({ seed: 2 });
+  const workers = await startWorkers(1, backend.name, { model: "cnn", seed: 2 });
+  const counts: number[] = [];
+  const optimizer = tf.train.adam(1e-3);
+  try {
+    const result = await fit(model, imageExamples(data.train, data.train.fineLabels), {
+      epochs: 3,
+      batchSize: 64,
+      optimizer,
+      validation: imageExamples(data.test, data.test.fineLabels),
+      workers,
+      log: () => {},
+      onEpochEnd: () => counts.push(tf.memory().numTensors),
+    });
+    assert.equal(new Set(counts).size, 1, `tensor counts per epoch: ${counts}`);
+    assert.ok(result.history.val_accuracy[2] > 0.1, `${result.history.val_accuracy}`);
+  } finally {
+    workers.forEach((w) => w.close());
+    optimizer.dispose();
+    model.dispose();
+  }
+});
