@@ -136,7 +136,10 @@ function chartHtml(figure: Figure, synthetic: boolean, height: number): string {
     el.textContent = "";
     window.Plotly.newPlot(el, spec.data, spec.layout, spec.config);
   }
-  if (window.Plotly) draw();
+  // While a page is still parsed (HTML export), wait for it: a chart drawn now keeps the width
+  // it had before its flex siblings existed (curves' first chart overflowed under the second).
+  if (window.Plotly && document.readyState !== "loading") draw();
+  else if (window.Plotly) document.addEventListener("DOMContentLoaded", draw, { once: true });
   else window.addEventListener("cifar-plotly-ready", draw, { once: true });
 })();</script>`;
 }
