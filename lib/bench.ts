@@ -3,7 +3,7 @@
  * the active backend, on synthetic data, printed as one JSON line.
  *
  * ```sh
- * deno task bench [--images N] [--models mlp,cnn] [--torch]
+ * deno task bench [--images N] [--models mlp,cnn] [--workers N] [--torch]
  * ```
  *
  * With `--torch`, ../shared/bench/torch_reference.py (PyTorch on the same
@@ -21,12 +21,24 @@ import { isUserError, UserError } from "./errors.ts";
 import { buildCnn } from "./models/cnn.ts";
 import { buildMlp } from "./models/mlp.ts";
 import { fit } from "./train.ts";
+import { defaultWorkers } from "./experiment.ts";
+import { startWorkers } from "./parallel.ts";
 
 const TORCH_REFERENCE = new URL("../../shared/bench/torch_reference.py", import.meta.url).pathname;
 
-/** Images/s of one timed epoch after one warm-up epoch (as the PyTorch reference does). */
-export async function benchModel(model: "mlp" | "cnn", images: number): Promise<number> {
-  await initBackend();
+/**
+ * Images/s of one timed epoch after one warm-up epoch (as the PyTorch reference does).
+ * @param threads this thread plus threads-1 gradient workers.
+ */
+export async function benchModel(
+  model: "mlp" | "cnn",
+  images: number,
+  threads = 1,
+): Promise<number> {
+  const backend = await initBackend();
+  const workers = threads > 1
+    ? await startWorkers(threads - 1, backend.name, { model, seed: 0 })
+    : [];
   const data = syntheticCifar100({ seed: 0, trainCount: images, testCount: 1 });
   const net = model === "mlp" ? buildMlp() : buildCnn();
   const optimizer = model === "mlp"
@@ -37,7 +49,8 @@ export async function benchModel(model: "mlp" | "cnn", images: number): Promise<
     batchSize: 128,
     optimizer,
     log: () => {},
-  });
+    workers,
+  }).finally(() => workers.forEach((w) => w.close()));
   net.dispose();
   optimizer.dispose();
   return images / result.secondsPerEpoch[1];
@@ -71,6 +84,7 @@ async function main(args: string[]): Promise<number> {
         images: { type: "string", default: "4096" },
         models: { type: "string", default: "mlp,cnn" },
         torch: { type: "boolean", default: false },
+        workers: { type: "string" },
       },
     });
     const images = Number(values.images);
@@ -82,11 +96,22 @@ async function main(args: string[]): Promise<number> {
       if (m !== "mlp" && m !== "cnn") throw new UserError(`--models: unknown model '${m}'`);
     }
     const backend = await initBackend();
-    const result: Record<string, unknown> = { backend: backend.name, images, data: "synthetic" };
+    const threads = values.workers === undefined
+      ? defaultWorkers(backend.name)
+      : Number(values.workers);
+    if (!Number.isInteger(threads) || threads < 1) {
+      throw new UserError(`--workers must be a whole number >= 1, got '${values.workers}'`);
+    }
+    const result: Record<string, unknown> = {
+      backend: backend.name,
+      threads,
+      images,
+      data: "synthetic",
+    };
     for (const m of models as ("mlp" | "cnn")[]) {
-      const ours = await benchModel(m, images);
+      const ours = await benchModel(m, images, threads);
       result[`${m}_images_per_second`] = Math.round(ours);
-      console.error(`${m}: ${ours.toFixed(0)} images/s on ${backend.name}`);
+      console.error(`${m}: ${ours.toFixed(0)} images/s on ${backend.name}, ${threads} thread(s)`);
       if (values.torch) {
         const torch = await torchImagesPerSecond(m, images);
         result[`${m}_torch_images_per_second`] = Math.round(torch);
