@@ -5,9 +5,10 @@
  * Deno with ERR_WORKER_PATH), and the machines have two cores. So each batch
  * is split: the main thread computes the gradients of one part while each
  * {@linkcode GradientWorker} (a Deno Worker with a replica of the model,
- * lib/parallel_worker.ts) computes another part's from the same weights. The
- * gradients are averaged, weighted by part size, which equals the gradient of
- * the whole batch's mean loss, and the main optimizer applies them. Weights go
+ * lib/parallel_worker.ts) computes another part's from the same weights. Each
+ * part's loss is weighted by its share of the batch, so the parts' gradients
+ * sum to the gradient of the whole batch's mean loss, which the main
+ * optimizer applies. Weights go
  * to the workers every step, so replicas can never drift.
  *
  * Only models that can be rebuilt from a recipe (mlp, cnn) are replicated;
@@ -42,9 +43,11 @@ export interface StepRequest {
   labels: Int32Array;
   numClasses: number;
   loss: LossName;
+  /** Gradients are of weight x the slice's mean loss (its share of the batch). */
+  weight: number;
 }
 
-/** Worker -> main: gradients of the slice's mean loss, in trainable-weight order. */
+/** Worker -> main: gradients of weight x the slice's mean loss, in trainable-weight order. */
 export interface StepReply {
   grads: Float32Array[];
   loss: number;

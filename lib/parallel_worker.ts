@@ -1,7 +1,7 @@
 /**
  * A gradient worker: a Deno Worker holding a replica of the model. Each step
  * it receives the current weights and a slice of the batch, and returns the
- * gradients of the mean loss over that slice. See lib/parallel.ts.
+ * gradients of the slice's weighted mean loss. See lib/parallel.ts.
  *
  * @module
  */
@@ -37,12 +37,12 @@ function step(request: StepRequest): StepReply {
     return tf.variableGrads(() => {
       const pred = m.apply(x, { training: true }) as tf.Tensor;
       hits = tf.keep(pred.argMax(-1).equal(labels).sum());
-      return lossOf(request.loss, truth, pred);
+      return lossOf(request.loss, truth, pred).mul(request.weight);
     }, variables);
   });
   const reply = {
     grads: variables.map((v) => grads[v.name].dataSync() as Float32Array),
-    loss: value.dataSync()[0],
+    loss: value.dataSync()[0] / request.weight,
     correct: hits!.dataSync()[0],
   };
   tf.dispose([value, hits!, ...Object.values(grads)]);

@@ -138,8 +138,12 @@ export async function fit(
   const secondsPerEpoch: number[] = [];
   const validationSeconds: number[] = [];
 
-  /** Gradients of the mean loss over `indices`, computed on this thread. */
-  const localGradients = (indices: ArrayLike<number>) => {
+  /**
+   * Gradients of `weight` x the mean loss over `indices`, computed on this thread; `loss` is
+   * the unweighted mean. Weighting by part size here makes the full batch's gradient a plain
+   * sum of the parts'.
+   */
+  const localGradients = (indices: ArrayLike<number>, weight = 1) => {
     const { x, labels } = batchTensors(train, indices);
     const input = options.transform ? options.transform(x) : x;
     const truth = tf.oneHot(labels, numClasses);
@@ -147,18 +151,20 @@ export async function fit(
     const { value, grads } = tf.variableGrads(() => {
       const pred = model.apply(input, { training: true }) as tf.Tensor;
       hits = tf.keep(pred.argMax(-1).equal(labels).sum());
-      return lossOf(loss, truth, pred);
+      const mean = lossOf(loss, truth, pred);
+      return weight === 1 ? mean : mean.mul(weight);
     }, varList);
     // keep() put `hits` outside every tidy: read it, then free it here.
     const correct = hits!.dataSync()[0];
     hits!.dispose();
-    return { grads, loss: value.dataSync()[0], correct };
+    return { grads, loss: value.dataSync()[0] / weight, correct };
   };
 
   /** Split the batch over this thread and the workers; apply the size-weighted mean gradient. */
   const parallelStep = async (indices: Uint32Array): Promise<[number, number]> => {
     const parts = splitEven(indices, workers.length + 1);
     const weights = varList.map((v) => v.dataSync() as Float32Array);
+    const n = indices.length;
     const replies = parts.slice(1).map((part, i) => {
       if (part.length === 0) return undefined;
       const labels = Int32Array.from(part, (j) => train.labels[j]);
@@ -170,21 +176,19 @@ export async function fit(
         labels,
         numClasses,
         loss,
+        weight: part.length / n,
       });
     });
-    const local = tf.tidy(() => localGradients(parts[0]));
+    const local = tf.tidy(() => localGradients(parts[0], parts[0].length / n));
     const remote = await Promise.all(replies);
     tf.tidy(() => {
-      const n = indices.length;
-      const mean: Record<string, tf.Tensor> = {};
+      const total: Record<string, tf.Tensor> = {};
       varList.forEach((v, k) => {
-        let sum = local.grads[v.name].mul(parts[0].length / n);
-        remote.forEach((r, i) => {
-          if (r) sum = sum.add(tf.tensor(r.grads[k], v.shape).mul(parts[i + 1].length / n));
-        });
-        mean[v.name] = sum;
+        let sum = local.grads[v.name];
+        for (const r of remote) if (r) sum = sum.add(tf.tensor(r.grads[k], v.shape));
+        total[v.name] = sum;
       });
-      optimizer.applyGradients(mean);
+      optimizer.applyGradients(total);
     });
     tf.dispose(local.grads);
     let lossSum = local.loss * parts[0].length, correct = local.correct;

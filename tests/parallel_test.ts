@@ -36,6 +36,7 @@ Deno.test("a gradient worker returns the same gradients as this thread for the s
       labels,
       numClasses: 100,
       loss: "categorical_crossentropy",
+      weight: 1,
     });
     assert.ok(Math.abs(reply.loss - value.dataSync()[0]) < 1e-5);
     vars.forEach((v, i) => {
