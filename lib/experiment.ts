@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { type BackendInfo, initBackend, tf } from "./backend.ts";
 import { type Cifar100, loadCifar100 } from "./data/cifar100.ts";
-import { type Examples, imageExamples } from "./data/examples.ts";
+import { imageExamples } from "./data/examples.ts";
 import { UserError } from "./errors.ts";
 import { countParams, summary } from "./models/layers.ts";
 import { buildCnn } from "./models/cnn.ts";

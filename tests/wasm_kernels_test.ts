@@ -108,7 +108,7 @@ for (const batch of [[], [2]]) {
   }
 }
 
-Deno.test("wasm kernels leak no tensors or memory across repeated gradient steps", async () => {
+Deno.test("wasm kernels leak no tensors or memory across repeated gradient steps", () => {
   const x = tf.randomNormal([4, 10, 10, 3], 0, 1, "float32", 7) as tf.Tensor4D;
   const k = tf.variable(tf.randomNormal([3, 3, 3, 8], 0, 1, "float32", 8));
   const step = () =>
