@@ -10,6 +10,7 @@
  */
 import type { Cifar100, Split } from "./cifar100.ts";
 import { COARSE_CLASSES, FINE_CLASSES, IMAGE_BYTES, IMAGE_SIZE } from "./cifar_binary.ts";
+import { mulberry32 } from "../random.ts";
 
 /** Options for {@linkcode syntheticCifar100}. */
 export interface SyntheticOptions {
@@ -154,16 +155,4 @@ function hashSeed(seed: number, stream: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x7feb352d);
   return (h ^ (h >>> 15)) >>> 0;
-}
-
-/** Small, fast, seedable PRNG with uniform output in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
