@@ -76,6 +76,8 @@ export interface ExperimentConfig {
   inputSize?: number;
   /** VGG16 only: after the head, fine-tune block5 at a low learning rate. */
   fineTune?: boolean;
+  /** Cache folder for the data, the VGG16 weights and features; default `cacheRoot()`. */
+  cacheDir?: string;
   /** An already loaded dataset, to skip loading (notebooks reuse one). */
   dataset?: Cifar100;
 }
@@ -200,6 +202,7 @@ export async function runExperiment(
     seed: config.seed,
     limitTrain: config.limitTrain,
     limitTest: config.limitTest,
+    cacheDir: config.cacheDir,
     onProgress: hooks.onProgress ? (d, t) => hooks.onProgress!(d, t, {}) : undefined,
   });
   const data = limited(dataset, config);

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { join } from "node:path";
 import { tf } from "./backend.ts";
 import type { Cifar100 } from "./data/cifar100.ts";
 import { featureExamples, imageExamples } from "./data/examples.ts";
@@ -46,7 +47,7 @@ export const VGG16_DEFAULTS = {
 
 /** Find the weights (--weights, env VGG16_WEIGHTS, cache, download) or say how to supply them. */
 export function resolveWeights(config: ExperimentConfig): Promise<WeightsSource> {
-  return resolveVgg16Weights({ weights: config.weights });
+  return resolveVgg16Weights({ weights: config.weights, cacheDir: config.cacheDir });
 }
 
 /** Train the VGG16 head (and optionally fine-tune block5); see the module doc. */
@@ -79,23 +80,34 @@ export async function trainVgg16(
   const featureStart = performance.now();
   const features = async (split: "train" | "test") => {
     const images = data[split].images;
-    const compute = async () =>
-      (await extractFeatures(base, images, {
+    let rate = 0;
+    const compute = async () => {
+      const extracted = await extractFeatures(base, images, {
         inputSize,
         batchSize: VGG16_DEFAULTS.featureBatchSize,
         onProgress: hooks.onProgress
           ? (done, total) => hooks.onProgress!(done, total, { features: split })
           : undefined,
-      })).features;
+      });
+      rate = extracted.imagesPerSecond;
+      return extracted.features;
+    };
     // Random weights are cheap to recreate but differ per seed; key them by it.
     const weightsId = weights.md5 ?? `none-seed${seed}`;
-    const { features, fromCache } = await cachedFeatures({
-      weightsId,
-      dataId: `${data.source.id}:${split}:${data[split].count}`,
-      split,
-      inputSize,
-    }, compute);
-    log(`Features (${split}, ${inputSize}px): ${fromCache ? "from cache" : "computed"}`);
+    const { features, fromCache } = await cachedFeatures(
+      {
+        weightsId,
+        dataId: `${data.source.id}:${split}:${data[split].count}`,
+        split,
+        inputSize,
+      },
+      compute,
+      { cacheDir: config.cacheDir && join(config.cacheDir, "features") },
+    );
+    log(
+      `Features (${split}, ${data[split].count} images, ${inputSize}px): ` +
+        (fromCache ? "from cache" : `computed at ${rate.toFixed(1)} images/s`),
+    );
     return features;
   };
   const trainFeatures = await features("train");
