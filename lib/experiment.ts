@@ -88,6 +88,8 @@ export interface ExperimentHooks {
   log?: (line: string) => void;
   /** Batch progress within an epoch or a feature extraction. */
   onProgress?: (done: number, total: number, info: ProgressInfo) => void;
+  /** Log the model summary before training (default true; notebooks show it in its own cell). */
+  summary?: boolean;
 }
 
 /** A run record: what was run, on what, and what came out (also the CLI's JSON line). */
@@ -283,7 +285,7 @@ async function trainSmallModel(
   const kind = config.model as "mlp" | "cnn";
   const model = kind === "mlp" ? buildMlp({ seed }) : buildCnn({ seed });
   const text = summary(model);
-  log(text);
+  if (hooks.summary !== false) log(text);
   const backend = await initBackend();
   const threads = config.workers ?? defaultWorkers(backend.name);
   const workers = threads > 1

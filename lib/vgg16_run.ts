@@ -74,7 +74,7 @@ export async function trainVgg16(
   const head = buildVgg16Head(data.fineLabelNames.length);
   const classifier = buildVgg16Classifier(base, head);
   const text = summary(classifier);
-  log(text);
+  if (hooks.summary !== false) log(text);
 
   // ---- Features: once per weights, images and size; the head trains on them ----
   const featureStart = performance.now();
