@@ -1,0 +1,163 @@
+import assert from "node:assert/strict";
+import {
+  classCounts,
+  classHistogram,
+  classHistogramFigure,
+  confusionHeatmap,
+  confusionHeatmapFigure,
+  metricBars,
+  metricBarsFigure,
+  superclassBars,
+  superclassBarsFigure,
+} from "../lib/charts.ts";
+import { type Displayable, JUPYTER_DISPLAY, SYNTHETIC_NOTE } from "../lib/display.ts";
+import type { RunRecord } from "../lib/experiment.ts";
+
+const html = (d: Displayable) => d[JUPYTER_DISPLAY]()["text/html"];
+// deno-lint-ignore no-explicit-any
+type Trace = Record<string, any>;
+const traces = (figure: { data: unknown[] }) => figure.data as Trace[];
+// deno-lint-ignore no-explicit-any
+const layout = (figure: { layout?: Record<string, unknown> }) => figure.layout as any;
+
+// Four fine classes in two superclasses: a, b -> animals; c, d -> vehicles.
+const predictions = {
+  fine_label_names: ["a", "b", "c", "d"],
+  coarse_label_names: ["animals", "vehicles"],
+  fine_to_coarse: [0, 0, 1, 1],
+  test_labels: [0, 0, 1, 2, 2, 3, 2],
+  test_predictions: [0, 1, 1, 3, 0, 3, 3],
+};
+
+function record(model: "mlp" | "cnn" | "vgg16", over: Partial<RunRecord> = {}): RunRecord {
+  // A cast, so fields the charts do not read can be added to RunRecord freely.
+  return {
+    ...predictions,
+    model,
+    backend: "wasm",
+    profile: "smoke",
+    data: { kind: "cifar100", synthetic: false, description: "CIFAR-100", id: "c" },
+    synthetic: false,
+    params: 1000,
+    trainable_params: 100,
+    epochs: 2,
+    loss: "categorical_crossentropy",
+    history: { loss: [2, 1], accuracy: [0.1, 0.2], val_loss: [2, 1], val_accuracy: [0.1, 0.2] },
+    test_loss: 1.23456,
+    test_accuracy: 3 / 7,
+    top5_accuracy: 0.9,
+    seconds_per_epoch: [2, 4],
+    train_images_per_second: 500,
+    ...over,
+  } as RunRecord;
+}
+
+Deno.test("classCounts: images per class in each split, fine and coarse", () => {
+  const split = (fine: number[], coarse: number[]) => ({
+    images: new Uint8Array(0),
+    fineLabels: Uint8Array.from(fine),
+    coarseLabels: Uint8Array.from(coarse),
+    count: fine.length,
+  });
+  const data = {
+    train: split([0, 0, 2, 3], [0, 0, 1, 1]),
+    test: split([1, 3], [0, 1]),
+    fineLabelNames: ["a", "b", "c", "d"],
+    coarseLabelNames: ["animals", "vehicles"],
+  };
+  assert.deepEqual(classCounts(data, "fine"), [
+    { class: 0, name: "a", train: 2, test: 0 },
+    { class: 1, name: "b", train: 0, test: 1 },
+    { class: 2, name: "c", train: 1, test: 0 },
+    { class: 3, name: "d", train: 1, test: 1 },
+  ]);
+  assert.deepEqual(classCounts(data, "coarse"), [
+    { class: 0, name: "animals", train: 2, test: 1 },
+    { class: 1, name: "vehicles", train: 2, test: 1 },
+  ]);
+  const bad = { ...data, test: split([7], [0]) };
+  assert.throws(() => classCounts(bad, "fine"), /fine label 7 has no name in test/);
+});
+
+Deno.test("classHistogram: stacked train and test bars per class, synthetic banner", () => {
+  const counts = [
+    { class: 0, name: "apple", train: 500, test: 100 },
+    { class: 1, name: "bus", train: 490, test: 99 },
+  ];
+  const figure = classHistogramFigure(counts, "Images per fine class");
+  assert.deepEqual(traces(figure).map((t) => [t.type, t.name, t.x, t.y]), [
+    ["bar", "train", ["apple", "bus"], [500, 490]],
+    ["bar", "test", ["apple", "bus"], [100, 99]],
+  ]);
+  assert.equal(layout(figure).barmode, "stack");
+  assert.equal(layout(figure).title.text, "Images per fine class");
+  assert.equal(layout(figure).yaxis.title.text, "images");
+  assert.ok(html(classHistogram(counts, { title: "t", synthetic: true })).includes(SYNTHETIC_NOTE));
+  assert.ok(!html(classHistogram(counts, { title: "t" })).includes(SYNTHETIC_NOTE));
+});
+
+Deno.test("metricBars: one trace per metric, models on x, comparison-table values", () => {
+  const records = [record("mlp"), record("vgg16", { seconds_per_epoch: [0.5, 0.1, 0.3] })];
+  const figure = metricBarsFigure(records, { "top-1": "test_accuracy", "top-5": "top5_accuracy" }, {
+    title: "Test accuracy",
+    ytitle: "accuracy",
+  });
+  assert.deepEqual(traces(figure).map((t) => [t.type, t.name, t.x, t.y]), [
+    ["bar", "top-1", ["MLP", "VGG16"], [0.4286, 0.4286]], // rounded to 4 decimals
+    ["bar", "top-5", ["MLP", "VGG16"], [0.9, 0.9]],
+  ]);
+  assert.equal(layout(figure).title.text, "Test accuracy");
+  assert.equal(layout(figure).barmode, "group");
+  assert.deepEqual(layout(figure).yaxis, { title: { text: "accuracy" }, type: "linear" });
+
+  const seconds = metricBarsFigure(records, { "seconds per epoch": "seconds_per_epoch" }, {
+    title: "Seconds",
+    ytitle: "seconds",
+    log: true,
+  });
+  assert.deepEqual(traces(seconds)[0].y, [3, 0.3], "mean seconds per epoch");
+  assert.equal(layout(seconds).yaxis.type, "log");
+
+  const opts = { title: "Loss", ytitle: "loss" };
+  const loss = { "test loss": "test_loss" } as const;
+  assert.ok(!html(metricBars(records, loss, opts)).includes(SYNTHETIC_NOTE));
+  const mixed = [records[0], record("cnn", { synthetic: true })];
+  assert.ok(html(metricBars(mixed, loss, opts)).includes(SYNTHETIC_NOTE), "any synthetic run");
+});
+
+Deno.test("superclassBars: per-run fine accuracy on each superclass's images", () => {
+  const perfect = record("cnn", { test_predictions: predictions.test_labels });
+  const figure = superclassBarsFigure([record("mlp"), perfect]);
+  assert.deepEqual(traces(figure).map((t) => [t.type, t.name, t.x, t.y]), [
+    ["bar", "MLP", ["animals", "vehicles"], [2 / 3, 1 / 4]],
+    ["bar", "CNN", ["animals", "vehicles"], [1, 1]],
+  ]);
+  assert.equal(layout(figure).title.text, "Test accuracy per superclass");
+  assert.equal(layout(figure).yaxis.title.text, "accuracy");
+  assert.ok(
+    html(superclassBars([perfect, record("mlp", { synthetic: true })])).includes(
+      SYNTHETIC_NOTE,
+    ),
+  );
+  assert.ok(!html(superclassBars([perfect])).includes(SYNTHETIC_NOTE));
+});
+
+Deno.test("confusionHeatmap: row-normalised superclass confusion, counts on hover", () => {
+  const names = ["animals", "vehicles", "empty"];
+  const run = record("cnn", { coarse_label_names: names, fine_to_coarse: [0, 0, 1, 1] });
+  const figure = confusionHeatmapFigure(run);
+  const [trace] = traces(figure);
+  assert.equal(trace.type, "heatmap");
+  assert.deepEqual(trace.x, names);
+  assert.deepEqual(trace.y, names);
+  // true animals: 3 right; true vehicles: 1 predicted animals, 3 right; "empty" has no images.
+  assert.deepEqual(trace.customdata, [[3, 0, 0], [1, 3, 0], [0, 0, 0]]);
+  assert.deepEqual(trace.z, [[1, 0, 0], [0.25, 0.75, 0], [0, 0, 0]]);
+  assert.match(trace.hovertemplate, /%\{customdata\} images/);
+  assert.equal(layout(figure).title.text, "CNN: superclass confusion (row-normalised)");
+  assert.equal(layout(figure).xaxis.title.text, "predicted");
+  assert.equal(layout(figure).yaxis.title.text, "true");
+  assert.equal(layout(figure).yaxis.autorange, "reversed", "first superclass at the top");
+  assert.ok(html(confusionHeatmap({ ...run, synthetic: true })).includes(SYNTHETIC_NOTE));
+  assert.ok(!html(confusionHeatmap(run)).includes(SYNTHETIC_NOTE));
+});
