@@ -21,8 +21,7 @@ import { isUserError, UserError } from "./errors.ts";
 import { buildCnn } from "./models/cnn.ts";
 import { buildMlp } from "./models/mlp.ts";
 import { fit } from "./train.ts";
-import { defaultWorkers } from "./experiment.ts";
-import { startWorkers } from "./parallel.ts";
+import { defaultWorkers, startWorkers } from "./parallel.ts";
 
 const TORCH_REFERENCE = new URL("../../shared/bench/torch_reference.py", import.meta.url).pathname;
 

@@ -13,7 +13,7 @@ import { countParams, summary } from "./models/layers.ts";
 import { buildCnn } from "./models/cnn.ts";
 import { buildMlp } from "./models/mlp.ts";
 import { saveModel } from "./model_io.ts";
-import { startWorkers } from "./parallel.ts";
+import { defaultWorkers, startWorkers } from "./parallel.ts";
 import type { ProgressInfo } from "./progress.ts";
 import { evaluate, fit, type History, LOSSES, type LossName } from "./train.ts";
 
@@ -114,7 +114,7 @@ export interface RunRecord {
   loss: LossName;
   optimizer: string;
   seed: number;
-  /** Threads that trained (1 = no gradient workers). */
+  /** Threads used: training for mlp and cnn, feature extraction for vgg16 (1 = no workers). */
   workers: number;
   train_images: number;
   test_images: number;
@@ -326,11 +326,6 @@ async function trainSmallModel(
     workers: threads,
     trained: model,
   };
-}
-
-/** Every core for single-threaded backends; tfjs-node threads by itself. */
-export function defaultWorkers(backend: string): number {
-  return backend === "tensorflow" ? 1 : Math.max(1, navigator.hardwareConcurrency ?? 1);
 }
 
 /** Apply limits to a dataset loaded elsewhere (loaders already apply them to their own loads). */

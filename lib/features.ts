@@ -12,6 +12,7 @@ import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { tf } from "./backend.ts";
 import { cacheRoot } from "./cache.ts";
+import type { GradientWorker } from "./parallel.ts";
 import { createProgress } from "./progress.ts";
 import { preprocessCaffe } from "./models/vgg16.ts";
 
@@ -27,6 +28,13 @@ export interface ExtractOptions {
   batchSize?: number;
   /** Called after each batch with images done and in all (notebooks use it). */
   onProgress?: (done: number, total: number) => void;
+  /** Show the terminal progress bar (default: when stderr is a terminal). */
+  progress?: boolean;
+  /**
+   * Workers started with a VGG16 recipe for the same weights and input size (lib/parallel.ts):
+   * each extracts an equal share of the images while this thread does the first.
+   */
+  workers?: GradientWorker[];
 }
 
 /** Result of {@linkcode extractFeatures}. */
@@ -37,6 +45,19 @@ export interface ExtractedFeatures {
   seconds: number;
   /** Throughput: N / seconds. */
   imagesPerSecond: number;
+}
+
+/**
+ * What VGG16 is fed: pixels 0..255 resized (bilinear, half-pixel centres, as
+ * TF2) to `inputSize`, then Keras's "caffe" preprocessing.
+ */
+export function vgg16Input(pixels: tf.Tensor4D, inputSize: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const resized = inputSize === pixels.shape[1]
+      ? pixels
+      : tf.image.resizeBilinear(pixels, [inputSize, inputSize], false, true);
+    return preprocessCaffe(resized);
+  });
 }
 
 /**
@@ -55,19 +76,6 @@ export interface ExtractedFeatures {
  * const { features, imagesPerSecond } = await extractFeatures(base, data.train.images, { inputSize: 64 });
  * ```
  */
-/**
- * What VGG16 is fed: pixels 0..255 resized (bilinear, half-pixel centres, as
- * TF2) to `inputSize`, then Keras's "caffe" preprocessing.
- */
-export function vgg16Input(pixels: tf.Tensor4D, inputSize: number): tf.Tensor4D {
-  return tf.tidy(() => {
-    const resized = inputSize === pixels.shape[1]
-      ? pixels
-      : tf.image.resizeBilinear(pixels, [inputSize, inputSize], false, true);
-    return preprocessCaffe(resized);
-  });
-}
-
 export async function extractFeatures(
   base: tf.LayersModel,
   images: Uint8Array,
@@ -88,15 +96,27 @@ export async function extractFeatures(
   const count = images.length / pixelsPerImage;
   const dim = base.outputs[0].shape.at(-1)!;
   const features = new Float32Array(count * dim);
+  const workers = opts.workers ?? [];
+  // This thread takes the first share, each worker one of the others, all at once.
+  const shares = splitEven(count, workers.length + 1);
   const progress = createProgress({
     total: count,
     label: `Features ${inputSize}px`,
     onUpdate: opts.onProgress ? (done, total) => opts.onProgress!(done, total) : undefined,
+    terminal: opts.progress === false ? false : undefined,
   });
   const start = performance.now();
   try {
-    for (let first = 0; first < count; first += batchSize) {
-      const last = Math.min(first + batchSize, count);
+    const fromWorkers = workers.map((worker, i) => {
+      const [first, last] = shares[i + 1];
+      if (first === last) return Promise.resolve();
+      // A copy: the worker gets its own buffer (transferring would detach the dataset's).
+      return worker.features(images.slice(first * pixelsPerImage, last * pixelsPerImage), batchSize)
+        .then((part) => features.set(part, first * dim));
+    });
+    const mine = shares[0][1];
+    for (let first = 0; first < mine; first += batchSize) {
+      const last = Math.min(first + batchSize, mine);
       const pooled = tf.tidy(() => {
         const pixels = new Float32Array(
           images.subarray(first * pixelsPerImage, last * pixelsPerImage),
@@ -113,9 +133,12 @@ export async function extractFeatures(
       } finally {
         pooled.dispose();
       }
-      const rate = last / ((performance.now() - start) / 1000);
-      progress.update(last, { "img/s": rate.toFixed(0) });
+      // Workers progress at about this thread's pace: scale this thread's share to the whole.
+      const done = Math.round(last * count / mine);
+      const rate = done / ((performance.now() - start) / 1000);
+      progress.update(done, { "img/s": rate.toFixed(0) });
     }
+    await Promise.all(fromWorkers);
   } finally {
     progress.stop();
   }
@@ -188,6 +211,17 @@ export async function cachedFeatures(
 /** Forget the in-memory copies (the disk cache stays); frees memory, and lets tests reach the disk. */
 export function clearFeatureMemoryCache(): void {
   memory.clear();
+}
+
+/** `[first, last)` ranges of `count` items in `parts` contiguous shares. */
+function splitEven(count: number, parts: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let p = 0, first = 0; p < parts; p++) {
+    const size = Math.floor(count / parts) + (p < count % parts ? 1 : 0);
+    out.push([first, first + size]);
+    first += size;
+  }
+  return out;
 }
 
 function featureFileName(key: FeatureKey, id: string): string {

@@ -13,19 +13,33 @@
  *
  * Only models that can be rebuilt from a recipe (mlp, cnn) are replicated;
  * dropout masks then depend on the number of workers, and the run record
- * says how many there were.
+ * says how many there were. The same workers also share out VGG16 feature
+ * extraction (forward passes of the frozen base, rebuilt from its weights file).
  *
  * @module
  */
 import type { LossName } from "./train.ts";
 
-/** How a worker rebuilds the model (its initial weights are overwritten every step). */
-export interface ReplicaRecipe {
+/** How a worker rebuilds a trainable model (its initial weights are overwritten every step). */
+export interface TrainRecipe {
   model: "mlp" | "cnn";
   seed: number;
   /** 1, 2, ...: distinct dropout seeds per replica. */
   index: number;
 }
+
+/** How a worker rebuilds the frozen VGG16 base, to extract features from its share of images. */
+export interface Vgg16Recipe {
+  model: "vgg16-base";
+  inputSize: number;
+  /** Seed of the random weights, when no weights file is given. */
+  seed: number;
+  /** Keras .h5 weights file, as loaded on the main thread. */
+  weightsPath?: string;
+}
+
+/** What a worker rebuilds. */
+export type ReplicaRecipe = TrainRecipe | Vgg16Recipe;
 
 /** Main -> worker: start. */
 export interface InitRequest {
@@ -54,12 +68,24 @@ export interface StepReply {
   correct: number;
 }
 
+/** Main -> worker: VGG16 features (pooled, 512 per image) of uint8 NHWC images. */
+export interface FeaturesRequest {
+  type: "features";
+  images: Uint8Array;
+  batchSize: number;
+}
+
+/** Worker -> main: the features, row-major [N, 512]. */
+export interface FeaturesReply {
+  features: Float32Array;
+}
+
 /** Messages a worker receives. */
-export type WorkerMessage = InitRequest | StepRequest;
+export type WorkerMessage = InitRequest | StepRequest | FeaturesRequest;
 
-type Reply = StepReply | { type: "ready" } | { type: "error"; message: string };
+type Reply = StepReply | FeaturesReply | { type: "ready" } | { type: "error"; message: string };
 
-/** One replica on its own thread. */
+/** One replica on its own thread: gradient steps (mlp, cnn) or VGG16 features. */
 export class GradientWorker {
   #worker: Worker;
   #pending?: { resolve: (r: Reply) => void; reject: (e: Error) => void };
@@ -98,6 +124,12 @@ export class GradientWorker {
     >;
   }
 
+  /** VGG16 features of `images` (a worker started with a {@linkcode Vgg16Recipe}). */
+  async features(images: Uint8Array, batchSize: number): Promise<Float32Array> {
+    const reply = await this.#request({ type: "features", images, batchSize });
+    return (reply as FeaturesReply).features;
+  }
+
   /** Stop the thread. */
   close(): void {
     this.#worker.terminate();
@@ -114,17 +146,21 @@ export class GradientWorker {
   }
 }
 
+/** Threads to use by default: every core for single-threaded backends; tfjs-node threads itself. */
+export function defaultWorkers(backend: string): number {
+  return backend === "tensorflow" ? 1 : Math.max(1, navigator.hardwareConcurrency ?? 1);
+}
+
 /** Start `count` workers; closes the started ones if one fails. */
 export async function startWorkers(
   count: number,
   backend: string,
-  recipe: Omit<ReplicaRecipe, "index">,
+  recipe: Omit<TrainRecipe, "index"> | Vgg16Recipe,
 ): Promise<GradientWorker[]> {
+  const recipeFor = (i: number): ReplicaRecipe =>
+    recipe.model === "vgg16-base" ? recipe : { ...recipe, index: i + 1 };
   const started = await Promise.allSettled(
-    Array.from(
-      { length: count },
-      (_, i) => GradientWorker.start(backend, { ...recipe, index: i + 1 }),
-    ),
+    Array.from({ length: count }, (_, i) => GradientWorker.start(backend, recipeFor(i))),
   );
   const failed = started.find((s) => s.status === "rejected");
   if (failed) {

@@ -1,21 +1,30 @@
 /**
- * A gradient worker: a Deno Worker holding a replica of the model. Each step
- * it receives the current weights and a slice of the batch, and returns the
- * gradients of the slice's weighted mean loss. See lib/parallel.ts.
+ * A worker thread holding a replica of a model (see lib/parallel.ts). For mlp
+ * and cnn, each step it receives the current weights and a slice of the batch
+ * and returns the gradients of the slice's weighted mean loss; for the VGG16
+ * base, it returns the pooled features of the images it is sent.
  *
  * @module
  */
 /// <reference lib="deno.worker" />
 import { initBackend, tf } from "./backend.ts";
+import { extractFeatures } from "./features.ts";
 import type { ReplicaRecipe, StepReply, StepRequest, WorkerMessage } from "./parallel.ts";
 import { buildCnn } from "./models/cnn.ts";
 import { buildMlp } from "./models/mlp.ts";
+import { buildVgg16Base } from "./models/vgg16.ts";
+import { loadVgg16Weights } from "./models/vgg16_weights.ts";
 import { lossOf } from "./train.ts";
 
 let model: tf.LayersModel | undefined;
 let variables: tf.Variable[] = [];
 
-function build(recipe: ReplicaRecipe): void {
+async function build(recipe: ReplicaRecipe): Promise<void> {
+  if (recipe.model === "vgg16-base") {
+    model = buildVgg16Base(recipe.inputSize, recipe.seed);
+    if (recipe.weightsPath) await loadVgg16Weights(model, recipe.weightsPath);
+    return;
+  }
   // Another seed than the main thread's, so the replica's dropout masks are its own.
   const seed = recipe.seed + 1_000_003 * recipe.index;
   model = recipe.model === "mlp" ? buildMlp({ seed }) : buildCnn({ seed });
@@ -54,8 +63,15 @@ self.onmessage = async (event: MessageEvent<WorkerMessage>) => {
   try {
     if (message.type === "init") {
       await initBackend(message.backend);
-      build(message.recipe);
+      await build(message.recipe);
       self.postMessage({ type: "ready" });
+    } else if (message.type === "features") {
+      const { features } = await extractFeatures(model!, message.images, {
+        inputSize: model!.inputs[0].shape[1]!,
+        batchSize: message.batchSize,
+        progress: false,
+      });
+      self.postMessage({ features }, [features.buffer as ArrayBuffer]);
     } else {
       const reply = step(message);
       self.postMessage(reply, reply.grads.map((g) => g.buffer as ArrayBuffer));

@@ -13,7 +13,8 @@
  * @module
  */
 import { join } from "node:path";
-import { tf } from "./backend.ts";
+import { initBackend, tf } from "./backend.ts";
+import { defaultWorkers, type GradientWorker, startWorkers } from "./parallel.ts";
 import type { Cifar100 } from "./data/cifar100.ts";
 import { featureExamples, imageExamples } from "./data/examples.ts";
 import type { ExperimentConfig, ExperimentHooks, TrainedBody } from "./experiment.ts";
@@ -78,6 +79,21 @@ export async function trainVgg16(
 
   // ---- Features: once per weights, images and size; the head trains on them ----
   const featureStart = performance.now();
+  // Extraction is forward passes only: every core gets a share of the images.
+  const backend = await initBackend();
+  const threads = config.workers ?? defaultWorkers(backend.name);
+  let workers: Promise<GradientWorker[]> | undefined;
+  const startFeatureWorkers = () => {
+    if (!workers && threads > 1) log(`Extracting features on ${threads} threads`);
+    return workers ??= threads > 1
+      ? startWorkers(threads - 1, backend.name, {
+        model: "vgg16-base",
+        inputSize,
+        seed,
+        weightsPath: weights.path,
+      })
+      : Promise.resolve([]);
+  };
   const features = async (split: "train" | "test") => {
     const images = data[split].images;
     let rate = 0;
@@ -85,6 +101,7 @@ export async function trainVgg16(
       const extracted = await extractFeatures(base, images, {
         inputSize,
         batchSize: VGG16_DEFAULTS.featureBatchSize,
+        workers: await startFeatureWorkers(),
         onProgress: hooks.onProgress
           ? (done, total) => hooks.onProgress!(done, total, { features: split })
           : undefined,
@@ -110,8 +127,13 @@ export async function trainVgg16(
     );
     return features;
   };
-  const trainFeatures = await features("train");
-  const testFeatures = await features("test");
+  let trainFeatures: Float32Array, testFeatures: Float32Array;
+  try {
+    trainFeatures = await features("train");
+    testFeatures = await features("test");
+  } finally {
+    (await workers)?.forEach((w) => w.close());
+  }
   const featureSeconds = (performance.now() - featureStart) / 1000;
   log(`Feature extraction: ${featureSeconds.toFixed(1)}s`);
 
@@ -188,7 +210,7 @@ export async function trainVgg16(
     fine_tune: !!config.fineTune,
     feature_seconds: featureSeconds,
     head_seconds_per_epoch: headFit.secondsPerEpoch,
-    workers: 1,
+    workers: threads,
     trained: classifier,
   };
 }

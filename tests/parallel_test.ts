@@ -76,3 +76,39 @@ Deno.test("two-thread training learns, keeps memory flat and closes cleanly", as
     model.dispose();
   }
 });
+
+Deno.test("VGG16 features from two threads equal one thread's, in image order", async () => {
+  const { buildVgg16Base } = await import("../lib/models/vgg16.ts");
+  const { extractFeatures } = await import("../lib/features.ts");
+  const images = syntheticCifar100({ seed: 6, trainCount: 9, testCount: 1 }).train.images;
+  const base = buildVgg16Base(32, 5);
+  const workers = await startWorkers(1, backend.name, {
+    model: "vgg16-base",
+    inputSize: 32,
+    seed: 5,
+  });
+  try {
+    const alone = await extractFeatures(base, images, {
+      inputSize: 32,
+      batchSize: 4,
+      progress: false,
+    });
+    const shared = await extractFeatures(base, images, {
+      inputSize: 32,
+      batchSize: 4,
+      progress: false,
+      workers,
+    });
+    assert.equal(shared.features.length, 9 * 512);
+    let worst = 0;
+    for (let i = 0; i < alone.features.length; i++) {
+      const scale = Math.max(1e-3, Math.abs(alone.features[i]));
+      worst = Math.max(worst, Math.abs(shared.features[i] - alone.features[i]) / scale);
+    }
+    assert.ok(worst < 1e-3, `max relative difference ${worst}`);
+    assert.ok(alone.features.some((v) => v !== 0), "features are not all zero");
+  } finally {
+    workers.forEach((w) => w.close());
+    base.dispose();
+  }
+});
