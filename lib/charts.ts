@@ -18,8 +18,8 @@ import type { Cifar100 } from "./data/cifar100.ts";
 import { type Displayable, type Figure, plot } from "./display.ts";
 import type { RunRecord } from "./experiment.ts";
 
-/** Images of one class in each split. */
-export interface ClassCount {
+/** Images of one class in each split (a type alias, so it passes as a table row). */
+export type ClassCount = {
   /** Class index (fine 0..99 or coarse 0..19). */
   class: number;
   /** Class name. */
@@ -28,7 +28,7 @@ export interface ClassCount {
   train: number;
   /** Test images of this class. */
   test: number;
-}
+};
 
 /** Which labels to count: the 100 fine classes or the 20 superclasses. */
 export type LabelLevel = "fine" | "coarse";
