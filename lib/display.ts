@@ -199,10 +199,10 @@ export interface TableOptions {
  * ```
  */
 export function table(
-  t: aq.ColumnTable | Record<string, unknown>[],
+  t: aq.ColumnTable | readonly object[],
   opts: TableOptions = {},
 ): Displayable {
-  const columns = Array.isArray(t) ? aq.from(t) : t;
+  const columns = Array.isArray(t) ? aq.from(t as object[]) : t as aq.ColumnTable;
   const limit = opts.limit ?? 200;
   const caption = opts.caption
     ? `<div class="cifar-caption" style="font:bold 13px sans-serif;margin:4px 0">` +

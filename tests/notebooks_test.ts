@@ -75,3 +75,28 @@ Deno.test({
     }
   },
 });
+
+Deno.test("notebook code type-checks against lib/", async () => {
+  const dir = new URL("../notebooks/", import.meta.url).pathname;
+  for await (const entry of Deno.readDir(dir)) {
+    if (!entry.name.endsWith(".ipynb")) continue;
+    const nb = JSON.parse(await Deno.readTextFile(dir + entry.name));
+    const code = nb.cells
+      .filter((c: { cell_type: string }) => c.cell_type === "code")
+      .map((c: { source: string[] | string }) => [c.source].flat().join(""))
+      .join("\n;\n");
+    // Beside the notebook, so its relative imports resolve as in the kernel.
+    const file = `${dir}.typecheck-${entry.name}.ts`;
+    await Deno.writeTextFile(file, code);
+    try {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["check", file],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.ok(out.success, `${entry.name}: ${new TextDecoder().decode(out.stderr)}`);
+    } finally {
+      await Deno.remove(file);
+    }
+  }
+});
