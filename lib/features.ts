@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { tf } from "./backend.ts";
 import { cacheRoot } from "./cache.ts";
-import type { GradientWorker } from "./parallel.ts";
+import { evenShares, type GradientWorker } from "./parallel.ts";
 import { createProgress } from "./progress.ts";
 import { preprocessCaffe } from "./models/vgg16.ts";
 
@@ -98,7 +98,7 @@ export async function extractFeatures(
   const features = new Float32Array(count * dim);
   const workers = opts.workers ?? [];
   // This thread takes the first share, each worker one of the others, all at once.
-  const shares = splitEven(count, workers.length + 1);
+  const shares = evenShares(count, workers.length + 1);
   const progress = createProgress({
     total: count,
     label: `Features ${inputSize}px`,
@@ -211,17 +211,6 @@ export async function cachedFeatures(
 /** Forget the in-memory copies (the disk cache stays); frees memory, and lets tests reach the disk. */
 export function clearFeatureMemoryCache(): void {
   memory.clear();
-}
-
-/** `[first, last)` ranges of `count` items in `parts` contiguous shares. */
-function splitEven(count: number, parts: number): [number, number][] {
-  const out: [number, number][] = [];
-  for (let p = 0, first = 0; p < parts; p++) {
-    const size = Math.floor(count / parts) + (p < count % parts ? 1 : 0);
-    out.push([first, first + size]);
-    first += size;
-  }
-  return out;
 }
 
 function featureFileName(key: FeatureKey, id: string): string {

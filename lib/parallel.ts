@@ -146,6 +146,20 @@ export class GradientWorker {
   }
 }
 
+/**
+ * Split `count` items into `parts` contiguous `[first, last)` shares whose sizes differ by at
+ * most one, e.g. a batch or an image set between this thread and the workers.
+ */
+export function evenShares(count: number, parts: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let p = 0, first = 0; p < parts; p++) {
+    const size = Math.floor(count / parts) + (p < count % parts ? 1 : 0);
+    out.push([first, first + size]);
+    first += size;
+  }
+  return out;
+}
+
 /** Threads to use by default: every core for single-threaded backends; tfjs-node threads itself. */
 export function defaultWorkers(backend: string): number {
   return backend === "tensorflow" ? 1 : Math.max(1, navigator.hardwareConcurrency ?? 1);

@@ -11,7 +11,7 @@
 import { tf } from "./backend.ts";
 import type { Examples } from "./data/examples.ts";
 import { createProgress, type ProgressInfo } from "./progress.ts";
-import type { GradientWorker } from "./parallel.ts";
+import { evenShares, type GradientWorker } from "./parallel.ts";
 import { permutation } from "./random.ts";
 
 /** Loss functions; the source's MLP used binary cross-entropy on a softmax, a mistake kept selectable. */
@@ -90,17 +90,6 @@ function batchTensors(examples: Examples, indices: ArrayLike<number>) {
   return { x, labels: tf.tensor1d(labels, "int32") };
 }
 
-/** Split `indices` into `parts` contiguous pieces whose sizes differ by at most one. */
-export function splitEven(indices: Uint32Array, parts: number): Uint32Array[] {
-  const out: Uint32Array[] = [];
-  for (let p = 0, start = 0; p < parts; p++) {
-    const size = Math.floor(indices.length / parts) + (p < indices.length % parts ? 1 : 0);
-    out.push(indices.subarray(start, start + size));
-    start += size;
-  }
-  return out;
-}
-
 function numClassesOf(model: tf.LayersModel): number {
   const shape = model.outputs[0].shape;
   return shape[shape.length - 1] as number;
@@ -162,7 +151,8 @@ export async function fit(
 
   /** Split the batch over this thread and the workers; apply the size-weighted mean gradient. */
   const parallelStep = async (indices: Uint32Array): Promise<[number, number]> => {
-    const parts = splitEven(indices, workers.length + 1);
+    const parts = evenShares(indices.length, workers.length + 1)
+      .map(([first, last]) => indices.subarray(first, last));
     const weights = varList.map((v) => v.dataSync() as Float32Array);
     const n = indices.length;
     const replies = parts.slice(1).map((part, i) => {

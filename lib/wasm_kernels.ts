@@ -42,6 +42,15 @@ type KernelFunc = (args: {
 }) => TensorInfo;
 
 const BACKEND = "wasm";
+
+type Shape4 = [number, number, number, number];
+/** Attributes the conv gradient kernels share. */
+type ConvAttrs = {
+  strides: number | [number, number];
+  pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
+  dataFormat: "NHWC" | "NCHW";
+  dimRoundingMode?: "floor" | "round" | "ceil";
+};
 let registered = false;
 
 /** Register the project's wasm kernels; safe to call more than once. */
@@ -124,16 +133,12 @@ function conv2DBackpropFilter(
   { inputs, backend, attrs }: Parameters<KernelFunc>[0],
 ): TensorInfo {
   const { x, dy } = inputs;
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as {
-    strides: number | [number, number];
-    pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
-    dataFormat: "NHWC" | "NCHW";
-    dimRoundingMode?: "floor" | "round" | "ceil";
-    filterShape: [number, number, number, number];
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as ConvAttrs & {
+    filterShape: Shape4;
   };
   if (dataFormat !== "NHWC") throw new Error("Conv2DBackpropFilter (wasm): only NHWC is supported");
   const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
+    x.shape as Shape4,
     filterShape,
     strides,
     1,
@@ -183,18 +188,14 @@ function conv2DBackpropInput(
 ): TensorInfo {
   const { inputs, backend, attrs } = args;
   const { dy, filter } = inputs;
-  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as {
-    strides: number | [number, number];
-    pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
-    dataFormat: "NHWC" | "NCHW";
-    dimRoundingMode?: "floor" | "round" | "ceil";
-    inputShape: [number, number, number, number];
+  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as ConvAttrs & {
+    inputShape: Shape4;
   };
   const [sh, sw] = typeof strides === "number" ? [strides, strides] : strides;
   if (dataFormat !== "NHWC" || sh !== 1 || sw !== 1) return stock(args);
   const info = tf.backend_util.computeConv2DInfo(
     inputShape,
-    filter.shape as [number, number, number, number],
+    filter.shape as Shape4,
     1,
     1,
     pad,
@@ -236,7 +237,7 @@ function maxPoolGrad({ inputs, backend, attrs }: Parameters<KernelFunc>[0]): Ten
     dimRoundingMode?: "floor" | "round" | "ceil";
   };
   const info = tf.backend_util.computePool2DInfo(
-    input.shape as [number, number, number, number],
+    input.shape as Shape4,
     filterSize,
     strides,
     1,

@@ -3,15 +3,15 @@ import { initBackend, tf } from "../lib/backend.ts";
 import { imageExamples } from "../lib/data/examples.ts";
 import { syntheticCifar100 } from "../lib/data/synthetic.ts";
 import { buildCnn } from "../lib/models/cnn.ts";
-import { startWorkers } from "../lib/parallel.ts";
-import { fit, lossOf, splitEven } from "../lib/train.ts";
+import { evenShares, startWorkers } from "../lib/parallel.ts";
+import { fit, lossOf } from "../lib/train.ts";
 
 const backend = await initBackend();
 
-Deno.test("splitEven: contiguous parts whose sizes differ by at most one", () => {
-  const parts = splitEven(Uint32Array.from({ length: 7 }, (_, i) => i), 3);
-  assert.deepEqual(parts.map((p) => Array.from(p)), [[0, 1, 2], [3, 4], [5, 6]]);
-  assert.deepEqual(splitEven(new Uint32Array([9]), 2).map((p) => p.length), [1, 0]);
+Deno.test("evenShares: contiguous shares whose sizes differ by at most one", () => {
+  assert.deepEqual(evenShares(7, 3), [[0, 3], [3, 5], [5, 7]]);
+  assert.deepEqual(evenShares(1, 2), [[0, 1], [1, 1]]);
+  assert.deepEqual(evenShares(6, 1), [[0, 6]]);
 });
 
 Deno.test("a gradient worker returns the same gradients as this thread for the same replica", async () => {
