@@ -132,7 +132,13 @@ export async function ensureDenoKernel(python: string): Promise<void> {
  */
 export async function preflightData(): Promise<void> {
   const { loadCifar100 } = await import("../data/cifar100.ts");
-  await loadCifar100({ limitTrain: 1, limitTest: 1 });
+  try {
+    await loadCifar100({ limitTrain: 1, limitTest: 1 });
+  } catch (e) {
+    if (!isUserError(e)) throw e;
+    // The notebooks' way to the synthetic data is the profile, not a flag.
+    throw new UserError(`${e.message} (notebooks: CIFAR_PROFILE=smoke, or deno task demo)`);
+  }
 }
 
 /** Options for {@linkcode executeNotebooks}. */
