@@ -117,3 +117,16 @@ Deno.test("cli: a synthetic run prints the log on stderr and one JSON line on st
   assert.ok((await Deno.stat(join(out, "mlp", "weights.bin"))).size > 7_000_000);
   await Deno.remove(out, { recursive: true });
 });
+
+Deno.test("cli: `--model cnn --epochs 1 --data synthetic` trains far above chance", async () => {
+  const out = await Deno.makeTempDir();
+  const r = await train(["--model", "cnn", "--epochs", "1", "--data", "synthetic", "--out", out]);
+  assert.equal(r.code, 0, r.stderr);
+  const record = JSON.parse(r.stdout);
+  assert.equal(record.train_images, 5000);
+  assert.equal(record.params, 249_892);
+  // 100 classes: chance is 1%.
+  assert.ok(record.test_accuracy > 0.3, `test accuracy ${record.test_accuracy}`);
+  assert.ok(record.train_images_per_second > 0);
+  await Deno.remove(out, { recursive: true });
+});
