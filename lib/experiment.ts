@@ -5,7 +5,7 @@
  * @module
  */
 import { join } from "node:path";
-import { type BackendInfo, initBackend, tf } from "./backend.ts";
+import { initBackend, tf } from "./backend.ts";
 import { type Cifar100, loadCifar100 } from "./data/cifar100.ts";
 import { imageExamples } from "./data/examples.ts";
 import { UserError } from "./errors.ts";
@@ -359,5 +359,3 @@ export async function readRunRecord(path: string): Promise<RunRecord> {
     throw new UserError(`cannot read run record ${path}: ${(e as Error).message}`);
   }
 }
-
-export type { BackendInfo };

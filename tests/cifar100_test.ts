@@ -7,7 +7,6 @@ import {
   CIFAR100_MD5,
   loadCifar100,
   type LoadOptions,
-  toFloat32,
 } from "../lib/data/cifar100.ts";
 import { UserError } from "../lib/errors.ts";
 import {
@@ -406,21 +405,4 @@ Deno.test("data: synthetic goes through loadCifar100 with limits as sizes", asyn
   assert.equal(data.source.synthetic, true);
   assert.equal(data.source.id, "synthetic-seed3-200-50");
   assert.match(data.source.description, /SYNTHETIC/);
-});
-
-Deno.test("toFloat32 converts a range of images to [0, 1] without touching others", () => {
-  const images = new Uint8Array(3 * 3072);
-  images[3072] = 255;
-  images[3072 + 1] = 51;
-  images[2 * 3072 - 1] = 1;
-  images[2 * 3072] = 200; // image 2, outside the range
-  const out = toFloat32(images, 1, 2);
-  assert.equal(out.length, 3072);
-  assert.equal(out[0], 1);
-  assert.equal(out[1], Math.fround(0.2));
-  assert.equal(out[3071], Math.fround(1 / 255));
-  assert.equal(toFloat32(images, 2, 3)[0], Math.fround(200 / 255));
-  assert.equal(toFloat32(images, 1, 1).length, 0);
-  assert.throws(() => toFloat32(images, 2, 4), RangeError);
-  assert.throws(() => toFloat32(images, -1, 1), RangeError);
 });

@@ -9,7 +9,7 @@
  *    `cifar-100-binary.tar.gz` with the official MD5;
  * 3. a download from {@linkcode CIFAR100_URL}, MD5-checked, written atomically into the cache.
  *
- * Images stay uint8 (184 MB for both splits); {@linkcode toFloat32} converts a batch at a time.
+ * Images stay uint8 (184 MB for both splits); lib/data/examples.ts converts a batch at a time.
  *
  * @module
  */
@@ -20,7 +20,6 @@ import { type ArchiveEntry, readArchive } from "./archive.ts";
 import {
   COARSE_CLASSES,
   FINE_CLASSES,
-  IMAGE_BYTES,
   parseLabelNames,
   RecordDecoder,
   type Split,
@@ -201,37 +200,6 @@ export async function loadCifar100(options: LoadOptions = {}): Promise<Cifar100>
     options,
   );
 }
-
-/**
- * Images `[start, end)` of a split as float32 in [0, 1] (value / 255), NHWC.
- *
- * Only the requested images are converted; the uint8 array is not copied.
- *
- * @param images NHWC uint8 images, e.g. `data.train.images`
- * @param start first image index
- * @param end one past the last image index
- * @returns `(end - start) * 3072` floats
- * @example
- * ```ts
- * const batch = toFloat32(data.train.images, 0, 128); // feed to tf.tensor4d(batch, [128, 32, 32, 3])
- * ```
- */
-export function toFloat32(images: Uint8Array, start: number, end: number): Float32Array {
-  const count = images.length / IMAGE_BYTES;
-  if (
-    !(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end &&
-      end <= count)
-  ) {
-    throw new RangeError(`toFloat32: need 0 <= start <= end <= ${count}, got [${start}, ${end})`);
-  }
-  const source = images.subarray(start * IMAGE_BYTES, end * IMAGE_BYTES);
-  const out = new Float32Array(source.length);
-  for (let i = 0; i < source.length; i++) out[i] = SCALE[source[i]];
-  return out;
-}
-
-/** value / 255 rounded once to float32, as `x.astype("float32") / 255` gives. */
-const SCALE = Float32Array.from({ length: 256 }, (_, v) => v / 255);
 
 /** The four files a dataset is made of, read from a folder or an archive. */
 interface Parts {
