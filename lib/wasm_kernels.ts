@@ -94,6 +94,22 @@ function run(
   return kernel(name)({ inputs, backend, attrs });
 }
 
+/** A stride-1, unpadded NHWC Conv2D with the given dilations (both gradients reduce to it). */
+function validConv(
+  backend: Backend,
+  x: TensorInfo,
+  filter: TensorInfo,
+  dilations: [number, number],
+): TensorInfo {
+  return run(backend, "Conv2D", { x, filter }, {
+    strides: [1, 1],
+    pad: "valid",
+    dataFormat: "NHWC",
+    dilations,
+    dimRoundingMode: undefined,
+  });
+}
+
 function free(backend: Backend, ...infos: TensorInfo[]): void {
   for (const info of infos) backend.disposeData(info.dataId);
 }
@@ -159,13 +175,7 @@ function conv2DBackpropFilter(
   const xT = run(backend, "Transpose", { x: input }, { perm: [3, 1, 2, 0] });
   const dyT = run(backend, "Transpose", { x: dy }, { perm: [1, 2, 0, 3] });
   temps.push(xT, dyT);
-  const conv = run(backend, "Conv2D", { x: xT, filter: dyT }, {
-    strides: [1, 1],
-    pad: "valid",
-    dataFormat: "NHWC",
-    dilations: [info.strideHeight, info.strideWidth],
-    dimRoundingMode: undefined,
-  });
+  const conv = validConv(backend, xT, dyT, [info.strideHeight, info.strideWidth]);
   temps.push(conv);
   // With strides that do not divide the input evenly, the dilated conv covers
   // a few positions past the kernel; they belong to no filter tap.
@@ -216,13 +226,7 @@ function conv2DBackpropInput(
   const reversed = run(backend, "Reverse", { x: filter }, { dims: [0, 1] });
   const swapped = run(backend, "Transpose", { x: reversed }, { perm: [0, 1, 3, 2] });
   temps.push(reversed, swapped);
-  const dx = run(backend, "Conv2D", { x: padded, filter: swapped }, {
-    strides: [1, 1],
-    pad: "valid",
-    dataFormat: "NHWC",
-    dilations: [1, 1],
-    dimRoundingMode: undefined,
-  });
+  const dx = validConv(backend, padded, swapped, [1, 1]);
   free(backend, ...temps);
   return dx;
 }

@@ -70,6 +70,18 @@ async function rejectsWith(promise: Promise<unknown>, ...fragments: string[]) {
   });
 }
 
+/** The same bad files, as an extracted folder and as a tar.gz: both must fail, naming the path. */
+async function rejectsAsFolderAndArchive(
+  base: string,
+  files: Parameters<typeof writeFixtureFolder>[1],
+  fragments: string[],
+) {
+  const folder = await writeFixtureFolder(base, files);
+  await rejectsWith(loadCifar100({ data: folder, expectedCounts: COUNTS }), folder, ...fragments);
+  const archive = await writeFixtureArchive(`${base}.tar.gz`, files);
+  await rejectsWith(loadCifar100({ data: archive, expectedCounts: COUNTS }), archive, ...fragments);
+}
+
 /** Every record of the fixture decoded as the real layout says. */
 function checkFixture(data: Cifar100, train = TRAIN, test = TEST) {
   assert.equal(data.train.count, train);
@@ -303,18 +315,7 @@ Deno.test("bad .bin files: size, record count, labels, fine-to-coarse consistenc
 
     for (const [name, train, fragments] of cases) {
       const files = { ...fixtureFiles(TRAIN, TEST), "train.bin": train };
-      const folder = await writeFixtureFolder(join(dir, name), files);
-      await rejectsWith(
-        loadCifar100({ data: folder, expectedCounts: COUNTS }),
-        folder,
-        ...fragments,
-      );
-      const archive = await writeFixtureArchive(join(dir, `${name}.tar.gz`), files);
-      await rejectsWith(
-        loadCifar100({ data: archive, expectedCounts: COUNTS }),
-        archive,
-        ...fragments,
-      );
+      await rejectsAsFolderAndArchive(join(dir, name), files, fragments);
     }
     // The real counts are the default rule.
     const folder = await writeFixtureFolder(join(dir, "ok"), fixtureFiles(TRAIN, TEST));
@@ -332,18 +333,7 @@ Deno.test("bad label-name files: missing or wrong line count", async () => {
     ];
     for (const [name, change, fragments] of cases) {
       const files = { ...fixtureFiles(TRAIN, TEST), ...change };
-      const folder = await writeFixtureFolder(join(dir, name), files);
-      await rejectsWith(
-        loadCifar100({ data: folder, expectedCounts: COUNTS }),
-        folder,
-        ...fragments,
-      );
-      const archive = await writeFixtureArchive(join(dir, `${name}.tar.gz`), files);
-      await rejectsWith(
-        loadCifar100({ data: archive, expectedCounts: COUNTS }),
-        archive,
-        ...fragments,
-      );
+      await rejectsAsFolderAndArchive(join(dir, name), files, fragments);
     }
     // Blank lines and Windows line ends are tolerated.
     const files = {
