@@ -28,7 +28,10 @@ from jupyter_client.manager import KernelManager
 from nbconvert import HTMLExporter
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-QUIET_S = 1.0
+# After the last reply, outputs may still be in flight: iopub can lag behind shell replies by
+# seconds under load (a chart carrying the 4.8 MB plotly bundle), so first wait for every
+# request's idle status, then for this long with no message at all.
+QUIET_S = 3.0
 
 
 def one_line(text, limit=300):
@@ -152,6 +155,7 @@ def run(nb, cwd, timeout):
             if reply.get("status") == "error":
                 failure = (index, reply.get("ename", "Error"), reply.get("evalue", ""))
                 break
+        drain(kc, outputs, until=lambda: outputs.cells.keys() <= outputs.idle, timeout=300)
         drain(kc, outputs, quiet=QUIET_S, timeout=120)
     finally:
         kc.stop_channels()
