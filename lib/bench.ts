@@ -14,14 +14,14 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { initBackend, tf } from "./backend.ts";
+import { initBackend, tf } from "./engine/backend.ts";
 import { imageExamples } from "./data/examples.ts";
 import { syntheticCifar100 } from "./data/synthetic.ts";
-import { isUserError, UserError } from "./errors.ts";
+import { isUserError, UserError } from "./util/errors.ts";
 import { buildCnn } from "./models/cnn.ts";
 import { buildMlp } from "./models/mlp.ts";
-import { fit } from "./train.ts";
-import { defaultWorkers, startWorkers } from "./parallel.ts";
+import { fit } from "./train/fit.ts";
+import { defaultWorkers, startWorkers } from "./train/parallel.ts";
 
 const TORCH_REFERENCE = new URL("../../shared/bench/torch_reference.py", import.meta.url).pathname;
 

@@ -13,14 +13,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { isUserError, UserError } from "./errors.ts";
-import {
-  type ExperimentConfig,
-  type ModelName,
-  runExperiment,
-  type RunRecord,
-} from "./experiment.ts";
-import type { LossName } from "./train.ts";
+import { isUserError, UserError } from "./util/errors.ts";
+import { runExperiment } from "./train/experiment.ts";
+import { type ExperimentConfig, type ModelName, type RunRecord } from "./train/config.ts";
+import type { LossName } from "./train/config.ts";
 
 const USAGE = `usage: deno task train --model <mlp|cnn|vgg16> [--epochs N] [--batch-size N]
   [--data PATH|synthetic] [--limit-train N] [--limit-test N] [--seed N] [--out DIR]

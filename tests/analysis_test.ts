@@ -8,8 +8,8 @@ import {
   fineConfusion,
   superclassAccuracy,
   topConfusedPairs,
-} from "../lib/analysis.ts";
-import type { RunRecord } from "../lib/experiment.ts";
+} from "../lib/report/analysis.ts";
+import type { RunRecord } from "../lib/train/config.ts";
 
 // Four fine classes in two superclasses: a, b -> animals; c, d -> vehicles.
 const classes = {

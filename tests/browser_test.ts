@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import { chromium } from "playwright-core";
 import { ensureSmokeBuild } from "../lib/notebooks/smoke_build.ts";
-import { PLOT_CLASS } from "../lib/display.ts";
+import { PLOT_CLASS } from "../lib/report/display.ts";
 
 const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
 const SCREENSHOTS = "build/screenshots";

@@ -1,8 +1,14 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { cacheRoot, DownloadError, fetchCached, md5File, type RemoteFile } from "../lib/cache.ts";
-import { UserError } from "../lib/errors.ts";
+import {
+  cacheRoot,
+  DownloadError,
+  fetchCached,
+  md5File,
+  type RemoteFile,
+} from "../lib/util/cache.ts";
+import { UserError } from "../lib/util/errors.ts";
 
 const PAYLOAD = new Uint8Array(3 << 20).map((_, i) => (i * 31 + (i >> 9)) & 255);
 const PAYLOAD_MD5 = createHash("md5").update(PAYLOAD).digest("hex");

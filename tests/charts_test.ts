@@ -9,9 +9,9 @@ import {
   metricBarsFigure,
   superclassBars,
   superclassBarsFigure,
-} from "../lib/charts.ts";
-import { type Displayable, JUPYTER_DISPLAY, SYNTHETIC_NOTE } from "../lib/display.ts";
-import type { RunRecord } from "../lib/experiment.ts";
+} from "../lib/report/charts.ts";
+import { type Displayable, JUPYTER_DISPLAY, SYNTHETIC_NOTE } from "../lib/report/display.ts";
+import type { RunRecord } from "../lib/train/config.ts";
 
 const html = (d: Displayable) => d[JUPYTER_DISPLAY]()["text/html"];
 // deno-lint-ignore no-explicit-any

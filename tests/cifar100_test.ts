@@ -1,14 +1,10 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { DownloadError } from "../lib/cache.ts";
-import {
-  type Cifar100,
-  CIFAR100_MD5,
-  loadCifar100,
-  type LoadOptions,
-} from "../lib/data/cifar100.ts";
-import { UserError } from "../lib/errors.ts";
+import { DownloadError } from "../lib/util/cache.ts";
+import { CIFAR100_MD5, loadCifar100, type LoadOptions } from "../lib/data/cifar100.ts";
+import type { Cifar100 } from "../lib/data/dataset.ts";
+import { UserError } from "../lib/util/errors.ts";
 import {
   fixtureCoarse,
   fixtureFiles,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseLabelNames, RECORD_BYTES, RecordDecoder, UNSEEN } from "../lib/data/cifar_binary.ts";
-import { UserError } from "../lib/errors.ts";
+import { UserError } from "../lib/util/errors.ts";
 import { fixtureCoarse, fixtureFine, fixturePixel, makeBin } from "./cifar_fixture.ts";
 
 function decode(bytes: Uint8Array, chunkSize: number, limit?: number) {

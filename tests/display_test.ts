@@ -14,7 +14,7 @@ import {
   resetPlotlyEmbedding,
   SYNTHETIC_NOTE,
   table,
-} from "../lib/display.ts";
+} from "../lib/report/display.ts";
 
 const bundle = (d: Displayable) => d[JUPYTER_DISPLAY]();
 const count = (text: string, needle: string) => text.split(needle).length - 1;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend, tf } from "../lib/backend.ts";
-import { cachedFeatures, clearFeatureMemoryCache, extractFeatures } from "../lib/features.ts";
+import { initBackend, tf } from "../lib/engine/backend.ts";
+import { cachedFeatures, clearFeatureMemoryCache, extractFeatures } from "../lib/train/features.ts";
 import { buildVgg16Base, IMAGENET_MEAN_BGR } from "../lib/models/vgg16.ts";
 
 await initBackend();

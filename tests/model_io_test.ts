@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { initBackend, tf } from "../lib/backend.ts";
-import { UserError } from "../lib/errors.ts";
+import { initBackend, tf } from "../lib/engine/backend.ts";
+import { UserError } from "../lib/util/errors.ts";
 import { buildCnn } from "../lib/models/cnn.ts";
-import { loadModel, saveModel } from "../lib/model_io.ts";
+import { loadModel, saveModel } from "../lib/models/model_io.ts";
 
 await initBackend();
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { initBackend, tf } from "../lib/backend.ts";
+import { initBackend, tf } from "../lib/engine/backend.ts";
 import { buildCnn } from "../lib/models/cnn.ts";
 import { countParams, summary } from "../lib/models/layers.ts";
 import { buildMlp } from "../lib/models/mlp.ts";

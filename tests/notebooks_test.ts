@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { basename } from "node:path";
 import { listNotebooks } from "../lib/notebooks/execute.ts";
 import { ensureSmokeBuild } from "../lib/notebooks/smoke_build.ts";
-import { IMAGE_GRID_CLASS, PLOT_CLASS, PLOTLY_BUNDLE_MARKER, TABLE_CLASS } from "../lib/display.ts";
+import {
+  IMAGE_GRID_CLASS,
+  PLOT_CLASS,
+  PLOTLY_BUNDLE_MARKER,
+  TABLE_CLASS,
+} from "../lib/report/display.ts";
 
 interface Output {
   output_type: string;

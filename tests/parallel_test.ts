@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
-import { initBackend, tf } from "../lib/backend.ts";
+import { initBackend, tf } from "../lib/engine/backend.ts";
 import { imageExamples } from "../lib/data/examples.ts";
 import { syntheticCifar100 } from "../lib/data/synthetic.ts";
 import { buildCnn } from "../lib/models/cnn.ts";
-import { evenShares, startWorkers } from "../lib/parallel.ts";
-import { fit, lossOf } from "../lib/train.ts";
+import { evenShares, startWorkers } from "../lib/train/parallel.ts";
+import { fit } from "../lib/train/fit.ts";
+import { lossFromLogits } from "../lib/train/loss.ts";
+import { logitsOf } from "../lib/models/layers.ts";
 
 const backend = await initBackend();
 
@@ -24,10 +26,10 @@ Deno.test("a gradient worker returns the same gradients as this thread for the s
     const x = tf.randomUniform([6, 32, 32, 3], 0, 1, "float32", 5);
     const labels = new Int32Array([1, 5, 9, 1, 0, 99]);
     const { grads, value } = tf.variableGrads(() =>
-      lossOf(
+      lossFromLogits(
         "categorical_crossentropy",
         tf.oneHot(tf.tensor1d(labels, "int32"), 100),
-        local.apply(x, { training: true }) as tf.Tensor,
+        logitsOf(local, x, true),
       ), vars);
     const reply = await worker.step({
       weights: vars.map((v) => (v.dataSync() as Float32Array).slice()),
@@ -79,7 +81,7 @@ Deno.test("two-thread training learns, keeps memory flat and closes cleanly", as
 
 Deno.test("VGG16 features from two threads equal one thread's, in image order", async () => {
   const { buildVgg16Base } = await import("../lib/models/vgg16.ts");
-  const { extractFeatures } = await import("../lib/features.ts");
+  const { extractFeatures } = await import("../lib/train/features.ts");
   const images = syntheticCifar100({ seed: 6, trainCount: 9, testCount: 1 }).train.images;
   const base = buildVgg16Base(32, 5);
   const workers = await startWorkers(1, backend.name, {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { UserError } from "../lib/errors.ts";
-import { profileSettings, readProfileRecords } from "../lib/profile.ts";
+import { UserError } from "../lib/util/errors.ts";
+import { profileSettings, readProfileRecords } from "../lib/train/profile.ts";
 
 Deno.test("smoke profile: synthetic data, small subsets, 2 epochs, random VGG16 weights", () => {
   const s = profileSettings("smoke");
@@ -40,7 +40,7 @@ Deno.test("profile comes from CIFAR_PROFILE, default full; unknown names are use
   // In a child process: env is shared between test files under --parallel.
   const nameIn = async (env: Record<string, string>) => {
     const code =
-      `import { profileSettings } from "${new URL("../lib/profile.ts", import.meta.url)}";` +
+      `import { profileSettings } from "${new URL("../lib/train/profile.ts", import.meta.url)}";` +
       "console.log(profileSettings().name)";
     const out = await new Deno.Command(Deno.execPath(), {
       args: ["eval", code],

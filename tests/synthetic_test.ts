@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { syntheticCifar100 } from "../lib/data/synthetic.ts";
-import type { Split } from "../lib/data/cifar100.ts";
+import type { Split } from "../lib/data/dataset.ts";
 
 Deno.test("synthetic data has CIFAR-100's shapes, names and fine-to-coarse mapping", () => {
   const data = syntheticCifar100({ seed: 4, trainCount: 250, testCount: 60 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { initBackend, tf } from "../lib/backend.ts";
-import { UserError } from "../lib/errors.ts";
+import { initBackend, tf } from "../lib/engine/backend.ts";
+import { UserError } from "../lib/util/errors.ts";
 import { countParams } from "../lib/models/layers.ts";
 import {
   buildVgg16Base,

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { initBackend, tf } from "../lib/backend.ts";
-import { md5File } from "../lib/cache.ts";
-import { UserError } from "../lib/errors.ts";
+import { initBackend, tf } from "../lib/engine/backend.ts";
+import { md5File } from "../lib/util/cache.ts";
+import { UserError } from "../lib/util/errors.ts";
 import { buildVgg16Base, VGG16_CONV_LAYERS, VGG16_WEIGHTS } from "../lib/models/vgg16.ts";
 import { loadVgg16Weights, resolveVgg16Weights } from "../lib/models/vgg16_weights.ts";
 import { fill, type FixtureLayer, vgg16NotopLayers, writeKerasWeights } from "./vgg16_fixture.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { initBackend, tf } from "../lib/backend.ts";
+import { initBackend, tf } from "../lib/engine/backend.ts";
 
 await initBackend("wasm");
 

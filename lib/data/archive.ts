@@ -8,7 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import { createTarDecoder } from "modern-tar";
-import { UserError } from "../errors.ts";
+import { UserError } from "../util/errors.ts";
 
 /** A regular file inside an archive. Its body must be read to the end or cancelled. */
 export interface ArchiveEntry {

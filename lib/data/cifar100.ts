@@ -14,20 +14,18 @@
  * @module
  */
 import { join } from "node:path";
-import { cacheRoot, DownloadError, fetchCached, type RemoteFile } from "../cache.ts";
-import { UserError } from "../errors.ts";
+import { cacheRoot, DownloadError, fetchCached, type RemoteFile } from "../util/cache.ts";
+import { UserError } from "../util/errors.ts";
 import { type ArchiveEntry, readArchive } from "./archive.ts";
+import { parseLabelNames, RecordDecoder, UNSEEN } from "./cifar_binary.ts";
 import {
+  type Cifar100,
   COARSE_CLASSES,
+  type DataSource,
   FINE_CLASSES,
-  parseLabelNames,
-  RecordDecoder,
   type Split,
-  UNSEEN,
-} from "./cifar_binary.ts";
+} from "./dataset.ts";
 import { syntheticCifar100 } from "./synthetic.ts";
-
-export type { Split } from "./cifar_binary.ts";
 
 /** The official CIFAR-100 binary archive. */
 export const CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz";
@@ -55,41 +53,6 @@ const FILES = {
   fine: "fine_label_names.txt",
   coarse: "coarse_label_names.txt",
 } as const;
-
-/** Where a dataset came from. */
-export interface DataSource {
-  /** archive/folder: given explicitly; cache: found in the cache folder; download: just fetched. */
-  kind: "archive" | "folder" | "cache" | "download" | "synthetic";
-  /** The file or folder actually read. */
-  path?: string;
-  /** MD5 of the archive, when an archive was read. */
-  md5?: string;
-  /** Something the user should see, e.g. that the checksum differs from the official one. */
-  note?: string;
-  /** True for generated data. */
-  synthetic: boolean;
-  /**
-   * Stable identity for cache keys: the archive's MD5, `folder:<path>:<file sizes>`, or
-   * `synthetic-seed<seed>-<train>-<test>`. It does not include `limitTrain`/`limitTest`:
-   * callers caching per-image results must add the counts themselves.
-   */
-  id: string;
-  /** One human-readable line, e.g. `CIFAR-100 from /x/cifar-100-binary.tar.gz`. */
-  description: string;
-}
-
-/** The dataset: both splits, label names, and the fine-to-coarse mapping. */
-export interface Cifar100 {
-  train: Split;
-  test: Split;
-  /** 100 names, index = fine label. */
-  fineLabelNames: string[];
-  /** 20 names, index = coarse label. */
-  coarseLabelNames: string[];
-  /** Coarse label of each fine label (255 for a fine label absent from every record). */
-  fineToCoarse: Uint8Array;
-  source: DataSource;
-}
 
 /** Options for {@linkcode loadCifar100}. */
 export interface LoadOptions {

@@ -7,32 +7,16 @@
  *
  * @module
  */
-import { UserError } from "../errors.ts";
+import { UserError } from "../util/errors.ts";
+import { COARSE_CLASSES, FINE_CLASSES, IMAGE_BYTES, IMAGE_SIZE, type Split } from "./dataset.ts";
 
-/** Image side in pixels. */
-export const IMAGE_SIZE = 32;
-/** Bytes of one image (32 x 32 x 3). */
-export const IMAGE_BYTES = IMAGE_SIZE * IMAGE_SIZE * 3;
+/** Pixels of one colour plane. */
+const PLANE = IMAGE_SIZE * IMAGE_SIZE;
+
 /** Bytes of one record: two label bytes and the image. */
 export const RECORD_BYTES = IMAGE_BYTES + 2;
-/** Number of fine classes. */
-export const FINE_CLASSES = 100;
-/** Number of coarse classes (superclasses). */
-export const COARSE_CLASSES = 20;
 /** Marks a fine label not seen in any record in a fine-to-coarse table. */
 export const UNSEEN = 255;
-
-/** One split: images NHWC `[count, 32, 32, 3]` uint8 and their labels. */
-export interface Split {
-  /** `count * 3072` bytes, index `((i * 32 + row) * 32 + col) * 3 + channel`. */
-  images: Uint8Array;
-  /** Fine label (0..99) per image. */
-  fineLabels: Uint8Array;
-  /** Coarse label (0..19) per image. */
-  coarseLabels: Uint8Array;
-  /** Number of images. */
-  count: number;
-}
 
 /** Options for {@linkcode RecordDecoder}. */
 export interface RecordDecoderOptions {
@@ -171,10 +155,10 @@ export class RecordDecoder {
       coarseLabels[i] = coarse;
       // Planar R, G, B (rows top to bottom) -> interleaved HWC.
       const red = at + 2;
-      const green = red + 1024;
-      const blue = green + 1024;
+      const green = red + PLANE;
+      const blue = green + PLANE;
       let out = i * IMAGE_BYTES;
-      for (let p = 0; p < 1024; p++) {
+      for (let p = 0; p < PLANE; p++) {
         images[out] = bytes[red + p];
         images[out + 1] = bytes[green + p];
         images[out + 2] = bytes[blue + p];

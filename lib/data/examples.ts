@@ -3,6 +3,7 @@
  * (uint8, converted per batch) and precomputed features (VGG16 head).
  * @module
  */
+import { IMAGE_BYTES, IMAGE_SIZE } from "./dataset.ts";
 
 /** A labelled set the training loop can batch from, in any order. */
 export interface Examples {
@@ -28,13 +29,13 @@ export function imageExamples(
   labels: Uint8Array,
   scale = 1 / 255,
 ): Examples {
-  const size = 32 * 32 * 3;
+  const size = IMAGE_BYTES;
   if (split.images.length !== split.count * size) {
     throw new Error(`images hold ${split.images.length} bytes, expected ${split.count} x ${size}`);
   }
   return {
     count: split.count,
-    shape: [32, 32, 3],
+    shape: [IMAGE_SIZE, IMAGE_SIZE, 3],
     labels,
     gather(indices) {
       const out = new Float32Array(indices.length * size);

@@ -8,9 +8,15 @@
  *
  * @module
  */
-import type { Cifar100, Split } from "./cifar100.ts";
-import { COARSE_CLASSES, FINE_CLASSES, IMAGE_BYTES, IMAGE_SIZE } from "./cifar_binary.ts";
-import { mulberry32 } from "../random.ts";
+import {
+  type Cifar100,
+  COARSE_CLASSES,
+  FINE_CLASSES,
+  IMAGE_BYTES,
+  IMAGE_SIZE,
+  type Split,
+} from "./dataset.ts";
+import { mulberry32 } from "../util/random.ts";
 
 /** Options for {@linkcode syntheticCifar100}. */
 export interface SyntheticOptions {

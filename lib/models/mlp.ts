@@ -2,7 +2,7 @@
  * The source notebook's multilayer perceptron ("Sequential model").
  * @module
  */
-import { tf } from "../backend.ts";
+import { tf } from "../engine/backend.ts";
 import { dropout, glorot, LayerNames, SeedSequence } from "./layers.ts";
 
 /**

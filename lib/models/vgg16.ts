@@ -16,9 +16,9 @@
  *
  * @module
  */
-import { tf } from "../backend.ts";
-import { UserError } from "../errors.ts";
-import type { RemoteFile } from "../cache.ts";
+import { tf } from "../engine/backend.ts";
+import { UserError } from "../util/errors.ts";
+import type { RemoteFile } from "../util/cache.ts";
 import { glorot, SeedSequence } from "./layers.ts";
 
 /** The Keras Applications ImageNet weights for the VGG16 base (no top), 58.9 MB. */

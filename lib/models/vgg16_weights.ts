@@ -25,9 +25,9 @@
  */
 import h5wasm, { Dataset, type File, Group } from "h5wasm/node";
 import { join } from "node:path";
-import { tf } from "../backend.ts";
-import { cacheRoot, DownloadError, fetchCached, md5File, type RemoteFile } from "../cache.ts";
-import { UserError } from "../errors.ts";
+import { tf } from "../engine/backend.ts";
+import { cacheRoot, DownloadError, fetchCached, md5File, type RemoteFile } from "../util/cache.ts";
+import { UserError } from "../util/errors.ts";
 import { VGG16_WEIGHTS } from "./vgg16.ts";
 
 /** Where the base's weights came from; `description` is printed and recorded with every run. */

@@ -24,7 +24,7 @@
 import { parseArgs } from "node:util";
 import { basename, join, relative, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
-import { isUserError, UserError } from "../errors.ts";
+import { isUserError, UserError } from "../util/errors.ts";
 
 /** The profiles a notebook run can use. */
 export type Profile = "smoke" | "full";

@@ -10,7 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { UserError } from "./errors.ts";
+import { UserError } from "../util/errors.ts";
 
 export { tf };
 

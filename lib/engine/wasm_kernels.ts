@@ -23,7 +23,7 @@
  *   products are rewritten that way.
  *
  * Import order matters only in that `registerWasmKernels()` must run before
- * the first training step; lib/backend.ts calls it when it picks wasm.
+ * the first training step; lib/engine/backend.ts calls it when it picks wasm.
  *
  * @module
  */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { initBackend, tf } from "../lib/backend.ts";
+import { initBackend, tf } from "../lib/engine/backend.ts";
 import { syntheticCifar100 } from "../lib/data/synthetic.ts";
-import { trainVgg16 } from "../lib/vgg16_run.ts";
+import { trainVgg16 } from "../lib/train/vgg16_transfer.ts";
 
 await initBackend();
 

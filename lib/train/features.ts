@@ -10,11 +10,12 @@
  */
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
-import { tf } from "./backend.ts";
-import { cacheRoot } from "./cache.ts";
+import { tf } from "../engine/backend.ts";
+import { HYP } from "./config.ts";
+import { cacheRoot } from "../util/cache.ts";
 import { evenShares, type GradientWorker } from "./parallel.ts";
-import { createProgress } from "./progress.ts";
-import { preprocessCaffe } from "./models/vgg16.ts";
+import { createProgress } from "../util/progress.ts";
+import { preprocessCaffe } from "../models/vgg16.ts";
 
 /** Side of the source images (CIFAR-100 is 32x32). */
 const SOURCE_SIZE = 32;
@@ -24,14 +25,14 @@ const CHANNELS = 3;
 export interface ExtractOptions {
   /** Side the images are resized to before the base; must equal the base's input size. */
   inputSize: number;
-  /** Images per forward pass; default 64. */
+  /** Images per forward pass; default `HYP.vgg16.featureBatchSize`. */
   batchSize?: number;
   /** Called after each batch with images done and in all (notebooks use it). */
   onProgress?: (done: number, total: number) => void;
   /** Show the terminal progress bar (default: when stderr is a terminal). */
   progress?: boolean;
   /**
-   * Workers started with a VGG16 recipe for the same weights and input size (lib/parallel.ts):
+   * Workers started with a VGG16 recipe for the same weights and input size (lib/train/parallel.ts):
    * each extracts an equal share of the images while this thread does the first.
    */
   workers?: GradientWorker[];
@@ -81,7 +82,7 @@ export async function extractFeatures(
   images: Uint8Array,
   opts: ExtractOptions,
 ): Promise<ExtractedFeatures> {
-  const { inputSize, batchSize = 64 } = opts;
+  const { inputSize, batchSize = HYP.vgg16.featureBatchSize } = opts;
   const [, height, width, channels] = base.inputs[0].shape;
   if (height !== inputSize || width !== inputSize) {
     throw new Error(`base expects ${height}x${width} input, but inputSize is ${inputSize}`);

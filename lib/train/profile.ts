@@ -18,14 +18,14 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { UserError } from "./errors.ts";
+import { UserError } from "../util/errors.ts";
 import {
   type ExperimentConfig,
   type ModelName,
   MODELS,
   readRunRecord,
   type RunRecord,
-} from "./experiment.ts";
+} from "./config.ts";
 
 /** The notebook profiles. */
 export const PROFILES = ["smoke", "full"] as const;
@@ -62,7 +62,7 @@ export interface ProfileSettings {
   recordPath(model: ModelName): string;
 }
 
-const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
+const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 /**
  * The settings of a profile.

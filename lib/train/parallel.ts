@@ -5,7 +5,7 @@
  * Deno with ERR_WORKER_PATH), and the machines have two cores. So each batch
  * is split: the main thread computes the gradients of one part while each
  * {@linkcode GradientWorker} (a Deno Worker with a replica of the model,
- * lib/parallel_worker.ts) computes another part's from the same weights. Each
+ * lib/train/parallel_worker.ts) computes another part's from the same weights. Each
  * part's loss is weighted by its share of the batch, so the parts' gradients
  * sum to the gradient of the whole batch's mean loss, which the main
  * optimizer applies. Weights go
@@ -18,7 +18,7 @@
  *
  * @module
  */
-import type { LossName } from "./train.ts";
+import type { LossName } from "./config.ts";
 
 /** How a worker rebuilds a trainable model (its initial weights are overwritten every step). */
 export interface TrainRecipe {

@@ -14,9 +14,9 @@ import {
   comparisonRows,
   superclassAccuracy,
 } from "./analysis.ts";
-import type { Cifar100 } from "./data/cifar100.ts";
+import type { Cifar100 } from "../data/dataset.ts";
 import { type Displayable, type Figure, plot } from "./display.ts";
-import type { RunRecord } from "./experiment.ts";
+import type { RunRecord } from "../train/config.ts";
 
 /** Images of one class in each split (a type alias, so it passes as a table row). */
 export type ClassCount = {

@@ -8,24 +8,18 @@
  *
  * @module
  */
-import { tf } from "./backend.ts";
-import type { Examples } from "./data/examples.ts";
-import { createProgress, type ProgressInfo } from "./progress.ts";
+import { tf } from "../engine/backend.ts";
+import type { Examples } from "../data/examples.ts";
+import { EVAL_BATCH_SIZE, type History, type LossName, type TrainedFields } from "./config.ts";
+import { createProgress, type ProgressInfo } from "../util/progress.ts";
 import { evenShares, type GradientWorker } from "./parallel.ts";
-import { permutation } from "./random.ts";
+import { permutation, SEED_STRIDE } from "../util/random.ts";
+import { logitsOf } from "../models/layers.ts";
+import { lossFromLogits } from "./loss.ts";
+import { gradients } from "./step.ts";
 
-/** Loss functions; the source's MLP used binary cross-entropy on a softmax, a mistake kept selectable. */
-export const LOSSES = ["categorical_crossentropy", "binary_crossentropy"] as const;
-/** A loss name, as Keras spells it. */
-export type LossName = typeof LOSSES[number];
-
-/** Per-epoch metrics, named as Keras's `history.history`. */
-export interface History {
-  loss: number[];
-  accuracy: number[];
-  val_loss: number[];
-  val_accuracy: number[];
-}
+/** What a model's trainer returns: its run-record fields and the trained model to save. */
+export type Trained = TrainedFields & { trained: tf.LayersModel };
 
 /** Options for {@linkcode fit}. */
 export interface FitOptions {
@@ -44,7 +38,7 @@ export interface FitOptions {
   /** Called on every batch with batches done, batches in all and running metrics. */
   onProgress?: (done: number, total: number, info: ProgressInfo) => void;
   /**
-   * Gradient workers (lib/parallel.ts) holding replicas of `model`: each batch is split
+   * Gradient workers (lib/train/parallel.ts) holding replicas of `model`: each batch is split
    * between this thread and them. Default none.
    */
   workers?: GradientWorker[];
@@ -71,16 +65,6 @@ export interface Evaluation {
   /** Top-1 predicted class per example. */
   predictions: Uint8Array;
   seconds: number;
-}
-
-/** The loss of probabilities `pred` against one-hot `truth`, averaged over the batch. */
-export function lossOf(name: LossName, truth: tf.Tensor, pred: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => {
-    const perExample = name === "binary_crossentropy"
-      ? tf.metrics.binaryCrossentropy(truth, pred)
-      : tf.metrics.categoricalCrossentropy(truth, pred);
-    return perExample.mean() as tf.Scalar;
-  });
 }
 
 function batchTensors(examples: Examples, indices: ArrayLike<number>) {
@@ -127,26 +111,23 @@ export async function fit(
   const secondsPerEpoch: number[] = [];
   const validationSeconds: number[] = [];
 
-  /**
-   * Gradients of `weight` x the mean loss over `indices`, computed on this thread; `loss` is
-   * the unweighted mean. Weighting by part size here makes the full batch's gradient a plain
-   * sum of the parts'.
-   */
+  /** Gradients of `weight` x the mean loss over `indices`, computed on this thread. */
   const localGradients = (indices: ArrayLike<number>, weight = 1) => {
     const { x, labels } = batchTensors(train, indices);
     const input = options.transform ? options.transform(x) : x;
-    const truth = tf.oneHot(labels, numClasses);
-    let hits: tf.Scalar | undefined;
-    const { value, grads } = tf.variableGrads(() => {
-      const pred = model.apply(input, { training: true }) as tf.Tensor;
-      hits = tf.keep(pred.argMax(-1).equal(labels).sum());
-      const mean = lossOf(loss, truth, pred);
-      return weight === 1 ? mean : mean.mul(weight);
-    }, varList);
-    // keep() put `hits` outside every tidy: read it, then free it here.
-    const correct = hits!.dataSync()[0];
-    hits!.dispose();
-    return { grads, loss: value.dataSync()[0] / weight, correct };
+    try {
+      return gradients(model, varList, { x: input, labels, numClasses, loss, weight });
+    } finally {
+      tf.dispose([x, labels, input]);
+    }
+  };
+
+  /** Compute and apply the batch's gradients on this thread. */
+  const localStep = (indices: ArrayLike<number>): [number, number] => {
+    const { grads, loss, correct } = localGradients(indices);
+    optimizer.applyGradients(grads);
+    tf.dispose(grads);
+    return [loss, correct];
   };
 
   /** Split the batch over this thread and the workers; apply the size-weighted mean gradient. */
@@ -169,7 +150,7 @@ export async function fit(
         weight: part.length / n,
       });
     });
-    const local = tf.tidy(() => localGradients(parts[0], parts[0].length / n));
+    const local = localGradients(parts[0], parts[0].length / n);
     const remote = await Promise.all(replies);
     tf.tidy(() => {
       const total: Record<string, tf.Tensor> = {};
@@ -193,7 +174,7 @@ export async function fit(
 
   for (let epoch = 0; epoch < epochs; epoch++) {
     log(`Epoch ${epoch + 1}/${epochs}`);
-    const order = permutation(train.count, seed * 10007 + epoch);
+    const order = permutation(train.count, seed * SEED_STRIDE.epoch + epoch);
     const bar = createProgress({
       total: batches,
       label: `${epoch + 1}/${epochs}`,
@@ -205,11 +186,7 @@ export async function fit(
       const indices = order.subarray(b * batchSize, Math.min((b + 1) * batchSize, train.count));
       const [batchLoss, batchCorrect] = workers.length
         ? await parallelStep(indices)
-        : tf.tidy(() => {
-          const { grads, loss, correct } = localGradients(indices);
-          optimizer.applyGradients(grads);
-          return [loss, correct];
-        }) as unknown as [number, number];
+        : localStep(indices);
       lossSum += batchLoss * indices.length;
       correct += batchCorrect;
       seen += indices.length;
@@ -259,7 +236,7 @@ export async function evaluate(
   examples: Examples,
   options: { loss?: LossName; batchSize?: number; transform?: (x: tf.Tensor) => tf.Tensor } = {},
 ): Promise<Evaluation> {
-  const { loss = "categorical_crossentropy", batchSize = 500 } = options;
+  const { loss = "categorical_crossentropy", batchSize = EVAL_BATCH_SIZE } = options;
   const numClasses = numClassesOf(model);
   const predictions = new Uint8Array(examples.count);
   let lossSum = 0, correct = 0, top5 = 0;
@@ -272,11 +249,11 @@ export async function evaluate(
     const { batchLoss, hits, inTop5, best } = tf.tidy(() => {
       const { x, labels } = batchTensors(examples, indices);
       const input = options.transform ? options.transform(x) : x;
-      const pred = model.apply(input, { training: false }) as tf.Tensor2D;
-      const top = tf.topk(pred, Math.min(5, numClasses)).indices;
-      const best = pred.argMax(-1);
+      const logits = logitsOf(model, input, false);
+      const top = tf.topk(logits, Math.min(5, numClasses)).indices;
+      const best = logits.argMax(-1);
       return {
-        batchLoss: lossOf(loss, tf.oneHot(labels, numClasses), pred),
+        batchLoss: lossFromLogits(loss, tf.oneHot(labels, numClasses), logits),
         hits: best.equal(labels).sum(),
         inTop5: top.equal(labels.expandDims(1)).any(1).sum(),
         best,

@@ -4,8 +4,8 @@
  * @module
  */
 import { join } from "node:path";
-import { tf } from "./backend.ts";
-import { UserError } from "./errors.ts";
+import { tf } from "../engine/backend.ts";
+import { UserError } from "../util/errors.ts";
 
 /**
  * Write `model` to `dir` as model.json and weights.bin (created if missing).

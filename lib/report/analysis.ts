@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { RunRecord } from "./experiment.ts";
+import type { RunRecord } from "../train/config.ts";
 
 /** The parts of a run record the analysis reads. */
 export type Predictions = Pick<

@@ -4,6 +4,22 @@
  * @module
  */
 
+/**
+ * Strides that derive independent seeds from one run seed: seed * stride + index. Distinct
+ * primes (and 1000 per model, far more than a model has layers), so no two streams share a
+ * seed for the seeds and counts runs use.
+ */
+export const SEED_STRIDE = {
+  /** Shuffling: one permutation per epoch. */
+  epoch: 10007,
+  /** Initial weights and dropout: one seed per layer, handed out in order. */
+  layer: 1000,
+  /** Dropout: a fresh mask on every training call of a layer. */
+  dropoutCall: 7919,
+  /** Gradient workers: each replica's dropout masks are its own. */
+  replica: 1_000_003,
+} as const;
+
 /** A uniform [0, 1) generator (mulberry32): fast, 32-bit state, good enough for shuffling. */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;

@@ -1,5 +1,5 @@
 /**
- * A worker thread holding a replica of a model (see lib/parallel.ts). For mlp
+ * A worker thread holding a replica of a model (see lib/train/parallel.ts). For mlp
  * and cnn, each step it receives the current weights and a slice of the batch
  * and returns the gradients of the slice's weighted mean loss; for the VGG16
  * base, it returns the pooled features of the images it is sent.
@@ -7,14 +7,15 @@
  * @module
  */
 /// <reference lib="deno.worker" />
-import { initBackend, tf } from "./backend.ts";
+import { initBackend, tf } from "../engine/backend.ts";
 import { extractFeatures } from "./features.ts";
 import type { ReplicaRecipe, StepReply, StepRequest, WorkerMessage } from "./parallel.ts";
-import { buildCnn } from "./models/cnn.ts";
-import { buildMlp } from "./models/mlp.ts";
-import { buildVgg16Base } from "./models/vgg16.ts";
-import { loadVgg16Weights } from "./models/vgg16_weights.ts";
-import { lossOf } from "./train.ts";
+import { buildCnn } from "../models/cnn.ts";
+import { buildMlp } from "../models/mlp.ts";
+import { buildVgg16Base } from "../models/vgg16.ts";
+import { loadVgg16Weights } from "../models/vgg16_weights.ts";
+import { gradients } from "./step.ts";
+import { SEED_STRIDE } from "../util/random.ts";
 
 let model: tf.LayersModel | undefined;
 let variables: tf.Variable[] = [];
@@ -26,7 +27,7 @@ async function build(recipe: ReplicaRecipe): Promise<void> {
     return;
   }
   // Another seed than the main thread's, so the replica's dropout masks are its own.
-  const seed = recipe.seed + 1_000_003 * recipe.index;
+  const seed = recipe.seed + SEED_STRIDE.replica * recipe.index;
   model = recipe.model === "mlp" ? buildMlp({ seed }) : buildCnn({ seed });
   variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
 }
@@ -37,24 +38,17 @@ function step(request: StepRequest): StepReply {
     const v = variables[i];
     tf.tidy(() => v.assign(tf.tensor(w, v.shape)));
   });
-  let hits: tf.Scalar | undefined;
-  // Only tensors leave the tidy: tidy walks its result, element by element for typed arrays.
-  const { grads, value } = tf.tidy(() => {
-    const x = tf.tensor(request.x, request.shape);
-    const labels = tf.tensor1d(request.labels, "int32");
-    const truth = tf.oneHot(labels, request.numClasses);
-    return tf.variableGrads(() => {
-      const pred = m.apply(x, { training: true }) as tf.Tensor;
-      hits = tf.keep(pred.argMax(-1).equal(labels).sum());
-      return lossOf(request.loss, truth, pred).mul(request.weight);
-    }, variables);
-  });
+  const x = tf.tensor(request.x, request.shape);
+  const labels = tf.tensor1d(request.labels, "int32");
+  const { grads, loss, correct } = gradients(m, variables, { ...request, x, labels });
+  tf.dispose([x, labels]);
+  // Typed arrays stay outside tidy: it would walk them element by element.
   const reply = {
     grads: variables.map((v) => grads[v.name].dataSync() as Float32Array),
-    loss: value.dataSync()[0] / request.weight,
-    correct: hits!.dataSync()[0],
+    loss,
+    correct,
   };
-  tf.dispose([value, hits!, ...Object.values(grads)]);
+  tf.dispose(grads);
   return reply;
 }
 

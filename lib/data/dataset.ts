@@ -1,0 +1,61 @@
+/**
+ * The dataset's shape and types, shared by every source of images (the binary archive, the
+ * synthetic stand-in) and by everything that consumes them.
+ *
+ * @module
+ */
+
+/** Image side in pixels. */
+export const IMAGE_SIZE = 32;
+/** Bytes of one image (32 x 32 x 3). */
+export const IMAGE_BYTES = IMAGE_SIZE * IMAGE_SIZE * 3;
+/** Number of fine classes. */
+export const FINE_CLASSES = 100;
+/** Number of coarse classes (superclasses). */
+export const COARSE_CLASSES = 20;
+/** One split: images NHWC `[count, 32, 32, 3]` uint8 and their labels. */
+export interface Split {
+  /** `count * 3072` bytes, index `((i * 32 + row) * 32 + col) * 3 + channel`. */
+  images: Uint8Array;
+  /** Fine label (0..99) per image. */
+  fineLabels: Uint8Array;
+  /** Coarse label (0..19) per image. */
+  coarseLabels: Uint8Array;
+  /** Number of images. */
+  count: number;
+}
+
+/** Where a dataset came from. */
+export interface DataSource {
+  /** archive/folder: given explicitly; cache: found in the cache folder; download: just fetched. */
+  kind: "archive" | "folder" | "cache" | "download" | "synthetic";
+  /** The file or folder actually read. */
+  path?: string;
+  /** MD5 of the archive, when an archive was read. */
+  md5?: string;
+  /** Something the user should see, e.g. that the checksum differs from the official one. */
+  note?: string;
+  /** True for generated data. */
+  synthetic: boolean;
+  /**
+   * Stable identity for cache keys: the archive's MD5, `folder:<path>:<file sizes>`, or
+   * `synthetic-seed<seed>-<train>-<test>`. It does not include `limitTrain`/`limitTest`:
+   * callers caching per-image results must add the counts themselves.
+   */
+  id: string;
+  /** One human-readable line, e.g. `CIFAR-100 from /x/cifar-100-binary.tar.gz`. */
+  description: string;
+}
+
+/** The dataset: both splits, label names, and the fine-to-coarse mapping. */
+export interface Cifar100 {
+  train: Split;
+  test: Split;
+  /** 100 names, index = fine label. */
+  fineLabelNames: string[];
+  /** 20 names, index = coarse label. */
+  coarseLabelNames: string[];
+  /** Coarse label of each fine label (255 for a fine label absent from every record). */
+  fineToCoarse: Uint8Array;
+  source: DataSource;
+}

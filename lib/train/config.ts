@@ -1,0 +1,297 @@
+/**
+ * What a run is, without tfjs: the models, every hyperparameter (one `HYP` per model, in the
+ * style of airbench's `hyp`), the run configuration and the run record.
+ *
+ * Everything here is plain data, so the notebook executor, the reports and the command line
+ * can read it without loading an engine.
+ *
+ * @module
+ */
+import type { Cifar100 } from "../data/dataset.ts";
+import { UserError } from "../util/errors.ts";
+import type { ProgressInfo } from "../util/progress.ts";
+
+/** The models this project trains. */
+export const MODELS = ["mlp", "cnn", "vgg16"] as const;
+/** A model name. */
+export type ModelName = typeof MODELS[number];
+
+/** Loss functions; the source's MLP used binary cross-entropy on a softmax, a mistake kept selectable. */
+export const LOSSES = ["categorical_crossentropy", "binary_crossentropy"] as const;
+/** A loss name, as Keras spells it. */
+export type LossName = typeof LOSSES[number];
+
+/** An optimizer and its settings, as Keras names them. */
+export type OptimizerSpec =
+  | { name: "adam"; learningRate: number; beta1: number; beta2: number; epsilon: number }
+  | { name: "rmsprop"; learningRate: number; rho: number; momentum: number; epsilon: number };
+
+// ---- Hyperparameters: every number a run uses, once ------------------------------------------
+
+/** Keras's `Adam()`: the source's CNN and VGG16 head. */
+const KERAS_ADAM = {
+  name: "adam",
+  learningRate: 1e-3,
+  beta1: 0.9,
+  beta2: 0.999,
+  epsilon: 1e-7,
+} as const satisfies OptimizerSpec;
+
+/** Keras's `RMSprop()`: the source's MLP. */
+const KERAS_RMSPROP = {
+  name: "rmsprop",
+  learningRate: 1e-3,
+  rho: 0.9,
+  momentum: 0,
+  epsilon: 1e-7,
+} as const satisfies OptimizerSpec;
+
+/** What every run shares. */
+const COMMON = {
+  /** The source trains every model for 20 epochs. */
+  epochs: 20,
+  /** The source's batch size. */
+  batchSize: 128,
+  /** Fixes weights, dropout masks and shuffling. */
+  seed: 0,
+  /**
+   * Categorical cross-entropy for every model. The source trained its softmax MLP with
+   * binary cross-entropy (a loss for independent yes/no outputs), which also made its loss
+   * figures incomparable; `--loss binary_crossentropy` reproduces that.
+   */
+  loss: "categorical_crossentropy" as LossName,
+} as const;
+
+/** Evaluation is forward-only: larger batches than training amortise per-batch overhead. */
+export const EVAL_BATCH_SIZE = 500;
+
+/** The hyperparameters of each model. */
+export const HYP = {
+  mlp: { ...COMMON, optimizer: KERAS_RMSPROP },
+  cnn: { ...COMMON, optimizer: KERAS_ADAM },
+  vgg16: {
+    ...COMMON,
+    /** The head trains well on cached features at Adam's default rate. */
+    optimizer: KERAS_ADAM,
+    /** The source fed 32 px images (a 1x1 final feature map); larger inputs help. */
+    inputSize: 32,
+    /** Forward-only feature extraction fits larger batches than training. */
+    featureBatchSize: 64,
+    fineTune: {
+      /** Fine-tuning moves pretrained filters: 100x lower, as Keras's transfer-learning guide. */
+      optimizer: { ...KERAS_ADAM, learningRate: 1e-5 },
+      /** Fine-tuning runs the whole network per batch; two epochs show the gain at bearable cost. */
+      epochs: 2,
+    },
+  },
+} as const;
+
+/** Where run records and trained models go, relative to the working folder. */
+export const DEFAULT_OUT = "runs";
+
+/** A readable label, e.g. `Adam(lr=0.001)` or `RMSprop(lr=0.001, rho=0.9)`. */
+export function optimizerLabel(spec: OptimizerSpec): string {
+  return spec.name === "adam"
+    ? `Adam(lr=${spec.learningRate})`
+    : `RMSprop(lr=${spec.learningRate}, rho=${spec.rho})`;
+}
+
+// ---- Runs -------------------------------------------------------------------------------------
+
+/** Everything that defines a run. */
+export interface ExperimentConfig {
+  model: ModelName;
+  epochs?: number;
+  batchSize?: number;
+  /** A path, "synthetic", or undefined (env CIFAR100_DATA, the cache, then a download). */
+  data?: string;
+  limitTrain?: number;
+  limitTest?: number;
+  seed?: number;
+  loss?: LossName;
+  /** Folder for run records and models; null to save nothing. */
+  out?: string | null;
+  /** Notebook profile that asked for this run ("smoke" or "full"), recorded as is. */
+  profile?: string;
+  /**
+   * Threads for mlp/cnn training: this one plus workers-1 gradient workers (lib/train/parallel.ts).
+   * Default: every core on single-threaded backends (wasm, cpu), 1 on tfjs-node.
+   */
+  workers?: number;
+  /** VGG16 only: a weights path, or "none" for random weights. */
+  weights?: string;
+  /** VGG16 only: input side in pixels (images are upsampled). */
+  inputSize?: number;
+  /** VGG16 only: after the head, fine-tune block5 at a low learning rate. */
+  fineTune?: boolean;
+  /** Cache folder for the data, the VGG16 weights and features; default `cacheRoot()`. */
+  cacheDir?: string;
+  /** An already loaded dataset, to skip loading (limits still apply). */
+  dataset?: Cifar100;
+}
+
+/** Hooks for the front ends. */
+export interface ExperimentHooks {
+  /** Log lines (summary, epoch lines, notes); default console.error. */
+  log?: (line: string) => void;
+  /** Batch progress within an epoch or a feature extraction. */
+  onProgress?: (done: number, total: number, info: ProgressInfo) => void;
+  /** Log the model summary before training (default true; notebooks show it in its own cell). */
+  summary?: boolean;
+}
+
+/** Per-epoch metrics, named as Keras's `history.history`. */
+export interface History {
+  loss: number[];
+  accuracy: number[];
+  val_loss: number[];
+  val_accuracy: number[];
+}
+
+/** A run record: what was run, on what, and what came out (also the CLI's JSON line). */
+export interface RunRecord {
+  model: ModelName;
+  backend: string;
+  backend_note?: string;
+  profile?: string;
+  data: {
+    kind: string;
+    synthetic: boolean;
+    description: string;
+    id: string;
+    path?: string;
+    note?: string;
+  };
+  synthetic: boolean;
+  params: number;
+  trainable_params: number;
+  epochs: number;
+  batch_size: number;
+  loss: LossName;
+  optimizer: string;
+  seed: number;
+  /** Threads used: training for mlp and cnn, feature extraction for vgg16 (1 = no workers). */
+  workers: number;
+  train_images: number;
+  test_images: number;
+  history: History;
+  test_loss: number;
+  test_accuracy: number;
+  top5_accuracy: number;
+  seconds_per_epoch: number[];
+  validation_seconds: number[];
+  train_images_per_second: number;
+  started_at: string;
+  seconds_total: number;
+  /** Top-1 prediction and true fine label for every test image (confusion views). */
+  test_predictions: number[];
+  test_labels: number[];
+  fine_to_coarse: number[];
+  fine_label_names: string[];
+  coarse_label_names: string[];
+  summary: string;
+  /** Where the record and the model were written, when saved. */
+  record_path?: string;
+  model_path?: string;
+  /** VGG16 extras. */
+  weights?: string;
+  input_size?: number;
+  fine_tune?: boolean;
+  feature_seconds?: number;
+  head_seconds_per_epoch?: number[];
+}
+
+/** What a model's trainer adds to the record (the rest comes from the config and the data). */
+export type TrainedFields =
+  & Pick<
+    RunRecord,
+    | "params"
+    | "trainable_params"
+    | "optimizer"
+    | "history"
+    | "test_loss"
+    | "test_accuracy"
+    | "top5_accuracy"
+    | "seconds_per_epoch"
+    | "validation_seconds"
+    | "train_images_per_second"
+    | "test_predictions"
+    | "summary"
+    | "workers"
+  >
+  & Partial<RunRecord>;
+
+/** A run's settings with every default filled in from {@linkcode HYP}. */
+export interface RunSettings {
+  model: ModelName;
+  epochs: number;
+  batchSize: number;
+  seed: number;
+  loss: LossName;
+  /** Folder for run records and models, or null to save nothing. */
+  out: string | null;
+}
+
+/**
+ * Fill in the defaults of a (validated) config.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const run = resolveConfig({ model: "cnn", epochs: 2 });
+ * assert.equal(run.epochs, 2);
+ * assert.equal(run.batchSize, HYP.cnn.batchSize);
+ * ```
+ */
+export function resolveConfig(config: ExperimentConfig): RunSettings {
+  const hyp = HYP[config.model];
+  return {
+    model: config.model,
+    epochs: config.epochs ?? hyp.epochs,
+    batchSize: config.batchSize ?? hyp.batchSize,
+    seed: config.seed ?? hyp.seed,
+    loss: config.loss ?? hyp.loss,
+    out: config.out === undefined ? DEFAULT_OUT : config.out,
+  };
+}
+
+/** Validate numbers and names before any work starts; throws UserError naming the value. */
+export function validateConfig(config: ExperimentConfig): void {
+  if (!MODELS.includes(config.model)) {
+    throw new UserError(`unknown model '${config.model}': use one of ${MODELS.join(", ")}`);
+  }
+  const positive: [string, number | undefined][] = [
+    ["--epochs", config.epochs],
+    ["--batch-size", config.batchSize],
+    ["--limit-train", config.limitTrain],
+    ["--limit-test", config.limitTest],
+    ["--input-size", config.inputSize],
+    ["--workers", config.workers],
+  ];
+  for (const [flag, value] of positive) {
+    if (value !== undefined && !(Number.isInteger(value) && value >= 1)) {
+      throw new UserError(`${flag} must be a whole number >= 1, got '${value}'`);
+    }
+  }
+  if (config.seed !== undefined && !Number.isInteger(config.seed)) {
+    throw new UserError(`--seed must be a whole number, got '${config.seed}'`);
+  }
+  if (config.loss !== undefined && !LOSSES.includes(config.loss)) {
+    throw new UserError(`unknown loss '${config.loss}': use one of ${LOSSES.join(", ")}`);
+  }
+  if (config.model !== "vgg16") {
+    for (const [flag, v] of [["--weights", config.weights], ["--input-size", config.inputSize]]) {
+      if (v !== undefined) throw new UserError(`${flag} applies to --model vgg16 only`);
+    }
+    if (config.fineTune) throw new UserError("--fine-tune applies to --model vgg16 only");
+  }
+}
+
+/** Read a saved run record. */
+export async function readRunRecord(path: string): Promise<RunRecord> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    throw new UserError(`cannot read run record ${path}: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * One training run, end to end: data -> model -> fit -> evaluate -> run record.
+ * The command line and the notebooks both call {@linkcode runExperiment}.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { initBackend, tf } from "../engine/backend.ts";
+import { loadCifar100 } from "../data/cifar100.ts";
+import { type Cifar100, IMAGE_BYTES } from "../data/dataset.ts";
+import { imageExamples } from "../data/examples.ts";
+import { countParams, summary } from "../models/layers.ts";
+import { buildCnn } from "../models/cnn.ts";
+import { buildMlp } from "../models/mlp.ts";
+import { saveModel } from "../models/model_io.ts";
+import { defaultWorkers, startWorkers } from "./parallel.ts";
+import {
+  type ExperimentConfig,
+  type ExperimentHooks,
+  HYP,
+  optimizerLabel,
+  resolveConfig,
+  type RunRecord,
+  validateConfig,
+} from "./config.ts";
+import { evaluate, fit, type Trained } from "./fit.ts";
+import { makeOptimizer } from "./optimizer.ts";
+
+/**
+ * Run one experiment and return its record (saved under `out/<model>/` unless out is null).
+ *
+ * @throws {UserError} for bad configuration or data problems.
+ * @example
+ * ```ts
+ * const record = await runExperiment({ model: "cnn", epochs: 1, data: "synthetic" });
+ * console.log(record.test_accuracy);
+ * ```
+ */
+export async function runExperiment(
+  config: ExperimentConfig,
+  hooks: ExperimentHooks = {},
+): Promise<RunRecord> {
+  validateConfig(config);
+  const run = resolveConfig(config);
+  const log = hooks.log ?? ((line: string) => console.error(line));
+  const started = new Date();
+  const backend = await initBackend();
+  log(`Backend: ${backend.name}${backend.note ? ` (skipped ${backend.note})` : ""}`);
+  // VGG16 weights first: a missing 58 MB file should fail before a long data load.
+  const vgg16 = config.model === "vgg16" ? await import("./vgg16_transfer.ts") : undefined;
+  const weights = await vgg16?.resolveWeights(config);
+  const dataset = config.dataset ?? await loadCifar100({
+    data: config.data,
+    seed: run.seed,
+    limitTrain: config.limitTrain,
+    limitTest: config.limitTest,
+    cacheDir: config.cacheDir,
+    onProgress: hooks.onProgress ? (d, t) => hooks.onProgress!(d, t, {}) : undefined,
+  });
+  const data = limited(dataset, config);
+  log(`Data: ${data.source.description}`);
+  if (data.source.note) log(`Note: ${data.source.note}`);
+  if (data.source.synthetic) log("SYNTHETIC data: these results are not CIFAR-100 results.");
+
+  const { trained, ...body } = vgg16 && weights
+    ? await vgg16.trainVgg16(config, weights, data, hooks, log)
+    : await trainSmallModel(config, data, hooks, log);
+
+  const record: RunRecord = {
+    model: config.model,
+    backend: backend.name,
+    backend_note: backend.note,
+    profile: config.profile,
+    data: {
+      kind: data.source.kind,
+      synthetic: data.source.synthetic,
+      description: data.source.description,
+      id: data.source.id,
+      path: data.source.path,
+      note: data.source.note,
+    },
+    synthetic: data.source.synthetic,
+    ...body,
+    epochs: run.epochs,
+    batch_size: run.batchSize,
+    loss: run.loss,
+    seed: run.seed,
+    train_images: data.train.count,
+    test_images: data.test.count,
+    started_at: started.toISOString(),
+    seconds_total: (Date.now() - started.getTime()) / 1000,
+    test_labels: Array.from(data.test.fineLabels),
+    fine_to_coarse: Array.from(data.fineToCoarse),
+    fine_label_names: data.fineLabelNames,
+    coarse_label_names: data.coarseLabelNames,
+  };
+  if (run.out !== null) await saveRecord(record, trained, run.out);
+  log(
+    `Test loss: ${record.test_loss.toFixed(4)} - accuracy: ${record.test_accuracy.toFixed(4)}` +
+      ` - top-5 accuracy: ${record.top5_accuracy.toFixed(4)}`,
+  );
+  trained.dispose();
+  return record;
+}
+
+async function trainSmallModel(
+  config: ExperimentConfig,
+  data: Cifar100,
+  hooks: ExperimentHooks,
+  log: (line: string) => void,
+): Promise<Trained> {
+  const run = resolveConfig(config);
+  const { seed, loss } = run;
+  const kind = config.model as "mlp" | "cnn";
+  const hyp = HYP[kind];
+  const model = kind === "mlp" ? buildMlp({ seed }) : buildCnn({ seed });
+  const text = summary(model);
+  if (hooks.summary !== false) log(text);
+  const backend = await initBackend();
+  const threads = config.workers ?? defaultWorkers(backend.name);
+  const workers = threads > 1
+    ? await startWorkers(threads - 1, backend.name, { model: kind, seed })
+    : [];
+  if (threads > 1) log(`Training on ${threads} threads (data parallel)`);
+  const train = imageExamples(data.train, data.train.fineLabels);
+  const test = imageExamples(data.test, data.test.fineLabels);
+  const optimizer = makeOptimizer(hyp.optimizer);
+  const result = await fit(model, train, {
+    epochs: run.epochs,
+    batchSize: run.batchSize,
+    optimizer,
+    loss,
+    seed,
+    validation: test,
+    log,
+    onProgress: hooks.onProgress,
+    workers,
+  }).finally(() => workers.forEach((w) => w.close()));
+  optimizer.dispose();
+  const evaluation = await evaluate(model, test, { loss });
+  const params = countParams(model);
+  return {
+    params: params.total,
+    trainable_params: params.trainable,
+    optimizer: optimizerLabel(hyp.optimizer),
+    history: result.history,
+    test_loss: evaluation.loss,
+    test_accuracy: evaluation.accuracy,
+    top5_accuracy: evaluation.top5Accuracy,
+    seconds_per_epoch: result.secondsPerEpoch,
+    validation_seconds: result.validationSeconds,
+    train_images_per_second: result.imagesPerSecond,
+    test_predictions: Array.from(evaluation.predictions),
+    summary: text,
+    workers: threads,
+    trained: model,
+  };
+}
+
+/** Apply limits to a dataset loaded elsewhere (loaders already apply them to their own loads). */
+function limited(data: Cifar100, config: ExperimentConfig): Cifar100 {
+  const cut = (split: Cifar100["train"], n?: number) =>
+    n === undefined || n >= split.count ? split : {
+      images: split.images.subarray(0, n * IMAGE_BYTES),
+      fineLabels: split.fineLabels.subarray(0, n),
+      coarseLabels: split.coarseLabels.subarray(0, n),
+      count: n,
+    };
+  return {
+    ...data,
+    train: cut(data.train, config.limitTrain),
+    test: cut(data.test, config.limitTest),
+  };
+}
+
+async function saveRecord(record: RunRecord, model: tf.LayersModel, out: string) {
+  const dir = join(out, record.model);
+  record.model_path = await saveModel(model, dir);
+  record.record_path = join(dir, "run.json");
+  await Deno.writeTextFile(record.record_path, JSON.stringify(record) + "\n");
+}

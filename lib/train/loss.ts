@@ -1,0 +1,44 @@
+/**
+ * Losses, computed from logits.
+ *
+ * A softmax followed by a clipped log (what `categoricalCrossentropy` on probabilities does)
+ * saturates: when the logits are large the true class's probability underflows, is clipped to
+ * 1e-7, and the gradient is zero, so training stalls at a loss of -ln(1e-7) = 16.12. Keras
+ * avoids this by computing categorical cross-entropy from the logits under a softmax output;
+ * so does this module, with log-softmax. The source's binary cross-entropy on the softmax
+ * probabilities is kept as the source had it, to reproduce its MLP run.
+ *
+ * @module
+ */
+import { tf } from "../engine/backend.ts";
+import type { LossName } from "./config.ts";
+
+/**
+ * The batch-mean loss of `logits` against one-hot `truth`.
+ *
+ * @param name `categorical_crossentropy` (log-softmax of the logits, stable for any
+ *   magnitude) or `binary_crossentropy` (on softmax probabilities, clipped as Keras does).
+ * @param labelSmoothing spreads this much of each target's mass over all classes
+ *   (categorical only; 0 = none).
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { tf } from "../engine/backend.ts";
+ * const logits = tf.tensor2d([[200, -200], [0, 0]]);
+ * const loss = lossFromLogits("categorical_crossentropy", tf.oneHot([1, 0], 2), logits);
+ * assert.ok(Math.abs(loss.dataSync()[0] - (400 + Math.LN2) / 2) < 1e-3);
+ * ```
+ */
+export function lossFromLogits(
+  name: LossName,
+  truth: tf.Tensor,
+  logits: tf.Tensor,
+  labelSmoothing = 0,
+): tf.Scalar {
+  return tf.tidy(() => {
+    if (name === "binary_crossentropy") {
+      return tf.metrics.binaryCrossentropy(truth, tf.softmax(logits)).mean() as tf.Scalar;
+    }
+    return tf.losses.softmaxCrossEntropy(truth, logits, undefined, labelSmoothing) as tf.Scalar;
+  });
+}
