@@ -8,7 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import { createTarDecoder } from "modern-tar";
-import { UserError } from "../util/errors.ts";
+import { firstLine, UserError } from "../util/errors.ts";
 
 /** A regular file inside an archive. Its body must be read to the end or cancelled. */
 export interface ArchiveEntry {
@@ -100,7 +100,7 @@ export async function readArchive(
     if (e instanceof Deno.errors.NotFound) {
       throw new UserError(`${path}: no such file; give the path of cifar-100-binary.tar.gz`);
     }
-    const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    const why = firstLine(e);
     throw new UserError(
       `${path}: corrupt or not a tar.gz archive (${why}); get it again, or extract it and give the folder`,
     );

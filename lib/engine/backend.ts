@@ -2,15 +2,16 @@
  * The compute backend: import this module before anything else that uses tf.
  *
  * `initBackend()` picks the fastest engine that works here: tfjs-node
- * (libtensorflow) when its native binding loads, else WebAssembly (with the
- * kernels from `wasm_kernels.ts` registered), else the pure-JS cpu backend.
- * Env TFJS_BACKEND (`tensorflow`, `wasm` or `cpu`) overrides the choice.
+ * (libtensorflow, set up by `deno task setup`) when its native binding loads, else
+ * WebAssembly (with the kernels from `wasm_kernels.ts` registered), else the pure-JS
+ * cpu backend. Env TFJS_BACKEND (`tensorflow`, `wasm` or `cpu`) overrides the choice.
  *
  * @module
  */
+import nodeUtil from "node:util";
 import * as tf from "@tensorflow/tfjs";
 import "@tensorflow/tfjs-backend-wasm";
-import { UserError } from "../util/errors.ts";
+import { firstLine, UserError } from "../util/errors.ts";
 
 export { tf };
 
@@ -28,6 +29,16 @@ export interface BackendInfo {
 }
 
 let active: Promise<BackendInfo> | undefined;
+
+/**
+ * Node.js functions tfjs-node 4.22 calls that Deno's `node:util` lacks (they were deprecated
+ * in Node); supplied before tfjs-node loads. Without `isNullOrUndefined` the tensorflow
+ * backend fails at its first OneHot.
+ */
+export function supplyNodeUtil(): void {
+  const util = nodeUtil as unknown as Record<string, unknown>;
+  util.isNullOrUndefined ??= (value: unknown) => value === null || value === undefined;
+}
 
 /**
  * Select and initialise the backend once per process; later calls return the
@@ -65,13 +76,19 @@ async function choose(preferred: string | undefined): Promise<BackendInfo> {
 async function tryBackend(name: BackendName): Promise<string | undefined> {
   try {
     if (name === "tensorflow") {
-      // The native binding is only present where tfjs-node's install script
-      // could fetch libtensorflow; elsewhere this import throws.
+      supplyNodeUtil();
+      // libtensorflow logs CPU features and more at start-up; keep its warnings and errors.
+      if (Deno.env.get("TF_CPP_MIN_LOG_LEVEL") === undefined) {
+        Deno.env.set("TF_CPP_MIN_LOG_LEVEL", "2");
+      }
+      // The native binding is only present after `deno task setup`; elsewhere this throws.
       try {
         await import("@tensorflow/tfjs-node");
       } catch (e) {
-        if (!/tfjs_binding\.node/.test(String(e))) throw e;
-        return "tfjs-node's native binding is not installed (README: Backends)";
+        if (/tfjs_binding\.node/.test(String(e))) {
+          return "tfjs-node's native binding is not set up: run deno task setup (README: Engines)";
+        }
+        return `tfjs-node does not load (${firstLine(e)}): run deno task setup again`;
       }
     }
     if (name === "wasm") {
@@ -84,8 +101,4 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
   } catch (e) {
     return firstLine(e);
   }
-}
-
-function firstLine(e: unknown): string {
-  return String(e instanceof Error ? e.message : e).split("\n")[0];
 }

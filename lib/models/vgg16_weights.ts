@@ -27,7 +27,7 @@ import h5wasm, { Dataset, type File, Group } from "h5wasm/node";
 import { join } from "node:path";
 import { tf } from "../engine/backend.ts";
 import { cacheRoot, DownloadError, fetchCached, md5File, type RemoteFile } from "../util/cache.ts";
-import { UserError } from "../util/errors.ts";
+import { firstLine, UserError } from "../util/errors.ts";
 import { VGG16_WEIGHTS } from "./vgg16.ts";
 
 /** Where the base's weights came from; `description` is printed and recorded with every run. */
@@ -318,8 +318,4 @@ function hdf5Reason(e: unknown): string {
   const text = e instanceof Error ? e.message : String(e);
   const minors = [...text.matchAll(/minor: (.+)/g)].map((m) => m[1].trim());
   return minors.at(-1) ?? firstLine(e);
-}
-
-function firstLine(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
 }

@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { homedir } from "node:os";
-import { UserError } from "./errors.ts";
+import { firstLine, UserError } from "./errors.ts";
 import { createProgress } from "./progress.ts";
 
 /**
@@ -129,7 +129,9 @@ export async function fetchCached(
     await Deno.mkdir(dir, { recursive: true });
   } catch (e) {
     throw new UserError(
-      `cannot create cache folder ${dir} (${message(e)}); set CIFAR100_CACHE to a writable folder`,
+      `cannot create cache folder ${dir} (${
+        firstLine(e)
+      }); set CIFAR100_CACHE to a writable folder`,
     );
   }
 
@@ -146,7 +148,7 @@ export async function fetchCached(
   } catch (e) {
     throw new DownloadError(
       file.url,
-      `could not download ${file.what} from ${file.url}: ${message(e)}${stale}`,
+      `could not download ${file.what} from ${file.url}: ${firstLine(e)}${stale}`,
     );
   }
   if (!response.ok || !response.body) {
@@ -190,7 +192,7 @@ export async function fetchCached(
     await removeQuietly(temp);
     throw new DownloadError(
       file.url,
-      `download of ${file.what} from ${file.url} failed after ${done} bytes: ${message(e)}`,
+      `download of ${file.what} from ${file.url} failed after ${done} bytes: ${firstLine(e)}`,
     );
   } finally {
     progress.stop();
@@ -208,7 +210,7 @@ export async function fetchCached(
     await Deno.rename(temp, path);
   } catch (e) {
     await removeQuietly(temp);
-    throw new UserError(`cannot move the download into ${path} (${message(e)})`);
+    throw new UserError(`cannot move the download into ${path} (${firstLine(e)})`);
   }
   return { path, downloaded: true };
 }
@@ -228,8 +230,4 @@ async function removeQuietly(path: string): Promise<void> {
   } catch {
     // Already gone (or never created): nothing to clean up.
   }
-}
-
-function message(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
 }

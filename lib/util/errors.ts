@@ -16,3 +16,17 @@ export class UserError extends Error {
 export function isUserError(e: unknown): e is UserError {
   return e instanceof UserError;
 }
+
+/**
+ * The first line of an error's message: enough for a one-line report.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(firstLine(new Error("disk full\nat write()")), "disk full");
+ * assert.equal(firstLine("plain"), "plain");
+ * ```
+ */
+export function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
+}

@@ -1,0 +1,438 @@
+/**
+ * Setting up the native engine: tfjs-node's binding to libtensorflow, in this project's
+ * node_modules, on any machine that can compile C++.
+ *
+ * tfjs-node's own install script downloads libtensorflow and a prebuilt binding from Google's
+ * storage. Where that works it is used. Where it does not (offline machines, mirrors of the
+ * npm registry only), the binding is built from the package's own C sources (binding.gyp,
+ * binding/) with node-gyp against the TensorFlow C library inside the `tensorflow-cpu` Python
+ * wheel, which pip fetches from PyPI or a local package index: TensorFlow's
+ * `libtensorflow_cc.so.2` exports the same TF_ and TFE_ C API tfjs-node calls.
+ *
+ * Everything is written to the project's node_modules and the cache folder
+ * (`<cache>/native/`): the extracted library and headers, and the built binding, so that a
+ * second setup, or a fresh node_modules, takes seconds.
+ *
+ * @module
+ */
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { firstLine, UserError } from "../util/errors.ts";
+
+/** The TensorFlow wheel whose C library the binding is built against. */
+export const TENSORFLOW_WHEEL = { name: "tensorflow-cpu", version: "2.21.0" } as const;
+
+/** The project root (where deno.json and node_modules are). */
+export const PROJECT_ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+
+/** What the setup found or did, also written to `node_modules/.native-engine.json`. */
+export interface NativeStatus {
+  /** `ready`: tfjs-node loads and runs; the default backend is then tensorflow. */
+  state: "ready";
+  /** How the binding got there. */
+  via: "already set up" | "tfjs-node installer" | "built from source" | "cached build";
+  /** libtensorflow's version, as the binding reports it. */
+  tensorflow: string;
+  /** tfjs-node's version. */
+  tfjsNode: string;
+  /** Seconds the setup took. */
+  seconds: number;
+}
+
+/** Options for {@linkcode setupNative}. */
+export interface SetupOptions {
+  /** Project root; default {@linkcode PROJECT_ROOT}. */
+  root?: string;
+  /** Cache folder (the library and built bindings go to `<cacheDir>/native`). */
+  cacheDir: string;
+  /** Progress lines; default console.error. */
+  log?: (line: string) => void;
+  /** Skip tfjs-node's own installer (it needs Google's storage). */
+  skipInstaller?: boolean;
+}
+
+/** Where the state file is written once the engine works. */
+export function statusFile(root = PROJECT_ROOT): string {
+  return join(root, "node_modules", ".native-engine.json");
+}
+
+/**
+ * The setup's record, if `deno task setup` made the native engine work in this project.
+ * Tests use it: after setup, the default backend must be tensorflow.
+ */
+export async function readNativeStatus(root = PROJECT_ROOT): Promise<NativeStatus | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(statusFile(root)));
+  } catch {
+    return undefined;
+  }
+}
+
+const FALLBACK = "the WebAssembly engine still works (chosen automatically, or TFJS_BACKEND=wasm)";
+
+/**
+ * Make tfjs-node work in this project: check it, else run its installer, else build its
+ * binding from source. Idempotent: a working setup is detected in seconds.
+ *
+ * @returns what was found or done
+ * @throws {UserError} one line naming what is missing (compiler, headers, pip, ...) and the
+ *   fallback that still works
+ */
+export async function setupNative(options: SetupOptions): Promise<NativeStatus> {
+  const root = options.root ?? PROJECT_ROOT;
+  const log = options.log ?? ((line: string) => console.error(line));
+  const start = performance.now();
+  let tfjsNode = "";
+  const done = (via: NativeStatus["via"], probe: Probe): Promise<NativeStatus> =>
+    writeStatus(root, {
+      state: "ready",
+      via,
+      tensorflow: probe.tensorflow,
+      tfjsNode,
+      seconds: Math.round((performance.now() - start) / 100) / 10,
+    });
+
+  log("[1/4] npm packages into node_modules (deno install)");
+  await run(Deno.execPath(), ["install", "--quiet"], { cwd: root, what: "deno install" });
+  const pkg = await Deno.realPath(join(root, "node_modules", "@tensorflow", "tfjs-node"))
+    .catch(() => {
+      throw new UserError(
+        `node_modules/@tensorflow/tfjs-node is missing after deno install: check "nodeModulesDir" in deno.json; ${FALLBACK}`,
+      );
+    });
+  tfjsNode = JSON.parse(await Deno.readTextFile(join(pkg, "package.json"))).version;
+
+  log("[2/4] checking the native binding");
+  let probe = await probeNative(root);
+  if (probe.ok) return done("already set up", probe);
+  log(`      not working yet: ${probe.error}`);
+
+  if (!options.skipInstaller) {
+    log("[3/4] tfjs-node's own installer (downloads libtensorflow from Google's storage)");
+    const installer = await run(
+      Deno.execPath(),
+      ["install", "--allow-scripts=npm:@tensorflow/tfjs-node"],
+      { cwd: root, what: "tfjs-node's installer", allowFailure: true },
+    );
+    if (installer.ok) {
+      probe = await probeNative(root);
+      if (probe.ok) return done("tfjs-node installer", probe);
+    }
+    log(`      it did not work (${installer.error ?? probe.error}): building from source instead`);
+  }
+
+  log(`[4/4] building the binding against ${TENSORFLOW_WHEEL.name} ${TENSORFLOW_WHEEL.version}`);
+  const native = join(options.cacheDir, "native");
+  const library = await tensorflowLibrary(native, log);
+  await linkLibrary(pkg, library);
+  const key =
+    `tfjs-node-${tfjsNode}-tf-${TENSORFLOW_WHEEL.version}-${Deno.build.os}-${Deno.build.arch}`;
+  const cached = join(native, "bindings", key, "tfjs_binding.node");
+  const target = join(pkg, "lib", "napi-v8", "tfjs_binding.node");
+  await Deno.mkdir(dirname(target), { recursive: true });
+  let via: NativeStatus["via"] = "cached build";
+  if (await exists(cached)) {
+    log(`      using the binding built earlier: ${cached}`);
+    await Deno.copyFile(cached, target);
+  } else {
+    await buildBinding(pkg, native, target, log);
+    await Deno.mkdir(dirname(cached), { recursive: true });
+    await Deno.copyFile(target, `${cached}.tmp`);
+    await Deno.rename(`${cached}.tmp`, cached);
+    via = "built from source";
+  }
+  probe = await probeNative(root);
+  if (!probe.ok) {
+    throw new UserError(`the built tfjs-node binding does not load (${probe.error}); ${FALLBACK}`);
+  }
+  return done(via, probe);
+}
+
+async function writeStatus(root: string, status: NativeStatus): Promise<NativeStatus> {
+  await Deno.writeTextFile(statusFile(root), JSON.stringify(status, null, 2) + "\n");
+  return status;
+}
+
+// ---- Probing: load tfjs-node in a child process (a broken library may crash it) -----------------
+
+interface Probe {
+  ok: boolean;
+  error?: string;
+  /** libtensorflow's version, when ok. */
+  tensorflow: string;
+}
+
+const PROBE = `
+const { initBackend, tf } = await import(Deno.args[0]);
+const info = await initBackend("tensorflow");
+const x = tf.oneHot(tf.tensor1d([1, 0], "int32"), 3).sum().dataSync()[0];
+if (x !== 2) throw new Error("tensorflow backend computed " + x);
+const binding = tf.backend().binding;
+console.log(JSON.stringify({ tensorflow: binding.TF_Version }));
+`;
+
+/** Load tfjs-node and run one op in a child process. */
+export async function probeNative(root = PROJECT_ROOT): Promise<Probe> {
+  const backend = new URL("./backend.ts", import.meta.url).href;
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", "--ext=ts", PROBE, backend],
+    cwd: root,
+    stdout: "piped",
+    stderr: "piped",
+    env: { TF_CPP_MIN_LOG_LEVEL: "2" },
+  }).output();
+  const text = new TextDecoder();
+  if (!out.success) {
+    const lines = text.decode(out.stderr).split("\n").filter((l) => /error/i.test(l));
+    const error = (lines[0] ?? `exit code ${out.code}`).replace(/^.*?error:\s*/i, "").trim();
+    return { ok: false, error, tensorflow: "" };
+  }
+  const last = text.decode(out.stdout).trim().split("\n").pop()!;
+  return { ok: true, ...JSON.parse(last) };
+}
+
+// ---- The TensorFlow C library, from the tensorflow-cpu wheel -------------------------------------
+
+interface Library {
+  /** Folder with libtensorflow_cc.so.2 and libtensorflow_framework.so.2. */
+  lib: string;
+  /** Folder with tensorflow/c/*.h and what they include. */
+  include: string;
+}
+
+/** The wheel's members the binding needs: the two libraries and the C API headers. */
+const WHEEL_MEMBERS = [
+  "tensorflow/libtensorflow_cc.so.2",
+  "tensorflow/libtensorflow_framework.so.2",
+  "tensorflow/include/tensorflow/c/",
+  "tensorflow/include/tensorflow/core/platform/",
+  "tensorflow/include/tsl/platform/",
+  "tensorflow/include/xla/tsl/c/",
+];
+
+const EXTRACT = `
+import sys, zipfile
+wheel, dest, *prefixes = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z:
+    names = [n for n in z.namelist() if any(n == p or (p.endswith("/") and n.startswith(p)) for p in prefixes)]
+    for n in names:
+        z.extract(n, dest)
+print(len(names))
+`;
+
+async function tensorflowLibrary(native: string, log: (line: string) => void): Promise<Library> {
+  const folder = join(native, `${TENSORFLOW_WHEEL.name}-${TENSORFLOW_WHEEL.version}`);
+  const library = {
+    lib: join(folder, "tensorflow"),
+    include: join(folder, "tensorflow", "include"),
+  };
+  if (await exists(join(folder, ".complete"))) {
+    log(`      TensorFlow C library: ${folder} (cached)`);
+    return library;
+  }
+  const python = await findPython();
+  const wheels = join(native, "wheels");
+  await Deno.mkdir(wheels, { recursive: true });
+  let wheel = await findWheel(wheels);
+  if (!wheel) {
+    log(`      pip download ${TENSORFLOW_WHEEL.name}==${TENSORFLOW_WHEEL.version} (about 270 MB)`);
+    const spec = `${TENSORFLOW_WHEEL.name}==${TENSORFLOW_WHEEL.version}`;
+    const pip = await run(
+      python,
+      ["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", wheels, spec],
+      { what: "pip download", allowFailure: true, inherit: true },
+    );
+    wheel = await findWheel(wheels);
+    if (!pip.ok || !wheel) {
+      throw new UserError(
+        `pip could not download ${spec} (${
+          pip.error ?? "no wheel"
+        }): check pip's index or network, ` +
+          `or put the wheel in ${wheels}; ${FALLBACK}`,
+      );
+    }
+  }
+  log(`      extracting the library and headers from ${wheel}`);
+  const partial = `${folder}.partial`;
+  await Deno.remove(partial, { recursive: true }).catch(() => {});
+  await run(python, ["-c", EXTRACT, wheel, partial, ...WHEEL_MEMBERS], { what: "extraction" });
+  await Deno.writeTextFile(join(partial, ".complete"), `${wheel}\n`);
+  await Deno.remove(folder, { recursive: true }).catch(() => {});
+  await Deno.rename(partial, folder);
+  // The extracted library is all that is needed from the 270 MB wheel.
+  await Deno.remove(wheel);
+  return library;
+}
+
+async function findWheel(folder: string): Promise<string | undefined> {
+  const prefix = `${TENSORFLOW_WHEEL.name.replace(/-/g, "_")}-${TENSORFLOW_WHEEL.version}-`;
+  for await (const entry of Deno.readDir(folder)) {
+    if (entry.name.startsWith(prefix) && entry.name.endsWith(".whl")) {
+      return join(folder, entry.name);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Put the library where binding.gyp and the binding's rpath (`$ORIGIN/../../deps/lib`) look:
+ * symlinks into the cache, under the names the linker and the loader ask for.
+ */
+async function linkLibrary(pkg: string, library: Library): Promise<void> {
+  const deps = join(pkg, "deps");
+  await Deno.remove(deps, { recursive: true }).catch(() => {});
+  await Deno.mkdir(join(deps, "lib"), { recursive: true });
+  await Deno.symlink(library.include, join(deps, "include"));
+  const links: [string, string][] = [
+    ["libtensorflow_cc.so.2", "libtensorflow_cc.so.2"],
+    ["libtensorflow_cc.so.2", "libtensorflow.so"],
+    ["libtensorflow_framework.so.2", "libtensorflow_framework.so.2"],
+    ["libtensorflow_framework.so.2", "libtensorflow_framework.so"],
+  ];
+  for (const [file, name] of links) {
+    await Deno.symlink(join(library.lib, file), join(deps, "lib", name));
+  }
+}
+
+// ---- Building the binding with node-gyp ---------------------------------------------------------
+
+async function buildBinding(
+  pkg: string,
+  native: string,
+  target: string,
+  log: (line: string) => void,
+): Promise<void> {
+  const compiler = await which("c++") ?? await which("g++");
+  if (!compiler) {
+    throw new UserError(
+      `no C++ compiler to build tfjs-node's binding: install one (apt-get install g++ make); ${FALLBACK}`,
+    );
+  }
+  if (!await which("make")) {
+    throw new UserError(
+      `'make' is missing to build tfjs-node's binding: apt-get install make; ${FALLBACK}`,
+    );
+  }
+  const node = await which("node");
+  if (!node) {
+    throw new UserError(
+      `Node.js is missing (node-gyp runs on it): apt-get install nodejs npm; ${FALLBACK}`,
+    );
+  }
+  const gyp = await findNodeGyp(node);
+  if (!gyp) {
+    throw new UserError(
+      `node-gyp is missing: install npm (it bundles node-gyp) or npm i -g node-gyp; ${FALLBACK}`,
+    );
+  }
+  // Node's headers next to the node binary (Debian's nodejs: /usr/include/node), so that
+  // node-gyp does not download them; N-API addons built against them load in Deno too.
+  const prefix = dirname(dirname(await Deno.realPath(node)));
+  const headers = join(prefix, "include", "node", "node_api.h");
+  const nodedir = await exists(headers) ? [`--nodedir=${prefix}`] : [];
+  if (!nodedir.length) log(`      no Node headers at ${headers}: node-gyp will download them`);
+  log(`      node-gyp rebuild (${compiler}, about 15 s)`);
+  const napi = 8;
+  await run(node, [
+    gyp,
+    "rebuild",
+    ...nodedir,
+    "--module_name=tfjs_binding",
+    `--module_path=${dirname(target)}`,
+    `--napi_build_version=${napi}`,
+  ], {
+    cwd: pkg,
+    what: "node-gyp",
+    // node-gyp's own cache (headers, if it must download them) stays in ours.
+    env: { npm_config_devdir: join(native, "node-gyp") },
+  });
+  if (!await exists(target)) throw new UserError(`node-gyp did not produce ${target}; ${FALLBACK}`);
+}
+
+async function findNodeGyp(node: string): Promise<string | undefined> {
+  const onPath = await which("node-gyp");
+  const candidates = [
+    // npm's bundled node-gyp, next to node (Debian: /usr/lib/node_modules or /usr/share/nodejs).
+    join(
+      dirname(dirname(await Deno.realPath(node))),
+      "lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js",
+    ),
+    "/usr/share/nodejs/node-gyp/bin/node-gyp.js",
+    "/usr/lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js",
+    ...(onPath ? [await Deno.realPath(onPath)] : []),
+  ];
+  for (const c of candidates) if (await exists(c)) return c;
+  return undefined;
+}
+
+async function findPython(): Promise<string> {
+  for (const name of [Deno.env.get("PYTHON"), "python3", "python"]) {
+    if (!name) continue;
+    const path = name.includes("/") ? name : await which(name);
+    if (!path) continue;
+    const check = await run(path, ["-m", "pip", "--version"], { what: "pip", allowFailure: true });
+    if (check.ok) return path;
+  }
+  throw new UserError(
+    `Python with pip is needed to fetch the TensorFlow C library (${TENSORFLOW_WHEEL.name}): ` +
+      `apt-get install python3-pip, or set PYTHON; ${FALLBACK}`,
+  );
+}
+
+// ---- Small process helpers ------------------------------------------------------------------------
+
+async function which(name: string): Promise<string | undefined> {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    if (dir && await exists(join(dir, name))) return join(dir, name);
+  }
+  return undefined;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+interface RunOptions {
+  what: string;
+  cwd?: string;
+  env?: Record<string, string>;
+  /** Return the failure instead of throwing. */
+  allowFailure?: boolean;
+  /** Pass the child's output through (its own progress bars). */
+  inherit?: boolean;
+}
+
+async function run(
+  cmd: string,
+  args: string[],
+  options: RunOptions,
+): Promise<{ ok: boolean; error?: string }> {
+  let out: Deno.CommandOutput;
+  try {
+    out = await new Deno.Command(cmd, {
+      args,
+      cwd: options.cwd,
+      env: options.env,
+      stdout: options.inherit ? "inherit" : "piped",
+      stderr: options.inherit ? "inherit" : "piped",
+    }).output();
+  } catch (e) {
+    if (options.allowFailure) return { ok: false, error: firstLine(e) };
+    throw new UserError(`cannot run ${cmd} (${options.what}): ${firstLine(e)}; ${FALLBACK}`);
+  }
+  if (out.success) return { ok: true };
+  const text = options.inherit ? "" : new TextDecoder().decode(out.stderr) +
+    new TextDecoder().decode(out.stdout);
+  const lines = text.replace(/\x1b\[[0-9;]*m/g, "").split("\n").map((l) => l.trim())
+    .filter(Boolean);
+  // The root cause (an uncaught exception's message) beats the wrapper's summary line.
+  const error = lines.find((l) => /Uncaught/.test(l))?.replace(/^.*Uncaught (\w*Error: )?/, "") ??
+    lines.find((l) => /error/i.test(l)) ?? lines.at(-1) ?? `exit code ${out.code}`;
+  if (options.allowFailure) return { ok: false, error };
+  throw new UserError(`${options.what} failed: ${error}; ${FALLBACK}`);
+}

@@ -1,0 +1,46 @@
+/**
+ * `deno task setup`: install the npm packages into node_modules and set up the native engine
+ * (tfjs-node on libtensorflow; see lib/engine/native.ts). Idempotent and quick once done.
+ *
+ * ```sh
+ * deno task setup [--no-installer]
+ * ```
+ *
+ * Prints progress on stderr and one JSON line on stdout. Exit 0 when the native engine works;
+ * 1 with one error line saying what is missing (the WebAssembly engine still works then).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { setupNative } from "./engine/native.ts";
+import { cacheRoot } from "./util/cache.ts";
+import { isUserError } from "./util/errors.ts";
+
+/** Run the setup; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  try {
+    const { values } = parseArgs({
+      args,
+      strict: true,
+      options: { "no-installer": { type: "boolean", default: false } },
+    });
+    const status = await setupNative({
+      cacheDir: cacheRoot(),
+      skipInstaller: values["no-installer"],
+    });
+    console.error(
+      `Native engine ready: tfjs-node ${status.tfjsNode} on libtensorflow ${status.tensorflow} ` +
+        `(${status.via}, ${status.seconds}s)`,
+    );
+    console.log(JSON.stringify(status));
+    return 0;
+  } catch (e) {
+    if (isUserError(e) || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      console.error(`error: ${(e as Error).message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

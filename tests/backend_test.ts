@@ -1,0 +1,91 @@
+import assert from "node:assert/strict";
+import { probeNative, readNativeStatus } from "../lib/engine/native.ts";
+
+const native = await readNativeStatus();
+const BACKEND = new URL("../lib/engine/backend.ts", import.meta.url).href;
+
+/** Run `code` in a fresh Deno with `env`; returns stdout's last line and stderr. */
+async function child(code: string, env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", "--quiet", "--ext=ts", code],
+    env: { TF_CPP_MIN_LOG_LEVEL: "2", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder();
+  return {
+    ok: out.success,
+    last: text.decode(out.stdout).trim().split("\n").pop() ?? "",
+    stderr: text.decode(out.stderr),
+  };
+}
+
+Deno.test({
+  name: "after deno task setup, the default backend is tensorflow",
+  ignore: !native,
+  async fn() {
+    // TFJS_BACKEND unset: the automatic choice must find the native engine, not fall back.
+    const env = { ...Deno.env.toObject() };
+    delete env.TFJS_BACKEND;
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        "--quiet",
+        "--ext=ts",
+        `const { initBackend } = await import("${BACKEND}"); console.log(JSON.stringify(await initBackend()));`,
+      ],
+      env,
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const info = JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").pop()!);
+    assert.equal(info.name, "tensorflow", `fell back: ${info.note}`);
+  },
+});
+
+Deno.test({
+  name: "tfjs-node runs under Deno because backend.ts supplies node:util's isNullOrUndefined",
+  ignore: !native,
+  async fn() {
+    // OneHot is the first kernel that calls util.isNullOrUndefined.
+    const oneHot = `const { tf } = await import("${BACKEND}");` +
+      `console.log(tf.oneHot(tf.tensor1d([2], "int32"), 3).dataSync().join(","));`;
+    const through = await child(
+      `const { initBackend } = await import("${BACKEND}"); await initBackend("tensorflow");` +
+        oneHot,
+    );
+    assert.ok(through.ok, through.stderr);
+    assert.equal(through.last, "0,0,1");
+    // tfjs-node loaded without the backend module's help fails at that kernel.
+    const bare = await child(
+      `await import("@tensorflow/tfjs-node"); const tf = await import("@tensorflow/tfjs");` +
+        `tf.oneHot(tf.tensor1d([2], "int32"), 3).dataSync();`,
+    );
+    assert.equal(bare.ok, false);
+    assert.match(bare.stderr, /isNullOrUndefined/);
+  },
+});
+
+Deno.test({
+  name: "the setup's probe loads the native engine and reports libtensorflow's version",
+  ignore: !native,
+  async fn() {
+    const probe = await probeNative();
+    assert.ok(probe.ok, probe.error);
+    assert.match(probe.tensorflow, /^\d+\.\d+\.\d+/);
+    assert.equal(probe.tensorflow, native!.tensorflow);
+  },
+});
+
+Deno.test("an unknown TFJS_BACKEND is a one-line error naming the choices", async () => {
+  const out = await child(
+    `const { initBackend } = await import("${BACKEND}");` +
+      `try { await initBackend(); } catch (e) { console.log(e.message); }`,
+    { TFJS_BACKEND: "metal" },
+  );
+  assert.equal(
+    out.last,
+    "unknown backend 'metal' (TFJS_BACKEND): use one of tensorflow, wasm, cpu",
+  );
+});
