@@ -417,7 +417,8 @@ async function run(
     out = await new Deno.Command(cmd, {
       args,
       cwd: options.cwd,
-      env: options.env,
+      // Plain text: error lines are quoted in one-line messages.
+      env: { NO_COLOR: "1", ...options.env },
       stdout: options.inherit ? "inherit" : "piped",
       stderr: options.inherit ? "inherit" : "piped",
     }).output();
@@ -428,8 +429,7 @@ async function run(
   if (out.success) return { ok: true };
   const text = options.inherit ? "" : new TextDecoder().decode(out.stderr) +
     new TextDecoder().decode(out.stdout);
-  const lines = text.replace(/\x1b\[[0-9;]*m/g, "").split("\n").map((l) => l.trim())
-    .filter(Boolean);
+  const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
   // The root cause (an uncaught exception's message) beats the wrapper's summary line.
   const error = lines.find((l) => /Uncaught/.test(l))?.replace(/^.*Uncaught (\w*Error: )?/, "") ??
     lines.find((l) => /error/i.test(l)) ?? lines.at(-1) ?? `exit code ${out.code}`;
