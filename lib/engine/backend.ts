@@ -90,6 +90,8 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
         }
         return `tfjs-node does not load (${firstLine(e)}): run deno task setup again`;
       }
+      const { registerTensorflowKernels } = await import("./tensorflow_kernels.ts");
+      registerTensorflowKernels();
     }
     if (name === "wasm") {
       const { registerWasmKernels } = await import("./wasm_kernels.ts");

@@ -1,0 +1,209 @@
+/**
+ * Adam and RMSprop as TensorFlow's fused training ops, for the `tensorflow` backend.
+ *
+ * tfjs's optimizers update each weight with a dozen element-wise ops (and as many fresh
+ * tensors); on the MLP's 1.9 million weights that was half of a training step. TensorFlow has
+ * one kernel per update, `ResourceApplyAdam` and `ResourceApplyRMSProp`, which Keras uses.
+ * They work on resource variables, so each weight gets a TensorFlow variable (and its
+ * optimizer slots) next to the tfjs one: after an update the new value is read back
+ * (`ReadVariableOp`) into the tfjs variable, and a tfjs variable changed elsewhere (a loaded
+ * model) is written to its TensorFlow twin before the next update.
+ *
+ * The update rules are TensorFlow's (and Keras's):
+ * - Adam: lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t); m += (g - m)(1 - b1);
+ *   v += (g^2 - v)(1 - b2); w -= lr_t * m / (sqrt(v) + eps).
+ * - RMSprop: ms = rho * ms + (1 - rho) g^2; mom = momentum * mom + lr * g / sqrt(ms + eps);
+ *   w -= mom.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/** The parts of tfjs-node's NodeJSKernelBackend used here. */
+interface NodeBackend {
+  binding: Record<string, number>;
+  executeSingleOutput(name: string, attrs: unknown[], inputs: tf.TensorInfo[]): tf.Tensor;
+  executeMultipleOutputs(
+    name: string,
+    attrs: unknown[],
+    inputs: tf.TensorInfo[],
+    outputs: number,
+  ): tf.Tensor[];
+}
+
+/** Adam's settings, as Keras names them. */
+export interface AdamSettings {
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+}
+
+/** RMSprop's settings, as Keras names them. */
+export interface RmspropSettings {
+  learningRate: number;
+  rho: number;
+  momentum: number;
+  epsilon: number;
+}
+
+let instances = 0;
+
+/** One weight's TensorFlow variable and its optimizer slots. */
+interface Slots {
+  /** The weight's TensorFlow twin. */
+  weight: tf.Tensor;
+  /** Optimizer state (Adam: m, v; RMSprop: ms, mom). */
+  state: tf.Tensor[];
+  /** The tfjs value last written to or read from the twin. */
+  dataId: unknown;
+}
+
+abstract class FusedOptimizer extends tf.Optimizer {
+  readonly #prefix = `cifar100_ts_optimizer_${++instances}`;
+  readonly #slots = new Map<string, Slots>();
+  /** Constant scalars (learning rate, decay rates, epsilon), made once. */
+  protected readonly constants: tf.Scalar[];
+
+  constructor(constants: number[]) {
+    super();
+    this.constants = constants.map((c) => tf.keep(tf.scalar(c)));
+  }
+
+  /** The op, and its inputs after the slots' variables: scalars for step `t`, then `grad`. */
+  protected abstract update(t: number, grad: tf.Tensor): { op: string; inputs: tf.Tensor[] };
+
+  /** How many state slots each weight has. */
+  protected abstract get stateSlots(): number;
+
+  override applyGradients(
+    gradients: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[],
+  ): void {
+    const b = tf.backend() as unknown as NodeBackend;
+    const list = Array.isArray(gradients)
+      ? gradients.map(({ name, tensor }) => [name, tensor] as const)
+      : Object.entries(gradients);
+    const t = this.iterations + 1;
+    for (const [name, grad] of list) {
+      if (grad == null) continue;
+      const variable = tf.engine().registeredVariables[name];
+      const slots = this.#slotsFor(b, name, variable);
+      if (slots.dataId !== variable.dataId) assign(b, slots.weight, variable);
+      const { op, inputs } = this.update(t, grad);
+      const attrs = [
+        { name: "T", type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT },
+        { name: "use_locking", type: b.binding.TF_ATTR_BOOL, value: false },
+      ];
+      try {
+        b.executeMultipleOutputs(op, attrs, [slots.weight, ...slots.state, ...inputs], 0);
+      } finally {
+        // The per-step scalars; the constants and the caller's gradient stay.
+        tf.dispose(inputs.filter((x) => x !== grad && !this.constants.includes(x as tf.Scalar)));
+      }
+      const value = b.executeSingleOutput("ReadVariableOp", [dtype(b)], [slots.weight]);
+      variable.assign(value);
+      value.dispose();
+      slots.dataId = variable.dataId;
+    }
+    this.incrementIterations();
+  }
+
+  #slotsFor(b: NodeBackend, name: string, variable: tf.Variable): Slots {
+    let slots = this.#slots.get(name);
+    if (!slots) {
+      const handle = (slot: string) =>
+        b.executeSingleOutput("VarHandleOp", [
+          { name: "container", type: b.binding.TF_ATTR_STRING, value: "" },
+          {
+            name: "shared_name",
+            type: b.binding.TF_ATTR_STRING,
+            value: `${this.#prefix}/${name}/${slot}`,
+          },
+          dtype(b),
+          { name: "shape", type: b.binding.TF_ATTR_SHAPE, value: variable.shape },
+        ], []);
+      const weight = tf.keep(handle("weight"));
+      const state = Array.from({ length: this.stateSlots }, (_, i) => tf.keep(handle(`${i}`)));
+      for (const slot of state) {
+        const zeros = tf.zerosLike(variable);
+        assign(b, slot, zeros);
+        zeros.dispose();
+      }
+      slots = { weight, state, dataId: undefined };
+      this.#slots.set(name, slots);
+    }
+    return slots;
+  }
+
+  override dispose(): void {
+    const b = tf.backend() as unknown as NodeBackend;
+    for (const { weight, state } of this.#slots.values()) {
+      for (const handle of [weight, ...state]) {
+        b.executeMultipleOutputs(
+          "DestroyResourceOp",
+          [
+            { name: "ignore_lookup_error", type: b.binding.TF_ATTR_BOOL, value: true },
+          ],
+          [handle],
+          0,
+        );
+      }
+      tf.dispose([weight, ...state]);
+    }
+    this.#slots.clear();
+    tf.dispose(this.constants);
+  }
+
+  override getConfig(): tf.serialization.ConfigDict {
+    return {};
+  }
+}
+
+function dtype(b: NodeBackend) {
+  return { name: "dtype", type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT };
+}
+
+function assign(b: NodeBackend, handle: tf.Tensor, value: tf.Tensor): void {
+  b.executeMultipleOutputs("AssignVariableOp", [dtype(b)], [handle, value], 0);
+}
+
+/** Adam as `ResourceApplyAdam`. */
+export class FusedAdam extends FusedOptimizer {
+  static get className(): string {
+    return "Adam";
+  }
+  readonly #settings: AdamSettings;
+  constructor(settings: AdamSettings) {
+    const { learningRate, beta1, beta2, epsilon } = settings;
+    super([learningRate, beta1, beta2, epsilon]);
+    this.#settings = settings;
+  }
+  protected get stateSlots(): number {
+    return 2;
+  }
+  protected update(t: number, grad: tf.Tensor) {
+    const [lr, beta1, beta2, epsilon] = this.constants;
+    const { beta1: b1, beta2: b2 } = this.#settings;
+    return {
+      op: "ResourceApplyAdam",
+      inputs: [tf.scalar(b1 ** t), tf.scalar(b2 ** t), lr, beta1, beta2, epsilon, grad],
+    };
+  }
+}
+
+/** RMSprop as `ResourceApplyRMSProp`. */
+export class FusedRmsprop extends FusedOptimizer {
+  static get className(): string {
+    return "RMSProp";
+  }
+  constructor(settings: RmspropSettings) {
+    const { learningRate, rho, momentum, epsilon } = settings;
+    super([learningRate, rho, momentum, epsilon]);
+  }
+  protected get stateSlots(): number {
+    return 2;
+  }
+  protected update(_t: number, grad: tf.Tensor) {
+    return { op: "ResourceApplyRMSProp", inputs: [...this.constants, grad] };
+  }
+}

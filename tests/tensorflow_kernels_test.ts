@@ -1,0 +1,160 @@
+import assert from "node:assert/strict";
+import { initBackend, tf } from "../lib/engine/backend.ts";
+import { readNativeStatus } from "../lib/engine/native.ts";
+import { FusedAdam, FusedRmsprop } from "../lib/engine/tensorflow_optimizers.ts";
+
+// These kernels exist only on the native engine: run where `deno task setup` made it work.
+const native = (await readNativeStatus()) !== undefined;
+if (native) await initBackend("tensorflow");
+
+/** Run `fn` on `backend` with the same inputs; return plain arrays. */
+async function on(backend: string, fn: () => tf.Tensor[]): Promise<Float32Array[]> {
+  const previous = tf.getBackend();
+  await tf.setBackend(backend);
+  try {
+    const outs = tf.tidy(fn);
+    const values = await Promise.all(outs.map((t) => t.data() as Promise<Float32Array>));
+    tf.dispose(outs);
+    return values;
+  } finally {
+    await tf.setBackend(previous);
+  }
+}
+
+function assertClose(actual: Float32Array, expected: Float32Array, what: string, tol = 1e-4) {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < actual.length; i++) {
+    const e = expected[i], a = actual[i];
+    if (Number.isNaN(e)) {
+      assert.ok(Number.isNaN(a), `${what}[${i}]: ${a}, expected NaN`);
+      continue;
+    }
+    const err = Math.abs(a - e) / Math.max(1, Math.abs(e));
+    assert.ok(err < tol, `${what}[${i}]: ${a}, expected ${e}`);
+  }
+}
+
+/** Compare `fn` on tensorflow (the project's kernels) with the cpu backend. */
+function againstCpu(name: string, fn: () => tf.Tensor[]) {
+  Deno.test({
+    name: `tensorflow kernel matches cpu: ${name}`,
+    ignore: !native,
+    async fn() {
+      const [ours, reference] = [await on("tensorflow", fn), await on("cpu", fn)];
+      ours.forEach((values, i) => assertClose(values, reference[i], `${name} output ${i}`));
+    },
+  });
+}
+
+const input = (shape: number[], seed: number) => tf.randomNormal(shape, 0, 1, "float32", seed);
+
+againstCpu("Step (ReLU's derivative), with zeros, negatives and NaN", () => {
+  const x = tf.tensor1d([-2, -0, 0, 1e-30, 3, NaN, -NaN, Infinity, -Infinity]);
+  return [tf.step(x), tf.step(input([4, 5, 6], 1)), tf.step(x, 0.5)];
+});
+
+againstCpu("Sum over every axis but the last (a bias gradient), and other sums", () => {
+  const x = input([3, 4, 5, 6], 2);
+  return [
+    tf.sum(x, [0, 1, 2]),
+    tf.sum(x, [2, 0, 1]),
+    tf.sum(x, [0, 1]),
+    tf.sum(x, 3),
+    tf.sum(x, [0, 1, 2], true),
+    tf.sum(input([7, 9], 3), 0),
+  ];
+});
+
+for (const pad of ["valid", "same"] as const) {
+  for (const activation of ["relu", "linear"] as const) {
+    againstCpu(`FusedConv2D, ${pad} padding, ${activation}, strides 1 and 2`, () => {
+      const x = input([2, 9, 8, 3], 4) as tf.Tensor4D;
+      const filter = input([3, 2, 3, 5], 5) as tf.Tensor4D;
+      const bias = input([5], 6);
+      return [1, 2].map((strides) => tf.fused.conv2d({ x, filter, strides, pad, bias, activation }))
+        .concat([tf.fused.conv2d({ x, filter, strides: 1, pad, activation })]);
+    });
+  }
+}
+
+againstCpu("_FusedMatMul with bias and relu, transposes, and without bias", () => {
+  const a = input([6, 7], 7), b = input([7, 4], 8), bias = input([4], 9);
+  return [
+    tf.fused.matMul({ a, b, bias, activation: "relu" }),
+    tf.fused.matMul({ a: a.transpose(), b, transposeA: true, bias }),
+    tf.fused.matMul({ a, b: b.transpose(), transposeB: true }),
+  ];
+});
+
+againstCpu("training gradients through conv, pooling, dense and relu", () => {
+  const x = input([2, 8, 8, 3], 10) as tf.Tensor4D;
+  const f = input([3, 3, 3, 4], 11) as tf.Tensor4D;
+  const bias = input([4], 12), w = input([36, 5], 13) as tf.Tensor2D;
+  const loss = (f: tf.Tensor4D, w: tf.Tensor2D) => {
+    const conv = tf.relu(tf.conv2d(x, f, 1, "valid").add(bias)) as tf.Tensor4D;
+    const pooled = tf.maxPool(conv, 2, 2, "valid").reshape([2, 36]) as tf.Tensor2D;
+    return tf.relu(tf.matMul(pooled, w)).square().sum() as tf.Scalar;
+  };
+  return tf.grads((...args: tf.Tensor[]) => loss(args[0] as tf.Tensor4D, args[1] as tf.Tensor2D))(
+    [f, w],
+  );
+});
+
+Deno.test({
+  name: "FusedAdam applies Keras's Adam update, step by step",
+  ignore: !native,
+  fn() {
+    const settings = { learningRate: 0.01, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 };
+    const w = tf.variable(tf.tensor1d([1, -2, 3]), true, "fused_adam_test_w");
+    const optimizer = new FusedAdam(settings);
+    let m = [0, 0, 0], v = [0, 0, 0], expected = [1, -2, 3];
+    for (const [t, g] of [[1, [0.5, -1, 2]], [2, [0.1, 0.2, -0.3]]] as const) {
+      const grad = tf.tensor1d(g as unknown as number[]);
+      optimizer.applyGradients({ [w.name]: grad });
+      grad.dispose();
+      // Keras / TensorFlow ApplyAdam, by hand.
+      const { learningRate: lr, beta1: b1, beta2: b2, epsilon: eps } = settings;
+      const lrT = lr * Math.sqrt(1 - b2 ** t) / (1 - b1 ** t);
+      m = m.map((mi, i) => mi + (g[i] - mi) * (1 - b1));
+      v = v.map((vi, i) => vi + (g[i] ** 2 - vi) * (1 - b2));
+      expected = expected.map((wi, i) => wi - lrT * m[i] / (Math.sqrt(v[i]) + eps));
+      assertClose(w.dataSync() as Float32Array, Float32Array.from(expected), `step ${t}`, 1e-6);
+    }
+    const before = tf.memory().numTensors;
+    optimizer.dispose();
+    assert.ok(tf.memory().numTensors < before, "dispose frees the slots");
+    w.dispose();
+  },
+});
+
+Deno.test({
+  name: "FusedRmsprop applies RMSprop's update and follows a weight changed elsewhere",
+  ignore: !native,
+  fn() {
+    const settings = { learningRate: 0.01, rho: 0.9, momentum: 0, epsilon: 1e-7 };
+    const w = tf.variable(tf.tensor1d([1, -2]), true, "fused_rmsprop_test_w");
+    const optimizer = new FusedRmsprop(settings);
+    const g = [0.5, -1];
+    const update = (w0: number[], ms: number[]) => {
+      const next = ms.map((s, i) => settings.rho * s + (1 - settings.rho) * g[i] ** 2);
+      return {
+        w: w0.map((wi, i) =>
+          wi - settings.learningRate * g[i] / Math.sqrt(next[i] + settings.epsilon)
+        ),
+        ms: next,
+      };
+    };
+    const grad = tf.tensor1d(g);
+    optimizer.applyGradients({ [w.name]: grad });
+    let expected = update([1, -2], [0, 0]);
+    assertClose(w.dataSync() as Float32Array, Float32Array.from(expected.w), "step 1", 1e-6);
+    // A weight set from outside (a loaded model) is what the next update starts from.
+    w.assign(tf.tensor1d([10, 20]));
+    optimizer.applyGradients({ [w.name]: grad });
+    expected = update([10, 20], expected.ms);
+    assertClose(w.dataSync() as Float32Array, Float32Array.from(expected.w), "step 2", 1e-6);
+    grad.dispose();
+    optimizer.dispose();
+    w.dispose();
+  },
+});
