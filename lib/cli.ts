@@ -87,6 +87,7 @@ function int(flag: string, value: string | undefined): number | undefined {
 export function summaryLine(record: RunRecord): string {
   const {
     test_predictions: _p,
+    test_confidences: _q,
     test_labels: _l,
     fine_to_coarse: _m,
     fine_label_names: _f,

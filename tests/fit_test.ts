@@ -134,3 +134,22 @@ Deno.test("imageExamples scale bytes per batch; featureExamples copy rows", () =
   assert.deepEqual(Array.from(feats.gather([1, 0])), [3, 4, 1, 2]);
   assert.throws(() => featureExamples(new Float32Array(3), 2, new Uint8Array(2)), /expected 2 x 2/);
 });
+
+Deno.test("evaluate: confidences are the top-1 softmax probabilities, batch by batch", async () => {
+  // Identity head: the logits are the features themselves.
+  const head = tf.sequential({
+    layers: [tf.layers.dense({ inputShape: [3], units: 3, activation: "softmax", useBias: false })],
+  });
+  head.setWeights([tf.eye(3)]);
+  const rows = [[2, 0, 0], [0, 1, 1], [1, 2, 3]];
+  const labels = new Uint8Array([0, 2, 0]);
+  const examples = featureExamples(new Float32Array(rows.flat()), 3, labels);
+  const result = await evaluate(head, examples, { batchSize: 2 });
+  const top1 = (row: number[]) =>
+    Math.max(...row.map(Math.exp)) / row.reduce((s, v) => s + Math.exp(v), 0);
+  assert.equal(result.confidences.length, 3);
+  rows.forEach((row, i) => {
+    assert.ok(Math.abs(result.confidences[i] - top1(row)) < 1e-6, `row ${i}`);
+  });
+  head.dispose();
+});

@@ -219,6 +219,10 @@ async function loadFolder(
     kind,
     path: folder,
     synthetic: false,
+    // No published checksums for the extracted files: only an archive can be verified.
+    origin: "unverified",
+    note: `${folder} is an extracted folder, which cannot be checked against the official ` +
+      `archive's MD5: results are labelled unverified (give the .tar.gz to verify it)`,
     id: `folder:${folder}:${sizes.join(",")}`,
     description: `CIFAR-100 from ${folder}`,
   });
@@ -275,6 +279,7 @@ async function loadArchive(
     path,
     md5: archiveMd5,
     synthetic: false,
+    origin: archiveMd5 === CIFAR100_MD5 ? "official" : "unofficial",
     id: archiveMd5,
     description: `CIFAR-100 from ${path}${kind === "download" ? " (downloaded)" : ""}`,
   });

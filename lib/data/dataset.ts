@@ -25,6 +25,18 @@ export interface Split {
   count: number;
 }
 
+/**
+ * Whether a dataset is the official CIFAR-100:
+ *
+ * - `official`: read from an archive whose MD5 is the official archive's;
+ * - `unofficial`: an archive with another MD5, accepted because its structure is valid (a
+ *   re-pack, a modified or a home-made file): its results are not CIFAR-100 results as published;
+ * - `unverified`: an extracted folder. Its files have no published checksums, so nothing shows
+ *   they are the official ones; give the `.tar.gz` to have the data verified;
+ * - `synthetic`: the generated stand-in.
+ */
+export type DataOrigin = "official" | "unofficial" | "unverified" | "synthetic";
+
 /** Where a dataset came from. */
 export interface DataSource {
   /** archive/folder: given explicitly; cache: found in the cache folder; download: just fetched. */
@@ -37,6 +49,8 @@ export interface DataSource {
   note?: string;
   /** True for generated data. */
   synthetic: boolean;
+  /** Official, unofficial, unverified or synthetic: see {@linkcode DataOrigin}. */
+  origin: DataOrigin;
   /**
    * Stable identity for cache keys: the archive's MD5, `folder:<path>:<file sizes>`, or
    * `synthetic-seed<seed>-<train>-<test>`. It does not include `limitTrain`/`limitTest`:

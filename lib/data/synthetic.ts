@@ -69,6 +69,7 @@ export function syntheticCifar100(options: SyntheticOptions = {}): Cifar100 {
     source: {
       kind: "synthetic",
       synthetic: true,
+      origin: "synthetic",
       id,
       description: `SYNTHETIC data (seed ${seed}, ${trainCount} train / ${testCount} test), ` +
         `not CIFAR-100`,

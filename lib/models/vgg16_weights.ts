@@ -42,6 +42,30 @@ export type WeightsSource = {
   description: string;
 };
 
+/**
+ * What a run's VGG16 weights were, as its record says (`weights_kind`):
+ *
+ * - `imagenet`: Keras's ImageNet file, its MD5 matching {@linkcode VGG16_WEIGHTS}'s;
+ * - `file`: another weights file (a re-save, other weights): not known to be ImageNet's;
+ * - `random`: random initial weights (`--weights none`).
+ */
+export type WeightsKind = "imagenet" | "file" | "random";
+
+/**
+ * The {@linkcode WeightsKind} of resolved weights, from their MD5 (never from the path).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(weightsKind({ kind: "none" }), "random");
+ * assert.equal(weightsKind({ kind: "file", md5: "0".repeat(32) }), "file");
+ * ```
+ */
+export function weightsKind(source: Pick<WeightsSource, "kind" | "md5">): WeightsKind {
+  if (source.kind === "none") return "random";
+  return source.md5 === VGG16_WEIGHTS.md5 ? "imagenet" : "file";
+}
+
 /** Options for {@linkcode resolveVgg16Weights}. */
 export interface ResolveWeightsOptions {
   /** `--weights`: a path to the .h5 file (or a folder holding it), or `none`; default env VGG16_WEIGHTS. */
@@ -128,10 +152,11 @@ async function explicitFile(given: string, origin: string): Promise<WeightsSourc
     throw new UserError(`cannot read VGG16 weights file ${path} (${origin}): ${firstLine(e)}`);
   }
   const md5 = await md5File(path);
-  const note = md5 === VGG16_WEIGHTS.md5
-    ? ""
-    : ` (MD5 ${md5} differs from Keras's ${VGG16_WEIGHTS.md5}; used as given)`;
-  return { kind: "file", path, md5, description: `ImageNet (Keras) from ${path}${note}` };
+  const description = md5 === VGG16_WEIGHTS.md5
+    ? `ImageNet (Keras) from ${path}`
+    : `weights file ${path} (MD5 ${md5} differs from Keras's ImageNet file ` +
+      `${VGG16_WEIGHTS.md5}; used as given, not known to be ImageNet weights)`;
+  return { kind: "file", path, md5, description };
 }
 
 // HDF5 puts its superblock signature at byte 0 or at 512, 1024, 2048, ... (a user block).

@@ -7,7 +7,8 @@
  *
  * @module
  */
-import type { Cifar100 } from "../data/dataset.ts";
+import type { Cifar100, DataOrigin } from "../data/dataset.ts";
+import type { WeightsKind } from "../models/vgg16_weights.ts";
 import { UserError } from "../util/errors.ts";
 import type { ProgressInfo } from "../util/progress.ts";
 
@@ -114,6 +115,11 @@ export interface ExperimentConfig {
   /** Notebook profile that asked for this run ("smoke" or "full"), recorded as is. */
   profile?: string;
   /**
+   * Env variables that changed the profile's budget, e.g. `["CIFAR_EPOCHS=2"]`
+   * (lib/train/profile.ts), recorded as `budget_overrides`.
+   */
+  budgetOverrides?: string[];
+  /**
    * Threads for mlp/cnn training: this one plus workers-1 gradient workers (lib/train/parallel.ts).
    * Default: every core on single-threaded backends (wasm, cpu), 1 on tfjs-node.
    */
@@ -157,12 +163,19 @@ export interface RunRecord {
   data: {
     kind: string;
     synthetic: boolean;
+    /** `official` (archive MD5 checked), `unofficial`, `unverified` (a folder) or `synthetic`. */
+    origin: DataOrigin;
     description: string;
     id: string;
     path?: string;
     note?: string;
   };
   synthetic: boolean;
+  /**
+   * True only for the official CIFAR-100 archive (its MD5 checked): only then are the results
+   * CIFAR-100 results, comparable with the source's.
+   */
+  official_data: boolean;
   params: number;
   trainable_params: number;
   epochs: number;
@@ -174,6 +187,12 @@ export interface RunRecord {
   workers: number;
   train_images: number;
   test_images: number;
+  /**
+   * Env variables that overrode the profile's budget (epochs, training or test images), e.g.
+   * `["CIFAR_EPOCHS=2"]`; empty when none did. The budget itself is `epochs`, `train_images`
+   * and `test_images`.
+   */
+  budget_overrides: string[];
   history: History;
   test_loss: number;
   test_accuracy: number;
@@ -185,6 +204,8 @@ export interface RunRecord {
   seconds_total: number;
   /** Top-1 prediction and true fine label for every test image (confusion views). */
   test_predictions: number[];
+  /** Top-1 probability (softmax of the logits) of every test image, to 3 decimals. */
+  test_confidences: number[];
   test_labels: number[];
   fine_to_coarse: number[];
   fine_label_names: string[];
@@ -195,6 +216,8 @@ export interface RunRecord {
   model_path?: string;
   /** VGG16 extras. */
   weights?: string;
+  /** `imagenet` (Keras's file, MD5 checked), `file` (another file) or `random` (`--weights none`). */
+  weights_kind?: WeightsKind;
   input_size?: number;
   fine_tune?: boolean;
   feature_seconds?: number;
@@ -216,10 +239,24 @@ export type TrainedFields =
     | "validation_seconds"
     | "train_images_per_second"
     | "test_predictions"
+    | "test_confidences"
     | "summary"
     | "workers"
   >
   & Partial<RunRecord>;
+
+/**
+ * Top-1 probabilities as the run record keeps them: 3 decimals, about 6 bytes per test image.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(recordedConfidences(new Float32Array([0.98765, 0.0104])), [0.988, 0.01]);
+ * ```
+ */
+export function recordedConfidences(values: ArrayLike<number>): number[] {
+  return Array.from(values, (p) => Math.round(p * 1000) / 1000);
+}
 
 /** A run's settings with every default filled in from {@linkcode HYP}. */
 export interface RunSettings {

@@ -19,6 +19,7 @@ import {
   type ExperimentHooks,
   HYP,
   optimizerLabel,
+  recordedConfidences,
   resolveConfig,
   type RunRecord,
   validateConfig,
@@ -61,6 +62,9 @@ export async function runExperiment(
   log(`Data: ${data.source.description}`);
   if (data.source.note) log(`Note: ${data.source.note}`);
   if (data.source.synthetic) log("SYNTHETIC data: these results are not CIFAR-100 results.");
+  if (config.budgetOverrides?.length) {
+    log(`Budget overridden by ${config.budgetOverrides.join(", ")} (not the profile's)`);
+  }
 
   const { trained, ...body } = vgg16 && weights
     ? await vgg16.trainVgg16(config, weights, data, hooks, log)
@@ -74,12 +78,14 @@ export async function runExperiment(
     data: {
       kind: data.source.kind,
       synthetic: data.source.synthetic,
+      origin: data.source.origin,
       description: data.source.description,
       id: data.source.id,
       path: data.source.path,
       note: data.source.note,
     },
     synthetic: data.source.synthetic,
+    official_data: data.source.origin === "official",
     ...body,
     epochs: run.epochs,
     batch_size: run.batchSize,
@@ -87,6 +93,7 @@ export async function runExperiment(
     seed: run.seed,
     train_images: data.train.count,
     test_images: data.test.count,
+    budget_overrides: config.budgetOverrides ?? [],
     started_at: started.toISOString(),
     seconds_total: (Date.now() - started.getTime()) / 1000,
     test_labels: Array.from(data.test.fineLabels),
@@ -151,6 +158,7 @@ async function trainSmallModel(
     validation_seconds: result.validationSeconds,
     train_images_per_second: result.imagesPerSecond,
     test_predictions: Array.from(evaluation.predictions),
+    test_confidences: recordedConfidences(evaluation.confidences),
     summary: text,
     workers: threads,
     trained: model,

@@ -64,6 +64,8 @@ export interface Evaluation {
   top5Accuracy: number;
   /** Top-1 predicted class per example. */
   predictions: Uint8Array;
+  /** Top-1 probability per example: the largest value of the softmax of the logits. */
+  confidences: Float32Array;
   seconds: number;
 }
 
@@ -239,6 +241,7 @@ export async function evaluate(
   const { loss = "categorical_crossentropy", batchSize = EVAL_BATCH_SIZE } = options;
   const numClasses = numClassesOf(model);
   const predictions = new Uint8Array(examples.count);
+  const confidences = new Float32Array(examples.count);
   let lossSum = 0, correct = 0, top5 = 0;
   const start = performance.now();
   for (let s = 0; s < examples.count; s += batchSize) {
@@ -246,7 +249,7 @@ export async function evaluate(
       { length: Math.min(batchSize, examples.count - s) },
       (_, i) => s + i,
     );
-    const { batchLoss, hits, inTop5, best } = tf.tidy(() => {
+    const { batchLoss, hits, inTop5, best, confidence } = tf.tidy(() => {
       const { x, labels } = batchTensors(examples, indices);
       const input = options.transform ? options.transform(x) : x;
       const logits = logitsOf(model, input, false);
@@ -257,13 +260,15 @@ export async function evaluate(
         hits: best.equal(labels).sum(),
         inTop5: top.equal(labels.expandDims(1)).any(1).sum(),
         best,
+        confidence: tf.softmax(logits).max(-1),
       };
     });
     lossSum += batchLoss.dataSync()[0] * indices.length;
     correct += hits.dataSync()[0];
     top5 += inTop5.dataSync()[0];
     predictions.set(best.dataSync(), s);
-    tf.dispose([batchLoss, hits, inTop5, best]);
+    confidences.set(confidence.dataSync(), s);
+    tf.dispose([batchLoss, hits, inTop5, best, confidence]);
   }
   await Promise.resolve();
   return {
@@ -271,6 +276,7 @@ export async function evaluate(
     accuracy: correct / examples.count,
     top5Accuracy: top5 / examples.count,
     predictions,
+    confidences,
     seconds: (performance.now() - start) / 1000,
   };
 }

@@ -27,6 +27,7 @@ import {
 import {
   loadVgg16Weights,
   resolveVgg16Weights,
+  weightsKind,
   type WeightsSource,
 } from "../models/vgg16_weights.ts";
 import {
@@ -35,6 +36,7 @@ import {
   type History,
   HYP,
   optimizerLabel,
+  recordedConfidences,
   resolveConfig,
   type RunSettings,
 } from "./config.ts";
@@ -112,8 +114,10 @@ export async function trainVgg16(
     validation_seconds: [...headRun.validationSeconds, ...tuned?.validationSeconds ?? []],
     train_images_per_second: last.imagesPerSecond,
     test_predictions: Array.from(last.evaluation.predictions),
+    test_confidences: recordedConfidences(last.evaluation.confidences),
     summary: text,
     weights: weights.description,
+    weights_kind: weightsKind(weights),
     input_size: ctx.inputSize,
     fine_tune: !!config.fineTune,
     feature_seconds: features.seconds,
