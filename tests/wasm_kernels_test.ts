@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { initBackend, tf } from "../lib/engine/backend.ts";
+import { buildCnn } from "../lib/models/cnn.ts";
+import { gradients } from "../lib/train/step.ts";
 
 await initBackend("wasm");
 
@@ -51,6 +53,36 @@ const convCases: Array<{
   { name: "2x4 same stride 2x1", x: [2, 7, 6, 2], k: [2, 4, 2, 3], strides: [2, 1], pad: "same" },
   { name: "5x5 valid stride 3", x: [2, 11, 13, 1], k: [5, 5, 1, 2], strides: [3, 3], pad: "valid" },
   { name: "1x1 valid", x: [4, 5, 5, 6], k: [1, 1, 6, 7], strides: [1, 1], pad: "valid" },
+  // Even kernels with "same" padding pad one more row/column after than before: the stride-1
+  // input gradient must mirror that asymmetry. Non-square inputs and batch 1 on purpose.
+  {
+    name: "2x2 same stride 1, 5x7",
+    x: [1, 5, 7, 2],
+    k: [2, 2, 2, 3],
+    strides: [1, 1],
+    pad: "same",
+  },
+  {
+    name: "2x4 same stride 1, 6x9",
+    x: [2, 6, 9, 3],
+    k: [2, 4, 3, 2],
+    strides: [1, 1],
+    pad: "same",
+  },
+  {
+    name: "4x3 same stride 1, 9x5",
+    x: [1, 9, 5, 2],
+    k: [4, 3, 2, 4],
+    strides: [1, 1],
+    pad: "same",
+  },
+  {
+    name: "4x3 valid stride 1, 8x6",
+    x: [1, 8, 6, 3],
+    k: [4, 3, 3, 2],
+    strides: [1, 1],
+    pad: "valid",
+  },
 ];
 
 for (const c of convCases) {
@@ -108,7 +140,14 @@ for (const batch of [[], [2]]) {
   }
 }
 
-Deno.test("wasm kernels leak no tensors or memory across repeated gradient steps", () => {
+/** Buffers the wasm backend holds: engine tensors and any temporaries a kernel forgot to free. */
+function wasmDataIds(): number {
+  assert.equal(tf.getBackend(), "wasm");
+  return (tf.backend() as unknown as { numDataIds(): number }).numDataIds();
+}
+
+Deno.test("wasm kernels leak no tensors or backend buffers across repeated gradient steps", () => {
+  // Stride 2 "same": the filter gradient pads its input and crops the dilated conv's output.
   const x = tf.randomNormal([4, 10, 10, 3], 0, 1, "float32", 7) as tf.Tensor4D;
   const k = tf.variable(tf.randomNormal([3, 3, 3, 8], 0, 1, "float32", 8));
   const step = () =>
@@ -118,12 +157,55 @@ Deno.test("wasm kernels leak no tensors or memory across repeated gradient steps
     });
   (step()).dispose(); // first call may allocate kernel caches
   const before = tf.memory();
+  const ids = wasmDataIds();
   for (let i = 0; i < 5; i++) step().dispose();
   const after = tf.memory();
   assert.equal(after.numTensors, before.numTensors);
   assert.equal(after.numBytes, before.numBytes);
+  assert.equal(wasmDataIds(), ids, "wasm backend buffers");
   x.dispose();
   k.dispose();
+});
+
+Deno.test("a CNN training step on wasm frees every temporary of the project's kernels", async () => {
+  // tf.memory() counts engine tensors only; a buffer a kernel allocates on the backend and
+  // never frees shows only in the backend's own count of data ids.
+  const model = buildCnn({ numClasses: 10, seed: 3 });
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const optimizer: tf.Optimizer = tf.train.adam(1e-3);
+  const x = tf.randomUniform([4, 32, 32, 3], 0, 1, "float32", 12);
+  const labels = tf.tensor1d([0, 3, 9, 3], "int32");
+  const step = () => {
+    const { grads } = gradients(model, variables, {
+      x,
+      labels,
+      numClasses: 10,
+      loss: "categorical_crossentropy",
+    });
+    optimizer.applyGradients(grads);
+    tf.dispose(grads);
+  };
+  // The step goes through every kernel lib/engine/wasm_kernels.ts registers.
+  const { kernelNames } = await tf.profile(step); // also the warm-up: Adam makes its slots
+  for (
+    const name of [
+      "BatchMatMul",
+      "Conv2DBackpropInput",
+      "Conv2DBackpropFilter",
+      "MaxPoolGrad",
+      "Sum",
+    ]
+  ) {
+    assert.ok(kernelNames.includes(name), `${name} runs in a CNN step`);
+  }
+  const tensors = tf.memory().numTensors;
+  const ids = wasmDataIds();
+  for (let i = 0; i < 3; i++) step();
+  assert.equal(tf.memory().numTensors, tensors, "engine tensors");
+  assert.equal(wasmDataIds(), ids, "wasm backend buffers");
+  tf.dispose([x, labels]);
+  optimizer.dispose();
+  model.dispose();
 });
 
 const poolCases: Array<{
