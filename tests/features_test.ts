@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { initBackend, tf } from "../lib/engine/backend.ts";
-import { cachedFeatures, clearFeatureMemoryCache, extractFeatures } from "../lib/train/features.ts";
+import {
+  cachedFeatures,
+  clearFeatureMemoryCache,
+  extractFeatures,
+  vgg16Input,
+} from "../lib/train/features.ts";
 import { buildVgg16Base, IMAGENET_MEAN_BGR } from "../lib/models/vgg16.ts";
 
 await initBackend();
@@ -57,6 +62,56 @@ for (const inputSize of [32, 64]) {
     base.dispose();
   });
 }
+
+Deno.test("vgg16Input upsamples 32 -> 64 bilinearly with half-pixel centres, clamped at the edges", () => {
+  // A gradient image: R = 10 * row + col, G = R + 500, B = R + 1000. Half-pixel centres (TF2's
+  // tf.image.resize) sample output pixel i at source coordinate (i + 0.5) / 2 - 0.5 = i/2 - 0.25,
+  // clamped to [0, 31]; on a linear image bilinear interpolation then gives 10 * y + x exactly.
+  // Legacy (i/2) or align-corners (i * 31/63) sampling, or nearest neighbour, give other values.
+  const values = new Float32Array(32 * 32 * 3);
+  for (let r = 0; r < 32; r++) {
+    for (let c = 0; c < 32; c++) {
+      for (let ch = 0; ch < 3; ch++) values[(r * 32 + c) * 3 + ch] = 10 * r + c + 500 * ch;
+    }
+  }
+  const pixels = tf.tensor4d(values, [1, 32, 32, 3]);
+  const input = vgg16Input(pixels, 64);
+  assert.deepEqual(input.shape, [1, 64, 64, 3]);
+  const out = input.dataSync();
+  tf.dispose([pixels, input]);
+  /** Red before preprocessing at output (i, j), from the BGR, mean-subtracted input. */
+  const red = (i: number, j: number) => out[(i * 64 + j) * 3 + 2] + IMAGENET_MEAN_BGR[2];
+  // [row, col, expected red], by hand.
+  const cases: Array<[number, number, number]> = [
+    [0, 0, 0], // row and column -0.25: clamped to pixel (0, 0)
+    [0, 1, 0.25], // row clamped, column 0.25
+    [1, 1, 2.75], // 10 * 0.25 + 0.25
+    [1, 2, 3.25], // 10 * 0.25 + 0.75
+    [33, 10, 167.25], // 10 * 16.25 + 4.75
+    [62, 63, 338.5], // 10 * 30.75 + 31 (column 31.25 clamped)
+    [0, 63, 31], // top right corner
+    [63, 0, 310], // bottom left corner
+    [63, 63, 341], // bottom right corner: 31.25 clamped to 31 both ways
+  ];
+  for (const [i, j, expected] of cases) {
+    assert.ok(Math.abs(red(i, j) - expected) < 2e-3, `(${i}, ${j}): ${red(i, j)} vs ${expected}`);
+  }
+  // Every position, every channel (BGR order, ImageNet means subtracted).
+  const source = (i: number) => Math.min(31, Math.max(0, i / 2 - 0.25));
+  for (let i = 0; i < 64; i++) {
+    for (let j = 0; j < 64; j++) {
+      const rgb = [0, 500, 1000].map((offset) => 10 * source(i) + source(j) + offset);
+      for (let c = 0; c < 3; c++) {
+        const expected = rgb[2 - c] - IMAGENET_MEAN_BGR[c];
+        const actual = out[(i * 64 + j) * 3 + c];
+        assert.ok(
+          Math.abs(actual - expected) < 2e-3,
+          `(${i}, ${j}, ${c}): ${actual} vs ${expected}`,
+        );
+      }
+    }
+  }
+});
 
 Deno.test("VGG16 features: [N, 512], independent of the batch size, no tensor leak", async () => {
   const base = buildVgg16Base(32);
