@@ -179,3 +179,137 @@ Deno.test("fetchCached replaces a cached file whose MD5 is wrong", async () => {
     assert.equal(await md5File(result.path), PAYLOAD_MD5);
   });
 });
+
+/**
+ * A local HTTP server on 127.0.0.1 (port 0): `/data.bin` serves PAYLOAD, `/altered.bin` PAYLOAD
+ * with one byte changed, and `/moved` redirects (302) to `/data.bin`. Records the paths requested.
+ * `cut` is the URL of a second, bare TCP server whose reply announces PAYLOAD's length and closes
+ * the connection after 1 MiB of it.
+ */
+async function withServer(
+  fn: (base: string, requests: string[], cut: string) => Promise<void>,
+) {
+  const requests: string[] = [];
+  const length = { "content-length": String(PAYLOAD.length) };
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (request) => {
+    const path = new URL(request.url).pathname;
+    requests.push(path);
+    if (path === "/data.bin") return new Response(PAYLOAD, { headers: length });
+    if (path === "/altered.bin") {
+      const altered = PAYLOAD.slice();
+      altered[altered.length >> 1] ^= 1;
+      return new Response(altered, { headers: length });
+    }
+    if (path === "/moved") return Response.redirect(new URL("/data.bin", request.url), 302);
+    return new Response("not here", { status: 404 });
+  });
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const cutServer = (async () => {
+    for await (const conn of listener) {
+      try {
+        await conn.read(new Uint8Array(65536)); // the request (small: one read)
+        const head = `HTTP/1.1 200 OK\r\ncontent-length: ${PAYLOAD.length}\r\n\r\n`;
+        await writeAll(conn, new TextEncoder().encode(head));
+        await writeAll(conn, PAYLOAD.subarray(0, 1 << 20));
+      } catch {
+        // The client went first: nothing to do.
+      } finally {
+        conn.close();
+      }
+    }
+  })();
+  try {
+    await fn(
+      `http://127.0.0.1:${server.addr.port}`,
+      requests,
+      `http://127.0.0.1:${listener.addr.port}/cut.bin`,
+    );
+  } finally {
+    listener.close();
+    await cutServer.catch(() => {});
+    await server.shutdown();
+  }
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array) {
+  for (let written = 0; written < bytes.length;) {
+    written += await conn.write(bytes.subarray(written));
+  }
+}
+
+/** A RemoteFile served by the local server, fetched with the real global fetch. */
+function served(base: string, path: string, fileName: string, md5 = PAYLOAD_MD5): RemoteFile {
+  return { url: `${base}${path}`, md5, fileName, what: "test file" };
+}
+
+Deno.test("fetchCached over real HTTP: a good file lands in the cache whole, then hits the cache", async () => {
+  await withServer(async (base, requests) => {
+    await withTempDir(async (dir) => {
+      const file = served(base, "/data.bin", "data.bin");
+      const first = await fetchCached(file, { cacheDir: dir, fetch: globalThis.fetch });
+      assert.deepEqual(first, { path: join(dir, "data.bin"), downloaded: true });
+      assert.equal(await md5File(first.path), PAYLOAD_MD5);
+      assert.deepEqual(await listDir(dir), ["data.bin"]);
+      const second = await fetchCached(file, { cacheDir: dir, fetch: globalThis.fetch });
+      assert.equal(second.downloaded, false);
+      assert.deepEqual(requests, ["/data.bin"], "a cache hit does not fetch");
+    });
+  });
+});
+
+Deno.test("fetchCached over real HTTP: a download with the wrong MD5 is not kept", async () => {
+  await withServer(async (base) => {
+    await withTempDir(async (dir) => {
+      await assert.rejects(
+        fetchCached(served(base, "/altered.bin", "data.bin"), {
+          cacheDir: dir,
+          fetch: globalThis.fetch,
+        }),
+        (e) =>
+          e instanceof UserError && !(e instanceof DownloadError) &&
+          e.message.includes(`expected ${PAYLOAD_MD5}`) && e.message.includes("not kept"),
+      );
+      assert.deepEqual(await listDir(dir), [], "no file, no temp file");
+    });
+  });
+});
+
+Deno.test("fetchCached over real HTTP: a connection cut halfway leaves nothing behind", async () => {
+  await withServer(async (base, _requests, cutUrl) => {
+    await withTempDir(async (dir) => {
+      const cut = { ...served(base, "/data.bin", "data.bin"), url: cutUrl };
+      await assert.rejects(
+        fetchCached(cut, { cacheDir: dir, fetch: globalThis.fetch }),
+        (e) => {
+          // Some bytes arrived before the cut, not all of them.
+          const bytes = Number(/failed after (\d+) bytes/.exec((e as Error).message)?.[1]);
+          return e instanceof DownloadError && e.url === cut.url &&
+            bytes > 0 && bytes < PAYLOAD.length;
+        },
+      );
+      assert.deepEqual(await listDir(dir), [], "no partial file, no temp file");
+      // The same name downloads cleanly afterwards.
+      const good = await fetchCached(served(base, "/data.bin", "data.bin"), {
+        cacheDir: dir,
+        fetch: globalThis.fetch,
+      });
+      assert.equal(await md5File(good.path), PAYLOAD_MD5);
+      assert.deepEqual(await listDir(dir), ["data.bin"]);
+    });
+  });
+});
+
+Deno.test("fetchCached over real HTTP: follows a 302 redirect to the file", async () => {
+  await withServer(async (base, requests) => {
+    await withTempDir(async (dir) => {
+      const result = await fetchCached(served(base, "/moved", "moved.bin"), {
+        cacheDir: dir,
+        fetch: globalThis.fetch,
+      });
+      assert.deepEqual(result, { path: join(dir, "moved.bin"), downloaded: true });
+      assert.equal(await md5File(result.path), PAYLOAD_MD5);
+      assert.deepEqual(requests, ["/moved", "/data.bin"]);
+      assert.deepEqual(await listDir(dir), ["moved.bin"]);
+    });
+  });
+});
