@@ -6,6 +6,9 @@ import { buildCnn } from "../lib/models/cnn.ts";
 import { buildMlp } from "../lib/models/mlp.ts";
 import { evaluate, fit } from "../lib/train/fit.ts";
 import { lossFromLogits } from "../lib/train/loss.ts";
+import { HYP, type OptimizerSpec } from "../lib/train/config.ts";
+import { logitsOf } from "../lib/models/layers.ts";
+import { makeOptimizer } from "../lib/train/optimizer.ts";
 
 await initBackend();
 const data = syntheticCifar100({ seed: 1, trainCount: 768, testCount: 256 });
@@ -152,4 +155,220 @@ Deno.test("evaluate: confidences are the top-1 softmax probabilities, batch by b
     assert.ok(Math.abs(result.confidences[i] - top1(row)) < 1e-6, `row ${i}`);
   });
   head.dispose();
+});
+
+// ---- One optimizer step by hand; batches and history on a set that leaves a smaller last batch.
+
+/** A one-layer softmax classifier [dim] -> [classes] with the given weights (no dropout). */
+function softmaxHead(kernel: number[][], bias: number[]): tf.Sequential {
+  const head = tf.sequential({
+    layers: [
+      tf.layers.dense({ inputShape: [kernel.length], units: bias.length, activation: "softmax" }),
+    ],
+  });
+  head.setWeights([tf.tensor2d(kernel), tf.tensor1d(bias)]);
+  return head;
+}
+
+/** d(mean categorical cross-entropy of softmax(xW + b))/d(W, b), in float64. */
+function handGradient(w: number[][], b: number[], x: number[][], labels: number[]) {
+  const gw = w.map((row) => row.map(() => 0));
+  const gb = b.map(() => 0);
+  x.forEach((xi, i) => {
+    const z = b.map((bk, k) => bk + xi.reduce((s, xd, d) => s + xd * w[d][k], 0));
+    const top = Math.max(...z);
+    const e = z.map((zk) => Math.exp(zk - top));
+    const sum = e.reduce((s, v) => s + v, 0);
+    e.forEach((ek, k) => {
+      const dz = (ek / sum - (k === labels[i] ? 1 : 0)) / x.length;
+      gb[k] += dz;
+      xi.forEach((xd, d) => gw[d][k] += xd * dz);
+    });
+  });
+  return [gw.flat(), gb];
+}
+
+/** Close to `tol` in absolute terms, element by element. */
+function assertNear(actual: ArrayLike<number>, expected: number[], what: string, tol: number) {
+  assert.equal(actual.length, expected.length, what);
+  for (let i = 0; i < expected.length; i++) {
+    assert.ok(
+      Math.abs(actual[i] - expected[i]) < tol,
+      `${what}[${i}]: ${actual[i]} vs ${expected[i]}`,
+    );
+  }
+}
+
+const handFeatures = [[1, -2], [0.5, 0.5], [-1, 3]];
+const handLabels = [2, 0, 1];
+const handKernel = [[0.1, -0.2, 0.3], [0.4, 0, -0.1]];
+const handBias = [0.05, -0.05, 0];
+
+/**
+ * Train the known head for two epochs of one full batch (two optimizer steps) with
+ * makeOptimizer(spec); return its weights and what the update rule `rule` predicts.
+ */
+async function twoSteps(
+  spec: OptimizerSpec,
+  rule: (params: number[], grads: number[], state: number[][], t: number) => number[],
+) {
+  const head = softmaxHead(handKernel, handBias);
+  const optimizer = makeOptimizer(spec);
+  const examples = featureExamples(
+    Float32Array.from(handFeatures.flat()),
+    2,
+    Uint8Array.from(handLabels),
+  );
+  await fit(head, examples, { epochs: 2, batchSize: 3, optimizer, log: quiet });
+  const actual = head.getWeights().map((w) => Array.from(w.dataSync()));
+  let w = handKernel.map((r) => r.slice()), b = handBias.slice();
+  const states = [[[], []], [[], []]] as number[][][];
+  for (let t = 1; t <= 2; t++) {
+    const [gw, gb] = handGradient(w, b, handFeatures, handLabels);
+    const flat = rule(w.flat(), gw, states[0], t);
+    w = [flat.slice(0, 3), flat.slice(3)];
+    b = rule(b, gb, states[1], t);
+  }
+  optimizer.dispose();
+  head.dispose();
+  return { actual, expected: [w.flat(), b], start: [handKernel.flat(), handBias] };
+}
+
+Deno.test("fit + makeOptimizer: two Adam steps equal the engine's update rule by hand", async () => {
+  // A large epsilon makes the rules' difference visible: TensorFlow's (Keras's, the fused op
+  // on the tensorflow engine) scales the step by sqrt(1 - b2^t) / (1 - b1^t) outside epsilon;
+  // tfjs's (wasm) bias-corrects m and v and adds epsilon to sqrt(v-hat).
+  const spec = {
+    name: "adam",
+    learningRate: 0.05,
+    beta1: 0.9,
+    beta2: 0.999,
+    epsilon: 0.02,
+  } as const;
+  const keras = tf.getBackend() === "tensorflow";
+  const { learningRate: lr, beta1: b1, beta2: b2, epsilon: eps } = spec;
+  const { actual, expected, start } = await twoSteps(spec, (p, g, [m, v], t) =>
+    p.map((pi, i) => {
+      m[i] = b1 * (m[i] ?? 0) + (1 - b1) * g[i];
+      v[i] = b2 * (v[i] ?? 0) + (1 - b2) * g[i] ** 2;
+      return keras
+        ? pi - lr * Math.sqrt(1 - b2 ** t) / (1 - b1 ** t) * m[i] / (Math.sqrt(v[i]) + eps)
+        : pi - lr * (m[i] / (1 - b1 ** t)) / (Math.sqrt(v[i] / (1 - b2 ** t)) + eps);
+    }));
+  // The steps are large against the tolerance: a wrong rate or a missing bias correction shows.
+  assert.ok(expected[0].some((v, i) => Math.abs(v - start[0][i]) > 0.02));
+  assertNear(actual[0], expected[0], "kernel", 2e-6);
+  assertNear(actual[1], expected[1], "bias", 2e-6);
+});
+
+Deno.test("fit + makeOptimizer: two RMSprop steps (with momentum) equal the update rule by hand", async () => {
+  const spec = {
+    name: "rmsprop",
+    learningRate: 0.01,
+    rho: 0.9,
+    momentum: 0.5,
+    epsilon: 0.01,
+  } as const;
+  const { learningRate: lr, rho, momentum, epsilon: eps } = spec;
+  const { actual, expected, start } = await twoSteps(spec, (p, g, [ms, mom]) =>
+    p.map((pi, i) => {
+      ms[i] = rho * (ms[i] ?? 0) + (1 - rho) * g[i] ** 2;
+      mom[i] = momentum * (mom[i] ?? 0) + lr * g[i] / Math.sqrt(ms[i] + eps);
+      return pi - mom[i];
+    }));
+  assert.ok(expected[0].some((v, i) => Math.abs(v - start[0][i]) > 0.01));
+  assertNear(actual[0], expected[0], "kernel", 2e-6);
+  assertNear(actual[1], expected[1], "bias", 2e-6);
+});
+
+/**
+ * Ten examples in batches of 4 (4, 4, then 2), two epochs, with a spy on the batches gathered
+ * and on each optimizer step. At each step, before the update, the spy computes the batch's
+ * loss and hits itself from the current weights (the model has no dropout, so they are what
+ * fit's gradient step saw).
+ */
+async function spiedFit() {
+  const dim = 3, classes = 4, count = 10;
+  const features = Float32Array.from({ length: count * dim }, (_, i) => Math.sin(1.7 * i + 0.3));
+  const labels = Uint8Array.from({ length: count }, (_, i) => (i * 3) % classes);
+  const head = softmaxHead(
+    [[0.5, -0.3, 0.2, 0.1], [-0.4, 0.6, 0, 0.3], [0.2, 0.1, -0.5, 0.4]],
+    [0.1, 0, -0.1, 0],
+  );
+  const base = featureExamples(features, dim, labels);
+  const batches: number[][] = [];
+  const examples = {
+    ...base,
+    gather(indices: ArrayLike<number>) {
+      batches.push(Array.from(indices));
+      return base.gather(indices);
+    },
+  };
+  const inner = makeOptimizer({ ...HYP.cnn.optimizer, learningRate: 0.05 });
+  const steps: { size: number; loss: number; correct: number }[] = [];
+  const spy = {
+    applyGradients(grads: tf.NamedTensorMap) {
+      const batch = batches.at(-1)!;
+      const [loss, correct] = tf.tidy(() => {
+        const x = tf.tensor2d(base.gather(batch), [batch.length, dim]);
+        const truth = tf.tensor1d(Array.from(batch, (i) => labels[i]), "int32");
+        const logits = logitsOf(head, x);
+        return [
+          lossFromLogits("categorical_crossentropy", tf.oneHot(truth, classes), logits),
+          logits.argMax(-1).equal(truth).sum(),
+        ].map((t) => t.dataSync()[0]);
+      });
+      steps.push({ size: batch.length, loss, correct });
+      inner.applyGradients(grads);
+    },
+  } as unknown as tf.Optimizer;
+  const progress: [number, number][] = [];
+  const { history } = await fit(head, examples, {
+    epochs: 2,
+    batchSize: 4,
+    optimizer: spy,
+    seed: 5,
+    log: quiet,
+    onProgress: (done, total) => progress.push([done, total]),
+  });
+  inner.dispose();
+  head.dispose();
+  return { history, batches, steps, progress, count };
+}
+
+Deno.test("fit: a smaller last batch; every example once per epoch; one step per batch", async () => {
+  const { batches, steps, progress, count } = await spiedFit();
+  assert.deepEqual(batches.map((b) => b.length), [4, 4, 2, 4, 4, 2]);
+  assert.deepEqual(steps.map((s) => s.size), [4, 4, 2, 4, 4, 2], "one optimizer step per batch");
+  assert.deepEqual(progress, [[1, 3], [2, 3], [3, 3], [1, 3], [2, 3], [3, 3]]);
+  const all = [...Array(count).keys()];
+  for (const epoch of [batches.slice(0, 3), batches.slice(3)]) {
+    assert.deepEqual(epoch.flat().sort((a, b) => a - b), all, "each example exactly once");
+  }
+  assert.notDeepEqual(batches.slice(0, 3).flat(), batches.slice(3).flat(), "reshuffled");
+});
+
+Deno.test("fit: history loss and accuracy are the batch-size-weighted means over each epoch", async () => {
+  const { history, steps, count } = await spiedFit();
+  for (const epoch of [0, 1]) {
+    const part = steps.slice(3 * epoch, 3 * epoch + 3);
+    const loss = part.reduce((s, b) => s + b.loss * b.size, 0) / count;
+    const accuracy = part.reduce((s, b) => s + b.correct, 0) / count;
+    assert.ok(
+      Math.abs(history.loss[epoch] - loss) < 1e-6,
+      `epoch ${epoch}: loss ${history.loss[epoch]} vs ${loss}`,
+    );
+    assert.ok(
+      Math.abs(history.accuracy[epoch] - accuracy) < 1e-9,
+      `epoch ${epoch}: accuracy ${history.accuracy[epoch]} vs ${accuracy}`,
+    );
+    // The weighting matters here: the plain means of the three batches differ.
+    const plainLoss = part.reduce((s, b) => s + b.loss, 0) / 3;
+    const plainAccuracy = part.reduce((s, b) => s + b.correct / b.size, 0) / 3;
+    assert.ok(Math.abs(plainLoss - loss) > 1e-4, `epoch ${epoch}: loss weighting is visible`);
+    assert.ok(
+      Math.abs(plainAccuracy - accuracy) > 1e-3,
+      `epoch ${epoch}: accuracy weighting is visible`,
+    );
+  }
 });
