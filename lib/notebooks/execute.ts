@@ -3,15 +3,19 @@
  *
  * Runs every notebooks/*.ipynb in name order (or the notebooks named on the
  * command line) on Deno's Jupyter kernel through nbclient, with env
- * CIFAR_PROFILE (smoke|full, default full) passed on to the kernel. Writes the
+ * CIFAR_PROFILE (smoke|full, default full) passed on to the kernel, and the rest
+ * of the environment with it (CIFAR_EPOCHS, CIFAR_LIMIT_TRAIN, CIFAR_LIMIT_TEST,
+ * CIFAR100_DATA, VGG16_WEIGHTS...). Writes the
  * executed copy to build/notebooks/NAME.ipynb and an HTML export to
  * build/notebooks/NAME.html; sources are never written. Stops at the first
  * failing cell with one line naming the notebook, the cell and the error, and
  * exits non-zero.
  *
- * Before the first notebook of the full profile it checks that CIFAR-100 can
- * be loaded (same loader as the notebooks), so a machine without the data or
- * network gets the loader's one-line error instead of a failed cell.
+ * Before the first notebook it checks the budget variables (a bad CIFAR_EPOCHS
+ * is one error line), and in the full profile that CIFAR-100 can be loaded and,
+ * when 04_vgg16 is among the notebooks, that the VGG16 weights can be found
+ * (the same lookups as the notebooks), so a machine without them gets the
+ * loader's one-line error instead of a failed cell after an hour of training.
  *
  * Jupyter comes from Debian (python3-nbclient, jupyter-nbconvert,
  * jupyter-client) or pip; the Deno kernel is registered with
@@ -25,6 +29,7 @@ import { parseArgs } from "node:util";
 import { basename, join, relative, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { isUserError, UserError } from "../util/errors.ts";
+import { budgetFromEnv } from "../train/profile.ts";
 
 /** The profiles a notebook run can use. */
 export type Profile = "smoke" | "full";
@@ -141,6 +146,44 @@ export async function preflightData(): Promise<void> {
   }
 }
 
+/** The notebook that needs the VGG16 weights in the full profile. */
+export const VGG16_NOTEBOOK = "04_vgg16.ipynb";
+
+/**
+ * Check that the full profile's VGG16 ImageNet weights can be found (env VGG16_WEIGHTS, the
+ * cache, or a download, as in notebook 04), so a missing file stops the run before the first
+ * notebook rather than after the others have trained.
+ *
+ * @throws the weights lookup's UserError (e.g. no file and no network)
+ */
+export async function preflightWeights(): Promise<void> {
+  const { resolveVgg16Weights } = await import("../models/vgg16_weights.ts");
+  try {
+    await resolveVgg16Weights();
+  } catch (e) {
+    if (!isUserError(e)) throw e;
+    // The notebooks' way to random weights is the smoke profile, not a flag.
+    throw new UserError(
+      `${e.message} (notebooks: CIFAR_PROFILE=smoke, or leave ${VGG16_NOTEBOOK} out)`,
+    );
+  }
+}
+
+/**
+ * The checks before the first notebook: the budget variables always; in the full profile the
+ * data, and the VGG16 weights when notebook 04 is to run.
+ *
+ * @param notebooks the notebooks to run
+ * @param profile their profile
+ * @throws a one-line UserError
+ */
+export async function preflight(notebooks: string[], profile: Profile): Promise<void> {
+  budgetFromEnv();
+  if (profile !== "full") return;
+  await preflightData();
+  if (notebooks.some((n) => basename(n) === VGG16_NOTEBOOK)) await preflightWeights();
+}
+
 /** Options for {@linkcode executeNotebooks}. */
 export interface ExecuteOptions {
   /** Notebook paths, run in this order (default: notebooks/*.ipynb by name). */
@@ -151,7 +194,7 @@ export interface ExecuteOptions {
   profile?: Profile;
   /** Per-cell timeout in seconds. */
   timeoutS?: number;
-  /** Check the data before a full-profile run (default true). */
+  /** Check the budget variables, and in the full profile the data and weights (default true). */
   preflight?: boolean;
   /** Called with one line per notebook as it starts and ends. */
   log?: (line: string) => void;
@@ -170,9 +213,9 @@ export async function executeNotebooks(options: ExecuteOptions = {}): Promise<st
   const outDir = resolve(options.outDir ?? join(REPO_ROOT, DEFAULT_OUT_DIR));
   const log = options.log ?? ((line: string) => console.error(line));
   if (notebooks.length === 0) throw new UserError("no notebooks to execute");
+  if (options.preflight ?? true) await preflight(notebooks, profile);
   const python = await findPython();
   await ensureDenoKernel(python);
-  if (profile === "full" && (options.preflight ?? true)) await preflightData();
   await Deno.mkdir(outDir, { recursive: true });
   const written: string[] = [];
   for (const notebook of notebooks) {

@@ -1,10 +1,13 @@
 /**
  * Analysis of saved runs, as pure functions over {@linkcode RunRecord}s: accuracy per
- * superclass, confusion matrices, the most confused class pairs, the comparison table and
- * a discussion written from the measured numbers (the comparison notebook shows them).
+ * superclass, confusion matrices, the most confused class pairs, the most confident mistakes,
+ * the comparison table, the labels every output carries (what data, which weights, which
+ * budget) and a discussion written from the measured numbers (the comparison notebook shows
+ * them).
  *
  * @module
  */
+import type { DataOrigin, DataSource } from "../data/dataset.ts";
 import type { RunRecord } from "../train/config.ts";
 
 /** The parts of a run record the analysis reads. */
@@ -180,6 +183,207 @@ export function topConfusedPairs(p: Predictions, n = 10): ConfusedPair[] {
   }));
 }
 
+/** One mistake of a run: a test image whose top-1 prediction is wrong. */
+export interface Mistake {
+  /** Index of the image in the run's test split. */
+  index: number;
+  /** True fine class name. */
+  true_class: string;
+  /** Predicted fine class name. */
+  predicted_as: string;
+  /** The model's probability for the predicted class. */
+  confidence: number;
+}
+
+/**
+ * The mistakes a run was surest of: wrongly predicted test images, highest top-1 probability
+ * first (ties in image order).
+ *
+ * @param p predictions, labels, names and top-1 probabilities of a run
+ * @param n how many (default 24)
+ * @returns up to n mistakes
+ * @throws {RangeError} when the record has no probability per prediction
+ * @example
+ * ```ts
+ * confidentMistakes(record, 3).map((m) => `${m.true_class} -> ${m.predicted_as}`);
+ * ```
+ */
+export function confidentMistakes(
+  p: Predictions & Pick<RunRecord, "test_confidences">,
+  n = 24,
+): Mistake[] {
+  checkLengths(p);
+  if (p.test_confidences?.length !== p.test_predictions.length) {
+    throw new RangeError(
+      `${p.test_confidences?.length ?? "no"} confidences for ${p.test_predictions.length} ` +
+        "predictions: the record predates test_confidences; train the model again",
+    );
+  }
+  const wrong: number[] = [];
+  p.test_labels.forEach((label, i) => {
+    if (p.test_predictions[i] !== label) wrong.push(i);
+  });
+  wrong.sort((a, b) => p.test_confidences[b] - p.test_confidences[a] || a - b);
+  return wrong.slice(0, n).map((index) => ({
+    index,
+    true_class: p.fine_label_names[p.test_labels[index]],
+    predicted_as: p.fine_label_names[p.test_predictions[index]],
+    confidence: p.test_confidences[index],
+  }));
+}
+
+// ---- Labels: what data, which weights, which budget ---------------------------------------------
+
+/** What an output is made from: a dataset's source, one run, or several runs. */
+export type DataOf = Pick<DataSource, "synthetic" | "origin"> | RunRecord | readonly RunRecord[];
+
+const MODEL_NAMES: Record<string, string> = { mlp: "MLP", cnn: "CNN", vgg16: "VGG16" };
+const modelName = (m: string) => MODEL_NAMES[m] ?? m;
+
+const isRecord = (x: object): x is RunRecord => "model" in x && "data" in x;
+
+function sourcesOf(of: DataOf): { model?: string; synthetic: boolean; origin: DataOrigin }[] {
+  const list: readonly (RunRecord | Pick<DataSource, "synthetic" | "origin">)[] = Array.isArray(of)
+    ? of
+    : [of as RunRecord | Pick<DataSource, "synthetic" | "origin">];
+  return list.map((x) =>
+    isRecord(x)
+      ? { model: x.model, synthetic: x.synthetic, origin: recordOrigin(x) }
+      : { synthetic: x.synthetic, origin: x.origin }
+  );
+}
+
+/** A record's data origin (`unverified` for a real-data record that does not say). */
+function recordOrigin(r: RunRecord): DataOrigin {
+  return r.data.origin ?? (r.synthetic ? "synthetic" : "unverified");
+}
+
+/** True when any of it was synthetic. */
+export function isSyntheticData(of: DataOf): boolean {
+  return sourcesOf(of).some((s) => s.synthetic);
+}
+
+const CAVEATS: Partial<Record<DataOrigin, string>> = {
+  unofficial: "not the official CIFAR-100 archive (its MD5 differs): not comparable with " +
+    "published CIFAR-100 results",
+  unverified: "CIFAR-100 from an extracted folder, not verified against the official " +
+    "archive's MD5",
+};
+
+/**
+ * The warning every table, chart and the discussion carry when real data is not the verified
+ * official CIFAR-100 (synthetic data has its own banner): undefined for the official archive.
+ *
+ * @param of a dataset's source, a run or runs
+ * @returns one line, naming the models when only some runs are concerned
+ * @example
+ * ```ts
+ * dataCaveat({ synthetic: false, origin: "unverified" });
+ * // "CIFAR-100 from an extracted folder, not verified against the official archive's MD5"
+ * ```
+ */
+export function dataCaveat(of: DataOf): string | undefined {
+  const sources = sourcesOf(of).filter((s) => !s.synthetic);
+  const parts = (["unofficial", "unverified"] as const).flatMap((origin) => {
+    const concerned = sources.filter((s) => s.origin === origin);
+    if (concerned.length === 0) return [];
+    const models = concerned.length < sources.length
+      ? `${concerned.map((s) => modelName(s.model ?? "data")).join(", ")}: `
+      : "";
+    return [models + CAVEATS[origin]];
+  });
+  return parts.length ? parts.join("; ") : undefined;
+}
+
+/**
+ * A caption with the data caveat appended when there is one.
+ *
+ * @example
+ * ```ts
+ * captioned("Images per class", data.source); // "Images per class" for the official archive
+ * ```
+ */
+export function captioned(caption: string, of: DataOf): string {
+  const caveat = dataCaveat(of);
+  return caveat ? `${caption} — ⚠ ${caveat}` : caption;
+}
+
+const WEIGHTS_LABELS: Record<NonNullable<RunRecord["weights_kind"]>, string> = {
+  imagenet: "ImageNet weights",
+  file: "weights from a file that is not Keras's ImageNet file",
+  random: "RANDOM weights (not ImageNet)",
+};
+
+/**
+ * A run's model as outputs name it: `MLP`, `CNN`, or for VGG16 what its weights were, from
+ * `weights_kind` (e.g. `VGG16 with RANDOM weights (not ImageNet)`).
+ */
+export function modelLabel(record: Pick<RunRecord, "model" | "weights_kind">): string {
+  const name = modelName(record.model);
+  return record.weights_kind ? `${name} with ${WEIGHTS_LABELS[record.weights_kind]}` : name;
+}
+
+/** The source notebook's budget: 20 epochs on all of CIFAR-100. */
+export const SOURCE_BUDGET = { epochs: 20, train_images: 50_000, test_images: 10_000 } as const;
+
+const count = (n: number) => n.toLocaleString("en-US");
+
+/** `2 epochs on 5,000 training and 1,000 test images (CIFAR_EPOCHS=2)`. */
+export function budgetText(
+  r: Pick<RunRecord, "epochs" | "train_images" | "test_images"> & {
+    budget_overrides?: string[];
+  },
+): string {
+  const set = r.budget_overrides?.length ? ` (${r.budget_overrides.join(", ")})` : "";
+  return `${r.epochs} epoch${r.epochs === 1 ? "" : "s"} on ${count(r.train_images)} training ` +
+    `and ${count(r.test_images)} test images${set}`;
+}
+
+const budgetKey = (r: RunRecord) => `${r.epochs}/${r.train_images}/${r.test_images}`;
+const sourceBudget = (r: RunRecord) =>
+  r.epochs === SOURCE_BUDGET.epochs && r.train_images === SOURCE_BUDGET.train_images &&
+  r.test_images === SOURCE_BUDGET.test_images;
+
+/**
+ * A warning when the runs had different budgets (epochs, training or test images), so their
+ * accuracies are not like for like; undefined when they all had the same.
+ *
+ * @param records the runs compared
+ * @returns markdown, one paragraph
+ */
+export function budgetNote(records: RunRecord[]): string | undefined {
+  if (new Set(records.map(budgetKey)).size <= 1) return undefined;
+  return "**Different budgets.** These runs did not train on the same budget: " +
+    records.map((r) => `${modelName(r.model)} ${budgetText(r)}`).join("; ") +
+    ". Their accuracies are not like for like: a run with fewer epochs or images is handicapped.";
+}
+
+/**
+ * What each run was: its data (and whether it is the verified official CIFAR-100), its budget
+ * (and any env override), and VGG16's weights; then {@linkcode budgetNote} when budgets differ.
+ *
+ * @param records the runs
+ * @returns markdown: one bullet per run
+ */
+export function runsOverview(records: RunRecord[]): string {
+  const origins: Record<DataOrigin, string> = {
+    official: "the official archive, MD5 checked",
+    unofficial: "⚠ NOT the official archive: its MD5 differs",
+    unverified: "⚠ an extracted folder, not verified against the official archive",
+    synthetic: "SYNTHETIC",
+  };
+  const lines = records.map((r) => {
+    // Synthetic data's description already says so.
+    const origin = r.synthetic ? "" : ` (${origins[recordOrigin(r)]})`;
+    return `- **${modelLabel(r)}**: ${r.data.description}${origin}; ${budgetText(r)}` +
+      (r.weights ? `; weights: ${r.weights}` : "");
+  });
+  const note = budgetNote(records);
+  return lines.join("\n") + (note ? `\n\n${note}` : "");
+}
+
+// ---- The comparison table and the discussion ----------------------------------------------------
+
 /** One row of the comparison table. */
 export interface ComparisonRow {
   model: string;
@@ -190,14 +394,23 @@ export interface ComparisonRow {
   test_loss: number;
   /** The loss the model was trained and evaluated with. */
   loss: string;
+  /** Epochs trained (VGG16 with fine-tuning: head epochs plus fine-tuning epochs). */
   epochs: number;
+  train_images: number;
+  test_images: number;
+  /** Env variables that overrode the profile's budget, e.g. `CIFAR_EPOCHS=2`; "" for none. */
+  budget_overrides: string;
   /** Mean training seconds per epoch (VGG16: head epochs on cached features). */
   seconds_per_epoch: number;
   /** Training images per second. */
   images_per_second: number;
   /** VGG16: one-off seconds to compute the frozen base's features; null for the others. */
   feature_seconds: number | null;
+  /** VGG16: `imagenet`, `file` or `random`; null for the others. */
+  weights: string | null;
   data: string;
+  /** `official`, `unofficial`, `unverified` or `synthetic` (see lib/data/dataset.ts). */
+  data_origin: DataOrigin;
   profile: string;
 }
 
@@ -221,10 +434,15 @@ export function comparisonRows(records: RunRecord[]): ComparisonRow[] {
     test_loss: round(r.test_loss, 4),
     loss: r.loss,
     epochs: r.history.loss.length,
+    train_images: r.train_images,
+    test_images: r.test_images,
+    budget_overrides: (r.budget_overrides ?? []).join(", "),
     seconds_per_epoch: round(mean(r.seconds_per_epoch), 3),
     images_per_second: Math.round(r.train_images_per_second),
     feature_seconds: r.feature_seconds === undefined ? null : round(r.feature_seconds, 1),
+    weights: r.weights_kind ?? null,
     data: r.data.description,
+    data_origin: recordOrigin(r),
     profile: r.profile ?? "",
   }));
 }
@@ -262,16 +480,15 @@ export const SOURCE_RESULTS: readonly {
   },
 ];
 
-const MODEL_NAMES: Record<string, string> = { mlp: "MLP", cnn: "CNN", vgg16: "VGG16" };
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const secs = (x: number) => `${x < 10 ? x.toFixed(2) : x.toFixed(1)} s`;
-const modelName = (m: string) => MODEL_NAMES[m] ?? m;
 
 /**
  * A discussion of the runs, in markdown, written from their measured numbers: ranking by
  * accuracy, speed, the VGG16 feature cost, the best and worst superclasses and the most
  * confused pair of the best model, and how the numbers relate to the source's. Says
- * prominently when the data was synthetic or VGG16's weights random.
+ * prominently when the data was synthetic or not the verified official CIFAR-100, when VGG16's
+ * weights were not ImageNet's, and when budgets differ from each other or from the source's.
  *
  * @param records run records of one profile
  * @returns markdown text
@@ -279,7 +496,7 @@ const modelName = (m: string) => MODEL_NAMES[m] ?? m;
 export function discussion(records: RunRecord[]): string {
   if (records.length === 0) return "No runs to discuss.";
   const out: string[] = [];
-  const synthetic = records.some((r) => r.synthetic);
+  const synthetic = isSyntheticData(records);
   if (synthetic) {
     out.push(
       "**⚠ SYNTHETIC DATA — not CIFAR-100.** These runs used the smoke profile's synthetic " +
@@ -287,19 +504,27 @@ export function discussion(records: RunRecord[]): string {
         "nothing about CIFAR-100.",
     );
   }
+  const caveat = dataCaveat(records);
+  if (caveat) {
+    out.push(
+      `**⚠ Data not verified as CIFAR-100** (${caveat}). The numbers below are measured on ` +
+        "that data; they are CIFAR-100 results only if it is the official dataset.",
+    );
+  }
   const ranked = [...records].sort((a, b) => b.test_accuracy - a.test_accuracy);
   const best = ranked[0];
   const chance = 1 / best.fine_label_names.length;
+  const budgets = budgetNote(records);
   out.push(
     `**Accuracy.** ${
       ranked.map((r) =>
         `${modelName(r.model)} ${pct(r.test_accuracy)} (top-5 ${pct(r.top5_accuracy)})`
       ).join(", ")
-    }, from most to least accurate, after ${
-      [...new Set(records.map((r) => r.history.loss.length))].join("/")
-    } epochs on ${best.train_images.toLocaleString("en-US")} training and ` +
-      `${best.test_images.toLocaleString("en-US")} test images; guessing scores ${pct(chance)}.`,
+    }, from most to least accurate, ${
+      budgets ? "on different budgets (below)" : `after ${budgetText(best)}`
+    }; guessing scores ${pct(chance)}.`,
   );
+  if (budgets) out.push(budgets);
   const losses = new Set(records.map((r) => r.loss));
   out.push(
     `**Loss.** Test loss: ${
@@ -322,11 +547,17 @@ export function discussion(records: RunRecord[]): string {
   });
   out.push(`**Speed** (${best.backend} backend). ${speed.join("; ")}.`);
   const vgg = records.find((r) => r.model === "vgg16");
-  if (vgg?.weights && /random/i.test(vgg.weights)) {
+  if (vgg?.weights_kind === "random") {
     out.push(
       "**VGG16 ran with random weights** (`--weights none`): its features are not ImageNet " +
         "features, so its accuracy shows only that the pipeline works, not what transfer " +
         "learning achieves.",
+    );
+  } else if (vgg?.weights_kind === "file") {
+    out.push(
+      "**VGG16 ran with a weights file that is not Keras's ImageNet file** (its MD5 differs): " +
+        "what its features are depends on that file, so its accuracy is not the ImageNet " +
+        "transfer-learning result.",
     );
   }
   const classes = superclassAccuracy(best).filter((r) => r.images > 0);
@@ -347,18 +578,38 @@ export function discussion(records: RunRecord[]): string {
           : ""),
     );
   }
-  const source = SOURCE_RESULTS.map((s) => `${modelName(s.model)} ${pct(s.test_accuracy)}`);
-  out.push(
-    `**Against the source** (${source.join(", ")} on CIFAR-100 after 20 epochs). ` +
-      (synthetic
-        ? "Synthetic runs cannot be compared with these; run the full profile for that."
-        : records.map((r) => {
-          const s = SOURCE_RESULTS.find((x) => x.model === r.model);
-          if (!s) return "";
-          const diff = (r.test_accuracy - s.test_accuracy) * 100;
-          return `${modelName(r.model)}: ${pct(r.test_accuracy)}, ` +
-            `${diff >= 0 ? "+" : ""}${diff.toFixed(1)} points.`;
-        }).filter(Boolean).join(" ")),
-  );
+  out.push(againstTheSource(records, synthetic, caveat));
   return out.join("\n\n");
+}
+
+function againstTheSource(records: RunRecord[], synthetic: boolean, caveat?: string): string {
+  const source = SOURCE_RESULTS.map((s) => `${modelName(s.model)} ${pct(s.test_accuracy)}`);
+  const intro = `**Against the source** (${source.join(", ")} on CIFAR-100 after ` +
+    `${budgetText(SOURCE_BUDGET)}). `;
+  if (synthetic) {
+    return intro + "Synthetic runs cannot be compared with these; run the full profile for that.";
+  }
+  const lines = records.map((r) => {
+    const s = SOURCE_RESULTS.find((x) => x.model === r.model);
+    if (!s) return "";
+    const diff = (r.test_accuracy - s.test_accuracy) * 100;
+    const budget = sourceBudget(r) ? "" : ` after ${budgetText(r)}`;
+    return `${modelName(r.model)}: ${pct(r.test_accuracy)}${budget}, ` +
+      `${diff >= 0 ? "+" : ""}${diff.toFixed(1)} points.`;
+  }).filter(Boolean);
+  const shorter = records.filter((r) => !sourceBudget(r));
+  const warnings = [
+    ...(caveat ? [`the data is not verified as the official CIFAR-100 (${caveat})`] : []),
+    ...(shorter.length
+      ? [
+        `${shorter.map((r) => modelName(r.model)).join(", ")} did not have the source's ` +
+        `budget of ${budgetText(SOURCE_BUDGET)}`,
+      ]
+      : []),
+  ];
+  const warning = warnings.length
+    ? ` ⚠ Not like for like: ${warnings.join("; and ")}, so these differences measure that as ` +
+      "much as the models."
+    : "";
+  return intro + lines.join(" ") + warning;
 }

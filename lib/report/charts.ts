@@ -1,10 +1,12 @@
 /**
- * The notebooks' charts: plotly figures built from datasets and run records, so that notebook
- * cells stay one line long.
+ * The notebooks' charts, tables and image grids, built from datasets and run records, so that
+ * notebook cells stay one line long.
  *
  * Each chart comes in two parts: a `...Figure` function that builds the plotly figure (plain
- * data, tested) and a display function that shows it through {@linkcode plot}, with the
- * "synthetic data" banner whenever the data behind the chart was synthetic.
+ * data, tested) and a display function that shows it through {@linkcode plot}. Every display
+ * here says what its data was: the "synthetic data" banner whenever it was synthetic, and the
+ * data caveat ({@linkcode dataCaveat}: not the official archive, or an unverified folder) as a
+ * banner and in chart titles whenever real data is not the verified official CIFAR-100.
  *
  * @module
  */
@@ -12,11 +14,113 @@ import {
   coarseConfusion,
   type ComparisonRow,
   comparisonRows,
+  confidentMistakes,
+  dataCaveat,
+  type DataOf,
+  isSyntheticData,
+  modelLabel,
   superclassAccuracy,
 } from "./analysis.ts";
-import type { Cifar100 } from "../data/dataset.ts";
-import { type Displayable, type Figure, plot } from "./display.ts";
+import { type Cifar100, IMAGE_BYTES } from "../data/dataset.ts";
+import {
+  curves,
+  type Displayable,
+  escapeHtml,
+  type Figure,
+  imageGrid,
+  JUPYTER_DISPLAY,
+  plot,
+  table,
+} from "./display.ts";
 import type { RunRecord } from "../train/config.ts";
+
+/** Class of the banner that carries the data caveat (tests look for it). */
+export const CAVEAT_CLASS = "cifar-data-caveat";
+
+function banner(caveat: string): string {
+  return `<div class="${CAVEAT_CLASS}" style="background:#fde2e1;color:#7a1b12;` +
+    `border:1px solid #e08a80;padding:2px 8px;margin:4px 0;font:bold 13px sans-serif">` +
+    `⚠ ${escapeHtml(caveat)}</div>`;
+}
+
+/**
+ * Put a heading and, when real data is not the verified official CIFAR-100, the data caveat
+ * above a display (HTML and plain text alike).
+ *
+ * @param shown what to label
+ * @param of the data behind it: a dataset's source, a run or runs
+ * @param heading an optional caption line above it
+ * @returns the labelled display (the same one when there is nothing to add)
+ */
+export function withCaveat(shown: Displayable, of: DataOf, heading?: string): Displayable {
+  const caveat = dataCaveat(of);
+  if (!caveat && !heading) return shown;
+  const bundle = shown[JUPYTER_DISPLAY]();
+  const head = (caveat ? banner(caveat) : "") +
+    (heading
+      ? `<div class="cifar-caption" style="font:bold 13px sans-serif;margin:4px 0">` +
+        `${escapeHtml(heading)}</div>`
+      : "");
+  const plain = [...(caveat ? [`[⚠ ${caveat}]`] : []), ...(heading ? [heading] : [])];
+  const labelled = {
+    ...bundle,
+    "text/html": head + (bundle["text/html"] ?? ""),
+    "text/plain": [...plain, bundle["text/plain"] ?? ""].join("\n"),
+  };
+  return { [JUPYTER_DISPLAY]: () => labelled };
+}
+
+/** A figure whose title also carries the data caveat, when there is one. */
+function withTitleCaveat(figure: Figure, of: DataOf): Figure {
+  const caveat = dataCaveat(of);
+  if (!caveat) return figure;
+  const layout = figure.layout ?? {};
+  const title = (layout.title as { text?: string } | undefined)?.text ?? "";
+  const margin = { ...(layout.margin as Record<string, number> | undefined), t: 90 };
+  return {
+    ...figure,
+    layout: {
+      ...layout,
+      margin,
+      title: { text: `${title}<br><sub>⚠ ${escapeHtml(caveat)}</sub>` },
+    },
+  };
+}
+
+/** Show a chart labelled with its data: synthetic banner, caveat banner and title note. */
+function chart(figure: Figure, of: DataOf, height: number): Displayable {
+  const shown = plot(withTitleCaveat(figure, of), { synthetic: isSyntheticData(of), height });
+  return withCaveat(shown, of);
+}
+
+/**
+ * A table labelled with its data: the caption, the synthetic-data banner, and the data caveat
+ * in the caption and above it when real data is not the verified official CIFAR-100.
+ *
+ * @param rows the table's rows
+ * @param caption what the table shows
+ * @param of the data behind it: a dataset's source, a run or runs
+ * @returns a displayable table
+ * @example
+ * ```ts
+ * dataTable(comparisonRows(records), "Runs of the full profile", records);
+ * ```
+ */
+export function dataTable(rows: readonly object[], caption: string, of: DataOf): Displayable {
+  return withCaveat(table(rows, { caption, synthetic: isSyntheticData(of) }), of);
+}
+
+/**
+ * A run's accuracy and loss per epoch ({@linkcode curves}), titled with its model (and VGG16's
+ * weights) and labelled with its data.
+ *
+ * @param record the run
+ * @returns a displayable pair of charts
+ */
+export function runCurves(record: RunRecord): Displayable {
+  const shown = curves(record.history, { title: modelLabel(record), synthetic: record.synthetic });
+  return withCaveat(shown, record);
+}
 
 /** Images of one class in each split (a type alias, so it passes as a table row). */
 export type ClassCount = {
@@ -60,14 +164,6 @@ export function classCounts(
   return rows;
 }
 
-/** Options for {@linkcode classHistogram}. */
-export interface ClassHistogramOptions {
-  /** Chart title. */
-  title: string;
-  /** Label the chart as made from synthetic data. */
-  synthetic?: boolean;
-}
-
 /**
  * The class-distribution figure: one bar per class, training and test images stacked.
  *
@@ -98,15 +194,80 @@ export function classHistogramFigure(counts: ClassCount[], title: string): Figur
  * Show the class distribution as a stacked bar chart (see {@linkcode classHistogramFigure}).
  *
  * @param counts per-class counts, e.g. from {@linkcode classCounts}
- * @param opts title and synthetic-data labelling
+ * @param title chart title
+ * @param of the dataset's source, for its labels (synthetic, not verified)
  * @returns a displayable chart
  * @example
  * ```ts
- * classHistogram(classCounts(data, "fine"), { title: "Images per fine class", synthetic });
+ * classHistogram(classCounts(data, "fine"), "Images per fine class", data.source);
  * ```
  */
-export function classHistogram(counts: ClassCount[], opts: ClassHistogramOptions): Displayable {
-  return plot(classHistogramFigure(counts, opts.title), { synthetic: opts.synthetic, height: 460 });
+export function classHistogram(counts: ClassCount[], title: string, of: DataOf): Displayable {
+  return chart(classHistogramFigure(counts, title), of, 460);
+}
+
+/**
+ * The first training images, each captioned with its fine class and, below, its superclass.
+ *
+ * @param data the dataset
+ * @param count how many images (default 24)
+ * @param columns images per row (default 8)
+ * @returns a displayable image grid, labelled with the data
+ */
+export function sampleGrid(data: Cifar100, count = 24, columns = 8): Displayable {
+  const n = Math.min(count, data.train.count);
+  const captions = Array.from({ length: n }, (_, i) => {
+    const fine = data.fineLabelNames[data.train.fineLabels[i]];
+    return `${fine}\n(${data.coarseLabelNames[data.train.coarseLabels[i]]})`;
+  });
+  const images = data.train.images.subarray(0, n * IMAGE_BYTES);
+  return withCaveat(
+    imageGrid(images, captions, { columns, synthetic: data.source.synthetic }),
+    data.source,
+  );
+}
+
+/**
+ * The test images a run got wrong with the highest confidence ({@linkcode confidentMistakes}),
+ * most confident first, each captioned with its true class, the predicted class and the
+ * model's probability for it.
+ *
+ * @param record the run (with `test_confidences`)
+ * @param data the run's test images, e.g. from `runTestImages(record)` in lib/train/profile.ts
+ * @param count how many (default 24)
+ * @param columns images per row (default 8)
+ * @returns a displayable image grid with a heading, labelled with the data
+ * @throws {RangeError} when the images are not the run's (another count or other labels)
+ */
+export function mistakesGrid(
+  record: RunRecord,
+  data: Pick<Cifar100, "test">,
+  count = 24,
+  columns = 8,
+): Displayable {
+  if (data.test.count !== record.test_labels.length) {
+    throw new RangeError(
+      `${data.test.count} test images, but the run was tested on ${record.test_labels.length}`,
+    );
+  }
+  const mistakes = confidentMistakes(record, count);
+  const images = new Uint8Array(mistakes.length * IMAGE_BYTES);
+  mistakes.forEach((m, k) => {
+    if (data.test.fineLabels[m.index] !== record.test_labels[m.index]) {
+      throw new RangeError(`test image ${m.index} has another label than in the run`);
+    }
+    images.set(
+      data.test.images.subarray(m.index * IMAGE_BYTES, (m.index + 1) * IMAGE_BYTES),
+      k * IMAGE_BYTES,
+    );
+  });
+  const captions = mistakes.map((m) =>
+    `true: ${m.true_class}\npredicted: ${m.predicted_as} (${Math.round(m.confidence * 100)}%)`
+  );
+  const grid = imageGrid(images, captions, { columns, synthetic: record.synthetic });
+  const heading = `${modelLabel(record)}: its ${mistakes.length} most confident mistakes ` +
+    `on the test set, most confident first`;
+  return withCaveat(grid, record, heading);
 }
 
 /** Numeric columns of the comparison table that {@linkcode metricBars} can chart. */
@@ -125,7 +286,6 @@ export interface MetricBarsOptions {
 }
 
 const modelNames = (records: RunRecord[]) => records.map((r) => r.model.toUpperCase());
-const isSynthetic = (records: RunRecord[]) => records.some((r) => r.synthetic);
 
 /**
  * The figure of {@linkcode metricBars}: one bar group per run, one trace per metric, with the
@@ -159,7 +319,7 @@ export function metricBarsFigure(
 }
 
 /**
- * Compare runs on one or more metrics as grouped bars; labelled synthetic when any run is.
+ * Compare runs on one or more metrics as grouped bars, labelled with their data.
  *
  * @param records the runs, one group of bars each
  * @param metrics trace name to comparison-table column, e.g. `{ "top-1": "test_accuracy" }`
@@ -177,8 +337,7 @@ export function metricBars(
   metrics: Record<string, MetricColumn>,
   opts: MetricBarsOptions,
 ): Displayable {
-  const figure = metricBarsFigure(records, metrics, opts);
-  return plot(figure, { synthetic: isSynthetic(records), height: 340 });
+  return chart(metricBarsFigure(records, metrics, opts), records, 340);
 }
 
 /**
@@ -211,14 +370,13 @@ export function superclassBarsFigure(records: RunRecord[]): Figure {
 }
 
 /**
- * Show each run's test accuracy per superclass as grouped bars; labelled synthetic when any
- * run is.
+ * Show each run's test accuracy per superclass as grouped bars, labelled with their data.
  *
  * @param records the runs, one trace each
  * @returns a displayable chart
  */
 export function superclassBars(records: RunRecord[]): Displayable {
-  return plot(superclassBarsFigure(records), { synthetic: isSynthetic(records), height: 480 });
+  return chart(superclassBarsFigure(records), records, 480);
 }
 
 /**
@@ -267,5 +425,5 @@ export function confusionHeatmapFigure(record: RunRecord): Figure {
  * ```
  */
 export function confusionHeatmap(record: RunRecord): Displayable {
-  return plot(confusionHeatmapFigure(record), { synthetic: record.synthetic, height: 720 });
+  return chart(confusionHeatmapFigure(record), record, 720);
 }

@@ -6,8 +6,10 @@
  * - `full`: the real CIFAR-100 and the source's 20 epochs, with ImageNet weights
  *   for VGG16, to reproduce the source.
  *
- * The profile comes from env CIFAR_PROFILE (default `full`). A model notebook's
- * training cell is one line:
+ * The profile comes from env CIFAR_PROFILE (default `full`). Env `CIFAR_EPOCHS`,
+ * `CIFAR_LIMIT_TRAIN` and `CIFAR_LIMIT_TEST` override its budget (epochs, training and test
+ * images) for every model, e.g. `CIFAR_EPOCHS=2` for a quick look at the real data; each run
+ * record lists the overrides in `budget_overrides`. A model notebook's training cell is one line:
  *
  * ```ts
  * const settings = profileSettings();
@@ -19,6 +21,8 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { UserError } from "../util/errors.ts";
+import { loadCifar100, type LoadOptions } from "../data/cifar100.ts";
+import type { Cifar100 } from "../data/dataset.ts";
 import {
   type ExperimentConfig,
   type ModelName,
@@ -38,6 +42,65 @@ export interface Subset {
   test?: number;
 }
 
+/** The env variables that override a profile's budget, by what they set. */
+export const BUDGET_VARIABLES = {
+  epochs: "CIFAR_EPOCHS",
+  train: "CIFAR_LIMIT_TRAIN",
+  test: "CIFAR_LIMIT_TEST",
+} as const;
+
+/** A budget set by env variables instead of the profile. */
+export interface BudgetOverride {
+  /** Epochs for every model (`CIFAR_EPOCHS`). */
+  epochs?: number;
+  /** Training images for every model (`CIFAR_LIMIT_TRAIN`). */
+  train?: number;
+  /** Test images for every model (`CIFAR_LIMIT_TEST`). */
+  test?: number;
+  /** The variables that were set, as `NAME=value`, e.g. `["CIFAR_EPOCHS=2"]`; empty when none. */
+  variables: string[];
+}
+
+/**
+ * Read the budget overrides from the environment: `CIFAR_EPOCHS`, `CIFAR_LIMIT_TRAIN`,
+ * `CIFAR_LIMIT_TEST`, each a whole number >= 1; unset or empty means the profile's number.
+ *
+ * @param get reads a variable (default `Deno.env.get`; tests pass their own)
+ * @returns the overrides and the variables that set them
+ * @throws {UserError} one line naming the variable and its bad value
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const env: Record<string, string> = { CIFAR_EPOCHS: "2" };
+ * assert.deepEqual(budgetFromEnv((name) => env[name]), { epochs: 2, variables: ["CIFAR_EPOCHS=2"] });
+ * ```
+ */
+export function budgetFromEnv(
+  get: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): BudgetOverride {
+  const budget: BudgetOverride = { variables: [] };
+  for (
+    const [key, name] of Object.entries(BUDGET_VARIABLES) as [
+      keyof typeof BUDGET_VARIABLES,
+      string,
+    ][]
+  ) {
+    const raw = get(name)?.trim();
+    if (!raw) continue;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < 1) {
+      throw new UserError(
+        `${name} must be a whole number >= 1, got '${raw}' (unset it to use the profile's ${
+          key === "epochs" ? "epochs" : `${key === "train" ? "training" : "test"} images`
+        })`,
+      );
+    }
+    budget[key] = value;
+    budget.variables.push(`${name}=${value}`);
+  }
+  return budget;
+}
+
 /** Everything a profile decides. */
 export interface ProfileSettings {
   /** The profile's name, recorded in every run record. */
@@ -48,10 +111,17 @@ export interface ProfileSettings {
   data: string | undefined;
   /** Seed for weights, shuffling, dropout and the synthetic data. */
   seed: number;
-  /** Epochs per model. */
+  /** Epochs per model (the profile's, or `CIFAR_EPOCHS`). */
   epochs: number;
-  /** Subsets per model. */
+  /** Subsets per model (the profile's, or `CIFAR_LIMIT_TRAIN` / `CIFAR_LIMIT_TEST` for all). */
   subsets: Record<ModelName, Subset>;
+  /** The env overrides applied to this profile's budget. */
+  budget: BudgetOverride;
+  /**
+   * Load options for a notebook that shows the data itself (01): the profile's data and seed,
+   * and the image limits only where env variables set them.
+   */
+  load: Pick<LoadOptions, "data" | "seed" | "limitTrain" | "limitTest">;
   /** VGG16 weights: "none" (random) or undefined (ImageNet: VGG16_WEIGHTS, cache, download). */
   weights: string | undefined;
   /** Absolute folder for run records and models: `<repo>/runs/<profile>`. */
@@ -68,8 +138,9 @@ const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
  * The settings of a profile.
  *
  * @param name `smoke` or `full`; default env CIFAR_PROFILE, else `full`
+ * @param budget overrides of epochs and images; default from the environment ({@linkcode budgetFromEnv})
  * @returns the profile's settings
- * @throws {UserError} for any other name
+ * @throws {UserError} for any other name, or a bad budget variable
  * @example
  * ```ts
  * const settings = profileSettings("smoke");
@@ -78,12 +149,13 @@ const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
  */
 export function profileSettings(
   name: string = Deno.env.get("CIFAR_PROFILE") || "full",
+  budget: BudgetOverride = budgetFromEnv(),
 ): ProfileSettings {
   if (!(PROFILES as readonly string[]).includes(name)) {
     throw new UserError(`CIFAR_PROFILE=${name} is not a profile: use smoke or full`);
   }
   const smoke = name === "smoke";
-  const base = {
+  const profile = {
     name: name as ProfileName,
     synthetic: smoke,
     data: smoke ? "synthetic" : undefined,
@@ -103,6 +175,26 @@ export function profileSettings(
     weights: smoke ? "none" : undefined,
     out: join(REPO_ROOT, "runs", name),
   };
+  const subset = (s: Subset): Subset => ({
+    train: budget.train ?? s.train,
+    test: budget.test ?? s.test,
+  });
+  const base = {
+    ...profile,
+    epochs: budget.epochs ?? profile.epochs,
+    subsets: {
+      mlp: subset(profile.subsets.mlp),
+      cnn: subset(profile.subsets.cnn),
+      vgg16: subset(profile.subsets.vgg16),
+    },
+    budget,
+    load: {
+      data: profile.data,
+      seed: profile.seed,
+      limitTrain: budget.train,
+      limitTest: budget.test,
+    },
+  };
   return {
     ...base,
     run(model: ModelName): ExperimentConfig {
@@ -119,12 +211,16 @@ export function profileSettings(
         seed: base.seed,
         out: base.out,
         profile: base.name,
+        ...(budget.variables.length ? { budgetOverrides: [...budget.variables] } : {}),
         ...(model === "vgg16" ? { weights: base.weights } : {}),
       };
     },
     recordPath: (model: ModelName) => join(base.out, model, "run.json"),
   };
 }
+
+/** Record fields the comparison notebook reads that older records lack. */
+const RECENT_FIELDS = ["official_data", "budget_overrides", "test_confidences"] as const;
 
 /**
  * Read the saved run records of a profile, in the order given.
@@ -156,13 +252,54 @@ export async function readProfileRecords(
       );
     }
     const record = await readRunRecord(path);
+    const again = `execute notebooks/${notebooks[model]} with CIFAR_PROFILE=${settings.name}`;
     if (record.profile !== settings.name) {
       throw new UserError(
-        `${path} was saved by profile '${record.profile}', not '${settings.name}': ` +
-          `execute notebooks/${notebooks[model]} with CIFAR_PROFILE=${settings.name}`,
+        `${path} was saved by profile '${record.profile}', not '${settings.name}': ${again}`,
       );
+    }
+    const missing = RECENT_FIELDS.filter((field) => !(field in record));
+    if (missing.length > 0) {
+      throw new UserError(`${path} has no ${missing.join(", ")} (an older record): ${again}`);
     }
     records.push(record);
   }
   return records;
+}
+
+/**
+ * Load again the test images a run was evaluated on: the same file or folder (`data.path`), or
+ * the synthetic data with the run's seed, and the run's number of test images (no training
+ * images). The labels are checked against the record's, so the images are the run's.
+ *
+ * @param record the run
+ * @returns the dataset, its test split the run's test images in the run's order
+ * @throws {UserError} when the data is gone or its test labels differ from the record's
+ * @example
+ * ```ts
+ * const data = await runTestImages(record);
+ * data.test.images; // record.test_images images, index i = record.test_predictions[i]
+ * ```
+ */
+export async function runTestImages(record: RunRecord): Promise<Cifar100> {
+  const data = record.synthetic ? "synthetic" : record.data.path;
+  if (data === undefined) {
+    throw new UserError(`the ${record.model} run's record names no data path to load again`);
+  }
+  const dataset = await loadCifar100({
+    data,
+    seed: record.seed,
+    limitTrain: 0,
+    limitTest: record.test_images,
+  });
+  const labels = dataset.test.fineLabels;
+  const same = labels.length === record.test_labels.length &&
+    record.test_labels.every((label, i) => labels[i] === label);
+  if (!same) {
+    throw new UserError(
+      `the test images of ${dataset.source.description} are not the ones the ${record.model} ` +
+        `run was tested on (their labels differ): train it again on this data`,
+    );
+  }
+  return dataset;
 }
