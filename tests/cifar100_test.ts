@@ -132,6 +132,8 @@ Deno.test("loads an extracted folder, or the folder holding it", async () => {
     const data = await loadCifar100({ data: folder, expectedCounts: COUNTS });
     checkFixture(data);
     assert.equal(data.source.kind, "folder");
+    assert.equal(data.source.origin, "unverified", "a folder cannot be checked");
+    assert.match(data.source.note ?? "", /labelled unverified/);
     assert.equal(data.source.path, folder);
     assert.match(data.source.id, /^folder:/);
     assert.match(data.source.description, /^CIFAR-100 from /);
@@ -148,10 +150,33 @@ Deno.test("loads a tar.gz, notes a non-official checksum, gives the same data", 
     checkFixture(data);
     const archiveMd5 = md5(await Deno.readFile(path));
     assert.equal(data.source.kind, "archive");
+    assert.equal(data.source.origin, "unofficial");
     assert.equal(data.source.md5, archiveMd5);
     assert.equal(data.source.id, archiveMd5);
     assert.ok(data.source.note?.includes(CIFAR100_MD5), data.source.note);
     assert.ok(data.source.note?.includes("accepted"));
+  });
+});
+
+Deno.test("origin: an archive is official only when its MD5 is the official one", async () => {
+  await withTempDir(async (dir) => {
+    const path = await writeFixtureArchive(join(dir, "c.tar.gz"), fixtureFiles(TRAIN, TEST));
+    const archiveMd5 = md5(await Deno.readFile(path));
+    // expectedMd5 stands in for the official MD5, which a fixture cannot have.
+    const official = await loadCifar100({
+      data: path,
+      expectedCounts: COUNTS,
+      expectedMd5: archiveMd5,
+    });
+    assert.equal(official.source.origin, "official");
+    assert.equal(official.source.note, undefined);
+    const other = await loadCifar100({
+      data: path,
+      expectedCounts: COUNTS,
+      expectedMd5: "0".repeat(32),
+    });
+    assert.equal(other.source.origin, "unofficial");
+    assert.match(other.source.note ?? "", /not the official 0{32}.*labelled as not the official/);
   });
 });
 
@@ -204,6 +229,7 @@ Deno.test("download: fetched into the cache, MD5-checked, then read from the cac
     });
     checkFixture(first);
     assert.equal(first.source.kind, "download");
+    assert.equal(first.source.origin, "official", "the (stand-in) official MD5 was checked");
     assert.equal(first.source.path, join(cacheDir, "cifar-100-binary.tar.gz"));
     assert.equal(first.source.id, md5(archive));
     assert.equal(progress.at(-1), archive.length);
@@ -211,6 +237,7 @@ Deno.test("download: fetched into the cache, MD5-checked, then read from the cac
 
     const second = await loadWithoutEnvData(options);
     assert.equal(second.source.kind, "cache");
+    assert.equal(second.source.origin, "official");
     assert.equal(server.calls.length, 1, "the cached archive is not fetched again");
     assert.deepEqual(second.train.images, first.train.images);
   });
@@ -285,6 +312,7 @@ Deno.test("the cache folder may hold the extracted folder instead of the archive
       expectedCounts: COUNTS,
     });
     assert.equal(data.source.kind, "cache");
+    assert.equal(data.source.origin, "unverified");
     assert.equal(data.source.path, folder);
     assert.equal(server.calls.length, 0);
   });
@@ -389,6 +417,7 @@ Deno.test("data: synthetic goes through loadCifar100 with limits as sizes", asyn
   assert.equal(data.train.count, 200);
   assert.equal(data.test.count, 50);
   assert.equal(data.source.synthetic, true);
+  assert.equal(data.source.origin, "synthetic");
   assert.equal(data.source.id, "synthetic-seed3-200-50");
   assert.match(data.source.description, /SYNTHETIC/);
 });
