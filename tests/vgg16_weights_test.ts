@@ -4,7 +4,7 @@ import { initBackend, tf } from "../lib/engine/backend.ts";
 import { md5File } from "../lib/util/cache.ts";
 import { UserError } from "../lib/util/errors.ts";
 import { buildVgg16Base, VGG16_CONV_LAYERS, VGG16_WEIGHTS } from "../lib/models/vgg16.ts";
-import { loadVgg16Weights, resolveVgg16Weights } from "../lib/models/vgg16_weights.ts";
+import { loadVgg16Weights, resolveVgg16Weights, weightsKind } from "../lib/models/vgg16_weights.ts";
 import { fill, type FixtureLayer, vgg16NotopLayers, writeKerasWeights } from "./vgg16_fixture.ts";
 
 await initBackend();
@@ -243,6 +243,27 @@ Deno.test("offline with nothing cached: one error naming every way to supply the
       /--weights none/,
       /6d6bbae143d832006294945121d1f1fc/,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("weightsKind comes from the MD5, never the path: a file under 'random' is `file`", async () => {
+  const dir = await tempDir();
+  try {
+    const folder = join(dir, "random");
+    await Deno.mkdir(folder);
+    const path = join(folder, "random_init.h5");
+    await writeKerasWeights(path, tinyLayers());
+    const source = await resolveVgg16Weights({ weights: path });
+    assert.equal(weightsKind(source), "file");
+    assert.doesNotMatch(source.description, /^ImageNet/, "not called ImageNet");
+    assert.match(source.description, /not known to be ImageNet weights/);
+    assert.equal(weightsKind(await resolveVgg16Weights({ weights: "none" })), "random");
+    // The official file, wherever it was found (its MD5 is checked on the way).
+    for (const kind of ["file", "cache", "download"] as const) {
+      assert.equal(weightsKind({ kind, md5: VGG16_WEIGHTS.md5 }), "imagenet", kind);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
