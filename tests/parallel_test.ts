@@ -7,6 +7,8 @@ import { evenShares, startWorkers } from "../lib/train/parallel.ts";
 import { fit } from "../lib/train/fit.ts";
 import { lossFromLogits } from "../lib/train/loss.ts";
 import { logitsOf } from "../lib/models/layers.ts";
+import { gradients } from "../lib/train/step.ts";
+import { permutation, SEED_STRIDE } from "../lib/util/random.ts";
 
 const backend = await initBackend();
 
@@ -112,5 +114,86 @@ Deno.test("VGG16 features from two threads equal one thread's, in image order", 
   } finally {
     workers.forEach((w) => w.close());
     base.dispose();
+  }
+});
+
+Deno.test("parallel steps: the workers' weighted gradients sum to this thread's on the same slices", async () => {
+  // 23 examples in batches of 10: batches of 10, 10 and 3, split over this thread and 1, 2 or
+  // 3 workers into unequal slices (with 3 workers the last batch leaves one slice empty), each
+  // weighted by its share of the batch. Dropout makes every replica draw its own masks, so the
+  // reference is computed here by mirror models built from the same seeds (this thread's model:
+  // seed; worker i's replica: seed + SEED_STRIDE.replica * i), called once per step as the
+  // replicas are, so their masks are the same call for call.
+  const seed = 11, numClasses = 100, batchSize = 10;
+  const data = syntheticCifar100({ seed: 3, trainCount: 23, testCount: 1 });
+  const train = imageExamples(data.train, data.train.fineLabels);
+  const model = buildCnn({ seed });
+  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const mirrors = [0, 1, 2, 3].map((i) => buildCnn({ seed: seed + SEED_STRIDE.replica * i }));
+  const mirrorVars = mirrors.map((m) => m.trainableWeights.map((w) => w.read() as tf.Variable));
+  const workers = await startWorkers(3, backend.name, { model: "cnn", seed });
+  const inner = tf.train.sgd(0.05);
+  try {
+    for (const count of [1, 2, 3]) {
+      const order = permutation(train.count, count * SEED_STRIDE.epoch);
+      let step = 0, lossSum = 0, correct = 0, worst = 0;
+      const spy = {
+        applyGradients(total: tf.NamedTensorMap) {
+          const batch = order.subarray(step * batchSize, (step + 1) * batchSize);
+          step++;
+          const expected = vars.map((v) => new Float64Array(v.size));
+          evenShares(batch.length, count + 1).forEach(([first, last], p) => {
+            const part = batch.subarray(first, last);
+            if (part.length === 0) return; // an empty slice is not sent: no mask drawn either
+            mirrorVars[p].forEach((m, k) => m.assign(vars[k]));
+            const x = tf.tensor4d(train.gather(part), [part.length, 32, 32, 3]);
+            const labels = tf.tensor1d(Array.from(part, (j) => train.labels[j]), "int32");
+            const weight = part.length / batch.length;
+            const result = gradients(mirrors[p], mirrorVars[p], {
+              x,
+              labels,
+              numClasses,
+              loss: "categorical_crossentropy",
+              weight,
+            });
+            mirrorVars[p].forEach((m, k) => {
+              const g = result.grads[m.name].dataSync();
+              for (let j = 0; j < g.length; j++) expected[k][j] += g[j];
+            });
+            lossSum += result.loss * part.length;
+            correct += result.correct;
+            tf.dispose([x, labels, result.grads]);
+          });
+          vars.forEach((v, k) => {
+            const actual = total[v.name].dataSync();
+            const scale = expected[k].reduce((s, g) => Math.max(s, Math.abs(g)), 0);
+            assert.ok(scale > 0, `${v.name} has a gradient`);
+            for (let j = 0; j < actual.length; j++) {
+              worst = Math.max(worst, Math.abs(actual[j] - expected[k][j]) / scale);
+            }
+          });
+          inner.applyGradients(total);
+        },
+      } as unknown as tf.Optimizer;
+      const { history } = await fit(model, train, {
+        epochs: 1,
+        batchSize,
+        optimizer: spy,
+        seed: count,
+        workers: workers.slice(0, count),
+        log: () => {},
+      });
+      assert.equal(step, 3, "three batches");
+      assert.ok(worst < 1e-5, `${count} worker(s): max gradient difference ${worst} of scale`);
+      assert.ok(
+        Math.abs(history.loss[0] - lossSum / train.count) < 1e-5,
+        `${count} worker(s): loss`,
+      );
+      assert.equal(history.accuracy[0], correct / train.count, `${count} worker(s): accuracy`);
+    }
+  } finally {
+    workers.forEach((w) => w.close());
+    inner.dispose();
+    [model, ...mirrors].forEach((m) => m.dispose());
   }
 });
