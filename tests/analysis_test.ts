@@ -1,11 +1,18 @@
 import assert from "node:assert/strict";
 import {
+  budgetNote,
+  budgetText,
+  captioned,
   coarseAccuracy,
   coarseConfusion,
   comparisonRows,
+  confidentMistakes,
   confusionMatrix,
+  dataCaveat,
   discussion,
   fineConfusion,
+  modelLabel,
+  runsOverview,
   superclassAccuracy,
   topConfusedPairs,
 } from "../lib/report/analysis.ts";
@@ -64,8 +71,16 @@ function record(model: "mlp" | "cnn" | "vgg16", over: Partial<RunRecord> = {}): 
     model,
     backend: "wasm",
     profile: "smoke",
-    data: { kind: "synthetic", synthetic: true, description: "SYNTHETIC data", id: "s" },
+    data: {
+      kind: "synthetic",
+      synthetic: true,
+      origin: "synthetic",
+      description: "SYNTHETIC data",
+      id: "s",
+    },
     synthetic: true,
+    official_data: false,
+    budget_overrides: [],
     params: 100,
     trainable_params: 100,
     epochs: 2,
@@ -89,6 +104,31 @@ function record(model: "mlp" | "cnn" | "vgg16", over: Partial<RunRecord> = {}): 
   } as RunRecord;
 }
 
+/** A run on the official CIFAR-100 archive with the source's budget (20 epochs, all images). */
+function official(model: "mlp" | "cnn" | "vgg16", over: Partial<RunRecord> = {}): RunRecord {
+  return record(model, {
+    data: {
+      kind: "cache",
+      synthetic: false,
+      origin: "official",
+      description: "CIFAR-100 from the cache",
+      id: "03b5dce01913d631647c71ecec9e9cb8",
+    },
+    synthetic: false,
+    official_data: true,
+    epochs: 20,
+    train_images: 50_000,
+    test_images: 10_000,
+    ...over,
+  });
+}
+
+/** The same with data of another origin. */
+function from(origin: "unofficial" | "unverified", model: "mlp" | "cnn", over = {}): RunRecord {
+  const r = official(model, over);
+  return { ...r, data: { ...r.data, origin }, official_data: false };
+}
+
 Deno.test("comparisonRows: rounded, mean seconds per epoch, feature seconds only for VGG16", () => {
   const rows = comparisonRows([
     record("mlp"),
@@ -103,13 +143,26 @@ Deno.test("comparisonRows: rounded, mean seconds per epoch, feature seconds only
     test_loss: 1.5,
     loss: "categorical_crossentropy",
     epochs: 2,
+    train_images: 2000,
+    test_images: 7,
+    budget_overrides: "",
     seconds_per_epoch: 3,
     images_per_second: 667,
     feature_seconds: null,
+    weights: null,
     data: "SYNTHETIC data",
+    data_origin: "synthetic",
     profile: "smoke",
   });
   assert.equal(rows[1].params, 9);
+  const overridden = comparisonRows([
+    from("unverified", "mlp", { budget_overrides: ["CIFAR_EPOCHS=2", "CIFAR_LIMIT_TEST=500"] }),
+    official("vgg16", { weights_kind: "file" }),
+  ]);
+  assert.equal(overridden[0].budget_overrides, "CIFAR_EPOCHS=2, CIFAR_LIMIT_TEST=500");
+  assert.equal(overridden[0].data_origin, "unverified");
+  assert.equal(overridden[1].data_origin, "official");
+  assert.equal(overridden[1].weights, "file");
   assert.equal(rows[1].feature_seconds, 20);
   assert.equal(rows[1].seconds_per_epoch, 0.3);
 });
@@ -118,7 +171,11 @@ Deno.test("discussion: from the measured numbers, ranked, with synthetic and ran
   const text = discussion([
     record("mlp", { test_accuracy: 0.25 }),
     record("cnn", { test_accuracy: 0.5, top5_accuracy: 0.75 }),
-    record("vgg16", { test_accuracy: 0.125, weights: "random initial weights (--weights none)" }),
+    record("vgg16", {
+      test_accuracy: 0.125,
+      weights: "random initial weights (--weights none)",
+      weights_kind: "random",
+    }),
   ]);
   assert.match(text, /SYNTHETIC DATA/);
   assert.match(text, /CNN 50\.0% \(top-5 75\.0%\), MLP 25\.0% .*VGG16 12\.5%/);
@@ -131,10 +188,140 @@ Deno.test("discussion: from the measured numbers, ranked, with synthetic and ran
   assert.match(text, /cannot be compared/);
 
   const real = discussion([
-    record("cnn", { synthetic: false, test_accuracy: 0.45, loss: "binary_crossentropy" }),
-    record("mlp", { synthetic: false, test_accuracy: 0.2 }),
+    official("cnn", { test_accuracy: 0.45, loss: "binary_crossentropy" }),
+    official("mlp", { test_accuracy: 0.2 }),
   ]);
-  assert.doesNotMatch(real, /SYNTHETIC/);
-  assert.match(real, /CNN: 45\.0%, \+3\.2 points\. MLP: 20\.0%, \+0\.7 points\./);
+  assert.doesNotMatch(real, /SYNTHETIC|⚠|budget/);
+  assert.match(real, /after 20 epochs on 50,000 training and 10,000 test images; guessing/);
+  assert.match(real, /CNN: 45\.0%, \+3\.2 points\. MLP: 20\.0%, \+0\.7 points\.$/);
   assert.match(real, /different losses/);
+});
+
+Deno.test("discussion: VGG16's weights from weights_kind, not from the description's words", () => {
+  const file = official("vgg16", {
+    weights: "weights file /data/random/vgg16.h5 (MD5 1234 differs from Keras's ImageNet file)",
+    weights_kind: "file",
+  });
+  const text = discussion([file]);
+  assert.doesNotMatch(text, /random weights/i);
+  assert.match(text, /weights file that is not Keras's ImageNet file/);
+  const imagenet = discussion([
+    official("vgg16", { weights: "random-looking", weights_kind: "imagenet" }),
+  ]);
+  assert.doesNotMatch(imagenet, /random weights|not Keras's ImageNet/i);
+  assert.match(discussion([official("vgg16", { weights_kind: "random" })]), /random weights/);
+});
+
+Deno.test("discussion: data that is not the verified official archive is said to be so", () => {
+  const unofficial = discussion([
+    from("unofficial", "mlp", { test_accuracy: 0.97 }),
+    from("unofficial", "cnn", { test_accuracy: 0.5 }),
+  ]);
+  assert.match(
+    unofficial,
+    /^\*\*⚠ Data not verified as CIFAR-100\*\* — not the official CIFAR-100 archive: its MD5/,
+  );
+  // The numbers against the source's, with the warning in the same paragraph.
+  assert.match(
+    unofficial,
+    /MLP: 97\.0%, \+77\.7 points\. .* ⚠ Not like for like — not the official CIFAR-100 archive/,
+  );
+  const folder = discussion([from("unverified", "cnn"), official("mlp")]);
+  assert.match(folder, /CNN: CIFAR-100 from an extracted folder, not verified/);
+  assert.doesNotMatch(discussion([official("cnn")]), /verified/);
+});
+
+Deno.test("discussion: budgets other than the source's, or different between runs, are named", () => {
+  const overrides = ["CIFAR_EPOCHS=2"];
+  const quick = discussion([
+    official("cnn", { epochs: 2, budget_overrides: overrides, test_accuracy: 0.3 }),
+    official("mlp", { epochs: 2, budget_overrides: overrides, test_accuracy: 0.1 }),
+  ]);
+  assert.match(
+    quick,
+    /CNN: 30\.0% after 2 epochs on 50,000 training and 10,000 test images \(CIFAR_EPOCHS=2\), -11\.8 points/,
+  );
+  assert.match(
+    quick,
+    /⚠ Not like for like — CNN, MLP did not have the source's budget of 20 epochs/,
+  );
+  assert.doesNotMatch(quick, /Different budgets/, "the two runs share their budget");
+
+  const mixed = discussion([official("cnn", { epochs: 2 }), official("mlp")]);
+  assert.match(mixed, /from most to least accurate, on different budgets \(below\)/);
+  assert.match(mixed, /\*\*Different budgets\.\*\* .*CNN 2 epochs on 50,000 .*MLP 20 epochs on/);
+  assert.match(mixed, /Not like for like — CNN did not have the source's budget/);
+});
+
+Deno.test("labels: data caveat, captions, model labels, budgets, overview", () => {
+  assert.equal(dataCaveat(official("cnn")), undefined);
+  assert.equal(dataCaveat({ synthetic: true, origin: "synthetic" }), undefined, "its own banner");
+  assert.match(
+    dataCaveat({ synthetic: false, origin: "unofficial" })!,
+    /^not the official CIFAR-100 archive: its MD5 differs$/,
+  );
+  assert.match(
+    dataCaveat([from("unverified", "mlp"), from("unverified", "cnn")])!,
+    /^CIFAR-100 from an extracted folder/,
+  );
+  assert.equal(
+    dataCaveat([from("unverified", "mlp"), official("cnn"), from("unofficial", "cnn")]),
+    "CNN: not the official CIFAR-100 archive: its MD5 differs; MLP: CIFAR-100 from an " +
+      "extracted folder, not verified against the official archive",
+  );
+  assert.equal(captioned("Runs", [official("mlp")]), "Runs");
+  assert.match(captioned("Runs", [from("unofficial", "mlp")]), /^Runs — ⚠ not the official/);
+
+  assert.equal(modelLabel({ model: "cnn" }), "CNN");
+  assert.equal(
+    modelLabel({ model: "vgg16", weights_kind: "imagenet" }),
+    "VGG16 with ImageNet weights",
+  );
+  assert.equal(
+    modelLabel({ model: "vgg16", weights_kind: "random" }),
+    "VGG16 with RANDOM weights (not ImageNet)",
+  );
+  assert.match(modelLabel({ model: "vgg16", weights_kind: "file" }), /not Keras's ImageNet file/);
+
+  assert.equal(
+    budgetText({
+      epochs: 1,
+      train_images: 5000,
+      test_images: 100,
+      budget_overrides: ["CIFAR_EPOCHS=1"],
+    }),
+    "1 epoch on 5,000 training and 100 test images (CIFAR_EPOCHS=1)",
+  );
+  assert.equal(budgetNote([official("mlp"), official("cnn")]), undefined);
+  assert.match(
+    budgetNote([official("mlp"), official("cnn", { test_images: 500 })])!,
+    /CNN 20 epochs on 50,000 training and 500 test/,
+  );
+
+  const overview = runsOverview([
+    from("unofficial", "mlp", { budget_overrides: ["CIFAR_LIMIT_TRAIN=100"] }),
+    official("vgg16", { weights: "ImageNet (Keras) from cache", weights_kind: "imagenet" }),
+  ]);
+  assert.match(
+    overview,
+    /^- \*\*MLP\*\*: CIFAR-100 from the cache \(⚠ NOT the official archive: its MD5 differs\); 20 epochs .*\(CIFAR_LIMIT_TRAIN=100\)$/m,
+  );
+  assert.match(
+    overview,
+    /^- \*\*VGG16 with ImageNet weights\*\*: .*\(the official archive, MD5 checked\).*; weights: ImageNet \(Keras\) from cache$/m,
+  );
+});
+
+Deno.test("confidentMistakes: wrong predictions only, most confident first, ties by image", () => {
+  // labels      0    0    1    2    2    3    2
+  // predicted   0    1    1    3    0    3    3   -> wrong: images 1, 3, 4, 6
+  const p = { ...run, test_confidences: [0.99, 0.4, 0.9, 0.8, 0.4, 0.7, 0.95] };
+  assert.deepEqual(confidentMistakes(p, 3), [
+    { index: 6, true_class: "c", predicted_as: "d", confidence: 0.95 },
+    { index: 3, true_class: "c", predicted_as: "d", confidence: 0.8 },
+    { index: 1, true_class: "a", predicted_as: "b", confidence: 0.4 },
+  ]);
+  assert.deepEqual(confidentMistakes(p).map((m) => m.index), [6, 3, 1, 4]);
+  assert.deepEqual(confidentMistakes({ ...p, test_predictions: run.test_labels }), []);
+  assert.throws(() => confidentMistakes({ ...run, test_confidences: [] }), /0 confidences for 7/);
 });

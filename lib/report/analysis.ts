@@ -264,10 +264,8 @@ export function isSyntheticData(of: DataOf): boolean {
 }
 
 const CAVEATS: Partial<Record<DataOrigin, string>> = {
-  unofficial: "not the official CIFAR-100 archive (its MD5 differs): not comparable with " +
-    "published CIFAR-100 results",
-  unverified: "CIFAR-100 from an extracted folder, not verified against the official " +
-    "archive's MD5",
+  unofficial: "not the official CIFAR-100 archive: its MD5 differs",
+  unverified: "CIFAR-100 from an extracted folder, not verified against the official archive",
 };
 
 /**
@@ -278,8 +276,8 @@ const CAVEATS: Partial<Record<DataOrigin, string>> = {
  * @returns one line, naming the models when only some runs are concerned
  * @example
  * ```ts
- * dataCaveat({ synthetic: false, origin: "unverified" });
- * // "CIFAR-100 from an extracted folder, not verified against the official archive's MD5"
+ * dataCaveat({ synthetic: false, origin: "unofficial" });
+ * // "not the official CIFAR-100 archive: its MD5 differs"
  * ```
  */
 export function dataCaveat(of: DataOf): string | undefined {
@@ -507,8 +505,9 @@ export function discussion(records: RunRecord[]): string {
   const caveat = dataCaveat(records);
   if (caveat) {
     out.push(
-      `**⚠ Data not verified as CIFAR-100** (${caveat}). The numbers below are measured on ` +
-        "that data; they are CIFAR-100 results only if it is the official dataset.",
+      `**⚠ Data not verified as CIFAR-100** — ${caveat}. The numbers below are measured on ` +
+        "that data; they are CIFAR-100 results only if it is the official dataset, and the " +
+        "comparison with the source's CIFAR-100 numbers is not like for like.",
     );
   }
   const ranked = [...records].sort((a, b) => b.test_accuracy - a.test_accuracy);
@@ -599,7 +598,7 @@ function againstTheSource(records: RunRecord[], synthetic: boolean, caveat?: str
   }).filter(Boolean);
   const shorter = records.filter((r) => !sourceBudget(r));
   const warnings = [
-    ...(caveat ? [`the data is not verified as the official CIFAR-100 (${caveat})`] : []),
+    ...(caveat ? [caveat] : []),
     ...(shorter.length
       ? [
         `${shorter.map((r) => modelName(r.model)).join(", ")} did not have the source's ` +
@@ -607,9 +606,6 @@ function againstTheSource(records: RunRecord[], synthetic: boolean, caveat?: str
       ]
       : []),
   ];
-  const warning = warnings.length
-    ? ` ⚠ Not like for like: ${warnings.join("; and ")}, so these differences measure that as ` +
-      "much as the models."
-    : "";
+  const warning = warnings.length ? ` ⚠ Not like for like — ${warnings.join("; ")}.` : "";
   return intro + lines.join(" ") + warning;
 }
