@@ -1,19 +1,31 @@
 import assert from "node:assert/strict";
 import {
+  CAVEAT_CLASS,
   classCounts,
   classHistogram,
   classHistogramFigure,
   confusionHeatmap,
   confusionHeatmapFigure,
+  dataTable,
   metricBars,
   metricBarsFigure,
+  mistakesGrid,
+  runCurves,
+  sampleGrid,
   superclassBars,
   superclassBarsFigure,
 } from "../lib/report/charts.ts";
-import { type Displayable, JUPYTER_DISPLAY, SYNTHETIC_NOTE } from "../lib/report/display.ts";
+import {
+  type Displayable,
+  encodeImagePng,
+  JUPYTER_DISPLAY,
+  SYNTHETIC_NOTE,
+} from "../lib/report/display.ts";
 import type { RunRecord } from "../lib/train/config.ts";
+import { syntheticCifar100 } from "../lib/data/synthetic.ts";
 
 const html = (d: Displayable) => d[JUPYTER_DISPLAY]()["text/html"];
+const plain = (d: Displayable) => d[JUPYTER_DISPLAY]()["text/plain"];
 // deno-lint-ignore no-explicit-any
 type Trace = Record<string, any>;
 const traces = (figure: { data: unknown[] }) => figure.data as Trace[];
@@ -36,8 +48,15 @@ function record(model: "mlp" | "cnn" | "vgg16", over: Partial<RunRecord> = {}): 
     model,
     backend: "wasm",
     profile: "smoke",
-    data: { kind: "cifar100", synthetic: false, description: "CIFAR-100", id: "c" },
+    data: {
+      kind: "cache",
+      synthetic: false,
+      origin: "official",
+      description: "CIFAR-100",
+      id: "c",
+    },
     synthetic: false,
+    official_data: true,
     params: 1000,
     trainable_params: 100,
     epochs: 2,
@@ -92,8 +111,10 @@ Deno.test("classHistogram: stacked train and test bars per class, synthetic bann
   assert.equal(layout(figure).barmode, "stack");
   assert.equal(layout(figure).title.text, "Images per fine class");
   assert.equal(layout(figure).yaxis.title.text, "images");
-  assert.ok(html(classHistogram(counts, { title: "t", synthetic: true })).includes(SYNTHETIC_NOTE));
-  assert.ok(!html(classHistogram(counts, { title: "t" })).includes(SYNTHETIC_NOTE));
+  const synthetic = { synthetic: true, origin: "synthetic" } as const;
+  const official = { synthetic: false, origin: "official" } as const;
+  assert.ok(html(classHistogram(counts, "t", synthetic)).includes(SYNTHETIC_NOTE));
+  assert.ok(!html(classHistogram(counts, "t", official)).includes(SYNTHETIC_NOTE));
 });
 
 Deno.test("metricBars: one trace per metric, models on x, comparison-table values", () => {
@@ -160,4 +181,87 @@ Deno.test("confusionHeatmap: row-normalised superclass confusion, counts on hove
   assert.equal(layout(figure).yaxis.autorange, "reversed", "first superclass at the top");
   assert.ok(html(confusionHeatmap({ ...run, synthetic: true })).includes(SYNTHETIC_NOTE));
   assert.ok(!html(confusionHeatmap(run)).includes(SYNTHETIC_NOTE));
+});
+
+/** A run on data of another origin than the official archive. */
+function other(origin: "unofficial" | "unverified", model: "mlp" | "cnn" | "vgg16" = "cnn") {
+  const r = record(model);
+  return { ...r, data: { ...r.data, origin }, official_data: false };
+}
+
+Deno.test("data that is not the verified official archive is named on every chart and table", () => {
+  const caveat = (d: Displayable) => html(d).includes(`class="${CAVEAT_CLASS}"`);
+  const unofficial = [record("mlp"), other("unofficial")];
+  const shown: [string, (rs: RunRecord[]) => Displayable][] = [
+    ["metricBars", (rs) => metricBars(rs, { loss: "test_loss" }, { title: "Loss", ytitle: "l" })],
+    ["superclassBars", superclassBars],
+    ["confusionHeatmap", (rs) => confusionHeatmap(rs[rs.length - 1])],
+    ["dataTable", (rs) => dataTable([{ a: 1 }], "Runs", rs)],
+    ["runCurves", (rs) => runCurves(rs[rs.length - 1])],
+  ];
+  for (const [name, show] of shown) {
+    const d = show(unofficial);
+    assert.ok(caveat(d), `${name}: caveat banner`);
+    assert.match(html(d), /not the official CIFAR-100 archive: its MD5 differs/, name);
+    assert.match(plain(d), /^\[⚠ .*not the official CIFAR-100 archive/, `${name}: plain text`);
+    assert.ok(!caveat(show([record("mlp"), record("cnn")])), `${name}: official data, no caveat`);
+    assert.ok(
+      !caveat(show([record("cnn", { synthetic: true })])),
+      `${name}: synthetic has its own`,
+    );
+  }
+  // Chart titles carry it too (only the runs concerned are named when some are official).
+  const chart = html(metricBars(unofficial, { l: "test_loss" }, { title: "Loss", ytitle: "l" }));
+  assert.match(chart, /Loss\\u003cbr>\\u003csub>⚠ CNN: not the official CIFAR-100 archive/);
+  const folder = { synthetic: false, origin: "unverified" } as const;
+  const histogram = classHistogram([{ class: 0, name: "a", train: 1, test: 1 }], "t", folder);
+  assert.match(html(histogram), /extracted folder, not verified against the official archive/);
+  assert.ok(
+    html(dataTable([{ a: 1 }], "Runs", [record("cnn", { synthetic: true })])).includes(
+      SYNTHETIC_NOTE,
+    ),
+  );
+  assert.match(plain(runCurves(other("unverified", "vgg16"))), /^\[⚠ CIFAR-100 from an extracted/);
+});
+
+Deno.test("runCurves: titled with the model, VGG16 with what its weights were", () => {
+  assert.match(
+    plain(runCurves(record("vgg16", { weights_kind: "file" }))),
+    /^VGG16 with weights from a file/,
+  );
+  assert.match(plain(runCurves(record("mlp"))), /^MLP: accuracy and loss/);
+});
+
+Deno.test("mistakesGrid: the run's test images it got most confidently wrong, in that order", () => {
+  const data = syntheticCifar100({ seed: 2, trainCount: 0, testCount: 7 });
+  // The fixture's labels on those images; wrong: 1, 3, 4, 6 (see the predictions above).
+  const test = { ...data.test, fineLabels: Uint8Array.from(predictions.test_labels) };
+  const run = record("cnn", { test_confidences: [0.9, 0.5, 0.9, 0.876, 0.2, 0.9, 0.99] });
+  const grid = mistakesGrid(run, { test }, 3);
+  const pictures = [...html(grid).matchAll(/src="data:image\/png;base64,([^"]+)"/g)].map((m) =>
+    m[1]
+  );
+  const png = (i: number) => btoa(String.fromCharCode(...encodeImagePng(test.images, i)));
+  assert.deepEqual(pictures, [png(6), png(3), png(1)]);
+  assert.match(plain(grid), /^CNN: its 3 most confident mistakes on the test set/);
+  assert.match(plain(grid), /true: c\npredicted: d \(99%\), true: c\npredicted: d \(88%\)/);
+  assert.ok(!html(grid).includes(SYNTHETIC_NOTE));
+  assert.ok(html(mistakesGrid({ ...run, synthetic: true }, { test })).includes(SYNTHETIC_NOTE));
+  const folder = { ...other("unverified"), test_confidences: run.test_confidences };
+  assert.ok(html(mistakesGrid(folder, { test })).includes(CAVEAT_CLASS));
+  const shuffled = { ...test, fineLabels: test.fineLabels.slice().reverse() };
+  assert.throws(() => mistakesGrid(run, { test: shuffled }), /another label than in the run/);
+  const fewer = syntheticCifar100({ seed: 2, trainCount: 0, testCount: 5 });
+  assert.throws(() => mistakesGrid(run, fewer), /5 test images, but the run was tested on 7/);
+});
+
+Deno.test("sampleGrid: the first training images, captioned with class and superclass", () => {
+  const data = syntheticCifar100({ seed: 1, trainCount: 30, testCount: 0 });
+  const grid = sampleGrid(data, 3);
+  const name = (i: number) =>
+    `${data.fineLabelNames[data.train.fineLabels[i]]}\n(${
+      data.coarseLabelNames[data.train.coarseLabels[i]]
+    })`;
+  assert.ok(plain(grid).startsWith(`3 images (32x32): ${name(0)}, ${name(1)}, ${name(2)}`));
+  assert.ok(html(grid).includes(SYNTHETIC_NOTE));
 });
