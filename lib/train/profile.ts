@@ -273,6 +273,7 @@ export async function readProfileRecords(
  * images). The labels are checked against the record's, so the images are the run's.
  *
  * @param record the run
+ * @param options more load options (tests: `expectedCounts` of a small fixture)
  * @returns the dataset, its test split the run's test images in the run's order
  * @throws {UserError} when the data is gone or its test labels differ from the record's
  * @example
@@ -281,12 +282,16 @@ export async function readProfileRecords(
  * data.test.images; // record.test_images images, index i = record.test_predictions[i]
  * ```
  */
-export async function runTestImages(record: RunRecord): Promise<Cifar100> {
+export async function runTestImages(
+  record: RunRecord,
+  options: Omit<LoadOptions, "data" | "seed" | "limitTrain" | "limitTest"> = {},
+): Promise<Cifar100> {
   const data = record.synthetic ? "synthetic" : record.data.path;
   if (data === undefined) {
     throw new UserError(`the ${record.model} run's record names no data path to load again`);
   }
   const dataset = await loadCifar100({
+    ...options,
     data,
     seed: record.seed,
     limitTrain: 0,
