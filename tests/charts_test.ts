@@ -265,3 +265,56 @@ Deno.test("sampleGrid: the first training images, captioned with class and super
   assert.ok(plain(grid).startsWith(`3 images (32x32): ${name(0)}, ${name(1)}, ${name(2)}`));
   assert.ok(html(grid).includes(SYNTHETIC_NOTE));
 });
+
+// ---- topKChart --------------------------------------------------------------------------------
+import { topKChart, topKFigure } from "../lib/report/charts.ts";
+
+const top3 = [
+  { rank: 1, class: 3, name: "bear", superclass: "large_carnivores", probability: 0.6 },
+  { rank: 2, class: 0, name: "apple", superclass: "fruit_and_vegetables", probability: 0.25 },
+  { rank: 3, class: 9, name: "bottle", superclass: "food_containers", probability: 0.05 },
+];
+
+Deno.test("topKChart: horizontal bars per image, most probable on top, names and superclasses", () => {
+  const figure = topKFigure([{ title: "cat.jpg", top: top3 }], "CNN: top-3");
+  const [trace] = traces(figure);
+  assert.equal(traces(figure).length, 1);
+  assert.equal(trace.type, "bar");
+  assert.equal(trace.orientation, "h");
+  assert.deepEqual(trace.x, [0.6, 0.25, 0.05]);
+  assert.deepEqual(trace.y, [
+    "bear (large_carnivores)",
+    "apple (fruit_and_vegetables)",
+    "bottle (food_containers)",
+  ]);
+  assert.deepEqual(trace.text, ["60.0%", "25.0%", "5.0%"]);
+  assert.equal(layout(figure).title.text, "CNN: top-3");
+  assert.equal(layout(figure).yaxis.autorange, "reversed", "rank 1 at the top");
+  assert.deepEqual(layout(figure).xaxis.range, [0, 1]);
+  assert.deepEqual(layout(figure).xaxis.domain, [0, 1], "no picture: bars take the width");
+  assert.deepEqual(layout(figure).images, []);
+  assert.equal(layout(figure).annotations[0].text, "cat.jpg");
+});
+
+Deno.test("topKChart: several images stack as panels, each with its picture", () => {
+  const pixels = new Uint8Array(32 * 32 * 3).fill(128);
+  const panels = [
+    { title: "test image 0 (true: bear)", top: top3, pixels },
+    { title: "test image 1 (true: apple)", top: top3.slice(0, 2), pixels },
+  ];
+  const figure = topKFigure(panels, "CNN on test images");
+  assert.deepEqual(traces(figure).map((t) => [t.xaxis, t.yaxis, t.x.length]), [
+    ["x", "y", 3],
+    ["x2", "y2", 2],
+  ]);
+  const { yaxis, yaxis2, xaxis2, images, annotations } = layout(figure);
+  assert.ok(yaxis2.domain[1] < yaxis.domain[0], "the second panel is below the first");
+  assert.equal(xaxis2.anchor, "y2");
+  assert.ok(xaxis2.domain[1] < 0.8, "room for the pictures on the right");
+  assert.equal(images.length, 2);
+  assert.match(images[0].source, /^data:image\/png;base64,/);
+  assert.equal(images[1].y, yaxis2.domain[1], "each picture beside its panel");
+  assert.deepEqual(annotations.map((a: { text: string }) => a.text), panels.map((p) => p.title));
+  assert.ok(html(topKChart(panels, { title: "t", synthetic: true })).includes(SYNTHETIC_NOTE));
+  assert.ok(!html(topKChart(panels, { title: "t" })).includes(SYNTHETIC_NOTE));
+});

@@ -33,6 +33,10 @@ import {
   table,
 } from "./display.ts";
 import type { RunRecord } from "../train/config.ts";
+import { Buffer } from "node:buffer";
+import { encodePng, enlarge } from "../data/images.ts";
+import { IMAGE_SIZE } from "../data/dataset.ts";
+import type { TopClass } from "../train/predict.ts";
 
 /** Class of the banner that carries the data caveat (tests look for it). */
 export const CAVEAT_CLASS = "cifar-data-caveat";
@@ -426,4 +430,127 @@ export function confusionHeatmapFigure(record: RunRecord): Figure {
  */
 export function confusionHeatmap(record: RunRecord): Displayable {
   return chart(confusionHeatmapFigure(record), record, 720);
+}
+
+/** One image's panel in {@linkcode topKChart}. */
+export interface TopKPanel {
+  /** Shown above the panel, e.g. the file name or "test image 3 (true: apple)". */
+  title: string;
+  /** The image's most probable classes, most probable first (e.g. from `predictTopK`). */
+  top: TopClass[];
+  /** The 32x32x3 pixels the model saw, drawn to the right of the bars. */
+  pixels?: Uint8Array;
+}
+
+/** Options for {@linkcode topKChart}. */
+export interface TopKChartOptions {
+  /** Chart title. */
+  title: string;
+  /** The model was trained on synthetic data. */
+  synthetic?: boolean;
+}
+
+/** Pixel heights of {@linkcode topKFigure}'s parts. */
+const TOPK = { panel: 210, top: 70, bottom: 20, gap: 55 } as const;
+
+/**
+ * The figure of {@linkcode topKChart}: per image, a horizontal bar per class (probability,
+ * most probable at the top, labelled `name (superclass)`), stacked one image under the other,
+ * each with its title and, when given, its 32x32 picture enlarged beside the bars.
+ *
+ * @param panels one per image
+ * @param title chart title
+ * @returns the plotly figure
+ */
+export function topKFigure(panels: TopKPanel[], title: string): Figure {
+  const plotHeight = panels.length * TOPK.panel;
+  const withPictures = panels.some((p) => p.pixels);
+  const layout: Record<string, unknown> = {
+    title: { text: title },
+    height: plotHeight + TOPK.top + TOPK.bottom,
+    margin: { t: TOPK.top, b: TOPK.bottom },
+    showlegend: false,
+    annotations: [],
+    images: [],
+  };
+  const data = panels.map((panel, i) => {
+    const suffix = i === 0 ? "" : String(i + 1);
+    // Panel i from the top: its share of the plot height, leaving room for title and ticks.
+    const bottom = (panels.length - 1 - i) * TOPK.panel;
+    const domain = [
+      (bottom + TOPK.gap / 2) / plotHeight,
+      (bottom + TOPK.panel - TOPK.gap / 2) / plotHeight,
+    ];
+    layout[`xaxis${suffix}`] = {
+      domain: [0, withPictures ? 0.78 : 1],
+      range: [0, 1],
+      tickformat: ".0%",
+      anchor: `y${suffix}`,
+    };
+    layout[`yaxis${suffix}`] = {
+      domain,
+      autorange: "reversed",
+      automargin: true,
+      anchor: `x${suffix}`,
+    };
+    (layout.annotations as unknown[]).push({
+      text: panel.title,
+      xref: "paper",
+      yref: "paper",
+      x: 0,
+      y: domain[1],
+      xanchor: "left",
+      yanchor: "bottom",
+      showarrow: false,
+      font: { size: 13 },
+    });
+    if (panel.pixels) {
+      const png = encodePng(
+        enlarge({ width: IMAGE_SIZE, height: IMAGE_SIZE, data: panel.pixels }, 4),
+      );
+      (layout.images as unknown[]).push({
+        source: `data:image/png;base64,${Buffer.from(png).toString("base64")}`,
+        xref: "paper",
+        yref: "paper",
+        x: 0.82,
+        y: domain[1],
+        sizex: 0.18,
+        sizey: domain[1] - domain[0],
+        xanchor: "left",
+        yanchor: "top",
+        sizing: "contain",
+      });
+    }
+    return {
+      type: "bar",
+      orientation: "h",
+      x: panel.top.map((t) => t.probability),
+      y: panel.top.map((t) => `${t.name} (${t.superclass})`),
+      text: panel.top.map((t) => `${(t.probability * 100).toFixed(1)}%`),
+      textposition: "auto",
+      marker: { color: "#1f77b4" },
+      hovertemplate: "%{y}: %{x:.2%}<extra></extra>",
+      xaxis: `x${suffix}`,
+      yaxis: `y${suffix}`,
+    };
+  });
+  return { data, layout };
+}
+
+/**
+ * Show the most probable classes of one or more images as horizontal bar charts, one panel per
+ * image with its picture; labelled synthetic when the model was trained on synthetic data.
+ *
+ * @param panels one per image: title, top classes, pixels
+ * @param opts title and synthetic-data labelling
+ * @returns a displayable chart
+ * @example
+ * ```ts
+ * const [top] = predictTopK(classifier, pixels);
+ * topKChart([{ title: "cat.jpg", top, pixels }], { title: "CNN: top-5", synthetic: false });
+ * ```
+ */
+export function topKChart(panels: TopKPanel[], opts: TopKChartOptions): Displayable {
+  const figure = topKFigure(panels, opts.title);
+  return plot(figure, { synthetic: opts.synthetic, height: figure.layout!.height as number });
 }

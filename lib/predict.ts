@@ -1,0 +1,125 @@
+/**
+ * The command line behind `deno task predict`: classify your own images with a trained model.
+ *
+ * ```sh
+ * deno task predict --run DIR [--top K] IMAGE...
+ * ```
+ *
+ * DIR is a run folder saved by `deno task train` or a notebook (`runs/<model>/`: model.json,
+ * weights.bin, run.json). Each PNG or JPEG, of any size, is centre-cropped to a square and
+ * area-averaged down to 32x32 (lib/data/images.ts), preprocessed as the model was trained,
+ * and classified. stdout gets one JSON line per image that could be read:
+ * `{"file", "width", "height", "top": [{rank, class, name, superclass, probability}, ...]}`;
+ * stderr gets a readable table. Each file that cannot be read gets one `error:` line naming it
+ * and the others are still answered.
+ *
+ * Exit status: 0 when every image was classified; 1 when some could not be read; 2 for a bad
+ * command line or a run folder without a usable model.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { initBackend } from "./engine/backend.ts";
+import { isUserError, UserError } from "./util/errors.ts";
+import {
+  type Classifier,
+  classifyImageFiles,
+  type ImageFileResult,
+  loadClassifier,
+  type TopClass,
+} from "./train/predict.ts";
+
+const USAGE = `usage: deno task predict --run DIR [--top K] IMAGE...
+  DIR: a run folder saved by \`deno task train\` (runs/<model>: model.json, run.json)
+  IMAGE: PNG or JPEG files of any size (centre-cropped, then resized to 32x32)`;
+
+/** What the command line asks for. */
+export interface PredictArgs {
+  run: string;
+  images: string[];
+  top: number;
+}
+
+class HelpRequested extends Error {}
+
+/** Parse the flags; throws UserError naming a bad flag or value. */
+export function parsePredictArgs(args: string[]): PredictArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        run: { type: "string" },
+        top: { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    throw new UserError(`${(e as Error).message.replace(/\s*\n\s*/g, " ")}\n${USAGE}`);
+  }
+  const v = parsed.values;
+  if (v.help) throw new HelpRequested();
+  if (!v.run) throw new UserError(`--run DIR is required\n${USAGE}`);
+  if (parsed.positionals.length === 0) throw new UserError(`no images given\n${USAGE}`);
+  const top = v.top === undefined ? 5 : Number(v.top);
+  if (!Number.isInteger(top) || top < 1 || v.top?.trim() === "") {
+    throw new UserError(`--top must be a whole number >= 1, got '${v.top}'`);
+  }
+  return { run: v.run, images: parsed.positionals, top };
+}
+
+/** The JSON line of one classified image. */
+export function resultLine(result: ImageFileResult & { ok: true }): string {
+  const { path, width, height, top } = result;
+  return JSON.stringify({ file: path, width, height, top });
+}
+
+/** The readable report of the classified images (for stderr). */
+export function resultTable(classifier: Classifier, results: ImageFileResult[]): string {
+  const { record, dir } = classifier;
+  const lines = [
+    `Model: ${record.model.toUpperCase()} from ${dir}` +
+    (record.synthetic ? " (trained on SYNTHETIC data: its answers say nothing about photos)" : ""),
+  ];
+  const pct = (p: number) => `${(p * 100).toFixed(1)}%`.padStart(6);
+  for (const result of results) {
+    if (!result.ok) continue;
+    lines.push("", `${result.path} (${result.width}x${result.height})`);
+    const width = Math.max(...result.top.map((t: TopClass) => t.name.length));
+    for (const t of result.top) {
+      lines.push(`  ${t.rank}. ${t.name.padEnd(width)}  ${pct(t.probability)}  ${t.superclass}`);
+    }
+  }
+  return lines.join("\n");
+}
+
+/** Run the command line; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  try {
+    const { run, images, top } = parsePredictArgs(args);
+    await initBackend();
+    const classifier = await loadClassifier(run);
+    const results = await classifyImageFiles(classifier, images, top);
+    for (const result of results) {
+      if (result.ok) console.log(resultLine(result));
+      else console.error(`error: ${result.error}`);
+    }
+    if (results.some((r) => r.ok)) console.error(resultTable(classifier, results));
+    classifier.model.dispose();
+    return results.every((r) => r.ok) ? 0 : 1;
+  } catch (e) {
+    if (e instanceof HelpRequested) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (isUserError(e)) {
+      console.error(`error: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
