@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { vgg16NotopLayers, writeKerasWeights } from "./vgg16_fixture.ts";
 
 const CLI = new URL("../lib/cli.ts", import.meta.url).pathname;
 
@@ -105,6 +106,10 @@ Deno.test("cli: a synthetic run prints the log on stderr and one JSON line on st
   assert.equal(record.seconds_per_epoch.length, 2);
   assert.equal(record.history.val_accuracy.length, 2);
   assert.equal(record.data.synthetic, true);
+  assert.equal(record.data.origin, "synthetic");
+  assert.equal(record.official_data, false);
+  assert.deepEqual(record.budget_overrides, []);
+  assert.equal("test_confidences" in record, false, "per-image arrays stay in the saved record");
   assert.equal(record.loss, "categorical_crossentropy");
   assert.ok(record.top5_accuracy >= record.test_accuracy);
   assert.match(r.stderr, /Epoch 2\/2/);
@@ -114,6 +119,11 @@ Deno.test("cli: a synthetic run prints the log on stderr and one JSON line on st
   const saved = JSON.parse(await Deno.readTextFile(join(out, "mlp", "run.json")));
   assert.equal(saved.test_accuracy, record.test_accuracy);
   assert.equal(saved.test_predictions.length, 256);
+  // Top-1 probabilities of a 100-way softmax, to 3 decimals.
+  assert.equal(saved.test_confidences.length, 256);
+  for (const p of saved.test_confidences) {
+    assert.ok(p >= 0.01 && p <= 1 && Math.round(p * 1000) === p * 1000, `confidence ${p}`);
+  }
   assert.ok((await Deno.stat(join(out, "mlp", "weights.bin"))).size > 7_000_000);
   await Deno.remove(out, { recursive: true });
 });
@@ -129,4 +139,29 @@ Deno.test("cli: `--model cnn --epochs 1 --data synthetic` trains far above chanc
   assert.ok(record.test_accuracy > 0.3, `test accuracy ${record.test_accuracy}`);
   assert.ok(record.train_images_per_second > 0);
   await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("cli: weights_kind comes from the file, not its path: 'file' under random/, 'random' for none", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(join(dir, "random"));
+    const path = join(dir, "random", "vgg16_random_init.h5");
+    await writeKerasWeights(path, vgg16NotopLayers((l, w, i) => ((i * 7 + l * 13 + w) % 41) / 400));
+    const run = (weights: string) =>
+      train([
+        ...["--model", "vgg16", "--weights", weights, "--data", "synthetic", "--epochs", "1"],
+        ...["--limit-train", "16", "--limit-test", "8", "--workers", "1", "--out", dir],
+      ]);
+    const fromFile = await run(path);
+    assert.equal(fromFile.code, 0, fromFile.stderr);
+    const record = JSON.parse(fromFile.stdout);
+    assert.equal(record.weights_kind, "file");
+    assert.match(record.weights, /not known to be ImageNet weights/);
+    assert.doesNotMatch(fromFile.stderr, /RANDOM/);
+    const none = await run("none");
+    assert.equal(none.code, 0, none.stderr);
+    assert.equal(JSON.parse(none.stdout).weights_kind, "random");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
