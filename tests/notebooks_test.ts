@@ -33,7 +33,7 @@ const EXPECTED: Record<string, { plots: number; tables: number; grids: number }>
   "02_mlp": { plots: 2, tables: 2, grids: 0 },
   "03_cnn": { plots: 2, tables: 1, grids: 0 },
   "04_vgg16": { plots: 2, tables: 3, grids: 0 },
-  "05_comparison": { plots: 6, tables: 4, grids: 0 },
+  "05_comparison": { plots: 6, tables: 4, grids: 1 },
 };
 
 Deno.test("committed notebooks have no outputs or execution counts", async () => {
@@ -76,6 +76,10 @@ Deno.test({
       if (expected.grids > 0) {
         assert.ok(count(page, "data:image/png;base64,") >= 16, `${name}: sample pictures`);
       }
+      if (name === "05_comparison") {
+        assert.match(page, /most confident mistakes on the test set/, `${name}: mistakes gallery`);
+        assert.match(page, /true: [^<]+<br>predicted: [^<]+ \(\d+%\)/, `${name}: captions`);
+      }
       assert.match(page, /SYNTHETIC DATA — not CIFAR-100/, `${name}: synthetic data not labelled`);
     }
   },
@@ -102,6 +106,48 @@ Deno.test("notebook code type-checks against lib/", async () => {
       assert.ok(out.success, `${entry.name}: ${new TextDecoder().decode(out.stderr)}`);
     } finally {
       await Deno.remove(file);
+    }
+  }
+});
+
+const codeOf = (cell: Cell) => join(cell.source);
+
+Deno.test("notebook code cells are short: at most 6 lines (longer code lives in lib/)", async () => {
+  for (const path of await listNotebooks()) {
+    for (const [i, cell] of (await read(path)).cells.entries()) {
+      if (cell.cell_type !== "code") continue;
+      const lines = codeOf(cell).split("\n").length;
+      assert.ok(lines <= 6, `${basename(path)}: cell ${i + 1} has ${lines} lines`);
+    }
+  }
+});
+
+Deno.test("each notebook imports each module once", async () => {
+  for (const path of await listNotebooks()) {
+    const code = (await read(path)).cells.filter((c) => c.cell_type === "code").map(codeOf);
+    const modules = code.flatMap((c) => [...c.matchAll(/\bfrom\s+"([^"]+)"/g)].map((m) => m[1]));
+    const twice = modules.filter((m, i) => modules.indexOf(m) !== i);
+    assert.deepEqual(twice, [], `${basename(path)} imports these again`);
+  }
+});
+
+Deno.test("no paragraph of prose is repeated across the notebooks (each point once)", async () => {
+  const seen = new Map<string, string>();
+  for (const path of await listNotebooks()) {
+    for (const cell of (await read(path)).cells) {
+      if (cell.cell_type !== "markdown") continue;
+      for (const paragraph of codeOf(cell).split(/\n\s*\n/)) {
+        const text = paragraph.replace(/\s+/g, " ").trim();
+        // The byline under each title is the same on purpose; short references may repeat.
+        if (text.length < 150 || text.startsWith("*After ")) continue;
+        const first = seen.get(text);
+        assert.equal(
+          first,
+          undefined,
+          `${basename(path)} repeats a paragraph of ${first}: ${text}`,
+        );
+        seen.set(text, basename(path));
+      }
     }
   }
 });
