@@ -1,98 +1,226 @@
 /**
- * `deno task bench`: training throughput (images/s) of the MLP and the CNN on
- * the active backend, on synthetic data, printed as one JSON line.
+ * `deno task bench`: training throughput of the MLP and the CNN, and VGG16 feature extraction,
+ * on the active engine, optionally side by side with Keras and PyTorch on the same machine.
  *
  * ```sh
- * deno task bench [--images N] [--models mlp,cnn] [--workers N] [--torch]
+ * deno task bench [--images N] [--models mlp,cnn,vgg16] [--keras] [--torch] [--workers N]
+ *   [--repeat R]
  * ```
  *
- * With `--torch`, ../shared/bench/torch_reference.py (PyTorch on the same
- * machine) runs right after each model with the same image count, and the
- * line gains the ratio of our images/s to PyTorch's: ratios measured side by
- * side, since absolute times drift on shared machines.
+ * Every engine gets the same images (synthetic, written in the CIFAR-100 binary layout for the
+ * Python scripts), batch 128, one warm-up epoch then one timed epoch without validation: the
+ * images/s of the timed epoch. VGG16 is the frozen base's forward pass at 32 px (random
+ * weights): our feature extraction against Keras training the head through the frozen base.
+ *
+ * `--keras` runs ../shared/bench/keras_reference.py (the source's cells in Keras 3 on
+ * TensorFlow CPU) in a virtual environment it creates once under `<cache>/bench/`, with the
+ * same tensorflow-cpu version as the native engine. `--torch` runs
+ * ../shared/bench/torch_reference.py with PyTorch 2.x from pip (its own environment) and, when
+ * installed, Debian's python3-torch. Each reference runs right after ours, `--repeat` times;
+ * the JSON line (stdout) has every figure and the ratios of ours to theirs (medians), since
+ * absolute times drift on shared machines.
  *
  * @module
  */
+import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { initBackend, tf } from "./engine/backend.ts";
+import { encodeRecords } from "./data/cifar_binary.ts";
+import { IMAGE_BYTES } from "./data/dataset.ts";
 import { imageExamples } from "./data/examples.ts";
 import { syntheticCifar100 } from "./data/synthetic.ts";
-import { isUserError, UserError } from "./util/errors.ts";
+import { initBackend, tf } from "./engine/backend.ts";
+import { TENSORFLOW_WHEEL } from "./engine/native.ts";
 import { buildCnn } from "./models/cnn.ts";
 import { buildMlp } from "./models/mlp.ts";
+import { buildVgg16Base } from "./models/vgg16.ts";
+import { HYP } from "./train/config.ts";
+import { extractFeatures } from "./train/features.ts";
 import { fit } from "./train/fit.ts";
+import { makeOptimizer } from "./train/optimizer.ts";
 import { defaultWorkers, startWorkers } from "./train/parallel.ts";
+import { cacheRoot } from "./util/cache.ts";
+import { isUserError, UserError } from "./util/errors.ts";
+import { exists, findPython, run } from "./util/process.ts";
 
-const TORCH_REFERENCE = new URL("../../shared/bench/torch_reference.py", import.meta.url).pathname;
+const SHARED_BENCH = new URL("../../shared/bench/", import.meta.url).pathname;
+/** PyTorch from pip for `--torch`. */
+const TORCH_PIP = "torch==2.13.0+cpu";
+/** Debian's interpreter, whose python3-torch (1.13) is the older anchor. */
+const DEBIAN_PYTHON = "/usr/bin/python3";
+
+/** What can be benchmarked. */
+export const BENCH_MODELS = ["mlp", "cnn", "vgg16"] as const;
+/** A benchmarked model. */
+export type BenchModel = typeof BENCH_MODELS[number];
 
 /**
- * Images/s of one timed epoch after one warm-up epoch (as the PyTorch reference does).
- * @param threads this thread plus threads-1 gradient workers.
+ * Our images/s: for mlp and cnn the second of two training epochs over `images` synthetic
+ * images; for vgg16 the frozen base's forward pass (feature extraction) at 32 px.
+ *
+ * @param threads this thread plus threads-1 workers (single-threaded engines).
  */
-export async function benchModel(
-  model: "mlp" | "cnn",
-  images: number,
-  threads = 1,
-): Promise<number> {
+export async function benchOurs(model: BenchModel, images: number, threads = 1): Promise<number> {
   const backend = await initBackend();
+  const data = syntheticCifar100({ seed: 0, trainCount: images, testCount: 1 });
+  if (model === "vgg16") {
+    const base = buildVgg16Base(32, 0);
+    const workers = threads > 1
+      ? await startWorkers(threads - 1, backend.name, {
+        model: "vgg16-base",
+        inputSize: 32,
+        seed: 0,
+      })
+      : [];
+    try {
+      // A warm-up pass over a few batches, then the timed pass.
+      const warm = data.train.images.subarray(0, 3 * HYP.vgg16.featureBatchSize * IMAGE_BYTES);
+      await extractFeatures(base, warm, { inputSize: 32, workers, progress: false });
+      const timed = await extractFeatures(base, data.train.images, {
+        inputSize: 32,
+        workers,
+        progress: false,
+      });
+      return timed.imagesPerSecond;
+    } finally {
+      workers.forEach((w) => w.close());
+      base.dispose();
+    }
+  }
   const workers = threads > 1
     ? await startWorkers(threads - 1, backend.name, { model, seed: 0 })
     : [];
-  const data = syntheticCifar100({ seed: 0, trainCount: images, testCount: 1 });
   const net = model === "mlp" ? buildMlp() : buildCnn();
-  const optimizer = model === "mlp"
-    ? tf.train.rmsprop(1e-3, 0.9, 0, 1e-7)
-    : tf.train.adam(1e-3, 0.9, 0.999, 1e-7);
-  const result = await fit(net, imageExamples(data.train, data.train.fineLabels), {
-    epochs: 2,
-    batchSize: 128,
-    optimizer,
-    log: () => {},
-    workers,
-  }).finally(() => workers.forEach((w) => w.close()));
-  net.dispose();
-  optimizer.dispose();
-  return images / result.secondsPerEpoch[1];
+  const optimizer = makeOptimizer(HYP[model].optimizer);
+  try {
+    const result = await fit(net, imageExamples(data.train, data.train.fineLabels), {
+      epochs: 2,
+      batchSize: HYP[model].batchSize,
+      optimizer,
+      log: () => {},
+      workers,
+    });
+    return images / result.secondsPerEpoch[1];
+  } finally {
+    workers.forEach((w) => w.close());
+    net.dispose();
+    optimizer.dispose();
+  }
 }
 
-async function torchImagesPerSecond(model: string, images: number): Promise<number> {
-  const python = "/usr/bin/python3";
-  const out = await new Deno.Command(python, {
-    args: [TORCH_REFERENCE, "--model", model, "--images", String(images)],
-    stdout: "piped",
-    stderr: "piped",
-  }).output().catch((e) => {
-    throw new UserError(`cannot run ${python} ${TORCH_REFERENCE}: ${e.message}`);
-  });
-  if (!out.success) {
-    const err = new TextDecoder().decode(out.stderr).trim().split("\n").pop();
-    throw new UserError(
-      `${TORCH_REFERENCE} failed (${err}); install PyTorch: apt-get install -y python3-torch libopenblas0-pthread`,
-    );
-  }
-  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
-  return JSON.parse(lines[lines.length - 1]).train_images_per_second;
+// ---- References in Python -------------------------------------------------------------------
+
+/** A Python reference: its interpreter and what it is. */
+interface Reference {
+  name: string;
+  python: string;
 }
+
+/** A virtual environment under the cache with `packages`, created once. */
+async function venv(name: string, packages: string[], log: (s: string) => void): Promise<string> {
+  const dir = join(cacheRoot(), "bench", name);
+  const python = join(dir, "bin", "python");
+  const ready = join(dir, ".ready");
+  if (await exists(ready) && await Deno.readTextFile(ready) === packages.join(" ")) return python;
+  const base = await findPython(`for the ${name} reference`);
+  log(`Creating ${dir} with ${packages.join(", ")} (once; a few minutes)`);
+  await run(base, ["-m", "venv", "--clear", dir], { what: `python -m venv ${dir}` });
+  await run(python, ["-m", "pip", "install", "--quiet", ...packages], {
+    what: `pip install ${packages.join(" ")}`,
+    inherit: true,
+    hint: "check pip's index or network",
+  });
+  await Deno.writeTextFile(ready, packages.join(" "));
+  return python;
+}
+
+/** Images/s of a reference script on the same images: the warm (last) of two epochs. */
+async function benchReference(
+  reference: Reference,
+  model: BenchModel,
+  data: string,
+  images: number,
+): Promise<number> {
+  const keras = reference.name.startsWith("keras");
+  const script = join(SHARED_BENCH, keras ? "keras_reference.py" : "torch_reference.py");
+  const args = [script, "--model", model, "--data", data, "--epochs", "2"];
+  args.push("--limit-train", String(images), ...(keras ? ["--limit-test", "128"] : []));
+  const out = await run(reference.python, args, {
+    what: `${reference.name} (${script})`,
+    env: { TF_CPP_MIN_LOG_LEVEL: "2" },
+  });
+  const line = JSON.parse(out.stdout.trim().split("\n").pop()!);
+  return images / line.seconds_per_epoch.at(-1);
+}
+
+/** The references `--keras` / `--torch` ask for, set up as needed. */
+async function references(keras: boolean, torch: boolean, log: (s: string) => void) {
+  const list: Reference[] = [];
+  if (keras) {
+    const spec = `${TENSORFLOW_WHEEL.name}==${TENSORFLOW_WHEEL.version}`;
+    list.push({ name: `keras (${spec})`, python: await venv("keras-venv", [spec], log) });
+  }
+  if (torch) {
+    list.push({
+      name: `torch (${TORCH_PIP})`,
+      python: await venv("torch-venv", [TORCH_PIP, "numpy"], log),
+    });
+    const debian = await run(DEBIAN_PYTHON, ["-c", "import torch; print(torch.__version__)"], {
+      what: "Debian's python3-torch",
+      allowFailure: true,
+    });
+    if (debian.ok) {
+      list.push({ name: `torch (Debian ${debian.stdout.trim()})`, python: DEBIAN_PYTHON });
+    } else {log(
+        "Debian's python3-torch is not installed: skipping it (apt-get install python3-torch)",
+      );}
+  }
+  return list;
+}
+
+/** Write the images as a cifar-100-binary folder for the Python scripts. */
+async function writeData(images: number): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "cifar100-bench-" });
+  const data = syntheticCifar100({ seed: 0, trainCount: images, testCount: 128 });
+  await Deno.writeFile(join(dir, "train.bin"), encodeRecords(data.train));
+  await Deno.writeFile(join(dir, "test.bin"), encodeRecords(data.test));
+  return dir;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+// ---- Command line -----------------------------------------------------------------------------
 
 async function main(args: string[]): Promise<number> {
+  const log = (line: string) => console.error(line);
   try {
     const { values } = parseArgs({
       args,
       strict: true,
       options: {
-        images: { type: "string", default: "4096" },
-        models: { type: "string", default: "mlp,cnn" },
+        images: { type: "string", default: "8192" },
+        models: { type: "string", default: "mlp,cnn,vgg16" },
+        keras: { type: "boolean", default: false },
         torch: { type: "boolean", default: false },
         workers: { type: "string" },
+        repeat: { type: "string", default: "1" },
       },
     });
     const images = Number(values.images);
-    if (!Number.isInteger(images) || images < 128) {
-      throw new UserError(`--images must be a whole number >= 128, got '${values.images}'`);
+    if (!Number.isInteger(images) || images < 512) {
+      throw new UserError(`--images must be a whole number >= 512, got '${values.images}'`);
     }
-    const models = values.models.split(",");
+    const repeat = Number(values.repeat);
+    if (!Number.isInteger(repeat) || repeat < 1) {
+      throw new UserError(`--repeat must be a whole number >= 1, got '${values.repeat}'`);
+    }
+    const models = values.models.split(",") as BenchModel[];
     for (const m of models) {
-      if (m !== "mlp" && m !== "cnn") throw new UserError(`--models: unknown model '${m}'`);
+      if (!BENCH_MODELS.includes(m)) {
+        throw new UserError(`--models: unknown model '${m}'; use ${BENCH_MODELS.join(", ")}`);
+      }
     }
     const backend = await initBackend();
     const threads = values.workers === undefined
@@ -101,25 +229,46 @@ async function main(args: string[]): Promise<number> {
     if (!Number.isInteger(threads) || threads < 1) {
       throw new UserError(`--workers must be a whole number >= 1, got '${values.workers}'`);
     }
+    const refs = await references(values.keras, values.torch, log);
+    const data = refs.length ? await writeData(images) : "";
     const result: Record<string, unknown> = {
       backend: backend.name,
       threads,
       images,
       data: "synthetic",
+      repeat,
     };
-    for (const m of models as ("mlp" | "cnn")[]) {
-      const ours = await benchModel(m, images, threads);
-      result[`${m}_images_per_second`] = Math.round(ours);
-      console.error(`${m}: ${ours.toFixed(0)} images/s on ${backend.name}, ${threads} thread(s)`);
-      if (values.torch) {
-        const torch = await torchImagesPerSecond(m, images);
-        result[`${m}_torch_images_per_second`] = Math.round(torch);
-        result[`${m}_ratio_to_torch`] = Number((ours / torch).toFixed(3));
-        console.error(
-          `${m}: ${torch.toFixed(0)} images/s with PyTorch (ratio ${(ours / torch).toFixed(2)})`,
-        );
+    try {
+      for (const model of models) {
+        const ours: number[] = [];
+        const theirs = refs.map(() => [] as number[]);
+        for (let r = 0; r < repeat; r++) {
+          ours.push(await benchOurs(model, images, threads));
+          log(`${model}: ${ours.at(-1)!.toFixed(0)} images/s here (${backend.name})`);
+          for (const [i, ref] of refs.entries()) {
+            // torch_reference.py has the MLP and the CNN only.
+            if (model === "vgg16" && !ref.name.startsWith("keras")) continue;
+            theirs[i].push(await benchReference(ref, model, data, images));
+            const ratio = ours.at(-1)! / theirs[i].at(-1)!;
+            log(
+              `${model}: ${theirs[i].at(-1)!.toFixed(0)} images/s ${ref.name}, ratio ${
+                ratio.toFixed(2)
+              }`,
+            );
+          }
+        }
+        result[`${model}_images_per_second`] = ours.map(Math.round);
+        refs.forEach((ref, i) => {
+          if (!theirs[i].length) return;
+          result[`${model}_${ref.name}_images_per_second`] = theirs[i].map(Math.round);
+          const ratios = ours.map((o, r) => o / theirs[i][r]);
+          result[`${model}_ratio_to_${ref.name}`] = Number(median(ratios).toFixed(3));
+        });
       }
+    } finally {
+      if (data) await Deno.remove(data, { recursive: true });
     }
+    tf.disposeVariables();
     console.log(JSON.stringify(result));
     return 0;
   } catch (e) {

@@ -192,3 +192,33 @@ export function parseLabelNames(text: string, name: string, expected: number): s
 function fmt(n: number): string {
   return n.toLocaleString("en-US");
 }
+
+/**
+ * Encode a split as a CIFAR-100 `.bin` file (the inverse of {@linkcode RecordDecoder}): per
+ * image, the coarse label, the fine label, then the red, green and blue planes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const images = new Uint8Array(IMAGE_BYTES).fill(7);
+ * const bytes = encodeRecords({
+ *   images, fineLabels: Uint8Array.of(42), coarseLabels: Uint8Array.of(3), count: 1,
+ * });
+ * assert.deepEqual([bytes.length, bytes[0], bytes[1], bytes[2]], [RECORD_BYTES, 3, 42, 7]);
+ * ```
+ */
+export function encodeRecords(split: Split): Uint8Array {
+  const out = new Uint8Array(split.count * RECORD_BYTES);
+  for (let i = 0; i < split.count; i++) {
+    const at = i * RECORD_BYTES;
+    out[at] = split.coarseLabels[i];
+    out[at + 1] = split.fineLabels[i];
+    const image = split.images.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES);
+    for (let p = 0; p < PLANE; p++) {
+      for (let channel = 0; channel < 3; channel++) {
+        out[at + 2 + channel * PLANE + p] = image[p * 3 + channel];
+      }
+    }
+  }
+  return out;
+}

@@ -17,7 +17,8 @@
  */
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { firstLine, UserError } from "../util/errors.ts";
+import { UserError } from "../util/errors.ts";
+import { exists, findPython, run, which } from "../util/process.ts";
 
 /** The TensorFlow wheel whose C library the binding is built against. */
 export const TENSORFLOW_WHEEL = { name: "tensorflow-cpu", version: "2.21.0" } as const;
@@ -93,7 +94,11 @@ export async function setupNative(options: SetupOptions): Promise<NativeStatus> 
     });
 
   log("[1/4] npm packages into node_modules (deno install)");
-  await run(Deno.execPath(), ["install", "--quiet"], { cwd: root, what: "deno install" });
+  await run(Deno.execPath(), ["install", "--quiet"], {
+    cwd: root,
+    what: "deno install",
+    hint: FALLBACK,
+  });
   const pkg = await Deno.realPath(join(root, "node_modules", "@tensorflow", "tfjs-node"))
     .catch(() => {
       throw new UserError(
@@ -230,7 +235,10 @@ async function tensorflowLibrary(native: string, log: (line: string) => void): P
     log(`      TensorFlow C library: ${folder} (cached)`);
     return library;
   }
-  const python = await findPython();
+  const python = await findPython(`to fetch the TensorFlow C library (${TENSORFLOW_WHEEL.name})`)
+    .catch((e) => {
+      throw new UserError(`${e.message}; ${FALLBACK}`);
+    });
   const wheels = join(native, "wheels");
   await Deno.mkdir(wheels, { recursive: true });
   let wheel = await findWheel(wheels);
@@ -255,7 +263,10 @@ async function tensorflowLibrary(native: string, log: (line: string) => void): P
   log(`      extracting the library and headers from ${wheel}`);
   const partial = `${folder}.partial`;
   await Deno.remove(partial, { recursive: true }).catch(() => {});
-  await run(python, ["-c", EXTRACT, wheel, partial, ...WHEEL_MEMBERS], { what: "extraction" });
+  await run(python, ["-c", EXTRACT, wheel, partial, ...WHEEL_MEMBERS], {
+    what: "extraction",
+    hint: FALLBACK,
+  });
   await Deno.writeTextFile(join(partial, ".complete"), `${wheel}\n`);
   await Deno.remove(folder, { recursive: true }).catch(() => {});
   await Deno.rename(partial, folder);
@@ -343,6 +354,7 @@ async function buildBinding(
   ], {
     cwd: pkg,
     what: "node-gyp",
+    hint: FALLBACK,
     // node-gyp's own cache (headers, if it must download them) stays in ours.
     env: { npm_config_devdir: join(native, "node-gyp") },
   });
@@ -363,76 +375,4 @@ async function findNodeGyp(node: string): Promise<string | undefined> {
   ];
   for (const c of candidates) if (await exists(c)) return c;
   return undefined;
-}
-
-async function findPython(): Promise<string> {
-  for (const name of [Deno.env.get("PYTHON"), "python3", "python"]) {
-    if (!name) continue;
-    const path = name.includes("/") ? name : await which(name);
-    if (!path) continue;
-    const check = await run(path, ["-m", "pip", "--version"], { what: "pip", allowFailure: true });
-    if (check.ok) return path;
-  }
-  throw new UserError(
-    `Python with pip is needed to fetch the TensorFlow C library (${TENSORFLOW_WHEEL.name}): ` +
-      `apt-get install python3-pip, or set PYTHON; ${FALLBACK}`,
-  );
-}
-
-// ---- Small process helpers ------------------------------------------------------------------------
-
-async function which(name: string): Promise<string | undefined> {
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-    if (dir && await exists(join(dir, name))) return join(dir, name);
-  }
-  return undefined;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-interface RunOptions {
-  what: string;
-  cwd?: string;
-  env?: Record<string, string>;
-  /** Return the failure instead of throwing. */
-  allowFailure?: boolean;
-  /** Pass the child's output through (its own progress bars). */
-  inherit?: boolean;
-}
-
-async function run(
-  cmd: string,
-  args: string[],
-  options: RunOptions,
-): Promise<{ ok: boolean; error?: string }> {
-  let out: Deno.CommandOutput;
-  try {
-    out = await new Deno.Command(cmd, {
-      args,
-      cwd: options.cwd,
-      // Plain text: error lines are quoted in one-line messages.
-      env: { NO_COLOR: "1", ...options.env },
-      stdout: options.inherit ? "inherit" : "piped",
-      stderr: options.inherit ? "inherit" : "piped",
-    }).output();
-  } catch (e) {
-    if (options.allowFailure) return { ok: false, error: firstLine(e) };
-    throw new UserError(`cannot run ${cmd} (${options.what}): ${firstLine(e)}; ${FALLBACK}`);
-  }
-  if (out.success) return { ok: true };
-  const text = options.inherit ? "" : new TextDecoder().decode(out.stderr) +
-    new TextDecoder().decode(out.stdout);
-  const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
-  // The root cause (an uncaught exception's message) beats the wrapper's summary line.
-  const error = lines.find((l) => /Uncaught/.test(l))?.replace(/^.*Uncaught (\w*Error: )?/, "") ??
-    lines.find((l) => /error/i.test(l)) ?? lines.at(-1) ?? `exit code ${out.code}`;
-  if (options.allowFailure) return { ok: false, error };
-  throw new UserError(`${options.what} failed: ${error}; ${FALLBACK}`);
 }
