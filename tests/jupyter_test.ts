@@ -67,6 +67,91 @@ Deno.test("a bad profile is a one-line error", async () => {
   );
 });
 
+/** CIFAR-100 files of the real sizes (sparse zeros: every image black, class 0), for preflights. */
+async function realSizeData(dir: string): Promise<string> {
+  const folder = join(dir, "cifar-100-binary");
+  await Deno.mkdir(folder, { recursive: true });
+  for (const [name, records] of [["train.bin", 50_000], ["test.bin", 10_000]] as const) {
+    await Deno.writeFile(join(folder, name), new Uint8Array());
+    await Deno.truncate(join(folder, name), records * 3074);
+  }
+  const names = (n: number) => Array.from({ length: n }, (_, i) => `class_${i}\n`).join("");
+  await Deno.writeTextFile(join(folder, "fine_label_names.txt"), names(100));
+  await Deno.writeTextFile(join(folder, "coarse_label_names.txt"), names(20));
+  return folder;
+}
+
+/** A notebook with one code cell. */
+async function oneCellNotebook(path: string, code: string): Promise<string> {
+  const cell = {
+    cell_type: "code",
+    metadata: {},
+    source: code,
+    outputs: [],
+    execution_count: null,
+  };
+  const kernelspec = { display_name: "Deno", language: "typescript", name: "deno" };
+  const nb = { cells: [cell], metadata: { kernelspec }, nbformat: 4, nbformat_minor: 5 };
+  await Deno.writeTextFile(path, JSON.stringify(nb));
+  return path;
+}
+
+Deno.test("full profile with the data but no VGG16 weights stops before the first notebook", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const env = {
+      CIFAR_PROFILE: "full",
+      CIFAR100_DATA: await realSizeData(dir),
+      CIFAR100_CACHE: join(dir, "cache"),
+      CIFAR100_OFFLINE: "1",
+      VGG16_WEIGHTS: "",
+    };
+    const out = join(dir, "out");
+    await Deno.mkdir(out);
+    const first = await oneCellNotebook(join(dir, "01_first.ipynb"), 'console.log("ran")');
+    const vgg16 = await oneCellNotebook(join(dir, "04_vgg16.ipynb"), 'console.log("ran")');
+    const result = await execute(["--out", out, first, vgg16], env);
+    assert.notEqual(result.code, 0);
+    const errors = result.stderr.split("\n").filter((l) => l.startsWith("error: "));
+    assert.equal(errors.length, 1, result.stderr);
+    assert.match(
+      errors[0],
+      /^error: VGG16 ImageNet weights are not available: .*--weights PATH; env VGG16_WEIGHTS=PATH.*\(notebooks: CIFAR_PROFILE=smoke, or leave 04_vgg16\.ipynb out\)$/,
+    );
+    assert.doesNotMatch(result.stderr, /executing|\n\s+at /);
+    assert.deepEqual([...Deno.readDirSync(out)], [], "no notebook ran");
+
+    // Without notebook 04 the weights are not needed; the budget variables reach the kernel.
+    const budget = await oneCellNotebook(
+      join(dir, "02_budget.ipynb"),
+      'console.log(Deno.env.get("CIFAR_EPOCHS"), Deno.env.get("CIFAR_LIMIT_TEST"))',
+    );
+    const ran = await execute(["--out", out, budget], {
+      ...env,
+      CIFAR_EPOCHS: "3",
+      CIFAR_LIMIT_TEST: "50",
+    });
+    assert.equal(ran.code, 0, ran.stderr);
+    const executed = JSON.parse(await Deno.readTextFile(join(out, "02_budget.ipynb")));
+    assert.deepEqual(executed.cells[0].outputs[0].text, ["3 50\n"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a bad budget variable is a one-line error before any notebook", async () => {
+  const result = await execute(["tests/fixtures/passing.ipynb"], {
+    CIFAR_PROFILE: "smoke",
+    CIFAR_LIMIT_TRAIN: "lots",
+  });
+  assert.notEqual(result.code, 0);
+  assert.equal(
+    result.stderr.trim(),
+    "error: CIFAR_LIMIT_TRAIN must be a whole number >= 1, got 'lots' " +
+      "(unset it to use the profile's training images)",
+  );
+});
+
 Deno.test("late outputs stay in their own cells when another cell follows", async () => {
   // Deno's kernel sends a cell's outputs after its execute reply (a 2 MB result noticeably
   // later), when the executor has already sent the next cell: routing outputs by arrival, or
