@@ -89,3 +89,17 @@ Deno.test("an unknown TFJS_BACKEND is a one-line error naming the choices", asyn
     "unknown backend 'metal' (TFJS_BACKEND): use one of tensorflow, wasm, cpu",
   );
 });
+
+Deno.test({
+  name: "after deno task setup, the project's own TensorFlow ops load",
+  ignore: !native?.ops,
+  async fn() {
+    const ops = new URL("../lib/engine/native_ops.ts", import.meta.url).href;
+    const out = await child(
+      `const { loadNativeOps } = await import("${ops}");` +
+        `const { initBackend } = await import("${BACKEND}"); await initBackend("tensorflow");` +
+        `console.log(loadNativeOps());`,
+    );
+    assert.equal(out.last, "true", out.stderr);
+  },
+});

@@ -158,3 +158,36 @@ Deno.test({
     w.dispose();
   },
 });
+
+for (
+  const c of [
+    { name: "2x2 stride 2 valid, odd sides", x: [3, 13, 11, 5], size: 2, strides: 2, pad: "valid" },
+    { name: "3x3 stride 2 same", x: [2, 9, 8, 4], size: 3, strides: 2, pad: "same" },
+    {
+      name: "3x3 stride 1 same (overlapping windows)",
+      x: [1, 6, 7, 3],
+      size: 3,
+      strides: 1,
+      pad: "same",
+    },
+    {
+      name: "2x2 stride 2 valid, 64 channels",
+      x: [2, 8, 8, 64],
+      size: 2,
+      strides: 2,
+      pad: "valid",
+    },
+  ] as const
+) {
+  againstCpu(`MaxPoolGrad ${c.name}, with ties and -infinity`, () => {
+    // Rounded values make ties common; the first maximum of a window must win.
+    const x = tf.round(input([...c.x], 20).mul(2)).div(2);
+    const withInf = tf.where(tf.less(x, -1.4), tf.fill([...c.x], -Infinity), x) as tf.Tensor4D;
+    return [
+      tf.grad((v: tf.Tensor) => {
+        const pooled = tf.maxPool(v as tf.Tensor4D, c.size, c.strides, c.pad);
+        return pooled.mul(input(pooled.shape, 21)).sum();
+      })(withInf),
+    ];
+  });
+}

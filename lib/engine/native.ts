@@ -15,16 +15,16 @@
  *
  * @module
  */
-import { dirname, join, resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { UserError } from "../util/errors.ts";
+import { PROJECT_ROOT } from "../util/paths.ts";
 import { exists, findPython, run, which } from "../util/process.ts";
+import { NATIVE_OPS_LIBRARY } from "./native_ops.ts";
 
 /** The TensorFlow wheel whose C library the binding is built against. */
 export const TENSORFLOW_WHEEL = { name: "tensorflow-cpu", version: "2.21.0" } as const;
-
-/** The project root (where deno.json and node_modules are). */
-export const PROJECT_ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
 /** What the setup found or did, also written to `node_modules/.native-engine.json`. */
 export interface NativeStatus {
@@ -36,6 +36,8 @@ export interface NativeStatus {
   tensorflow: string;
   /** tfjs-node's version. */
   tfjsNode: string;
+  /** The project's own TensorFlow ops (lib/engine/native_ops.cc) were built and load. */
+  ops: boolean;
   /** Seconds the setup took. */
   seconds: number;
 }
@@ -82,18 +84,10 @@ const FALLBACK = "the WebAssembly engine still works (chosen automatically, or T
 export async function setupNative(options: SetupOptions): Promise<NativeStatus> {
   const root = options.root ?? PROJECT_ROOT;
   const log = options.log ?? ((line: string) => console.error(line));
+  const native = join(options.cacheDir, "native");
   const start = performance.now();
-  let tfjsNode = "";
-  const done = (via: NativeStatus["via"], probe: Probe): Promise<NativeStatus> =>
-    writeStatus(root, {
-      state: "ready",
-      via,
-      tensorflow: probe.tensorflow,
-      tfjsNode,
-      seconds: Math.round((performance.now() - start) / 100) / 10,
-    });
 
-  log("[1/4] npm packages into node_modules (deno install)");
+  log("[1/5] npm packages into node_modules (deno install)");
   await run(Deno.execPath(), ["install", "--quiet"], {
     cwd: root,
     what: "deno install",
@@ -105,15 +99,46 @@ export async function setupNative(options: SetupOptions): Promise<NativeStatus> 
         `node_modules/@tensorflow/tfjs-node is missing after deno install: check "nodeModulesDir" in deno.json; ${FALLBACK}`,
       );
     });
-  tfjsNode = JSON.parse(await Deno.readTextFile(join(pkg, "package.json"))).version;
+  const tfjsNode = JSON.parse(await Deno.readTextFile(join(pkg, "package.json"))).version;
 
-  log("[2/4] checking the native binding");
+  const via = await binding(root, pkg, native, tfjsNode, options, log);
+  log("[5/5] the project's own TensorFlow ops (lib/engine/native_ops.cc)");
+  const ops = await nativeOps(pkg, native, log);
+  const probe = await probeNative(root);
+  if (!probe.ok) {
+    throw new UserError(`tfjs-node does not load after setup (${probe.error}); ${FALLBACK}`);
+  }
+  if (ops && !probe.ops) {
+    log("      built, but they do not load: TensorFlow's own kernels are used");
+  }
+  const status: NativeStatus = {
+    state: "ready",
+    via,
+    tensorflow: probe.tensorflow,
+    tfjsNode,
+    ops: probe.ops,
+    seconds: Math.round((performance.now() - start) / 100) / 10,
+  };
+  await Deno.writeTextFile(statusFile(root), JSON.stringify(status, null, 2) + "\n");
+  return status;
+}
+
+/** Steps 2 to 4: a working tfjs_binding.node, however it can be had. */
+async function binding(
+  root: string,
+  pkg: string,
+  native: string,
+  tfjsNode: string,
+  options: SetupOptions,
+  log: (line: string) => void,
+): Promise<NativeStatus["via"]> {
+  log("[2/5] checking the native binding");
   let probe = await probeNative(root);
-  if (probe.ok) return done("already set up", probe);
+  if (probe.ok) return "already set up";
   log(`      not working yet: ${probe.error}`);
 
   if (!options.skipInstaller) {
-    log("[3/4] tfjs-node's own installer (downloads libtensorflow from Google's storage)");
+    log("[3/5] tfjs-node's own installer (downloads libtensorflow from Google's storage)");
     const installer = await run(
       Deno.execPath(),
       ["install", "--allow-scripts=npm:@tensorflow/tfjs-node"],
@@ -121,13 +146,12 @@ export async function setupNative(options: SetupOptions): Promise<NativeStatus> 
     );
     if (installer.ok) {
       probe = await probeNative(root);
-      if (probe.ok) return done("tfjs-node installer", probe);
+      if (probe.ok) return "tfjs-node installer";
     }
     log(`      it did not work (${installer.error ?? probe.error}): building from source instead`);
   }
 
-  log(`[4/4] building the binding against ${TENSORFLOW_WHEEL.name} ${TENSORFLOW_WHEEL.version}`);
-  const native = join(options.cacheDir, "native");
+  log(`[4/5] building the binding against ${TENSORFLOW_WHEEL.name} ${TENSORFLOW_WHEEL.version}`);
   const library = await tensorflowLibrary(native, log);
   await linkLibrary(pkg, library);
   const key =
@@ -135,27 +159,66 @@ export async function setupNative(options: SetupOptions): Promise<NativeStatus> 
   const cached = join(native, "bindings", key, "tfjs_binding.node");
   const target = join(pkg, "lib", "napi-v8", "tfjs_binding.node");
   await Deno.mkdir(dirname(target), { recursive: true });
-  let via: NativeStatus["via"] = "cached build";
   if (await exists(cached)) {
     log(`      using the binding built earlier: ${cached}`);
     await Deno.copyFile(cached, target);
-  } else {
-    await buildBinding(pkg, native, target, log);
-    await Deno.mkdir(dirname(cached), { recursive: true });
-    await Deno.copyFile(target, `${cached}.tmp`);
-    await Deno.rename(`${cached}.tmp`, cached);
-    via = "built from source";
+    return "cached build";
   }
-  probe = await probeNative(root);
-  if (!probe.ok) {
-    throw new UserError(`the built tfjs-node binding does not load (${probe.error}); ${FALLBACK}`);
-  }
-  return done(via, probe);
+  await buildBinding(pkg, native, target, log);
+  await cacheFile(target, cached);
+  return "built from source";
 }
 
-async function writeStatus(root: string, status: NativeStatus): Promise<NativeStatus> {
-  await Deno.writeTextFile(statusFile(root), JSON.stringify(status, null, 2) + "\n");
-  return status;
+/** Copy `file` into the cache at `cached`, atomically. */
+async function cacheFile(file: string, cached: string): Promise<void> {
+  await Deno.mkdir(dirname(cached), { recursive: true });
+  await Deno.copyFile(file, `${cached}.tmp`);
+  await Deno.rename(`${cached}.tmp`, cached);
+}
+
+/**
+ * Compile lib/engine/native_ops.cc against the library tfjs-node uses (its deps/), cached by
+ * the source's hash. Optional: without a compiler the engine keeps TensorFlow's own kernels.
+ */
+async function nativeOps(pkg: string, native: string, log: (line: string) => void) {
+  const source = fileURLToPath(new URL("./native_ops.cc", import.meta.url));
+  const hash = createHash("sha256").update(await Deno.readFile(source)).digest("hex").slice(0, 16);
+  const cached = join(
+    native,
+    "ops",
+    `${Deno.build.os}-${Deno.build.arch}-${hash}`,
+    NATIVE_OPS_LIBRARY,
+  );
+  const target = join(pkg, "lib", "napi-v8", NATIVE_OPS_LIBRARY);
+  if (await exists(cached)) {
+    await Deno.copyFile(cached, target);
+    return true;
+  }
+  const compiler = await which("c++") ?? await which("g++");
+  if (!compiler) {
+    log("      no C++ compiler: skipped; TensorFlow's own kernels are used");
+    return false;
+  }
+  const built = await run(compiler, [
+    "-O3",
+    "-std=c++17",
+    "-shared",
+    "-fPIC",
+    source,
+    `-I${join(pkg, "deps", "include")}`,
+    `-L${join(pkg, "deps", "lib")}`,
+    "-ltensorflow_framework",
+    // Found where tfjs_binding.node finds it.
+    "-Wl,-rpath,$ORIGIN/../../deps/lib",
+    "-o",
+    target,
+  ], { what: "compiling native_ops.cc", allowFailure: true });
+  if (!built.ok) {
+    log(`      not built (${built.error}): TensorFlow's own kernels are used`);
+    return false;
+  }
+  await cacheFile(target, cached);
+  return true;
 }
 
 // ---- Probing: load tfjs-node in a child process (a broken library may crash it) -----------------
@@ -165,22 +228,26 @@ interface Probe {
   error?: string;
   /** libtensorflow's version, when ok. */
   tensorflow: string;
+  /** The project's own ops loaded. */
+  ops: boolean;
 }
 
 const PROBE = `
 const { initBackend, tf } = await import(Deno.args[0]);
+const { loadNativeOps } = await import(Deno.args[1]);
 const info = await initBackend("tensorflow");
 const x = tf.oneHot(tf.tensor1d([1, 0], "int32"), 3).sum().dataSync()[0];
 if (x !== 2) throw new Error("tensorflow backend computed " + x);
 const binding = tf.backend().binding;
-console.log(JSON.stringify({ tensorflow: binding.TF_Version }));
+console.log(JSON.stringify({ tensorflow: binding.TF_Version, ops: loadNativeOps() }));
 `;
 
 /** Load tfjs-node and run one op in a child process. */
 export async function probeNative(root = PROJECT_ROOT): Promise<Probe> {
   const backend = new URL("./backend.ts", import.meta.url).href;
+  const ops = new URL("./native_ops.ts", import.meta.url).href;
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--quiet", "--ext=ts", PROBE, backend],
+    args: ["eval", "--quiet", "--ext=ts", PROBE, backend, ops],
     cwd: root,
     stdout: "piped",
     stderr: "piped",
@@ -190,7 +257,7 @@ export async function probeNative(root = PROJECT_ROOT): Promise<Probe> {
   if (!out.success) {
     const lines = text.decode(out.stderr).split("\n").filter((l) => /error/i.test(l));
     const error = (lines[0] ?? `exit code ${out.code}`).replace(/^.*?error:\s*/i, "").trim();
-    return { ok: false, error, tensorflow: "" };
+    return { ok: false, error, tensorflow: "", ops: false };
   }
   const last = text.decode(out.stdout).trim().split("\n").pop()!;
   return { ok: true, ...JSON.parse(last) };
@@ -213,6 +280,8 @@ const WHEEL_MEMBERS = [
   "tensorflow/include/tensorflow/core/platform/",
   "tensorflow/include/tsl/platform/",
   "tensorflow/include/xla/tsl/c/",
+  // What tensorflow/c/kernels.h includes (for lib/engine/native_ops.cc).
+  "tensorflow/include/tensorflow/core/common_runtime/next_pluggable_device/c/",
 ];
 
 const EXTRACT = `
@@ -231,7 +300,9 @@ async function tensorflowLibrary(native: string, log: (line: string) => void): P
     lib: join(folder, "tensorflow"),
     include: join(folder, "tensorflow", "include"),
   };
-  if (await exists(join(folder, ".complete"))) {
+  const complete = join(folder, ".complete");
+  // The marker lists what was extracted: a longer list means extracting again.
+  if (await exists(complete) && (await Deno.readTextFile(complete)) === WHEEL_MEMBERS.join("\n")) {
     log(`      TensorFlow C library: ${folder} (cached)`);
     return library;
   }
@@ -267,7 +338,7 @@ async function tensorflowLibrary(native: string, log: (line: string) => void): P
     what: "extraction",
     hint: FALLBACK,
   });
-  await Deno.writeTextFile(join(partial, ".complete"), `${wheel}\n`);
+  await Deno.writeTextFile(join(partial, ".complete"), WHEEL_MEMBERS.join("\n"));
   await Deno.remove(folder, { recursive: true }).catch(() => {});
   await Deno.rename(partial, folder);
   // The extracted library is all that is needed from the 270 MB wheel.

@@ -13,12 +13,16 @@
  * - FusedConv2D and _FusedMatMul (conv or dense + bias + activation): tfjs-node dispatches
  *   conv, a broadcasting Add and the activation as separate tfjs kernels; here they are
  *   Conv2D/MatMul, BiasAdd and Relu executed directly.
+ * - MaxPoolGrad: TensorFlow's recomputes each window's argmax pixel by pixel (14 ms on the
+ *   first pooling layer's input); the project's own op (lib/engine/native_ops.cc), where setup
+ *   could build it, does the same in a vectorised loop.
  *
  * Each is tested against the cpu backend (tests/tensorflow_kernels_test.ts).
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { loadNativeOps } from "./native_ops.ts";
 
 const BACKEND = "tensorflow";
 
@@ -58,6 +62,7 @@ export function registerTensorflowKernels(): void {
   replaceKernel("Sum", sum);
   replaceKernel("FusedConv2D", fusedConv2D);
   replaceKernel("_FusedMatMul", fusedMatMul);
+  if (loadNativeOps()) replaceKernel("MaxPoolGrad", maxPoolGrad);
 }
 
 function replaceKernel(name: string, wrap: (original: KernelFunc) => KernelFunc): void {
@@ -179,5 +184,32 @@ function fusedMatMul(original: KernelFunc): KernelFunc {
       { name: "transpose_b", type: b.binding.TF_ATTR_BOOL, value: !!attrs.transposeB },
     ]);
     return biasActivation(b, product, bias, attrs.activation === "relu");
+  };
+}
+
+/** MaxPoolGrad as Cifar100MaxPoolGrad (lib/engine/native_ops.cc), NHWC float32. */
+function maxPoolGrad(original: KernelFunc): KernelFunc {
+  return (args) => {
+    const { dy, input } = args.inputs;
+    const attrs = args.attrs;
+    const info = tf.backend_util.computePool2DInfo(
+      input!.shape as [number, number, number, number],
+      attrs.filterSize as [number, number] | number,
+      attrs.strides as [number, number] | number,
+      1,
+      attrs.pad as "valid" | "same" | number,
+      attrs.dimRoundingMode as "floor" | "round" | "ceil" | undefined,
+    );
+    if (input!.dtype !== "float32" || info.dataFormat !== "channelsLast") return original(args);
+    const b = args.backend;
+    const int = (name: string, value: number) => ({ name, type: b.binding.TF_ATTR_INT, value });
+    return execute(b, "Cifar100MaxPoolGrad", [input!, dy!], [
+      int("window_height", info.filterHeight),
+      int("window_width", info.filterWidth),
+      int("stride_height", info.strideHeight),
+      int("stride_width", info.strideWidth),
+      int("pad_top", info.padInfo.top),
+      int("pad_left", info.padInfo.left),
+    ]);
   };
 }
