@@ -21,6 +21,7 @@
 import { parseArgs } from "node:util";
 import { initBackend } from "./engine/backend.ts";
 import { isUserError, UserError } from "./util/errors.ts";
+import { dataCaveat } from "./report/analysis.ts";
 import {
   type Classifier,
   classifyImageFiles,
@@ -79,9 +80,11 @@ export function resultLine(result: ImageFileResult & { ok: true }): string {
 /** The readable report of the classified images (for stderr). */
 export function resultTable(classifier: Classifier, results: ImageFileResult[]): string {
   const { record, dir } = classifier;
+  const caveat = dataCaveat(record);
   const lines = [
     `Model: ${record.model.toUpperCase()} from ${dir}` +
-    (record.synthetic ? " (trained on SYNTHETIC data: its answers say nothing about photos)" : ""),
+    (record.synthetic ? " (trained on SYNTHETIC data: its answers say nothing about photos)" : "") +
+    (caveat ? ` (⚠ ${caveat})` : ""),
   ];
   const pct = (p: number) => `${(p * 100).toFixed(1)}%`.padStart(6);
   for (const result of results) {

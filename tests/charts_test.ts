@@ -315,6 +315,10 @@ Deno.test("topKChart: several images stack as panels, each with its picture", ()
   assert.match(images[0].source, /^data:image\/png;base64,/);
   assert.equal(images[1].y, yaxis2.domain[1], "each picture beside its panel");
   assert.deepEqual(annotations.map((a: { text: string }) => a.text), panels.map((p) => p.title));
-  assert.ok(html(topKChart(panels, { title: "t", synthetic: true })).includes(SYNTHETIC_NOTE));
-  assert.ok(!html(topKChart(panels, { title: "t" })).includes(SYNTHETIC_NOTE));
+  const run = record("cnn");
+  assert.ok(html(topKChart(panels, "t", { ...run, synthetic: true })).includes(SYNTHETIC_NOTE));
+  assert.ok(!html(topKChart(panels, "t", run)).includes(SYNTHETIC_NOTE));
+  const unverified = topKChart(panels, "t", other("unverified"));
+  assert.match(html(unverified), /extracted folder, not verified against the official archive/);
+  assert.ok(!html(topKChart(panels, "t", run)).includes(`class="${CAVEAT_CLASS}"`));
 });

@@ -442,14 +442,6 @@ export interface TopKPanel {
   pixels?: Uint8Array;
 }
 
-/** Options for {@linkcode topKChart}. */
-export interface TopKChartOptions {
-  /** Chart title. */
-  title: string;
-  /** The model was trained on synthetic data. */
-  synthetic?: boolean;
-}
-
 /** Pixel heights of {@linkcode topKFigure}'s parts. */
 const TOPK = { panel: 210, top: 70, bottom: 20, gap: 55 } as const;
 
@@ -539,18 +531,20 @@ export function topKFigure(panels: TopKPanel[], title: string): Figure {
 
 /**
  * Show the most probable classes of one or more images as horizontal bar charts, one panel per
- * image with its picture; labelled synthetic when the model was trained on synthetic data.
+ * image with its picture, labelled with the data the model was trained on (synthetic banner,
+ * data caveat).
  *
  * @param panels one per image: title, top classes, pixels
- * @param opts title and synthetic-data labelling
+ * @param title chart title
+ * @param of the model's run record
  * @returns a displayable chart
  * @example
  * ```ts
  * const [top] = predictTopK(classifier, pixels);
- * topKChart([{ title: "cat.jpg", top, pixels }], { title: "CNN: top-5", synthetic: false });
+ * topKChart([{ title: "cat.jpg", top, pixels }], "CNN: top-5", classifier.record);
  * ```
  */
-export function topKChart(panels: TopKPanel[], opts: TopKChartOptions): Displayable {
-  const figure = topKFigure(panels, opts.title);
-  return plot(figure, { synthetic: opts.synthetic, height: figure.layout!.height as number });
+export function topKChart(panels: TopKPanel[], title: string, of: DataOf): Displayable {
+  const figure = topKFigure(panels, title);
+  return chart(figure, of, figure.layout!.height as number);
 }

@@ -33,17 +33,12 @@ export interface TopClass {
   probability: number;
 }
 
-/** What prediction reads from a run record. */
-export type LabelRecord =
-  & Pick<RunRecord, "model" | "fine_label_names" | "coarse_label_names" | "fine_to_coarse">
-  & Partial<Pick<RunRecord, "input_size" | "synthetic">>;
-
 /** A loaded model with the labels and settings of its run. */
 export interface Classifier {
   /** The trained model, softmax output over the fine classes. */
   model: tf.LayersModel;
-  /** The run record saved beside it (run.json). */
-  record: LabelRecord;
+  /** The run record saved beside it (run.json): class names, superclasses, model, data. */
+  record: RunRecord;
   /** Side of the model's input: 32, or VGG16's input size (the 32 px images are resized). */
   inputSize: number;
   /** The run folder. */
