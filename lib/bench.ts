@@ -109,8 +109,11 @@ export async function benchOurs(model: BenchModel, images: number, threads = 1):
 
 // ---- References in Python -------------------------------------------------------------------
 
-/** A Python reference: its interpreter and what it is. */
+/** A Python reference: a short id, what it is, and its interpreter. */
 interface Reference {
+  /** `keras`, `torch` or `torch_debian`: the key in the JSON line. */
+  id: string;
+  /** e.g. `Keras on tensorflow-cpu==2.21.0`. */
   name: string;
   python: string;
 }
@@ -140,7 +143,7 @@ async function benchReference(
   data: string,
   images: number,
 ): Promise<number> {
-  const keras = reference.name.startsWith("keras");
+  const keras = reference.id === "keras";
   const script = join(SHARED_BENCH, keras ? "keras_reference.py" : "torch_reference.py");
   const args = [script, "--model", model, "--data", data, "--epochs", "2"];
   args.push("--limit-train", String(images), ...(keras ? ["--limit-test", "128"] : []));
@@ -157,22 +160,22 @@ async function references(keras: boolean, torch: boolean, log: (s: string) => vo
   const list: Reference[] = [];
   if (keras) {
     const spec = `${TENSORFLOW_WHEEL.name}==${TENSORFLOW_WHEEL.version}`;
-    list.push({ name: `keras (${spec})`, python: await venv("keras-venv", [spec], log) });
+    const python = await venv("keras-venv", [spec], log);
+    list.push({ id: "keras", name: `Keras on ${spec}`, python });
   }
   if (torch) {
-    list.push({
-      name: `torch (${TORCH_PIP})`,
-      python: await venv("torch-venv", [TORCH_PIP, "numpy"], log),
-    });
+    const python = await venv("torch-venv", [TORCH_PIP, "numpy"], log);
+    list.push({ id: "torch", name: `PyTorch ${TORCH_PIP}`, python });
     const debian = await run(DEBIAN_PYTHON, ["-c", "import torch; print(torch.__version__)"], {
       what: "Debian's python3-torch",
       allowFailure: true,
     });
     if (debian.ok) {
-      list.push({ name: `torch (Debian ${debian.stdout.trim()})`, python: DEBIAN_PYTHON });
-    } else {log(
-        "Debian's python3-torch is not installed: skipping it (apt-get install python3-torch)",
-      );}
+      const version = debian.stdout.trim();
+      list.push({ id: "torch_debian", name: `Debian's PyTorch ${version}`, python: DEBIAN_PYTHON });
+    } else {
+      log("Debian's python3-torch is not installed: skipping it (apt-get install python3-torch)");
+    }
   }
   return list;
 }
@@ -247,7 +250,7 @@ async function main(args: string[]): Promise<number> {
           log(`${model}: ${ours.at(-1)!.toFixed(0)} images/s here (${backend.name})`);
           for (const [i, ref] of refs.entries()) {
             // torch_reference.py has the MLP and the CNN only.
-            if (model === "vgg16" && !ref.name.startsWith("keras")) continue;
+            if (model === "vgg16" && ref.id !== "keras") continue;
             theirs[i].push(await benchReference(ref, model, data, images));
             const ratio = ours.at(-1)! / theirs[i].at(-1)!;
             log(
@@ -257,13 +260,17 @@ async function main(args: string[]): Promise<number> {
             );
           }
         }
-        result[`${model}_images_per_second`] = ours.map(Math.round);
+        const entry: Record<string, unknown> = { images_per_second: ours.map(Math.round) };
         refs.forEach((ref, i) => {
           if (!theirs[i].length) return;
-          result[`${model}_${ref.name}_images_per_second`] = theirs[i].map(Math.round);
-          const ratios = ours.map((o, r) => o / theirs[i][r]);
-          result[`${model}_ratio_to_${ref.name}`] = Number(median(ratios).toFixed(3));
+          entry[ref.id] = {
+            name: ref.name,
+            images_per_second: theirs[i].map(Math.round),
+            // Ours over theirs, run by run; the median of those.
+            ratio: Number(median(ours.map((o, r) => o / theirs[i][r])).toFixed(3)),
+          };
         });
+        result[model] = entry;
       }
     } finally {
       if (data) await Deno.remove(data, { recursive: true });
