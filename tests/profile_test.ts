@@ -90,6 +90,12 @@ Deno.test("readProfileRecords names the missing record's notebook and rejects ot
     };
     await Deno.writeTextFile(join(dir, "cnn", "run.json"), JSON.stringify(recent));
     assert.deepEqual(await readProfileRecords(s, ["cnn"]), [recent]);
+    await Deno.mkdir(join(dir, "vgg16"));
+    await Deno.writeTextFile(join(dir, "vgg16", "run.json"), JSON.stringify(recent));
+    await assert.rejects(
+      readProfileRecords(s, ["vgg16"]),
+      /has no weights_kind \(an older record\)/,
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -258,7 +258,8 @@ export async function readProfileRecords(
         `${path} was saved by profile '${record.profile}', not '${settings.name}': ${again}`,
       );
     }
-    const missing = RECENT_FIELDS.filter((field) => !(field in record));
+    const fields = model === "vgg16" ? [...RECENT_FIELDS, "weights_kind"] : RECENT_FIELDS;
+    const missing = fields.filter((field) => !(field in record));
     if (missing.length > 0) {
       throw new UserError(`${path} has no ${missing.join(", ")} (an older record): ${again}`);
     }
