@@ -27,7 +27,7 @@ export interface FitOptions {
   batchSize: number;
   optimizer: tf.Optimizer;
   loss?: LossName;
-  /** Seeds the shuffling; epoch e uses seed + e. */
+  /** Seeds the shuffling: epoch e shuffles with seed * SEED_STRIDE.epoch + e. */
   seed?: number;
   /** Evaluated after every epoch (the source used the test set, as Keras's validation_data). */
   validation?: Examples;
