@@ -89,6 +89,10 @@ abstract class FusedOptimizer extends tf.Optimizer {
       const variable = tf.engine().registeredVariables[name];
       const slots = this.#slotsFor(b, name, variable);
       if (slots.dataId !== variable.dataId) assign(b, slots.weight, variable);
+      // While the tfjs variable shares the TensorFlow variable's buffer, the update would copy
+      // it first (copy-on-write); pointing the tfjs variable at the gradient meanwhile lets
+      // the update happen in place.
+      variable.assign(grad);
       const { op, inputs } = this.update(t, grad);
       const attrs = [
         { name: "T", type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT },
