@@ -1,0 +1,151 @@
+/**
+ * Real images for offline measurements, in the exact CIFAR-100 binary layout: scikit-learn's
+ * 1,797 handwritten digits (the UCI "Optical Recognition of Handwritten Digits" test set, 8x8
+ * pixels of 17 grey levels), upscaled to 32x32 RGB. They are real scans, unlike the synthetic
+ * stand-in, but they are **not CIFAR-100**: ten classes (fine labels 0-9, all in superclass 0),
+ * grey, and far easier. The loader accepts the folder and labels its results as unofficial
+ * data, never as CIFAR-100 results.
+ *
+ * ```sh
+ * deno run -A lib/data/sklearn_digits.ts OUT   # writes OUT/cifar-100-binary/
+ * CIFAR100_DATA=OUT/cifar-100-binary deno task train --model cnn --epochs 5
+ * ```
+ *
+ * The digits come from the scikit-learn wheel (`pip download`, no install), which ships them
+ * as `sklearn/datasets/data/digits.csv.gz`.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { encodeRecords } from "./cifar_binary.ts";
+import { COARSE_CLASSES, FINE_CLASSES, IMAGE_BYTES, IMAGE_SIZE, type Split } from "./dataset.ts";
+import { isUserError, UserError } from "../util/errors.ts";
+import { findPython, run } from "../util/process.ts";
+
+/** The wheel the digits are read from. */
+export const SKLEARN_WHEEL = "scikit-learn==1.9.1";
+/** Digits per split: the first ones train, the rest test. */
+export const DIGITS_TRAIN = 1500;
+
+const SIDE = 8;
+const LEVELS = 16;
+
+/**
+ * Parse `digits.csv` (64 grey levels 0..16 and the digit per line) into CIFAR-shaped splits:
+ * each digit upscaled bilinearly (half-pixel centres) to 32x32, grey levels scaled to 0..255
+ * and copied to the three channels.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const row = Array.from({ length: 64 }, (_, i) => (i % 8 === 0 ? 16 : 0)).join(",");
+ * const { train, test } = digitsToSplits(`${row},7\n${row},3\n`, 1);
+ * assert.deepEqual([train.count, test.count, train.fineLabels[0], test.fineLabels[0]], [1, 1, 7, 3]);
+ * assert.equal(train.images[0], 255); // the left column is ink
+ * ```
+ */
+export function digitsToSplits(
+  csv: string,
+  trainCount = DIGITS_TRAIN,
+): { train: Split; test: Split } {
+  const rows = csv.trim().split("\n").map((line, i) => {
+    const values = line.split(",").map(Number);
+    if (values.length !== SIDE * SIDE + 1 || values.some((v) => !Number.isInteger(v))) {
+      throw new UserError(`digits.csv line ${i + 1}: expected 65 whole numbers`);
+    }
+    return values;
+  });
+  const split = (part: number[][]): Split => {
+    const images = new Uint8Array(part.length * IMAGE_BYTES);
+    part.forEach((values, n) => upscale(values, images.subarray(n * IMAGE_BYTES)));
+    const fineLabels = Uint8Array.from(part, (values) => values[SIDE * SIDE]);
+    return { images, fineLabels, coarseLabels: new Uint8Array(part.length), count: part.length };
+  };
+  return { train: split(rows.slice(0, trainCount)), test: split(rows.slice(trainCount)) };
+}
+
+/** Bilinear 8 -> 32 with half-pixel centres (as TF2's resize), grey to RGB. */
+function upscale(values: number[], out: Uint8Array): void {
+  const scale = SIDE / IMAGE_SIZE;
+  const at = (r: number, c: number) =>
+    values[Math.min(Math.max(r, 0), SIDE - 1) * SIDE + Math.min(Math.max(c, 0), SIDE - 1)];
+  for (let y = 0; y < IMAGE_SIZE; y++) {
+    const sy = (y + 0.5) * scale - 0.5, y0 = Math.floor(sy), fy = sy - y0;
+    for (let x = 0; x < IMAGE_SIZE; x++) {
+      const sx = (x + 0.5) * scale - 0.5, x0 = Math.floor(sx), fx = sx - x0;
+      const v = (1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x0 + 1)) +
+        fy * ((1 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1));
+      const byte = Math.round(v * 255 / LEVELS);
+      out.fill(byte, (y * IMAGE_SIZE + x) * 3, (y * IMAGE_SIZE + x) * 3 + 3);
+    }
+  }
+}
+
+/** Label-name files: digit_0 ... digit_9, then unused names up to 100 fine and 20 coarse. */
+function labelNames(): { fine: string; coarse: string } {
+  const fine = Array.from(
+    { length: FINE_CLASSES },
+    (_, i) => i < 10 ? `digit_${i}` : `unused_${i}`,
+  );
+  const coarse = Array.from(
+    { length: COARSE_CLASSES },
+    (_, i) => i === 0 ? "digits" : `unused_${i}`,
+  );
+  return { fine: fine.join("\n") + "\n", coarse: coarse.join("\n") + "\n" };
+}
+
+/** Fetch the wheel, read the digits and write `<out>/cifar-100-binary/`; returns that folder. */
+export async function writeDigitsFolder(out: string): Promise<string> {
+  const python = await findPython("to fetch scikit-learn's digits");
+  const temp = await Deno.makeTempDir({ prefix: "sklearn-digits-" });
+  try {
+    await run(python, [
+      "-m",
+      "pip",
+      "download",
+      "--no-deps",
+      "--only-binary=:all:",
+      "-d",
+      temp,
+      SKLEARN_WHEEL,
+    ], {
+      what: `pip download ${SKLEARN_WHEEL}`,
+      hint: "check pip's index or network",
+    });
+    const read =
+      `import sys, zipfile, glob\nz = zipfile.ZipFile(glob.glob(sys.argv[1] + "/*.whl")[0])\n` +
+      `sys.stdout.buffer.write(z.read("sklearn/datasets/data/digits.csv.gz"))`;
+    const gz = await new Deno.Command(python, { args: ["-c", read, temp], stdout: "piped" })
+      .output();
+    if (!gz.success) {
+      throw new UserError(`cannot read digits.csv.gz from the ${SKLEARN_WHEEL} wheel`);
+    }
+    const csv = await new Response(
+      new Blob([gz.stdout]).stream().pipeThrough(new DecompressionStream("gzip")),
+    ).text();
+    const { train, test } = digitsToSplits(csv);
+    const folder = join(out, "cifar-100-binary");
+    await Deno.mkdir(folder, { recursive: true });
+    await Deno.writeFile(join(folder, "train.bin"), encodeRecords(train));
+    await Deno.writeFile(join(folder, "test.bin"), encodeRecords(test));
+    const names = labelNames();
+    await Deno.writeTextFile(join(folder, "fine_label_names.txt"), names.fine);
+    await Deno.writeTextFile(join(folder, "coarse_label_names.txt"), names.coarse);
+    return folder;
+  } finally {
+    await Deno.remove(temp, { recursive: true });
+  }
+}
+
+if (import.meta.main) {
+  try {
+    const [out] = Deno.args;
+    if (!out) throw new UserError("usage: deno run -A lib/data/sklearn_digits.ts OUT_DIR");
+    const folder = await writeDigitsFolder(out);
+    console.error(`Wrote ${folder}: scikit-learn's handwritten digits, NOT CIFAR-100`);
+  } catch (e) {
+    if (!isUserError(e)) throw e;
+    console.error(`error: ${e.message}`);
+    Deno.exit(2);
+  }
+}
