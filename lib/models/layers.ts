@@ -5,6 +5,7 @@
  * @module
  */
 import { tf } from "../engine/backend.ts";
+import { uniformNoise } from "../engine/random.ts";
 import { SEED_STRIDE } from "../util/random.ts";
 
 /**
@@ -50,19 +51,27 @@ const Dropout = tf.layers.dropout({ rate: 0.5 }).constructor as LayerClass;
  *
  * tfjs's Dropout with a `seed` draws the same mask on every call, and without
  * one draws from Math.random (not reproducible). This one advances the seed
- * on every training call. It serialises as a plain Dropout.
+ * on every call and draws the mask with the engine's own generator
+ * (lib/engine/random.ts). It serialises as a plain Dropout.
  */
 class SeededDropout extends Dropout {
   #calls = 0;
   #baseSeed: number;
+  #rate: number;
   constructor(args: { rate: number; seed: number; name?: string }) {
     super(args);
     this.#baseSeed = args.seed;
+    this.#rate = args.rate;
   }
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) {
-    (this as unknown as { seed: number }).seed = this.#baseSeed +
-      SEED_STRIDE.dropoutCall * this.#calls++;
-    return super.call(inputs, kwargs);
+    const seed = this.#baseSeed + SEED_STRIDE.dropoutCall * this.#calls++;
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    if (!kwargs.training || !(this.#rate > 0 && this.#rate < 1)) return x;
+    return tf.tidy(() => {
+      // As tfjs's dropout: keep where u >= rate, and scale the kept values by 1 / (1 - rate).
+      const keep = tf.greaterEqual(uniformNoise(x.shape, seed), this.#rate);
+      return tf.mul(x, tf.mul(tf.cast(keep, "float32"), 1 / (1 - this.#rate)));
+    });
   }
 }
 
