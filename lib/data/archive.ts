@@ -40,9 +40,18 @@ export interface ReadArchiveOptions {
  * @throws {UserError} when the archive is corrupt, truncated or not a tar.gz
  * @example
  * ```ts
- * await readArchive("x.tar.gz", async (entry) => {
- *   if (entry.name.endsWith(".txt")) console.log(await new Response(entry.body).text());
+ * import assert from "node:assert/strict";
+ * import { packTar } from "modern-tar";
+ * const body = new TextEncoder().encode("apple\n");
+ * const tar = await packTar([{ header: { name: "names.txt", type: "file", size: 6 }, body }]);
+ * const path = await Deno.makeTempFile({ suffix: ".tar.gz" });
+ * await Deno.writeFile(path, new Blob([tar]).stream().pipeThrough(new CompressionStream("gzip")));
+ * const texts: string[] = [];
+ * await readArchive(path, async (entry) => {
+ *   if (entry.name.endsWith(".txt")) texts.push(await new Response(entry.body).text());
  * });
+ * assert.deepEqual(texts, ["apple\n"]);
+ * await Deno.remove(path);
  * ```
  */
 export async function readArchive(

@@ -101,8 +101,10 @@ export interface LoadOptions {
  *   network (then it lists every way to provide the data)
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * const data = await loadCifar100({ data: "synthetic", limitTrain: 1000 });
- * console.log(data.source.description, data.train.count);
+ * assert.equal(data.train.count, 1000);
+ * assert.match(data.source.description, /SYNTHETIC/);
  * ```
  */
 export async function loadCifar100(options: LoadOptions = {}): Promise<Cifar100> {

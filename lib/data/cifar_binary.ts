@@ -44,9 +44,16 @@ export interface RecordDecoderOptions {
  *
  * @example
  * ```ts
- * const decoder = new RecordDecoder({ name, byteLength, expectedCount: 10000, fineToCoarse });
- * for await (const chunk of stream) decoder.push(chunk);
+ * import assert from "node:assert/strict";
+ * const record = new Uint8Array(RECORD_BYTES);
+ * record.set([4, 30]); // coarse 4, fine 30, black pixels
+ * const fineToCoarse = new Uint8Array(100).fill(UNSEEN);
+ * const decoder = new RecordDecoder({
+ *   name: "train.bin", byteLength: 2 * RECORD_BYTES, expectedCount: 2, fineToCoarse,
+ * });
+ * for (const chunk of [record, record.subarray(0, 5), record.subarray(5)]) decoder.push(chunk);
  * const split = decoder.finish();
+ * assert.deepEqual([split.count, split.fineLabels[1], fineToCoarse[30]], [2, 30, 4]);
  * ```
  */
 export class RecordDecoder {
@@ -200,6 +207,7 @@ function fmt(n: number): string {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
+ * import { IMAGE_BYTES } from "./dataset.ts";
  * const images = new Uint8Array(IMAGE_BYTES).fill(7);
  * const bytes = encodeRecords({
  *   images, fineLabels: Uint8Array.of(42), coarseLabels: Uint8Array.of(3), count: 1,

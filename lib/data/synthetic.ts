@@ -39,8 +39,10 @@ export interface SyntheticOptions {
  * @returns the same structure as `loadCifar100`, with `source.synthetic` true
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * const data = syntheticCifar100({ seed: 1, trainCount: 500, testCount: 100 });
- * data.train.images.length; // 500 * 32 * 32 * 3
+ * assert.equal(data.train.images.length, 500 * 32 * 32 * 3);
+ * assert.ok(data.source.synthetic);
  * ```
  */
 export function syntheticCifar100(options: SyntheticOptions = {}): Cifar100 {

@@ -13,8 +13,11 @@ import { dropout, glorot, LayerNames, SeedSequence } from "./layers.ts";
  * @param options.seed fixes initial weights and dropout masks.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend } from "../engine/backend.ts";
+ * await initBackend();
  * const model = buildCnn({ seed: 0 });
- * model.countParams(); // 249892
+ * assert.equal(model.countParams(), 249_892);
  * ```
  */
 export function buildCnn(options: { numClasses?: number; seed?: number } = {}): tf.Sequential {

@@ -134,6 +134,8 @@ function bodyOf(model: tf.LayersModel): tf.LayersModel | null {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
+ * import { initBackend, tf } from "../engine/backend.ts";
+ * await initBackend();
  * const model = tf.sequential({
  *   layers: [tf.layers.dense({ units: 3, activation: "softmax", inputShape: [4] })],
  * });

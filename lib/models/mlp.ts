@@ -12,8 +12,11 @@ import { dropout, glorot, LayerNames, SeedSequence } from "./layers.ts";
  * @param options.seed fixes initial weights and dropout masks.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend } from "../engine/backend.ts";
+ * await initBackend();
  * const model = buildMlp({ seed: 0 });
- * model.countParams(); // 1887332
+ * assert.equal(model.countParams(), 1_887_332);
  * ```
  */
 export function buildMlp(options: { numClasses?: number; seed?: number } = {}): tf.Sequential {

@@ -66,7 +66,11 @@ export const VGG16_CONV_LAYERS: readonly string[] = BLOCKS.flatMap(({ convs }, b
  *
  * @example
  * ```ts
- * preprocessCaffe(tf.tensor4d([255, 0, 0], [1, 1, 1, 3])); // [[[[-103.939, -116.779, 131.32]]]]
+ * import assert from "node:assert/strict";
+ * import { initBackend, tf } from "../engine/backend.ts";
+ * await initBackend();
+ * const bgr = preprocessCaffe(tf.tensor4d([255, 0, 0], [1, 1, 1, 3])).dataSync();
+ * [-103.939, -116.779, 131.32].forEach((v, i) => assert.ok(Math.abs(bgr[i] - v) < 1e-3));
  * ```
  */
 export function preprocessCaffe(images: tf.Tensor4D): tf.Tensor4D {

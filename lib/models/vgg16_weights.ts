@@ -57,6 +57,8 @@ export type WeightsKind = "imagenet" | "file" | "random";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
+ * import { initBackend } from "../engine/backend.ts";
+ * await initBackend();
  * assert.equal(weightsKind({ kind: "none" }), "random");
  * assert.equal(weightsKind({ kind: "file", md5: "0".repeat(32) }), "file");
  * ```
@@ -177,8 +179,14 @@ const SIGNATURE_OFFSETS = [0, 512, 1024, 2048, 4096, 8192];
  *   broken structure
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend } from "../engine/backend.ts";
+ * await initBackend();
+ * import { buildVgg16Base } from "./vgg16.ts";
  * const base = buildVgg16Base(32);
- * await loadVgg16Weights(base, source.path!);
+ * // With a real file: await loadVgg16Weights(base, (await resolveVgg16Weights()).path!)
+ * await assert.rejects(loadVgg16Weights(base, "missing.h5"), /missing\.h5/);
+ * base.dispose();
  * ```
  */
 export async function loadVgg16Weights(base: tf.LayersModel, path: string): Promise<void> {

@@ -21,7 +21,10 @@ import { createProgress } from "./progress.ts";
  * @returns an absolute or home-relative folder path
  * @example
  * ```ts
- * const archive = join(cacheRoot(), "cifar-100-binary.tar.gz");
+ * import assert from "node:assert/strict";
+ * Deno.env.set("CIFAR100_CACHE", "/data/cache");
+ * assert.equal(cacheRoot(), "/data/cache");
+ * Deno.env.delete("CIFAR100_CACHE");
  * ```
  */
 export function cacheRoot(): string {
@@ -103,10 +106,16 @@ export class DownloadError extends UserError {
  * @throws {UserError} when the downloaded bytes have the wrong MD5 (nothing is kept)
  * @example
  * ```ts
- * const { path } = await fetchCached({
- *   url: "https://example.org/w.h5", md5: "0123456789abcdef0123456789abcdef",
- *   fileName: "w.h5", what: "VGG16 weights",
- * });
+ * import assert from "node:assert/strict";
+ * const cacheDir = await Deno.makeTempDir();
+ * const file = { // a data: URL stands in for a server here
+ *   url: "data:text/plain,hello", md5: "5d41402abc4b2a76b9719d911017c592",
+ *   fileName: "hello.txt", what: "greeting",
+ * };
+ * const first = await fetchCached(file, { cacheDir });
+ * assert.equal(await Deno.readTextFile(first.path), "hello");
+ * assert.equal((await fetchCached(file, { cacheDir })).downloaded, false); // now from the cache
+ * await Deno.remove(cacheDir, { recursive: true });
  * ```
  */
 export async function fetchCached(

@@ -41,9 +41,12 @@ export interface ProgressOptions {
  *
  * @example
  * ```ts
- * const bar = createProgress({ total: 391, label: "Epoch 1/20" });
- * for (let i = 1; i <= 391; i++) bar.update(i, { loss: "4.01" });
+ * import assert from "node:assert/strict";
+ * const seen: number[] = [];
+ * const bar = createProgress({ total: 3, label: "Epoch 1/20", onUpdate: (done) => seen.push(done) });
+ * for (let i = 1; i <= 3; i++) bar.update(i, { loss: "4.01" });
  * bar.stop();
+ * assert.deepEqual(seen, [1, 2, 3]);
  * ```
  */
 export function createProgress(options: ProgressOptions): Progress {
