@@ -14,6 +14,9 @@
  *   v += (g^2 - v)(1 - b2); w -= lr_t * m / (sqrt(v) + eps).
  * - RMSprop: ms = rho * ms + (1 - rho) g^2; mom = momentum * mom + lr * g / sqrt(ms + eps);
  *   w -= mom.
+ * - SGD with momentum (`ResourceApplyMomentum`): a = momentum * a + g; w -= lr * a, or with
+ *   Nesterov momentum w -= lr * (g + momentum * a). The learning rate can change between steps
+ *   (a schedule), as with tfjs's `setLearningRate`.
  *
  * @module
  */
@@ -31,12 +34,27 @@ interface NodeBackend {
   ): tf.Tensor[];
 }
 
+/** An op attribute as tfjs-node's binding takes it. */
+interface OpAttr {
+  name: string;
+  type: number;
+  value: number | boolean | string;
+}
+
 /** Adam's settings, as Keras names them. */
 export interface AdamSettings {
   learningRate: number;
   beta1: number;
   beta2: number;
   epsilon: number;
+}
+
+/** SGD with momentum's settings, as Keras names them. */
+export interface MomentumSettings {
+  /** The starting learning rate; {@linkcode FusedMomentum.setLearningRate} changes it. */
+  learningRate: number;
+  momentum: number;
+  nesterov: boolean;
 }
 
 /** RMSprop's settings, as Keras names them. */
@@ -70,8 +88,14 @@ abstract class FusedOptimizer extends tf.Optimizer {
     this.constants = constants.map((c) => tf.keep(tf.scalar(c)));
   }
 
-  /** The op, and its inputs after the slots' variables: scalars for step `t`, then `grad`. */
-  protected abstract update(t: number, grad: tf.Tensor): { op: string; inputs: tf.Tensor[] };
+  /**
+   * The op, its inputs after the slots' variables (scalars for step `t`, then `grad`), and any
+   * attributes it takes besides `T` and `use_locking`.
+   */
+  protected abstract update(
+    t: number,
+    grad: tf.Tensor,
+  ): { op: string; inputs: tf.Tensor[]; attrs?: OpAttr[] };
 
   /** How many state slots each weight has. */
   protected abstract get stateSlots(): number;
@@ -93,10 +117,11 @@ abstract class FusedOptimizer extends tf.Optimizer {
       // it first (copy-on-write); pointing the tfjs variable at the gradient meanwhile lets
       // the update happen in place.
       variable.assign(grad);
-      const { op, inputs } = this.update(t, grad);
+      const { op, inputs, attrs: extra = [] } = this.update(t, grad);
       const attrs = [
         { name: "T", type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT },
         { name: "use_locking", type: b.binding.TF_ATTR_BOOL, value: false },
+        ...extra,
       ];
       try {
         b.executeMultipleOutputs(op, attrs, [slots.weight, ...slots.state, ...inputs], 0);
@@ -209,5 +234,35 @@ export class FusedRmsprop extends FusedOptimizer {
   }
   protected update(_t: number, grad: tf.Tensor) {
     return { op: "ResourceApplyRMSProp", inputs: [...this.constants, grad] };
+  }
+}
+
+/** SGD with (optionally Nesterov) momentum as `ResourceApplyMomentum`, its learning rate settable. */
+export class FusedMomentum extends FusedOptimizer {
+  static get className(): string {
+    return "Momentum";
+  }
+  readonly #nesterov: boolean;
+  constructor(settings: MomentumSettings) {
+    super([settings.momentum, settings.learningRate]);
+    this.#nesterov = settings.nesterov;
+  }
+  /** Use `learningRate` from the next update on (a schedule calls this before every step). */
+  setLearningRate(learningRate: number): void {
+    // The constants array is the base class's to dispose; swap the scalar in place.
+    this.constants[1].dispose();
+    this.constants[1] = tf.keep(tf.scalar(learningRate));
+  }
+  protected get stateSlots(): number {
+    return 1;
+  }
+  protected update(_t: number, grad: tf.Tensor) {
+    const b = tf.backend() as unknown as NodeBackend;
+    const [momentum, lr] = this.constants;
+    return {
+      op: "ResourceApplyMomentum",
+      inputs: [lr, grad, momentum],
+      attrs: [{ name: "use_nesterov", type: b.binding.TF_ATTR_BOOL, value: this.#nesterov }],
+    };
   }
 }

@@ -5,6 +5,7 @@
  * @module
  */
 import { tf } from "../engine/backend.ts";
+import { batchNormTraining } from "../engine/batch_norm.ts";
 import { uniformNoise } from "../engine/random.ts";
 import { SEED_STRIDE } from "../util/random.ts";
 
@@ -78,6 +79,64 @@ class SeededDropout extends Dropout {
 /** A Dropout layer with reproducible masks; see {@linkcode SeededDropout}. */
 export function dropout(rate: number, seeds: SeedSequence, name?: string): tf.layers.Layer {
   return new SeededDropout({ rate, seed: seeds.next(), name });
+}
+
+/** The fields of tfjs's BatchNormalization used here (private in its types). */
+interface BatchNormalizationFields {
+  axis: number;
+  momentum: number;
+  epsilon: number;
+  center: boolean;
+  scale: boolean;
+  gamma: tf.LayerVariable;
+  beta: tf.LayerVariable;
+  movingMean: tf.LayerVariable;
+  movingVariance: tf.LayerVariable;
+}
+
+type BatchNormalizationClass = new (
+  args: Parameters<typeof tf.layers.batchNormalization>[0],
+) => tf.layers.Layer;
+// As for Dropout: tfjs exports the factory, the class is needed to subclass it.
+const BatchNormalization = tf.layers.batchNormalization({}).constructor as BatchNormalizationClass;
+
+/**
+ * Keras's BatchNormalization whose training pass runs as one fused kernel each way on the
+ * tensorflow backend (lib/engine/batch_norm.ts) instead of tfjs's dozen element-wise ops; the
+ * same math and moving averages as tfjs's layer, which it serialises as. Inference and other
+ * backends are tfjs's own.
+ */
+class FusedBatchNormalization extends BatchNormalization {
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) {
+    const layer = this as unknown as BatchNormalizationFields;
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    const lastAxis = layer.axis === -1 || layer.axis === x.rank - 1;
+    if (!kwargs.training || !lastAxis || !layer.center || !layer.scale) {
+      return super.call(inputs, kwargs);
+    }
+    return tf.tidy(() => {
+      const gamma = layer.gamma.read() as tf.Tensor1D, beta = layer.beta.read() as tf.Tensor1D;
+      const { y, mean, variance } = batchNormTraining(x, gamma, beta, layer.epsilon);
+      // The moving averages as tfjs's layer updates them: moving -= (moving - batch) (1 - m).
+      const pairs = [[layer.movingMean, mean], [layer.movingVariance, variance]] as const;
+      for (const [moving, batch] of pairs) {
+        const value = moving.read();
+        moving.write(tf.sub(value, tf.mul(tf.sub(value, batch), 1 - layer.momentum)));
+      }
+      tf.dispose([mean, variance]);
+      return y;
+    });
+  }
+}
+
+/**
+ * A batch normalisation layer, Keras's, with the training pass fused on the tensorflow backend
+ * (see {@linkcode FusedBatchNormalization}).
+ */
+export function batchNormalization(
+  args: Parameters<typeof tf.layers.batchNormalization>[0] = {},
+): tf.layers.Layer {
+  return new FusedBatchNormalization(args);
 }
 
 /**

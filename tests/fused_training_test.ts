@@ -1,0 +1,166 @@
+/**
+ * The fused training ops for the tensorflow backend: batch normalisation
+ * (lib/engine/batch_norm.ts, the layer in lib/models/layers.ts) against tfjs's own math on the
+ * cpu backend, and SGD with Nesterov momentum (lib/engine/tensorflow_optimizers.ts) against a
+ * hand-computed update.
+ */
+import assert from "node:assert/strict";
+import { initBackend, tf } from "../lib/engine/backend.ts";
+import { readNativeStatus } from "../lib/engine/native.ts";
+import { batchNormTraining } from "../lib/engine/batch_norm.ts";
+import { FusedMomentum } from "../lib/engine/tensorflow_optimizers.ts";
+import { batchNormalization } from "../lib/models/layers.ts";
+
+// The fused ops exist only on the native engine; elsewhere the layer is tfjs's own.
+const native = (await readNativeStatus()) !== undefined;
+if (native) await initBackend("tensorflow");
+
+/** Run `fn` on `backend`; return plain arrays. */
+async function on(backend: string, fn: () => tf.Tensor[]): Promise<Float32Array[]> {
+  const previous = tf.getBackend();
+  await tf.setBackend(backend);
+  try {
+    const outs = tf.tidy(fn);
+    const values = await Promise.all(outs.map((t) => t.data() as Promise<Float32Array>));
+    tf.dispose(outs);
+    return values;
+  } finally {
+    await tf.setBackend(previous);
+  }
+}
+
+function assertClose(actual: Float32Array, expected: Float32Array, what: string, tol = 1e-4) {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  for (let i = 0; i < actual.length; i++) {
+    const err = Math.abs(actual[i] - expected[i]) / Math.max(1, Math.abs(expected[i]));
+    assert.ok(err < tol, `${what}[${i}]: ${actual[i]}, expected ${expected[i]}`);
+  }
+}
+
+/** Output, batch mean and variance, and the gradients of a weighted sum of the output. */
+function batchNormCase(shape: number[], relu: boolean) {
+  return () => {
+    const channels = shape[shape.length - 1];
+    const x = tf.randomNormal(shape, 1, 2, "float32", 1);
+    const gamma = tf.randomNormal([channels], 1, 0.5, "float32", 2);
+    const beta = tf.randomNormal([channels], 0, 0.5, "float32", 3);
+    const weights = tf.randomNormal(shape, 0, 1, "float32", 4);
+    let moments: tf.Tensor[] = [];
+    const { value, grads } = tf.valueAndGrads((x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const out = batchNormTraining(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-3, relu);
+      moments = [out.mean, out.variance];
+      return out.y.mul(weights).sum() as tf.Scalar;
+    })([x, gamma, beta]);
+    const y = tf.tidy(() => {
+      const out = batchNormTraining(x, gamma as tf.Tensor1D, beta as tf.Tensor1D, 1e-3, relu);
+      tf.dispose([out.mean, out.variance]);
+      return out.y;
+    });
+    return [y, value, ...grads, ...moments];
+  };
+}
+
+for (const relu of [false, true]) {
+  for (const shape of [[4, 5, 6, 3], [2, 7, 4], [9, 3]]) {
+    Deno.test({
+      name: `batchNormTraining${relu ? " + relu" : ""} [${shape}]: fused kernels match tfjs (cpu)`,
+      ignore: !native,
+      async fn() {
+        const fn = batchNormCase(shape, relu);
+        const [ours, reference] = [await on("tensorflow", fn), await on("cpu", fn)];
+        const names = ["y", "loss", "dx", "dgamma", "dbeta", "mean", "variance"];
+        ours.forEach((values, i) => assertClose(values, reference[i], names[i]));
+      },
+    });
+  }
+}
+
+Deno.test({
+  name: "batchNormalization layer: training output, gradients and moving averages match tfjs's",
+  ignore: !native,
+  async fn() {
+    const run = () => {
+      const ours = batchNormalization({ momentum: 0.9, epsilon: 1e-5 });
+      const stock = tf.layers.batchNormalization({ momentum: 0.9, epsilon: 1e-5 });
+      const x = tf.randomNormal([8, 3, 3, 4], 2, 3, "float32", 5);
+      const outputs: tf.Tensor[] = [];
+      for (const layer of [ours, stock]) {
+        layer.build(x.shape);
+        const variables = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+        const { grads } = tf.variableGrads(() => {
+          const y = layer.apply(x, { training: true }) as tf.Tensor;
+          return y.mul(tf.range(0, y.size).reshape(y.shape).sin()).sum() as tf.Scalar;
+        }, variables);
+        outputs.push(
+          layer.apply(x, { training: true }) as tf.Tensor,
+          ...variables.map((v) => grads[v.name]),
+          ...layer.nonTrainableWeights.map((w) => w.read().clone()),
+          layer.apply(x, { training: false }) as tf.Tensor,
+        );
+      }
+      tf.dispose([ours.weights.map((w) => w.read()), stock.weights.map((w) => w.read())].flat());
+      return outputs;
+    };
+    const values = await on("tensorflow", run);
+    const half = values.length / 2;
+    const names = ["y", "dgamma", "dbeta", "moving_mean", "moving_variance", "inference"];
+    for (let i = 0; i < half; i++) assertClose(values[i], values[i + half], names[i]);
+    // The stock layer on cpu is the reference for both.
+    const reference = await on("cpu", run);
+    for (let i = 0; i < half; i++) assertClose(values[i], reference[i + half], `cpu ${names[i]}`);
+  },
+});
+
+Deno.test({
+  name: "FusedMomentum applies SGD with Nesterov momentum, learning rate set between steps",
+  ignore: !native,
+  fn() {
+    for (const nesterov of [true, false]) {
+      const w = tf.variable(tf.tensor1d([1, -2, 3]), true, `fused_momentum_test_${nesterov}`);
+      const optimizer = new FusedMomentum({ learningRate: 0.1, momentum: 0.9, nesterov });
+      let a = [0, 0, 0], expected = [1, -2, 3];
+      const steps = [[0.1, [0.5, -1, 2]], [0.05, [0.1, 0.2, -0.3]], [0.2, [1, 1, 1]]] as const;
+      for (const [lr, g] of steps) {
+        optimizer.setLearningRate(lr);
+        const grad = tf.tensor1d(g as unknown as number[]);
+        optimizer.applyGradients({ [w.name]: grad });
+        grad.dispose();
+        // TensorFlow's ApplyMomentum, by hand: a = m a + g; w -= lr (g + m a) or lr a.
+        a = a.map((ai, i) => 0.9 * ai + g[i]);
+        expected = expected.map((wi, i) => wi - lr * (nesterov ? g[i] + 0.9 * a[i] : a[i]));
+        const what = `nesterov ${nesterov}, lr ${lr}`;
+        assertClose(w.dataSync() as Float32Array, Float32Array.from(expected), what, 1e-6);
+      }
+      const before = tf.memory().numTensors;
+      optimizer.dispose();
+      assert.ok(tf.memory().numTensors < before, "dispose frees the slots and scalars");
+      w.dispose();
+    }
+  },
+});
+
+Deno.test({
+  name: "FusedMomentum matches tfjs's momentum optimizer with setLearningRate",
+  ignore: !native,
+  fn() {
+    const start = [0.3, -0.7, 1.1, 2];
+    const grads = [[0.5, -1, 2, 0], [0.1, 0.2, -0.3, 1], [-1, 0.5, 0.25, -2]];
+    const results = [true, false].map((fused) => {
+      const w = tf.variable(tf.tensor1d(start), true, `momentum_compare_${fused}`);
+      const optimizer: tf.Optimizer & { setLearningRate(lr: number): void } = fused
+        ? new FusedMomentum({ learningRate: 0.4, momentum: 0.9, nesterov: true })
+        : tf.train.momentum(0.4, 0.9, true);
+      grads.forEach((g, step) => {
+        optimizer.setLearningRate(0.4 / (step + 1));
+        const grad = tf.tensor1d(g);
+        optimizer.applyGradients({ [w.name]: grad });
+        grad.dispose();
+      });
+      const values = w.dataSync() as Float32Array;
+      optimizer.dispose();
+      w.dispose();
+      return values;
+    });
+    assertClose(results[0], results[1], "weights after three steps", 1e-6);
+  },
+});
