@@ -46,7 +46,18 @@ function checkLengths(p: Predictions): void {
  * @returns one row per superclass, in coarse-index order (accuracy 0 where it has no images)
  * @example
  * ```ts
- * superclassAccuracy(record).map((r) => `${r.superclass}: ${r.accuracy}`);
+ * import assert from "node:assert/strict";
+ * const run = { // a run record has these fields (and more)
+ *   test_labels: [0, 1, 2, 2],
+ *   test_predictions: [0, 0, 2, 0],
+ *   fine_to_coarse: [0, 0, 1],
+ *   fine_label_names: ["apple", "pear", "bus"],
+ *   coarse_label_names: ["fruit", "vehicles"],
+ * };
+ * const rows = superclassAccuracy(run);
+ * const accuracies = rows.map((r) => `${r.superclass}: ${r.accuracy}`);
+ * assert.deepEqual(accuracies, ["fruit: 0.5", "vehicles: 0.5"]);
+ * assert.equal(rows[0].coarse_accuracy, 1); // the pear taken for an apple is still fruit
  * ```
  */
 export function superclassAccuracy(p: Predictions): SuperclassAccuracy[] {
@@ -98,7 +109,8 @@ export function coarseAccuracy(p: Predictions): number {
  * @returns `m[t][p]` = examples of true class t predicted as p
  * @example
  * ```ts
- * confusionMatrix([0, 1, 1], [0, 0, 1], 2); // [[1, 0], [1, 1]]
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(confusionMatrix([0, 1, 1], [0, 0, 1], 2), [[1, 0], [1, 1]]);
  * ```
  */
 export function confusionMatrix(
@@ -205,7 +217,17 @@ export interface Mistake {
  * @throws {RangeError} when the record has no probability per prediction
  * @example
  * ```ts
- * confidentMistakes(record, 3).map((m) => `${m.true_class} -> ${m.predicted_as}`);
+ * import assert from "node:assert/strict";
+ * const run = { // a run record has these fields (and more)
+ *   test_labels: [0, 1, 2],
+ *   test_predictions: [0, 2, 0],
+ *   test_confidences: [0.9, 0.6, 0.8],
+ *   fine_to_coarse: [0, 0, 1],
+ *   fine_label_names: ["apple", "pear", "bus"],
+ *   coarse_label_names: ["fruit", "vehicles"],
+ * };
+ * const mistakes = confidentMistakes(run, 3).map((m) => `${m.true_class} -> ${m.predicted_as}`);
+ * assert.deepEqual(mistakes, ["bus -> apple", "pear -> bus"]); // 80% sure, then 60% sure
  * ```
  */
 export function confidentMistakes(
@@ -276,8 +298,12 @@ const CAVEATS: Partial<Record<DataOrigin, string>> = {
  * @returns one line, naming the models when only some runs are concerned
  * @example
  * ```ts
- * dataCaveat({ synthetic: false, origin: "unofficial" });
- * // "not the official CIFAR-100 archive: its MD5 differs"
+ * import assert from "node:assert/strict";
+ * assert.equal(
+ *   dataCaveat({ synthetic: false, origin: "unofficial" }),
+ *   "not the official CIFAR-100 archive: its MD5 differs",
+ * );
+ * assert.equal(dataCaveat({ synthetic: false, origin: "official" }), undefined);
  * ```
  */
 export function dataCaveat(of: DataOf): string | undefined {
@@ -298,7 +324,16 @@ export function dataCaveat(of: DataOf): string | undefined {
  *
  * @example
  * ```ts
- * captioned("Images per class", data.source); // "Images per class" for the official archive
+ * import assert from "node:assert/strict";
+ * // Usually `of` is a dataset's `source` or run records.
+ * assert.equal(
+ *   captioned("Images per class", { synthetic: false, origin: "official" }),
+ *   "Images per class",
+ * );
+ * assert.equal(
+ *   captioned("Images per class", { synthetic: false, origin: "unofficial" }),
+ *   "Images per class — ⚠ not the official CIFAR-100 archive: its MD5 differs",
+ * );
  * ```
  */
 export function captioned(caption: string, of: DataOf): string {

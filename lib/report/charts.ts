@@ -107,7 +107,14 @@ function chart(figure: Figure, of: DataOf, height: number): Displayable {
  * @returns a displayable table
  * @example
  * ```ts
- * dataTable(comparisonRows(records), "Runs of the full profile", records);
+ * import assert from "node:assert/strict";
+ * import { JUPYTER_DISPLAY } from "./display.ts";
+ * // Usually `dataTable(comparisonRows(records), "Runs of the full profile", records)`.
+ * const rows = [{ model: "cnn", test_accuracy: 0.4178 }];
+ * const shown = dataTable(rows, "CNN", { synthetic: false, origin: "unofficial" });
+ * const { "text/html": html, "text/plain": text } = shown[JUPYTER_DISPLAY]();
+ * assert.ok(html.includes(`class="${CAVEAT_CLASS}"`)); // a red banner above the table
+ * assert.ok(text.startsWith("[⚠ not the official CIFAR-100 archive: its MD5 differs]\nCNN\n"));
  * ```
  */
 export function dataTable(rows: readonly object[], caption: string, of: DataOf): Displayable {
@@ -149,7 +156,14 @@ export type LabelLevel = "fine" | "coarse";
  * @returns one row per class, in class-index order (0 where a class has no images)
  * @example
  * ```ts
- * classCounts(data, "coarse")[0]; // { class: 0, name: "aquatic_mammals", train: 2500, test: 500 }
+ * import assert from "node:assert/strict";
+ * import { syntheticCifar100 } from "../data/synthetic.ts";
+ * const data = syntheticCifar100({ trainCount: 500, testCount: 100 });
+ * // On CIFAR-100: { class: 0, name: "aquatic_mammals", train: 2500, test: 500 }
+ * assert.deepEqual(
+ *   classCounts(data, "coarse")[0],
+ *   { class: 0, name: "synthetic_superclass_00", train: 25, test: 5 },
+ * );
  * ```
  */
 export function classCounts(
@@ -203,7 +217,15 @@ export function classHistogramFigure(counts: ClassCount[], title: string): Figur
  * @returns a displayable chart
  * @example
  * ```ts
- * classHistogram(classCounts(data, "fine"), "Images per fine class", data.source);
+ * import assert from "node:assert/strict";
+ * import { syntheticCifar100 } from "../data/synthetic.ts";
+ * import { JUPYTER_DISPLAY } from "./display.ts";
+ * const data = syntheticCifar100({ trainCount: 500, testCount: 100 });
+ * const chart = classHistogram(classCounts(data, "fine"), "Images per fine class", data.source);
+ * assert.equal(
+ *   chart[JUPYTER_DISPLAY]()["text/plain"],
+ *   "Plotly chart: Images per fine class (2 traces) [SYNTHETIC DATA — not CIFAR-100]",
+ * );
  * ```
  */
 export function classHistogram(counts: ClassCount[], title: string, of: DataOf): Displayable {
@@ -331,9 +353,21 @@ export function metricBarsFigure(
  * @returns a displayable chart
  * @example
  * ```ts
- * metricBars(records, { total: "params", trainable: "trainable" }, {
+ * import assert from "node:assert/strict";
+ * import { JUPYTER_DISPLAY } from "./display.ts";
+ * import { runExperiment } from "../train/experiment.ts";
+ * const record = await runExperiment(
+ *   { model: "mlp", data: "synthetic", epochs: 1, limitTrain: 256, limitTest: 64, out: null },
+ *   { log: () => {}, summary: false },
+ * );
+ * const records = [record]; // usually one run per model
+ * const chart = metricBars(records, { total: "params", trainable: "trainable" }, {
  *   title: "Parameters", ytitle: "parameters", log: true,
  * });
+ * assert.equal(
+ *   chart[JUPYTER_DISPLAY]()["text/plain"],
+ *   "Plotly chart: Parameters (2 traces) [SYNTHETIC DATA — not CIFAR-100]",
+ * );
  * ```
  */
 export function metricBars(
@@ -425,7 +459,17 @@ export function confusionHeatmapFigure(record: RunRecord): Figure {
  * @returns a displayable chart
  * @example
  * ```ts
- * confusionHeatmap(records.reduce((a, b) => (b.test_accuracy > a.test_accuracy ? b : a)));
+ * import assert from "node:assert/strict";
+ * import { JUPYTER_DISPLAY } from "./display.ts";
+ * import { runExperiment } from "../train/experiment.ts";
+ * const record = await runExperiment(
+ *   { model: "mlp", data: "synthetic", epochs: 1, limitTrain: 256, limitTest: 64, out: null },
+ *   { log: () => {}, summary: false },
+ * );
+ * // Of several runs, e.g. the most accurate:
+ * // confusionHeatmap(records.reduce((a, b) => (b.test_accuracy > a.test_accuracy ? b : a)))
+ * const chart = confusionHeatmap(record);
+ * assert.match(chart[JUPYTER_DISPLAY]()["text/plain"], /^Plotly chart: MLP: superclass confusion/);
  * ```
  */
 export function confusionHeatmap(record: RunRecord): Displayable {
@@ -540,8 +584,17 @@ export function topKFigure(panels: TopKPanel[], title: string): Figure {
  * @returns a displayable chart
  * @example
  * ```ts
- * const [top] = predictTopK(classifier, pixels);
- * topKChart([{ title: "cat.jpg", top, pixels }], "CNN: top-5", classifier.record);
+ * import assert from "node:assert/strict";
+ * import { JUPYTER_DISPLAY } from "./display.ts";
+ * // Usually `const [top] = predictTopK(classifier, pixels)` (lib/train/predict.ts).
+ * const top = [
+ *   { rank: 1, class: 3, name: "bear", superclass: "large_carnivores", probability: 0.62 },
+ *   { rank: 2, class: 42, name: "leopard", superclass: "large_carnivores", probability: 0.21 },
+ * ];
+ * const pixels = new Uint8Array(32 * 32 * 3); // the 32x32 RGB image the model saw
+ * const official = { synthetic: false, origin: "official" } as const; // or classifier.record
+ * const chart = topKChart([{ title: "bear.jpg", top, pixels }], "CNN: top-2", official);
+ * assert.equal(chart[JUPYTER_DISPLAY]()["text/plain"], "Plotly chart: CNN: top-2 (1 traces)");
  * ```
  */
 export function topKChart(panels: TopKPanel[], title: string, of: DataOf): Displayable {

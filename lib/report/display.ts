@@ -193,7 +193,14 @@ export interface PlotOptions {
  * @throws {RangeError} for a trace type the inlined plotly.js lacks (see {@linkcode PLOTLY_TRACE_TYPES})
  * @example
  * ```ts
- * plot({ data: [{ type: "bar", x: ["a", "b"], y: [3, 5] }], layout: { title: "Counts" } });
+ * import assert from "node:assert/strict";
+ * const chart = plot({
+ *   data: [{ type: "bar", x: ["a", "b"], y: [3, 5] }],
+ *   layout: { title: "Counts" },
+ * });
+ * const bundle = chart[JUPYTER_DISPLAY](); // what the kernel shows
+ * assert.match(bundle["text/html"], new RegExp(`class="${PLOT_CLASS}"`));
+ * assert.equal(bundle["text/plain"], "Plotly chart: Counts (1 traces)");
  * ```
  */
 export function plot(figure: Figure, opts: PlotOptions = {}): Displayable {
@@ -222,7 +229,12 @@ export interface TableOptions {
  * @returns a displayable table
  * @example
  * ```ts
- * table([{ class: "apple", count: 500 }], { caption: "Training images per class" });
+ * import assert from "node:assert/strict";
+ * const shown = table([{ class: "apple", count: 500 }], { caption: "Training images per class" });
+ * assert.equal(
+ *   shown[JUPYTER_DISPLAY]()["text/plain"],
+ *   "Training images per class\n|class|count|\n|:-|-:|\n|apple|500|\n",
+ * );
  * ```
  */
 export function table(
@@ -301,7 +313,14 @@ export interface ImageGridOptions {
  * @returns a displayable grid
  * @example
  * ```ts
- * imageGrid(data.train.images.subarray(0, 16 * 3072), names.slice(0, 16), { columns: 8 });
+ * import assert from "node:assert/strict";
+ * import { syntheticCifar100 } from "../data/synthetic.ts";
+ * const data = syntheticCifar100({ trainCount: 16, testCount: 0 });
+ * const names = Array.from(data.train.fineLabels, (label) => data.fineLabelNames[label]);
+ * const grid = imageGrid(data.train.images, names, { columns: 8, synthetic: true });
+ * const bundle = grid[JUPYTER_DISPLAY]();
+ * assert.equal(bundle["text/html"].match(/<img /g)?.length, 16);
+ * assert.ok(bundle["text/plain"].startsWith("16 images (32x32): synthetic_class_"));
  * ```
  */
 export function imageGrid(
@@ -440,10 +459,23 @@ export interface LiveTraining {
  * @returns callbacks for the training loop
  * @example
  * ```ts
- * const live = liveTraining();
- * live.onProgress(10, 391, { loss: "4.2" });
- * live.log("Epoch 1/20 - 6s - loss: 4.1 - accuracy: 0.07");
- * live.done();
+ * import assert from "node:assert/strict";
+ * // In the kernel, `liveTraining()` sends to Deno.jupyter; here a stand-in records what is sent.
+ * const sent: { type: string; text: unknown }[] = [];
+ * const jupyter = {
+ *   broadcast: (type: string, content: Record<string, unknown>) => {
+ *     sent.push({ type, text: (content.data as Record<string, string>)["text/plain"] });
+ *     return Promise.resolve();
+ *   },
+ * };
+ * const live = liveTraining({ jupyter });
+ * live.onProgress(10, 391, { loss: "4.2" }); // shown at once
+ * live.log("Epoch 1/20 - 6s - loss: 4.1 - accuracy: 0.07"); // within 250 ms: waits
+ * live.done(); // the final state replaces the display
+ * assert.deepEqual(sent, [
+ *   { type: "display_data", text: "10/391 loss: 4.2" },
+ *   { type: "update_display_data", text: "Epoch 1/20 - 6s - loss: 4.1 - accuracy: 0.07" },
+ * ]);
  * ```
  */
 export function liveTraining(opts: LiveTrainingOptions = {}): LiveTraining {

@@ -73,8 +73,20 @@ export function vgg16Input(pixels: tf.Tensor4D, inputSize: number): tf.Tensor4D 
  * @returns `[N, 512]` features for VGG16, the time taken and images per second
  * @example
  * ```ts
- * const base = buildVgg16Base(64);
- * const { features, imagesPerSecond } = await extractFeatures(base, data.train.images, { inputSize: 64 });
+ * import assert from "node:assert/strict";
+ * import { initBackend } from "../engine/backend.ts";
+ * import { syntheticCifar100 } from "../data/synthetic.ts";
+ * import { buildVgg16Base } from "../models/vgg16.ts";
+ * await initBackend();
+ * const data = syntheticCifar100({ trainCount: 8, testCount: 0 });
+ * const base = buildVgg16Base(64); // random weights here; ImageNet's in the notebooks
+ * const { features, imagesPerSecond } = await extractFeatures(base, data.train.images, {
+ *   inputSize: 64,
+ *   progress: false,
+ * });
+ * assert.equal(features.length, 8 * 512);
+ * assert.ok(imagesPerSecond > 0);
+ * base.dispose();
  * ```
  */
 export async function extractFeatures(
@@ -180,10 +192,24 @@ const MAGIC = "VGGFEAT1";
  * @returns the features and whether they came from a cache (memory or disk)
  * @example
  * ```ts
- * const { features, fromCache } = await cachedFeatures(
- *   { weightsId: source.md5!, dataId: data.source.id, split: "train", inputSize: 64 },
- *   async () => (await extractFeatures(base, data.train.images, { inputSize: 64 })).features,
- * );
+ * import assert from "node:assert/strict";
+ * const cacheDir = await Deno.makeTempDir(); // default: <cacheRoot()>/features
+ * const key = {
+ *   weightsId: "none-seed0",
+ *   dataId: "synthetic-seed0-8-0",
+ *   split: "train",
+ *   inputSize: 64,
+ * } as const;
+ * // Usually
+ * // async () => (await extractFeatures(base, data.train.images, { inputSize: 64 })).features
+ * const compute = () => Promise.resolve(new Float32Array(8 * 512).fill(0.5));
+ * const first = await cachedFeatures(key, compute, { cacheDir });
+ * assert.equal(first.fromCache, false); // computed, then kept in memory and on disk
+ * clearFeatureMemoryCache();
+ * const again = await cachedFeatures(key, compute, { cacheDir });
+ * assert.equal(again.fromCache, true); // read back from the file
+ * assert.deepEqual(again.features, first.features);
+ * await Deno.remove(cacheDir, { recursive: true });
  * ```
  */
 export async function cachedFeatures(

@@ -57,8 +57,23 @@ const USE_RUN = "give the run folder `deno task train` saves, runs/<model> (mode
  *   subfolders that have one), no run.json, unreadable or inconsistent files
  * @example
  * ```ts
- * const classifier = await loadClassifier("runs/cnn");
+ * import assert from "node:assert/strict";
+ * import { syntheticCifar100 } from "../data/synthetic.ts";
+ * import { cifarImage } from "../data/images.ts";
+ * import { runExperiment } from "./experiment.ts";
+ * const out = await Deno.makeTempDir(); // `deno task train --model mlp` saves to runs/mlp
+ * await runExperiment(
+ *   { model: "mlp", data: "synthetic", epochs: 1, limitTrain: 256, limitTest: 64, out },
+ *   { log: () => {}, summary: false },
+ * );
+ * const classifier = await loadClassifier(`${out}/mlp`);
+ * assert.equal(classifier.record.model, "mlp");
+ * assert.equal(classifier.inputSize, 32);
+ * const data = syntheticCifar100({ trainCount: 0, testCount: 1 });
  * const [top5] = predictTopK(classifier, cifarImage(data.test.images, 0).data);
+ * assert.deepEqual(top5.map((c) => c.rank), [1, 2, 3, 4, 5]);
+ * classifier.model.dispose();
+ * await Deno.remove(out, { recursive: true });
  * ```
  */
 export async function loadClassifier(run: string): Promise<Classifier> {
@@ -177,9 +192,24 @@ export function modelInput(classifier: Classifier, pixels: Uint8Array): tf.Tenso
  * @returns per image, `k` classes with names, superclasses and probabilities
  * @example
  * ```ts
- * const classifier = await loadClassifier("runs/cnn");
- * const [top] = predictTopK(classifier, (await readCifarImage("cat.jpg")).pixels);
- * console.log(top[0].name, top[0].probability);
+ * import assert from "node:assert/strict";
+ * import { syntheticCifar100 } from "../data/synthetic.ts";
+ * import { runExperiment } from "./experiment.ts";
+ * const out = await Deno.makeTempDir(); // `deno task train --model mlp` saves to runs/mlp
+ * await runExperiment(
+ *   { model: "mlp", data: "synthetic", epochs: 1, limitTrain: 256, limitTest: 64, out },
+ *   { log: () => {}, summary: false },
+ * );
+ * const classifier = await loadClassifier(`${out}/mlp`);
+ * const data = syntheticCifar100({ trainCount: 0, testCount: 2 });
+ * // Or one image file: predictTopK(classifier, (await readCifarImage("cat.jpg")).pixels)
+ * const tops = predictTopK(classifier, data.test.images, 3);
+ * assert.equal(tops.length, 2); // one list per image
+ * const [best, second] = tops[0];
+ * assert.ok(best.probability >= second.probability);
+ * assert.ok(best.name.startsWith("synthetic_class_"));
+ * classifier.model.dispose();
+ * await Deno.remove(out, { recursive: true });
  * ```
  */
 export function predictTopK(
@@ -251,8 +281,22 @@ export type ImageFileResult =
  * @returns one result per path, in the same order
  * @example
  * ```ts
- * const results = await classifyImageFiles(await loadClassifier("runs/cnn"), ["cat.jpg"]);
- * if (results[0].ok) console.log(results[0].top[0].name);
+ * import assert from "node:assert/strict";
+ * import { writePng } from "../data/images.ts";
+ * import { runExperiment } from "./experiment.ts";
+ * const out = await Deno.makeTempDir(); // `deno task train --model mlp` saves to runs/mlp
+ * await runExperiment(
+ *   { model: "mlp", data: "synthetic", epochs: 1, limitTrain: 256, limitTest: 64, out },
+ *   { log: () => {}, summary: false },
+ * );
+ * const image = { width: 64, height: 48, data: new Uint8Array(64 * 48 * 3).fill(128) };
+ * const grey = await writePng(`${out}/grey.png`, image);
+ * const classifier = await loadClassifier(`${out}/mlp`);
+ * const results = await classifyImageFiles(classifier, [grey, `${out}/missing.jpg`]);
+ * assert.ok(results[0].ok && results[0].top.length === 5 && results[0].width === 64);
+ * assert.ok(!results[1].ok && results[1].error.includes("no such file"));
+ * classifier.model.dispose();
+ * await Deno.remove(out, { recursive: true });
  * ```
  */
 export async function classifyImageFiles(

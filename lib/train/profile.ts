@@ -9,11 +9,20 @@
  * The profile comes from env CIFAR_PROFILE (default `full`). Env `CIFAR_EPOCHS`,
  * `CIFAR_LIMIT_TRAIN` and `CIFAR_LIMIT_TEST` override its budget (epochs, training and test
  * images) for every model, e.g. `CIFAR_EPOCHS=2` for a quick look at the real data; each run
- * record lists the overrides in `budget_overrides`. A model notebook's training cell is one line:
+ * record lists the overrides in `budget_overrides`. A model notebook's training cell is one line,
+ * `const record = await runExperiment(settings.run("mlp"), live)`:
  *
  * ```ts
- * const settings = profileSettings();
- * const record = await runExperiment({ ...settings.run("mlp") }, live);
+ * import assert from "node:assert/strict";
+ * import { runExperiment } from "./experiment.ts";
+ * // A notebook calls profileSettings(): CIFAR_PROFILE and the budget variables from the env.
+ * const env: Record<string, string> = { CIFAR_EPOCHS: "1", CIFAR_LIMIT_TRAIN: "256" };
+ * const settings = profileSettings("smoke", budgetFromEnv((name) => env[name]));
+ * // out: null saves nothing (a notebook saves to settings.out); the log goes nowhere.
+ * const record = await runExperiment({ ...settings.run("mlp"), out: null }, { log: () => {} });
+ * assert.equal(record.profile, "smoke");
+ * assert.equal(record.train_images, 256);
+ * assert.deepEqual(record.budget_overrides, ["CIFAR_EPOCHS=1", "CIFAR_LIMIT_TRAIN=256"]);
  * ```
  *
  * @module
@@ -143,8 +152,13 @@ const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
  * @throws {UserError} for any other name, or a bad budget variable
  * @example
  * ```ts
- * const settings = profileSettings("smoke");
- * settings.run("cnn"); // { model: "cnn", data: "synthetic", epochs: 2, limitTrain: 2000, ... }
+ * import assert from "node:assert/strict";
+ * const settings = profileSettings("smoke", { variables: [] }); // no budget overrides
+ * const { model, data, epochs, limitTrain, weights } = settings.run("cnn");
+ * assert.deepEqual({ model, data, epochs, limitTrain, weights }, {
+ *   model: "cnn", data: "synthetic", epochs: 2, limitTrain: 2000, weights: undefined,
+ * });
+ * assert.equal(settings.run("vgg16").weights, "none"); // random VGG16 weights: offline
  * ```
  */
 export function profileSettings(
@@ -279,8 +293,16 @@ export async function readProfileRecords(
  * @throws {UserError} when the data is gone or its test labels differ from the record's
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { runExperiment } from "./experiment.ts";
+ * const record = await runExperiment(
+ *   { model: "mlp", data: "synthetic", epochs: 1, limitTrain: 256, limitTest: 64, out: null },
+ *   { log: () => {}, summary: false },
+ * );
  * const data = await runTestImages(record);
- * data.test.images; // record.test_images images, index i = record.test_predictions[i]
+ * // record.test_images images, image i is the one of record.test_predictions[i]
+ * assert.equal(data.test.count, record.test_images);
+ * assert.deepEqual(Array.from(data.test.fineLabels), record.test_labels);
  * ```
  */
 export async function runTestImages(
