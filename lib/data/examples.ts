@@ -4,6 +4,7 @@
  * @module
  */
 import { IMAGE_BYTES, IMAGE_SIZE } from "./dataset.ts";
+import { augmentBatch, type AugmentOptions } from "./augment.ts";
 
 /** A labelled set the training loop can batch from, in any order. */
 export interface Examples {
@@ -15,6 +16,11 @@ export interface Examples {
   labels: Uint8Array;
   /** Copy the examples at `indices` into one float32 batch, row-major. */
   gather(indices: ArrayLike<number>): Float32Array;
+  /**
+   * Images only: as `gather`, but each image randomly cropped and flipped on its uint8 pixels
+   * first (lib/data/augment.ts); the same seed gives the same batch.
+   */
+  gatherAugmented?(indices: ArrayLike<number>, augment: AugmentOptions, seed: number): Float32Array;
 }
 
 /**
@@ -44,6 +50,16 @@ export function imageExamples(
         const base = b * size;
         for (let i = 0; i < size; i++) out[base + i] = src[i] * scale;
       }
+      return out;
+    },
+    gatherAugmented(indices, augment, seed) {
+      const bytes = new Uint8Array(indices.length * size);
+      for (let b = 0; b < indices.length; b++) {
+        bytes.set(split.images.subarray(indices[b] * size, (indices[b] + 1) * size), b * size);
+      }
+      const augmented = augmentBatch(bytes, indices.length, augment, seed);
+      const out = new Float32Array(augmented.length);
+      for (let i = 0; i < augmented.length; i++) out[i] = augmented[i] * scale;
       return out;
     },
   };

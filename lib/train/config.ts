@@ -7,13 +7,17 @@
  *
  * @module
  */
+import type { AugmentOptions } from "../data/augment.ts";
 import type { Cifar100, DataOrigin } from "../data/dataset.ts";
 import type { WeightsKind } from "../models/vgg16_weights.ts";
 import { UserError } from "../util/errors.ts";
 import type { ProgressInfo } from "../util/progress.ts";
 
-/** The models this project trains. */
-export const MODELS = ["mlp", "cnn", "vgg16"] as const;
+/**
+ * The models this project trains: the source's three, and ResNet-9, a model of the fast CIFAR
+ * training recipes (notebook 06).
+ */
+export const MODELS = ["mlp", "cnn", "vgg16", "resnet9"] as const;
 /** A model name. */
 export type ModelName = typeof MODELS[number];
 
@@ -25,7 +29,18 @@ export type LossName = typeof LOSSES[number];
 /** An optimizer and its settings, as Keras names them. */
 export type OptimizerSpec =
   | { name: "adam"; learningRate: number; beta1: number; beta2: number; epsilon: number }
-  | { name: "rmsprop"; learningRate: number; rho: number; momentum: number; epsilon: number };
+  | { name: "rmsprop"; learningRate: number; rho: number; momentum: number; epsilon: number }
+  | { name: "sgd"; learningRate: number; momentum: number; nesterov: boolean };
+
+/**
+ * Page's "one cycle": the learning rate rises linearly from 0 to its peak over the first
+ * `warmup` of the run (a fraction of all steps), then falls linearly to 0 at the end.
+ */
+export interface OneCycleSchedule {
+  kind: "one-cycle";
+  /** Fraction of the run spent rising to the peak. */
+  warmup: number;
+}
 
 // ---- Hyperparameters: every number a run uses, once ------------------------------------------
 
@@ -63,6 +78,42 @@ const COMMON = {
   loss: "categorical_crossentropy" as LossName,
 } as const;
 
+/**
+ * ResNet-9 and the recipe of the fast CIFAR-10 training results, scaled to a CPU budget:
+ * David Page, "How to train your ResNet" (2018; DAWNBench, 94% in 79 s on a V100) and Keller
+ * Jordan's airbench (2024, 94% in 3.3 s on an A100).
+ */
+const RESNET9 = {
+  /**
+   * Filters of the first conv (stages: 2, 4 and 8 times as many). Page's are 64; 16 is a
+   * sixteenth of the compute, what two cores can train on 50,000 images in half an hour.
+   */
+  width: 16,
+  /**
+   * Full-profile epochs, from measured throughput: they and the per-epoch validation fit in
+   * 30 minutes on 2 cores with the native engine (README: ResNet-9 budget). Page: 24.
+   */
+  epochs: 10,
+  /** Page's batch 512 at lr 0.4; half that at half the rate gives twice the steps. */
+  batchSize: 256,
+  seed: 0,
+  loss: "categorical_crossentropy" as LossName,
+  /** Page: SGD, Nesterov momentum 0.9; peak lr 0.4 at batch 512, linear in batch size. */
+  optimizer: { name: "sgd", learningRate: 0.2, momentum: 0.9, nesterov: true },
+  /** Page: piecewise linear, 0 -> peak at epoch 5 of 24 -> 0 at the end. */
+  schedule: { kind: "one-cycle", warmup: 5 / 24 } satisfies OneCycleSchedule,
+  /** Page (and PyTorch's SGD weight_decay): 5e-4 x the weight, on conv and dense kernels. */
+  weightDecay: 5e-4,
+  /** Page's final recipe and airbench: label smoothing 0.2. */
+  labelSmoothing: 0.2,
+  /** Page: random 32x32 crops of the image padded by 4 (mirror), and flips (airbench: 2 px). */
+  augment: { crop: 4, flip: true } satisfies AugmentOptions,
+  /** PyTorch's batch-norm momentum 0.1 is Keras's 0.9; its epsilon 1e-5. */
+  batchNorm: { momentum: 0.9, epsilon: 1e-5 },
+  /** Page: the logits are scaled by 0.125 before the softmax (trains better at high lr). */
+  logitScale: 0.125,
+} as const;
+
 /** Evaluation is forward-only: larger batches than training amortise per-batch overhead. */
 export const EVAL_BATCH_SIZE = 500;
 
@@ -85,16 +136,108 @@ export const HYP = {
       epochs: 2,
     },
   },
+  resnet9: RESNET9,
 } as const;
 
 /** Where run records and trained models go, relative to the working folder. */
 export const DEFAULT_OUT = "runs";
 
-/** A readable label, e.g. `Adam(lr=0.001)` or `RMSprop(lr=0.001, rho=0.9)`. */
+/**
+ * A readable label, e.g. `Adam(lr=0.001)`, `RMSprop(lr=0.001, rho=0.9)` or
+ * `SGD(lr=0.2, momentum=0.9, nesterov)`.
+ */
 export function optimizerLabel(spec: OptimizerSpec): string {
+  if (spec.name === "sgd") {
+    return `SGD(lr=${spec.learningRate}, momentum=${spec.momentum}${
+      spec.nesterov ? ", nesterov" : ""
+    })`;
+  }
   return spec.name === "adam"
     ? `Adam(lr=${spec.learningRate})`
     : `RMSprop(lr=${spec.learningRate}, rho=${spec.rho})`;
+}
+
+/**
+ * The learning rate of a one-cycle schedule at `progress` (0 at the start of the run, 1 at its
+ * end), for a peak rate `peak`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const schedule = { kind: "one-cycle", warmup: 0.25 } as const;
+ * const rates = [0, 0.125, 0.25, 0.625, 1].map((p) => oneCycle(schedule, 0.4, p));
+ * assert.deepEqual(rates.map((r) => Math.round(r * 1e6) / 1e6), [0, 0.2, 0.4, 0.2, 0]);
+ * ```
+ */
+export function oneCycle(schedule: OneCycleSchedule, peak: number, progress: number): number {
+  const p = Math.min(Math.max(progress, 0), 1);
+  return p < schedule.warmup ? peak * p / schedule.warmup : peak * (1 - p) / (1 - schedule.warmup);
+}
+
+/** What a run trains with besides the model, the optimizer and the loss: the ResNet-9 recipe. */
+export interface Recipe {
+  /** Random crop and flip of every training batch, or null for none. */
+  augment: AugmentOptions | null;
+  /** The learning-rate schedule, or null for the optimizer's constant rate. */
+  schedule: OneCycleSchedule | null;
+  /** The schedule's peak (or the constant) learning rate, scaled to the run's batch size. */
+  learningRate: number;
+  labelSmoothing: number;
+  /** L2 weight decay of conv and dense kernels (0 for none). */
+  weightDecay: number;
+}
+
+/**
+ * The recipe of a run: HYP's for ResNet-9 (augmentation can be turned off for an ablation),
+ * nothing beyond the optimizer for the source's models (augmentation can be turned on for the
+ * MLP and the CNN). A batch size other than HYP's scales the learning rate linearly (Goyal et
+ * al. 2017, as Page's rate per batch of 512).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(runRecipe({ model: "resnet9", batchSize: 128 }).learningRate, 0.1);
+ * assert.equal(runRecipe({ model: "resnet9", augment: false }).augment, null);
+ * assert.equal(runRecipe({ model: "cnn" }).schedule, null);
+ * ```
+ */
+export function runRecipe(
+  config: Pick<ExperimentConfig, "model" | "batchSize" | "augment">,
+): Recipe {
+  if (config.model === "resnet9") {
+    const hyp = HYP.resnet9;
+    const batchSize = config.batchSize ?? hyp.batchSize;
+    return {
+      augment: config.augment === false ? null : hyp.augment,
+      schedule: hyp.schedule,
+      learningRate: hyp.optimizer.learningRate * batchSize / hyp.batchSize,
+      labelSmoothing: hyp.labelSmoothing,
+      weightDecay: hyp.weightDecay,
+    };
+  }
+  return {
+    augment: config.augment ? HYP.resnet9.augment : null,
+    schedule: null,
+    learningRate: HYP[config.model].optimizer.learningRate,
+    labelSmoothing: 0,
+    weightDecay: 0,
+  };
+}
+
+/** How a run record names its augmentation, e.g. `random crop (pad 4, mirror) + flip`. */
+export function augmentationLabel(augment: AugmentOptions | null): string {
+  if (!augment || (augment.crop === 0 && !augment.flip)) return "none";
+  const parts = [];
+  if (augment.crop > 0) parts.push(`random crop (pad ${augment.crop}, mirror)`);
+  if (augment.flip) parts.push("horizontal flip");
+  return parts.join(" + ");
+}
+
+/** How a run record names its schedule, e.g. `one-cycle (peak 0.2 at 21% of steps)`. */
+export function scheduleLabel(recipe: Recipe): string {
+  if (!recipe.schedule) return `constant (${recipe.learningRate})`;
+  const at = Math.round(recipe.schedule.warmup * 100);
+  return `one-cycle: linear 0 -> ${recipe.learningRate} over ${at}% of steps, then -> 0`;
 }
 
 // ---- Runs -------------------------------------------------------------------------------------
@@ -130,6 +273,11 @@ export interface ExperimentConfig {
   inputSize?: number;
   /** VGG16 only: after the head, fine-tune block5 at a low learning rate. */
   fineTune?: boolean;
+  /**
+   * Random crop and flip of training batches: default on for resnet9 (its recipe), off for mlp
+   * and cnn (the source); not for vgg16 (its head trains on cached features).
+   */
+  augment?: boolean;
   /** Cache folder for the data, the VGG16 weights and features; default `cacheRoot()`. */
   cacheDir?: string;
   /** An already loaded dataset, to skip loading (limits still apply). */
@@ -194,6 +342,16 @@ export interface RunRecord {
    */
   budget_overrides: string[];
   history: History;
+  /** Training augmentation, e.g. `random crop (pad 4, mirror) + horizontal flip`, or `none`. */
+  augmentation?: string;
+  /** The learning rate over the run, e.g. `constant (0.001)` or a one-cycle schedule. */
+  lr_schedule?: string;
+  /** Label smoothing of the loss (0: none). */
+  label_smoothing?: number;
+  /** L2 weight decay of conv and dense kernels (0: none). */
+  weight_decay?: number;
+  /** ResNet-9: filters of its first conv (stages 2, 4, 8 times as many). */
+  width?: number;
   test_loss: number;
   test_accuracy: number;
   top5_accuracy: number;
@@ -315,6 +473,9 @@ export function validateConfig(config: ExperimentConfig): void {
   }
   if (config.loss !== undefined && !LOSSES.includes(config.loss)) {
     throw new UserError(`unknown loss '${config.loss}': use one of ${LOSSES.join(", ")}`);
+  }
+  if (config.model === "vgg16" && config.augment) {
+    throw new UserError("--augment on does not apply to --model vgg16 (cached features)");
   }
   if (config.model !== "vgg16") {
     for (const [flag, v] of [["--weights", config.weights], ["--input-size", config.inputSize]]) {

@@ -10,22 +10,26 @@ import { loadCifar100 } from "../data/cifar100.ts";
 import { type Cifar100, IMAGE_BYTES } from "../data/dataset.ts";
 import { imageExamples } from "../data/examples.ts";
 import { countParams, summary } from "../models/layers.ts";
-import { buildCnn } from "../models/cnn.ts";
-import { buildMlp } from "../models/mlp.ts";
+import { decayedWeights } from "../models/resnet9.ts";
 import { saveModel } from "../models/model_io.ts";
 import { defaultWorkers, startWorkers } from "./parallel.ts";
 import {
+  augmentationLabel,
   type ExperimentConfig,
   type ExperimentHooks,
   HYP,
+  oneCycle,
   optimizerLabel,
   recordedConfidences,
   resolveConfig,
+  runRecipe,
   type RunRecord,
+  scheduleLabel,
   validateConfig,
 } from "./config.ts";
 import { evaluate, fit, type Trained } from "./fit.ts";
 import { makeOptimizer } from "./optimizer.ts";
+import { buildSmallModel, type SmallModel } from "./small_models.ts";
 
 /**
  * Run one experiment and return its record (saved under `out/<model>/` unless out is null).
@@ -70,6 +74,7 @@ export async function runExperiment(
     ? await vgg16.trainVgg16(config, weights, data, hooks, log)
     : await trainSmallModel(config, data, hooks, log);
 
+  const recipe = runRecipe(config);
   const record: RunRecord = {
     model: config.model,
     backend: backend.name,
@@ -94,6 +99,11 @@ export async function runExperiment(
     train_images: data.train.count,
     test_images: data.test.count,
     budget_overrides: config.budgetOverrides ?? [],
+    augmentation: augmentationLabel(recipe.augment),
+    lr_schedule: scheduleLabel(recipe),
+    label_smoothing: recipe.labelSmoothing,
+    weight_decay: recipe.weightDecay,
+    ...(config.model === "resnet9" ? { width: HYP.resnet9.width } : {}),
     started_at: started.toISOString(),
     seconds_total: (Date.now() - started.getTime()) / 1000,
     test_labels: Array.from(data.test.fineLabels),
@@ -118,9 +128,10 @@ async function trainSmallModel(
 ): Promise<Trained> {
   const run = resolveConfig(config);
   const { seed, loss } = run;
-  const kind = config.model as "mlp" | "cnn";
+  const kind = config.model as SmallModel;
   const hyp = HYP[kind];
-  const model = kind === "mlp" ? buildMlp({ seed }) : buildCnn({ seed });
+  const recipe = runRecipe(config);
+  const model = buildSmallModel(kind, seed);
   const text = summary(model);
   if (hooks.summary !== false) log(text);
   const backend = await initBackend();
@@ -131,7 +142,11 @@ async function trainSmallModel(
   if (threads > 1) log(`Training on ${threads} threads (data parallel)`);
   const train = imageExamples(data.train, data.train.fineLabels);
   const test = imageExamples(data.test, data.test.fineLabels);
-  const optimizer = makeOptimizer(hyp.optimizer);
+  const spec = { ...hyp.optimizer, learningRate: recipe.learningRate };
+  const optimizer = makeOptimizer(spec);
+  const { schedule } = recipe;
+  if (recipe.augment) log(`Augmentation: ${augmentationLabel(recipe.augment)}`);
+  if (schedule) log(`Learning rate: ${scheduleLabel(recipe)}`);
   const result = await fit(model, train, {
     epochs: run.epochs,
     batchSize: run.batchSize,
@@ -142,6 +157,14 @@ async function trainSmallModel(
     log,
     onProgress: hooks.onProgress,
     workers,
+    augment: recipe.augment ?? undefined,
+    learningRate: schedule
+      ? (epochs) => oneCycle(schedule, recipe.learningRate, epochs / run.epochs)
+      : undefined,
+    labelSmoothing: recipe.labelSmoothing,
+    weightDecay: recipe.weightDecay > 0
+      ? { rate: recipe.weightDecay, names: decayedWeights(model) }
+      : undefined,
   }).finally(() => workers.forEach((w) => w.close()));
   optimizer.dispose();
   const evaluation = await evaluate(model, test, { loss });
@@ -149,7 +172,7 @@ async function trainSmallModel(
   return {
     params: params.total,
     trainable_params: params.trainable,
-    optimizer: optimizerLabel(hyp.optimizer),
+    optimizer: optimizerLabel(spec),
     history: result.history,
     test_loss: evaluation.loss,
     test_accuracy: evaluation.accuracy,

@@ -10,6 +10,7 @@
  */
 import { tf } from "../engine/backend.ts";
 import type { Examples } from "../data/examples.ts";
+import type { AugmentOptions } from "../data/augment.ts";
 import { EVAL_BATCH_SIZE, type History, type LossName, type TrainedFields } from "./config.ts";
 import { createProgress, type ProgressInfo } from "../util/progress.ts";
 import { evenShares, type GradientWorker } from "./parallel.ts";
@@ -44,6 +45,32 @@ export interface FitOptions {
   workers?: GradientWorker[];
   /** Called after every epoch (after validation). */
   onEpochEnd?: (epoch: number, history: History) => void;
+  /**
+   * A fresh random crop and flip of every training batch, on its uint8 pixels
+   * (lib/data/augment.ts; `train` must be images). Batch b of the run (counting from 0 over
+   * all epochs) draws from seed * SEED_STRIDE.augment + b. Default none.
+   */
+  augment?: AugmentOptions;
+  /**
+   * The learning-rate schedule: called before every step with the position in the run, in
+   * epochs (epoch + batches done / batches per epoch, from 0 to `epochs`), and its value set on
+   * the optimizer, which must have `setLearningRate` (tfjs's SGD and momentum, FusedMomentum).
+   * Default: the optimizer's own, constant.
+   */
+  learningRate?: (epochs: number) => number;
+  /** Label smoothing of the categorical cross-entropy (lib/train/loss.ts); default 0. */
+  labelSmoothing?: number;
+  /** L2 weight decay of the named variables (lib/train/step.ts); default none. */
+  weightDecay?: { rate: number; names: string[] };
+}
+
+/** An optimizer whose learning rate a schedule can change between steps. */
+interface SettableRate {
+  setLearningRate(learningRate: number): void;
+}
+
+function hasSettableRate(optimizer: tf.Optimizer): optimizer is tf.Optimizer & SettableRate {
+  return typeof (optimizer as unknown as Partial<SettableRate>).setLearningRate === "function";
 }
 
 /** What {@linkcode fit} returns. */
@@ -55,6 +82,8 @@ export interface FitResult {
   validationSeconds: number[];
   /** Examples per second of training, averaged over epochs. */
   imagesPerSecond: number;
+  /** The learning rate of every step, when a schedule set it (else empty). */
+  learningRates: number[];
 }
 
 /** Test metrics from {@linkcode evaluate}. */
@@ -71,9 +100,13 @@ export interface Evaluation {
 
 function batchTensors(examples: Examples, indices: ArrayLike<number>) {
   const x = tf.tensor(examples.gather(indices), [indices.length, ...examples.shape]);
+  return { x, labels: batchLabels(examples, indices) };
+}
+
+function batchLabels(examples: Examples, indices: ArrayLike<number>): tf.Tensor1D {
   const labels = new Int32Array(indices.length);
   for (let i = 0; i < indices.length; i++) labels[i] = examples.labels[indices[i]];
-  return { x, labels: tf.tensor1d(labels, "int32") };
+  return tf.tensor1d(labels, "int32");
 }
 
 function numClassesOf(model: tf.LayersModel): number {
@@ -106,19 +139,48 @@ export async function fit(
   if (workers.length && options.transform) {
     throw new Error("fit: workers cannot be combined with a transform");
   }
+  const { augment, learningRate: schedule, labelSmoothing = 0, weightDecay } = options;
+  if (augment && !train.gatherAugmented) {
+    throw new Error("fit: augmentation needs image examples (imageExamples)");
+  }
+  if (schedule && !hasSettableRate(optimizer)) {
+    throw new Error("fit: a learning-rate schedule needs an optimizer with setLearningRate");
+  }
   // Only this model's trainable weights: the engine may hold other models' variables.
   const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const batches = Math.ceil(train.count / batchSize);
+  const decayIndices = weightDecay && {
+    rate: weightDecay.rate,
+    indices: weightDecay.names.map((name) => varList.findIndex((v) => v.name === name)),
+  };
   const history: History = { loss: [], accuracy: [], val_loss: [], val_accuracy: [] };
   const secondsPerEpoch: number[] = [];
   const validationSeconds: number[] = [];
+  const learningRates: number[] = [];
+  /** Batches trained so far in the run: seeds the batch's augmentation. */
+  let step = 0;
+
+  /** The training batch's float pixels: augmented afresh each step when asked for. */
+  const gather = (indices: ArrayLike<number>) =>
+    augment
+      ? train.gatherAugmented!(indices, augment, seed * SEED_STRIDE.augment + step)
+      : train.gather(indices);
 
   /** Gradients of `weight` x the mean loss over `indices`, computed on this thread. */
   const localGradients = (indices: ArrayLike<number>, weight = 1) => {
-    const { x, labels } = batchTensors(train, indices);
+    const x = tf.tensor(gather(indices), [indices.length, ...train.shape]);
+    const labels = batchLabels(train, indices);
     const input = options.transform ? options.transform(x) : x;
     try {
-      return gradients(model, varList, { x: input, labels, numClasses, loss, weight });
+      return gradients(model, varList, {
+        x: input,
+        labels,
+        numClasses,
+        loss,
+        weight,
+        labelSmoothing,
+        weightDecay,
+      });
     } finally {
       tf.dispose([x, labels, input]);
     }
@@ -144,12 +206,14 @@ export async function fit(
       return workers[i].step({
         // Copies: buffers are transferred, and some backends return their own storage.
         weights: weights.map((w) => w.slice()),
-        x: train.gather(part),
+        x: gather(part),
         shape: [part.length, ...train.shape],
         labels,
         numClasses,
         loss,
         weight: part.length / n,
+        labelSmoothing,
+        weightDecay: decayIndices,
       });
     });
     const local = localGradients(parts[0], parts[0].length / n);
@@ -186,9 +250,15 @@ export async function fit(
     const start = performance.now();
     for (let b = 0; b < batches; b++) {
       const indices = order.subarray(b * batchSize, Math.min((b + 1) * batchSize, train.count));
+      if (schedule) {
+        const rate = schedule(epoch + b / batches);
+        (optimizer as tf.Optimizer & SettableRate).setLearningRate(rate);
+        learningRates.push(rate);
+      }
       const [batchLoss, batchCorrect] = workers.length
         ? await parallelStep(indices)
         : localStep(indices);
+      step++;
       lossSum += batchLoss * indices.length;
       correct += batchCorrect;
       seen += indices.length;
@@ -226,6 +296,7 @@ export async function fit(
     secondsPerEpoch,
     validationSeconds,
     imagesPerSecond: train.count * epochs / total,
+    learningRates,
   };
 }
 

@@ -11,18 +11,21 @@
  * optimizer applies. Weights go
  * to the workers every step, so replicas can never drift.
  *
- * Only models that can be rebuilt from a recipe (mlp, cnn) are replicated;
+ * Only models that can be rebuilt from a recipe (mlp, cnn, resnet9) are replicated;
  * dropout masks then depend on the number of workers, and the run record
- * says how many there were. The same workers also share out VGG16 feature
+ * says how many there were. Batch normalisation (resnet9) then normalises each thread's part
+ * of a batch with that part's statistics ("ghost" batch norm), and the moving averages the
+ * trained model keeps are the main thread's. The same workers also share out VGG16 feature
  * extraction (forward passes of the frozen base, rebuilt from its weights file).
  *
  * @module
  */
 import type { LossName } from "./config.ts";
+import type { SmallModel } from "./small_models.ts";
 
 /** How a worker rebuilds a trainable model (its initial weights are overwritten every step). */
 export interface TrainRecipe {
-  model: "mlp" | "cnn";
+  model: SmallModel;
   seed: number;
   /** 1, 2, ...: distinct dropout seeds per replica. */
   index: number;
@@ -59,6 +62,13 @@ export interface StepRequest {
   loss: LossName;
   /** Gradients are of weight x the slice's mean loss (its share of the batch). */
   weight: number;
+  /** As in lib/train/step.ts. */
+  labelSmoothing?: number;
+  /**
+   * Weight decay as in lib/train/step.ts, of the trainable weights at these indices (variable
+   * names differ between threads).
+   */
+  weightDecay?: { rate: number; indices: number[] };
 }
 
 /** Worker -> main: gradients of weight x the slice's mean loss, in trainable-weight order. */

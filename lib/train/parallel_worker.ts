@@ -10,8 +10,7 @@
 import { initBackend, tf } from "../engine/backend.ts";
 import { extractFeatures } from "./features.ts";
 import type { ReplicaRecipe, StepReply, StepRequest, WorkerMessage } from "./parallel.ts";
-import { buildCnn } from "../models/cnn.ts";
-import { buildMlp } from "../models/mlp.ts";
+import { buildSmallModel } from "./small_models.ts";
 import { buildVgg16Base } from "../models/vgg16.ts";
 import { loadVgg16Weights } from "../models/vgg16_weights.ts";
 import { gradients } from "./step.ts";
@@ -28,7 +27,7 @@ async function build(recipe: ReplicaRecipe): Promise<void> {
   }
   // Another seed than the main thread's, so the replica's dropout masks are its own.
   const seed = recipe.seed + SEED_STRIDE.replica * recipe.index;
-  model = recipe.model === "mlp" ? buildMlp({ seed }) : buildCnn({ seed });
+  model = buildSmallModel(recipe.model, seed);
   variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
 }
 
@@ -40,7 +39,15 @@ function step(request: StepRequest): StepReply {
   });
   const x = tf.tensor(request.x, request.shape);
   const labels = tf.tensor1d(request.labels, "int32");
-  const { grads, loss, correct } = gradients(m, variables, { ...request, x, labels });
+  const decay = request.weightDecay;
+  const weightDecay = decay &&
+    { rate: decay.rate, names: decay.indices.map((i) => variables[i].name) };
+  const { grads, loss, correct } = gradients(m, variables, {
+    ...request,
+    x,
+    labels,
+    weightDecay,
+  });
   tf.dispose([x, labels]);
   // Typed arrays stay outside tidy: it would walk them element by element.
   const reply = {

@@ -34,6 +34,7 @@ import { loadCifar100, type LoadOptions } from "../data/cifar100.ts";
 import type { Cifar100 } from "../data/dataset.ts";
 import {
   type ExperimentConfig,
+  HYP,
   type ModelName,
   MODELS,
   readRunRecord,
@@ -120,7 +121,10 @@ export interface ProfileSettings {
   data: string | undefined;
   /** Seed for weights, shuffling, dropout and the synthetic data. */
   seed: number;
-  /** Epochs per model (the profile's, or `CIFAR_EPOCHS`). */
+  /**
+   * Epochs of the source's models (the profile's, or `CIFAR_EPOCHS`); ResNet-9 trains for
+   * `HYP.resnet9.epochs` in the full profile (its budget), `run("resnet9").epochs`.
+   */
   epochs: number;
   /** Subsets per model (the profile's, or `CIFAR_LIMIT_TRAIN` / `CIFAR_LIMIT_TEST` for all). */
   subsets: Record<ModelName, Subset>;
@@ -183,8 +187,10 @@ export function profileSettings(
         cnn: { train: 2000, test: 500 },
         // Random-weight VGG16 feature extraction runs about 35 images/s on 2 cores.
         vgg16: { train: 512, test: 256 },
+        // Notebook 06 trains it three times (recipe, no augmentation, the CNN at equal time).
+        resnet9: { train: 2000, test: 500 },
       }
-      : { mlp: {}, cnn: {}, vgg16: {} },
+      : { mlp: {}, cnn: {}, vgg16: {}, resnet9: {} },
     // Random weights keep the smoke profile offline; full uses the ImageNet weights.
     weights: smoke ? "none" : undefined,
     out: join(REPO_ROOT, "runs", name),
@@ -200,6 +206,7 @@ export function profileSettings(
       mlp: subset(profile.subsets.mlp),
       cnn: subset(profile.subsets.cnn),
       vgg16: subset(profile.subsets.vgg16),
+      resnet9: subset(profile.subsets.resnet9),
     },
     budget,
     load: {
@@ -216,9 +223,13 @@ export function profileSettings(
         throw new UserError(`unknown model '${model}': use one of ${MODELS.join(", ")}`);
       }
       const subset = base.subsets[model];
+      // ResNet-9's full-profile epochs are its own budget (HYP), not the source's 20.
+      const epochs = model === "resnet9" && !smoke
+        ? budget.epochs ?? HYP.resnet9.epochs
+        : base.epochs;
       return {
         model,
-        epochs: base.epochs,
+        epochs,
         data: base.data,
         limitTrain: subset.train,
         limitTest: subset.test,
@@ -236,24 +247,31 @@ export function profileSettings(
 /** Record fields the comparison notebook reads that older records lack. */
 const RECENT_FIELDS = ["official_data", "budget_overrides", "test_confidences"] as const;
 
+/** The source's models, which the comparison notebook (05) needs records of. */
+export const SOURCE_MODELS = ["mlp", "cnn", "vgg16"] as const satisfies readonly ModelName[];
+
+/** The notebook that trains each model and saves its record. */
+export const MODEL_NOTEBOOKS: Record<ModelName, string> = {
+  mlp: "02_mlp.ipynb",
+  cnn: "03_cnn.ipynb",
+  vgg16: "04_vgg16.ipynb",
+  resnet9: "06_beyond.ipynb",
+};
+
 /**
  * Read the saved run records of a profile, in the order given.
  *
  * @param settings the profile
- * @param models which models (default all, in reading order)
+ * @param models which models (default the source's three, in reading order)
  * @returns one record per model
  * @throws {UserError} naming the missing record and the notebook that writes it, or a record
  *   saved by another profile
  */
 export async function readProfileRecords(
   settings: ProfileSettings,
-  models: readonly ModelName[] = MODELS,
+  models: readonly ModelName[] = SOURCE_MODELS,
 ): Promise<RunRecord[]> {
-  const notebooks: Record<ModelName, string> = {
-    mlp: "02_mlp.ipynb",
-    cnn: "03_cnn.ipynb",
-    vgg16: "04_vgg16.ipynb",
-  };
+  const notebooks = MODEL_NOTEBOOKS;
   const records: RunRecord[] = [];
   for (const model of models) {
     const path = settings.recordPath(model);
@@ -280,6 +298,25 @@ export async function readProfileRecords(
     records.push(record);
   }
   return records;
+}
+
+/**
+ * The saved run record of `model` in this profile when its notebook has run, else undefined:
+ * the comparison notebook shows ResNet-9 (notebook 06) only when it has been trained.
+ *
+ * @throws {UserError} as {@linkcode readProfileRecords} for a record that exists but is unusable
+ */
+export async function readProfileRecordIfPresent(
+  settings: ProfileSettings,
+  model: ModelName,
+): Promise<RunRecord | undefined> {
+  try {
+    await Deno.stat(settings.recordPath(model));
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+  return (await readProfileRecords(settings, [model]))[0];
 }
 
 /**

@@ -30,7 +30,15 @@ export interface GradientRequest {
    * parts' gradients sum to the whole batch's. Default 1.
    */
   weight?: number;
+  /** Spreads this much of each target's mass over all classes (lib/train/loss.ts); default 0. */
   labelSmoothing?: number;
+  /**
+   * L2 weight decay: `rate` x the weight is added to the gradient of each variable named in
+   * `names` (conv and dense kernels; not biases or batch-norm parameters), as PyTorch's SGD
+   * `weight_decay` does, i.e. the gradient of rate/2 |w|^2. Scaled by `weight` like the loss,
+   * so the parts of a split batch still sum to the whole batch's gradient.
+   */
+  weightDecay?: { rate: number; names: string[] };
 }
 
 /**
@@ -53,6 +61,16 @@ export function gradients(
       return weight === 1 ? mean : mean.mul(weight);
     }, variables);
   });
+  const decay = request.weightDecay;
+  if (decay && decay.rate > 0) {
+    const byName = new Map(variables.map((v) => [v.name, v]));
+    for (const name of decay.names) {
+      const variable = byName.get(name), grad = grads[name];
+      if (!variable || !grad) throw new Error(`weight decay: no trainable variable '${name}'`);
+      grads[name] = tf.tidy(() => grad.add(variable.mul(decay.rate * weight)));
+      grad.dispose();
+    }
+  }
   const result = { grads, loss: value.dataSync()[0] / weight, correct: hits!.dataSync()[0] };
   tf.dispose([value, hits!]);
   return result;

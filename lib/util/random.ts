@@ -18,6 +18,8 @@ export const SEED_STRIDE = {
   dropoutCall: 7919,
   /** Gradient workers: each replica's dropout masks are its own. */
   replica: 1_000_003,
+  /** Data augmentation: one crop-and-flip draw per training step. */
+  augment: 1_000_033,
 } as const;
 
 /** A uniform [0, 1) generator (mulberry32): fast, 32-bit state, good enough for shuffling. */

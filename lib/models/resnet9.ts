@@ -1,0 +1,99 @@
+/**
+ * ResNet-9: the network of fast CIFAR training recipes (David Page, "How to train your ResNet",
+ * 2018; DAWNBench's fastest CIFAR-10 entry, 94% in 79 s on a V100), sized for a CPU.
+ *
+ * prep conv(w) -> layer1 conv(2w), max pool, + residual of two conv(2w) -> layer2 conv(4w),
+ * max pool -> layer3 conv(8w), max pool, + residual of two conv(8w) -> global max pool ->
+ * x 0.125 -> dense(classes, softmax). Every conv is 3x3, "same" padding, no bias, then batch
+ * normalisation and ReLU. Page's widths are w = 64; the width is a parameter (HYP.resnet9).
+ *
+ * Batch normalisation is Keras's layer with its training pass fused on the tensorflow backend
+ * (lib/models/layers.ts); the model saves and loads as plain Keras layers.
+ *
+ * @module
+ */
+import { tf } from "../engine/backend.ts";
+import { batchNormalization, LayerNames, SeedSequence } from "./layers.ts";
+
+/** Options for {@linkcode buildResnet9}. */
+export interface Resnet9Options {
+  numClasses?: number;
+  /** Filters of the first conv; the stages have 2, 4 and 8 times as many. Default 16. */
+  width?: number;
+  /** Fixes the initial weights. */
+  seed?: number;
+  /** Batch normalisation's moving-average momentum and epsilon (default 0.9, 1e-5). */
+  batchNorm?: { momentum: number; epsilon: number };
+  /** Multiplies the pooled features, hence the logits less the bias (Page: 0.125). */
+  logitScale?: number;
+}
+
+/**
+ * Build ResNet-9 (see the module doc).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend } from "../engine/backend.ts";
+ * await initBackend();
+ * const model = buildResnet9({ width: 4, numClasses: 10 });
+ * assert.deepEqual(model.outputs[0].shape, [null, 10]);
+ * model.dispose();
+ * ```
+ */
+export function buildResnet9(options: Resnet9Options = {}): tf.LayersModel {
+  const { numClasses = 100, width = 16, seed = 0, logitScale = 0.125 } = options;
+  const norm = options.batchNorm ?? { momentum: 0.9, epsilon: 1e-5 };
+  const seeds = new SeedSequence(seed);
+  const names = new LayerNames();
+  /** conv 3x3 same, no bias -> batch norm -> relu. */
+  const block = (x: tf.SymbolicTensor, filters: number) => {
+    const conv = tf.layers.conv2d({
+      filters,
+      kernelSize: 3,
+      padding: "same",
+      useBias: false,
+      // He initialisation, for ReLU networks.
+      kernelInitializer: tf.initializers.heNormal({ seed: seeds.next() }),
+      name: names.next("conv2d"),
+    }).apply(x) as tf.SymbolicTensor;
+    const normed = batchNormalization({ ...norm, name: names.next("batch_normalization") })
+      .apply(conv) as tf.SymbolicTensor;
+    return tf.layers.activation({ activation: "relu", name: names.next("re_lu") })
+      .apply(normed) as tf.SymbolicTensor;
+  };
+  const pool = (x: tf.SymbolicTensor) =>
+    tf.layers.maxPooling2d({ poolSize: 2, name: names.next("max_pooling2d") })
+      .apply(x) as tf.SymbolicTensor;
+  const residual = (x: tf.SymbolicTensor, filters: number) =>
+    tf.layers.add({ name: names.next("add") })
+      .apply([x, block(block(x, filters), filters)]) as tf.SymbolicTensor;
+
+  const input = tf.input({ shape: [32, 32, 3], name: "image" });
+  let x = block(input, width);
+  x = residual(pool(block(x, 2 * width)), 2 * width);
+  x = pool(block(x, 4 * width));
+  x = residual(pool(block(x, 8 * width)), 8 * width);
+  x = tf.layers.globalMaxPooling2d({ name: names.next("global_max_pooling2d") })
+    .apply(x) as tf.SymbolicTensor;
+  x = tf.layers.rescaling({ scale: logitScale, name: names.next("rescaling") })
+    .apply(x) as tf.SymbolicTensor;
+  const output = tf.layers.dense({
+    units: numClasses,
+    activation: "softmax",
+    kernelInitializer: tf.initializers.glorotUniform({ seed: seeds.next() }),
+    name: names.next("dense"),
+  }).apply(x) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: output, name: "resnet9" });
+}
+
+/**
+ * The weights weight decay applies to: conv and dense kernels, not biases or batch-norm
+ * parameters (as airbench).
+ */
+export function decayedWeights(model: tf.LayersModel): string[] {
+  return model.layers
+    .filter((layer) => ["Conv2D", "Dense"].includes(layer.getClassName()))
+    .flatMap((layer) => layer.trainableWeights.filter((w) => /kernel$/.test(w.originalName)))
+    .map((w) => w.name);
+}

@@ -1,0 +1,34 @@
+/**
+ * The models trained image by image (not on cached features): built from their `HYP`, for the
+ * training loop and for the gradient workers' replicas alike.
+ * @module
+ */
+import type { tf } from "../engine/backend.ts";
+import { buildCnn } from "../models/cnn.ts";
+import { buildMlp } from "../models/mlp.ts";
+import { buildResnet9 } from "../models/resnet9.ts";
+import { HYP } from "./config.ts";
+
+/** The models {@linkcode buildSmallModel} builds. */
+export type SmallModel = "mlp" | "cnn" | "resnet9";
+
+/**
+ * A fresh mlp, cnn or resnet9 (HYP's width, batch-norm settings and logit scale) with the
+ * weights fixed by `seed`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend } from "../engine/backend.ts";
+ * await initBackend();
+ * const model = buildSmallModel("cnn", 0);
+ * assert.equal(model.countParams(), 249892);
+ * model.dispose();
+ * ```
+ */
+export function buildSmallModel(model: SmallModel, seed: number): tf.LayersModel {
+  if (model === "mlp") return buildMlp({ seed });
+  if (model === "cnn") return buildCnn({ seed });
+  const { width, batchNorm, logitScale } = HYP.resnet9;
+  return buildResnet9({ width, seed, batchNorm, logitScale });
+}
