@@ -341,9 +341,52 @@ Deno.test("bad .bin files: size, record count, labels, fine-to-coarse consistenc
       const files = { ...fixtureFiles(TRAIN, TEST), "train.bin": train };
       await rejectsAsFolderAndArchive(join(dir, name), files, fragments);
     }
-    // The real counts are the default rule.
-    const folder = await writeFixtureFolder(join(dir, "ok"), fixtureFiles(TRAIN, TEST));
-    await rejectsWith(loadCifar100({ data: folder }), "120 records, expected 50,000");
+    // The real counts are the rule for the cached data (explicit data: the next test).
+    const cache = join(dir, "cache");
+    await writeFixtureFolder(cache, fixtureFiles(TRAIN, TEST));
+    await rejectsWith(
+      loadWithoutEnvData({ cacheDir: cache }),
+      "120 records, expected 50,000",
+    );
+  });
+});
+
+Deno.test("explicit data with other record counts loads, described and noted as not CIFAR-100", async () => {
+  await withTempDir(async (dir) => {
+    const folder = await writeFixtureFolder(join(dir, "other"), fixtureFiles(TRAIN, TEST));
+    const archive = join(dir, "other.tar.gz");
+    await Deno.writeFile(archive, await packFixtureArchive(fixtureFiles(TRAIN, TEST)));
+    for (const [data, origin] of [[folder, "unverified"], [archive, "unofficial"]] as const) {
+      const loaded = await loadCifar100({ data, limitTrain: 100 });
+      assert.equal(loaded.train.count, 100);
+      assert.equal(loaded.test.count, TEST);
+      assert.equal(loaded.source.origin, origin);
+      assert.match(loaded.source.description, /^NOT CIFAR-100: 120 train \/ 30 test images/);
+      assert.match(
+        loaded.source.note ?? "",
+        /holds 120 training and 30 test records, not CIFAR-100's 50,000 and 10,000: it is not CIFAR-100/,
+      );
+      assert.deepEqual(
+        Array.from(loaded.train.fineLabels.subarray(0, 3)),
+        [0, 1, 2].map(fixtureFine),
+      );
+    }
+    // A file without records is still an error, as is a partial record.
+    const empty = await writeFixtureFolder(join(dir, "empty"), {
+      ...fixtureFiles(TRAIN, TEST),
+      "test.bin": new Uint8Array(0),
+    });
+    await rejectsWith(loadCifar100({ data: empty }), "test.bin", "has no records");
+    const partial = await writeFixtureFolder(join(dir, "partial"), {
+      ...fixtureFiles(TRAIN, TEST),
+      "test.bin": makeBin(TEST).slice(0, 100),
+    });
+    await rejectsWith(loadCifar100({ data: partial }), "test.bin", "not a multiple");
+    // With the counts asked for, explicit data must have them.
+    await rejectsWith(
+      loadCifar100({ data: folder, expectedCounts: { train: 50000, test: 10000 } }),
+      "120 records, expected 50,000",
+    );
   });
 });
 

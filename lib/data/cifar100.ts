@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { cacheRoot, DownloadError, fetchCached, type RemoteFile } from "../util/cache.ts";
 import { UserError } from "../util/errors.ts";
 import { type ArchiveEntry, readArchive } from "./archive.ts";
-import { parseLabelNames, RecordDecoder, UNSEEN } from "./cifar_binary.ts";
+import { parseLabelNames, RECORD_BYTES, RecordDecoder, UNSEEN } from "./cifar_binary.ts";
 import {
   type Cifar100,
   COARSE_CLASSES,
@@ -79,8 +79,10 @@ export interface LoadOptions {
   /** Download progress callback (bytes done, bytes in all). */
   onProgress?: (done: number, total: number) => void;
   /**
-   * For tests and fixtures only: the record counts train.bin and test.bin must have
-   * (default 50,000 and 10,000, the real ones).
+   * The record counts train.bin and test.bin must have. Default: CIFAR-100's 50,000 and 10,000
+   * for the cached or downloaded data; for data given explicitly (`data`, `CIFAR100_DATA`), any
+   * counts, with a note in `source.note` when they are not CIFAR-100's (such data is not
+   * CIFAR-100, e.g. lib/data/sklearn_digits.ts). Tests pass small fixtures' counts.
    */
   expectedCounts?: { train: number; test: number };
   /**
@@ -130,14 +132,18 @@ export async function loadCifar100(options: LoadOptions = {}): Promise<Cifar100>
           `(--data PATH), or --data synthetic`,
       );
     }
+    // Explicit data may hold any number of records (noted when not CIFAR-100's).
+    const counts = options.expectedCounts ?? ANY_COUNTS;
     if (info.isDirectory) {
-      return await loadFolder(resolveFolder(data, await isDataFolder(data)), "folder", options);
+      const folder = resolveFolder(data, await isDataFolder(data));
+      return await loadFolder(folder, "folder", options, counts);
     }
-    const dataset = await loadArchive(data, "archive", undefined, options);
+    const dataset = await loadArchive(data, "archive", undefined, options, counts);
     if (dataset.source.origin === "unofficial") {
-      dataset.source.note = `${data} has MD5 ${dataset.source.md5}, not the official ` +
+      const note = `${data} has MD5 ${dataset.source.md5}, not the official ` +
         `${officialMd5(options)}; it was accepted because its structure is valid, and its ` +
         `results are labelled as not the official CIFAR-100`;
+      dataset.source.note = dataset.source.note ? `${dataset.source.note}; ${note}` : note;
     }
     return dataset;
   }
@@ -173,23 +179,54 @@ export async function loadCifar100(options: LoadOptions = {}): Promise<Cifar100>
   );
 }
 
+/** Record counts train.bin and test.bin must have; undefined: any. */
+type Counts = { train?: number; test?: number };
+
+/** Any number of records (see `LoadOptions.expectedCounts`). */
+const ANY_COUNTS: Counts = {};
+
 /** The four files a dataset is made of, read from a folder or an archive. */
 interface Parts {
   train?: Split;
   test?: Split;
   fine?: string[];
   coarse?: string[];
+  /** Records in each file, before limits. */
+  records: { train: number; test: number };
+}
+
+/** How data with other counts than CIFAR-100's is described: never as CIFAR-100. */
+function notCifarDescription(where: string, parts: Parts): string {
+  const fmt = (n: number) => n.toLocaleString("en-US");
+  return `NOT CIFAR-100: ${fmt(parts.records.train)} train / ${fmt(parts.records.test)} test ` +
+    `images in CIFAR-100's binary layout from ${where}`;
+}
+
+/**
+ * A note, which every run logs and records, when data has other record counts than
+ * CIFAR-100's: it is then no CIFAR-100, whatever its origin.
+ */
+function countsNote(where: string, parts: Parts, counts: Counts): string | undefined {
+  const { train, test } = parts.records;
+  const accepted = counts.train === undefined || counts.test === undefined;
+  if (!accepted || (train === CIFAR100_COUNTS.train && test === CIFAR100_COUNTS.test)) {
+    return undefined;
+  }
+  const fmt = (n: number) => n.toLocaleString("en-US");
+  return `${where} holds ${fmt(train)} training and ${fmt(test)} test records, not ` +
+    `CIFAR-100's ${fmt(CIFAR100_COUNTS.train)} and ${fmt(CIFAR100_COUNTS.test)}: it is not ` +
+    `CIFAR-100, and its results are not CIFAR-100 results`;
 }
 
 async function loadFolder(
   folder: string,
   kind: "folder" | "cache",
   options: LoadOptions,
+  counts: Counts = options.expectedCounts ?? CIFAR100_COUNTS,
 ): Promise<Cifar100> {
-  const counts = options.expectedCounts ?? CIFAR100_COUNTS;
   const fineToCoarse = new Uint8Array(FINE_CLASSES).fill(UNSEEN);
   const sizes: number[] = [];
-  const parts: Parts = {};
+  const parts: Parts = { records: { train: 0, test: 0 } };
   const missing = [];
   for (const file of Object.values(FILES)) {
     if (!(await statOrUndefined(join(folder, file)))?.isFile) missing.push(file);
@@ -205,6 +242,7 @@ async function loadFolder(
     using file = await Deno.open(path, { read: true });
     const byteLength = (await file.stat()).size;
     sizes.push(byteLength);
+    parts.records[split] = byteLength / RECORD_BYTES;
     const decoder = new RecordDecoder({
       name: path,
       byteLength,
@@ -224,16 +262,18 @@ async function loadFolder(
     const path = join(folder, FILES[key]);
     parts[key] = parseLabelNames(await Deno.readTextFile(path), path, expected);
   }
+  const unverified = `${folder} is an extracted folder, which cannot be checked against the ` +
+    `official archive's MD5: results are labelled unverified (give the .tar.gz to verify it)`;
+  const other = countsNote(folder, parts, counts);
   return assemble(parts, fineToCoarse, {
     kind,
     path: folder,
     synthetic: false,
     // No published checksums for the extracted files: only an archive can be verified.
     origin: "unverified",
-    note: `${folder} is an extracted folder, which cannot be checked against the official ` +
-      `archive's MD5: results are labelled unverified (give the .tar.gz to verify it)`,
+    note: other ? `${other}; ${unverified}` : unverified,
     id: `folder:${folder}:${sizes.join(",")}`,
-    description: `CIFAR-100 from ${folder}`,
+    description: other ? notCifarDescription(folder, parts) : `CIFAR-100 from ${folder}`,
   });
 }
 
@@ -242,10 +282,10 @@ async function loadArchive(
   kind: "archive" | "cache" | "download",
   knownMd5: string | undefined,
   options: LoadOptions,
+  counts: Counts = options.expectedCounts ?? CIFAR100_COUNTS,
 ): Promise<Cifar100> {
-  const counts = options.expectedCounts ?? CIFAR100_COUNTS;
   const fineToCoarse = new Uint8Array(FINE_CLASSES).fill(UNSEEN);
-  const parts: Parts = {};
+  const parts: Parts = { records: { train: 0, test: 0 } };
   let sawPythonVersion = false;
   const onEntry = async (entry: ArchiveEntry) => {
     const base = entry.name.split("/").pop() ?? "";
@@ -255,6 +295,7 @@ async function loadArchive(
     if (base === FILES.train || base === FILES.test) {
       const split = base === FILES.train ? "train" : "test";
       if (parts[split]) return;
+      parts.records[split] = entry.size / RECORD_BYTES;
       const decoder = new RecordDecoder({
         name,
         byteLength: entry.size,
@@ -290,7 +331,10 @@ async function loadArchive(
     synthetic: false,
     origin: archiveMd5 === officialMd5(options) ? "official" : "unofficial",
     id: archiveMd5,
-    description: `CIFAR-100 from ${path}${kind === "download" ? " (downloaded)" : ""}`,
+    description: countsNote(path, parts, counts)
+      ? notCifarDescription(path, parts)
+      : `CIFAR-100 from ${path}${kind === "download" ? " (downloaded)" : ""}`,
+    note: countsNote(path, parts, counts),
   });
 }
 

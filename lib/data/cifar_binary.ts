@@ -24,8 +24,11 @@ export interface RecordDecoderOptions {
   name: string;
   /** Total byte length of the file (known up front from stat or the tar header). */
   byteLength: number;
-  /** Records the file must hold (50,000 for train.bin, 10,000 for test.bin). */
-  expectedCount: number;
+  /**
+   * Records the file must hold (50,000 for train.bin, 10,000 for test.bin); undefined accepts
+   * any number from 1 (data given explicitly that is not CIFAR-100 itself).
+   */
+  expectedCount?: number;
   /** Keep only the first `limit` records (all are still validated). */
   limit?: number;
   /**
@@ -77,7 +80,10 @@ export class RecordDecoder {
       );
     }
     const count = byteLength / RECORD_BYTES;
-    if (count !== expectedCount) {
+    if (expectedCount === undefined && count === 0) {
+      throw new UserError(`${name}: has no records; give a file with at least one`);
+    }
+    if (expectedCount !== undefined && count !== expectedCount) {
       throw new UserError(
         `${name}: has ${fmt(count)} records, expected ${fmt(expectedCount)}; ` +
           `the file is incomplete or not CIFAR-100 binary, get it again`,

@@ -3,8 +3,9 @@
  * 1,797 handwritten digits (the UCI "Optical Recognition of Handwritten Digits" test set, 8x8
  * pixels of 17 grey levels), upscaled to 32x32 RGB. They are real scans, unlike the synthetic
  * stand-in, but they are **not CIFAR-100**: ten classes (fine labels 0-9, all in superclass 0),
- * grey, and far easier. The loader accepts the folder and labels its results as unofficial
- * data, never as CIFAR-100 results.
+ * grey, and far easier. The loader accepts the folder (data given explicitly may hold any
+ * number of records), describes it as NOT CIFAR-100 with a note naming its record counts, and
+ * labels its results unverified, never as CIFAR-100 results.
  *
  * ```sh
  * deno run -A lib/data/sklearn_digits.ts OUT   # writes OUT/cifar-100-binary/
