@@ -4,7 +4,8 @@
  * ```sh
  * deno task train --model <mlp|cnn|vgg16|resnet9> [--epochs N] [--batch-size N]
  *   [--data PATH|synthetic] [--limit-train N] [--limit-test N] [--seed N] [--out DIR] [--loss NAME]
- *   [--workers N] [--augment on|off] [--weights PATH|none] [--input-size N] [--fine-tune]
+ *   [--workers N] [--augment crop+flip|crop|none] [--weights PATH|none] [--input-size N]
+ *   [--fine-tune]
  * ```
  *
  * The log goes to stderr; stdout gets exactly one JSON line, the run record
@@ -16,12 +17,12 @@ import { parseArgs } from "node:util";
 import { isUserError, UserError } from "./util/errors.ts";
 import { runExperiment } from "./train/experiment.ts";
 import { type ExperimentConfig, type ModelName, type RunRecord } from "./train/config.ts";
-import type { LossName } from "./train/config.ts";
+import type { AugmentName, LossName } from "./train/config.ts";
 
 const USAGE = `usage: deno task train --model <mlp|cnn|vgg16|resnet9> [--epochs N] [--batch-size N]
   [--data PATH|synthetic] [--limit-train N] [--limit-test N] [--seed N] [--out DIR]
   [--loss categorical_crossentropy|binary_crossentropy] [--workers N]
-  mlp, cnn, resnet9: [--augment on|off] (random crop and flip; default on for resnet9 only)
+  mlp, cnn, resnet9: [--augment crop+flip|crop|none] (default crop+flip for resnet9, else none)
   vgg16 only: [--weights PATH|none] [--input-size N] [--fine-tune]`;
 
 /** Parse the flags into a config; throws UserError naming a bad flag or value. */
@@ -71,19 +72,11 @@ export function parseTrainArgs(args: string[]): ExperimentConfig {
     inputSize: int("--input-size", v["input-size"]),
     fineTune: v["fine-tune"] || undefined,
     workers: int("--workers", v.workers),
-    augment: onOff("--augment", v.augment),
+    augment: v.augment as AugmentName | undefined,
   };
 }
 
 class HelpRequested extends Error {}
-
-function onOff(flag: string, value: string | undefined): boolean | undefined {
-  if (value === undefined) return undefined;
-  if (value !== "on" && value !== "off") {
-    throw new UserError(`${flag} must be on or off, got '${value}'`);
-  }
-  return value === "on";
-}
 
 function int(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
