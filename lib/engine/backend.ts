@@ -94,13 +94,15 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
         // oneDNN's convolution kernels, which TensorFlow enables by default only on CPUs with
         // AVX512-VNNI/AMX. Here its Conv2DBackpropFilter/Input took a ResNet-9 step (width 16,
         // batch 256) from 984 to 575 ms and a CNN step (batch 128) from 90 to 77 ms, medians of
-        // three alternating runs each (build/s/step.ts, README: ResNet-9). It logs two lines
-        // ("oneDNN custom operations are on") at start-up; TF_ENABLE_ONEDNN_OPTS=0 turns it off.
+        // three alternating runs each (build/s/step.ts, README: ResNet-9). TF_ENABLE_ONEDNN_OPTS=0
+        // turns it off.
         TF_ENABLE_ONEDNN_OPTS: "1",
       });
+      const { quietLoad } = await import("./native_ops.ts");
       // The native binding is only present after `deno task setup`; elsewhere this throws.
       try {
-        await import("@tensorflow/tfjs-node");
+        // TF_CPP_MIN_LOG_LEVEL also for the lines libtensorflow logs through absl as it loads.
+        await quietLoad(() => import("@tensorflow/tfjs-node"));
       } catch (e) {
         if (/tfjs_binding\.node/.test(String(e))) {
           return "tfjs-node's native binding is not set up: run deno task setup (README: Engines)";

@@ -42,3 +42,42 @@ export function loadNativeOps(path = nativeOpsPath()): boolean {
   }
   return loaded;
 }
+
+/**
+ * Run `load` (the import of tfjs-node) with file descriptor 2 pointed at /dev/null when
+ * `TF_CPP_MIN_LOG_LEVEL` asks for quiet.
+ *
+ * TensorFlow 2.21 logs some lines through absl while its library loads, before anything can set
+ * absl's thresholds, and absl ignores TF_CPP_MIN_LOG_LEVEL: with oneDNN on, every run (and the
+ * first cell of every notebook) began with "oneDNN custom operations are on". Failures of the
+ * import still surface as exceptions. Where libc cannot be opened (FFI not permitted), `load`
+ * runs as is.
+ */
+export async function quietLoad<T>(load: () => Promise<T>): Promise<T> {
+  if (!(Number(Deno.env.get("TF_CPP_MIN_LOG_LEVEL") ?? 0) >= 1)) return await load();
+  let libc;
+  try {
+    libc = Deno.dlopen("libc.so.6", {
+      open: { parameters: ["buffer", "i32"], result: "i32" },
+      dup: { parameters: ["i32"], result: "i32" },
+      dup2: { parameters: ["i32", "i32"], result: "i32" },
+      close: { parameters: ["i32"], result: "i32" },
+    });
+  } catch {
+    return await load();
+  }
+  const { open, dup, dup2, close } = libc.symbols;
+  const saved = dup(2);
+  const devNull = open(new TextEncoder().encode("/dev/null\0"), 1 /* O_WRONLY */);
+  try {
+    if (saved >= 0 && devNull >= 0) dup2(devNull, 2);
+    return await load();
+  } finally {
+    if (saved >= 0) {
+      dup2(saved, 2);
+      close(saved);
+    }
+    if (devNull >= 0) close(devNull);
+    libc.close();
+  }
+}
