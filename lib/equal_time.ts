@@ -20,8 +20,13 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { loadCifar100 } from "./data/cifar100.ts";
 import { initBackend } from "./engine/backend.ts";
-import { equalTime, type EqualTimeResult, trainingSeconds } from "./train/equal_time.ts";
-import { AUGMENTATIONS, type AugmentName, type RunRecord } from "./train/config.ts";
+import { equalTime, type EqualTimeResult } from "./train/equal_time.ts";
+import {
+  AUGMENTATIONS,
+  type AugmentName,
+  type RunRecord,
+  trainingSeconds,
+} from "./train/config.ts";
 import { isUserError, UserError } from "./util/errors.ts";
 
 const USAGE = `usage: deno task equal-time [--data PATH|synthetic] [--limit-train N]

@@ -41,6 +41,8 @@ Deno.test("cli: bad flags and values get one clear error line and exit 2", async
     [["--model", "cnn", "--frobnicate"], /Unknown option '--frobnicate'/],
     [["--model", "mlp", "--weights", "none"], /--weights applies to --model vgg16 only/],
     [["--model", "mlp", "--loss", "mse"], /unknown loss 'mse'/],
+    [["--model", "resnet9", "--augment", "rotate"], /unknown augmentation 'rotate'/],
+    [["--model", "vgg16", "--augment", "crop"], /--augment does not apply to --model vgg16/],
     [["--model", "cnn", "--data", "/nonexistent/cifar"], /\/nonexistent\/cifar/],
   ];
   for (const [args, pattern] of cases) {

@@ -26,6 +26,11 @@ export interface Resnet9Options {
   batchNorm?: { momentum: number; epsilon: number };
   /** Multiplies the pooled features, hence the logits less the bias (Page: 0.125). */
   logitScale?: number;
+  /**
+   * How the last 4x4 map becomes features: `max` (Page's global max pool: where a pattern is
+   * does not matter) or `flatten` (every position its own feature, as the source's CNN).
+   */
+  head?: "max" | "flatten";
 }
 
 /**
@@ -74,8 +79,11 @@ export function buildResnet9(options: Resnet9Options = {}): tf.LayersModel {
   x = residual(pool(block(x, 2 * width)), 2 * width);
   x = pool(block(x, 4 * width));
   x = residual(pool(block(x, 8 * width)), 8 * width);
-  x = tf.layers.globalMaxPooling2d({ name: names.next("global_max_pooling2d") })
-    .apply(x) as tf.SymbolicTensor;
+  x =
+    (options.head === "flatten"
+      ? tf.layers.flatten({ name: names.next("flatten") })
+      : tf.layers.globalMaxPooling2d({ name: names.next("global_max_pooling2d") }))
+      .apply(x) as tf.SymbolicTensor;
   x = tf.layers.rescaling({ scale: logitScale, name: names.next("rescaling") })
     .apply(x) as tf.SymbolicTensor;
   const output = tf.layers.dense({

@@ -127,6 +127,13 @@ const RESNET9 = {
   batchNorm: { momentum: 0.9, epsilon: 1e-5 },
   /** Page: the logits are scaled by 0.125 before the softmax (trains better at high lr). */
   logitScale: 0.125,
+  /**
+   * Page pools the last 4x4 map to one value per channel (global max). Flattening it keeps
+   * where a pattern is, as the source's CNN does: on the synthetic stand-in, whose classes are
+   * partly positions, 7 epochs on 1,000 images reached 93% test accuracy against 35% with the
+   * global max (README: ResNet-9); on CIFAR-100 it costs 140,000 more weights.
+   */
+  head: "flatten" as "max" | "flatten",
 } as const;
 
 /** Evaluation is forward-only: larger batches than training amortise per-batch overhead. */
@@ -508,6 +515,11 @@ export function validateConfig(config: ExperimentConfig): void {
     }
     if (config.fineTune) throw new UserError("--fine-tune applies to --model vgg16 only");
   }
+}
+
+/** Training seconds of a run: its epochs' times, validation excluded. */
+export function trainingSeconds(record: Pick<RunRecord, "seconds_per_epoch">): number {
+  return record.seconds_per_epoch.reduce((a, b) => a + b, 0);
 }
 
 /** Read a saved run record. */

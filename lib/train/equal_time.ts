@@ -24,11 +24,14 @@ import {
   HYP,
   runRecipe,
   type RunRecord,
+  trainingSeconds,
 } from "./config.ts";
 import { runExperiment } from "./experiment.ts";
 import { fit } from "./fit.ts";
 import { makeOptimizer } from "./optimizer.ts";
 import { buildSmallModel } from "./small_models.ts";
+import { type ProfileSettings, readProfileRecordIfPresent } from "./profile.ts";
+import { loadCifar100 } from "../data/cifar100.ts";
 
 /** Options for {@linkcode equalTime}. */
 export interface EqualTimeOptions {
@@ -50,6 +53,8 @@ export interface EqualTimeOptions {
   augment?: AugmentName;
   /** Also train ResNet-9 without augmentation, with the same epochs. */
   ablation?: boolean;
+  /** Measures ResNet-9's images/s (default {@linkcode probeResnet9}; tests pass their own). */
+  probe?: (data: Cifar100, seed: number, augment?: AugmentName) => Promise<number>;
   /** Folder for the runs' records and models (`<out>/<run>/<model>/`), or null to save none. */
   out?: string | null;
   /** Profile and budget overrides to record, as `ExperimentConfig`'s. */
@@ -71,11 +76,6 @@ export interface EqualTimeResult {
   probeImagesPerSecond: number;
   /** ResNet-9's epochs: floor(budget x probe throughput / training images), at least 1. */
   epochs: number;
-}
-
-/** Training seconds of a run: its epochs' times, validation excluded. */
-export function trainingSeconds(record: Pick<RunRecord, "seconds_per_epoch">): number {
-  return record.seconds_per_epoch.reduce((a, b) => a + b, 0);
 }
 
 /**
@@ -143,6 +143,7 @@ export async function equalTime(options: EqualTimeOptions): Promise<EqualTimeRes
     profile: options.profile,
     ...(options.budgetOverrides?.length ? { budgetOverrides: options.budgetOverrides } : {}),
   };
+  // <out>/<run>/<model>/run.json
   const where = (run: string) => (out === null ? null : join(out, run));
   const cnn = options.cnn ?? await runExperiment({
     ...base,
@@ -151,14 +152,15 @@ export async function equalTime(options: EqualTimeOptions): Promise<EqualTimeRes
     out: where("cnn"),
   }, hooks);
   const budgetSeconds = trainingSeconds(cnn);
-  const probeImagesPerSecond = await probeResnet9(dataset, seed, options.augment);
+  const probe = options.probe ?? probeResnet9;
+  const probeImagesPerSecond = await probe(dataset, seed, options.augment);
   const epochs = epochsWithin(budgetSeconds, probeImagesPerSecond, dataset.train.count);
   const resnet9 = await runExperiment({
     ...base,
     model: "resnet9",
     epochs,
     augment: options.augment,
-    out: where("equal_time"),
+    out: where("resnet9"),
   }, hooks);
   const noAugment = options.ablation
     ? await runExperiment({
@@ -166,8 +168,42 @@ export async function equalTime(options: EqualTimeOptions): Promise<EqualTimeRes
       model: "resnet9",
       epochs,
       augment: "none",
-      out: where("equal_time_no_augment"),
+      out: where("resnet9_no_augment"),
     }, hooks)
     : undefined;
   return { cnn, resnet9, noAugment, budgetSeconds, probeImagesPerSecond, epochs };
+}
+
+/**
+ * The equal-time comparison of a notebook profile (notebook 06): on the profile's data and the
+ * CNN's images, the CNN's run from notebook 03 when it ran in this profile on the same images
+ * (else the CNN is trained here), then ResNet-9 and the no-augmentation ablation. Records go to
+ * `runs/<profile>/equal_time/<cnn|resnet9|resnet9_no_augment>/<model>/`.
+ */
+export async function profileEqualTime(
+  settings: ProfileSettings,
+  hooks: ExperimentHooks = {},
+): Promise<EqualTimeResult> {
+  const config = settings.run("cnn");
+  const dataset = await loadCifar100({
+    data: config.data,
+    seed: config.seed,
+    limitTrain: config.limitTrain,
+    limitTest: config.limitTest,
+  });
+  const saved = await readProfileRecordIfPresent(settings, "cnn");
+  const same = saved && saved.data.id === dataset.source.id &&
+    saved.train_images === dataset.train.count && saved.test_images === dataset.test.count &&
+    saved.epochs === config.epochs;
+  return await equalTime({
+    dataset,
+    seed: config.seed,
+    cnn: same ? saved : undefined,
+    cnnEpochs: config.epochs,
+    ablation: true,
+    out: join(settings.out, "equal_time"),
+    profile: settings.name,
+    budgetOverrides: config.budgetOverrides,
+    hooks,
+  });
 }

@@ -29,6 +29,6 @@ export type SmallModel = "mlp" | "cnn" | "resnet9";
 export function buildSmallModel(model: SmallModel, seed: number): tf.LayersModel {
   if (model === "mlp") return buildMlp({ seed });
   if (model === "cnn") return buildCnn({ seed });
-  const { width, batchNorm, logitScale } = HYP.resnet9;
-  return buildResnet9({ width, seed, batchNorm, logitScale });
+  const { width, batchNorm, logitScale, head } = HYP.resnet9;
+  return buildResnet9({ width, seed, batchNorm, logitScale, head });
 }

@@ -1,0 +1,322 @@
+/**
+ * What notebook 06 (ResNet-9 and its recipe) shows, and the ResNet-9 section of notebook 05:
+ * the recipe as a table read from `HYP`, augmented images, the learning-rate schedule, the
+ * equal-time comparison with the CNN and a discussion written from the measured records.
+ *
+ * @module
+ */
+import { augmentBatch } from "../data/augment.ts";
+import { type Cifar100, IMAGE_BYTES } from "../data/dataset.ts";
+import {
+  augmentationLabel,
+  HYP,
+  oneCycle,
+  optimizerLabel,
+  runRecipe,
+  type RunRecord,
+  trainingSeconds,
+} from "../train/config.ts";
+import { budgetText, dataCaveat, isSyntheticData } from "./analysis.ts";
+import { withCaveat } from "./charts.ts";
+import { type Displayable, imageGrid, plot, table } from "./display.ts";
+
+/** One ingredient of the recipe: what it is, its setting here, and where it comes from. */
+export interface RecipeRow {
+  ingredient: string;
+  setting: string;
+  source: string;
+}
+
+const PAGE = "Page, How to train your ResNet (2018)";
+const AIRBENCH = "Jordan, airbench (2024)";
+
+/**
+ * The ResNet-9 recipe as a table, every setting read from `HYP.resnet9` (lib/train/config.ts).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const rows = recipeRows();
+ * assert.ok(rows.some((r) => r.ingredient === "label smoothing" && r.setting === "0.2"));
+ * ```
+ */
+export function recipeRows(): RecipeRow[] {
+  const h = HYP.resnet9;
+  const w = h.width;
+  return [
+    {
+      ingredient: "network",
+      setting: `ResNet-9, widths ${w}/${2 * w}/${4 * w}/${8 * w}, 3x3 convs, batch norm, ReLU, ` +
+        `2 residual blocks, ${
+          h.head === "flatten" ? "last 4x4 map flattened" : "global max pool"
+        }, logits x ${h.logitScale}`,
+      source: `${PAGE} (widths 64-512, global max pool); width ${w} for a 2-core CPU, ` +
+        "flattened to keep positions (README)",
+    },
+    {
+      ingredient: "optimizer",
+      setting: optimizerLabel(h.optimizer),
+      source: `${PAGE}: Nesterov momentum 0.9, lr 0.4 at batch 512, linear in the batch size`,
+    },
+    {
+      ingredient: "learning-rate schedule",
+      setting: `one-cycle: 0 -> peak over ${Math.round(h.schedule.warmup * 100)}% of steps -> 0`,
+      source: `${PAGE}: piecewise linear, peak at epoch 5 of 24`,
+    },
+    {
+      ingredient: "batch size",
+      setting: String(h.batchSize),
+      source: `${PAGE} used 512; on 2 cores images/s hardly depend on it, so more steps`,
+    },
+    {
+      ingredient: "weight decay",
+      setting: `${h.weightDecay} on conv and dense kernels`,
+      source: `${PAGE}: 5e-4; not on batch-norm parameters, as ${AIRBENCH}`,
+    },
+    {
+      ingredient: "label smoothing",
+      setting: String(h.labelSmoothing),
+      source: `${PAGE} (final version) and ${AIRBENCH}: 0.2`,
+    },
+    {
+      ingredient: "augmentation",
+      setting: augmentationLabel(runRecipe({ model: "resnet9" }).augment),
+      source: `${PAGE}: pad-4 crops and flips; ${AIRBENCH}: flips and 2-pixel translations`,
+    },
+    {
+      ingredient: "batch norm",
+      setting: `momentum ${h.batchNorm.momentum}, epsilon ${h.batchNorm.epsilon}`,
+      source: "PyTorch's defaults (momentum 0.1 in its convention), as Page",
+    },
+    {
+      ingredient: "epochs (full profile)",
+      setting: String(h.epochs),
+      source: `${PAGE}: 24; here what fits in 30 minutes on 2 cores (README)`,
+    },
+  ];
+}
+
+/** The recipe table, for the notebook. */
+export function recipeTable(): Displayable {
+  return table(recipeRows(), { caption: "The ResNet-9 recipe (HYP.resnet9)" });
+}
+
+/**
+ * The first `count` training images, each followed by `draws` augmented versions of it (the
+ * recipe's random crop and flip, as fit draws them for a training batch).
+ *
+ * @returns a displayable image grid, one row per image, labelled with the data
+ */
+export function augmentationGrid(data: Cifar100, count = 6, draws = 5): Displayable {
+  const augment = runRecipe({ model: "resnet9" }).augment!;
+  const n = Math.min(count, data.train.count);
+  const originals = data.train.images.subarray(0, n * IMAGE_BYTES);
+  const variants = Array.from(
+    { length: draws },
+    (_, d) => augmentBatch(originals, n, augment, 1000 + d),
+  );
+  const images = new Uint8Array(n * (draws + 1) * IMAGE_BYTES);
+  const captions: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const row = i * (draws + 1);
+    images.set(originals.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES), row * IMAGE_BYTES);
+    captions.push(`${data.fineLabelNames[data.train.fineLabels[i]]}\n(original)`);
+    variants.forEach((v, d) => {
+      images.set(v.subarray(i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES), (row + d + 1) * IMAGE_BYTES);
+      captions.push(`draw ${d + 1}`);
+    });
+  }
+  const grid = imageGrid(images, captions, {
+    columns: draws + 1,
+    synthetic: data.source.synthetic,
+  });
+  return withCaveat(grid, data.source, `Augmentation: ${augmentationLabel(augment)}`);
+}
+
+/**
+ * The learning rate of every step of a ResNet-9 run of `epochs` epochs on `images` training
+ * images (the schedule fit applies, lib/train/fit.ts).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const rates = scheduleRates(2, 1280); // 10 steps of 128 images per epoch
+ * assert.equal(rates.length, 20);
+ * assert.equal(rates[0], 0);
+ * assert.ok(Math.max(...rates) <= HYP.resnet9.optimizer.learningRate);
+ * ```
+ */
+export function scheduleRates(epochs: number, images: number): number[] {
+  const recipe = runRecipe({ model: "resnet9" });
+  const batches = Math.ceil(images / HYP.resnet9.batchSize);
+  const rates: number[] = [];
+  for (let e = 0; e < epochs; e++) {
+    for (let b = 0; b < batches; b++) {
+      rates.push(oneCycle(recipe.schedule!, recipe.learningRate, (e + b / batches) / epochs));
+    }
+  }
+  return rates;
+}
+
+/** The learning rate per step of a run (see {@linkcode scheduleRates}), as a chart. */
+export function scheduleChart(epochs: number, images: number): Displayable {
+  const rates = scheduleRates(epochs, images);
+  const steps = rates.map((_, i) => i + 1);
+  return plot({
+    data: [{ type: "scatter", mode: "lines", name: "learning rate", x: steps, y: rates }],
+    layout: {
+      title: { text: `One-cycle learning rate: ${epochs} epochs of ${images} images` },
+      xaxis: { title: { text: "step (batch)" } },
+      yaxis: { title: { text: "learning rate" } },
+    },
+  }, { height: 300 });
+}
+
+/** A run as the equal-time outputs name it, e.g. `ResNet-9, no augmentation`. */
+export function runLabel(r: RunRecord): string {
+  if (r.model !== "resnet9") return r.model.toUpperCase();
+  return r.augmentation === "none" ? "ResNet-9, no augmentation" : "ResNet-9";
+}
+
+/** One row of the equal-time table. */
+export interface EqualTimeRow {
+  run: string;
+  epochs: number;
+  train_seconds: number;
+  images_per_second: number;
+  augmentation: string;
+  test_accuracy: number;
+  top5_accuracy: number;
+}
+
+/** The equal-time comparison's rows: training seconds (validation excluded) and accuracy. */
+export function equalTimeRows(records: RunRecord[]): EqualTimeRow[] {
+  return records.map((r) => ({
+    run: runLabel(r),
+    epochs: r.epochs,
+    train_seconds: Math.round(trainingSeconds(r) * 10) / 10,
+    images_per_second: Math.round(r.train_images_per_second),
+    augmentation: r.augmentation ?? "none",
+    test_accuracy: Math.round(r.test_accuracy * 10000) / 10000,
+    top5_accuracy: Math.round(r.top5_accuracy * 10000) / 10000,
+  }));
+}
+
+/**
+ * Test accuracy after each epoch against the training seconds spent so far, one trace per run:
+ * at equal time, the higher curve at the right end is the better use of the CPU.
+ */
+export function accuracyOverTime(records: RunRecord[]): Displayable {
+  const data = records.map((r) => {
+    let t = 0;
+    const x = r.seconds_per_epoch.map((s) => (t += s));
+    return {
+      type: "scatter",
+      mode: "lines+markers",
+      name: runLabel(r),
+      x,
+      y: r.history.val_accuracy,
+    };
+  });
+  const caveat = dataCaveat(records);
+  const title = "Test accuracy against training time (validation not counted)" +
+    (caveat ? `<br><sub>⚠ ${caveat}</sub>` : "");
+  const shown = plot({
+    data,
+    layout: {
+      title: { text: title },
+      xaxis: { title: { text: "training seconds" } },
+      yaxis: { title: { text: "test accuracy" } },
+    },
+  }, { synthetic: isSyntheticData(records) });
+  return withCaveat(shown, records);
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+const secs = (x: number) => `${x.toFixed(1)} s`;
+
+/**
+ * What the equal-time runs and the ablation show, in markdown, from their records: who won at
+ * equal time and by how much, whether ResNet-9 stayed within the CNN's time, and what
+ * augmentation did. Says prominently when the data is synthetic or not verified CIFAR-100.
+ *
+ * @param cnn the CNN's run (the time budget)
+ * @param resnet9 ResNet-9 with its recipe at equal time
+ * @param noAugment the same without augmentation, if run
+ */
+export function equalTimeDiscussion(
+  cnn: RunRecord,
+  resnet9: RunRecord,
+  noAugment?: RunRecord,
+): string {
+  const out: string[] = [];
+  const all = [cnn, resnet9, ...(noAugment ? [noAugment] : [])];
+  if (isSyntheticData(all)) {
+    out.push(
+      "**⚠ SYNTHETIC DATA — not CIFAR-100.** The synthetic classes are coloured stripes at set " +
+        "angles with a blob at a set place: a mirror image turns one class's pattern into " +
+        "another's, so flips are wrong for this data, and the small smoke budgets are too " +
+        "short for the comparison to mean anything.",
+    );
+  }
+  const caveat = dataCaveat(all);
+  if (caveat) out.push(`**⚠ Data not verified as CIFAR-100** — ${caveat}.`);
+  const budget = trainingSeconds(cnn), used = trainingSeconds(resnet9);
+  const within = used <= budget * 1.05;
+  out.push(
+    `**Budget.** The CNN trained ${budgetText(cnn)} in ${secs(budget)}. ResNet-9 ran at ` +
+      `${Math.round(resnet9.train_images_per_second)} images/s against the CNN's ` +
+      `${Math.round(cnn.train_images_per_second)}, so ${resnet9.epochs} epoch` +
+      `${resnet9.epochs === 1 ? "" : "s"} fit, which took ${secs(used)}` +
+      (within
+        ? "."
+        : ` — **more than the CNN's time** (at least one epoch always runs), so this is not ` +
+          "an equal-time comparison."),
+  );
+  const gain = resnet9.test_accuracy - cnn.test_accuracy;
+  out.push(
+    `**Accuracy at ${within ? "equal" : "unequal"} time.** ResNet-9 ` +
+      `${pct(resnet9.test_accuracy)} against the CNN's ${pct(cnn.test_accuracy)}: ` +
+      (gain > 0
+        ? `ResNet-9 is ${(gain * 100).toFixed(1)} points more accurate.`
+        : gain < 0
+        ? `the CNN is ${(-gain * 100).toFixed(1)} points more accurate.`
+        : "a tie."),
+  );
+  if (noAugment) {
+    const d = resnet9.test_accuracy - noAugment.test_accuracy;
+    out.push(
+      `**Augmentation** (${resnet9.augmentation}): with it ${pct(resnet9.test_accuracy)}, ` +
+        `without ${pct(noAugment.test_accuracy)}, the same epochs. ` +
+        (d > 0
+          ? `It bought ${(d * 100).toFixed(1)} points: each epoch showed new variants of the ` +
+            "images, so the network memorised less."
+          : `It cost ${(-d * 100).toFixed(1)} points here. Augmentation is a regulariser: it ` +
+            "pays when a network sees its images many times and starts memorising them; in a " +
+            "budget of a few epochs it mostly makes the task harder, and flips hurt wherever a " +
+            "mirror image is another class."),
+    );
+  }
+  return out.join("\n\n");
+}
+
+/**
+ * For the comparison notebook: one paragraph on notebook 06's ResNet-9 run against the source's
+ * models, or how to get it when it has not run.
+ */
+export function beyondSummary(resnet9: RunRecord | undefined, records: RunRecord[]): string {
+  if (!resnet9) {
+    return "ResNet-9 (`06_beyond.ipynb`) has not run in this profile: execute it to add a " +
+      "modern fast-training recipe to this comparison.";
+  }
+  const cnn = records.find((r) => r.model === "cnn");
+  const vs = cnn
+    ? `, against the CNN's ${pct(cnn.test_accuracy)} after ${budgetText(cnn)} ` +
+      `(${secs(trainingSeconds(cnn))})`
+    : "";
+  return `**ResNet-9** (\`06_beyond.ipynb\`, ${optimizerLabel(HYP.resnet9.optimizer)}, ` +
+    `${resnet9.lr_schedule}, augmentation ${resnet9.augmentation}, label smoothing ` +
+    `${resnet9.label_smoothing}): ${pct(resnet9.test_accuracy)} after ${budgetText(resnet9)} ` +
+    `(${secs(trainingSeconds(resnet9))} of training)${vs}. Its notebook compares the two at ` +
+    "equal training time.";
+}
