@@ -121,9 +121,23 @@ function numClassesOf(model: tf.LayersModel): number {
  * @returns the history (loss, accuracy, val_loss, val_accuracy) and timings.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend } from "../engine/backend.ts";
+ * import { syntheticCifar100 } from "../data/synthetic.ts";
+ * import { imageExamples } from "../data/examples.ts";
+ * import { buildCnn } from "../models/cnn.ts";
+ * import { HYP } from "./config.ts";
+ * import { makeOptimizer } from "./optimizer.ts";
+ * await initBackend();
+ * const data = syntheticCifar100({ trainCount: 256, testCount: 64 });
+ * const model = buildCnn(), optimizer = makeOptimizer(HYP.cnn.optimizer);
  * const { history } = await fit(model, imageExamples(data.train, data.train.fineLabels), {
- *   epochs: 20, batchSize: 128, optimizer: tf.train.adam(1e-3, 0.9, 0.999, 1e-7),
+ *   epochs: 2, batchSize: 128, optimizer, log: () => {},
  * });
+ * assert.equal(history.loss.length, 2);
+ * assert.ok(history.loss[1] < history.loss[0]);
+ * optimizer.dispose();
+ * model.dispose();
  * ```
  */
 export async function fit(

@@ -23,7 +23,8 @@ import type { LossName } from "./config.ts";
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { tf } from "../engine/backend.ts";
+ * import { initBackend, tf } from "../engine/backend.ts";
+ * await initBackend();
  * const logits = tf.tensor2d([[200, -200], [0, 0]]);
  * const loss = lossFromLogits("categorical_crossentropy", tf.oneHot([1, 0], 2), logits);
  * assert.ok(Math.abs(loss.dataSync()[0] - (400 + Math.LN2) / 2) < 1e-3);
