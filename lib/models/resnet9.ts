@@ -31,6 +31,11 @@ export interface Resnet9Options {
    * does not matter) or `flatten` (every position its own feature, as the source's CNN).
    */
   head?: "max" | "flatten";
+  /**
+   * `fused` (default): the batch-norm layer whose training pass is fused on the tensorflow
+   * backend; `tfjs`: tfjs's own layer (to measure what the fusion saves).
+   */
+  batchNormKernel?: "fused" | "tfjs";
 }
 
 /**
@@ -62,8 +67,11 @@ export function buildResnet9(options: Resnet9Options = {}): tf.LayersModel {
       kernelInitializer: tf.initializers.heNormal({ seed: seeds.next() }),
       name: names.next("conv2d"),
     }).apply(x) as tf.SymbolicTensor;
-    const normed = batchNormalization({ ...norm, name: names.next("batch_normalization") })
-      .apply(conv) as tf.SymbolicTensor;
+    const args = { ...norm, name: names.next("batch_normalization") };
+    const layer = options.batchNormKernel === "tfjs"
+      ? tf.layers.batchNormalization(args)
+      : batchNormalization(args);
+    const normed = layer.apply(conv) as tf.SymbolicTensor;
     return tf.layers.activation({ activation: "relu", name: names.next("re_lu") })
       .apply(normed) as tf.SymbolicTensor;
   };

@@ -56,7 +56,8 @@ export function recipeRows(): RecipeRow[] {
     {
       ingredient: "optimizer",
       setting: optimizerLabel(h.optimizer),
-      source: `${PAGE}: Nesterov momentum 0.9, lr 0.4 at batch 512, linear in the batch size`,
+      source: `${PAGE}: Nesterov momentum 0.9, peak 0.4 (his batch: 512); kept at batch ` +
+        `${h.batchSize} (measured on held-out synthetic data, README)`,
     },
     {
       ingredient: "learning-rate schedule",
@@ -140,6 +141,7 @@ export function augmentationGrid(data: Cifar100, count = 6, draws = 5): Displaya
  * @example
  * ```ts
  * import assert from "node:assert/strict";
+ * import { HYP } from "../train/config.ts";
  * const rates = scheduleRates(2, 1280); // 10 steps of 128 images per epoch
  * assert.equal(rates.length, 20);
  * assert.equal(rates[0], 0);

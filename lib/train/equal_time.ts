@@ -101,7 +101,7 @@ export async function probeResnet9(
   data: Cifar100,
   seed = 0,
   augment?: AugmentName,
-  batches = 4,
+  batches = 8,
 ): Promise<number> {
   await initBackend();
   const { batchSize } = HYP.resnet9;
