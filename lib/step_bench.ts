@@ -95,7 +95,12 @@ export async function stepTime(options: {
     model: name,
     backend: backend.name,
     batch_size: n,
-    batch_norm: name === "resnet9" ? options.batchNorm ?? "fused" : undefined,
+    // Only the tensorflow backend has the fused kernels; elsewhere the layer is tfjs's math.
+    batch_norm: name !== "resnet9"
+      ? undefined
+      : backend.name === "tensorflow"
+      ? options.batchNorm ?? "fused"
+      : "tfjs",
     onednn: Deno.env.get("TF_ENABLE_ONEDNN_OPTS"),
     median_ms_per_step: Math.round(ms),
     images_per_second: Math.round(n / ms * 1000),

@@ -92,10 +92,9 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
         // faults). TensorFlow's BFC allocator keeps and reuses them.
         TF_CPU_ALLOCATOR_USE_BFC: "true",
         // oneDNN's convolution kernels, which TensorFlow enables by default only on CPUs with
-        // AVX512-VNNI/AMX. Here its Conv2DBackpropFilter/Input took a ResNet-9 step (width 16,
-        // batch 256) from 984 to 575 ms and a CNN step (batch 128) from 90 to 77 ms, medians of
-        // three alternating runs each (build/s/step.ts, README: ResNet-9). TF_ENABLE_ONEDNN_OPTS=0
-        // turns it off.
+        // AVX512-VNNI/AMX. Here its convolution gradients took a ResNet-9 step (batch 128) from
+        // 357 to 222 ms and a CNN step from 94 to 80 ms, medians of three alternating runs each
+        // (`deno task bench:step`, README: ResNet-9). TF_ENABLE_ONEDNN_OPTS=0 turns it off.
         TF_ENABLE_ONEDNN_OPTS: "1",
       });
       const { quietLoad } = await import("./native_ops.ts");

@@ -134,9 +134,9 @@ const RESNET9 = {
   logitScale: 0.125,
   /**
    * Page pools the last 4x4 map to one value per channel (global max). Flattening it keeps
-   * where a pattern is, as the source's CNN does: on the synthetic stand-in, whose classes are
-   * partly positions, 7 epochs on 1,000 images reached 93% test accuracy against 35% with the
-   * global max (README: ResNet-9); on CIFAR-100 it costs 140,000 more weights.
+   * where a pattern is, as the source's CNN does: on held-out synthetic data (seed 7, 1,000
+   * images, 7 epochs), whose classes are partly positions, 99.6% test accuracy against 90.5%
+   * with the global max (README: ResNet-9); on CIFAR-100 it costs 140,000 more weights.
    */
   head: "flatten" as "max" | "flatten",
 } as const;
