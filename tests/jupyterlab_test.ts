@@ -24,14 +24,12 @@ import assert from "node:assert/strict";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
-import { ensureSmokeBuild } from "../lib/notebooks/smoke_build.ts";
+import { acquireNotebooksLock, ensureSmokeBuild } from "../lib/notebooks/smoke_build.ts";
 import { IMAGE_GRID_CLASS, LIVE_CLASS, PLOT_CLASS, TABLE_CLASS } from "../lib/report/display.ts";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
 const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
 const SCREENSHOTS = join(ROOT, "build/screenshots/jupyterlab");
-/** The executor's lock (lib/notebooks/smoke_build.ts), held while our kernels write runs/. */
-const LOCK = join(ROOT, "build/.notebooks-lock");
 /** Longest wait for one notebook's Run All (the smoke notebooks take 10 to 40 s). */
 const RUN_ALL_TIMEOUT_MS = 240_000;
 /** Quiet time after the last cell before the outputs are read: late outputs land in it. */
@@ -448,21 +446,6 @@ async function startJupyterLab(command: string, tmp: string): Promise<Server> {
   return { url, token, log: () => log, stop };
 }
 
-/** Take the executor's lock, waiting while another test run executes the notebooks. */
-async function lock(): Promise<void> {
-  for (;;) {
-    try {
-      return await Deno.mkdir(LOCK);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-      // Left by a killed run: as lib/notebooks/smoke_build.ts, break it after 30 minutes.
-      const age = Date.now() - ((await Deno.stat(LOCK).catch(() => null))?.mtime?.getTime() ?? 0);
-      if (age > 30 * 60_000) await Deno.remove(LOCK, { recursive: true }).catch(() => {});
-      await sleep(1000);
-    }
-  }
-}
-
 Deno.test({
   name: "JupyterLab: Run All shows every chart, table and output under its own cell" +
     (JUPYTER_LAB ? "" : " (ignored: jupyter-lab not installed)"),
@@ -475,7 +458,7 @@ Deno.test({
     const sources = executed.map((path) => join(ROOT, "notebooks", basename(path)));
     await Deno.mkdir(SCREENSHOTS, { recursive: true });
     const tmp = await Deno.makeTempDir({ prefix: "jupyterlab-test-" });
-    await lock(); // 02-04 write runs/smoke/, which 05 reads: no executor run meanwhile
+    const release = await acquireNotebooksLock(); // 02-04 write runs/smoke/, which 05 reads: no executor run meanwhile
     let server: Server | undefined;
     let browser: BrowserContext | undefined;
     const report: string[] = [];
@@ -536,7 +519,7 @@ Deno.test({
       console.log(report.join("\n"));
       await browser?.close();
       await server?.stop();
-      await Deno.remove(LOCK, { recursive: true }).catch(() => {});
+      await release();
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
       for (const source of sources) { // JupyterLab must not have saved its outputs into them
         const cells: { execution_count?: number | null }[] =

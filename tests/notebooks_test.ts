@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { basename } from "node:path";
 import { listNotebooks } from "../lib/notebooks/execute.ts";
-import { ensureSmokeBuild } from "../lib/notebooks/smoke_build.ts";
+import { acquireNotebooksLock, ensureSmokeBuild } from "../lib/notebooks/smoke_build.ts";
 import {
   IMAGE_GRID_CLASS,
   PLOT_CLASS,
@@ -34,7 +34,38 @@ const EXPECTED: Record<string, { plots: number; tables: number; grids: number }>
   "03_cnn": { plots: 2, tables: 1, grids: 0 },
   "04_vgg16": { plots: 2, tables: 3, grids: 0 },
   "05_comparison": { plots: 6, tables: 4, grids: 1 },
+  "06_beyond": { plots: 5, tables: 4, grids: 1 },
 };
+
+Deno.test("the notebooks lock waits for a live holder and breaks one left by a killed run", async () => {
+  const dir = await Deno.makeTempDir();
+  const lock = `${dir}/lock`;
+  try {
+    const release = await acquireNotebooksLock(lock);
+    assert.equal(await Deno.readTextFile(`${lock}/pid`), String(Deno.pid));
+    let second = false;
+    const waiting = acquireNotebooksLock(lock).then((r) => (second = true, r));
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(second, false, "a lock held by a live process was taken");
+    await release();
+    await (await waiting)();
+
+    // A holder that was killed: its process id no longer exists.
+    const child = new Deno.Command("true").spawn();
+    await child.status;
+    await Deno.mkdir(lock);
+    await Deno.writeTextFile(`${lock}/pid`, String(child.pid));
+    await (await acquireNotebooksLock(lock))();
+
+    // An old lock without a process id (written by an older version, or killed before writing it).
+    await Deno.mkdir(lock);
+    const old = new Date(Date.now() - 5 * 60_000);
+    await Deno.utime(lock, old, old);
+    await (await acquireNotebooksLock(lock))();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 Deno.test("committed notebooks have no outputs or execution counts", async () => {
   const notebooks = await listNotebooks();

@@ -29,6 +29,7 @@ import { parseArgs } from "node:util";
 import { basename, join, relative, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { isUserError, UserError } from "../util/errors.ts";
+import { PROJECT_ROOT } from "../util/paths.ts";
 import { budgetFromEnv } from "../train/profile.ts";
 
 /** The profiles a notebook run can use. */
@@ -43,7 +44,6 @@ export const DEFAULT_OUT_DIR = "build/notebooks";
  */
 export const DEFAULT_CELL_TIMEOUT_S = 6 * 3600;
 
-const REPO_ROOT = resolve(fromFileUrl(new URL("../..", import.meta.url)));
 const RUNNER = fromFileUrl(new URL("./execute_notebook.py", import.meta.url));
 
 /**
@@ -66,7 +66,7 @@ export function profileFromEnv(): Profile {
  * @param dir folder holding .ipynb files
  * @returns their paths
  */
-export async function listNotebooks(dir = join(REPO_ROOT, "notebooks")): Promise<string[]> {
+export async function listNotebooks(dir = join(PROJECT_ROOT, "notebooks")): Promise<string[]> {
   const names: string[] = [];
   for await (const entry of Deno.readDir(dir)) {
     if (entry.isFile && entry.name.endsWith(".ipynb")) names.push(entry.name);
@@ -210,7 +210,7 @@ export interface ExecuteOptions {
 export async function executeNotebooks(options: ExecuteOptions = {}): Promise<string[]> {
   const profile = options.profile ?? profileFromEnv();
   const notebooks = options.notebooks ?? await listNotebooks();
-  const outDir = resolve(options.outDir ?? join(REPO_ROOT, DEFAULT_OUT_DIR));
+  const outDir = resolve(options.outDir ?? join(PROJECT_ROOT, DEFAULT_OUT_DIR));
   const log = options.log ?? ((line: string) => console.error(line));
   if (notebooks.length === 0) throw new UserError("no notebooks to execute");
   if (options.preflight ?? true) await preflight(notebooks, profile);

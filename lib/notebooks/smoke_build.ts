@@ -10,11 +10,9 @@
  *
  * @module
  */
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
 import { DEFAULT_OUT_DIR, executeNotebooks, listNotebooks } from "./execute.ts";
-
-const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
+import { PROJECT_ROOT } from "../util/paths.ts";
 
 async function* files(dir: string): AsyncGenerator<string> {
   const entries = [];
@@ -30,8 +28,8 @@ async function* files(dir: string): AsyncGenerator<string> {
 /** Hash of everything the executed notebooks depend on. */
 async function sourceKey(notebooks: string[]): Promise<string> {
   const parts: string[] = ["smoke"];
-  const paths = [...notebooks, join(ROOT, "deno.json")];
-  for await (const path of files(join(ROOT, "lib"))) paths.push(path);
+  const paths = [...notebooks, join(PROJECT_ROOT, "deno.json")];
+  for await (const path of files(join(PROJECT_ROOT, "lib"))) paths.push(path);
   for (const path of paths) parts.push(path, await Deno.readTextFile(path));
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(parts.join("\0")));
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -45,6 +43,44 @@ async function readText(path: string): Promise<string | undefined> {
   }
 }
 
+/** The lock: a folder (mkdir is atomic) holding the owner's process id. */
+const LOCK = join(PROJECT_ROOT, "build", ".notebooks-lock");
+
+/** Whether the lock's owner has gone: its process no longer exists (killed), or, where /proc
+ * cannot tell, the lock is older than 30 minutes. */
+async function isStale(lock: string): Promise<boolean> {
+  const pid = (await readText(join(lock, "pid")))?.trim();
+  const age = Date.now() - ((await Deno.stat(lock).catch(() => null))?.mtime?.getTime() ?? 0);
+  if (pid && /^\d+$/.test(pid) && (await Deno.stat("/proc/self").catch(() => null))) {
+    return !(await Deno.stat(`/proc/${pid}`).catch(() => null));
+  }
+  // No pid yet: its owner is between mkdir and writing it, unless that was long ago.
+  return age > (pid ? 30 * 60_000 : 60_000);
+}
+
+/**
+ * Take the lock that serialises notebook executions that write runs/ and build/notebooks (the
+ * smoke build here, the JupyterLab test), waiting while another holds it. A lock left by a
+ * killed run is broken.
+ *
+ * @param lock the lock folder (tests give another)
+ * @returns a function that releases the lock
+ */
+export async function acquireNotebooksLock(lock = LOCK): Promise<() => Promise<void>> {
+  await Deno.mkdir(dirname(lock), { recursive: true });
+  for (;;) {
+    try {
+      await Deno.mkdir(lock);
+      await Deno.writeTextFile(join(lock, "pid"), String(Deno.pid));
+      return () => Deno.remove(lock, { recursive: true }).catch(() => {});
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      if (await isStale(lock)) await Deno.remove(lock, { recursive: true }).catch(() => {});
+      else await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
 /**
  * Make sure build/notebooks holds a smoke-profile execution of the current
  * notebooks, executing them at most once across parallel test workers.
@@ -54,23 +90,13 @@ async function readText(path: string): Promise<string | undefined> {
  */
 export async function ensureSmokeBuild(): Promise<string[]> {
   const notebooks = await listNotebooks();
-  const outDir = join(ROOT, DEFAULT_OUT_DIR);
+  const outDir = join(PROJECT_ROOT, DEFAULT_OUT_DIR);
   const stamp = join(outDir, ".smoke-stamp");
-  const lock = join(ROOT, "build", ".notebooks-lock");
   const outputs = notebooks.map((n) => join(outDir, n.split("/").pop()!));
   const key = await sourceKey(notebooks);
-  await Deno.mkdir(join(ROOT, "build"), { recursive: true });
-  for (let waited = 0;; waited += 1) {
+  for (;;) {
     if ((await readText(stamp)) === key) return outputs;
-    try {
-      await Deno.mkdir(lock);
-    } catch (e) {
-      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
-      const age = Date.now() - ((await Deno.stat(lock)).mtime?.getTime() ?? Date.now());
-      if (age > 30 * 60_000) await Deno.remove(lock, { recursive: true }); // left by a killed run
-      await new Promise((r) => setTimeout(r, 1000));
-      continue;
-    }
+    const release = await acquireNotebooksLock();
     try {
       if ((await readText(stamp)) === key) return outputs; // finished while we waited
       await Deno.remove(stamp).catch(() => {});
@@ -78,7 +104,7 @@ export async function ensureSmokeBuild(): Promise<string[]> {
       await Deno.writeTextFile(stamp, key);
       return outputs;
     } finally {
-      await Deno.remove(lock, { recursive: true });
+      await release();
     }
   }
 }

@@ -28,8 +28,8 @@
  * @module
  */
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { UserError } from "../util/errors.ts";
+import { PROJECT_ROOT } from "../util/paths.ts";
 import { loadCifar100, type LoadOptions } from "../data/cifar100.ts";
 import type { Cifar100 } from "../data/dataset.ts";
 import {
@@ -145,8 +145,6 @@ export interface ProfileSettings {
   recordPath(model: ModelName): string;
 }
 
-const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
-
 /**
  * The settings of a profile.
  *
@@ -193,7 +191,7 @@ export function profileSettings(
       : { mlp: {}, cnn: {}, vgg16: {}, resnet9: {} },
     // Random weights keep the smoke profile offline; full uses the ImageNet weights.
     weights: smoke ? "none" : undefined,
-    out: join(REPO_ROOT, "runs", name),
+    out: join(PROJECT_ROOT, "runs", name),
   };
   const subset = (s: Subset): Subset => ({
     train: budget.train ?? s.train,
