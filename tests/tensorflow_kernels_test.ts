@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { initBackend, tf } from "../lib/engine/backend.ts";
 import { readNativeStatus } from "../lib/engine/native.ts";
 import { FusedAdam, FusedRmsprop } from "../lib/engine/tensorflow_optimizers.ts";
+import { softmaxCrossEntropy } from "../lib/engine/softmax_cross_entropy.ts";
 
 // These kernels exist only on the native engine: run where `deno task setup` made it work.
 const native = (await readNativeStatus()) !== undefined;
@@ -83,8 +84,35 @@ againstCpu("_FusedMatMul with bias and relu, transposes, and without bias", () =
     tf.fused.matMul({ a, b, bias, activation: "relu" }),
     tf.fused.matMul({ a: a.transpose(), b, transposeA: true, bias }),
     tf.fused.matMul({ a, b: b.transpose(), transposeB: true }),
+    tf.fused.matMul({ a: a.reshape([2, 3, 7]), b: b.reshape([1, 7, 4]), bias, activation: "relu" }),
   ];
 });
+
+againstCpu("Relu's gradient (ReluGrad), with zeros, negatives and infinities", () => {
+  const x = tf.concat([tf.tensor1d([-2, -0, 0, 1e-30, 3, Infinity, -Infinity]), input([50], 14)]);
+  const dy = input([57], 15);
+  const [dx] = tf.grads((x: tf.Tensor) => tf.relu(x).mul(dy).sum())([x]);
+  // Through a layer, as training runs it: conv, bias, relu.
+  const image = input([2, 6, 6, 3], 16) as tf.Tensor4D;
+  const [df] = tf.grads((f: tf.Tensor) =>
+    tf.relu(tf.conv2d(image, f as tf.Tensor4D, 1, "same")).square().sum()
+  )([input([3, 3, 3, 4], 17)]);
+  return [dx, df];
+});
+
+againstCpu(
+  "softmax cross-entropy from logits (SoftmaxCrossEntropyWithLogits): loss and gradient",
+  () => {
+    // Logits up to ±200 (where a softmax saturates), one-hot and smoothed targets, int32 one-hot.
+    const logits = tf.concat([tf.tensor2d([[200, -200, 0], [0, 0, 0]]), input([5, 3], 18).mul(5)]);
+    const oneHot = tf.oneHot([0, 1, 2, 2, 1, 0, 1], 3);
+    const smoothed = tf.oneHot([1, 1, 0, 2, 0, 2, 1], 3).toFloat().mul(0.8).add(0.2 / 3);
+    return [oneHot, smoothed].flatMap((truth) => {
+      const f = (z: tf.Tensor) => softmaxCrossEntropy(truth, z);
+      return [f(logits), tf.grad(f)(logits, tf.scalar(3))];
+    });
+  },
+);
 
 againstCpu("training gradients through conv, pooling, dense and relu", () => {
   const x = input([2, 8, 8, 3], 10) as tf.Tensor4D;

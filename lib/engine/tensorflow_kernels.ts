@@ -13,6 +13,9 @@
  * - FusedConv2D and _FusedMatMul (conv or dense + bias + activation): tfjs-node dispatches
  *   conv, a broadcasting Add and the activation as separate tfjs kernels; here they are
  *   Conv2D/MatMul, BiasAdd and Relu executed directly.
+ * - ReLU's gradient (the Relu kernel's registered gradient): tfjs's is dy x Cast(Step(x)), four
+ *   TensorFlow ops and four passes over the activation; here TensorFlow's `ReluGrad`, one. The
+ *   gradient registry is shared by all backends, so other backends keep tfjs's formula.
  * - MaxPoolGrad: TensorFlow's recomputes each window's argmax pixel by pixel (14 ms on the
  *   first pooling layer's input); the project's own op (lib/engine/native_ops.cc), where setup
  *   could build it, does the same in a vectorised loop.
@@ -63,6 +66,26 @@ export function registerTensorflowKernels(): void {
   replaceKernel("FusedConv2D", fusedConv2D);
   replaceKernel("_FusedMatMul", fusedMatMul);
   if (loadNativeOps()) replaceKernel("MaxPoolGrad", maxPoolGrad);
+  replaceReluGradient();
+}
+
+/** Relu's gradient as TensorFlow's ReluGrad on this backend; tfjs's own elsewhere. */
+function replaceReluGradient(): void {
+  const original = tf.getGradient("Relu");
+  tf.registerGradient({
+    ...original,
+    gradFunc: (dy, saved, attrs) => {
+      const [x] = saved;
+      if (
+        tf.getBackend() !== BACKEND || Array.isArray(dy) || dy.dtype !== "float32" ||
+        x.dtype !== "float32"
+      ) {
+        return original.gradFunc(dy, saved, attrs);
+      }
+      const b = tf.backend() as unknown as NodeBackend;
+      return { x: () => execute(b, "ReluGrad", [dy, x]) };
+    },
+  });
 }
 
 function replaceKernel(name: string, wrap: (original: KernelFunc) => KernelFunc): void {
@@ -166,23 +189,38 @@ function fusedConv2D(original: KernelFunc): KernelFunc {
   };
 }
 
-/** MatMul + BiasAdd + Relu for rank-2 operands. */
+/**
+ * MatMul + BiasAdd + Relu. tfjs's fused.matMul hands over rank-3 operands ([batch, rows, cols],
+ * batch 1 for a dense layer), which BatchMatMulV2 takes as they are.
+ */
 function fusedMatMul(original: KernelFunc): KernelFunc {
   return (args) => {
     const { a, b: w, bias, preluActivationWeights } = args.inputs;
     const attrs = args.attrs;
+    const rank = a!.shape.length;
     if (
-      a!.shape.length !== 2 || w!.shape.length !== 2 || a!.dtype !== "float32" ||
-      preluActivationWeights || !simpleActivation(attrs)
+      (rank !== 2 && rank !== 3) || w!.shape.length !== rank || a!.dtype !== "float32" ||
+      (bias && bias.shape.length !== 1) || preluActivationWeights || !simpleActivation(attrs)
     ) {
       return original(args);
     }
     const b = args.backend;
-    const product = execute(b, "MatMul", [a!, w!], [
-      float(b),
-      { name: "transpose_a", type: b.binding.TF_ATTR_BOOL, value: !!attrs.transposeA },
-      { name: "transpose_b", type: b.binding.TF_ATTR_BOOL, value: !!attrs.transposeB },
-    ]);
+    const flag = (name: string, value: unknown) => ({
+      name,
+      type: b.binding.TF_ATTR_BOOL,
+      value: !!value,
+    });
+    const product = rank === 2
+      ? execute(b, "MatMul", [a!, w!], [
+        float(b),
+        flag("transpose_a", attrs.transposeA),
+        flag("transpose_b", attrs.transposeB),
+      ])
+      : execute(b, "BatchMatMulV2", [a!, w!], [
+        float(b),
+        flag("adj_x", attrs.transposeA),
+        flag("adj_y", attrs.transposeB),
+      ]);
     return biasActivation(b, product, bias, attrs.activation === "relu");
   };
 }

@@ -11,6 +11,7 @@
  * @module
  */
 import { tf } from "../engine/backend.ts";
+import { softmaxCrossEntropy } from "../engine/softmax_cross_entropy.ts";
 import type { LossName } from "./config.ts";
 
 /**
@@ -40,6 +41,10 @@ export function lossFromLogits(
     if (name === "binary_crossentropy") {
       return tf.metrics.binaryCrossentropy(truth, tf.softmax(logits)).mean() as tf.Scalar;
     }
-    return tf.losses.softmaxCrossEntropy(truth, logits, undefined, labelSmoothing) as tf.Scalar;
+    // Smoothed as tfjs's and Keras's: truth x (1 - s) + s / classes.
+    const target = labelSmoothing > 0
+      ? truth.mul(1 - labelSmoothing).add(labelSmoothing / truth.shape[truth.rank - 1])
+      : truth;
+    return softmaxCrossEntropy(target, logits);
   });
 }

@@ -1,0 +1,71 @@
+/**
+ * Softmax cross-entropy from logits, as TensorFlow's fused op on the `tensorflow` backend.
+ *
+ * tfjs computes it as log-sum-exp, Sub, Mul, Neg, Sum and a mean, and its custom gradient
+ * again as Exp, Sub and Mul for the logits and for the labels: about 35 kernels a step, each a
+ * TensorFlow op with its dispatch cost (about 40 us) on a [128, 100] tensor that takes a few
+ * microseconds to compute. TensorFlow's `SoftmaxCrossEntropyWithLogits` (what Keras runs)
+ * returns the per-example loss and its gradient with respect to the logits in one kernel; here
+ * it is joined to tfjs's autodiff by `tf.customGrad`. Other backends keep tfjs's
+ * `softmaxCrossEntropy`, the reference the tests compare against.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+
+/** tfjs-node's backend, as far as used here. */
+interface NodeBackend {
+  binding: Record<string, number>;
+  executeMultipleOutputs(
+    name: string,
+    attrs: unknown[],
+    inputs: tf.TensorInfo[],
+    outputs: number,
+  ): tf.Tensor[];
+}
+
+/**
+ * The batch mean of -sum(truth x log softmax(logits)) over the last axis: categorical
+ * cross-entropy computed from the logits, stable for any magnitude. Differentiable in `logits`
+ * (not in `truth`, which is data).
+ *
+ * @param truth [N, C] target distributions (one-hot, or smoothed)
+ * @param logits [N, C]
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs";
+ * const loss = softmaxCrossEntropy(tf.tensor2d([[0, 1], [1, 0]]), tf.tensor2d([[200, -200], [0, 0]]));
+ * assert.ok(Math.abs(loss.dataSync()[0] - (400 + Math.LN2) / 2) < 1e-3);
+ * ```
+ */
+export function softmaxCrossEntropy(truth: tf.Tensor, logits: tf.Tensor): tf.Scalar {
+  if (tf.getBackend() !== "tensorflow" || logits.rank !== 2 || logits.dtype !== "float32") {
+    return tf.losses.softmaxCrossEntropy(truth, logits) as tf.Scalar;
+  }
+  tf.util.assertShapesMatch(truth.shape, logits.shape, "softmaxCrossEntropy: ");
+  // One-hot labels come as int32 (tf.oneHot); the op takes them in the logits' type.
+  const target = truth.dtype === "float32" ? truth : tf.cast(truth, "float32");
+  const b = tf.backend() as unknown as NodeBackend;
+  const attrs = [{ name: "T", type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT }];
+  const count = logits.shape[0];
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const z = args[0] as tf.Tensor;
+    const save = args[1] as tf.GradSaveFunc;
+    const [losses, backprop] = b.executeMultipleOutputs(
+      "SoftmaxCrossEntropyWithLogits",
+      attrs,
+      [z, target],
+      2,
+    );
+    save([backprop]);
+    return {
+      value: tf.mean(losses) as tf.Scalar,
+      // d(mean)/d(logits) = (softmax - truth) / N, which the op returned as `backprop` x N.
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(saved[0], tf.div(dy, count)),
+    };
+  });
+  const loss = op(logits) as tf.Scalar;
+  if (target !== truth) target.dispose();
+  return loss;
+}
