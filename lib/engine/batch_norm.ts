@@ -15,18 +15,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-
-/** tfjs-node's backend, as far as used here. */
-interface NodeBackend {
-  binding: Record<string, number>;
-  executeSingleOutput(name: string, attrs: unknown[], inputs: tf.TensorInfo[]): tf.Tensor;
-  executeMultipleOutputs(
-    name: string,
-    attrs: unknown[],
-    inputs: tf.TensorInfo[],
-    outputs: number,
-  ): tf.Tensor[];
-}
+import { nodeBackend } from "./node_backend.ts";
 
 /** What {@linkcode batchNormTraining} returns. */
 export interface BatchNormResult {
@@ -87,7 +76,7 @@ function fused(
   epsilon: number,
   relu: boolean,
 ): BatchNormResult {
-  const b = tf.backend() as unknown as NodeBackend;
+  const b = nodeBackend();
   const { binding } = b;
   const attrs = [
     { name: "T", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT },

@@ -9,12 +9,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-
-/** tfjs-node's backend, as far as used here. */
-interface NodeBackend {
-  binding: Record<string, number>;
-  executeSingleOutput(name: string, attrs: unknown[], inputs: tf.TensorInfo[]): tf.Tensor;
-}
+import { nodeBackend } from "./node_backend.ts";
 
 /**
  * Uniform values in [0, 1), float32, of `shape`, fixed by the integer `seed`.
@@ -29,7 +24,7 @@ interface NodeBackend {
  */
 export function uniformNoise(shape: number[], seed: number): tf.Tensor {
   if (tf.getBackend() !== "tensorflow") return tf.randomUniform(shape, 0, 1, "float32", seed);
-  const b = tf.backend() as unknown as NodeBackend;
+  const b = nodeBackend();
   const type = (name: string, value: number) => ({ name, type: b.binding.TF_ATTR_TYPE, value });
   return tf.tidy(() => {
     const dims = tf.tensor1d(shape, "int32");

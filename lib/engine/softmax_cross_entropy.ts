@@ -12,17 +12,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-
-/** tfjs-node's backend, as far as used here. */
-interface NodeBackend {
-  binding: Record<string, number>;
-  executeMultipleOutputs(
-    name: string,
-    attrs: unknown[],
-    inputs: tf.TensorInfo[],
-    outputs: number,
-  ): tf.Tensor[];
-}
+import { nodeBackend } from "./node_backend.ts";
 
 /**
  * The batch mean of -sum(truth x log softmax(logits)) over the last axis: categorical
@@ -46,7 +36,7 @@ export function softmaxCrossEntropy(truth: tf.Tensor, logits: tf.Tensor): tf.Sca
   tf.util.assertShapesMatch(truth.shape, logits.shape, "softmaxCrossEntropy: ");
   // One-hot labels come as int32 (tf.oneHot); the op takes them in the logits' type.
   const target = truth.dtype === "float32" ? truth : tf.cast(truth, "float32");
-  const b = tf.backend() as unknown as NodeBackend;
+  const b = nodeBackend();
   const attrs = [{ name: "T", type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT }];
   const count = logits.shape[0];
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {

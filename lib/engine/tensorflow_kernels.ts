@@ -25,28 +25,10 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { type NodeBackend, nodeBackend, type OpAttr } from "./node_backend.ts";
 import { loadNativeOps } from "./native_ops.ts";
 
 const BACKEND = "tensorflow";
-
-/** The parts of tfjs-node's NodeJSKernelBackend used here. */
-interface NodeBackend {
-  binding: {
-    TF_ATTR_TYPE: number;
-    TF_ATTR_INT: number;
-    TF_ATTR_BOOL: number;
-    TF_ATTR_STRING: number;
-    TF_FLOAT: number;
-  };
-  executeSingleOutput(name: string, attrs: OpAttr[], inputs: tf.TensorInfo[]): tf.Tensor;
-}
-
-/** An op attribute as tfjs-node's binding takes it. */
-export interface OpAttr {
-  name: string;
-  type: number;
-  value: number | number[] | boolean | string;
-}
 
 type KernelArgs = {
   inputs: Record<string, tf.TensorInfo | undefined>;
@@ -82,7 +64,7 @@ function replaceReluGradient(): void {
       ) {
         return original.gradFunc(dy, saved, attrs);
       }
-      const b = tf.backend() as unknown as NodeBackend;
+      const b = nodeBackend();
       return { x: () => execute(b, "ReluGrad", [dy, x]) };
     },
   });

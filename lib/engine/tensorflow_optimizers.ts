@@ -21,25 +21,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-
-/** The parts of tfjs-node's NodeJSKernelBackend used here. */
-interface NodeBackend {
-  binding: Record<string, number>;
-  executeSingleOutput(name: string, attrs: unknown[], inputs: tf.TensorInfo[]): tf.Tensor;
-  executeMultipleOutputs(
-    name: string,
-    attrs: unknown[],
-    inputs: tf.TensorInfo[],
-    outputs: number,
-  ): tf.Tensor[];
-}
-
-/** An op attribute as tfjs-node's binding takes it. */
-interface OpAttr {
-  name: string;
-  type: number;
-  value: number | boolean | string;
-}
+import { type NodeBackend, nodeBackend, type OpAttr } from "./node_backend.ts";
 
 /** Adam's settings, as Keras names them. */
 export interface AdamSettings {
@@ -103,7 +85,7 @@ abstract class FusedOptimizer extends tf.Optimizer {
   override applyGradients(
     gradients: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[],
   ): void {
-    const b = tf.backend() as unknown as NodeBackend;
+    const b = nodeBackend();
     const list = Array.isArray(gradients)
       ? gradients.map(({ name, tensor }) => [name, tensor] as const)
       : Object.entries(gradients);
@@ -165,7 +147,7 @@ abstract class FusedOptimizer extends tf.Optimizer {
   }
 
   override dispose(): void {
-    const b = tf.backend() as unknown as NodeBackend;
+    const b = nodeBackend();
     for (const { weight, state } of this.#slots.values()) {
       for (const handle of [weight, ...state]) {
         b.executeMultipleOutputs(
@@ -257,7 +239,7 @@ export class FusedMomentum extends FusedOptimizer {
     return 1;
   }
   protected update(_t: number, grad: tf.Tensor) {
-    const b = tf.backend() as unknown as NodeBackend;
+    const b = nodeBackend();
     const [momentum, lr] = this.constants;
     return {
       op: "ResourceApplyMomentum",
