@@ -39,7 +39,7 @@ import { fit } from "./train/fit.ts";
 import { makeOptimizer } from "./train/optimizer.ts";
 import { defaultWorkers, startWorkers } from "./train/parallel.ts";
 import { cacheRoot } from "./util/cache.ts";
-import { isUserError, UserError } from "./util/errors.ts";
+import { runCommand, UserError } from "./util/errors.ts";
 import { exists, findPython, run } from "./util/process.ts";
 
 const SHARED_BENCH = new URL("../../shared/bench/", import.meta.url).pathname;
@@ -196,9 +196,9 @@ function median(xs: number[]): number {
 
 // ---- Command line -----------------------------------------------------------------------------
 
-async function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   const log = (line: string) => console.error(line);
-  try {
+  return runCommand(async () => {
     const { values } = parseArgs({
       args,
       strict: true,
@@ -278,13 +278,7 @@ async function main(args: string[]): Promise<number> {
     tf.disposeVariables();
     console.log(JSON.stringify(result));
     return 0;
-  } catch (e) {
-    if (isUserError(e) || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`error: ${(e as Error).message}`);
-      return 2;
-    }
-    throw e;
-  }
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -14,7 +14,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { isUserError, UserError } from "./util/errors.ts";
+import { HelpRequested, runCommand, UserError } from "./util/errors.ts";
 import { runExperiment } from "./train/experiment.ts";
 import { type ExperimentConfig, type ModelName, type RunRecord } from "./train/config.ts";
 import type { AugmentName, LossName } from "./train/config.ts";
@@ -76,8 +76,6 @@ export function parseTrainArgs(args: string[]): ExperimentConfig {
   };
 }
 
-class HelpRequested extends Error {}
-
 function int(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
@@ -103,23 +101,13 @@ export function summaryLine(record: RunRecord): string {
 }
 
 /** Run the command line; returns the exit code. */
-export async function main(args: string[]): Promise<number> {
-  try {
+export function main(args: string[]): Promise<number> {
+  return runCommand(async () => {
     const config = parseTrainArgs(args);
     const record = await runExperiment(config);
     console.log(summaryLine(record));
     return 0;
-  } catch (e) {
-    if (e instanceof HelpRequested) {
-      console.log(USAGE);
-      return 0;
-    }
-    if (isUserError(e)) {
-      console.error(`error: ${e.message}`);
-      return 2;
-    }
-    throw e;
-  }
+  }, { usage: USAGE });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

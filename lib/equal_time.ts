@@ -27,7 +27,7 @@ import {
   type RunRecord,
   trainingSeconds,
 } from "./train/config.ts";
-import { isUserError, UserError } from "./util/errors.ts";
+import { runCommand, UserError } from "./util/errors.ts";
 
 const USAGE = `usage: deno task equal-time [--data PATH|synthetic] [--limit-train N]
   [--limit-test N] [--repeat R] [--augment crop+flip|crop|none] [--out DIR]`;
@@ -89,8 +89,8 @@ function int(flag: string, value: string | undefined): number | undefined {
 }
 
 /** Run the command line; returns the exit code. */
-export async function main(args: string[]): Promise<number> {
-  try {
+export function main(args: string[]): Promise<number> {
+  return runCommand(async () => {
     let v;
     try {
       v = parseArgs({
@@ -150,13 +150,7 @@ export async function main(args: string[]): Promise<number> {
     }
     console.log(JSON.stringify(summary));
     return 0;
-  } catch (e) {
-    if (isUserError(e)) {
-      console.error(`error: ${e.message}`);
-      return 2;
-    }
-    throw e;
-  }
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -20,7 +20,7 @@
  */
 import { parseArgs } from "node:util";
 import { initBackend } from "./engine/backend.ts";
-import { isUserError, UserError } from "./util/errors.ts";
+import { HelpRequested, runCommand, UserError } from "./util/errors.ts";
 import { dataCaveat } from "./report/analysis.ts";
 import {
   type Classifier,
@@ -40,8 +40,6 @@ export interface PredictArgs {
   images: string[];
   top: number;
 }
-
-class HelpRequested extends Error {}
 
 /** Parse the flags; throws UserError naming a bad flag or value. */
 export function parsePredictArgs(args: string[]): PredictArgs {
@@ -99,8 +97,8 @@ export function resultTable(classifier: Classifier, results: ImageFileResult[]):
 }
 
 /** Run the command line; returns the exit code. */
-export async function main(args: string[]): Promise<number> {
-  try {
+export function main(args: string[]): Promise<number> {
+  return runCommand(async () => {
     const { run, images, top } = parsePredictArgs(args);
     await initBackend();
     const classifier = await loadClassifier(run);
@@ -112,17 +110,7 @@ export async function main(args: string[]): Promise<number> {
     if (results.some((r) => r.ok)) console.error(resultTable(classifier, results));
     classifier.model.dispose();
     return results.every((r) => r.ok) ? 0 : 1;
-  } catch (e) {
-    if (e instanceof HelpRequested) {
-      console.log(USAGE);
-      return 0;
-    }
-    if (isUserError(e)) {
-      console.error(`error: ${e.message}`);
-      return 2;
-    }
-    throw e;
-  }
+  }, { usage: USAGE });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -14,11 +14,11 @@
 import { parseArgs } from "node:util";
 import { setupNative } from "./engine/native.ts";
 import { cacheRoot } from "./util/cache.ts";
-import { isUserError } from "./util/errors.ts";
+import { runCommand } from "./util/errors.ts";
 
 /** Run the setup; returns the exit code. */
-export async function main(args: string[]): Promise<number> {
-  try {
+export function main(args: string[]): Promise<number> {
+  return runCommand(async () => {
     const { values } = parseArgs({
       args,
       strict: true,
@@ -34,13 +34,7 @@ export async function main(args: string[]): Promise<number> {
     );
     console.log(JSON.stringify(status));
     return 0;
-  } catch (e) {
-    if (isUserError(e) || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-      console.error(`error: ${(e as Error).message}`);
-      return 1;
-    }
-    throw e;
-  }
+  }, { userErrorCode: 1 });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -23,7 +23,7 @@ import { makeOptimizer } from "./train/optimizer.ts";
 import { buildSmallModel, type SmallModel } from "./train/small_models.ts";
 import { gradients } from "./train/step.ts";
 import { mulberry32 } from "./util/random.ts";
-import { isUserError, UserError } from "./util/errors.ts";
+import { runCommand, UserError } from "./util/errors.ts";
 
 /** Median milliseconds per step, and the kernels of one step when asked for. */
 export async function stepTime(options: {
@@ -116,10 +116,11 @@ function int(flag: string, value: string | undefined, fallback: number): number 
   return n;
 }
 
-if (import.meta.main) {
-  try {
+/** Run the command line; returns the exit code. */
+export function main(args: string[]): Promise<number> {
+  return runCommand(async () => {
     const { values: v } = parseArgs({
-      args: Deno.args,
+      args,
       options: {
         model: { type: "string" },
         "batch-size": { type: "string" },
@@ -144,9 +145,8 @@ if (import.meta.main) {
       profile: v.profile,
     });
     console.log(JSON.stringify(result));
-  } catch (e) {
-    if (!isUserError(e)) throw e;
-    console.error(`error: ${e.message}`);
-    Deno.exit(2);
-  }
+    return 0;
+  });
 }
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

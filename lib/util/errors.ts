@@ -30,3 +30,45 @@ export function isUserError(e: unknown): e is UserError {
 export function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split("\n")[0];
 }
+
+/** Thrown by a command line's parser for `--help`: {@linkcode runCommand} prints the usage. */
+export class HelpRequested extends Error {
+  override name = "HelpRequested";
+}
+
+/**
+ * Run the body of a command-line entry point and return its exit code, with the one policy every
+ * entry point shares: `--help` ({@linkcode HelpRequested}) prints `usage` to stdout and gives 0;
+ * a {@linkcode UserError}, or a flag that node:util's `parseArgs` rejected, prints
+ * `error: <message>` to stderr (one line, unless the message adds the usage) and gives `userErrorCode`; anything else is a bug and is rethrown
+ * with its stack.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const code = await runCommand(() => {
+ *   throw new UserError("--epochs must be a whole number >= 1, got 'x'");
+ * });
+ * assert.equal(code, 2);
+ * assert.equal(await runCommand(() => Promise.resolve(0)), 0);
+ * ```
+ */
+export async function runCommand(
+  body: () => Promise<number>,
+  options: { usage?: string; userErrorCode?: number } = {},
+): Promise<number> {
+  try {
+    return await body();
+  } catch (e) {
+    if (e instanceof HelpRequested && options.usage !== undefined) {
+      console.log(options.usage);
+      return 0;
+    }
+    const badFlag = (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    if (isUserError(e) || badFlag) {
+      console.error(`error: ${(e as Error).message}`);
+      return options.userErrorCode ?? 2;
+    }
+    throw e;
+  }
+}
