@@ -10,32 +10,11 @@ import { readNativeStatus } from "../lib/engine/native.ts";
 import { batchNormTraining } from "../lib/engine/batch_norm.ts";
 import { FusedMomentum } from "../lib/engine/tensorflow_optimizers.ts";
 import { batchNormalization } from "../lib/models/layers.ts";
+import { assertClose, on } from "./numeric.ts";
 
 // The fused ops exist only on the native engine; elsewhere the layer is tfjs's own.
 const native = (await readNativeStatus()) !== undefined;
 if (native) await initBackend("tensorflow");
-
-/** Run `fn` on `backend`; return plain arrays. */
-async function on(backend: string, fn: () => tf.Tensor[]): Promise<Float32Array[]> {
-  const previous = tf.getBackend();
-  await tf.setBackend(backend);
-  try {
-    const outs = tf.tidy(fn);
-    const values = await Promise.all(outs.map((t) => t.data() as Promise<Float32Array>));
-    tf.dispose(outs);
-    return values;
-  } finally {
-    await tf.setBackend(previous);
-  }
-}
-
-function assertClose(actual: Float32Array, expected: Float32Array, what: string, tol = 1e-4) {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    const err = Math.abs(actual[i] - expected[i]) / Math.max(1, Math.abs(expected[i]));
-    assert.ok(err < tol, `${what}[${i}]: ${actual[i]}, expected ${expected[i]}`);
-  }
-}
 
 /** Output, batch mean and variance, and the gradients of a weighted sum of the output. */
 function batchNormCase(shape: number[], relu: boolean) {

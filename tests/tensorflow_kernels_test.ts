@@ -3,37 +3,11 @@ import { initBackend, tf } from "../lib/engine/backend.ts";
 import { readNativeStatus } from "../lib/engine/native.ts";
 import { FusedAdam, FusedRmsprop } from "../lib/engine/tensorflow_optimizers.ts";
 import { softmaxCrossEntropy } from "../lib/engine/softmax_cross_entropy.ts";
+import { assertClose, on } from "./numeric.ts";
 
 // These kernels exist only on the native engine: run where `deno task setup` made it work.
 const native = (await readNativeStatus()) !== undefined;
 if (native) await initBackend("tensorflow");
-
-/** Run `fn` on `backend` with the same inputs; return plain arrays. */
-async function on(backend: string, fn: () => tf.Tensor[]): Promise<Float32Array[]> {
-  const previous = tf.getBackend();
-  await tf.setBackend(backend);
-  try {
-    const outs = tf.tidy(fn);
-    const values = await Promise.all(outs.map((t) => t.data() as Promise<Float32Array>));
-    tf.dispose(outs);
-    return values;
-  } finally {
-    await tf.setBackend(previous);
-  }
-}
-
-function assertClose(actual: Float32Array, expected: Float32Array, what: string, tol = 1e-4) {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let i = 0; i < actual.length; i++) {
-    const e = expected[i], a = actual[i];
-    if (Number.isNaN(e)) {
-      assert.ok(Number.isNaN(a), `${what}[${i}]: ${a}, expected NaN`);
-      continue;
-    }
-    const err = Math.abs(a - e) / Math.max(1, Math.abs(e));
-    assert.ok(err < tol, `${what}[${i}]: ${a}, expected ${e}`);
-  }
-}
 
 /** Compare `fn` on tensorflow (the project's kernels) with the cpu backend. */
 function againstCpu(name: string, fn: () => tf.Tensor[]) {
