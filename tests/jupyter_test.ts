@@ -177,9 +177,10 @@ Deno.test("late outputs stay in their own cells when another cell follows", asyn
     const expected = `<div id="big-${k}">${"0123456789abcdef".repeat(125_000)}</div>`;
     assert.ok(html === expected, `${big.id}: the whole 2 MB output, ${html.length} characters`);
     assert.equal(big.outputs[0].execution_count, big.execution_count, big.id);
+    const holders = cells.filter((c) => JSON.stringify(c.outputs).includes(`marker ${k}`));
     assert.deepEqual(marker.outputs, [
       { output_type: "stream", name: "stdout", text: [`marker ${k}\n`] },
-    ], marker.id);
+    ], `${marker.id}; 'marker ${k}' is under: ${holders.map((c) => c.id).join(", ") || "none"}`);
   }
   await Deno.remove(out, { recursive: true });
 });

@@ -12,7 +12,10 @@ Why not nbclient's loop: Deno's kernel (2.9) can publish a large output (a
 chart carrying plotly.js) after it reported the cell "idle", and nbclient
 then drops it or gives a later output to the wrong cell. Here every iopub
 message goes to the cell whose request is its parent, whenever it arrives,
-and the kernel is drained until quiet before the notebook is written. A cell
+and the kernel is drained until quiet before the notebook is written. The
+next cell is sent only after the previous one's idle status and a short quiet
+spell, because the kernel tags output still queued with the request it is
+handling when the output goes out (SETTLE_S). A cell
 fails when the kernel replies with an error status or the cell got an error
 output (an older Deno replied "ok" for failed cells).
 """
@@ -32,6 +35,11 @@ ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # seconds under load (a chart carrying the 1.5 MB plotly bundle), so first wait for every
 # request's idle status, then for this long with no message at all.
 QUIET_S = 3.0
+# Deno's kernel gives an output the parent of the request it is handling when the output goes
+# out, not of the one that made it: stdout still queued when the next request arrives lands in
+# the next cell (seen under load: a cell's console.log under the following cell). So the next
+# request waits for this one's idle status and then this long with no iopub message.
+SETTLE_S = 0.25
 
 
 def one_line(text, limit=300):
@@ -160,6 +168,8 @@ def run(nb, cwd, timeout):
             if reply.get("status") == "error":
                 failure = (index, reply.get("ename", "Error"), reply.get("evalue", ""))
                 break
+            drain(kc, outputs, until=lambda: CORRUPTED[0] or msg_id in outputs.idle, timeout=60)
+            drain(kc, outputs, quiet=SETTLE_S, timeout=10)
         drain(
             kc,
             outputs,
