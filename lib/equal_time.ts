@@ -27,7 +27,7 @@ import {
   type RunRecord,
   trainingSeconds,
 } from "./train/config.ts";
-import { runCommand, UserError } from "./util/errors.ts";
+import { positiveInt, runCommand, UserError } from "./util/errors.ts";
 
 const USAGE = `usage: deno task equal-time [--data PATH|synthetic] [--limit-train N]
   [--limit-test N] [--repeat R] [--augment crop+flip|crop|none] [--out DIR]`;
@@ -81,13 +81,6 @@ export function summarise(results: EqualTimeResult[]) {
   };
 }
 
-function int(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a whole number >= 1`);
-  return n;
-}
-
 /** Run the command line; returns the exit code. */
 export function main(args: string[]): Promise<number> {
   return runCommand(async () => {
@@ -108,7 +101,7 @@ export function main(args: string[]): Promise<number> {
     } catch (e) {
       throw new UserError(`${(e as Error).message.replace(/\s*\n\s*/g, " ")}\n${USAGE}`);
     }
-    const repeat = int("--repeat", v.repeat) ?? 1;
+    const repeat = positiveInt("--repeat", v.repeat) ?? 1;
     const augment = v.augment as AugmentName | undefined;
     if (augment !== undefined && !AUGMENTATIONS.includes(augment)) {
       throw new UserError(`--augment must be one of ${AUGMENTATIONS.join(", ")}`);
@@ -118,8 +111,8 @@ export function main(args: string[]): Promise<number> {
     log(`Backend: ${backend.name}`);
     const dataset = await loadCifar100({
       data: v.data,
-      limitTrain: int("--limit-train", v["limit-train"]),
-      limitTest: int("--limit-test", v["limit-test"]),
+      limitTrain: positiveInt("--limit-train", v["limit-train"]),
+      limitTest: positiveInt("--limit-test", v["limit-test"]),
     });
     log(`Data: ${dataset.source.description}`);
     if (dataset.source.note) log(`Note: ${dataset.source.note}`);

@@ -23,7 +23,7 @@ import { makeOptimizer } from "./train/optimizer.ts";
 import { buildSmallModel, type SmallModel } from "./train/small_models.ts";
 import { gradients } from "./train/step.ts";
 import { mulberry32 } from "./util/random.ts";
-import { runCommand, UserError } from "./util/errors.ts";
+import { positiveInt, runCommand, UserError } from "./util/errors.ts";
 
 /** Median milliseconds per step, and the kernels of one step when asked for. */
 export async function stepTime(options: {
@@ -109,13 +109,6 @@ export async function stepTime(options: {
   };
 }
 
-function int(flag: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a whole number >= 1`);
-  return n;
-}
-
 /** Run the command line; returns the exit code. */
 export function main(args: string[]): Promise<number> {
   return runCommand(async () => {
@@ -139,8 +132,8 @@ export function main(args: string[]): Promise<number> {
     }
     const result = await stepTime({
       model,
-      batchSize: int("--batch-size", v["batch-size"], HYP[model].batchSize),
-      steps: int("--steps", v.steps, 8),
+      batchSize: positiveInt("--batch-size", v["batch-size"]) ?? HYP[model].batchSize,
+      steps: positiveInt("--steps", v.steps) ?? 8,
       batchNorm,
       profile: v.profile,
     });

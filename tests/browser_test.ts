@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { basename, join } from "node:path";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.ts";
 import { ensureSmokeBuild } from "../lib/notebooks/smoke_build.ts";
 import { PLOT_CLASS } from "../lib/report/display.ts";
 
-const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
 const SCREENSHOTS = "build/screenshots";
 
 Deno.test({
@@ -15,19 +14,7 @@ Deno.test({
     const executed = await ensureSmokeBuild();
     await Deno.mkdir(SCREENSHOTS, { recursive: true });
     const profile = await Deno.makeTempDir({ prefix: "chromium-profile-" });
-    const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      viewport: { width: 1280, height: 900 },
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--disable-sync",
-      ],
-    });
+    const browser = await launchChromium(profile);
     try {
       for (const ipynb of executed) {
         const name = basename(ipynb, ".ipynb");

@@ -23,12 +23,12 @@
 import assert from "node:assert/strict";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { type BrowserContext, type Page } from "playwright-core";
+import { CHROMIUM, launchChromium } from "./chromium.ts";
 import { acquireNotebooksLock, ensureSmokeBuild } from "../lib/notebooks/smoke_build.ts";
 import { IMAGE_GRID_CLASS, LIVE_CLASS, PLOT_CLASS, TABLE_CLASS } from "../lib/report/display.ts";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
-const CHROMIUM = Deno.env.get("CHROMIUM") ?? "/usr/bin/chromium";
 const SCREENSHOTS = join(ROOT, "build/screenshots/jupyterlab");
 /** Longest wait for one notebook's Run All (the smoke notebooks take 10 to 40 s). */
 const RUN_ALL_TIMEOUT_MS = 240_000;
@@ -463,20 +463,7 @@ Deno.test({
     let browser: BrowserContext | undefined;
     const report: string[] = [];
     try {
-      browser = await chromium.launchPersistentContext(join(tmp, "chromium"), {
-        executablePath: CHROMIUM,
-        headless: true,
-        ignoreDefaultArgs: ["--hide-scrollbars"], // so the screenshots show which tables scroll
-        viewport: { width: 1280, height: 900 },
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--no-first-run",
-          "--disable-sync",
-        ],
-      });
+      browser = await launchChromium(join(tmp, "chromium"), { showScrollbars: true }); // tables that scroll show it
       server = await startJupyterLab(JUPYTER_LAB!, tmp);
       for (const path of executed) { // in order: 05 reads the run records 02-04 write
         const name = basename(path, ".ipynb");

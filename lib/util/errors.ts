@@ -72,3 +72,21 @@ export async function runCommand(
     throw e;
   }
 }
+
+/**
+ * A whole-number flag value >= 1, or undefined when the flag was not given.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(positiveInt("--repeat", "3"), 3);
+ * assert.equal(positiveInt("--repeat", undefined), undefined);
+ * assert.throws(() => positiveInt("--repeat", "0"), /--repeat must be a whole number >= 1/);
+ * ```
+ */
+export function positiveInt(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a whole number >= 1`);
+  return n;
+}
