@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { probeNative, readNativeStatus } from "../lib/engine/native.ts";
+import { PATCHED_FILE, patchBindingSource } from "../lib/engine/binding_patch.ts";
+import { PROJECT_ROOT } from "../lib/util/paths.ts";
 
 const native = await readNativeStatus();
 const BACKEND = new URL("../lib/engine/backend.ts", import.meta.url).href;
@@ -101,5 +103,21 @@ Deno.test({
         `console.log(loadNativeOps());`,
     );
     assert.equal(out.last, "true", out.stderr);
+  },
+});
+
+Deno.test({
+  name: "the binding change applies to the installed tfjs-node's source, and the probe sees it",
+  ignore: !native,
+  async fn() {
+    const file = `${PROJECT_ROOT}/node_modules/@tensorflow/tfjs-node/${PATCHED_FILE}`;
+    const patched = patchBindingSource(await Deno.readTextFile(file));
+    assert.ok(patched, `${file} no longer has the shape the change expects`);
+    assert.match(patched, /TFE_OpSetAttrStringList/);
+    assert.match(patched, /TFE_OpSetAttrTypeList/);
+    if (!native!.installer) {
+      const probe = await probeNative();
+      assert.equal(probe.fusedConv, true, "a binding built by setup calls the fused convolution");
+    }
   },
 });

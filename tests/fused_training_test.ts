@@ -1,15 +1,17 @@
 /**
  * The fused training ops for the tensorflow backend: batch normalisation
- * (lib/engine/batch_norm.ts, the layer in lib/models/layers.ts) against tfjs's own math on the
- * cpu backend, and SGD with Nesterov momentum (lib/engine/tensorflow_optimizers.ts) against a
- * hand-computed update.
+ * (lib/engine/batch_norm.ts, the layer in lib/models/layers.ts) and conv + bias + ReLU
+ * (lib/engine/conv_bias_relu.ts, the Conv2D layer in lib/models/layers.ts) against tfjs's own
+ * math on the cpu backend, and SGD with Nesterov momentum (lib/engine/tensorflow_optimizers.ts)
+ * against a hand-computed update.
  */
 import assert from "node:assert/strict";
 import { initBackend, tf } from "../lib/engine/backend.ts";
 import { readNativeStatus } from "../lib/engine/native.ts";
 import { batchNormTraining } from "../lib/engine/batch_norm.ts";
 import { FusedMomentum } from "../lib/engine/tensorflow_optimizers.ts";
-import { batchNormalization } from "../lib/models/layers.ts";
+import { batchNormalization, conv2d } from "../lib/models/layers.ts";
+import { conv2dBiasRelu, fusedConvAvailable } from "../lib/engine/conv_bias_relu.ts";
 import { assertClose, on } from "./numeric.ts";
 
 // The fused ops exist only on the native engine; elsewhere the layer is tfjs's own.
@@ -87,6 +89,105 @@ Deno.test({
     // The stock layer on cpu is the reference for both.
     const reference = await on("cpu", run);
     for (let i = 0; i < half; i++) assertClose(values[i], reference[i + half], `cpu ${names[i]}`);
+  },
+});
+
+for (const pad of ["valid", "same"] as const) {
+  for (const stride of [1, 2]) {
+    Deno.test({
+      name: `conv2dBiasRelu, ${pad} padding, stride ${stride}: value and x, filter, bias ` +
+        "gradients match tfjs (cpu)",
+      ignore: !native,
+      async fn() {
+        const fn = () => {
+          // Biases around zero, so that some outputs are clipped by the ReLU and some are not.
+          const x = tf.randomNormal([3, 9, 8, 4], 0, 1, "float32", 11) as tf.Tensor4D;
+          const filter = tf.randomNormal([3, 2, 4, 6], 0, 1, "float32", 12) as tf.Tensor4D;
+          const bias = tf.randomNormal([6], 0, 1, "float32", 13) as tf.Tensor1D;
+          const geometry = { strides: [stride, stride] as [number, number], pad };
+          const y = conv2dBiasRelu(x, filter, bias, geometry);
+          const weights = tf.randomNormal(y.shape, 0, 1, "float32", 14);
+          const grads = tf.grads((x: tf.Tensor, f: tf.Tensor, b: tf.Tensor) =>
+            conv2dBiasRelu(x as tf.Tensor4D, f as tf.Tensor4D, b as tf.Tensor1D, geometry)
+              .mul(weights).sum()
+          )([x, filter, bias]);
+          return [y, ...grads];
+        };
+        const [ours, reference] = [await on("tensorflow", fn), await on("cpu", fn)];
+        ["y", "dx", "dfilter", "dbias"].forEach((name, i) =>
+          assertClose(ours[i], reference[i], name)
+        );
+        assert.ok(ours[0].some((v) => v === 0) && ours[0].some((v) => v > 0), "ReLU clips some");
+      },
+    });
+  }
+}
+
+Deno.test({
+  name: "conv2dBiasRelu runs as one fused kernel; its input gradient only when asked",
+  ignore: !native,
+  async fn() {
+    await tf.setBackend("tensorflow");
+    assert.ok(fusedConvAvailable(), "the binding built by deno task setup takes list attributes");
+    const x = tf.randomNormal([2, 6, 6, 3], 0, 1, "float32", 15) as tf.Tensor4D;
+    const filter = tf.variable(tf.randomNormal([3, 3, 3, 4], 0, 1, "float32", 16));
+    const bias = tf.variable(tf.zeros([4]));
+    const geometry = { strides: [1, 1] as [number, number], pad: "valid" as const };
+    const before = tf.memory().numTensors;
+    const info = await tf.profile(() => {
+      const { value, grads } = tf.variableGrads(() =>
+        conv2dBiasRelu(x, filter as tf.Tensor4D, bias as tf.Tensor1D, geometry).sum()
+      );
+      tf.dispose([value, grads[filter.name], grads[bias.name]]);
+    });
+    const kernels = info.kernels.map((k) => k.name);
+    assert.ok(kernels.includes("Cifar100Conv2DBiasRelu"), kernels.join(" "));
+    assert.ok(!kernels.includes("Relu") && !kernels.includes("Add"), kernels.join(" "));
+    assert.ok(kernels.includes("Conv2DBackpropFilter"), kernels.join(" "));
+    assert.ok(!kernels.includes("Conv2DBackpropInput"), "x is data: no gradient computed for it");
+    assert.equal(tf.memory().numTensors, before, "no tensors left behind");
+    tf.dispose([x, filter, bias]);
+  },
+});
+
+Deno.test({
+  name: "conv2d layer (relu): training output and gradients match tfjs's Conv2D layer",
+  ignore: !native,
+  async fn() {
+    const run = () => {
+      const args = {
+        filters: 5,
+        kernelSize: 3,
+        activation: "relu" as const,
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }),
+        biasInitializer: tf.initializers.randomNormal({ seed: 2 }),
+      };
+      const x = tf.randomNormal([4, 7, 7, 3], 0, 1, "float32", 17);
+      const outputs: tf.Tensor[] = [];
+      for (const layer of [conv2d(args), tf.layers.conv2d(args)]) {
+        layer.build(x.shape);
+        const variables = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+        const { value, grads } = tf.variableGrads(() => {
+          const y = layer.apply(x, { training: true }) as tf.Tensor;
+          return y.mul(tf.range(0, y.size).reshape(y.shape).sin()).sum() as tf.Scalar;
+        }, variables);
+        outputs.push(value, ...variables.map((v) => grads[v.name]));
+        tf.dispose(variables);
+      }
+      return outputs;
+    };
+    const values = await on("tensorflow", run);
+    const names = ["loss", "dkernel", "dbias"];
+    await tf.setBackend("tensorflow");
+    const layer = conv2d({ filters: 2, kernelSize: 3, activation: "relu" });
+    const kernels = (await tf.profile(() => {
+      layer.apply(tf.ones([1, 4, 4, 1]), { training: true });
+    })).kernels.map((k) => k.name);
+    assert.deepEqual(kernels, ["Cifar100Conv2DBiasRelu"], "the fused op, in training");
+    tf.dispose(layer.weights.map((w) => w.read()));
+    for (let i = 0; i < 3; i++) assertClose(values[i], values[i + 3], names[i]);
+    const reference = await on("cpu", run);
+    for (let i = 0; i < 3; i++) assertClose(values[i], reference[i + 3], `cpu ${names[i]}`);
   },
 });
 

@@ -22,6 +22,7 @@ import { UserError } from "../util/errors.ts";
 import { PROJECT_ROOT } from "../util/paths.ts";
 import { exists, findPython, run, which } from "../util/process.ts";
 import { NATIVE_OPS_LIBRARY } from "./native_ops.ts";
+import { PATCH_VERSION, patchBindingSource, PATCHED_FILE } from "./binding_patch.ts";
 
 /** The TensorFlow wheel whose C library the binding is built against. */
 export const TENSORFLOW_WHEEL = { name: "tensorflow-cpu", version: "2.21.0" } as const;
@@ -38,6 +39,13 @@ export interface NativeStatus {
   tfjsNode: string;
   /** The project's own TensorFlow ops (lib/engine/native_ops.cc) were built and load. */
   ops: boolean;
+  /**
+   * The binding takes list attributes (lib/engine/binding_patch.ts), so convolutions run as
+   * TensorFlow's fused conv + bias + ReLU kernel.
+   */
+  fusedConv: boolean;
+  /** The binding is tfjs-node's own prebuilt one (its installer worked). */
+  installer: boolean;
   /** Seconds the setup took. */
   seconds: number;
 }
@@ -101,7 +109,8 @@ export async function setupNative(options: SetupOptions): Promise<NativeStatus> 
     });
   const tfjsNode = JSON.parse(await Deno.readTextFile(join(pkg, "package.json"))).version;
 
-  const via = await binding(root, pkg, native, tfjsNode, options, log);
+  const previous = await readNativeStatus(root);
+  const via = await binding(root, pkg, native, tfjsNode, options, log, previous);
   log("[5/5] the project's own TensorFlow ops (lib/engine/native_ops.cc)");
   const ops = await nativeOps(pkg, native, log);
   const probe = await probeNative(root);
@@ -117,6 +126,9 @@ export async function setupNative(options: SetupOptions): Promise<NativeStatus> 
     tensorflow: probe.tensorflow,
     tfjsNode,
     ops: probe.ops,
+    fusedConv: probe.fusedConv,
+    installer: via === "tfjs-node installer" ||
+      (via === "already set up" && previous?.installer === true),
     seconds: Math.round((performance.now() - start) / 100) / 10,
   };
   await Deno.writeTextFile(statusFile(root), JSON.stringify(status, null, 2) + "\n");
@@ -131,11 +143,13 @@ async function binding(
   tfjsNode: string,
   options: SetupOptions,
   log: (line: string) => void,
+  previous: NativeStatus | undefined,
 ): Promise<NativeStatus["via"]> {
   log("[2/5] checking the native binding");
   let probe = await probeNative(root);
-  if (probe.ok) return "already set up";
-  log(`      not working yet: ${probe.error}`);
+  // A binding built here before the list-attribute change is rebuilt; the installer's is kept.
+  if (probe.ok && (probe.fusedConv || previous?.installer)) return "already set up";
+  log(`      not working yet: ${probe.ok ? "built without list attributes" : probe.error}`);
 
   if (!options.skipInstaller) {
     log("[3/5] tfjs-node's own installer (downloads libtensorflow from Google's storage)");
@@ -154,8 +168,8 @@ async function binding(
   log(`[4/5] building the binding against ${TENSORFLOW_WHEEL.name} ${TENSORFLOW_WHEEL.version}`);
   const library = await tensorflowLibrary(native, log);
   await linkLibrary(pkg, library);
-  const key =
-    `tfjs-node-${tfjsNode}-tf-${TENSORFLOW_WHEEL.version}-${Deno.build.os}-${Deno.build.arch}`;
+  const key = `tfjs-node-${tfjsNode}-tf-${TENSORFLOW_WHEEL.version}-patch-${PATCH_VERSION}-` +
+    `${Deno.build.os}-${Deno.build.arch}`;
   const cached = join(native, "bindings", key, "tfjs_binding.node");
   const target = join(pkg, "lib", "napi-v8", "tfjs_binding.node");
   await Deno.mkdir(dirname(target), { recursive: true });
@@ -164,7 +178,8 @@ async function binding(
     await Deno.copyFile(cached, target);
     return "cached build";
   }
-  await buildBinding(pkg, native, target, log);
+  const sources = await patchedSources(pkg, join(native, "src", key), log);
+  await buildBinding(sources, native, target, log);
   await cacheFile(target, cached);
   return "built from source";
 }
@@ -239,24 +254,32 @@ interface Probe {
   tensorflow: string;
   /** The project's own ops loaded. */
   ops: boolean;
+  /** TensorFlow's fused conv + bias + ReLU kernel can be called. */
+  fusedConv: boolean;
 }
 
 const PROBE = `
 const { initBackend, tf } = await import(Deno.args[0]);
 const { loadNativeOps } = await import(Deno.args[1]);
+const { fusedConvAvailable } = await import(Deno.args[2]);
 const info = await initBackend("tensorflow");
 const x = tf.oneHot(tf.tensor1d([1, 0], "int32"), 3).sum().dataSync()[0];
 if (x !== 2) throw new Error("tensorflow backend computed " + x);
 const binding = tf.backend().binding;
-console.log(JSON.stringify({ tensorflow: binding.TF_Version, ops: loadNativeOps() }));
+console.log(JSON.stringify({
+  tensorflow: binding.TF_Version,
+  ops: loadNativeOps(),
+  fusedConv: fusedConvAvailable(),
+}));
 `;
 
 /** Load tfjs-node and run one op in a child process. */
 export async function probeNative(root = PROJECT_ROOT): Promise<Probe> {
   const backend = new URL("./backend.ts", import.meta.url).href;
   const ops = new URL("./native_ops.ts", import.meta.url).href;
+  const conv = new URL("./conv_bias_relu.ts", import.meta.url).href;
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["eval", "--quiet", "--ext=ts", PROBE, backend, ops],
+    args: ["eval", "--quiet", "--ext=ts", PROBE, backend, ops, conv],
     cwd: root,
     stdout: "piped",
     stderr: "piped",
@@ -266,7 +289,7 @@ export async function probeNative(root = PROJECT_ROOT): Promise<Probe> {
   if (!out.success) {
     const lines = text.decode(out.stderr).split("\n").filter((l) => /error/i.test(l));
     const error = (lines[0] ?? `exit code ${out.code}`).replace(/^.*?error:\s*/i, "").trim();
-    return { ok: false, error, tensorflow: "", ops: false };
+    return { ok: false, error, tensorflow: "", ops: false, fusedConv: false };
   }
   const last = text.decode(out.stdout).trim().split("\n").pop()!;
   return { ok: true, ...JSON.parse(last) };
@@ -387,8 +410,33 @@ async function linkLibrary(pkg: string, library: Library): Promise<void> {
 
 // ---- Building the binding with node-gyp ---------------------------------------------------------
 
+/**
+ * A copy of the binding's sources (binding.gyp, binding/) in `dir`, with list attributes
+ * (lib/engine/binding_patch.ts), and `deps` pointing at the package's: node-gyp builds there,
+ * so the package in node_modules (hard links into Deno's npm cache) is never edited. Where the
+ * source is not what the change expects, the copy is left as it is.
+ */
+async function patchedSources(pkg: string, dir: string, log: (line: string) => void) {
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(join(dir, "binding"), { recursive: true });
+  await Deno.copyFile(join(pkg, "binding.gyp"), join(dir, "binding.gyp"));
+  for await (const entry of Deno.readDir(join(pkg, "binding"))) {
+    if (entry.isFile) {
+      await Deno.copyFile(join(pkg, "binding", entry.name), join(dir, "binding", entry.name));
+    }
+  }
+  await Deno.symlink(join(pkg, "deps"), join(dir, "deps"));
+  const file = join(dir, PATCHED_FILE);
+  const patched = patchBindingSource(await Deno.readTextFile(file));
+  if (patched) await Deno.writeTextFile(file, patched);
+  else {log(
+      `      ${PATCHED_FILE} is not as expected: built without list attributes (slower convs)`,
+    );}
+  return dir;
+}
+
 async function buildBinding(
-  pkg: string,
+  sources: string,
   native: string,
   target: string,
   log: (line: string) => void,
@@ -432,7 +480,7 @@ async function buildBinding(
     `--module_path=${dirname(target)}`,
     `--napi_build_version=${napi}`,
   ], {
-    cwd: pkg,
+    cwd: sources,
     what: "node-gyp",
     hint: FALLBACK,
     // node-gyp's own cache (headers, if it must download them) stays in ours.

@@ -11,7 +11,7 @@ import * as tf from "@tensorflow/tfjs";
 export interface OpAttr {
   name: string;
   type: number;
-  value: number | number[] | boolean | string;
+  value: number | number[] | boolean | string | string[];
 }
 
 /** tfjs-node's backend, as far as used here. */
@@ -30,4 +30,29 @@ export interface NodeBackend {
 /** The active backend as tfjs-node's; only when `tf.getBackend()` is `"tensorflow"`. */
 export function nodeBackend(): NodeBackend {
   return tf.backend() as unknown as NodeBackend;
+}
+
+/** The `T` attribute for float32 ops. */
+export function floatType(b: NodeBackend): OpAttr {
+  return { name: "T", type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT };
+}
+
+/** The `data_format` attribute for NHWC (tfjs's channels-last) tensors. */
+export function nhwc(b: NodeBackend): OpAttr {
+  return { name: "data_format", type: b.binding.TF_ATTR_STRING, value: "NHWC" };
+}
+
+/** Run the TensorFlow op `op` on `inputs`, disposing the tensors in `release` afterwards. */
+export function runOp(
+  b: NodeBackend,
+  op: string,
+  inputs: tf.TensorInfo[],
+  attrs: OpAttr[] = [floatType(b)],
+  release: tf.Tensor[] = [],
+): tf.Tensor {
+  try {
+    return b.executeSingleOutput(op, attrs, inputs);
+  } finally {
+    tf.dispose(release);
+  }
 }

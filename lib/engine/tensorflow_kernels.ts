@@ -10,9 +10,11 @@
  *   it from IsNan, Greater, OnesLike, Fill, Select and Select again, 15 ms on the first conv
  *   layer's output; Relu(Sign(x)) gives the same values in 2.6 ms.
  * - Sum over every axis but the last (a bias gradient): BiasAddGrad, about twice as fast.
- * - FusedConv2D and _FusedMatMul (conv or dense + bias + activation): tfjs-node dispatches
- *   conv, a broadcasting Add and the activation as separate tfjs kernels; here they are
- *   Conv2D/MatMul, BiasAdd and Relu executed directly.
+ * - FusedConv2D (conv + bias + activation, in inference): tfjs-node dispatches conv, a
+ *   broadcasting Add and the activation as separate tfjs kernels; here it is TensorFlow's fused
+ *   oneDNN kernel (lib/engine/conv_bias_relu.ts, which also has the trainable version), or
+ *   Conv2D, BiasAdd and Relu where the binding cannot call it.
+ * - _FusedMatMul (dense + bias + activation): MatMul, BiasAdd and Relu executed directly.
  * - ReLU's gradient (the Relu kernel's registered gradient): tfjs's is dy x Cast(Step(x)), four
  *   TensorFlow ops and four passes over the activation; here TensorFlow's `ReluGrad`, one. The
  *   gradient registry is shared by all backends, so other backends keep tfjs's formula.
@@ -25,7 +27,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { type NodeBackend, nodeBackend, type OpAttr } from "./node_backend.ts";
+import { floatType, nhwc, type NodeBackend, nodeBackend, runOp } from "./node_backend.ts";
+import { fusedConv, registerConv2dBiasRelu } from "./conv_bias_relu.ts";
 import { loadNativeOps } from "./native_ops.ts";
 
 const BACKEND = "tensorflow";
@@ -49,6 +52,7 @@ export function registerTensorflowKernels(): void {
   replaceKernel("_FusedMatMul", fusedMatMul);
   if (loadNativeOps()) replaceKernel("MaxPoolGrad", maxPoolGrad);
   replaceReluGradient();
+  registerConv2dBiasRelu();
 }
 
 /** Relu's gradient as TensorFlow's ReluGrad on this backend; tfjs's own elsewhere. */
@@ -65,7 +69,7 @@ function replaceReluGradient(): void {
         return original.gradFunc(dy, saved, attrs);
       }
       const b = nodeBackend();
-      return { x: () => execute(b, "ReluGrad", [dy, x]) };
+      return { x: () => runOp(b, "ReluGrad", [dy, x]) };
     },
   });
 }
@@ -80,34 +84,14 @@ function replaceKernel(name: string, wrap: (original: KernelFunc) => KernelFunc)
   });
 }
 
-/** The `T` attribute for float32 ops. */
-function float(b: NodeBackend): OpAttr {
-  return { name: "T", type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT };
-}
-
-/** Run `op` on `inputs`, disposing the tensors in `release` afterwards. */
-function execute(
-  b: NodeBackend,
-  op: string,
-  inputs: tf.TensorInfo[],
-  attrs: OpAttr[] = [float(b)],
-  release: tf.Tensor[] = [],
-): tf.Tensor {
-  try {
-    return b.executeSingleOutput(op, attrs, inputs);
-  } finally {
-    tf.dispose(release);
-  }
-}
-
 /** x > 0 ? 1 : alpha, and NaN for NaN: for alpha 0, Relu(Sign(x)) in two ops. */
 function step(original: KernelFunc): KernelFunc {
   return (args) => {
     const x = args.inputs.x!;
     if (x.dtype !== "float32" || args.attrs.alpha !== 0) return original(args);
     const b = args.backend;
-    const sign = execute(b, "Sign", [x]);
-    return execute(b, "Relu", [sign], undefined, [sign]);
+    const sign = runOp(b, "Sign", [x]);
+    return runOp(b, "Relu", [sign], undefined, [sign]);
   };
 }
 
@@ -121,18 +105,14 @@ function sum(original: KernelFunc): KernelFunc {
       axes.slice().sort((p, q) => p - q).every((a, i) => a === i);
     if (x.dtype !== "float32" || args.attrs.keepDims || !leading) return original(args);
     const b = args.backend;
-    return execute(b, "BiasAddGrad", [x], [float(b), dataFormat(b)]);
+    return runOp(b, "BiasAddGrad", [x], [floatType(b), nhwc(b)]);
   };
-}
-
-function dataFormat(b: NodeBackend): OpAttr {
-  return { name: "data_format", type: b.binding.TF_ATTR_STRING, value: "NHWC" };
 }
 
 /** The output of `pre` (conv or matmul) with the bias and a relu/linear activation applied. */
 function biasActivation(b: NodeBackend, pre: tf.Tensor, bias?: tf.TensorInfo, relu = false) {
-  const biased = bias ? execute(b, "BiasAdd", [pre, bias], [float(b), dataFormat(b)], [pre]) : pre;
-  return relu ? execute(b, "Relu", [biased], undefined, [biased]) : biased;
+  const biased = bias ? runOp(b, "BiasAdd", [pre, bias], [floatType(b), nhwc(b)], [pre]) : pre;
+  return relu ? runOp(b, "Relu", [biased], undefined, [biased]) : biased;
 }
 
 /** Activations handled here; others (and prelu weights) go to tfjs-node's kernel. */
@@ -141,7 +121,7 @@ function simpleActivation(attrs: Record<string, unknown>): boolean {
     attrs.activation == null;
 }
 
-/** Conv2D + BiasAdd + Relu, when the convolution is NHWC without dilation. */
+/** One fused kernel (or Conv2D + BiasAdd + Relu), when the convolution is NHWC without dilation. */
 function fusedConv2D(original: KernelFunc): KernelFunc {
   return (args) => {
     const { x, filter, bias, preluActivationWeights } = args.inputs;
@@ -151,23 +131,21 @@ function fusedConv2D(original: KernelFunc): KernelFunc {
       (Array.isArray(dilations) && dilations.every((d) => d === 1));
     if (
       x!.dtype !== "float32" || attrs.dataFormat !== "NHWC" || !plain || preluActivationWeights ||
-      !simpleActivation(attrs) || typeof attrs.pad !== "string"
+      !simpleActivation(attrs) || (attrs.pad !== "valid" && attrs.pad !== "same")
     ) {
       return original(args);
     }
-    const b = args.backend;
-    const [sh, sw] = typeof attrs.strides === "number"
+    const strides: [number, number] = typeof attrs.strides === "number"
       ? [attrs.strides, attrs.strides]
       : attrs.strides as [number, number];
-    const conv = execute(b, "Conv2D", [x!, filter!], [
-      float(b),
-      { name: "strides", type: b.binding.TF_ATTR_INT, value: [1, sh, sw, 1] },
-      { name: "padding", type: b.binding.TF_ATTR_STRING, value: attrs.pad.toUpperCase() },
-      dataFormat(b),
-      { name: "dilations", type: b.binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
-      { name: "use_cudnn_on_gpu", type: b.binding.TF_ATTR_BOOL, value: true },
-    ]);
-    return biasActivation(b, conv, bias, attrs.activation === "relu");
+    return fusedConv(
+      args.backend,
+      x!,
+      filter!,
+      bias,
+      { strides, pad: attrs.pad },
+      attrs.activation === "relu",
+    );
   };
 }
 
@@ -193,13 +171,13 @@ function fusedMatMul(original: KernelFunc): KernelFunc {
       value: !!value,
     });
     const product = rank === 2
-      ? execute(b, "MatMul", [a!, w!], [
-        float(b),
+      ? runOp(b, "MatMul", [a!, w!], [
+        floatType(b),
         flag("transpose_a", attrs.transposeA),
         flag("transpose_b", attrs.transposeB),
       ])
-      : execute(b, "BatchMatMulV2", [a!, w!], [
-        float(b),
+      : runOp(b, "BatchMatMulV2", [a!, w!], [
+        floatType(b),
         flag("adj_x", attrs.transposeA),
         flag("adj_y", attrs.transposeB),
       ]);
@@ -223,7 +201,7 @@ function maxPoolGrad(original: KernelFunc): KernelFunc {
     if (input!.dtype !== "float32" || info.dataFormat !== "channelsLast") return original(args);
     const b = args.backend;
     const int = (name: string, value: number) => ({ name, type: b.binding.TF_ATTR_INT, value });
-    return execute(b, "Cifar100MaxPoolGrad", [input!, dy!], [
+    return runOp(b, "Cifar100MaxPoolGrad", [input!, dy!], [
       int("window_height", info.filterHeight),
       int("window_width", info.filterWidth),
       int("stride_height", info.strideHeight),

@@ -3,7 +3,7 @@
  * @module
  */
 import { tf } from "../engine/backend.ts";
-import { dropout, glorot, LayerNames, SeedSequence } from "./layers.ts";
+import { conv2d, dropout, glorot, LayerNames, SeedSequence } from "./layers.ts";
 
 /**
  * Conv(32, 3x3, relu) -> MaxPool(2) -> Conv(64, 3x3, relu) -> MaxPool(2) -> Flatten
@@ -25,7 +25,7 @@ export function buildCnn(options: { numClasses?: number; seed?: number } = {}): 
   const seeds = new SeedSequence(seed);
   const names = new LayerNames();
   const conv = (filters: number, inputShape?: number[]) =>
-    tf.layers.conv2d({
+    conv2d({
       filters,
       kernelSize: 3,
       activation: "relu",

@@ -7,6 +7,7 @@
 import { tf } from "../engine/backend.ts";
 import { batchNormTraining } from "../engine/batch_norm.ts";
 import { uniformNoise } from "../engine/random.ts";
+import { conv2dBiasRelu } from "../engine/conv_bias_relu.ts";
 import { SEED_STRIDE } from "../util/random.ts";
 
 /**
@@ -216,4 +217,60 @@ export function logitsOf(model: tf.LayersModel, x: tf.Tensor, training = false):
   const [kernel, bias] = last.weights.map((w) => w.read());
   const z = tf.matMul(h, kernel);
   return bias ? tf.add(z, bias) : z;
+}
+
+/** The fields of tfjs's Conv2D used here (protected in its types). */
+interface Conv2DFields {
+  kernel: tf.LayerVariable;
+  bias: tf.LayerVariable | null;
+  strides: number[];
+  padding: string;
+  dataFormat: string;
+  dilationRate: number | number[];
+  activation: { getClassName(): string };
+}
+
+type Conv2DClass = new (args: Parameters<typeof tf.layers.conv2d>[0]) => tf.layers.Layer;
+// As for Dropout: tfjs exports the factory, the class is needed to subclass it.
+const Conv2D = tf.layers.conv2d({ filters: 1, kernelSize: 1 }).constructor as Conv2DClass;
+
+/**
+ * Keras's Conv2D whose relu version runs as one trainable conv + bias + ReLU op
+ * (lib/engine/conv_bias_relu.ts) in training as in inference; tfjs-layers runs it as three
+ * in training. It serialises as a plain Conv2D; other activations are tfjs's own.
+ */
+class FusedConv2D extends Conv2D {
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) {
+    const layer = this as unknown as Conv2DFields;
+    const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+    const dilation = [layer.dilationRate].flat();
+    if (
+      layer.activation.getClassName() !== "relu" || !layer.bias || x.rank !== 4 ||
+      layer.dataFormat !== "channelsLast" || dilation.some((d) => d !== 1) ||
+      (layer.padding !== "valid" && layer.padding !== "same")
+    ) {
+      return super.call(inputs, kwargs);
+    }
+    return conv2dBiasRelu(
+      x,
+      layer.kernel.read() as tf.Tensor4D,
+      layer.bias.read() as tf.Tensor1D,
+      { strides: layer.strides as [number, number], pad: layer.padding },
+    );
+  }
+}
+
+/**
+ * A 2-D convolution layer, Keras's, with conv + bias + ReLU fused in training too (see
+ * {@linkcode FusedConv2D}).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const layer = conv2d({ filters: 4, kernelSize: 3, activation: "relu", inputShape: [8, 8, 3] });
+ * assert.equal(layer.getClassName(), "Conv2D");
+ * ```
+ */
+export function conv2d(args: Parameters<typeof tf.layers.conv2d>[0]): tf.layers.Layer {
+  return new FusedConv2D(args);
 }

@@ -1,0 +1,202 @@
+/**
+ * Convolution + bias + ReLU as one op, trainable, for the `tensorflow` backend.
+ *
+ * In training, tfjs-layers runs a `relu` Conv2D unfused (tfjs's fused conv has no gradient
+ * for activations): Conv2D, a broadcasting Add and Relu, three passes over the output. On the
+ * CNN's first layer (128 x 30 x 30 x 32 values) the Add and Relu took about 4.5 ms of a 60 ms
+ * step. Keras's graph runs one oneDNN kernel with the bias and ReLU applied while the output is
+ * still in cache, and so does this op, with the gradient Keras's graph computes:
+ * `ReluGrad` once, then the filter, input and bias gradients from it, each only when asked for
+ * (tfjs asks for none of the first layer's input gradient).
+ *
+ * The fused kernel needs list attributes that only the binding built by `deno task setup` takes
+ * (lib/engine/binding_patch.ts), and a TensorFlow built with oneDNN (x86-64 Linux wheels are);
+ * {@linkcode fusedConvAvailable} says whether it can be called. Without it the op is Conv2D,
+ * BiasAdd and Relu on this backend, and on other backends tfjs's own conv2d, add and relu.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { floatType, nhwc, type NodeBackend, nodeBackend, runOp } from "./node_backend.ts";
+
+/**
+ * TensorFlow's oneDNN convolution with bias and ReLU as post-ops: what Keras's graph runs after
+ * TensorFlow's graph passes (Conv2D + BiasAdd + Relu -> _FusedConv2D -> this). In eager mode
+ * nothing rewrites to it, so it is called by name. TensorFlow's other fused kernel,
+ * `_FusedConv2D` (Eigen), took 8 ms on the CNN's first layer where this takes 2.7 and the three
+ * separate ops 6.
+ */
+const FUSED_OP = "_MklNativeFusedConv2D";
+
+/** The tfjs kernel name of {@linkcode conv2dBiasRelu}. */
+export const CONV2D_BIAS_RELU = "Cifar100Conv2DBiasRelu";
+
+const BACKEND = "tensorflow";
+
+/** Geometry of a 2-D convolution, as tfjs-layers' Conv2D has it. */
+export interface ConvGeometry {
+  strides: [number, number];
+  pad: "valid" | "same";
+}
+
+let fusedProbe: boolean | undefined;
+
+/**
+ * Whether TensorFlow's fused oneDNN convolution can be called through this binding (it needs
+ * list attributes: the binding `deno task setup` builds has them, tfjs-node's prebuilt one does
+ * not). Probed once, on a 1-pixel convolution; false on other backends.
+ */
+export function fusedConvAvailable(): boolean {
+  if (tf.getBackend() !== BACKEND) return false;
+  if (fusedProbe === undefined) {
+    fusedProbe = tf.tidy(() => {
+      try {
+        const y = fusedConv(
+          nodeBackend(),
+          tf.ones([1, 1, 1, 1]),
+          tf.ones([1, 1, 1, 1]),
+          tf.ones([1]),
+          {
+            strides: [1, 1],
+            pad: "valid",
+          },
+          true,
+          true,
+        );
+        return y.dataSync()[0] === 2;
+      } catch {
+        return false;
+      }
+    });
+  }
+  return fusedProbe;
+}
+
+/**
+ * conv2d(x, filter) + bias, then ReLU when `relu`, as TensorFlow ops: one fused oneDNN kernel
+ * where the binding allows it (`fused`), else Conv2D, BiasAdd and Relu. NHWC, float32, no
+ * dilation.
+ */
+export function fusedConv(
+  b: NodeBackend,
+  x: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  bias: tf.TensorInfo | undefined,
+  geometry: ConvGeometry,
+  relu: boolean,
+  fused = fusedConvAvailable(),
+): tf.Tensor {
+  const [sh, sw] = geometry.strides;
+  const ints = (name: string, value: number[]) => ({
+    name,
+    type: b.binding.TF_ATTR_INT,
+    value,
+  });
+  const conv = [
+    floatType(b),
+    ints("strides", [1, sh, sw, 1]),
+    { name: "padding", type: b.binding.TF_ATTR_STRING, value: geometry.pad.toUpperCase() },
+    nhwc(b),
+    ints("dilations", [1, 1, 1, 1]),
+    { name: "use_cudnn_on_gpu", type: b.binding.TF_ATTR_BOOL, value: true },
+  ];
+  const ops = [...(bias ? ["BiasAdd"] : []), ...(relu ? ["Relu"] : [])];
+  if (!fused || ops.length === 0) {
+    const y = runOp(b, "Conv2D", [x, filter], conv);
+    const biased = bias ? runOp(b, "BiasAdd", [y, bias], [floatType(b), nhwc(b)], [y]) : y;
+    return relu ? runOp(b, "Relu", [biased], undefined, [biased]) : biased;
+  }
+  // A ReLU without bias still needs one (zero) argument: TensorFlow fuses BiasAdd first.
+  const args = bias ?? tf.zeros([filter.shape[3]]);
+  return runOp(b, FUSED_OP, [x, filter, args], [
+    ...conv,
+    { name: "TArgs", type: b.binding.TF_ATTR_TYPE, value: [b.binding.TF_FLOAT] },
+    { name: "num_args", type: b.binding.TF_ATTR_INT, value: 1 },
+    { name: "fused_ops", type: b.binding.TF_ATTR_STRING, value: bias ? ops : ["BiasAdd", "Relu"] },
+    // The kernel label that TensorFlow's oneDNN graph pass gives the op it creates.
+    { name: "_kernel", type: b.binding.TF_ATTR_STRING, value: "MklNameChangeOp" },
+  ], bias ? [] : [args as tf.Tensor]);
+}
+
+/**
+ * relu(conv2d(x, filter) + bias): NHWC, no dilation, differentiable in all three inputs.
+ *
+ * @param x [batch, height, width, inChannels]
+ * @param filter [kh, kw, inChannels, outChannels]
+ * @param bias [outChannels]
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import * as tf from "@tensorflow/tfjs";
+ * const x = tf.tensor4d([1, -2, 3, -4], [1, 2, 2, 1]);
+ * const y = conv2dBiasRelu(x, tf.ones([1, 1, 1, 2]), tf.tensor1d([0, 1]), { strides: [1, 1], pad: "valid" });
+ * assert.deepEqual(Array.from(y.dataSync()), [1, 2, 0, 0, 3, 4, 0, 0]);
+ * ```
+ */
+export function conv2dBiasRelu(
+  x: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  bias: tf.Tensor1D,
+  geometry: ConvGeometry,
+): tf.Tensor4D {
+  if (!tf.getKernel(CONV2D_BIAS_RELU, tf.getBackend()) || x.dtype !== "float32") {
+    // tfjs's own: unfused under a gradient, the backend's fused kernel otherwise.
+    return tf.fused.conv2d({ x, filter, bias, activation: "relu", ...geometry });
+  }
+  return tf.engine().runKernel(
+    CONV2D_BIAS_RELU,
+    { x, filter, bias } as unknown as tf.NamedTensorMap,
+    geometry as unknown as tf.NamedAttrMap,
+  ) as tf.Tensor4D;
+}
+
+/** Register the op's kernel on the tensorflow backend and its gradient; idempotent. */
+export function registerConv2dBiasRelu(): void {
+  if (tf.getKernel(CONV2D_BIAS_RELU, BACKEND)) return;
+  tf.registerKernel({
+    kernelName: CONV2D_BIAS_RELU,
+    backendName: BACKEND,
+    kernelFunc: (({ inputs, backend, attrs }: {
+      inputs: Record<string, tf.TensorInfo>;
+      backend: NodeBackend;
+      attrs: ConvGeometry;
+    }) =>
+      fusedConv(
+        backend,
+        inputs.x,
+        inputs.filter,
+        inputs.bias,
+        attrs,
+        true,
+      )) as unknown as tf.KernelFunc,
+  });
+  tf.registerGradient({
+    kernelName: CONV2D_BIAS_RELU,
+    inputsToSave: ["x", "filter"],
+    outputsToSave: [true],
+    gradFunc: (dy, saved, attrs) => {
+      const [x, filter, y] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+      const { strides, pad } = attrs as unknown as ConvGeometry;
+      const b = nodeBackend();
+      // The gradient at the convolution's output, shared by the three closures; the engine's
+      // backward scope disposes it.
+      const dz = runOp(b, "ReluGrad", [dy as tf.Tensor, y]);
+      const geometry = { strides, pad, dataFormat: "NHWC" };
+      return {
+        x: () =>
+          tf.engine().runKernel(
+            "Conv2DBackpropInput",
+            { dy: dz, filter },
+            { ...geometry, inputShape: x.shape } as unknown as tf.NamedAttrMap,
+          ) as tf.Tensor,
+        filter: () =>
+          tf.engine().runKernel(
+            "Conv2DBackpropFilter",
+            { x, dy: dz },
+            { ...geometry, filterShape: filter.shape } as unknown as tf.NamedAttrMap,
+          ) as tf.Tensor,
+        bias: () => runOp(b, "BiasAddGrad", [dz], [floatType(b), nhwc(b)]),
+      };
+    },
+  });
+}
