@@ -24,7 +24,7 @@ import assert from "node:assert/strict";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BrowserContext, type Page } from "playwright-core";
-import { CHROMIUM, launchChromium } from "./chromium.ts";
+import { launchChromium } from "./chromium.ts";
 import { acquireNotebooksLock, ensureSmokeBuild } from "../lib/notebooks/smoke_build.ts";
 import { IMAGE_GRID_CLASS, LIVE_CLASS, PLOT_CLASS, TABLE_CLASS } from "../lib/report/display.ts";
 
