@@ -57,6 +57,9 @@ void PoolGradImages(const PoolAttrs& a, const float* x, const float* dy, float* 
   for (int64_t n = first; n < last; n++) {
     const float* image = x + n * h * w * c;
     float* grad = dx + n * h * w * c;
+    // Zeroed here, image by image, rather than in one pass over the whole batch: the image's
+    // gradient (115 KB for the CNN's first pooling) is then still in cache for the scatter.
+    std::memset(grad, 0, sizeof(float) * h * w * c);
     for (int64_t oh = 0; oh < out_h; oh++) {
       for (int64_t ow = 0; ow < out_w; ow++) {
         std::fill(best.begin(), best.end(), -std::numeric_limits<float>::infinity());
@@ -100,7 +103,6 @@ void ComputePoolGrad(void* kernel, TF_OpKernelContext* ctx) {
     TF_Tensor* dx = TF_AllocateOutput(ctx, 0, TF_FLOAT, dims, 4, bytes, status);
     if (TF_GetCode(status) == TF_OK) {
       auto* out = static_cast<float*>(TF_TensorData(dx));
-      std::memset(out, 0, bytes);
       const auto* in = static_cast<const float*>(TF_TensorData(x));
       const auto* g = static_cast<const float*>(TF_TensorData(dy));
       // Images are independent: split the batch over the cores for large inputs.
