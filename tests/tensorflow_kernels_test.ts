@@ -179,6 +179,14 @@ for (
       strides: 2,
       pad: "valid",
     },
+    {
+      // Over 1 MB: the batch is split between threads (unevenly: 5 images).
+      name: "2x2 stride 2 valid, 5 images of 30x30x64",
+      x: [5, 30, 30, 64],
+      size: 2,
+      strides: 2,
+      pad: "valid",
+    },
   ] as const
 ) {
   againstCpu(`MaxPoolGrad ${c.name}, with ties and -infinity`, () => {
