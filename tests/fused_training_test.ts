@@ -12,6 +12,7 @@ import { batchNormTraining } from "../lib/engine/batch_norm.ts";
 import { FusedMomentum } from "../lib/engine/tensorflow_optimizers.ts";
 import { batchNormalization, conv2d } from "../lib/models/layers.ts";
 import { conv2dBiasRelu, fusedConvAvailable } from "../lib/engine/conv_bias_relu.ts";
+import { floatType, nhwc, nodeBackend, runOp } from "../lib/engine/node_backend.ts";
 import { assertClose, on } from "./numeric.ts";
 
 // The fused ops exist only on the native engine; elsewhere the layer is tfjs's own.
@@ -122,6 +123,28 @@ for (const pad of ["valid", "same"] as const) {
     });
   }
 }
+
+Deno.test({
+  name: "Cifar100ReluBiasGrad on 600,000 values (split between threads) matches ReluGrad and " +
+    "BiasAddGrad",
+  ignore: !native,
+  async fn() {
+    await tf.setBackend("tensorflow");
+    const b = nodeBackend();
+    const [ours, theirs] = tf.tidy(() => {
+      const dy = tf.randomNormal([30, 25, 25, 32], 0, 1, "float32", 18);
+      const y = tf.relu(tf.randomNormal([30, 25, 25, 32], 0, 1, "float32", 19));
+      const [dz, db] = b.executeMultipleOutputs("Cifar100ReluBiasGrad", [], [dy, y], 2);
+      const dzRef = runOp(b, "ReluGrad", [dy, y]);
+      const dbRef = runOp(b, "BiasAddGrad", [dzRef], [floatType(b), nhwc(b)]);
+      return [[dz, db], [dzRef, dbRef]].map((pair) =>
+        pair.map((t) => t.dataSync() as Float32Array)
+      );
+    });
+    assertClose(ours[0], theirs[0], "dz", 1e-7);
+    assertClose(ours[1], theirs[1], "db", 1e-4);
+  },
+});
 
 Deno.test({
   name: "conv2dBiasRelu runs as one fused kernel; its input gradient only when asked",

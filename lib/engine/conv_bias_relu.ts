@@ -18,6 +18,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { floatType, nhwc, type NodeBackend, nodeBackend, runOp } from "./node_backend.ts";
+import { loadNativeOps } from "./native_ops.ts";
 
 /**
  * TensorFlow's oneDNN convolution with bias and ReLU as post-ops: what Keras's graph runs after
@@ -178,9 +179,12 @@ export function registerConv2dBiasRelu(): void {
       const [x, filter, y] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
       const { strides, pad } = attrs as unknown as ConvGeometry;
       const b = nodeBackend();
-      // The gradient at the convolution's output, shared by the three closures; the engine's
-      // backward scope disposes it.
-      const dz = runOp(b, "ReluGrad", [dy as tf.Tensor, y]);
+      // The gradient at the convolution's output, shared by the three closures, and the bias's:
+      // one pass with the project's op, else ReluGrad then BiasAddGrad. The engine's backward
+      // scope disposes them.
+      const [dz, db] = loadNativeOps()
+        ? b.executeMultipleOutputs("Cifar100ReluBiasGrad", [], [dy as tf.Tensor, y], 2)
+        : [runOp(b, "ReluGrad", [dy as tf.Tensor, y])];
       const geometry = { strides, pad, dataFormat: "NHWC" };
       return {
         x: () =>
@@ -195,7 +199,7 @@ export function registerConv2dBiasRelu(): void {
             { x, dy: dz },
             { ...geometry, filterShape: filter.shape } as unknown as tf.NamedAttrMap,
           ) as tf.Tensor,
-        bias: () => runOp(b, "BiasAddGrad", [dz], [floatType(b), nhwc(b)]),
+        bias: () => db ?? runOp(b, "BiasAddGrad", [dz], [floatType(b), nhwc(b)]),
       };
     },
   });

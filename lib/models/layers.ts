@@ -6,7 +6,7 @@
  */
 import { tf } from "../engine/backend.ts";
 import { batchNormTraining } from "../engine/batch_norm.ts";
-import { uniformNoise } from "../engine/random.ts";
+import { dropout as seededDropout } from "../engine/dropout.ts";
 import { conv2dBiasRelu } from "../engine/conv_bias_relu.ts";
 import { SEED_STRIDE } from "../util/random.ts";
 
@@ -69,11 +69,8 @@ class SeededDropout extends Dropout {
     const seed = this.#baseSeed + SEED_STRIDE.dropoutCall * this.#calls++;
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     if (!kwargs.training || !(this.#rate > 0 && this.#rate < 1)) return x;
-    return tf.tidy(() => {
-      // As tfjs's dropout: keep where u >= rate, and scale the kept values by 1 / (1 - rate).
-      const keep = tf.greaterEqual(uniformNoise(x.shape, seed), this.#rate);
-      return tf.mul(x, tf.mul(tf.cast(keep, "float32"), 1 / (1 - this.#rate)));
-    });
+    // As tfjs's dropout: keep where u >= rate, and scale the kept values by 1 / (1 - rate).
+    return seededDropout(x, this.#rate, seed);
   }
 }
 
