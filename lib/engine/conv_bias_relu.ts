@@ -5,9 +5,10 @@
  * for activations): Conv2D, a broadcasting Add and Relu, three passes over the output. On the
  * CNN's first layer (128 x 30 x 30 x 32 values) the Add and Relu took about 4.5 ms of a 60 ms
  * step. Keras's graph runs one oneDNN kernel with the bias and ReLU applied while the output is
- * still in cache, and so does this op, with the gradient Keras's graph computes:
- * `ReluGrad` once, then the filter, input and bias gradients from it, each only when asked for
- * (tfjs asks for none of the first layer's input gradient).
+ * still in cache, and so does this op, with the gradient Keras's graph computes: the ReLU's
+ * gradient once (with the bias's, in one pass of the project's `Cifar100ReluBiasGrad` where
+ * setup built it), then the filter and input gradients from it, each only when asked for (tfjs
+ * asks for none of the first layer's input gradient).
  *
  * The fused kernel needs list attributes that only the binding built by `deno task setup` takes
  * (lib/engine/binding_patch.ts), and a TensorFlow built with oneDNN (x86-64 Linux wheels are);
@@ -52,18 +53,9 @@ export function fusedConvAvailable(): boolean {
   if (fusedProbe === undefined) {
     fusedProbe = tf.tidy(() => {
       try {
-        const y = fusedConv(
-          nodeBackend(),
-          tf.ones([1, 1, 1, 1]),
-          tf.ones([1, 1, 1, 1]),
-          tf.ones([1]),
-          {
-            strides: [1, 1],
-            pad: "valid",
-          },
-          true,
-          true,
-        );
+        const one = tf.ones([1, 1, 1, 1]);
+        const geometry: ConvGeometry = { strides: [1, 1], pad: "valid" };
+        const y = fusedConv(nodeBackend(), one, one, tf.ones([1]), geometry, true, true);
         return y.dataSync()[0] === 2;
       } catch {
         return false;
@@ -76,7 +68,8 @@ export function fusedConvAvailable(): boolean {
 /**
  * conv2d(x, filter) + bias, then ReLU when `relu`, as TensorFlow ops: one fused oneDNN kernel
  * where the binding allows it (`fused`), else Conv2D, BiasAdd and Relu. NHWC, float32, no
- * dilation.
+ * dilation. The fused ReLU gives -0 where the sum is negative (Relu gives +0); they compare
+ * equal, and Keras's graph runs the same kernel.
  */
 export function fusedConv(
   b: NodeBackend,
@@ -128,10 +121,15 @@ export function fusedConv(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import * as tf from "@tensorflow/tfjs";
+ * import { initBackend, tf } from "./backend.ts";
+ * await initBackend();
  * const x = tf.tensor4d([1, -2, 3, -4], [1, 2, 2, 1]);
- * const y = conv2dBiasRelu(x, tf.ones([1, 1, 1, 2]), tf.tensor1d([0, 1]), { strides: [1, 1], pad: "valid" });
- * assert.deepEqual(Array.from(y.dataSync()), [1, 2, 0, 0, 3, 4, 0, 0]);
+ * const y = conv2dBiasRelu(x, tf.ones([1, 1, 1, 2]), tf.tensor1d([0, 1]), {
+ *   strides: [1, 1],
+ *   pad: "valid",
+ * });
+ * // oneDNN's fused ReLU gives -0 where the sum is negative (+ 0 turns it into 0).
+ * assert.deepEqual(Array.from(y.dataSync(), (v) => v + 0), [1, 2, 0, 0, 3, 4, 0, 0]);
  * ```
  */
 export function conv2dBiasRelu(
