@@ -32,6 +32,12 @@ export function main(args: string[]): Promise<number> {
       `Native engine ready: tfjs-node ${status.tfjsNode} on libtensorflow ${status.tensorflow} ` +
         `(${status.via}, ${status.seconds}s)`,
     );
+    if (!status.fusedConv) {
+      console.error(
+        "Convolutions run unfused on this binding (it cannot pass list attributes): " +
+          "deno task setup --no-installer builds one that fuses conv + bias + ReLU",
+      );
+    }
     console.log(JSON.stringify(status));
     return 0;
   }, { userErrorCode: 1 });

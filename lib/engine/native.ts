@@ -147,8 +147,10 @@ async function binding(
 ): Promise<NativeStatus["via"]> {
   log("[2/5] checking the native binding");
   let probe = await probeNative(root);
-  // A binding built here before the list-attribute change is rebuilt; the installer's is kept.
-  if (probe.ok && (probe.fusedConv || previous?.installer)) return "already set up";
+  // A binding built here before the list-attribute change is rebuilt; the installer's is kept
+  // unless the installer is to be skipped (then it is replaced by one built here).
+  const keepInstallers = previous?.installer && !options.skipInstaller;
+  if (probe.ok && (probe.fusedConv || keepInstallers)) return "already set up";
   log(`      not working yet: ${probe.ok ? "built without list attributes" : probe.error}`);
 
   if (!options.skipInstaller) {
