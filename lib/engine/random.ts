@@ -5,6 +5,7 @@
  * backend that was 4% of an MLP training step's CPU time (dropout masks). There TensorFlow's
  * `StatelessRandomUniform` makes them in one op; other backends keep tfjs's generator, so their
  * numbers are unchanged. Either way the same seed gives the same values on the same engine.
+ * Dropout (lib/engine/dropout.ts) uses it where the project's one-pass op is not built.
  *
  * @module
  */
