@@ -149,9 +149,13 @@ async function binding(
   let probe = await probeNative(root);
   // A binding built here before the list-attribute change is rebuilt; the installer's is kept
   // unless the installer is to be skipped (then it is replaced by one built here).
-  const keepInstallers = previous?.installer && !options.skipInstaller;
-  if (probe.ok && (probe.fusedConv || keepInstallers)) return "already set up";
-  log(`      not working yet: ${probe.ok ? "built without list attributes" : probe.error}`);
+  const keepPrebuilt = previous?.installer && !options.skipInstaller;
+  if (probe.ok && (probe.fusedConv || keepPrebuilt)) return "already set up";
+  log(
+    probe.ok
+      ? "      it works but cannot pass list attributes (unfused convolutions): rebuilding"
+      : `      not working yet: ${probe.error}`,
+  );
 
   if (!options.skipInstaller) {
     log("[3/5] tfjs-node's own installer (downloads libtensorflow from Google's storage)");
