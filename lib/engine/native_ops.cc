@@ -88,43 +88,91 @@ void PoolGradImages(const PoolAttrs& a, const float* x, const float* dy, float* 
   }
 }
 
+// Every input and output of these ops is float32 of one shape, except where noted.
+std::vector<int64_t> Dims(const TF_Tensor* t) {
+  std::vector<int64_t> dims(TF_NumDims(t));
+  for (size_t i = 0; i < dims.size(); i++) dims[i] = TF_Dim(t, static_cast<int>(i));
+  return dims;
+}
+
+int64_t NumElements(const TF_Tensor* t) {
+  int64_t n = 1;
+  for (int64_t d : Dims(t)) n *= d;
+  return n;
+}
+
+// One run of a kernel: the inputs it reads and the outputs it allocates, freed when it ends, and
+// its status, reported to TensorFlow if a step failed. After a failure every step returns null.
+class KernelCall {
+ public:
+  explicit KernelCall(TF_OpKernelContext* ctx) : ctx_(ctx), status_(TF_NewStatus()) {}
+  ~KernelCall() {
+    if (!ok()) TF_OpKernelContext_Failure(ctx_, status_);
+    for (TF_Tensor* t : tensors_) TF_DeleteTensor(t);
+    TF_DeleteStatus(status_);
+  }
+  KernelCall(const KernelCall&) = delete;
+  KernelCall& operator=(const KernelCall&) = delete;
+
+  bool ok() const { return TF_GetCode(status_) == TF_OK; }
+
+  TF_Tensor* Input(int index) {
+    TF_Tensor* t = nullptr;
+    if (ok()) TF_GetInput(ctx_, index, &t, status_);
+    return Keep(t);
+  }
+
+  // A float32 output of `dims`.
+  TF_Tensor* Output(int index, const std::vector<int64_t>& dims) {
+    if (!ok()) return nullptr;
+    int64_t count = 1;
+    for (int64_t d : dims) count *= d;
+    return Keep(TF_AllocateOutput(ctx_, index, TF_FLOAT, dims.data(),
+                                  static_cast<int>(dims.size()), sizeof(float) * count, status_));
+  }
+
+  // Fails the run with `message` unless `condition` holds; true when still ok.
+  bool Require(bool condition, const char* message) {
+    if (ok() && !condition) TF_SetStatus(status_, TF_INVALID_ARGUMENT, message);
+    return ok();
+  }
+
+ private:
+  TF_Tensor* Keep(TF_Tensor* t) {
+    if (t) tensors_.push_back(t);
+    return ok() ? t : nullptr;
+  }
+  TF_OpKernelContext* ctx_;
+  TF_Status* status_;
+  std::vector<TF_Tensor*> tensors_;
+};
+
 void ComputePoolGrad(void* kernel, TF_OpKernelContext* ctx) {
   const PoolAttrs& a = *static_cast<PoolAttrs*>(kernel);
-  TF_Status* status = TF_NewStatus();
-  TF_Tensor* x = nullptr;
-  TF_Tensor* dy = nullptr;
-  TF_GetInput(ctx, 0, &x, status);
-  if (TF_GetCode(status) == TF_OK) TF_GetInput(ctx, 1, &dy, status);
-  if (TF_GetCode(status) == TF_OK && (TF_NumDims(x) != 4 || TF_NumDims(dy) != 4)) {
-    TF_SetStatus(status, TF_INVALID_ARGUMENT, "Cifar100MaxPoolGrad: x and dy must be NHWC");
+  KernelCall call(ctx);
+  TF_Tensor* x = call.Input(0);
+  TF_Tensor* dy = call.Input(1);
+  if (!call.ok() || !call.Require(TF_NumDims(x) == 4 && TF_NumDims(dy) == 4,
+                                  "Cifar100MaxPoolGrad: x and dy must be NHWC")) {
+    return;
   }
-  if (TF_GetCode(status) == TF_OK) {
-    const int64_t n = TF_Dim(x, 0), h = TF_Dim(x, 1), w = TF_Dim(x, 2), c = TF_Dim(x, 3);
-    const int64_t out_h = TF_Dim(dy, 1), out_w = TF_Dim(dy, 2);
-    int64_t dims[4] = {n, h, w, c};
-    const size_t bytes = sizeof(float) * n * h * w * c;
-    TF_Tensor* dx = TF_AllocateOutput(ctx, 0, TF_FLOAT, dims, 4, bytes, status);
-    if (TF_GetCode(status) == TF_OK) {
-      auto* out = static_cast<float*>(TF_TensorData(dx));
-      const auto* in = static_cast<const float*>(TF_TensorData(x));
-      const auto* g = static_cast<const float*>(TF_TensorData(dy));
-      // Images are independent: split the batch over the cores for large inputs.
-      const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
-      const int64_t parts = bytes > (1 << 20) ? std::min(cores, n) : 1;
-      std::vector<std::thread> threads;
-      for (int64_t p = 1; p < parts; p++) {
-        threads.emplace_back(PoolGradImages, std::cref(a), in, g, out, n * p / parts,
-                             n * (p + 1) / parts, h, w, c, out_h, out_w);
-      }
-      PoolGradImages(a, in, g, out, 0, n / parts, h, w, c, out_h, out_w);
-      for (auto& t : threads) t.join();
-    }
-    TF_DeleteTensor(dx);
+  TF_Tensor* dx = call.Output(0, Dims(x));
+  if (!call.ok()) return;
+  const int64_t n = TF_Dim(x, 0), h = TF_Dim(x, 1), w = TF_Dim(x, 2), c = TF_Dim(x, 3);
+  const int64_t out_h = TF_Dim(dy, 1), out_w = TF_Dim(dy, 2);
+  auto* out = static_cast<float*>(TF_TensorData(dx));
+  const auto* in = static_cast<const float*>(TF_TensorData(x));
+  const auto* g = static_cast<const float*>(TF_TensorData(dy));
+  // Images are independent: split the batch over the cores for inputs over 1 MB.
+  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const int64_t parts = sizeof(float) * n * h * w * c > (1 << 20) ? std::min(cores, n) : 1;
+  std::vector<std::thread> threads;
+  for (int64_t p = 1; p < parts; p++) {
+    threads.emplace_back(PoolGradImages, std::cref(a), in, g, out, n * p / parts,
+                         n * (p + 1) / parts, h, w, c, out_h, out_w);
   }
-  if (TF_GetCode(status) != TF_OK) TF_OpKernelContext_Failure(ctx, status);
-  TF_DeleteTensor(x);
-  TF_DeleteTensor(dy);
-  TF_DeleteStatus(status);
+  PoolGradImages(a, in, g, out, 0, n / parts, h, w, c, out_h, out_w);
+  for (auto& t : threads) t.join();
 }
 
 // Run fn(first, last) over [0, total) on up to all cores when there is enough work (at
@@ -139,21 +187,6 @@ void ParallelRanges(int64_t total, int64_t grain, Fn fn) {
   }
   fn(0, 0, total / parts);
   for (auto& t : threads) t.join();
-}
-
-// Every input and output of these ops is float32 of one shape, except where noted.
-int64_t NumElements(const TF_Tensor* t) {
-  int64_t n = 1;
-  for (int i = 0; i < TF_NumDims(t); i++) n *= TF_Dim(t, i);
-  return n;
-}
-
-TF_Tensor* AllocateLike(TF_OpKernelContext* ctx, int index, const TF_Tensor* like,
-                        TF_Status* status) {
-  std::vector<int64_t> dims(TF_NumDims(like));
-  for (size_t i = 0; i < dims.size(); i++) dims[i] = TF_Dim(like, i);
-  return TF_AllocateOutput(ctx, index, TF_FLOAT, dims.data(), static_cast<int>(dims.size()),
-                           sizeof(float) * NumElements(like), status);
 }
 
 // ---- Cifar100Dropout ---------------------------------------------------------------------------
@@ -205,37 +238,27 @@ void DeleteDropout(void* kernel) { delete static_cast<float*>(kernel); }
 
 void ComputeDropout(void* kernel, TF_OpKernelContext* ctx) {
   const float rate = *static_cast<float*>(kernel);
-  TF_Status* status = TF_NewStatus();
-  TF_Tensor* x = nullptr;
-  TF_Tensor* seed = nullptr;
-  TF_Tensor* y = nullptr;
-  TF_Tensor* mask = nullptr;
-  TF_GetInput(ctx, 0, &x, status);
-  if (TF_GetCode(status) == TF_OK) TF_GetInput(ctx, 1, &seed, status);
-  if (TF_GetCode(status) == TF_OK && NumElements(seed) != 2) {
-    TF_SetStatus(status, TF_INVALID_ARGUMENT, "Cifar100Dropout: seed must hold two int32s");
+  KernelCall call(ctx);
+  TF_Tensor* x = call.Input(0);
+  TF_Tensor* seed = call.Input(1);
+  if (!call.ok() ||
+      !call.Require(NumElements(seed) == 2, "Cifar100Dropout: seed must hold two int32s")) {
+    return;
   }
-  if (TF_GetCode(status) == TF_OK) y = AllocateLike(ctx, 0, x, status);
-  if (TF_GetCode(status) == TF_OK) mask = AllocateLike(ctx, 1, x, status);
-  if (TF_GetCode(status) == TF_OK) {
-    // Two keys from the 64-bit seed, each mixed so that nearby seeds give unrelated masks.
-    const auto* halves = static_cast<const uint32_t*>(TF_TensorData(seed));
-    const uint32_t key1 = Mix32(halves[0] ^ 0x9e3779b9U);
-    const uint32_t key2 = Mix32(halves[1] + key1);
-    const float scale = 1.0f / (1.0f - rate);
-    const auto* in = static_cast<const float*>(TF_TensorData(x));
-    auto* out = static_cast<float*>(TF_TensorData(y));
-    auto* keep = static_cast<float*>(TF_TensorData(mask));
-    ParallelRanges(NumElements(x), 1 << 20, [&](int64_t, int64_t first, int64_t last) {
-      DropoutRange(in, out, keep, first, last, key1, key2, rate, scale);
-    });
-  }
-  if (TF_GetCode(status) != TF_OK) TF_OpKernelContext_Failure(ctx, status);
-  TF_DeleteTensor(x);
-  TF_DeleteTensor(seed);
-  TF_DeleteTensor(y);
-  TF_DeleteTensor(mask);
-  TF_DeleteStatus(status);
+  TF_Tensor* y = call.Output(0, Dims(x));
+  TF_Tensor* mask = call.Output(1, Dims(x));
+  if (!call.ok()) return;
+  // Two keys from the 64-bit seed, each mixed so that nearby seeds give unrelated masks.
+  const auto* halves = static_cast<const uint32_t*>(TF_TensorData(seed));
+  const uint32_t key1 = Mix32(halves[0] ^ 0x9e3779b9U);
+  const uint32_t key2 = Mix32(halves[1] + key1);
+  const float scale = 1.0f / (1.0f - rate);
+  const auto* in = static_cast<const float*>(TF_TensorData(x));
+  auto* out = static_cast<float*>(TF_TensorData(y));
+  auto* keep = static_cast<float*>(TF_TensorData(mask));
+  ParallelRanges(NumElements(x), 1 << 20, [&](int64_t, int64_t first, int64_t last) {
+    DropoutRange(in, out, keep, first, last, key1, key2, rate, scale);
+  });
 }
 
 // ---- Cifar100ReluBiasGrad ----------------------------------------------------------------------
@@ -272,48 +295,34 @@ void* CreateNothing(TF_OpKernelConstruction*) { return nullptr; }
 void DeleteNothing(void*) {}
 
 void ComputeReluBiasGrad(void*, TF_OpKernelContext* ctx) {
-  TF_Status* status = TF_NewStatus();
-  TF_Tensor* dy = nullptr;
-  TF_Tensor* y = nullptr;
-  TF_Tensor* dz = nullptr;
-  TF_Tensor* db = nullptr;
-  TF_GetInput(ctx, 0, &dy, status);
-  if (TF_GetCode(status) == TF_OK) TF_GetInput(ctx, 1, &y, status);
-  if (TF_GetCode(status) == TF_OK &&
-      (TF_NumDims(dy) < 1 || NumElements(dy) != NumElements(y) ||
-       TF_Dim(dy, TF_NumDims(dy) - 1) != TF_Dim(y, TF_NumDims(y) - 1))) {
-    TF_SetStatus(status, TF_INVALID_ARGUMENT, "Cifar100ReluBiasGrad: dy and y must match");
+  KernelCall call(ctx);
+  TF_Tensor* dy = call.Input(0);
+  TF_Tensor* y = call.Input(1);
+  if (!call.ok() ||
+      !call.Require(TF_NumDims(dy) >= 1 && Dims(dy) == Dims(y),
+                    "Cifar100ReluBiasGrad: dy and y must have one shape")) {
+    return;
   }
-  const int64_t c = TF_GetCode(status) == TF_OK ? TF_Dim(dy, TF_NumDims(dy) - 1) : 0;
-  if (TF_GetCode(status) == TF_OK) dz = AllocateLike(ctx, 0, dy, status);
-  if (TF_GetCode(status) == TF_OK) {
-    int64_t dims[1] = {c};
-    db = TF_AllocateOutput(ctx, 1, TF_FLOAT, dims, 1, sizeof(float) * c, status);
+  const int64_t c = TF_Dim(dy, TF_NumDims(dy) - 1);
+  TF_Tensor* dz = call.Output(0, Dims(dy));
+  TF_Tensor* db = call.Output(1, {c});
+  if (!call.ok()) return;
+  const int64_t rows = c > 0 ? NumElements(dy) / c : 0;
+  const auto* g = static_cast<const float*>(TF_TensorData(dy));
+  const auto* act = static_cast<const float*>(TF_TensorData(y));
+  auto* out = static_cast<float*>(TF_TensorData(dz));
+  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  std::vector<std::vector<double>> sums(cores, std::vector<double>(c, 0.0));
+  ParallelRanges(rows, std::max<int64_t>(1, (1 << 19) / std::max<int64_t>(c, 1)),
+                 [&](int64_t part, int64_t first, int64_t last) {
+                   ReluBiasGradRows(g, act, out, sums[part].data(), first, last, c);
+                 });
+  auto* bias = static_cast<float*>(TF_TensorData(db));
+  for (int64_t k = 0; k < c; k++) {
+    double total = 0;
+    for (const auto& part : sums) total += part[k];
+    bias[k] = static_cast<float>(total);
   }
-  if (TF_GetCode(status) == TF_OK) {
-    const int64_t rows = c > 0 ? NumElements(dy) / c : 0;
-    const auto* g = static_cast<const float*>(TF_TensorData(dy));
-    const auto* act = static_cast<const float*>(TF_TensorData(y));
-    auto* out = static_cast<float*>(TF_TensorData(dz));
-    const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
-    std::vector<std::vector<double>> sums(cores, std::vector<double>(c, 0.0));
-    ParallelRanges(rows, std::max<int64_t>(1, (1 << 19) / std::max<int64_t>(c, 1)),
-                   [&](int64_t part, int64_t first, int64_t last) {
-                     ReluBiasGradRows(g, act, out, sums[part].data(), first, last, c);
-                   });
-    auto* bias = static_cast<float*>(TF_TensorData(db));
-    for (int64_t k = 0; k < c; k++) {
-      double total = 0;
-      for (const auto& part : sums) total += part[k];
-      bias[k] = static_cast<float>(total);
-    }
-  }
-  if (TF_GetCode(status) != TF_OK) TF_OpKernelContext_Failure(ctx, status);
-  TF_DeleteTensor(dy);
-  TF_DeleteTensor(y);
-  TF_DeleteTensor(dz);
-  TF_DeleteTensor(db);
-  TF_DeleteStatus(status);
 }
 
 void SameShapeAsFirstInput(TF_ShapeInferenceContext* ctx, TF_Status* status) {
