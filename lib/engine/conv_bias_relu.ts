@@ -121,14 +121,13 @@ export function fusedConv(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { initBackend, tf } from "./backend.ts";
- * await initBackend();
+ * import * as tf from "@tensorflow/tfjs";
  * const x = tf.tensor4d([1, -2, 3, -4], [1, 2, 2, 1]);
  * const y = conv2dBiasRelu(x, tf.ones([1, 1, 1, 2]), tf.tensor1d([0, 1]), {
  *   strides: [1, 1],
  *   pad: "valid",
  * });
- * // oneDNN's fused ReLU gives -0 where the sum is negative (+ 0 turns it into 0).
+ * // On tensorflow, oneDNN's fused ReLU gives -0 where the sum is negative (+ 0 makes it 0).
  * assert.deepEqual(Array.from(y.dataSync(), (v) => v + 0), [1, 2, 0, 0, 3, 4, 0, 0]);
  * ```
  */
