@@ -53,8 +53,8 @@ const Dropout = tf.layers.dropout({ rate: 0.5 }).constructor as LayerClass;
  *
  * tfjs's Dropout with a `seed` draws the same mask on every call, and without
  * one draws from Math.random (not reproducible). This one advances the seed
- * on every call and draws the mask with the engine's own generator
- * (lib/engine/random.ts). It serialises as a plain Dropout.
+ * on every call and draws the mask on the engine itself (lib/engine/dropout.ts: one pass on
+ * the tensorflow backend). It serialises as a plain Dropout.
  */
 class SeededDropout extends Dropout {
   #calls = 0;
