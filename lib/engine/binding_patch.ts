@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 
 /** Where each list case goes: the start of the single-value case, and what is inserted. */
 const EDITS: { anchor: string; insert: string }[] = [
@@ -99,10 +100,7 @@ export function patchBindingSource(source: string): string | undefined {
 }
 
 /** A short digest of the edits, for cache keys: a change to them rebuilds the binding. */
-export const PATCH_VERSION: string = (() => {
-  let h = 0;
-  for (const c of EDITS.map((e) => e.anchor + e.insert).join("")) {
-    h = (Math.imul(h, 31) + c.charCodeAt(0)) | 0;
-  }
-  return (h >>> 0).toString(16);
-})();
+export const PATCH_VERSION: string = createHash("sha256")
+  .update(EDITS.map((e) => e.anchor + e.insert).join(""))
+  .digest("hex")
+  .slice(0, 8);
