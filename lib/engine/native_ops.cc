@@ -147,6 +147,28 @@ class KernelCall {
   std::vector<TF_Tensor*> tensors_;
 };
 
+// Run fn(part, first, last) over [0, total) split into `parts` ranges, part 0 on the calling
+// thread and the others on threads of their own.
+template <typename Fn>
+void ParallelParts(int64_t total, int64_t parts, Fn fn) {
+  std::vector<std::thread> threads;
+  for (int64_t p = 1; p < parts; p++) {
+    threads.emplace_back(fn, p, total * p / parts, total * (p + 1) / parts);
+  }
+  fn(0, 0, total / parts);
+  for (auto& t : threads) t.join();
+}
+
+int64_t Cores() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+// ParallelParts on up to all cores when there is enough work (at least `grain` items per
+// thread), else on the calling thread alone.
+template <typename Fn>
+void ParallelRanges(int64_t total, int64_t grain, Fn fn) {
+  ParallelParts(total, std::max<int64_t>(1, std::min(Cores(), total / std::max<int64_t>(grain, 1))),
+                fn);
+}
+
 void ComputePoolGrad(void* kernel, TF_OpKernelContext* ctx) {
   const PoolAttrs& a = *static_cast<PoolAttrs*>(kernel);
   KernelCall call(ctx);
@@ -164,29 +186,10 @@ void ComputePoolGrad(void* kernel, TF_OpKernelContext* ctx) {
   const auto* in = static_cast<const float*>(TF_TensorData(x));
   const auto* g = static_cast<const float*>(TF_TensorData(dy));
   // Images are independent: split the batch over the cores for inputs over 1 MB.
-  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
-  const int64_t parts = sizeof(float) * n * h * w * c > (1 << 20) ? std::min(cores, n) : 1;
-  std::vector<std::thread> threads;
-  for (int64_t p = 1; p < parts; p++) {
-    threads.emplace_back(PoolGradImages, std::cref(a), in, g, out, n * p / parts,
-                         n * (p + 1) / parts, h, w, c, out_h, out_w);
-  }
-  PoolGradImages(a, in, g, out, 0, n / parts, h, w, c, out_h, out_w);
-  for (auto& t : threads) t.join();
-}
-
-// Run fn(first, last) over [0, total) on up to all cores when there is enough work (at
-// least `grain` items per thread), else on the calling thread; part 0 runs on the caller.
-template <typename Fn>
-void ParallelRanges(int64_t total, int64_t grain, Fn fn) {
-  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
-  const int64_t parts = std::max<int64_t>(1, std::min(cores, total / std::max<int64_t>(grain, 1)));
-  std::vector<std::thread> threads;
-  for (int64_t p = 1; p < parts; p++) {
-    threads.emplace_back(fn, p, total * p / parts, total * (p + 1) / parts);
-  }
-  fn(0, 0, total / parts);
-  for (auto& t : threads) t.join();
+  const int64_t parts = sizeof(float) * n * h * w * c > (1 << 20) ? std::min(Cores(), n) : 1;
+  ParallelParts(n, parts, [&](int64_t, int64_t first, int64_t last) {
+    PoolGradImages(a, in, g, out, first, last, h, w, c, out_h, out_w);
+  });
 }
 
 // ---- Cifar100Dropout ---------------------------------------------------------------------------
@@ -311,8 +314,7 @@ void ComputeReluBiasGrad(void*, TF_OpKernelContext* ctx) {
   const auto* g = static_cast<const float*>(TF_TensorData(dy));
   const auto* act = static_cast<const float*>(TF_TensorData(y));
   auto* out = static_cast<float*>(TF_TensorData(dz));
-  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
-  std::vector<std::vector<double>> sums(cores, std::vector<double>(c, 0.0));
+  std::vector<std::vector<double>> sums(Cores(), std::vector<double>(c, 0.0));
   ParallelRanges(rows, std::max<int64_t>(1, (1 << 19) / std::max<int64_t>(c, 1)),
                  [&](int64_t part, int64_t first, int64_t last) {
                    ReluBiasGradRows(g, act, out, sums[part].data(), first, last, c);
