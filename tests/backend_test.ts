@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { probeNative, readNativeStatus } from "../lib/engine/native.ts";
-import { patchBindingSource, PATCHED_FILE } from "../lib/engine/binding_patch.ts";
+import { probeNative, readNativeStatus } from "../lib/engine/install/native.ts";
+import { patchBindingSource, PATCHED_FILE } from "../lib/engine/install/binding_patch.ts";
 import { PROJECT_ROOT } from "../lib/util/paths.ts";
 
 const native = await readNativeStatus();

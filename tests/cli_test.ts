@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { vgg16NotopLayers, writeKerasWeights } from "./vgg16_fixture.ts";
 
-const CLI = new URL("../lib/cli.ts", import.meta.url).pathname;
+const CLI = new URL("../lib/cli/train.ts", import.meta.url).pathname;
 
 /** Run `deno task train`'s entry point with an empty cache and no downloads. */
 async function train(args: string[], env: Record<string, string> = {}) {

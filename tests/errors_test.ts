@@ -42,7 +42,7 @@ Deno.test("runCommand: --help prints the usage; user errors and bad flags are on
 
 Deno.test("every entry point answers an unknown flag with one error line, no stack trace", async (t) => {
   const entries: [string, number][] = [
-    ["cli.ts", 2],
+    ["train.ts", 2],
     ["predict.ts", 2],
     ["bench.ts", 2],
     ["step_bench.ts", 2],
@@ -52,7 +52,7 @@ Deno.test("every entry point answers an unknown flag with one error line, no sta
   for (const [entry, code] of entries) {
     await t.step(entry, async () => {
       const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", new URL(`../lib/${entry}`, import.meta.url).pathname, "--frobnicate"],
+        args: ["run", "-A", new URL(`../lib/cli/${entry}`, import.meta.url).pathname, "--frobnicate"],
         stdout: "piped",
         stderr: "piped",
       }).output();

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { initBackend, tf } from "../lib/engine/backend.ts";
-import { readNativeStatus } from "../lib/engine/native.ts";
+import { readNativeStatus } from "../lib/engine/install/native.ts";
 import { batchNormTraining } from "../lib/engine/batch_norm.ts";
 import { FusedMomentum } from "../lib/engine/tensorflow_optimizers.ts";
 import { batchNormalization, conv2d } from "../lib/models/layers.ts";

@@ -7,12 +7,12 @@ import { IMAGE_BYTES } from "../lib/data/dataset.ts";
 import { cifarImage, type RgbImage, writePng } from "../lib/data/images.ts";
 import { runExperiment } from "../lib/train/experiment.ts";
 import type { ExperimentConfig, RunRecord } from "../lib/train/config.ts";
-import { classifyImageFiles, loadClassifier, predictTopK } from "../lib/train/predict.ts";
+import { classifyImageFiles, loadClassifier, predictTopK } from "../lib/inference/predict.ts";
 import { UserError } from "../lib/util/errors.ts";
 
 await initBackend();
 
-const PREDICT = new URL("../lib/predict.ts", import.meta.url).pathname;
+const PREDICT = new URL("../lib/cli/predict.ts", import.meta.url).pathname;
 
 /** Train a small model quickly into `out`; returns its run record. */
 function train(out: string, over: Partial<ExperimentConfig> = {}): Promise<RunRecord> {

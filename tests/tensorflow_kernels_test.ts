@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { initBackend, tf } from "../lib/engine/backend.ts";
-import { readNativeStatus } from "../lib/engine/native.ts";
+import { readNativeStatus } from "../lib/engine/install/native.ts";
 import { FusedAdam, FusedRmsprop } from "../lib/engine/tensorflow_optimizers.ts";
 import { softmaxCrossEntropy } from "../lib/engine/softmax_cross_entropy.ts";
 import { assertClose, on } from "./numeric.ts";

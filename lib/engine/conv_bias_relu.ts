@@ -11,7 +11,7 @@
  * asks for none of the first layer's input gradient).
  *
  * The fused kernel needs list attributes that only the binding built by `deno task setup` takes
- * (lib/engine/binding_patch.ts), and a TensorFlow built with oneDNN (x86-64 Linux wheels are);
+ * (lib/engine/install/binding_patch.ts), and a TensorFlow built with oneDNN (x86-64 Linux wheels are);
  * {@linkcode fusedConvAvailable} says whether it can be called. Without it the op is Conv2D,
  * BiasAdd and Relu on this backend, and on other backends tfjs's own conv2d, add and relu.
  *

@@ -4,7 +4,7 @@
  * tfjs draws the mask as uniform noise, then GreaterEqual, Cast and two Muls, and multiplies
  * the gradient by the mask again: on the CNN's 128 x 2304 features, TensorFlow's Philox
  * generator alone took 2 ms and the whole dropout 3 to 5 ms of a 60 ms step. On the tensorflow
- * backend with the project's ops (lib/engine/native_ops.cc), `Cifar100Dropout` makes the mask
+ * backend with the project's ops (lib/engine/install/native_ops.cc), `Cifar100Dropout` makes the mask
  * from a counter-based generator and applies it in one pass, and the gradient is one Mul
  * (through `tf.customGrad`).
  * Elsewhere it is tfjs's formula on {@linkcode uniformNoise}. Either way the same seed gives
@@ -17,7 +17,7 @@ import { nodeBackend, runOp } from "./node_backend.ts";
 import { loadNativeOps } from "./native_ops.ts";
 import { uniformNoise } from "./random.ts";
 
-/** The project's TensorFlow op (lib/engine/native_ops.cc). */
+/** The project's TensorFlow op (lib/engine/install/native_ops.cc). */
 const DROPOUT_OP = "Cifar100Dropout";
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Loading the project's own TensorFlow ops (lib/engine/native_ops.cc), built by
+ * Loading the project's own TensorFlow ops (lib/engine/install/native_ops.cc), built by
  * `deno task setup` next to tfjs-node's binding, into the running libtensorflow with Deno's FFI.
  *
  * @module

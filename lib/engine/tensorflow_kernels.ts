@@ -19,7 +19,7 @@
  *   TensorFlow ops and four passes over the activation; here TensorFlow's `ReluGrad`, one. The
  *   gradient registry is shared by all backends, so other backends keep tfjs's formula.
  * - MaxPoolGrad: TensorFlow's recomputes each window's argmax pixel by pixel (14 ms on the
- *   first pooling layer's input); the project's own op (lib/engine/native_ops.cc), where setup
+ *   first pooling layer's input); the project's own op (lib/engine/install/native_ops.cc), where setup
  *   could build it, does the same in a vectorised loop.
  *
  * Each is tested against the cpu backend (tests/tensorflow_kernels_test.ts).
@@ -185,7 +185,7 @@ function fusedMatMul(original: KernelFunc): KernelFunc {
   };
 }
 
-/** MaxPoolGrad as Cifar100MaxPoolGrad (lib/engine/native_ops.cc), NHWC float32. */
+/** MaxPoolGrad as Cifar100MaxPoolGrad (lib/engine/install/native_ops.cc), NHWC float32. */
 function maxPoolGrad(original: KernelFunc): KernelFunc {
   return (args) => {
     const { dy, input } = args.inputs;

@@ -36,7 +36,7 @@ import type { RunRecord } from "../train/config.ts";
 import { Buffer } from "node:buffer";
 import { encodePng, enlarge } from "../data/images.ts";
 import { IMAGE_SIZE } from "../data/dataset.ts";
-import type { TopClass } from "../train/predict.ts";
+import type { TopClass } from "../inference/predict.ts";
 
 /** Class of the banner that carries the data caveat (tests look for it). */
 export const CAVEAT_CLASS = "cifar-data-caveat";
@@ -586,7 +586,7 @@ export function topKFigure(panels: TopKPanel[], title: string): Figure {
  * ```ts
  * import assert from "node:assert/strict";
  * import { JUPYTER_DISPLAY } from "./display.ts";
- * // Usually `const [top] = predictTopK(classifier, pixels)` (lib/train/predict.ts).
+ * // Usually `const [top] = predictTopK(classifier, pixels)` (lib/inference/predict.ts).
  * const top = [
  *   { rank: 1, class: 3, name: "bear", superclass: "large_carnivores", probability: 0.62 },
  *   { rank: 2, class: 42, name: "leopard", superclass: "large_carnivores", probability: 0.21 },

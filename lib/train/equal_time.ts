@@ -9,7 +9,7 @@
  * stay within the CNN's time. With `ablation`, ResNet-9 trains a second time with the same
  * epochs and no augmentation.
  *
- * Used by notebook 06 and `deno task equal-time` (lib/equal_time.ts).
+ * Used by notebook 06 and `deno task equal-time` (lib/cli/equal_time.ts).
  *
  * @module
  */

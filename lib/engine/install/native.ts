@@ -18,10 +18,10 @@
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { UserError } from "../util/errors.ts";
-import { PROJECT_ROOT } from "../util/paths.ts";
-import { exists, findPython, run, which } from "../util/process.ts";
-import { NATIVE_OPS_LIBRARY } from "./native_ops.ts";
+import { UserError } from "../../util/errors.ts";
+import { PROJECT_ROOT } from "../../util/paths.ts";
+import { exists, findPython, run, which } from "../../util/process.ts";
+import { NATIVE_OPS_LIBRARY } from "../native_ops.ts";
 import { PATCH_VERSION, patchBindingSource, PATCHED_FILE } from "./binding_patch.ts";
 
 /** The TensorFlow wheel whose C library the binding is built against. */
@@ -37,10 +37,10 @@ export interface NativeStatus {
   tensorflow: string;
   /** tfjs-node's version. */
   tfjsNode: string;
-  /** The project's own TensorFlow ops (lib/engine/native_ops.cc) were built and load. */
+  /** The project's own TensorFlow ops (lib/engine/install/native_ops.cc) were built and load. */
   ops: boolean;
   /**
-   * The binding takes list attributes (lib/engine/binding_patch.ts), so convolutions run as
+   * The binding takes list attributes (lib/engine/install/binding_patch.ts), so convolutions run as
    * TensorFlow's fused conv + bias + ReLU kernel.
    */
   fusedConv: boolean;
@@ -111,7 +111,7 @@ export async function setupNative(options: SetupOptions): Promise<NativeStatus> 
 
   const previous = await readNativeStatus(root);
   const via = await binding(root, pkg, native, tfjsNode, options, log, previous);
-  log("[5/5] the project's own TensorFlow ops (lib/engine/native_ops.cc)");
+  log("[5/5] the project's own TensorFlow ops (lib/engine/install/native_ops.cc)");
   const ops = await nativeOps(pkg, native, log);
   const probe = await probeNative(root);
   if (!probe.ok) {
@@ -198,7 +198,7 @@ async function cacheFile(file: string, cached: string): Promise<void> {
 }
 
 /**
- * Compile lib/engine/native_ops.cc against the library tfjs-node uses (its deps/), cached by
+ * Compile lib/engine/install/native_ops.cc against the library tfjs-node uses (its deps/), cached by
  * the source's hash. Optional: without a compiler the engine keeps TensorFlow's own kernels.
  */
 async function nativeOps(pkg: string, native: string, log: (line: string) => void) {
@@ -281,9 +281,9 @@ console.log(JSON.stringify({
 
 /** Load tfjs-node and run one op in a child process. */
 export async function probeNative(root = PROJECT_ROOT): Promise<Probe> {
-  const backend = new URL("./backend.ts", import.meta.url).href;
-  const ops = new URL("./native_ops.ts", import.meta.url).href;
-  const conv = new URL("./conv_bias_relu.ts", import.meta.url).href;
+  const backend = new URL("../backend.ts", import.meta.url).href;
+  const ops = new URL("../native_ops.ts", import.meta.url).href;
+  const conv = new URL("../conv_bias_relu.ts", import.meta.url).href;
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["eval", "--quiet", "--ext=ts", PROBE, backend, ops, conv],
     cwd: root,
@@ -318,7 +318,7 @@ const WHEEL_MEMBERS = [
   "tensorflow/include/tensorflow/core/platform/",
   "tensorflow/include/tsl/platform/",
   "tensorflow/include/xla/tsl/c/",
-  // What tensorflow/c/kernels.h includes (for lib/engine/native_ops.cc).
+  // What tensorflow/c/kernels.h includes (for lib/engine/install/native_ops.cc).
   "tensorflow/include/tensorflow/core/common_runtime/next_pluggable_device/c/",
 ];
 
@@ -418,7 +418,7 @@ async function linkLibrary(pkg: string, library: Library): Promise<void> {
 
 /**
  * A copy of the binding's sources (binding.gyp, binding/) in `dir`, with list attributes
- * (lib/engine/binding_patch.ts), and `deps` pointing at the package's: node-gyp builds there,
+ * (lib/engine/install/binding_patch.ts), and `deps` pointing at the package's: node-gyp builds there,
  * so the package in node_modules (hard links into Deno's npm cache) is never edited. Where the
  * source is not what the change expects, the copy is left as it is.
  */

@@ -18,16 +18,16 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { loadCifar100 } from "./data/cifar100.ts";
-import { initBackend } from "./engine/backend.ts";
-import { equalTime, type EqualTimeResult } from "./train/equal_time.ts";
+import { loadCifar100 } from "../data/cifar100.ts";
+import { initBackend } from "../engine/backend.ts";
+import { equalTime, type EqualTimeResult } from "../train/equal_time.ts";
 import {
   AUGMENTATIONS,
   type AugmentName,
   type RunRecord,
   trainingSeconds,
-} from "./train/config.ts";
-import { positiveInt, runCommand, UserError } from "./util/errors.ts";
+} from "../train/config.ts";
+import { positiveInt, runCommand, UserError } from "../util/errors.ts";
 
 const USAGE = `usage: deno task equal-time [--data PATH|synthetic] [--limit-train N]
   [--limit-test N] [--repeat R] [--augment crop+flip|crop|none] [--out DIR]`;

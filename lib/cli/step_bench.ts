@@ -16,14 +16,14 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { initBackend, tf } from "./engine/backend.ts";
-import { buildResnet9, decayedWeights } from "./models/resnet9.ts";
-import { HYP } from "./train/config.ts";
-import { makeOptimizer } from "./train/optimizer.ts";
-import { buildSmallModel, type SmallModel } from "./train/small_models.ts";
-import { gradients } from "./train/step.ts";
-import { mulberry32 } from "./util/random.ts";
-import { positiveInt, runCommand, UserError } from "./util/errors.ts";
+import { initBackend, tf } from "../engine/backend.ts";
+import { buildResnet9, decayedWeights } from "../models/resnet9.ts";
+import { HYP } from "../train/config.ts";
+import { makeOptimizer } from "../train/optimizer.ts";
+import { buildSmallModel, type SmallModel } from "../train/small_models.ts";
+import { gradients } from "../train/step.ts";
+import { mulberry32 } from "../util/random.ts";
+import { positiveInt, runCommand, UserError } from "../util/errors.ts";
 
 /** Median milliseconds per step, and the kernels of one step when asked for. */
 export async function stepTime(options: {

@@ -14,10 +14,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { HelpRequested, runCommand, UserError } from "./util/errors.ts";
-import { runExperiment } from "./train/experiment.ts";
-import { type ExperimentConfig, type ModelName, type RunRecord } from "./train/config.ts";
-import type { AugmentName, LossName } from "./train/config.ts";
+import { HelpRequested, runCommand, UserError } from "../util/errors.ts";
+import { runExperiment } from "../train/experiment.ts";
+import { type ExperimentConfig, type ModelName, type RunRecord } from "../train/config.ts";
+import type { AugmentName, LossName } from "../train/config.ts";
 
 const USAGE = `usage: deno task train --model <mlp|cnn|vgg16|resnet9> [--epochs N] [--batch-size N]
   [--data PATH|synthetic] [--limit-train N] [--limit-test N] [--seed N] [--out DIR]

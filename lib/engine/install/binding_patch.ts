@@ -1,5 +1,5 @@
 /**
- * One change to tfjs-node's binding sources before they are built (lib/engine/native.ts):
+ * One change to tfjs-node's binding sources before they are built (lib/engine/install/native.ts):
  * list-valued string and type attributes.
  *
  * tfjs-node's `AssignOpAttr` (binding/tfjs_backend.cc) sets lists of ints, floats and bools

@@ -1,6 +1,6 @@
 /**
  * `deno task setup`: install the npm packages into node_modules and set up the native engine
- * (tfjs-node on libtensorflow; see lib/engine/native.ts). Idempotent and quick once done.
+ * (tfjs-node on libtensorflow; see lib/engine/install/native.ts). Idempotent and quick once done.
  *
  * ```sh
  * deno task setup [--no-installer]
@@ -12,9 +12,9 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { setupNative } from "./engine/native.ts";
-import { cacheRoot } from "./util/cache.ts";
-import { runCommand } from "./util/errors.ts";
+import { setupNative } from "../engine/install/native.ts";
+import { cacheRoot } from "../util/cache.ts";
+import { runCommand } from "../util/errors.ts";
 
 /** Run the setup; returns the exit code. */
 export function main(args: string[]): Promise<number> {

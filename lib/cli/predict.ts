@@ -19,16 +19,16 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { initBackend } from "./engine/backend.ts";
-import { HelpRequested, runCommand, UserError } from "./util/errors.ts";
-import { dataCaveat } from "./report/analysis.ts";
+import { initBackend } from "../engine/backend.ts";
+import { HelpRequested, runCommand, UserError } from "../util/errors.ts";
+import { dataCaveat } from "../report/analysis.ts";
 import {
   type Classifier,
   classifyImageFiles,
   type ImageFileResult,
   loadClassifier,
   type TopClass,
-} from "./train/predict.ts";
+} from "../inference/predict.ts";
 
 const USAGE = `usage: deno task predict --run DIR [--top K] IMAGE...
   DIR: a run folder saved by \`deno task train\` (runs/<model>: model.json, run.json)

@@ -16,8 +16,8 @@ import { imageExamples } from "../data/examples.ts";
 import { type CifarImageFile, readCifarImage } from "../data/images.ts";
 import { loadModel } from "../models/model_io.ts";
 import { firstLine, isUserError, UserError } from "../util/errors.ts";
-import { EVAL_BATCH_SIZE, MODELS, readRunRecord, type RunRecord } from "./config.ts";
-import { vgg16Input } from "./features.ts";
+import { EVAL_BATCH_SIZE, MODELS, readRunRecord, type RunRecord } from "../train/config.ts";
+import { vgg16Input } from "../train/features.ts";
 
 /** One of the most probable classes for an image. */
 export interface TopClass {
@@ -60,7 +60,7 @@ const USE_RUN = "give the run folder `deno task train` saves, runs/<model> (mode
  * import assert from "node:assert/strict";
  * import { syntheticCifar100 } from "../data/synthetic.ts";
  * import { cifarImage } from "../data/images.ts";
- * import { runExperiment } from "./experiment.ts";
+ * import { runExperiment } from "../train/experiment.ts";
  * const out = await Deno.makeTempDir(); // `deno task train --model mlp` saves to runs/mlp
  * await runExperiment(
  *   { model: "mlp", data: "synthetic", epochs: 1, limitTrain: 256, limitTest: 64, out },
@@ -194,7 +194,7 @@ export function modelInput(classifier: Classifier, pixels: Uint8Array): tf.Tenso
  * ```ts
  * import assert from "node:assert/strict";
  * import { syntheticCifar100 } from "../data/synthetic.ts";
- * import { runExperiment } from "./experiment.ts";
+ * import { runExperiment } from "../train/experiment.ts";
  * const out = await Deno.makeTempDir(); // `deno task train --model mlp` saves to runs/mlp
  * await runExperiment(
  *   { model: "mlp", data: "synthetic", epochs: 1, limitTrain: 256, limitTest: 64, out },
@@ -283,7 +283,7 @@ export type ImageFileResult =
  * ```ts
  * import assert from "node:assert/strict";
  * import { writePng } from "../data/images.ts";
- * import { runExperiment } from "./experiment.ts";
+ * import { runExperiment } from "../train/experiment.ts";
  * const out = await Deno.makeTempDir(); // `deno task train --model mlp` saves to runs/mlp
  * await runExperiment(
  *   { model: "mlp", data: "synthetic", epochs: 1, limitTrain: 256, limitTest: 64, out },

@@ -24,25 +24,25 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { encodeRecords } from "./data/cifar_binary.ts";
-import { IMAGE_BYTES } from "./data/dataset.ts";
-import { imageExamples } from "./data/examples.ts";
-import { syntheticCifar100 } from "./data/synthetic.ts";
-import { initBackend, tf } from "./engine/backend.ts";
-import { TENSORFLOW_WHEEL } from "./engine/native.ts";
-import { buildCnn } from "./models/cnn.ts";
-import { buildMlp } from "./models/mlp.ts";
-import { buildVgg16Base } from "./models/vgg16.ts";
-import { HYP } from "./train/config.ts";
-import { extractFeatures } from "./train/features.ts";
-import { fit } from "./train/fit.ts";
-import { makeOptimizer } from "./train/optimizer.ts";
-import { defaultWorkers, startWorkers } from "./train/parallel.ts";
-import { cacheRoot } from "./util/cache.ts";
-import { runCommand, UserError } from "./util/errors.ts";
-import { exists, findPython, run } from "./util/process.ts";
+import { encodeRecords } from "../data/cifar_binary.ts";
+import { IMAGE_BYTES } from "../data/dataset.ts";
+import { imageExamples } from "../data/examples.ts";
+import { syntheticCifar100 } from "../data/synthetic.ts";
+import { initBackend, tf } from "../engine/backend.ts";
+import { TENSORFLOW_WHEEL } from "../engine/install/native.ts";
+import { buildCnn } from "../models/cnn.ts";
+import { buildMlp } from "../models/mlp.ts";
+import { buildVgg16Base } from "../models/vgg16.ts";
+import { HYP } from "../train/config.ts";
+import { extractFeatures } from "../train/features.ts";
+import { fit } from "../train/fit.ts";
+import { makeOptimizer } from "../train/optimizer.ts";
+import { defaultWorkers, startWorkers } from "../train/parallel.ts";
+import { cacheRoot } from "../util/cache.ts";
+import { runCommand, UserError } from "../util/errors.ts";
+import { exists, findPython, run } from "../util/process.ts";
 
-const SHARED_BENCH = new URL("../../shared/bench/", import.meta.url).pathname;
+const SHARED_BENCH = new URL("../../../shared/bench/", import.meta.url).pathname;
 /** PyTorch from pip for `--torch`. */
 const TORCH_PIP = "torch==2.13.0+cpu";
 /** Debian's interpreter, whose python3-torch (1.13) is the older anchor. */
