@@ -12,6 +12,7 @@ import { imageExamples } from "../data/examples.ts";
 import { countParams, summary } from "../models/layers.ts";
 import { decayedWeights } from "../models/resnet9.ts";
 import { saveModel } from "../models/model_io.ts";
+import { replaceFolder, writeFileDurably } from "../util/replace_folder.ts";
 import { defaultWorkers, startWorkers } from "./parallel.ts";
 import {
   augmentationLabel,
@@ -204,9 +205,18 @@ function limited(data: Cifar100, config: ExperimentConfig): Cifar100 {
   };
 }
 
-async function saveRecord(record: RunRecord, model: tf.LayersModel, out: string) {
+/**
+ * Save the trained model and its run record as one unit: `out/<model>/` is replaced by a
+ * folder written in full beside it (lib/util/replace_folder.ts), so a kill at any instant
+ * leaves the earlier complete run or this one, never new weights beside an old record. Sets
+ * the record's `model_path` and `record_path`.
+ */
+export async function saveRecord(record: RunRecord, model: tf.LayersModel, out: string) {
   const dir = join(out, record.model);
-  record.model_path = await saveModel(model, dir);
+  record.model_path = join(dir, "model.json");
   record.record_path = join(dir, "run.json");
-  await Deno.writeTextFile(record.record_path, JSON.stringify(record) + "\n");
+  await replaceFolder(dir, async (staging) => {
+    await saveModel(model, staging);
+    await writeFileDurably(join(staging, "run.json"), JSON.stringify(record) + "\n");
+  });
 }
