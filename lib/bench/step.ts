@@ -1,0 +1,129 @@
+/**
+ * The time of one training step (gradients and the optimizer's update) of the MLP, the CNN or
+ * ResNet-9 on the active engine, on random images, as `deno task bench:step` reports it: for
+ * profiling the engine, where lib/bench/side_by_side.ts times whole epochs.
+ *
+ * ResNet-9 steps use its recipe's loss (label smoothing, weight decay) and optimizer;
+ * `batchNorm: "tfjs"` builds it with tfjs's own batch normalisation instead of the fused one.
+ *
+ * @module
+ */
+import { initBackend, tf } from "../engine/backend.ts";
+import { buildResnet9, decayedWeights } from "../models/resnet9.ts";
+import { HYP } from "../train/hyp.ts";
+import { makeOptimizer } from "../train/optimizer.ts";
+import { buildSmallModel, type SmallModel } from "../train/small_models.ts";
+import { gradients } from "../train/step.ts";
+import { mulberry32 } from "../util/random.ts";
+
+/** What {@linkcode stepTime} measures. */
+export interface StepTimeOptions {
+  model: SmallModel;
+  batchSize: number;
+  /** Timed steps (after 3 untimed ones); the median is reported. */
+  steps: number;
+  /** ResNet-9's batch normalisation: the fused kernels (default) or tfjs's. */
+  batchNorm?: "fused" | "tfjs";
+  /** Add tfjs's per-kernel times of one more step. */
+  profile?: boolean;
+}
+
+/** Warm-up steps before timing: the first steps compile and allocate. */
+const WARM_UP_STEPS = 3;
+/** Kernels listed with `profile`, slowest first. */
+const PROFILED_KERNELS = 15;
+
+/**
+ * Median milliseconds per step, and the kernels of one step when asked for: the JSON line of
+ * `deno task bench:step`. Kernels the project runs inside a gradient, such as
+ * FusedBatchNormGradV3, are not listed separately.
+ */
+export async function stepTime(options: StepTimeOptions) {
+  const backend = await initBackend();
+  const { model: name, batchSize: n } = options;
+  const { model, optimizer, variables, step } = trainingStep(options);
+  for (let i = 0; i < WARM_UP_STEPS; i++) step();
+  const times: number[] = [];
+  for (let i = 0; i < options.steps; i++) {
+    const start = performance.now();
+    step();
+    // Eager engines finish each op before returning; reading a small result settles the rest.
+    variables[variables.length - 1].dataSync();
+    times.push(performance.now() - start);
+  }
+  // The upper middle for an even count, as this benchmark has always reported.
+  times.sort((a, b) => a - b);
+  const ms = times[Math.floor(times.length / 2)];
+  const kernels = options.profile ? await kernelTimes(step) : undefined;
+  optimizer.dispose();
+  model.dispose();
+  return {
+    model: name,
+    backend: backend.name,
+    batch_size: n,
+    // Only the tensorflow backend has the fused kernels; elsewhere the layer is tfjs's math.
+    batch_norm: name !== "resnet9"
+      ? undefined
+      : backend.name === "tensorflow"
+      ? options.batchNorm ?? "fused"
+      : "tfjs",
+    onednn: Deno.env.get("TF_ENABLE_ONEDNN_OPTS"),
+    median_ms_per_step: Math.round(ms * 10) / 10,
+    images_per_second: Math.round(n / ms * 1000),
+    kernels_ms: kernels,
+  };
+}
+
+/** The model, its optimizer and variables, and one training step on a fixed random batch. */
+function trainingStep(options: StepTimeOptions) {
+  const { model: name, batchSize: n } = options;
+  const h = HYP.resnet9;
+  const model = name === "resnet9"
+    ? buildResnet9({
+      width: h.width,
+      seed: h.seed,
+      batchNorm: h.batchNorm,
+      logitScale: h.logitScale,
+      head: h.head,
+      batchNormKernel: options.batchNorm,
+    })
+    : buildSmallModel(name, 0);
+  const optimizer = makeOptimizer(HYP[name].optimizer);
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const random = mulberry32(1);
+  const pixels = Float32Array.from({ length: n * 3072 }, () => random());
+  const labels = Int32Array.from({ length: n }, () => Math.floor(random() * 100));
+  const recipe = name === "resnet9"
+    ? {
+      labelSmoothing: h.labelSmoothing,
+      weightDecay: { rate: h.weightDecay, names: decayedWeights(model) },
+    }
+    : {};
+  const step = () =>
+    tf.tidy(() => {
+      const { grads } = gradients(model, variables, {
+        x: tf.tensor(pixels, [n, 32, 32, 3]),
+        labels: tf.tensor1d(labels, "int32"),
+        numClasses: 100,
+        loss: "categorical_crossentropy",
+        ...recipe,
+      });
+      optimizer.applyGradients(grads);
+      tf.dispose(grads);
+    });
+  return { model, optimizer, variables, step };
+}
+
+/** tfjs's kernel times of one `step`, summed by kernel name, the slowest first, in ms. */
+async function kernelTimes(step: () => void): Promise<Record<string, number>> {
+  const info = await tf.profile(() => step());
+  const byName = new Map<string, number>();
+  for (const k of info.kernels) {
+    byName.set(k.name, (byName.get(k.name) ?? 0) + (k.kernelTimeMs as number));
+  }
+  return Object.fromEntries(
+    [...byName].sort((a, b) => b[1] - a[1]).slice(0, PROFILED_KERNELS).map((
+      [k, v],
+    ) => [k, Math.round(v)]),
+  );
+}
