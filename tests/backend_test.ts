@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { probeNative, readNativeStatus } from "../lib/engine/install/native.ts";
-import { patchBindingSource, PATCHED_FILE } from "../lib/engine/install/binding_patch.ts";
+import {
+  PATCH_FILE,
+  PATCH_VERSION,
+  patchBindingSource,
+  PATCHED_FILE,
+} from "../lib/engine/install/binding_patch.ts";
 import { PROJECT_ROOT } from "../lib/util/paths.ts";
 
 const native = await readNativeStatus();
@@ -119,5 +124,29 @@ Deno.test({
       const probe = await probeNative();
       assert.equal(probe.fusedConv, true, "a binding built by setup calls the fused convolution");
     }
+  },
+});
+
+Deno.test({
+  name: "the binding patch adds only its own lines, once, and not to a source it does not fit",
+  ignore: !native,
+  async fn() {
+    const source = await Deno.readTextFile(
+      `${PROJECT_ROOT}/node_modules/@tensorflow/tfjs-node/${PATCHED_FILE}`,
+    );
+    const patch = await Deno.readTextFile(`${PROJECT_ROOT}/${PATCH_FILE}`);
+    const lines = (text: string) => text.split("\n");
+    const added = lines(patch).filter((l) => l.startsWith("+") && !l.startsWith("+++"));
+    const patched = patchBindingSource(source)!;
+    assert.equal(lines(patched).length, lines(source).length + added.length);
+    assert.equal(patchBindingSource(patched), patched, "patching twice is a no-op");
+    // Another tfjs-node's AssignOpAttr (one context line changed): built unchanged, not fuzzed in.
+    const other = source.replace("    case TF_ATTR_TYPE: {\n", "    case TF_ATTR_TYPE:\n    {\n");
+    assert.notEqual(other, source);
+    assert.equal(patchBindingSource(other), undefined);
+    // The cached binding's key follows the patch file's bytes.
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(patch));
+    const hex = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+    assert.equal(PATCH_VERSION, hex.slice(0, 8));
   },
 });

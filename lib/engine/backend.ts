@@ -1,5 +1,5 @@
 /**
- * The compute backend: import this module before anything else that uses tf.
+ * Run time: the compute backend. Import this module before anything else that uses tf.
  *
  * `initBackend()` picks the fastest engine that works here: tfjs-node
  * (libtensorflow, set up by `deno task setup`) when its native binding loads, else
@@ -94,7 +94,7 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
         // oneDNN's convolution kernels, which TensorFlow enables by default only on CPUs with
         // AVX512-VNNI/AMX. Here its convolution gradients took a ResNet-9 step (batch 128) from
         // 357 to 222 ms and a CNN step from 94 to 80 ms, medians of three alternating runs each
-        // (`deno task bench:step`, README: ResNet-9). TF_ENABLE_ONEDNN_OPTS=0 turns it off.
+        // (`deno task bench:step`, docs/resnet9.md). TF_ENABLE_ONEDNN_OPTS=0 turns it off.
         TF_ENABLE_ONEDNN_OPTS: "1",
       });
       const { quietLoad } = await import("./native_ops.ts");
@@ -104,7 +104,7 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
         await quietLoad(() => import("@tensorflow/tfjs-node"));
       } catch (e) {
         if (/tfjs_binding\.node/.test(String(e))) {
-          return "tfjs-node's native binding is not set up: run deno task setup (README: Engines)";
+          return "tfjs-node's native binding is not set up: run deno task setup (docs/engines.md)";
         }
         return `tfjs-node does not load (${firstLine(e)}): run deno task setup again`;
       }

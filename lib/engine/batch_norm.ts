@@ -1,5 +1,6 @@
 /**
- * Batch normalisation in training mode, as TensorFlow's fused ops on the `tensorflow` backend.
+ * Run time: batch normalisation in training mode, as TensorFlow's fused ops on the `tensorflow`
+ * backend.
  *
  * tfjs normalises a training batch with `moments` (Mean, Sub, Square, Mean) and `batchNorm`,
  * and differentiates that graph op by op: about a dozen passes over the activation forward and

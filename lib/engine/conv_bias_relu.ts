@@ -1,5 +1,5 @@
 /**
- * Convolution + bias + ReLU as one op, trainable, for the `tensorflow` backend.
+ * Run time: convolution + bias + ReLU as one op, trainable, for the `tensorflow` backend.
  *
  * In training, tfjs-layers runs a `relu` Conv2D unfused (tfjs's fused conv has no gradient
  * for activations): Conv2D, a broadcasting Add and Relu, three passes over the output. On the
@@ -11,9 +11,10 @@
  * asks for none of the first layer's input gradient).
  *
  * The fused kernel needs list attributes that only the binding built by `deno task setup` takes
- * (lib/engine/install/binding_patch.ts), and a TensorFlow built with oneDNN (x86-64 Linux wheels are);
- * {@linkcode fusedConvAvailable} says whether it can be called. Without it the op is Conv2D,
- * BiasAdd and Relu on this backend, and on other backends tfjs's own conv2d, add and relu.
+ * (lib/engine/install/tfjs_node_binding.patch), and a TensorFlow built with oneDNN (x86-64 Linux
+ * wheels are); {@linkcode fusedConvAvailable} says whether it can be called. Without it the op
+ * is Conv2D, BiasAdd and Relu on this backend, and on other backends tfjs's own conv2d, add and
+ * relu.
  *
  * @module
  */

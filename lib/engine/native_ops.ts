@@ -1,6 +1,6 @@
 /**
- * Loading the project's own TensorFlow ops (lib/engine/install/native_ops.cc), built by
- * `deno task setup` next to tfjs-node's binding, into the running libtensorflow with Deno's FFI.
+ * Run time: loading the project's own TensorFlow ops (lib/engine/install/native_ops.cc, compiled
+ * by `deno task setup` next to tfjs-node's binding) into the running libtensorflow with Deno's FFI.
  *
  * @module
  */

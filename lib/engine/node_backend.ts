@@ -1,7 +1,8 @@
 /**
- * The part of tfjs-node's `NodeJSKernelBackend` that the project's tensorflow-backend code uses:
- * running a TensorFlow op by name on tensor handles (`lib/engine/tensorflow_kernels.ts`,
- * `tensorflow_optimizers.ts`, `batch_norm.ts`, `softmax_cross_entropy.ts`, `random.ts`).
+ * Run time, tensorflow backend: the part of tfjs-node's `NodeJSKernelBackend` that the project's
+ * kernels use, running a TensorFlow op by name on tensor handles (`tensorflow_kernels.ts`,
+ * `conv_bias_relu.ts`, `tensorflow_optimizers.ts`, `batch_norm.ts`, `softmax_cross_entropy.ts`,
+ * `dropout.ts`, `random.ts`).
  *
  * @module
  */

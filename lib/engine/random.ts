@@ -1,5 +1,5 @@
 /**
- * Seeded uniform noise on the active engine.
+ * Run time: seeded uniform noise on the active engine.
  *
  * tfjs's `randomUniform` draws every value in JavaScript and uploads them: on the tensorflow
  * backend that was 4% of an MLP training step's CPU time (dropout masks). There TensorFlow's

@@ -1,5 +1,6 @@
 /**
- * Softmax cross-entropy from logits, as TensorFlow's fused op on the `tensorflow` backend.
+ * Run time: softmax cross-entropy from logits, as TensorFlow's fused op on the `tensorflow`
+ * backend.
  *
  * tfjs computes it as log-sum-exp, Sub, Mul, Neg, Sum and a mean, and its custom gradient
  * again as Exp, Sub and Mul for the logits and for the labels: about 35 kernels a step, each a

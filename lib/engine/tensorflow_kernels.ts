@@ -1,5 +1,6 @@
 /**
- * Kernels the project registers for tfjs-node's `tensorflow` backend (libtensorflow).
+ * Run time: kernels the project registers for tfjs-node's `tensorflow` backend (libtensorflow),
+ * when lib/engine/backend.ts picks it.
  *
  * tfjs-node runs each tfjs kernel as TensorFlow eager ops. Some of its kernels are built from
  * many small ops where TensorFlow has one, which costs passes over memory and dispatch time on
@@ -19,8 +20,8 @@
  *   TensorFlow ops and four passes over the activation; here TensorFlow's `ReluGrad`, one. The
  *   gradient registry is shared by all backends, so other backends keep tfjs's formula.
  * - MaxPoolGrad: TensorFlow's recomputes each window's argmax pixel by pixel (14 ms on the
- *   first pooling layer's input); the project's own op (lib/engine/install/native_ops.cc), where setup
- *   could build it, does the same in a vectorised loop.
+ *   first pooling layer's input); the project's own op (lib/engine/install/native_ops.cc), where
+ *   setup could build it, does the same in a vectorised loop.
  *
  * Each is tested against the cpu backend (tests/tensorflow_kernels_test.ts).
  *

@@ -1,5 +1,6 @@
 /**
- * Adam and RMSprop as TensorFlow's fused training ops, for the `tensorflow` backend.
+ * Run time: Adam, RMSprop and SGD with momentum as TensorFlow's fused training ops, for the
+ * `tensorflow` backend.
  *
  * tfjs's optimizers update each weight with a dozen element-wise ops (and as many fresh
  * tensors); on the MLP's 1.9 million weights that was half of a training step. TensorFlow has

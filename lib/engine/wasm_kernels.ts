@@ -1,5 +1,5 @@
 /**
- * Kernels the project registers for tfjs's WebAssembly backend.
+ * Run time: kernels the project registers for tfjs's WebAssembly backend.
  *
  * The stock wasm backend (4.22) cannot train a conv net and is slow for dense
  * layers; both are fixed here by composing kernels the backend does have:

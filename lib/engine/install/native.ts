@@ -1,6 +1,7 @@
 /**
- * Setting up the native engine: tfjs-node's binding to libtensorflow, in this project's
- * node_modules, on any machine that can compile C++.
+ * Install time (`deno task setup`, lib/cli/setup.ts): setting up the native engine, tfjs-node's
+ * binding to libtensorflow, in this project's node_modules, on any machine that can compile C++.
+ * Nothing here runs when a model trains; lib/engine/backend.ts only loads what this built.
  *
  * tfjs-node's own install script downloads libtensorflow and a prebuilt binding from Google's
  * storage. Where that works it is used. Where it does not (offline machines, mirrors of the
@@ -22,7 +23,7 @@ import { UserError } from "../../util/errors.ts";
 import { PROJECT_ROOT } from "../../util/paths.ts";
 import { exists, findPython, run, which } from "../../util/process.ts";
 import { NATIVE_OPS_LIBRARY } from "../native_ops.ts";
-import { PATCH_VERSION, patchBindingSource, PATCHED_FILE } from "./binding_patch.ts";
+import { PATCH_FILE, PATCH_VERSION, patchBindingSource, PATCHED_FILE } from "./binding_patch.ts";
 
 /** The TensorFlow wheel whose C library the binding is built against. */
 export const TENSORFLOW_WHEEL = { name: "tensorflow-cpu", version: "2.21.0" } as const;
@@ -40,8 +41,8 @@ export interface NativeStatus {
   /** The project's own TensorFlow ops (lib/engine/install/native_ops.cc) were built and load. */
   ops: boolean;
   /**
-   * The binding takes list attributes (lib/engine/install/binding_patch.ts), so convolutions run as
-   * TensorFlow's fused conv + bias + ReLU kernel.
+   * The binding takes list attributes (lib/engine/install/tfjs_node_binding.patch), so
+   * convolutions run as TensorFlow's fused conv + bias + ReLU kernel.
    */
   fusedConv: boolean;
   /** The binding is tfjs-node's own prebuilt one (its installer worked). */
@@ -181,25 +182,28 @@ async function binding(
   await Deno.mkdir(dirname(target), { recursive: true });
   if (await exists(cached)) {
     log(`      using the binding built earlier: ${cached}`);
-    await Deno.copyFile(cached, target);
+    await copyAtomically(cached, target);
     return "cached build";
   }
-  const sources = await patchedSources(pkg, join(native, "src", key), log);
+  const sources = await patchedSources(pkg, tfjsNode, join(native, "src", key), log);
   await buildBinding(sources, native, target, log);
-  await cacheFile(target, cached);
+  await copyAtomically(target, cached);
   return "built from source";
 }
 
-/** Copy `file` into the cache at `cached`, atomically. */
-async function cacheFile(file: string, cached: string): Promise<void> {
-  await Deno.mkdir(dirname(cached), { recursive: true });
-  await Deno.copyFile(file, `${cached}.tmp`);
-  await Deno.rename(`${cached}.tmp`, cached);
+/**
+ * Copy `file` to `to` (into the cache, or from it into node_modules) as a new file renamed into
+ * place: a process that has the old library loaded keeps its copy instead of seeing it rewritten.
+ */
+async function copyAtomically(file: string, to: string): Promise<void> {
+  await Deno.mkdir(dirname(to), { recursive: true });
+  await Deno.copyFile(file, `${to}.tmp`);
+  await Deno.rename(`${to}.tmp`, to);
 }
 
 /**
- * Compile lib/engine/install/native_ops.cc against the library tfjs-node uses (its deps/), cached by
- * the source's hash. Optional: without a compiler the engine keeps TensorFlow's own kernels.
+ * Compile lib/engine/install/native_ops.cc against the library tfjs-node uses (its deps/), cached
+ * by the source's hash. Optional: without a compiler the engine keeps TensorFlow's own kernels.
  */
 async function nativeOps(pkg: string, native: string, log: (line: string) => void) {
   const source = fileURLToPath(new URL("./native_ops.cc", import.meta.url));
@@ -216,7 +220,7 @@ async function nativeOps(pkg: string, native: string, log: (line: string) => voi
   );
   const target = join(pkg, "lib", "napi-v8", NATIVE_OPS_LIBRARY);
   if (await exists(cached)) {
-    await Deno.copyFile(cached, target);
+    await copyAtomically(cached, target);
     return true;
   }
   const compiler = await which("c++") ?? await which("g++");
@@ -247,7 +251,7 @@ async function nativeOps(pkg: string, native: string, log: (line: string) => voi
     log(`      not built (${built.error}): TensorFlow's own kernels are used`);
     return false;
   }
-  await cacheFile(target, cached);
+  await copyAtomically(target, cached);
   return true;
 }
 
@@ -418,11 +422,16 @@ async function linkLibrary(pkg: string, library: Library): Promise<void> {
 
 /**
  * A copy of the binding's sources (binding.gyp, binding/) in `dir`, with list attributes
- * (lib/engine/install/binding_patch.ts), and `deps` pointing at the package's: node-gyp builds there,
- * so the package in node_modules (hard links into Deno's npm cache) is never edited. Where the
- * source is not what the change expects, the copy is left as it is.
+ * (tfjs_node_binding.patch, applied by binding_patch.ts), and `deps` pointing at the package's:
+ * node-gyp builds there, so the package in node_modules (hard links into Deno's npm cache) is
+ * never edited. Where the patch does not apply, the copy is left as it is.
  */
-async function patchedSources(pkg: string, dir: string, log: (line: string) => void) {
+async function patchedSources(
+  pkg: string,
+  tfjsNode: string,
+  dir: string,
+  log: (line: string) => void,
+) {
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.mkdir(join(dir, "binding"), { recursive: true });
   await Deno.copyFile(join(pkg, "binding.gyp"), join(dir, "binding.gyp"));
@@ -435,9 +444,12 @@ async function patchedSources(pkg: string, dir: string, log: (line: string) => v
   const file = join(dir, PATCHED_FILE);
   const patched = patchBindingSource(await Deno.readTextFile(file));
   if (patched) await Deno.writeTextFile(file, patched);
-  else {log(
-      `      ${PATCHED_FILE} is not as expected: built without list attributes (slower convs)`,
-    );}
+  else {
+    log(
+      `      ${PATCH_FILE} does not apply to tfjs-node ${tfjsNode}'s ${PATCHED_FILE}: ` +
+        "built without list attributes (unfused convolutions)",
+    );
+  }
   return dir;
 }
 
