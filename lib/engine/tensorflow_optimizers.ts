@@ -48,6 +48,9 @@ export interface RmspropSettings {
   epsilon: number;
 }
 
+/** A named tensor, as tfjs's optimizers' `getWeights` lists their state. */
+export type NamedTensor = { name: string; tensor: tf.Tensor };
+
 let instances = 0;
 
 /** One weight's TensorFlow variable and its optimizer slots. */
@@ -63,6 +66,8 @@ interface Slots {
 abstract class FusedOptimizer extends tf.Optimizer {
   readonly #prefix = `cifar100_ts_optimizer_${++instances}`;
   readonly #slots = new Map<string, Slots>();
+  /** Slot values from {@linkcode setWeights}, per weight in update order, for slots not made yet. */
+  #restored: tf.Tensor[][] = [];
   /** Constant scalars (learning rate, decay rates, epsilon), made once. */
   protected readonly constants: tf.Scalar[];
 
@@ -136,19 +141,56 @@ abstract class FusedOptimizer extends tf.Optimizer {
         ], []);
       const weight = tf.keep(handle("weight"));
       const state = Array.from({ length: this.stateSlots }, (_, i) => tf.keep(handle(`${i}`)));
-      for (const slot of state) {
-        const zeros = tf.zerosLike(variable);
-        assign(b, slot, zeros);
-        zeros.dispose();
-      }
+      const restored = this.#restored[this.#slots.size];
+      state.forEach((slot, i) => {
+        const value = restored?.[i] ?? tf.zerosLike(variable);
+        assign(b, slot, value);
+        value.dispose();
+      });
       slots = { weight, state, dataId: undefined };
       this.#slots.set(name, slots);
     }
     return slots;
   }
 
+  /**
+   * The step count, then each weight's slots (Adam: m, v; RMSprop: ms, mom; SGD: the
+   * accumulator) in the order the weights were first updated, as tfjs's optimizers list theirs:
+   * a checkpoint (lib/train/checkpoint.ts) saves them and {@linkcode setWeights} restores them.
+   * Slots are listed by position, not by variable name (names differ between processes).
+   */
+  override async getWeights(): Promise<NamedTensor[]> {
+    const b = nodeBackend();
+    const slots: NamedTensor[] = [];
+    for (const [name, { state }] of this.#slots) {
+      state.forEach((handle, i) => {
+        const tensor = b.executeSingleOutput("ReadVariableOp", [dtype(b)], [handle]);
+        slots.push({ name: `${name}/${i}`, tensor });
+      });
+    }
+    return [await this.saveIterations(), ...slots];
+  }
+
+  /**
+   * Restore what {@linkcode getWeights} returned, before the first update: the step count and
+   * each weight's slots, by position in update order (the tensors are copied).
+   */
+  override async setWeights(weightValues: NamedTensor[]): Promise<void> {
+    if (this.#slots.size) throw new Error("setWeights: restore before the first update");
+    const slots = await this.extractIterations(weightValues);
+    const per = this.stateSlots;
+    if (slots.length % per) throw new Error(`setWeights: ${slots.length} slots, not ${per} each`);
+    tf.dispose(this.#restored.flat());
+    this.#restored = [];
+    for (let k = 0; k < slots.length; k += per) {
+      this.#restored.push(slots.slice(k, k + per).map(({ tensor }) => tf.keep(tensor.clone())));
+    }
+  }
+
   override dispose(): void {
     const b = nodeBackend();
+    tf.dispose(this.#restored.flat());
+    this.#restored = [];
     for (const { weight, state } of this.#slots.values()) {
       for (const handle of [weight, ...state]) {
         b.executeMultipleOutputs(

@@ -65,6 +65,13 @@ class SeededDropout extends Dropout {
     this.#baseSeed = args.seed;
     this.#rate = args.rate;
   }
+  /** Calls so far (training and inference): the position in the layer's mask sequence. */
+  get calls(): number {
+    return this.#calls;
+  }
+  set calls(calls: number) {
+    this.#calls = calls;
+  }
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) {
     const seed = this.#baseSeed + SEED_STRIDE.dropoutCall * this.#calls++;
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
@@ -72,6 +79,37 @@ class SeededDropout extends Dropout {
     // As tfjs's dropout: keep where u >= rate, and scale the kept values by 1 / (1 - rate).
     return seededDropout(x, this.#rate, seed);
   }
+}
+
+/**
+ * Where each seeded dropout layer of `model` is in its mask sequence, in layer order: a
+ * checkpoint (lib/train/checkpoint.ts) saves it so a resumed run draws the masks that an
+ * uninterrupted one would. Layers nested in sub-models count too.
+ */
+export function dropoutPositions(model: tf.LayersModel): number[] {
+  return seededDropouts(model).map((layer) => layer.calls);
+}
+
+/** Set the positions that {@linkcode dropoutPositions} returned for the same architecture. */
+export function setDropoutPositions(model: tf.LayersModel, positions: number[]): void {
+  const layers = seededDropouts(model);
+  if (layers.length !== positions.length) {
+    throw new Error(`${positions.length} dropout positions for ${layers.length} dropout layers`);
+  }
+  layers.forEach((layer, i) => layer.calls = positions[i]);
+}
+
+function seededDropouts(model: tf.LayersModel): SeededDropout[] {
+  const found: SeededDropout[] = [];
+  const visit = (layers: tf.layers.Layer[]) => {
+    for (const layer of layers) {
+      if (layer instanceof SeededDropout) found.push(layer);
+      const inner = (layer as Partial<tf.LayersModel>).layers;
+      if (Array.isArray(inner)) visit(inner);
+    }
+  };
+  visit(model.layers);
+  return found;
 }
 
 /** A Dropout layer with reproducible masks; see {@linkcode SeededDropout}. */

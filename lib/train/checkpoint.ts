@@ -1,0 +1,273 @@
+/**
+ * Training checkpoints: everything a run needs to go on after a completed epoch and end with
+ * the numbers an uninterrupted run would have given.
+ *
+ * What the rest of a run draws on, and where a checkpoint keeps it:
+ * - the model's weights, trainable or not (batch normalisation's moving statistics);
+ * - the optimizer's state, via `getWeights`/`setWeights`: the step count and each weight's
+ *   slots (Adam's moments, RMSprop's mean square and momentum, SGD's accumulator), tfjs's
+ *   optimizers and the fused ones of lib/engine/tensorflow_optimizers.ts alike;
+ * - the random sources, all counter-based from the run's seed (lib/util/random.ts): shuffling
+ *   draws epoch e's order from (seed, e), augmentation batch b's crops from (seed, b), so the
+ *   epoch and the step count fix them; dropout draws call n of a layer from (layer seed, n),
+ *   so each dropout layer's call count is kept (lib/models/layers.ts `dropoutPositions`);
+ * - the learning-rate schedule, a function of the position in the run (epochs done), and the
+ *   rates used so far;
+ * - the history and timings so far, and the configuration that made it, so a checkpoint of
+ *   another configuration is refused ({@linkcode configDifference}).
+ *
+ * One file, `checkpoint.ckpt` in the run's folder: an 8-byte tag, the header's length (uint32,
+ * little-endian), the header (JSON: the state above, each tensor's name, shape, dtype and byte
+ * range, and the SHA-256 of the tensors' bytes), then the tensors' bytes. It is written under a
+ * temporary name in the same folder, flushed, then renamed over the previous one, so a kill at
+ * any instant leaves the previous checkpoint or the new one; a damaged file is named in one
+ * line ({@linkcode readCheckpoint}).
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { tf } from "../engine/backend.ts";
+import { dropoutPositions, setDropoutPositions } from "../models/layers.ts";
+import { UserError } from "../util/errors.ts";
+import { writeFileDurably } from "../util/replace_folder.ts";
+
+/** The checkpoint's file name in a run's folder. */
+export const CHECKPOINT_FILE = "checkpoint.ckpt";
+
+/** The file's first 8 bytes: what it is, and the format's version. */
+const TAG = "C100CKP1";
+
+/** The run's progress that a checkpoint keeps besides tensors. */
+export interface TrainingProgress {
+  /** Epochs completed. */
+  epoch: number;
+  /** Batches trained so far, over all epochs (seeds augmentation). */
+  step: number;
+  /** Per-epoch metrics so far (loss, accuracy, val_loss, val_accuracy, ...). */
+  history: Record<string, number[]>;
+  secondsPerEpoch: number[];
+  validationSeconds: number[];
+  /** The learning rate of every step so far, where a schedule set it. */
+  learningRates: number[];
+}
+
+/**
+ * What makes two runs the same run: a checkpoint is resumed only under the same values. Plain
+ * JSON values (model, data, seed, batch size, epochs, threads, ...), compared key by key.
+ */
+export type RunIdentity = Record<string, string | number | boolean | null>;
+
+/** A checkpoint read back by {@linkcode readCheckpoint}. */
+export interface Checkpoint {
+  path: string;
+  identity: RunIdentity;
+  progress: TrainingProgress;
+  /** Each dropout layer's call count (lib/models/layers.ts). */
+  dropout: number[];
+  /** The model's weights (`model.weights` order). */
+  weights: tf.Tensor[];
+  /** The optimizer's `getWeights()`: the step count, then its slots. */
+  optimizer: { name: string; tensor: tf.Tensor }[];
+  /** Free the tensors (after {@linkcode restoreCheckpoint}). */
+  dispose(): void;
+}
+
+interface TensorEntry {
+  name: string;
+  shape: number[];
+  dtype: "float32" | "int32";
+  offset: number;
+  bytes: number;
+}
+
+interface Header {
+  identity: RunIdentity;
+  progress: TrainingProgress;
+  dropout: number[];
+  weights: TensorEntry[];
+  optimizer: TensorEntry[];
+  sha256: string;
+  savedAt: string;
+}
+
+/**
+ * Write the state of a run after a completed epoch to `dir`/checkpoint.ckpt, atomically
+ * replacing the previous checkpoint.
+ * @returns the file's path and size in bytes (for the log).
+ */
+export async function writeCheckpoint(
+  dir: string,
+  state: {
+    identity: RunIdentity;
+    progress: TrainingProgress;
+    model: tf.LayersModel;
+    optimizer: tf.Optimizer;
+  },
+): Promise<{ path: string; bytes: number }> {
+  const blobs: Uint8Array[] = [];
+  let offset = 0;
+  const entry = (name: string, tensor: tf.Tensor): TensorEntry => {
+    if (tensor.dtype !== "float32" && tensor.dtype !== "int32") {
+      throw new Error(`checkpoint: ${name} is ${tensor.dtype}`);
+    }
+    const data = tensor.dataSync() as Float32Array | Int32Array;
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+    blobs.push(bytes);
+    offset += bytes.length;
+    return {
+      name,
+      shape: tensor.shape,
+      dtype: tensor.dtype,
+      offset: offset - bytes.length,
+      bytes: bytes.length,
+    };
+  };
+  const weights = state.model.weights.map((w) => entry(w.originalName, w.read()));
+  const slots = await state.optimizer.getWeights();
+  const optimizer = slots.map(({ name, tensor }) => entry(name, tensor));
+  tf.dispose(slots.map((s) => s.tensor).filter((t) => !(t instanceof tf.Variable)));
+  const body = concat(blobs);
+  const header: Header = {
+    identity: state.identity,
+    progress: state.progress,
+    dropout: dropoutPositions(state.model),
+    weights,
+    optimizer,
+    sha256: createHash("sha256").update(body).digest("hex"),
+    savedAt: new Date().toISOString(),
+  };
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const length = new Uint8Array(4);
+  new DataView(length.buffer).setUint32(0, json.length, true);
+  const file = concat([new TextEncoder().encode(TAG), length, json, body]);
+  await Deno.mkdir(dir, { recursive: true });
+  const path = join(dir, CHECKPOINT_FILE);
+  const temporary = `${path}.${Deno.pid}.tmp`;
+  try {
+    await writeFileDurably(temporary, file);
+    await Deno.rename(temporary, path);
+  } catch (e) {
+    await Deno.remove(temporary).catch(() => {});
+    throw e;
+  }
+  return { path, bytes: file.length };
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * Read `dir`/checkpoint.ckpt.
+ * @returns undefined when there is none.
+ * @throws {UserError} naming the file when it is damaged or not a checkpoint.
+ */
+export async function readCheckpoint(dir: string): Promise<Checkpoint | undefined> {
+  const path = join(dir, CHECKPOINT_FILE);
+  let file: Uint8Array;
+  try {
+    file = await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw new UserError(`cannot read checkpoint ${path}: ${(e as Error).message}`);
+  }
+  const damaged = (what: string) =>
+    new UserError(
+      `checkpoint ${path} is damaged (${what}); delete it or pass --restart to start afresh`,
+    );
+  if (file.length < 12 || new TextDecoder().decode(file.subarray(0, 8)) !== TAG) {
+    throw damaged("not a checkpoint of this version");
+  }
+  const length = new DataView(file.buffer, file.byteOffset + 8, 4).getUint32(0, true);
+  let header: Header;
+  try {
+    header = JSON.parse(new TextDecoder().decode(file.subarray(12, 12 + length)));
+  } catch {
+    throw damaged("unreadable header");
+  }
+  const body = file.subarray(12 + length);
+  const entries = [...header.weights, ...header.optimizer];
+  const need = entries.reduce((n, e) => Math.max(n, e.offset + e.bytes), 0);
+  if (body.length !== need) {
+    throw damaged(`${body.length} bytes of tensors, the header says ${need}`);
+  }
+  if (createHash("sha256").update(body).digest("hex") !== header.sha256) {
+    throw damaged("its tensors' SHA-256 is not the one its header records");
+  }
+  const tensor = (e: TensorEntry) => {
+    const bytes = body.slice(e.offset, e.offset + e.bytes).buffer;
+    const values = e.dtype === "int32" ? new Int32Array(bytes) : new Float32Array(bytes);
+    return tf.tensor(values, e.shape, e.dtype);
+  };
+  const weights = header.weights.map(tensor);
+  const optimizer = header.optimizer.map((e) => ({ name: e.name, tensor: tensor(e) }));
+  return {
+    path,
+    identity: header.identity,
+    progress: header.progress,
+    dropout: header.dropout,
+    weights,
+    optimizer,
+    dispose: () => tf.dispose([...weights, ...optimizer.map((o) => o.tensor)]),
+  };
+}
+
+/**
+ * Put a checkpoint's state into a freshly built `model` (the same architecture) and a fresh
+ * `optimizer` (before its first update).
+ * @throws {UserError} when the model's weights do not match the checkpoint's.
+ */
+export async function restoreCheckpoint(
+  checkpoint: Checkpoint,
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+): Promise<void> {
+  const variables = model.weights;
+  const mismatch = variables.length !== checkpoint.weights.length
+    ? `${checkpoint.weights.length} weights, the model has ${variables.length}`
+    : variables.findIndex((v, i) => !sameShape(v.shape, checkpoint.weights[i].shape));
+  if (typeof mismatch === "string" || mismatch >= 0) {
+    const what = typeof mismatch === "string"
+      ? mismatch
+      : `weight ${variables[mismatch].originalName} is ${
+        JSON.stringify(checkpoint.weights[mismatch].shape)
+      }, the model's ${JSON.stringify(variables[mismatch].shape)}`;
+    throw new UserError(`checkpoint ${checkpoint.path} does not fit this model: ${what}`);
+  }
+  variables.forEach((v, i) => v.write(checkpoint.weights[i]));
+  setDropoutPositions(model, checkpoint.dropout);
+  await optimizer.setWeights(checkpoint.optimizer);
+}
+
+function sameShape(a: readonly (number | null)[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/**
+ * The first difference between a checkpoint's run identity and this run's, as words for a
+ * one-line error ("seed 3, this run's 4"), or undefined when they are the same run.
+ */
+export function configDifference(saved: RunIdentity, current: RunIdentity): string | undefined {
+  const keys = [...new Set([...Object.keys(current), ...Object.keys(saved)])];
+  for (const key of keys) {
+    const was = saved[key] ?? null, now = current[key] ?? null;
+    if (was !== now) {
+      return `${key} ${JSON.stringify(was)}, this run's ${JSON.stringify(now)}`;
+    }
+  }
+  return undefined;
+}
+
+/** Delete `dir`'s checkpoint (a finished run no longer needs it); no error when there is none. */
+export async function removeCheckpoint(dir: string): Promise<void> {
+  await Deno.remove(join(dir, CHECKPOINT_FILE)).catch((e) => {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  });
+}
