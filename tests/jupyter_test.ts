@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 
-const EXECUTE = "lib/notebooks/execute.ts";
+const EXECUTE = "lib/cli/notebooks.ts";
 
 async function execute(args: string[], env: Record<string, string>) {
   const out = await new Deno.Command(Deno.execPath(), {

@@ -18,19 +18,12 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { initBackend } from "../engine/backend.ts";
-import { HelpRequested, runCommand, UserError } from "../util/errors.ts";
+import { parseCommandLine, positiveInt, runCommand, UsageError } from "../util/errors.ts";
 import { dataCaveat } from "../report/analysis.ts";
-import {
-  type Classifier,
-  classifyImageFiles,
-  type ImageFileResult,
-  loadClassifier,
-  type TopClass,
-} from "../inference/predict.ts";
+import type { Classifier, ImageFileResult, TopClass } from "../inference/predict.ts";
 
-const USAGE = `usage: deno task predict --run DIR [--top K] IMAGE...
+/** `deno task predict --help`. */
+export const USAGE = `usage: deno task predict --run DIR [--top K] IMAGE...
   DIR: a run folder saved by \`deno task train\` (runs/<model>: model.json, run.json)
   IMAGE: PNG or JPEG files of any size (centre-cropped, then resized to 32x32)`;
 
@@ -41,32 +34,21 @@ export interface PredictArgs {
   top: number;
 }
 
-/** Parse the flags; throws UserError naming a bad flag or value. */
+/**
+ * Parse the flags.
+ *
+ * @throws {HelpRequested} for `--help` / `-h`
+ * @throws {UserError} naming a bad flag or value
+ */
 export function parsePredictArgs(args: string[]): PredictArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        run: { type: "string" },
-        top: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw new UserError(`${(e as Error).message.replace(/\s*\n\s*/g, " ")}\n${USAGE}`);
-  }
-  const v = parsed.values;
-  if (v.help) throw new HelpRequested();
-  if (!v.run) throw new UserError(`--run DIR is required\n${USAGE}`);
-  if (parsed.positionals.length === 0) throw new UserError(`no images given\n${USAGE}`);
-  const top = v.top === undefined ? 5 : Number(v.top);
-  if (!Number.isInteger(top) || top < 1 || v.top?.trim() === "") {
-    throw new UserError(`--top must be a whole number >= 1, got '${v.top}'`);
-  }
-  return { run: v.run, images: parsed.positionals, top };
+  const { values: v, positionals } = parseCommandLine(args, {
+    usage: USAGE,
+    positionals: true,
+    options: { run: { type: "string" }, top: { type: "string" } },
+  });
+  if (!v.run) throw new UsageError("--run DIR is required", USAGE);
+  if (positionals.length === 0) throw new UsageError("no images given", USAGE);
+  return { run: v.run, images: positionals, top: positiveInt("--top", v.top) ?? 5 };
 }
 
 /** The JSON line of one classified image. */
@@ -100,6 +82,9 @@ export function resultTable(classifier: Classifier, results: ImageFileResult[]):
 export function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { run, images, top } = parsePredictArgs(args);
+    // Loaded after the flags are read, so that --help and bad flags never load tfjs.
+    const { initBackend } = await import("../engine/backend.ts");
+    const { classifyImageFiles, loadClassifier } = await import("../inference/predict.ts");
     await initBackend();
     const classifier = await loadClassifier(run);
     const results = await classifyImageFiles(classifier, images, top);

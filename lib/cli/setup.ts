@@ -7,21 +7,26 @@
  * ```
  *
  * Prints progress on stderr and one JSON line on stdout. Exit 0 when the native engine works;
- * 1 with one error line saying what is missing (the WebAssembly engine still works then).
+ * 1 with one error line saying what is missing (the WebAssembly engine still works then); 2 for
+ * an unknown flag.
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { setupNative } from "../engine/install/native.ts";
 import { cacheRoot } from "../util/cache.ts";
-import { runCommand } from "../util/errors.ts";
+import { parseCommandLine, runCommand } from "../util/errors.ts";
+
+/** `deno task setup --help`. */
+export const USAGE = `usage: deno task setup [--no-installer]
+  installs the npm packages and the native engine (tfjs-node on libtensorflow); quick once done
+  --no-installer: skip tfjs-node's own installer (it downloads from Google's storage) and build
+    the binding here, against the tensorflow-cpu wheel from pip`;
 
 /** Run the setup; returns the exit code. */
 export function main(args: string[]): Promise<number> {
   return runCommand(async () => {
-    const { values } = parseArgs({
-      args,
-      strict: true,
+    const { values } = parseCommandLine(args, {
+      usage: USAGE,
       options: { "no-installer": { type: "boolean", default: false } },
     });
     const status = await setupNative({

@@ -8,7 +8,7 @@
  * labels its results unverified, never as CIFAR-100 results.
  *
  * ```sh
- * deno run -A lib/data/sklearn_digits.ts OUT   # writes OUT/cifar-100-binary/
+ * deno task data:digits OUT   # writes OUT/cifar-100-binary/ (lib/cli/digits.ts)
  * CIFAR100_DATA=OUT/cifar-100-binary deno task train --model cnn --epochs 5
  * ```
  *
@@ -20,7 +20,7 @@
 import { join } from "node:path";
 import { encodeRecords } from "./cifar_binary.ts";
 import { COARSE_CLASSES, FINE_CLASSES, IMAGE_BYTES, IMAGE_SIZE, type Split } from "./dataset.ts";
-import { isUserError, UserError } from "../util/errors.ts";
+import { UserError } from "../util/errors.ts";
 import { findPython, run } from "../util/process.ts";
 
 /** The wheel the digits are read from. */
@@ -135,18 +135,5 @@ export async function writeDigitsFolder(out: string): Promise<string> {
     return folder;
   } finally {
     await Deno.remove(temp, { recursive: true });
-  }
-}
-
-if (import.meta.main) {
-  try {
-    const [out] = Deno.args;
-    if (!out) throw new UserError("usage: deno run -A lib/data/sklearn_digits.ts OUT_DIR");
-    const folder = await writeDigitsFolder(out);
-    console.error(`Wrote ${folder}: scikit-learn's handwritten digits, NOT CIFAR-100`);
-  } catch (e) {
-    if (!isUserError(e)) throw e;
-    console.error(`error: ${e.message}`);
-    Deno.exit(2);
   }
 }

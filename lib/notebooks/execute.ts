@@ -1,5 +1,6 @@
 /**
- * Execute the notebooks headless: `deno task notebooks:execute` (and `deno task demo`).
+ * Execute the notebooks headless, the library behind `deno task notebooks:execute` (and
+ * `deno task demo`).
  *
  * Runs every notebooks/*.ipynb in name order (or the notebooks named on the
  * command line) on Deno's Jupyter kernel through nbclient, with env
@@ -21,11 +22,11 @@
  * jupyter-client) or pip; the Deno kernel is registered with
  * `deno jupyter --install` when missing. Env PYTHON picks the interpreter.
  *
- * Usage: `deno run -A lib/notebooks/execute.ts [--out DIR] [--timeout S] [NOTEBOOK...]`
+ * The command line is lib/cli/notebooks.ts (`deno task notebooks:execute [--out DIR]
+ * [--timeout S] [NOTEBOOK...]`; docs/cli.md).
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { basename, join, relative, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { isUserError, UserError } from "../util/errors.ts";
@@ -246,37 +247,4 @@ export async function executeNotebooks(options: ExecuteOptions = {}): Promise<st
     log(`wrote ${relative(Deno.cwd(), outIpynb)} and .html (${seconds} s)`);
   }
   return written;
-}
-
-async function main(args: string[]): Promise<void> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { out: { type: "string" }, timeout: { type: "string" } },
-    });
-  } catch (e) {
-    throw new UserError(`${(e as Error).message}; usage: [--out DIR] [--timeout S] [NOTEBOOK...]`);
-  }
-  const { values, positionals } = parsed;
-  const timeoutS = values.timeout === undefined ? undefined : Number(values.timeout);
-  if (timeoutS !== undefined && !(timeoutS > 0)) {
-    throw new UserError(`--timeout ${values.timeout} is not a positive number of seconds`);
-  }
-  await executeNotebooks({
-    notebooks: positionals.length ? positionals : undefined,
-    outDir: values.out,
-    timeoutS,
-  });
-}
-
-if (import.meta.main) {
-  try {
-    await main(Deno.args);
-  } catch (e) {
-    if (!isUserError(e)) throw e;
-    console.error(`error: ${e.message}`);
-    Deno.exit(1);
-  }
 }

@@ -6,6 +6,12 @@
  *
  * @module
  */
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+
+/** The `values` that parseArgs gives for `options`, `--help` aside. */
+type ParsedValues<O extends ParseArgsOptionsConfig> = ReturnType<
+  typeof parseArgs<{ options: O; strict: true; allowPositionals: boolean }>
+>["values"];
 
 /** An error caused by user input; its message names the file or value and what to do. */
 export class UserError extends Error {
@@ -31,17 +37,41 @@ export function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split("\n")[0];
 }
 
-/** Thrown by a command line's parser for `--help`: {@linkcode runCommand} prints the usage. */
+/**
+ * Thrown for `--help` / `-h` by {@linkcode parseCommandLine}: {@linkcode runCommand} prints the
+ * usage it carries (or its own `usage` option) to stdout and gives 0.
+ */
 export class HelpRequested extends Error {
   override name = "HelpRequested";
+  constructor(readonly usage?: string) {
+    super("help requested");
+  }
 }
 
 /**
+ * A mistake in the command line itself (an unknown flag, a missing argument): {@linkcode
+ * runCommand} prints `error: <message>`, then the usage, to stderr and gives 2, whatever the
+ * command's code for other user errors.
+ */
+export class UsageError extends UserError {
+  override name = "UsageError";
+  constructor(message: string, readonly usage: string) {
+    super(message);
+  }
+}
+
+/** Exit code of a command line that cannot be parsed (an unknown flag, a missing argument). */
+export const USAGE_ERROR_CODE = 2;
+
+/**
  * Run the body of a command-line entry point and return its exit code, with the one policy every
- * entry point shares: `--help` ({@linkcode HelpRequested}) prints `usage` to stdout and gives 0;
- * a {@linkcode UserError}, or a flag that node:util's `parseArgs` rejected, prints
- * `error: <message>` to stderr (one line, unless the message adds the usage) and gives `userErrorCode`; anything else is a bug and is rethrown
- * with its stack.
+ * entry point shares:
+ * - `--help` ({@linkcode HelpRequested}) prints the usage to stdout and gives 0;
+ * - a {@linkcode UsageError}, or a flag that node:util's `parseArgs` rejected, prints
+ *   `error: <message>` (one line) and then the usage, if known, to stderr and gives 2;
+ * - any other {@linkcode UserError} prints `error: <message>` to stderr (one line, unless the
+ *   message adds the usage) and gives `userErrorCode` (default 2);
+ * - anything else is a bug and is rethrown with its stack.
  *
  * @example
  * ```ts
@@ -60,17 +90,95 @@ export async function runCommand(
   try {
     return await body();
   } catch (e) {
-    if (e instanceof HelpRequested && options.usage !== undefined) {
-      console.log(options.usage);
+    const usage = (e as { usage?: string }).usage ?? options.usage;
+    if (e instanceof HelpRequested && usage !== undefined) {
+      console.log(usage);
       return 0;
     }
-    const badFlag = (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
-    if (isUserError(e) || badFlag) {
-      console.error(`error: ${(e as Error).message}`);
+    if (e instanceof UsageError || isParseArgsError(e)) {
+      console.error(`error: ${oneLine((e as Error).message)}`);
+      if (usage !== undefined) console.error(usage);
+      return USAGE_ERROR_CODE;
+    }
+    if (isUserError(e)) {
+      console.error(`error: ${e.message}`);
       return options.userErrorCode ?? 2;
     }
     throw e;
   }
+}
+
+/** node:util's `parseArgs` rejects a flag with an error whose code starts ERR_PARSE_ARGS. */
+function isParseArgsError(e: unknown): e is Error {
+  return e instanceof Error && !!(e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+}
+
+/** parseArgs's messages may span lines; an error line is one line. */
+function oneLine(message: string): string {
+  return message.replace(/\s*\n\s*/g, " ").trim();
+}
+
+/**
+ * Parse a command line with node:util's `parseArgs` (strict: unknown flags are errors), adding
+ * `--help` / `-h` to `options`. Every entry point parses through this before it loads anything
+ * heavy, so `--help` never loads tfjs or starts work.
+ *
+ * @param args the arguments after the command (Deno.args)
+ * @param spec the flags (parseArgs's `options`, kept as they are), the usage text, and whether
+ *   positional arguments are allowed (default false)
+ * @returns parseArgs's `{ values, positionals }`
+ * @throws {HelpRequested} for `--help` or `-h`, carrying the usage
+ * @throws {UsageError} naming an unknown flag or a bad flag value, carrying the usage
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const spec = { usage: "usage: tool [--n N]", options: { n: { type: "string" as const } } };
+ * assert.equal(parseCommandLine(["--n", "3"], spec).values.n, "3");
+ * assert.throws(() => parseCommandLine(["-h"], spec), HelpRequested);
+ * assert.throws(() => parseCommandLine(["--frobnicate"], spec), /Unknown option '--frobnicate'/);
+ * ```
+ */
+export function parseCommandLine<const O extends ParseArgsOptionsConfig>(
+  args: string[],
+  spec: { options: O; usage: string; positionals?: boolean },
+): { values: ParsedValues<O>; positionals: string[] } {
+  const options = { ...spec.options, help: { type: "boolean", short: "h" } } as const;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options,
+      strict: true,
+      allowPositionals: spec.positionals ?? false,
+    });
+  } catch (e) {
+    if (!isParseArgsError(e)) throw e;
+    throw new UsageError(oneLine(e.message), spec.usage);
+  }
+  if ((parsed.values as { help?: boolean }).help) throw new HelpRequested(spec.usage);
+  return parsed as unknown as { values: ParsedValues<O>; positionals: string[] };
+}
+
+/**
+ * A whole-number flag value (any sign: seeds may be 0 or negative), or undefined when the flag
+ * was not given.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(wholeNumber("--seed", "-3"), -3);
+ * assert.equal(wholeNumber("--seed", undefined), undefined);
+ * assert.throws(() => wholeNumber("--seed", "two"), /--seed must be a whole number, got 'two'/);
+ * ```
+ */
+export function wholeNumber(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isInteger(n)) {
+    throw new UserError(`${flag} must be a whole number, got '${value}'`);
+  }
+  return n;
 }
 
 /**
@@ -81,12 +189,14 @@ export async function runCommand(
  * import assert from "node:assert/strict";
  * assert.equal(positiveInt("--repeat", "3"), 3);
  * assert.equal(positiveInt("--repeat", undefined), undefined);
- * assert.throws(() => positiveInt("--repeat", "0"), /--repeat must be a whole number >= 1/);
+ * assert.throws(() => positiveInt("--repeat", "0"), /--repeat must be a whole number >= 1, got '0'/);
  * ```
  */
 export function positiveInt(flag: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UserError(`${flag} must be a whole number >= 1`);
+  if (value.trim() === "" || !Number.isInteger(n) || n < 1) {
+    throw new UserError(`${flag} must be a whole number >= 1, got '${value}'`);
+  }
   return n;
 }
