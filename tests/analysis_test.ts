@@ -16,7 +16,7 @@ import {
   superclassAccuracy,
   topConfusedPairs,
 } from "../lib/report/analysis.ts";
-import type { RunRecord } from "../lib/train/config.ts";
+import type { RunRecord } from "../lib/train/run_record.ts";
 
 // Four fine classes in two superclasses: a, b -> animals; c, d -> vehicles.
 const classes = {

@@ -21,7 +21,7 @@ import {
   JUPYTER_DISPLAY,
   SYNTHETIC_NOTE,
 } from "../lib/report/display.ts";
-import type { RunRecord } from "../lib/train/config.ts";
+import type { RunRecord } from "../lib/train/run_record.ts";
 import { syntheticCifar100 } from "../lib/data/synthetic.ts";
 
 const html = (d: Displayable) => d[JUPYTER_DISPLAY]()["text/html"];

@@ -8,6 +8,7 @@ import {
   vgg16Input,
 } from "../lib/train/features.ts";
 import { buildVgg16Base, IMAGENET_MEAN_BGR } from "../lib/models/vgg16.ts";
+import { HYP } from "../lib/train/hyp.ts";
 
 await initBackend();
 
@@ -114,7 +115,7 @@ Deno.test("vgg16Input upsamples 32 -> 64 bilinearly with half-pixel centres, cla
 });
 
 Deno.test("VGG16 features: [N, 512], independent of the batch size, no tensor leak", async () => {
-  const base = buildVgg16Base(32);
+  const base = buildVgg16Base(32, HYP.vgg16.seed);
   const images = seededImages(5, 7);
   const before = tf.memory().numTensors;
   const a = await extractFeatures(base, images, { inputSize: 32, batchSize: 2 });

@@ -6,7 +6,7 @@ import { buildCnn } from "../lib/models/cnn.ts";
 import { buildMlp } from "../lib/models/mlp.ts";
 import { evaluate, fit } from "../lib/train/fit.ts";
 import { lossFromLogits } from "../lib/train/loss.ts";
-import { HYP, type OptimizerSpec } from "../lib/train/config.ts";
+import { HYP, type OptimizerSpec } from "../lib/train/hyp.ts";
 import { logitsOf } from "../lib/models/layers.ts";
 import { makeOptimizer } from "../lib/train/optimizer.ts";
 

@@ -3,7 +3,7 @@ import { initBackend, tf } from "../lib/engine/backend.ts";
 import { featureExamples } from "../lib/data/examples.ts";
 import { logitsOf } from "../lib/models/layers.ts";
 import { buildVgg16Head } from "../lib/models/vgg16.ts";
-import { HYP } from "../lib/train/config.ts";
+import { HYP } from "../lib/train/hyp.ts";
 import { evaluate, fit } from "../lib/train/fit.ts";
 import { lossFromLogits } from "../lib/train/loss.ts";
 import { makeOptimizer } from "../lib/train/optimizer.ts";

@@ -6,7 +6,8 @@ import { loadCifar100 } from "../lib/data/cifar100.ts";
 import { IMAGE_BYTES } from "../lib/data/dataset.ts";
 import { cifarImage, type RgbImage, writePng } from "../lib/data/images.ts";
 import { runExperiment } from "../lib/train/experiment.ts";
-import type { ExperimentConfig, RunRecord } from "../lib/train/config.ts";
+import type { ExperimentConfig } from "../lib/train/experiment_config.ts";
+import type { RunRecord } from "../lib/train/run_record.ts";
 import { classifyImageFiles, loadClassifier, predictTopK } from "../lib/inference/predict.ts";
 import { UserError } from "../lib/util/errors.ts";
 

@@ -7,7 +7,7 @@ import {
   readProfileRecords,
   runTestImages,
 } from "../lib/train/profile.ts";
-import type { RunRecord } from "../lib/train/config.ts";
+import type { RunRecord } from "../lib/train/run_record.ts";
 import { syntheticCifar100 } from "../lib/data/synthetic.ts";
 import { fixtureFiles, fixtureFine, writeFixtureFolder } from "./cifar_fixture.ts";
 

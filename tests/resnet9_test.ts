@@ -11,8 +11,10 @@ import { syntheticCifar100 } from "../lib/data/synthetic.ts";
 import { buildResnet9, decayedWeights } from "../lib/models/resnet9.ts";
 import { loadModel, saveModel } from "../lib/models/model_io.ts";
 import { buildMlp } from "../lib/models/mlp.ts";
-import { HYP, oneCycle, runRecipe, validateConfig } from "../lib/train/config.ts";
+import { HYP, oneCycle, runRecipe } from "../lib/train/hyp.ts";
+import { validateConfig } from "../lib/train/experiment_config.ts";
 import { fit } from "../lib/train/fit.ts";
+import { buildSmallModel } from "../lib/train/small_models.ts";
 import { gradients } from "../lib/train/step.ts";
 import { runExperiment } from "../lib/train/experiment.ts";
 import { epochsWithin, equalTime } from "../lib/train/equal_time.ts";
@@ -24,8 +26,14 @@ const data = syntheticCifar100({ seed: 3, trainCount: 192, testCount: 64 });
 const train = imageExamples(data.train, data.train.fineLabels);
 const quiet = () => {};
 
+/** HYP's ResNet-9 (head, batch norm, logit scale, seed) at a small width, for speed. */
+function smallResnet9(options: { width: number; seed?: number; numClasses?: number }) {
+  const { head, batchNorm, logitScale, seed } = HYP.resnet9;
+  return buildResnet9({ head, batchNorm, logitScale, seed, ...options });
+}
+
 Deno.test("ResNet-9: Page's layers at HYP's width; weight decay on conv and dense kernels only", () => {
-  const model = buildResnet9({ width: 4, numClasses: 10 });
+  const model = smallResnet9({ width: 4, numClasses: 10 });
   const convs = model.layers.filter((l) => l.getClassName() === "Conv2D");
   assert.equal(convs.length, 8, "prep, layer1 + 2 residual, layer2, layer3 + 2 residual");
   assert.deepEqual(convs.map((l) => (l.getConfig().filters as number)), [
@@ -48,8 +56,27 @@ Deno.test("ResNet-9: Page's layers at HYP's width; weight decay on conv and dens
   model.dispose();
 });
 
+Deno.test("the ResNet-9 that runs train is HYP's: width, head, batch norm, logit scale", () => {
+  const h = HYP.resnet9;
+  const model = buildSmallModel("resnet9", 0);
+  const classes = model.layers.map((l) => l.getClassName());
+  assert.equal(
+    model.layers.find((l) => l.getClassName() === "Conv2D")!.getConfig().filters,
+    h.width,
+  );
+  assert.equal(classes.includes("Flatten"), h.head === "flatten");
+  assert.equal(classes.includes("GlobalMaxPooling2D"), h.head === "max");
+  const norm = model.layers.find((l) => l.getClassName() === "BatchNormalization")!.getConfig();
+  assert.deepEqual({ momentum: norm.momentum, epsilon: norm.epsilon }, h.batchNorm);
+  assert.equal(
+    model.layers.find((l) => l.getClassName() === "Rescaling")!.getConfig().scale,
+    h.logitScale,
+  );
+  model.dispose();
+});
+
 Deno.test("ResNet-9 saves and loads as plain Keras layers with the same predictions", async () => {
-  const model = buildResnet9({ width: 4, seed: 2 });
+  const model = smallResnet9({ width: 4, seed: 2 });
   // One training-mode pass moves the batch-norm moving averages away from their initial values.
   tf.tidy(() => {
     model.apply(tf.randomUniform([8, 32, 32, 3], 0, 1, "float32", 1), { training: true });

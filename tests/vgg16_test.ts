@@ -11,6 +11,7 @@ import {
   setFineTunable,
   VGG16_CONV_LAYERS,
 } from "../lib/models/vgg16.ts";
+import { HYP } from "../lib/train/hyp.ts";
 
 await initBackend();
 
@@ -42,7 +43,7 @@ Deno.test("preprocessCaffe leaks no tensors", () => {
 
 Deno.test("VGG16 base, head and classifier have Keras's layer names and parameter counts", () => {
   const before = tf.memory().numTensors;
-  const base = buildVgg16Base(32);
+  const base = buildVgg16Base(32, HYP.vgg16.seed);
   assert.equal(base.name, "vgg16");
   assert.equal(base.countParams(), 14_714_688);
   assert.deepEqual(
@@ -80,7 +81,7 @@ Deno.test("VGG16 base, head and classifier have Keras's layer names and paramete
 });
 
 Deno.test("the classifier maps images to class probabilities; larger inputs shrink to 512 features", () => {
-  const base = buildVgg16Base(64);
+  const base = buildVgg16Base(64, HYP.vgg16.seed);
   assert.deepEqual(base.outputs[0].shape, [null, 2, 2, 512]);
   const head = buildVgg16Head(7);
   const classifier = buildVgg16Classifier(base, head);
@@ -95,10 +96,10 @@ Deno.test("the classifier maps images to class probabilities; larger inputs shri
 
 Deno.test("an input size below 32 is a user error naming the option", () => {
   assert.throws(
-    () => buildVgg16Base(16),
+    () => buildVgg16Base(16, HYP.vgg16.seed),
     (e) => e instanceof UserError && /--input-size/.test(e.message),
   );
-  assert.throws(() => buildVgg16Base(40.5), UserError);
+  assert.throws(() => buildVgg16Base(40.5, HYP.vgg16.seed), UserError);
 });
 
 Deno.test("the head trains on pooled features with categorical cross-entropy on its probabilities", async () => {

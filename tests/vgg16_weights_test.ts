@@ -4,6 +4,7 @@ import { initBackend, tf } from "../lib/engine/backend.ts";
 import { md5File } from "../lib/util/cache.ts";
 import { UserError } from "../lib/util/errors.ts";
 import { buildVgg16Base, VGG16_CONV_LAYERS, VGG16_WEIGHTS } from "../lib/models/vgg16.ts";
+import { HYP } from "../lib/train/hyp.ts";
 import { loadVgg16Weights, resolveVgg16Weights, weightsKind } from "../lib/models/vgg16_weights.ts";
 import { fill, type FixtureLayer, vgg16NotopLayers, writeKerasWeights } from "./vgg16_fixture.ts";
 
@@ -92,7 +93,7 @@ Deno.test("a full-size notop file in Keras's layout loads into every VGG16 layer
     const path = join(dir, VGG16_WEIGHTS.fileName);
     const valueOf = (l: number, w: number, i: number) => ((i * 7 + l * 13 + w * 5) % 101) / 100;
     await writeKerasWeights(path, vgg16NotopLayers(valueOf));
-    const base = buildVgg16Base(32);
+    const base = buildVgg16Base(32, HYP.vgg16.seed);
     const before = tf.memory().numTensors;
     await loadVgg16Weights(base, path);
     assert.equal(tf.memory().numTensors, before);

@@ -16,7 +16,8 @@ import { imageExamples } from "../data/examples.ts";
 import { type CifarImageFile, readCifarImage } from "../data/images.ts";
 import { loadModel } from "../models/model_io.ts";
 import { firstLine, isUserError, UserError } from "../util/errors.ts";
-import { EVAL_BATCH_SIZE, MODELS, readRunRecord, type RunRecord } from "../train/config.ts";
+import { EVAL_BATCH_SIZE, MODELS } from "../train/hyp.ts";
+import { readRunRecord, type RunRecord } from "../train/run_record.ts";
 import { vgg16Input } from "../train/features.ts";
 
 /** One of the most probable classes for an image. */

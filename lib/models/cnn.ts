@@ -10,7 +10,9 @@ import { conv2d, dropout, glorot, LayerNames, SeedSequence } from "./layers.ts";
  * -> Dropout(0.5) -> Dense(classes, softmax): 249,892 parameters for 100 classes,
  * as in the source.
  *
- * @param options.seed fixes initial weights and dropout masks.
+ * @param options.seed fixes initial weights and dropout masks (HYP's `seed`, lib/train/hyp.ts,
+ *   or the notebook profile's).
+ * @param options.numClasses default 100 (CIFAR-100's fine labels).
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -20,8 +22,8 @@ import { conv2d, dropout, glorot, LayerNames, SeedSequence } from "./layers.ts";
  * assert.equal(model.countParams(), 249_892);
  * ```
  */
-export function buildCnn(options: { numClasses?: number; seed?: number } = {}): tf.Sequential {
-  const { numClasses = 100, seed = 0 } = options;
+export function buildCnn(options: { numClasses?: number; seed: number }): tf.Sequential {
+  const { numClasses = 100, seed } = options;
   const seeds = new SeedSequence(seed);
   const names = new LayerNames();
   const conv = (filters: number, inputShape?: number[]) =>

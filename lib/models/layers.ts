@@ -168,9 +168,12 @@ class FusedBatchNormalization extends BatchNormalization {
 /**
  * A batch normalisation layer, Keras's, with the training pass fused on the tensorflow backend
  * (see {@linkcode FusedBatchNormalization}).
+ *
+ * @param args the layer's settings; required, so that a model passes its momentum and epsilon
+ *   (ResNet-9: HYP.resnet9.batchNorm) rather than falling back on Keras's 0.99 and 1e-3.
  */
 export function batchNormalization(
-  args: Parameters<typeof tf.layers.batchNormalization>[0] = {},
+  args: NonNullable<Parameters<typeof tf.layers.batchNormalization>[0]>,
 ): tf.layers.Layer {
   return new FusedBatchNormalization(args);
 }

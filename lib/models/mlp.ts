@@ -9,7 +9,9 @@ import { dropout, glorot, LayerNames, SeedSequence } from "./layers.ts";
  * Flatten -> Dense(512, relu) -> Dropout(0.2) -> Dense(512, relu) -> Dropout(0.2)
  * -> Dense(classes, softmax): 1,887,332 parameters for 100 classes, as in the source.
  *
- * @param options.seed fixes initial weights and dropout masks.
+ * @param options.seed fixes initial weights and dropout masks (HYP's `seed`, lib/train/hyp.ts,
+ *   or the notebook profile's).
+ * @param options.numClasses default 100 (CIFAR-100's fine labels).
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -19,8 +21,8 @@ import { dropout, glorot, LayerNames, SeedSequence } from "./layers.ts";
  * assert.equal(model.countParams(), 1_887_332);
  * ```
  */
-export function buildMlp(options: { numClasses?: number; seed?: number } = {}): tf.Sequential {
-  const { numClasses = 100, seed = 0 } = options;
+export function buildMlp(options: { numClasses?: number; seed: number }): tf.Sequential {
+  const { numClasses = 100, seed } = options;
   const seeds = new SeedSequence(seed);
   const names = new LayerNames();
   const dense = (units: number, activation: "relu" | "softmax") =>

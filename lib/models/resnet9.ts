@@ -3,9 +3,12 @@
  * 2018; DAWNBench's fastest CIFAR-10 entry, 94% in 79 s on a V100), sized for a CPU.
  *
  * prep conv(w) -> layer1 conv(2w), max pool, + residual of two conv(2w) -> layer2 conv(4w),
- * max pool -> layer3 conv(8w), max pool, + residual of two conv(8w) -> global max pool ->
- * x 0.125 -> dense(classes, softmax). Every conv is 3x3, "same" padding, no bias, then batch
- * normalisation and ReLU. Page's widths are w = 64; the width is a parameter (HYP.resnet9).
+ * max pool -> layer3 conv(8w), max pool, + residual of two conv(8w) -> head (the last 4x4 map
+ * flattened, or Page's global max pool) -> x logit scale (Page: 0.125) -> dense(classes,
+ * softmax). Every conv is 3x3, "same" padding, no bias, then batch normalisation and ReLU.
+ * Page's width is w = 64. The width, head, logit scale and batch-norm settings are arguments
+ * with no defaults here: their values and the reasons for them are `HYP.resnet9`
+ * (lib/train/hyp.ts), which lib/train/small_models.ts passes.
  *
  * Batch normalisation is Keras's layer with its training pass fused on the tensorflow backend
  * (lib/models/layers.ts); the model saves and loads as plain Keras layers.
@@ -15,22 +18,23 @@
 import { tf } from "../engine/backend.ts";
 import { batchNormalization, LayerNames, SeedSequence } from "./layers.ts";
 
-/** Options for {@linkcode buildResnet9}. */
+/** Options for {@linkcode buildResnet9}: HYP.resnet9's settings, and the seed. */
 export interface Resnet9Options {
+  /** Default 100 (CIFAR-100's fine labels). */
   numClasses?: number;
-  /** Filters of the first conv; the stages have 2, 4 and 8 times as many. Default 16. */
-  width?: number;
+  /** Filters of the first conv; the stages have 2, 4 and 8 times as many. */
+  width: number;
   /** Fixes the initial weights. */
-  seed?: number;
-  /** Batch normalisation's moving-average momentum and epsilon (default 0.9, 1e-5). */
-  batchNorm?: { momentum: number; epsilon: number };
+  seed: number;
+  /** Batch normalisation's moving-average momentum and epsilon. */
+  batchNorm: { momentum: number; epsilon: number };
   /** Multiplies the pooled features, hence the logits less the bias (Page: 0.125). */
-  logitScale?: number;
+  logitScale: number;
   /**
    * How the last 4x4 map becomes features: `max` (Page's global max pool: where a pattern is
    * does not matter) or `flatten` (every position its own feature, as the source's CNN).
    */
-  head?: "max" | "flatten";
+  head: "max" | "flatten";
   /**
    * `fused` (default): the batch-norm layer whose training pass is fused on the tensorflow
    * backend; `tfjs`: tfjs's own layer (to measure what the fusion saves).
@@ -46,14 +50,14 @@ export interface Resnet9Options {
  * import assert from "node:assert/strict";
  * import { initBackend } from "../engine/backend.ts";
  * await initBackend();
- * const model = buildResnet9({ width: 4, numClasses: 10 });
+ * const options = { seed: 0, batchNorm: { momentum: 0.9, epsilon: 1e-5 }, logitScale: 0.125 };
+ * const model = buildResnet9({ ...options, width: 4, head: "max", numClasses: 10 });
  * assert.deepEqual(model.outputs[0].shape, [null, 10]);
  * model.dispose();
  * ```
  */
-export function buildResnet9(options: Resnet9Options = {}): tf.LayersModel {
-  const { numClasses = 100, width = 16, seed = 0, logitScale = 0.125 } = options;
-  const norm = options.batchNorm ?? { momentum: 0.9, epsilon: 1e-5 };
+export function buildResnet9(options: Resnet9Options): tf.LayersModel {
+  const { numClasses = 100, width, seed, logitScale, batchNorm: norm } = options;
   const seeds = new SeedSequence(seed);
   const names = new LayerNames();
   /** conv 3x3 same, no bias -> batch norm -> relu. */

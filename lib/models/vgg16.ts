@@ -10,9 +10,11 @@
  * - Inputs go through {@linkcode preprocessCaffe}, Keras's
  *   `vgg16.preprocess_input`: 0-255 RGB to BGR minus the ImageNet channel means.
  *   The source fed raw 0-255 RGB.
- * - The head ends in softmax and is trained with categorical cross-entropy on
- *   those probabilities. The source's head output logits (`Dense(100)` without
- *   an activation) while its loss expected probabilities.
+ * - The head ends in softmax, so that its outputs are the probabilities the
+ *   source's loss expected; training computes the loss from the head's logits
+ *   (lib/train/loss.ts, as Keras does under a softmax output). The source's head
+ *   output logits (`Dense(100)` without an activation) while its loss expected
+ *   probabilities.
  *
  * @module
  */
@@ -86,12 +88,13 @@ export function preprocessCaffe(images: tf.Tensor4D): tf.Tensor4D {
  * `loadVgg16Weights` fills them. It expects preprocessed input
  * ({@linkcode preprocessCaffe}) and outputs `[N, s/32, s/32, 512]`.
  *
- * @param inputSize height and width of the input images, at least 32.
- * @param seed fixes the random initial weights.
+ * @param inputSize height and width of the input images, at least 32 (the run's; by default
+ *   HYP.vgg16.inputSize, lib/train/hyp.ts).
+ * @param seed fixes the random initial weights (the run's seed).
  * @returns a model named `vgg16` with 14,714,688 parameters.
  * @throws {UserError} when `inputSize` is not an integer of at least 32.
  */
-export function buildVgg16Base(inputSize: number, seed = 0): tf.LayersModel {
+export function buildVgg16Base(inputSize: number, seed: number): tf.LayersModel {
   if (!Number.isInteger(inputSize) || inputSize < VGG16_MIN_INPUT_SIZE) {
     throw new UserError(
       `VGG16 input size ${inputSize} is too small: use an integer of at least ` +
@@ -122,8 +125,10 @@ export function buildVgg16Base(inputSize: number, seed = 0): tf.LayersModel {
 /**
  * The classification head trained on pooled VGG16 features: one dense layer
  * with softmax, `Dense(numClasses)` as in the source but ending in
- * probabilities, so train it with `categoricalCrossentropy` (which expects
- * probabilities). 512 x 100 + 100 = 51,300 parameters for CIFAR-100.
+ * probabilities, so that `predict` gives probabilities. It is trained from its
+ * logits (`logitsOf` in ./layers.ts, the loss in lib/train/loss.ts), which stay
+ * stable where a softmax's clipped log would saturate. 512 x 100 + 100 = 51,300
+ * parameters for CIFAR-100.
  *
  * @param numClasses number of classes, e.g. 100.
  * @param featureDim length of the input feature vectors; 512 for VGG16.

@@ -183,7 +183,7 @@ const SIGNATURE_OFFSETS = [0, 512, 1024, 2048, 4096, 8192];
  * import { initBackend } from "../engine/backend.ts";
  * await initBackend();
  * import { buildVgg16Base } from "./vgg16.ts";
- * const base = buildVgg16Base(32);
+ * const base = buildVgg16Base(32, 0);
  * // With a real file: await loadVgg16Weights(base, (await resolveVgg16Weights()).path!)
  * await assert.rejects(loadVgg16Weights(base, "missing.h5"), /missing\.h5/);
  * base.dispose();

@@ -8,7 +8,8 @@
  * @module
  */
 import type { DataOrigin, DataSource } from "../data/dataset.ts";
-import type { RunRecord } from "../train/config.ts";
+import type { RunRecord } from "../train/run_record.ts";
+import { SOURCE_BUDGET } from "../train/hyp.ts";
 
 /** The parts of a run record the analysis reads. */
 export type Predictions = Pick<
@@ -356,8 +357,8 @@ export function modelLabel(record: Pick<RunRecord, "model" | "weights_kind">): s
   return record.weights_kind ? `${name} with ${WEIGHTS_LABELS[record.weights_kind]}` : name;
 }
 
-/** The source notebook's budget: 20 epochs on all of CIFAR-100. */
-export const SOURCE_BUDGET = { epochs: 20, train_images: 50_000, test_images: 10_000 } as const;
+/** The source notebook's budget (named once in lib/train/hyp.ts). */
+export { SOURCE_BUDGET };
 
 const count = (n: number) => n.toLocaleString("en-US");
 

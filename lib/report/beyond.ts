@@ -7,15 +7,8 @@
  */
 import { augmentBatch } from "../data/augment.ts";
 import { type Cifar100, IMAGE_BYTES } from "../data/dataset.ts";
-import {
-  augmentationLabel,
-  HYP,
-  oneCycle,
-  optimizerLabel,
-  runRecipe,
-  type RunRecord,
-  trainingSeconds,
-} from "../train/config.ts";
+import { augmentationLabel, HYP, oneCycle, optimizerLabel, runRecipe } from "../train/hyp.ts";
+import { type RunRecord, trainingSeconds } from "../train/run_record.ts";
 import { budgetText, dataCaveat, isSyntheticData } from "./analysis.ts";
 import { withCaveat } from "./charts.ts";
 import { type Displayable, imageGrid, plot, table } from "./display.ts";
@@ -31,7 +24,7 @@ const PAGE = "Page, How to train your ResNet (2018)";
 const AIRBENCH = "Jordan, airbench (2024)";
 
 /**
- * The ResNet-9 recipe as a table, every setting read from `HYP.resnet9` (lib/train/config.ts).
+ * The ResNet-9 recipe as a table, every setting read from `HYP.resnet9` (lib/train/hyp.ts).
  *
  * @example
  * ```ts
@@ -141,7 +134,7 @@ export function augmentationGrid(data: Cifar100, count = 6, draws = 5): Displaya
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { HYP } from "../train/config.ts";
+ * import { HYP } from "../train/hyp.ts";
  * const rates = scheduleRates(2, 1280); // 10 steps of 128 images per epoch
  * assert.equal(rates.length, 20);
  * assert.equal(rates[0], 0);

@@ -32,7 +32,7 @@ import {
   plot,
   table,
 } from "./display.ts";
-import type { RunRecord } from "../train/config.ts";
+import type { RunRecord } from "../train/run_record.ts";
 import { Buffer } from "node:buffer";
 import { encodePng, enlarge } from "../data/images.ts";
 import { IMAGE_SIZE } from "../data/dataset.ts";

@@ -17,15 +17,9 @@ import { join } from "node:path";
 import { initBackend } from "../engine/backend.ts";
 import { imageExamples } from "../data/examples.ts";
 import type { Cifar100 } from "../data/dataset.ts";
-import {
-  type AugmentName,
-  type ExperimentConfig,
-  type ExperimentHooks,
-  HYP,
-  runRecipe,
-  type RunRecord,
-  trainingSeconds,
-} from "./config.ts";
+import { type AugmentName, HYP, runRecipe } from "./hyp.ts";
+import type { ExperimentConfig, ExperimentHooks } from "./experiment_config.ts";
+import { type RunRecord, trainingSeconds } from "./run_record.ts";
 import { runExperiment } from "./experiment.ts";
 import { fit } from "./fit.ts";
 import { makeOptimizer } from "./optimizer.ts";

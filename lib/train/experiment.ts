@@ -16,18 +16,19 @@ import { replaceFolder, writeFileDurably } from "../util/replace_folder.ts";
 import { defaultWorkers, startWorkers } from "./parallel.ts";
 import {
   augmentationLabel,
-  type ExperimentConfig,
-  type ExperimentHooks,
   HYP,
   oneCycle,
   optimizerLabel,
-  recordedConfidences,
-  resolveConfig,
   runRecipe,
-  type RunRecord,
   scheduleLabel,
+} from "./hyp.ts";
+import {
+  type ExperimentConfig,
+  type ExperimentHooks,
+  resolveConfig,
   validateConfig,
-} from "./config.ts";
+} from "./experiment_config.ts";
+import { recordedConfidences, type RunRecord } from "./run_record.ts";
 import { evaluate, fit, type Trained } from "./fit.ts";
 import { makeOptimizer } from "./optimizer.ts";
 import { buildSmallModel, type SmallModel } from "./small_models.ts";

@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { tf } from "../engine/backend.ts";
-import { HYP } from "./config.ts";
+import { HYP } from "./hyp.ts";
 import { cacheRoot } from "../util/cache.ts";
 import { evenShares, type GradientWorker } from "./parallel.ts";
 import { createProgress } from "../util/progress.ts";
@@ -67,7 +67,7 @@ export function vgg16Input(pixels: tf.Tensor4D, inputSize: number): tf.Tensor4D 
  * is not 32 (half-pixel centres, as TF2's `tf.image.resize`), Keras "caffe" preprocessing,
  * the base, the average. Shows a progress bar on a terminal; leaves no tensors behind.
  *
- * @param base the convolutional base, e.g. `buildVgg16Base(inputSize)`; its weights are not changed
+ * @param base the convolutional base, e.g. `buildVgg16Base(inputSize, seed)`; its weights are not changed
  * @param images uint8 RGB pixels, NHWC `[N, 32, 32, 3]`, as the CIFAR-100 loader returns them
  * @param opts input size, batch size, progress callback
  * @returns `[N, 512]` features for VGG16, the time taken and images per second
@@ -79,7 +79,7 @@ export function vgg16Input(pixels: tf.Tensor4D, inputSize: number): tf.Tensor4D 
  * import { buildVgg16Base } from "../models/vgg16.ts";
  * await initBackend();
  * const data = syntheticCifar100({ trainCount: 8, testCount: 0 });
- * const base = buildVgg16Base(64); // random weights here; ImageNet's in the notebooks
+ * const base = buildVgg16Base(64, 0); // random weights here; ImageNet's in the notebooks
  * const { features, imagesPerSecond } = await extractFeatures(base, data.train.images, {
  *   inputSize: 64,
  *   progress: false,

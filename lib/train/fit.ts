@@ -11,7 +11,8 @@
 import { tf } from "../engine/backend.ts";
 import type { Examples } from "../data/examples.ts";
 import type { AugmentOptions } from "../data/augment.ts";
-import { EVAL_BATCH_SIZE, type History, type LossName, type TrainedFields } from "./config.ts";
+import { EVAL_BATCH_SIZE, type LossName } from "./hyp.ts";
+import type { History, TrainedFields } from "./run_record.ts";
 import { createProgress, type ProgressInfo } from "../util/progress.ts";
 import { evenShares, type GradientWorker } from "./parallel.ts";
 import { permutation, SEED_STRIDE } from "../util/random.ts";
@@ -126,11 +127,11 @@ function numClassesOf(model: tf.LayersModel): number {
  * import { syntheticCifar100 } from "../data/synthetic.ts";
  * import { imageExamples } from "../data/examples.ts";
  * import { buildCnn } from "../models/cnn.ts";
- * import { HYP } from "./config.ts";
+ * import { HYP } from "./hyp.ts";
  * import { makeOptimizer } from "./optimizer.ts";
  * await initBackend();
  * const data = syntheticCifar100({ trainCount: 256, testCount: 64 });
- * const model = buildCnn(), optimizer = makeOptimizer(HYP.cnn.optimizer);
+ * const model = buildCnn({ seed: HYP.cnn.seed }), optimizer = makeOptimizer(HYP.cnn.optimizer);
  * const { history } = await fit(model, imageExamples(data.train, data.train.fineLabels), {
  *   epochs: 2, batchSize: 128, optimizer, log: () => {},
  * });

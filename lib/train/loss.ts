@@ -12,7 +12,7 @@
  */
 import { tf } from "../engine/backend.ts";
 import { softmaxCrossEntropy } from "../engine/softmax_cross_entropy.ts";
-import type { LossName } from "./config.ts";
+import type { LossName } from "./hyp.ts";
 
 /**
  * The batch-mean loss of `logits` against one-hot `truth`.

@@ -1,12 +1,12 @@
 /**
- * Optimizers from the specs in `HYP` (lib/train/config.ts): TensorFlow's fused update ops on
+ * Optimizers from the specs in `HYP` (lib/train/hyp.ts): TensorFlow's fused update ops on
  * the tensorflow backend (lib/engine/tensorflow_optimizers.ts), tfjs's optimizers elsewhere.
  * SGD's learning rate can be changed between steps (`setLearningRate`, a schedule) on both.
  * @module
  */
 import { tf } from "../engine/backend.ts";
 import { FusedAdam, FusedMomentum, FusedRmsprop } from "../engine/tensorflow_optimizers.ts";
-import type { OptimizerSpec } from "./config.ts";
+import type { OptimizerSpec } from "./hyp.ts";
 
 /** A fresh optimizer for `spec` on the active backend (dispose it after training). */
 export function makeOptimizer(spec: OptimizerSpec): tf.Optimizer {

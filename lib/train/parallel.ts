@@ -20,7 +20,7 @@
  *
  * @module
  */
-import type { LossName } from "./config.ts";
+import type { LossName } from "./hyp.ts";
 import type { SmallModel } from "./small_models.ts";
 
 /** How a worker rebuilds a trainable model (its initial weights are overwritten every step). */

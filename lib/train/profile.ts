@@ -1,10 +1,8 @@
 /**
- * Notebook profiles: everything a profile decides, in one place.
- *
- * - `smoke`: a small synthetic stand-in for CIFAR-100, so every notebook runs
- *   offline in a minute or two on a 2-core machine (tests and the demo use it).
- * - `full`: the real CIFAR-100 and the source's 20 epochs, with ImageNet weights
- *   for VGG16, to reproduce the source.
+ * Notebook profiles: the settings of a notebook's runs, from the profile's row of
+ * {@linkcode NOTEBOOK_PROFILES} (lib/train/hyp.ts, beside `HYP`: `smoke`, a small synthetic
+ * stand-in that runs offline in a minute or two, and `full`, the real CIFAR-100 at the source's
+ * budget) and the environment.
  *
  * The profile comes from env CIFAR_PROFILE (default `full`). Env `CIFAR_EPOCHS`,
  * `CIFAR_LIMIT_TRAIN` and `CIFAR_LIMIT_TEST` override its budget (epochs, training and test
@@ -33,24 +31,23 @@ import { PROJECT_ROOT } from "../util/paths.ts";
 import { loadCifar100, type LoadOptions } from "../data/cifar100.ts";
 import type { Cifar100 } from "../data/dataset.ts";
 import {
-  type ExperimentConfig,
-  HYP,
+  DEFAULT_OUT,
   type ModelName,
   MODELS,
-  readRunRecord,
-  type RunRecord,
-} from "./config.ts";
+  NOTEBOOK_PROFILES,
+  type NotebookProfile,
+  type Subset,
+} from "./hyp.ts";
+import type { ExperimentConfig } from "./experiment_config.ts";
+import { readRunRecord, type RunRecord } from "./run_record.ts";
 
-/** The notebook profiles. */
-export const PROFILES = ["smoke", "full"] as const;
 /** A profile name. */
-export type ProfileName = typeof PROFILES[number];
+export type ProfileName = keyof typeof NOTEBOOK_PROFILES;
+/** The notebook profiles' names. */
+export const PROFILES = Object.keys(NOTEBOOK_PROFILES) as readonly ProfileName[];
 
-/** Training and test images a model trains and is tested on (undefined = the whole split). */
-export interface Subset {
-  train?: number;
-  test?: number;
-}
+/** Training and test images of a model (lib/train/hyp.ts). */
+export type { Subset };
 
 /** The env variables that override a profile's budget, by what they set. */
 export const BUDGET_VARIABLES = {
@@ -170,28 +167,17 @@ export function profileSettings(
   if (!(PROFILES as readonly string[]).includes(name)) {
     throw new UserError(`CIFAR_PROFILE=${name} is not a profile: use smoke or full`);
   }
-  const smoke = name === "smoke";
+  const table: NotebookProfile = NOTEBOOK_PROFILES[name as ProfileName];
   const profile = {
     name: name as ProfileName,
-    synthetic: smoke,
-    data: smoke ? "synthetic" : undefined,
-    seed: 0,
-    // The source trains every model for 20 epochs; two show the curves' shape in seconds.
-    epochs: smoke ? 2 : 20,
-    subsets: smoke
-      ? {
-        // Small enough for about a minute per notebook on 2 cores, big enough to beat chance.
-        mlp: { train: 2000, test: 500 },
-        cnn: { train: 2000, test: 500 },
-        // Random-weight VGG16 feature extraction runs about 35 images/s on 2 cores.
-        vgg16: { train: 512, test: 256 },
-        // Notebook 06 trains it three times (recipe, no augmentation, the CNN at equal time).
-        resnet9: { train: 2000, test: 500 },
-      }
-      : { mlp: {}, cnn: {}, vgg16: {}, resnet9: {} },
-    // Random weights keep the smoke profile offline; full uses the ImageNet weights.
-    weights: smoke ? "none" : undefined,
-    out: join(PROJECT_ROOT, "runs", name),
+    synthetic: table.data === "synthetic",
+    data: table.data,
+    seed: table.seed,
+    // The source's three models share their epochs; ResNet-9's are its own (run()).
+    epochs: table.epochs.mlp,
+    subsets: table.subsets,
+    weights: table.weights,
+    out: join(PROJECT_ROOT, DEFAULT_OUT, name),
   };
   const subset = (s: Subset): Subset => ({
     train: budget.train ?? s.train,
@@ -221,10 +207,7 @@ export function profileSettings(
         throw new UserError(`unknown model '${model}': use one of ${MODELS.join(", ")}`);
       }
       const subset = base.subsets[model];
-      // ResNet-9's full-profile epochs are its own budget (HYP), not the source's 20.
-      const epochs = model === "resnet9" && !smoke
-        ? budget.epochs ?? HYP.resnet9.epochs
-        : base.epochs;
+      const epochs = budget.epochs ?? table.epochs[model];
       return {
         model,
         epochs,

@@ -7,13 +7,13 @@ import type { tf } from "../engine/backend.ts";
 import { buildCnn } from "../models/cnn.ts";
 import { buildMlp } from "../models/mlp.ts";
 import { buildResnet9 } from "../models/resnet9.ts";
-import { HYP } from "./config.ts";
+import { HYP } from "./hyp.ts";
 
 /** The models {@linkcode buildSmallModel} builds. */
 export type SmallModel = "mlp" | "cnn" | "resnet9";
 
 /**
- * A fresh mlp, cnn or resnet9 (HYP's width, batch-norm settings and logit scale) with the
+ * A fresh mlp, cnn or resnet9 (HYP's width, head, batch-norm settings and logit scale) with the
  * weights fixed by `seed`.
  *
  * @example

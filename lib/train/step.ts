@@ -6,7 +6,7 @@
  */
 import { tf } from "../engine/backend.ts";
 import { logitsOf } from "../models/layers.ts";
-import type { LossName } from "./config.ts";
+import type { LossName } from "./hyp.ts";
 import { lossFromLogits } from "./loss.ts";
 
 /** What {@linkcode gradients} returns; the caller disposes `grads`. */

@@ -30,16 +30,14 @@ import {
   weightsKind,
   type WeightsSource,
 } from "../models/vgg16_weights.ts";
+import { HYP, optimizerLabel } from "./hyp.ts";
 import {
   type ExperimentConfig,
   type ExperimentHooks,
-  type History,
-  HYP,
-  optimizerLabel,
-  recordedConfidences,
   resolveConfig,
   type RunSettings,
-} from "./config.ts";
+} from "./experiment_config.ts";
+import { type History, recordedConfidences } from "./run_record.ts";
 import { cachedFeatures, extractFeatures, vgg16Input } from "./features.ts";
 import { evaluate, type Evaluation, fit, type Trained } from "./fit.ts";
 import { makeOptimizer } from "./optimizer.ts";

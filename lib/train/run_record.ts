@@ -1,0 +1,147 @@
+/**
+ * The run record: what was run, on what, and what came out, as `deno task train` prints it (its
+ * JSON line) and the notebooks save it (`runs/<profile>/<model>/run.json`). Plain data, no tfjs,
+ * so the reports read records without an engine.
+ *
+ * @module
+ */
+import type { DataOrigin } from "../data/dataset.ts";
+import type { WeightsKind } from "../models/vgg16_weights.ts";
+import { UserError } from "../util/errors.ts";
+import type { LossName, ModelName } from "./hyp.ts";
+
+/** Per-epoch metrics, named as Keras's `history.history`. */
+export interface History {
+  loss: number[];
+  accuracy: number[];
+  val_loss: number[];
+  val_accuracy: number[];
+}
+
+/** A run record: what was run, on what, and what came out (also the CLI's JSON line). */
+export interface RunRecord {
+  model: ModelName;
+  backend: string;
+  backend_note?: string;
+  profile?: string;
+  data: {
+    kind: string;
+    synthetic: boolean;
+    /** `official` (archive MD5 checked), `unofficial`, `unverified` (a folder) or `synthetic`. */
+    origin: DataOrigin;
+    description: string;
+    id: string;
+    path?: string;
+    note?: string;
+  };
+  synthetic: boolean;
+  /**
+   * True only for the official CIFAR-100 archive (its MD5 checked): only then are the results
+   * CIFAR-100 results, comparable with the source's.
+   */
+  official_data: boolean;
+  params: number;
+  trainable_params: number;
+  epochs: number;
+  batch_size: number;
+  loss: LossName;
+  optimizer: string;
+  seed: number;
+  /** Threads used: training for mlp and cnn, feature extraction for vgg16 (1 = no workers). */
+  workers: number;
+  train_images: number;
+  test_images: number;
+  /**
+   * Env variables that overrode the profile's budget (epochs, training or test images), e.g.
+   * `["CIFAR_EPOCHS=2"]`; empty when none did. The budget itself is `epochs`, `train_images`
+   * and `test_images`.
+   */
+  budget_overrides: string[];
+  history: History;
+  /** Training augmentation, e.g. `random crop (pad 4, mirror) + horizontal flip`, or `none`. */
+  augmentation?: string;
+  /** The learning rate over the run, e.g. `constant (0.001)` or a one-cycle schedule. */
+  lr_schedule?: string;
+  /** Label smoothing of the loss (0: none). */
+  label_smoothing?: number;
+  /** L2 weight decay of conv and dense kernels (0: none). */
+  weight_decay?: number;
+  /** ResNet-9: filters of its first conv (stages 2, 4, 8 times as many). */
+  width?: number;
+  test_loss: number;
+  test_accuracy: number;
+  top5_accuracy: number;
+  seconds_per_epoch: number[];
+  validation_seconds: number[];
+  train_images_per_second: number;
+  started_at: string;
+  seconds_total: number;
+  /** Top-1 prediction and true fine label for every test image (confusion views). */
+  test_predictions: number[];
+  /** Top-1 probability (softmax of the logits) of every test image, to 3 decimals. */
+  test_confidences: number[];
+  test_labels: number[];
+  fine_to_coarse: number[];
+  fine_label_names: string[];
+  coarse_label_names: string[];
+  summary: string;
+  /** Where the record and the model were written, when saved. */
+  record_path?: string;
+  model_path?: string;
+  /** VGG16 extras. */
+  weights?: string;
+  /** `imagenet` (Keras's file, MD5 checked), `file` (another file) or `random` (`--weights none`). */
+  weights_kind?: WeightsKind;
+  input_size?: number;
+  fine_tune?: boolean;
+  feature_seconds?: number;
+  head_seconds_per_epoch?: number[];
+}
+
+/** What a model's trainer adds to the record (the rest comes from the config and the data). */
+export type TrainedFields =
+  & Pick<
+    RunRecord,
+    | "params"
+    | "trainable_params"
+    | "optimizer"
+    | "history"
+    | "test_loss"
+    | "test_accuracy"
+    | "top5_accuracy"
+    | "seconds_per_epoch"
+    | "validation_seconds"
+    | "train_images_per_second"
+    | "test_predictions"
+    | "test_confidences"
+    | "summary"
+    | "workers"
+  >
+  & Partial<RunRecord>;
+
+/**
+ * Top-1 probabilities as the run record keeps them: 3 decimals, about 6 bytes per test image.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(recordedConfidences(new Float32Array([0.98765, 0.0104])), [0.988, 0.01]);
+ * ```
+ */
+export function recordedConfidences(values: ArrayLike<number>): number[] {
+  return Array.from(values, (p) => Math.round(p * 1000) / 1000);
+}
+
+/** Training seconds of a run: its epochs' times, validation excluded. */
+export function trainingSeconds(record: Pick<RunRecord, "seconds_per_epoch">): number {
+  return record.seconds_per_epoch.reduce((a, b) => a + b, 0);
+}
+
+/** Read a saved run record. */
+export async function readRunRecord(path: string): Promise<RunRecord> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch (e) {
+    throw new UserError(`cannot read run record ${path}: ${(e as Error).message}`);
+  }
+}
