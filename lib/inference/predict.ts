@@ -16,6 +16,7 @@ import { imageExamples } from "../data/examples.ts";
 import { type CifarImageFile, readCifarImage } from "../data/images.ts";
 import { loadModel } from "../models/model_io.ts";
 import { firstLine, isUserError, UserError } from "../util/errors.ts";
+import { exists } from "../util/process.ts";
 import { EVAL_BATCH_SIZE, MODELS } from "../train/hyp.ts";
 import { readRunRecord, type RunRecord } from "../train/run_record.ts";
 import { vgg16Input } from "../train/features.ts";
@@ -122,10 +123,6 @@ export async function loadClassifier(run: string): Promise<Classifier> {
     throw new UserError(`${modelPath} does not match ${recordPath}: ${problem}; train it again`);
   }
   return { model, record, inputSize: height as number, dir };
-}
-
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
 }
 
 /** Subfolders of `dir` that hold a model.json (e.g. `runs` -> runs/cnn, runs/mlp). */

@@ -529,8 +529,26 @@ const secs = (x: number) => `${x < 10 ? x.toFixed(2) : x.toFixed(1)} s`;
  */
 export function discussion(records: RunRecord[]): string {
   if (records.length === 0) return "No runs to discuss.";
-  const out: string[] = [];
   const synthetic = isSyntheticData(records);
+  const caveat = dataCaveat(records);
+  const ranked = [...records].sort((a, b) => b.test_accuracy - a.test_accuracy);
+  const best = ranked[0];
+  const budgets = budgetNote(records);
+  return [
+    ...dataWarnings(synthetic, caveat),
+    accuracyParagraph(ranked, budgets),
+    budgets,
+    lossParagraph(records),
+    speedParagraph(records, best.backend),
+    vgg16WeightsWarning(records),
+    superclassParagraph(best),
+    againstTheSource(records, synthetic, caveat),
+  ].filter((paragraph) => paragraph).join("\n\n");
+}
+
+/** The discussion's opening warnings: synthetic data, or data not verified as CIFAR-100. */
+function dataWarnings(synthetic: boolean, caveat: string | undefined): string[] {
+  const out: string[] = [];
   if (synthetic) {
     out.push(
       "**⚠ SYNTHETIC DATA — not CIFAR-100.** These runs used the smoke profile's synthetic " +
@@ -538,7 +556,6 @@ export function discussion(records: RunRecord[]): string {
         "nothing about CIFAR-100.",
     );
   }
-  const caveat = dataCaveat(records);
   if (caveat) {
     out.push(
       `**⚠ Data not verified as CIFAR-100** — ${caveat}. The numbers below are measured on ` +
@@ -546,31 +563,38 @@ export function discussion(records: RunRecord[]): string {
         "comparison with the source's CIFAR-100 numbers is not like for like.",
     );
   }
-  const ranked = [...records].sort((a, b) => b.test_accuracy - a.test_accuracy);
+  return out;
+}
+
+/** The runs from most to least accurate, against guessing; `budgets` when they differ. */
+function accuracyParagraph(ranked: RunRecord[], budgets: string | undefined): string {
   const best = ranked[0];
   const chance = 1 / best.fine_label_names.length;
-  const budgets = budgetNote(records);
-  out.push(
-    `**Accuracy.** ${
-      ranked.map((r) =>
-        `${modelName(r.model)} ${pct(r.test_accuracy)} (top-5 ${pct(r.top5_accuracy)})`
-      ).join(", ")
-    }, from most to least accurate, ${
-      budgets ? "on different budgets (below)" : `after ${budgetText(best)}`
-    }; guessing scores ${pct(chance)}.`,
-  );
-  if (budgets) out.push(budgets);
+  return `**Accuracy.** ${
+    ranked.map((r) =>
+      `${modelName(r.model)} ${pct(r.test_accuracy)} (top-5 ${pct(r.top5_accuracy)})`
+    )
+      .join(", ")
+  }, from most to least accurate, ${
+    budgets ? "on different budgets (below)" : `after ${budgetText(best)}`
+  }; guessing scores ${pct(chance)}.`;
+}
+
+/** The test losses, and whether they can be compared (one loss function for all). */
+function lossParagraph(records: RunRecord[]): string {
   const losses = new Set(records.map((r) => r.loss));
-  out.push(
-    `**Loss.** Test loss: ${
-      records.map((r) => `${modelName(r.model)} ${r.test_loss.toFixed(3)}`).join(", ")
-    }. ${
-      losses.size === 1
-        ? `Every model was trained and evaluated with ${[...losses][0]}, so these are comparable ` +
-          "(the source's MLP loss of 0.045 was binary cross-entropy and compared with nothing)."
-        : "The models used different losses, so their loss values are not comparable."
-    }`,
-  );
+  return `**Loss.** Test loss: ${
+    records.map((r) => `${modelName(r.model)} ${r.test_loss.toFixed(3)}`).join(", ")
+  }. ${
+    losses.size === 1
+      ? `Every model was trained and evaluated with ${[...losses][0]}, so these are comparable ` +
+        "(the source's MLP loss of 0.045 was binary cross-entropy and compared with nothing)."
+      : "The models used different losses, so their loss values are not comparable."
+  }`;
+}
+
+/** Seconds per epoch and images per second of every run (VGG16: plus feature extraction). */
+function speedParagraph(records: RunRecord[], backend: string): string {
   const speed = records.map((r) => {
     const extra = r.feature_seconds !== undefined
       ? ` on cached features (plus ${
@@ -580,41 +604,41 @@ export function discussion(records: RunRecord[]): string {
     return `${modelName(r.model)} ${secs(mean(r.seconds_per_epoch))} per epoch, ` +
       `${Math.round(r.train_images_per_second).toLocaleString("en-US")} images/s${extra}`;
   });
-  out.push(`**Speed** (${best.backend} backend). ${speed.join("; ")}.`);
+  return `**Speed** (${backend} backend). ${speed.join("; ")}.`;
+}
+
+/** A warning when VGG16 ran without Keras's ImageNet weights; undefined when it did, or did not run. */
+function vgg16WeightsWarning(records: RunRecord[]): string | undefined {
   const vgg = records.find((r) => r.model === "vgg16");
   if (vgg?.weights_kind === "random") {
-    out.push(
-      "**VGG16 ran with random weights** (`--weights none`): its features are not ImageNet " +
-        "features, so its accuracy shows only that the pipeline works, not what transfer " +
-        "learning achieves.",
-    );
+    return "**VGG16 ran with random weights** (`--weights none`): its features are not ImageNet " +
+      "features, so its accuracy shows only that the pipeline works, not what transfer " +
+      "learning achieves.";
   } else if (vgg?.weights_kind === "file") {
-    out.push(
-      "**VGG16 ran with a weights file that is not Keras's ImageNet file** (its MD5 differs): " +
-        "what its features are depends on that file, so its accuracy is not the ImageNet " +
-        "transfer-learning result.",
-    );
+    return "**VGG16 ran with a weights file that is not Keras's ImageNet file** (its MD5 differs): " +
+      "what its features are depends on that file, so its accuracy is not the ImageNet " +
+      "transfer-learning result.";
   }
+  return undefined;
+}
+
+/** The best model's superclass accuracy, best and worst superclass and most frequent mistake. */
+function superclassParagraph(best: RunRecord): string | undefined {
   const classes = superclassAccuracy(best).filter((r) => r.images > 0);
-  if (classes.length > 0) {
-    const byAccuracy = [...classes].sort((a, b) => b.accuracy - a.accuracy);
-    const top = byAccuracy[0], bottom = byAccuracy[byAccuracy.length - 1];
-    const pair = topConfusedPairs(best, 1)[0];
-    out.push(
-      `**Superclasses** (${modelName(best.model)}). ${
-        pct(coarseAccuracy(best))
-      } of its predictions fall in the right superclass, against ${
-        pct(best.test_accuracy)
-      } in the right fine class. Best superclass: ${top.superclass} (${pct(top.accuracy)}); ` +
-        `worst: ${bottom.superclass} (${pct(bottom.accuracy)}).` +
-        (pair
-          ? ` Its most frequent mistake: ${pair.true_class} taken for ${pair.predicted_as} ` +
-            `(${pair.count} times${pair.same_superclass ? ", same superclass" : ""}).`
-          : ""),
-    );
-  }
-  out.push(againstTheSource(records, synthetic, caveat));
-  return out.join("\n\n");
+  if (classes.length === 0) return undefined;
+  const byAccuracy = [...classes].sort((a, b) => b.accuracy - a.accuracy);
+  const top = byAccuracy[0], bottom = byAccuracy[byAccuracy.length - 1];
+  const pair = topConfusedPairs(best, 1)[0];
+  return `**Superclasses** (${modelName(best.model)}). ${
+    pct(coarseAccuracy(best))
+  } of its predictions fall in the right superclass, against ${
+    pct(best.test_accuracy)
+  } in the right fine class. Best superclass: ${top.superclass} (${pct(top.accuracy)}); ` +
+    `worst: ${bottom.superclass} (${pct(bottom.accuracy)}).` +
+    (pair
+      ? ` Its most frequent mistake: ${pair.true_class} taken for ${pair.predicted_as} ` +
+        `(${pair.count} times${pair.same_superclass ? ", same superclass" : ""}).`
+      : "");
 }
 
 function againstTheSource(records: RunRecord[], synthetic: boolean, caveat?: string): string {

@@ -14,11 +14,11 @@ import type { AugmentOptions } from "../data/augment.ts";
 import { EVAL_BATCH_SIZE, type LossName } from "./hyp.ts";
 import type { History, TrainedFields } from "./run_record.ts";
 import { createProgress, type ProgressInfo } from "../util/progress.ts";
-import { evenShares, type GradientWorker } from "./parallel.ts";
+import { type GradientWorker, parallelStep } from "./parallel.ts";
 import { permutation, SEED_STRIDE } from "../util/random.ts";
 import { logitsOf } from "../models/layers.ts";
 import { lossFromLogits } from "./loss.ts";
-import { gradients } from "./step.ts";
+import { type Gradients, gradients } from "./step.ts";
 
 /** What a model's trainer returns: its run-record fields and the trained model to save. */
 export type Trained = TrainedFields & { trained: tf.LayersModel };
@@ -146,6 +146,106 @@ export async function fit(
   train: Examples,
   options: FitOptions,
 ): Promise<FitResult> {
+  const run = checkedRun(model, train, options);
+  const { epochs, batchSize, batches, optimizer, seed, log } = run;
+  const schedule = options.learningRate;
+
+  // ---- The run's state --------------------------------------------------------------------------
+  // All that the epochs change, so all that a checkpoint would keep: the epoch index (the loop's),
+  // the history and timings below, the model's weights and the optimizer's slots (changed in
+  // place), and the position of the random streams. The epoch's shuffle is seeded by the epoch
+  // index, each batch's augmentation by `step`; dropout layers count their own calls
+  // (lib/models/layers.ts' SeededDropout).
+  const history: History = { loss: [], accuracy: [], val_loss: [], val_accuracy: [] };
+  const secondsPerEpoch: number[] = [];
+  const validationSeconds: number[] = [];
+  const learningRates: number[] = [];
+  /** Batches trained so far in the run: seeds the next batch's augmentation. */
+  let step = 0;
+
+  for (let epoch = 0; epoch < epochs; epoch++) {
+    // ---- Epoch: a fresh shuffle, a progress bar, running sums -----------------------------------
+    log(`Epoch ${epoch + 1}/${epochs}`);
+    const order = permutation(train.count, seed * SEED_STRIDE.epoch + epoch);
+    const bar = createProgress({
+      total: batches,
+      label: `${epoch + 1}/${epochs}`,
+      onUpdate: options.onProgress,
+    });
+    let lossSum = 0, correct = 0, seen = 0;
+    const start = performance.now();
+
+    for (let b = 0; b < batches; b++) {
+      // ---- Batch: the scheduled learning rate, one step (here or split with the workers) --------
+      const indices = order.subarray(b * batchSize, Math.min((b + 1) * batchSize, train.count));
+      if (schedule) learningRates.push(setScheduledRate(optimizer, schedule, epoch + b / batches));
+      const [batchLoss, batchCorrect] = run.workers.length
+        ? await splitStep(run, indices, step)
+        : localStep(run, indices, step);
+      step++;
+      lossSum += batchLoss * indices.length;
+      correct += batchCorrect;
+      seen += indices.length;
+      bar.update(b + 1, { loss: fmt(lossSum / seen), accuracy: fmt(correct / seen) });
+    }
+
+    // ---- Epoch end: time it (before validation), record, validate, log --------------------------
+    // Yield once per epoch so a notebook's display messages go out.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const seconds = (performance.now() - start) / 1000;
+    bar.stop();
+    secondsPerEpoch.push(seconds);
+    history.loss.push(lossSum / seen);
+    history.accuracy.push(correct / seen);
+    let line = epochLine(batches, seconds, lossSum / seen, correct / seen);
+    if (options.validation) {
+      const v = await evaluate(model, options.validation, run.evaluation);
+      history.val_loss.push(v.loss);
+      history.val_accuracy.push(v.accuracy);
+      validationSeconds.push(v.seconds);
+      line += ` - val_loss: ${fmt(v.loss)} - val_accuracy: ${fmt(v.accuracy)}`;
+    }
+    log(line);
+    options.onEpochEnd?.(epoch, history);
+  }
+
+  return {
+    history,
+    secondsPerEpoch,
+    validationSeconds,
+    imagesPerSecond: train.count * epochs / secondsPerEpoch.reduce((a, b) => a + b, 0),
+    learningRates,
+  };
+}
+
+// ---- The run's settings: checked once, the same for every step ----------------------------------
+
+/** What every step of a {@linkcode fit} reads; none of it changes during the run. */
+interface Run {
+  model: tf.LayersModel;
+  train: Examples;
+  options: FitOptions;
+  epochs: number;
+  batchSize: number;
+  /** Batches per epoch (the last one may be short). */
+  batches: number;
+  optimizer: tf.Optimizer;
+  loss: LossName;
+  seed: number;
+  labelSmoothing: number;
+  log: (line: string) => void;
+  numClasses: number;
+  /** Only this model's trainable weights: the engine may hold other models' variables. */
+  variables: tf.Variable[];
+  workers: GradientWorker[];
+  /** The weight decay as workers take it: by index in `variables` (names differ there). */
+  decayIndices?: { rate: number; indices: number[] };
+  /** How validation evaluates: with the training loss and transform. */
+  evaluation: { loss: LossName; transform?: (x: tf.Tensor) => tf.Tensor };
+}
+
+/** The run's settings from `options`, with defaults; throws on options that cannot go together. */
+function checkedRun(model: tf.LayersModel, train: Examples, options: FitOptions): Run {
   const { epochs, batchSize, optimizer, loss = "categorical_crossentropy", seed = 0 } = options;
   const log = options.log ?? ((line: string) => console.error(line));
   if (!(epochs >= 1) || !(batchSize >= 1)) throw new Error("epochs and batchSize must be >= 1");
@@ -161,158 +261,108 @@ export async function fit(
   if (schedule && !hasSettableRate(optimizer)) {
     throw new Error("fit: a learning-rate schedule needs an optimizer with setLearningRate");
   }
-  // Only this model's trainable weights: the engine may hold other models' variables.
-  const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const batches = Math.ceil(train.count / batchSize);
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const decayIndices = weightDecay && {
     rate: weightDecay.rate,
-    indices: weightDecay.names.map((name) => varList.findIndex((v) => v.name === name)),
+    indices: weightDecay.names.map((name) => variables.findIndex((v) => v.name === name)),
   };
-  const history: History = { loss: [], accuracy: [], val_loss: [], val_accuracy: [] };
-  const secondsPerEpoch: number[] = [];
-  const validationSeconds: number[] = [];
-  const learningRates: number[] = [];
-  /** Batches trained so far in the run: seeds the batch's augmentation. */
-  let step = 0;
-
-  /** The training batch's float pixels: augmented afresh each step when asked for. */
-  const gather = (indices: ArrayLike<number>) =>
-    augment
-      ? train.gatherAugmented!(indices, augment, seed * SEED_STRIDE.augment + step)
-      : train.gather(indices);
-
-  /** Gradients of `weight` x the mean loss over `indices`, computed on this thread. */
-  const localGradients = (indices: ArrayLike<number>, weight = 1) => {
-    const x = tf.tensor(gather(indices), [indices.length, ...train.shape]);
-    const labels = batchLabels(train, indices);
-    const input = options.transform ? options.transform(x) : x;
-    try {
-      return gradients(model, varList, {
-        x: input,
-        labels,
-        numClasses,
-        loss,
-        weight,
-        labelSmoothing,
-        weightDecay,
-      });
-    } finally {
-      tf.dispose([x, labels, input]);
-    }
-  };
-
-  /** Compute and apply the batch's gradients on this thread. */
-  const localStep = (indices: ArrayLike<number>): [number, number] => {
-    const { grads, loss, correct } = localGradients(indices);
-    optimizer.applyGradients(grads);
-    tf.dispose(grads);
-    return [loss, correct];
-  };
-
-  /** Split the batch over this thread and the workers; apply the size-weighted mean gradient. */
-  const parallelStep = async (indices: Uint32Array): Promise<[number, number]> => {
-    const parts = evenShares(indices.length, workers.length + 1)
-      .map(([first, last]) => indices.subarray(first, last));
-    const weights = varList.map((v) => v.dataSync() as Float32Array);
-    const n = indices.length;
-    const replies = parts.slice(1).map((part, i) => {
-      if (part.length === 0) return undefined;
-      const labels = Int32Array.from(part, (j) => train.labels[j]);
-      return workers[i].step({
-        // Copies: buffers are transferred, and some backends return their own storage.
-        weights: weights.map((w) => w.slice()),
-        x: gather(part),
-        shape: [part.length, ...train.shape],
-        labels,
-        numClasses,
-        loss,
-        weight: part.length / n,
-        labelSmoothing,
-        weightDecay: decayIndices,
-      });
-    });
-    const local = localGradients(parts[0], parts[0].length / n);
-    const remote = await Promise.all(replies);
-    tf.tidy(() => {
-      const total: Record<string, tf.Tensor> = {};
-      varList.forEach((v, k) => {
-        let sum = local.grads[v.name];
-        for (const r of remote) if (r) sum = sum.add(tf.tensor(r.grads[k], v.shape));
-        total[v.name] = sum;
-      });
-      optimizer.applyGradients(total);
-    });
-    tf.dispose(local.grads);
-    let lossSum = local.loss * parts[0].length, correct = local.correct;
-    remote.forEach((r, i) => {
-      if (r) {
-        lossSum += r.loss * parts[i + 1].length;
-        correct += r.correct;
-      }
-    });
-    return [lossSum / indices.length, correct];
-  };
-
-  for (let epoch = 0; epoch < epochs; epoch++) {
-    log(`Epoch ${epoch + 1}/${epochs}`);
-    const order = permutation(train.count, seed * SEED_STRIDE.epoch + epoch);
-    const bar = createProgress({
-      total: batches,
-      label: `${epoch + 1}/${epochs}`,
-      onUpdate: options.onProgress,
-    });
-    let lossSum = 0, correct = 0, seen = 0;
-    const start = performance.now();
-    for (let b = 0; b < batches; b++) {
-      const indices = order.subarray(b * batchSize, Math.min((b + 1) * batchSize, train.count));
-      if (schedule) {
-        const rate = schedule(epoch + b / batches);
-        (optimizer as tf.Optimizer & SettableRate).setLearningRate(rate);
-        learningRates.push(rate);
-      }
-      const [batchLoss, batchCorrect] = workers.length
-        ? await parallelStep(indices)
-        : localStep(indices);
-      step++;
-      lossSum += batchLoss * indices.length;
-      correct += batchCorrect;
-      seen += indices.length;
-      bar.update(b + 1, {
-        loss: (lossSum / seen).toFixed(4),
-        accuracy: (correct / seen).toFixed(4),
-      });
-    }
-    // Yield once per epoch so a notebook's display messages go out.
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    const seconds = (performance.now() - start) / 1000;
-    bar.stop();
-    secondsPerEpoch.push(seconds);
-    history.loss.push(lossSum / seen);
-    history.accuracy.push(correct / seen);
-    let line = `${batches}/${batches} - ${seconds.toFixed(1)}s ${
-      (1000 * seconds / batches).toFixed(0)
-    }ms/step - loss: ${fmt(lossSum / seen)} - accuracy: ${fmt(correct / seen)}`;
-    if (options.validation) {
-      const v = await evaluate(model, options.validation, {
-        loss,
-        transform: options.transform,
-      });
-      history.val_loss.push(v.loss);
-      history.val_accuracy.push(v.accuracy);
-      validationSeconds.push(v.seconds);
-      line += ` - val_loss: ${fmt(v.loss)} - val_accuracy: ${fmt(v.accuracy)}`;
-    }
-    log(line);
-    options.onEpochEnd?.(epoch, history);
-  }
-  const total = secondsPerEpoch.reduce((a, b) => a + b, 0);
   return {
-    history,
-    secondsPerEpoch,
-    validationSeconds,
-    imagesPerSecond: train.count * epochs / total,
-    learningRates,
+    model,
+    train,
+    options,
+    epochs,
+    batchSize,
+    batches: Math.ceil(train.count / batchSize),
+    optimizer,
+    loss,
+    seed,
+    labelSmoothing,
+    log,
+    numClasses,
+    variables,
+    workers,
+    decayIndices,
+    evaluation: { loss, transform: options.transform },
   };
+}
+
+/** Set the schedule's learning rate for this point of the run (in epochs); returns the rate. */
+function setScheduledRate(
+  optimizer: tf.Optimizer,
+  schedule: (epochs: number) => number,
+  epochs: number,
+): number {
+  const rate = schedule(epochs);
+  (optimizer as tf.Optimizer & SettableRate).setLearningRate(rate);
+  return rate;
+}
+
+// ---- One batch: its pixels, its gradients, the step ---------------------------------------------
+
+/** The float pixels of the run's batch number `step`: augmented afresh, when asked for. */
+function batchPixels(run: Run, indices: ArrayLike<number>, step: number): Float32Array {
+  const { train, seed, options: { augment } } = run;
+  return augment
+    ? train.gatherAugmented!(indices, augment, seed * SEED_STRIDE.augment + step)
+    : train.gather(indices);
+}
+
+/** Gradients of `weight` x the mean loss over `indices` of batch `step`, on this thread. */
+function localGradients(
+  run: Run,
+  indices: ArrayLike<number>,
+  step: number,
+  weight = 1,
+): Gradients {
+  const { train, options } = run;
+  const x = tf.tensor(batchPixels(run, indices, step), [indices.length, ...train.shape]);
+  const labels = batchLabels(train, indices);
+  const input = options.transform ? options.transform(x) : x;
+  try {
+    return gradients(run.model, run.variables, {
+      x: input,
+      labels,
+      numClasses: run.numClasses,
+      loss: run.loss,
+      weight,
+      labelSmoothing: run.labelSmoothing,
+      weightDecay: options.weightDecay,
+    });
+  } finally {
+    tf.dispose([x, labels, input]);
+  }
+}
+
+/** Compute and apply batch `step`'s gradients on this thread: its mean loss and right answers. */
+function localStep(run: Run, indices: Uint32Array, step: number): [number, number] {
+  const { grads, loss, correct } = localGradients(run, indices, step);
+  run.optimizer.applyGradients(grads);
+  tf.dispose(grads);
+  return [loss, correct];
+}
+
+/** Batch `step`'s step, split between this thread and the workers (./parallel.ts). */
+function splitStep(run: Run, indices: Uint32Array, step: number): Promise<[number, number]> {
+  return parallelStep(indices, run.workers, {
+    variables: run.variables,
+    optimizer: run.optimizer,
+    examples: run.train,
+    pixels: (share) => batchPixels(run, share, step),
+    loss: {
+      numClasses: run.numClasses,
+      loss: run.loss,
+      labelSmoothing: run.labelSmoothing,
+      weightDecay: run.decayIndices,
+    },
+    localGradients: (share, weight) => localGradients(run, share, step, weight),
+  });
+}
+
+/** Keras's end-of-epoch line: batches, time, time per step, and the training metrics. */
+function epochLine(batches: number, seconds: number, loss: number, accuracy: number): string {
+  return `${batches}/${batches} - ${seconds.toFixed(1)}s ${
+    (1000 * seconds / batches).toFixed(0)
+  }ms/step - loss: ${fmt(loss)} - accuracy: ${fmt(accuracy)}`;
 }
 
 /**

@@ -8,7 +8,7 @@
  * lib/train/parallel_worker.ts) computes another part's from the same weights. Each
  * part's loss is weighted by its share of the batch, so the parts' gradients
  * sum to the gradient of the whole batch's mean loss, which the main
- * optimizer applies. Weights go
+ * optimizer applies ({@linkcode parallelStep}, called by lib/train/fit.ts). Weights go
  * to the workers every step, so replicas can never drift.
  *
  * Only models that can be rebuilt from a recipe (mlp, cnn, resnet9) are replicated;
@@ -20,8 +20,11 @@
  *
  * @module
  */
+import { tf } from "../engine/backend.ts";
+import type { Examples } from "../data/examples.ts";
 import type { LossName } from "./hyp.ts";
 import type { SmallModel } from "./small_models.ts";
+import type { Gradients } from "./step.ts";
 
 /** How a worker rebuilds a trainable model (its initial weights are overwritten every step). */
 export interface TrainRecipe {
@@ -168,6 +171,101 @@ export function evenShares(count: number, parts: number): [number, number][] {
     first += size;
   }
   return out;
+}
+
+// ---- One training step split between this thread and the workers -----------------------------
+
+/** What {@linkcode parallelStep} needs of the training run (lib/train/fit.ts). */
+export interface SplitStepRun {
+  /** The model's trainable variables, in the order of the workers' weights. */
+  variables: tf.Variable[];
+  optimizer: tf.Optimizer;
+  /** The training examples' labels and the shape of one. */
+  examples: Pick<Examples, "labels" | "shape">;
+  /** Float pixels of these examples as this step trains them (augmented, when it is asked for). */
+  pixels(indices: Uint32Array): Float32Array;
+  /** The loss, as the workers compute it. */
+  loss: Pick<StepRequest, "numClasses" | "loss" | "labelSmoothing" | "weightDecay">;
+  /** This thread's share: gradients of `weight` x the mean loss over `indices` (./step.ts). */
+  localGradients(indices: Uint32Array, weight: number): Gradients;
+}
+
+/**
+ * One training step on `batch`, split into even shares: the first for this thread, one for each
+ * of `workers`, all from the current weights. Each share's gradients are of its share of the
+ * batch x its mean loss, so their sum, which the optimizer applies, is the gradient of the whole
+ * batch's mean loss. Returns the batch's mean loss and how many examples it classified right.
+ */
+export async function parallelStep(
+  batch: Uint32Array,
+  workers: GradientWorker[],
+  run: SplitStepRun,
+): Promise<[number, number]> {
+  const shares = evenShares(batch.length, workers.length + 1)
+    .map(([first, last]) => batch.subarray(first, last));
+  const replies = sendShares(shares.slice(1), workers, batch.length, run);
+  const local = run.localGradients(shares[0], shares[0].length / batch.length);
+  const remote = await Promise.all(replies);
+  applySummedGradients(run, local.grads, remote);
+  tf.dispose(local.grads);
+  return batchMetrics(batch.length, shares, local, remote);
+}
+
+/** Ask worker i for share i's gradients (none for an empty share), from the current weights. */
+function sendShares(
+  shares: Uint32Array[],
+  workers: GradientWorker[],
+  batchSize: number,
+  run: SplitStepRun,
+): (Promise<StepReply> | undefined)[] {
+  const weights = run.variables.map((v) => v.dataSync() as Float32Array);
+  return shares.map((share, i) => {
+    if (share.length === 0) return undefined;
+    const labels = Int32Array.from(share, (j) => run.examples.labels[j]);
+    return workers[i].step({
+      // Copies: buffers are transferred, and some backends return their own storage.
+      weights: weights.map((w) => w.slice()),
+      x: run.pixels(share),
+      shape: [share.length, ...run.examples.shape],
+      labels,
+      ...run.loss,
+      weight: share.length / batchSize,
+    });
+  });
+}
+
+/** Apply the sum of this thread's and the workers' gradients (each weighted by its share). */
+function applySummedGradients(
+  run: SplitStepRun,
+  local: tf.NamedTensorMap,
+  remote: (StepReply | undefined)[],
+): void {
+  tf.tidy(() => {
+    const total: Record<string, tf.Tensor> = {};
+    run.variables.forEach((v, k) => {
+      let sum = local[v.name];
+      for (const r of remote) if (r) sum = sum.add(tf.tensor(r.grads[k], v.shape));
+      total[v.name] = sum;
+    });
+    run.optimizer.applyGradients(total);
+  });
+}
+
+/** The batch's mean loss and right answers, from its shares' (each loss is a share's mean). */
+function batchMetrics(
+  batchSize: number,
+  shares: Uint32Array[],
+  local: Gradients,
+  remote: (StepReply | undefined)[],
+): [number, number] {
+  let lossSum = local.loss * shares[0].length, correct = local.correct;
+  remote.forEach((r, i) => {
+    if (r) {
+      lossSum += r.loss * shares[i + 1].length;
+      correct += r.correct;
+    }
+  });
+  return [lossSum / batchSize, correct];
 }
 
 /** Threads to use by default: every core for single-threaded backends; tfjs-node threads itself. */
