@@ -5,6 +5,7 @@ import {
   cacheRoot,
   DownloadError,
   fetchCached,
+  kerasHome,
   md5File,
   type RemoteFile,
 } from "../lib/util/cache.ts";
@@ -77,6 +78,56 @@ Deno.test("cacheRoot: CIFAR100_CACHE, then XDG_CACHE_HOME, then HOME/.cache", ()
     "/xdg/cifar100-ts",
     "/custom/cache",
   ]);
+});
+
+Deno.test("kerasHome: KERAS_HOME, else HOME/.keras", () => {
+  const saved = ["KERAS_HOME", "HOME"].map((k) => [k, Deno.env.get(k)]);
+  let results: string[];
+  try {
+    Deno.env.set("HOME", "/home/someone");
+    Deno.env.delete("KERAS_HOME");
+    const home = kerasHome();
+    Deno.env.set("KERAS_HOME", "/data/keras");
+    results = [home, kerasHome()];
+  } finally {
+    for (const [k, v] of saved) v === undefined ? Deno.env.delete(k!) : Deno.env.set(k!, v);
+  }
+  assert.deepEqual(results, ["/home/someone/.keras", "/data/keras"]);
+});
+
+Deno.test("fetchCached looks in `elsewhere` first, uses a copy only when its MD5 matches, never writes there", async () => {
+  await withTempDir(async (dir) => {
+    const [first, second, cacheDir] = ["a", "b", "cache"].map((n) => join(dir, n));
+    await Deno.mkdir(first);
+    await Deno.mkdir(second);
+    const server = fakeFetch(PAYLOAD);
+    await Deno.writeFile(join(second, "data.bin"), PAYLOAD);
+    const found = await fetchCached(remote(), {
+      cacheDir,
+      elsewhere: [first, second],
+      fetch: server.fetch,
+    });
+    assert.deepEqual(found, { path: join(second, "data.bin"), downloaded: false });
+    assert.equal(server.calls.length, 0);
+
+    // A wrong copy elsewhere is passed over (and named when the download fails too).
+    await Deno.writeTextFile(join(second, "data.bin"), "truncated");
+    const offline = (() => Promise.reject(new TypeError("offline"))) as typeof fetch;
+    await assert.rejects(
+      fetchCached(remote(), { cacheDir, elsewhere: [first, second], fetch: offline }),
+      (e) =>
+        e instanceof DownloadError && e.message.includes(join(second, "data.bin")) &&
+        e.message.includes("not used"),
+    );
+    const downloaded = await fetchCached(remote(), {
+      cacheDir,
+      elsewhere: [first, second],
+      fetch: server.fetch,
+    });
+    assert.deepEqual(downloaded, { path: join(cacheDir, "data.bin"), downloaded: true });
+    assert.deepEqual(await listDir(first), [], "nothing written elsewhere");
+    assert.equal(await Deno.readTextFile(join(second, "data.bin")), "truncated");
+  });
 });
 
 Deno.test("md5File hashes a file in chunks", async () => {

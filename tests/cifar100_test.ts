@@ -31,12 +31,15 @@ async function withTempDir(fn: (dir: string) => Promise<void>) {
   }
 }
 
+/** An empty Keras home: tests never look in the machine's own ~/.keras. */
+const NO_KERAS = "/nonexistent/keras-home";
+
 /** loadCifar100 with CIFAR100_DATA unset while it reads the environment (synchronously). */
 function loadWithoutEnvData(options: LoadOptions): Promise<Cifar100> {
   const saved = Deno.env.get("CIFAR100_DATA");
   Deno.env.delete("CIFAR100_DATA");
   try {
-    return loadCifar100(options);
+    return loadCifar100({ kerasHome: NO_KERAS, ...options });
   } finally {
     if (saved !== undefined) Deno.env.set("CIFAR100_DATA", saved);
   }

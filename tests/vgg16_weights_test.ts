@@ -217,10 +217,11 @@ Deno.test("resolveVgg16Weights downloads into the cache once, then finds it ther
       return Promise.resolve(new Response(bytes));
     }) as typeof fetch;
     const cacheDir = join(dir, "cache");
-    const first = await resolveVgg16Weights({ cacheDir, fetch: fakeFetch, remote });
+    const kerasHome = join(dir, "no-keras");
+    const first = await resolveVgg16Weights({ cacheDir, kerasHome, fetch: fakeFetch, remote });
     assert.equal(first.kind, "download");
     assert.equal(first.path, join(cacheDir, "tiny.h5"));
-    const second = await resolveVgg16Weights({ cacheDir, fetch: fakeFetch, remote });
+    const second = await resolveVgg16Weights({ cacheDir, kerasHome, fetch: fakeFetch, remote });
     assert.equal(second.kind, "cache");
     assert.equal(calls, 1);
     const model = tinyBlock1();
@@ -235,15 +236,80 @@ Deno.test("offline with nothing cached: one error naming every way to supply the
   const dir = await tempDir();
   try {
     const offline = (() => Promise.reject(new TypeError("dns error: no network"))) as typeof fetch;
+    const kerasHome = join(dir, "keras");
+    const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
     await rejectsWith(
-      resolveVgg16Weights({ cacheDir: dir, fetch: offline }),
+      resolveVgg16Weights({ cacheDir: dir, kerasHome, fetch: offline }),
       /no network/,
       /--weights PATH/,
       /env VGG16_WEIGHTS=PATH/,
-      new RegExp(`copy it to ${join(dir, VGG16_WEIGHTS.fileName).replaceAll(".", "\\.")}`),
+      new RegExp(`copy it to ${escape(join(dir, VGG16_WEIGHTS.fileName))}`),
       /--weights none/,
       /6d6bbae143d832006294945121d1f1fc/,
+      // Every place, in the order tried.
+      new RegExp(
+        `\\(1\\) --weights PATH.*\\(2\\) env VGG16_WEIGHTS=PATH.*\\(3\\) Keras's cache.*` +
+          `${escape(join(kerasHome, "models", VGG16_WEIGHTS.fileName))}.*\\(4\\) this project's ` +
+          `cache: ${escape(join(dir, VGG16_WEIGHTS.fileName))}.*\\(5\\) the download from ` +
+          `${escape(VGG16_WEIGHTS.url)}`,
+      ),
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Keras's cache (KERAS_HOME, else ~/.keras): models/ is looked in before this project's cache", async () => {
+  const dir = await tempDir();
+  try {
+    const source = join(dir, "source.h5");
+    await writeKerasWeights(source, tinyLayers());
+    const remote = { ...VGG16_WEIGHTS, md5: await md5File(source), fileName: "tiny.h5" };
+    const refuse = (() => Promise.reject(new Error("no download expected"))) as typeof fetch;
+    const cacheDir = join(dir, "cache");
+    await Deno.mkdir(cacheDir);
+    await Deno.copyFile(source, join(cacheDir, "tiny.h5"));
+    const kerasHome = join(dir, "keras");
+    await Deno.mkdir(join(kerasHome, "models"), { recursive: true });
+    const inKeras = join(kerasHome, "models", "tiny.h5");
+    await Deno.copyFile(source, inKeras);
+
+    const found = await resolveVgg16Weights({ cacheDir, kerasHome, fetch: refuse, remote });
+    assert.deepEqual([found.kind, found.path, found.md5], ["cache", inKeras, remote.md5]);
+    assert.match(found.description, /^ImageNet \(Keras\) from Keras's cache /);
+
+    // KERAS_HOME, then HOME/.keras, read before the first await (env is shared: set and restore).
+    const withEnv = (env: Record<string, string | undefined>) => {
+      const saved = Object.fromEntries(Object.keys(env).map((k) => [k, Deno.env.get(k)]));
+      const set = (vars: Record<string, string | undefined>) => {
+        for (const [k, v] of Object.entries(vars)) {
+          v === undefined ? Deno.env.delete(k) : Deno.env.set(k, v);
+        }
+      };
+      set(env);
+      try {
+        return resolveVgg16Weights({ cacheDir, fetch: refuse, remote });
+      } finally {
+        set(saved);
+      }
+    };
+    assert.equal((await withEnv({ KERAS_HOME: kerasHome })).path, inKeras);
+    const home = join(dir, "home");
+    await Deno.mkdir(home);
+    await Deno.rename(kerasHome, join(home, ".keras"));
+    const viaHome = await withEnv({ KERAS_HOME: undefined, HOME: home });
+    assert.equal(viaHome.path, join(home, ".keras", "models", "tiny.h5"));
+
+    // A copy there with another MD5 is not used: this project's cache is.
+    await Deno.writeTextFile(join(home, ".keras", "models", "tiny.h5"), "truncated");
+    const skipped = await resolveVgg16Weights({
+      cacheDir,
+      kerasHome: join(home, ".keras"),
+      fetch: refuse,
+      remote,
+    });
+    assert.equal(skipped.path, join(cacheDir, "tiny.h5"));
+    assert.match(skipped.description, /from cache /);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -107,7 +107,9 @@ export async function readArchive(
   } catch (e) {
     if (e instanceof UserError) throw e;
     if (e instanceof Deno.errors.NotFound) {
-      throw new UserError(`${path}: no such file; give the path of cifar-100-binary.tar.gz`);
+      throw new UserError(
+        `${path}: no such file; give the path of cifar-100-binary.tar.gz or cifar-100-python.tar.gz`,
+      );
     }
     const why = firstLine(e);
     throw new UserError(

@@ -2,49 +2,80 @@
  * CIFAR-100, in the spirit of `keras.datasets.cifar100.load_data`: both splits as uint8 NHWC
  * images with fine and coarse labels, the label names and the fine-to-coarse mapping.
  *
- * Where the data comes from, in this order:
- * 1. `options.data`, else env `CIFAR100_DATA`: a `cifar-100-binary.tar.gz`, its extracted
+ * Either published version is read: the binary one (`cifar-100-binary.tar.gz`, which this
+ * project downloads) or the python one (`cifar-100-python.tar.gz`, which Keras and torchvision
+ * download), as an archive or its extracted folder; both give the same bytes.
+ *
+ * Where the data comes from, in this order ({@linkcode dataPlaces} lists them):
+ * 1. `options.data`, else env `CIFAR100_DATA`: an archive of either version, its extracted
  *    folder (or the folder holding it), or `"synthetic"`;
- * 2. the cache folder ({@linkcode cacheRoot}): `cifar-100-binary/` extracted there, or
- *    `cifar-100-binary.tar.gz` with the official MD5;
- * 3. a download from {@linkcode CIFAR100_URL}, MD5-checked, written atomically into the cache.
+ * 2. Keras's cache, `$KERAS_HOME/datasets` (else `~/.keras/datasets`): the python version as
+ *    Keras 2 or 3 leaves it, {@linkcode KERAS_DATA_NAMES} in that order;
+ * 3. this project's cache folder ({@linkcode cacheRoot}): `cifar-100-binary/` extracted there,
+ *    or `cifar-100-binary.tar.gz` with the official MD5;
+ * 4. a download from {@linkcode CIFAR100_URL}, MD5-checked, written atomically into the cache.
  *
  * `source.origin` says whether it is the official dataset: `official` only for an archive whose
- * MD5 is the official one; `unofficial` for another archive (accepted when its structure is
- * valid); `unverified` for an extracted folder, since the files inside the archive have no
- * published checksums to check them against.
+ * MD5 is its version's official one; `unofficial` for another archive (accepted when its
+ * structure is valid); `unverified` for an extracted folder, since the files inside the archives
+ * have no published checksums to check them against.
+ *
+ * Record counts: data named explicitly (1.) may hold any number of images (it is then described
+ * and noted as NOT CIFAR-100); data found without being named (2., 3.) must hold CIFAR-100's
+ * 50,000 and 10,000, like the download. An archive in Keras's cache is the user's own file, read
+ * in place and never replaced: it is used whatever its MD5 (Keras checked its SHA-256 when it
+ * downloaded it), and labelled `unofficial` with a note when the MD5 is not the official one.
  *
  * Images stay uint8 (184 MB for both splits); lib/data/examples.ts converts a batch at a time.
  *
  * @module
  */
 import { join } from "node:path";
-import { cacheRoot, DownloadError, fetchCached, type RemoteFile } from "../util/cache.ts";
-import { UserError } from "../util/errors.ts";
-import { type ArchiveEntry, readArchive } from "./archive.ts";
-import { parseLabelNames, RECORD_BYTES, RecordDecoder, UNSEEN } from "./cifar_binary.ts";
 import {
-  type Cifar100,
-  COARSE_CLASSES,
-  type DataSource,
-  FINE_CLASSES,
-  type Split,
-} from "./dataset.ts";
+  cacheRoot,
+  DownloadError,
+  fetchCached,
+  kerasHome,
+  type RemoteFile,
+} from "../util/cache.ts";
+import { UserError } from "../util/errors.ts";
+import {
+  BINARY_FOLDER,
+  CIFAR100_COUNTS,
+  type Counts,
+  readDataArchive,
+  readDataFolder,
+  type ReadOptions,
+  statOrUndefined,
+} from "./cifar_read.ts";
+import type { Cifar100 } from "./dataset.ts";
 import { syntheticCifar100 } from "./synthetic.ts";
+
+export { CIFAR100_COUNTS };
 
 /** The official CIFAR-100 binary archive. */
 export const CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz";
-/** MD5 of the official archive. */
+/** MD5 of the official binary archive. */
 export const CIFAR100_MD5 = "03b5dce01913d631647c71ecec9e9cb8";
+/** MD5 of the official python-version archive, `cifar-100-python.tar.gz`. */
+export const CIFAR100_PYTHON_MD5 = "eb9058c3a382ffc7106e4002c42a8d85";
 /** The archive's name in the cache folder. */
 export const CIFAR100_ARCHIVE = "cifar-100-binary.tar.gz";
 /** The folder inside the archive. */
-export const CIFAR100_FOLDER = "cifar-100-binary";
-/** Records in the official train.bin and test.bin. */
-export const CIFAR100_COUNTS: Readonly<{ train: number; test: number }> = {
-  train: 50000,
-  test: 10000,
-};
+export const CIFAR100_FOLDER = BINARY_FOLDER;
+
+/**
+ * What Keras leaves in `<Keras home>/datasets`, looked for in this order: archives first (they
+ * can be verified), then extracted folders. Keras 2 (and tf.keras) download
+ * `cifar-100-python.tar.gz` and extract `cifar-100-python/`; Keras 3 downloads
+ * `cifar-100-python-target_archive` and extracts `cifar-100-python-target/cifar-100-python/`.
+ */
+export const KERAS_DATA_NAMES: readonly string[] = [
+  "cifar-100-python.tar.gz",
+  "cifar-100-python-target_archive",
+  "cifar-100-python",
+  "cifar-100-python-target",
+];
 
 const REMOTE: RemoteFile = {
   url: CIFAR100_URL,
@@ -52,16 +83,10 @@ const REMOTE: RemoteFile = {
   fileName: CIFAR100_ARCHIVE,
   what: "CIFAR-100 archive",
 };
-const FILES = {
-  train: "train.bin",
-  test: "test.bin",
-  fine: "fine_label_names.txt",
-  coarse: "coarse_label_names.txt",
-} as const;
 
 /** Options for {@linkcode loadCifar100}. */
 export interface LoadOptions {
-  /** A `.tar.gz`, an extracted folder, or `"synthetic"`; default env `CIFAR100_DATA`. */
+  /** An archive of either version, an extracted folder, or `"synthetic"`; default env `CIFAR100_DATA`. */
   data?: string;
   /** Seed for synthetic data (default 0). */
   seed?: number;
@@ -74,33 +99,37 @@ export interface LoadOptions {
   limitTest?: number;
   /** Cache folder; default {@linkcode cacheRoot}. */
   cacheDir?: string;
+  /** Keras's home folder, whose `datasets/` is looked in; default {@linkcode kerasHome}. */
+  kerasHome?: string;
   /** Fetch used for the download (tests inject one). */
   fetch?: typeof fetch;
   /** Download progress callback (bytes done, bytes in all). */
   onProgress?: (done: number, total: number) => void;
   /**
-   * The record counts train.bin and test.bin must have. Default: CIFAR-100's 50,000 and 10,000
-   * for the cached or downloaded data; for data given explicitly (`data`, `CIFAR100_DATA`), any
+   * The record counts train and test must have. Default: CIFAR-100's 50,000 and 10,000 for data
+   * found in a cache or downloaded; for data given explicitly (`data`, `CIFAR100_DATA`), any
    * counts, with a note in `source.note` when they are not CIFAR-100's (such data is not
    * CIFAR-100, e.g. lib/data/sklearn_digits.ts). Tests pass small fixtures' counts.
    */
   expectedCounts?: { train: number; test: number };
   /**
-   * For tests and fixtures only: the official archive's MD5 (default {@linkcode CIFAR100_MD5}),
-   * which a downloaded or cached archive must have and which makes an archive `official`, so
-   * those paths can be tested with a small archive.
+   * For tests and fixtures only: the official binary archive's MD5 (default
+   * {@linkcode CIFAR100_MD5}), which a downloaded or cached archive must have and which makes an
+   * archive `official`, so those paths can be tested with a small archive.
    */
   expectedMd5?: string;
+  /** For tests only: the official python archive's MD5 (default {@linkcode CIFAR100_PYTHON_MD5}). */
+  expectedPythonMd5?: string;
 }
 
 /**
  * Load CIFAR-100 (or the synthetic stand-in), finding or downloading it as described above.
  *
- * @param options where the data is, limits, cache folder
+ * @param options where the data is, limits, cache folders
  * @returns both splits with label names, mapping and a description of the source
  * @throws {UserError} one line naming the file and the problem: missing path, corrupt archive,
- *   wrong size or record count, label out of range, missing label names, or no data and no
- *   network (then it lists every way to provide the data)
+ *   wrong size or record count, label out of range, missing label names, a refused pickle, or
+ *   no data and no network (then it lists every place looked in, in order)
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -110,8 +139,10 @@ export interface LoadOptions {
  * ```
  */
 export async function loadCifar100(options: LoadOptions = {}): Promise<Cifar100> {
+  // Every env variable is read before the first await (tests set them around the call).
   const fromEnv = options.data === undefined;
   const data = options.data ?? (Deno.env.get("CIFAR100_DATA") || undefined);
+  const places = dataPlaces(options);
   checkLimit("limitTrain", options.limitTrain);
   checkLimit("limitTest", options.limitTest);
 
@@ -122,257 +153,116 @@ export async function loadCifar100(options: LoadOptions = {}): Promise<Cifar100>
       testCount: options.limitTest,
     });
   }
+  if (data !== undefined) return await loadExplicit(data, fromEnv, options);
+  return await fromKerasCache(places.keras, options) ??
+    await fromProjectCache(places.cacheDir, options) ??
+    await download(places, options);
+}
 
-  if (data !== undefined) {
-    const origin = fromEnv ? "CIFAR100_DATA" : "data path";
-    const info = await statOrUndefined(data);
-    if (!info) {
-      throw new UserError(
-        `${origin} ${data}: not found; give a cifar-100-binary.tar.gz or its extracted folder ` +
-          `(--data PATH), or --data synthetic`,
-      );
-    }
-    // Explicit data may hold any number of records (noted when not CIFAR-100's).
-    const counts = options.expectedCounts ?? ANY_COUNTS;
-    if (info.isDirectory) {
-      const folder = resolveFolder(data, await isDataFolder(data));
-      return await loadFolder(folder, "folder", options, counts);
-    }
-    const dataset = await loadArchive(data, "archive", undefined, options, counts);
-    if (dataset.source.origin === "unofficial") {
-      const note = `${data} has MD5 ${dataset.source.md5}, not the official ` +
-        `${officialMd5(options)}; it was accepted because its structure is valid, and its ` +
-        `results are labelled as not the official CIFAR-100`;
-      dataset.source.note = dataset.source.note ? `${dataset.source.note}; ${note}` : note;
-    }
-    return dataset;
-  }
+/** The folders looked in when no data is named, from the options and the environment. */
+export interface DataPlaces {
+  /** `<Keras home>/datasets`. */
+  keras: string;
+  /** This project's cache folder. */
+  cacheDir: string;
+}
 
-  const cacheDir = options.cacheDir ?? cacheRoot();
-  const cachedFolder = join(cacheDir, CIFAR100_FOLDER);
-  if ((await statOrUndefined(cachedFolder))?.isDirectory) {
-    return await loadFolder(cachedFolder, "cache", options);
+/**
+ * Where data not named explicitly is looked for (read from the environment now).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const places = dataPlaces({ kerasHome: "/k", cacheDir: "/c" });
+ * assert.deepEqual(places, { keras: "/k/datasets", cacheDir: "/c" });
+ * ```
+ */
+export function dataPlaces(options: Pick<LoadOptions, "kerasHome" | "cacheDir"> = {}): DataPlaces {
+  return {
+    keras: join(options.kerasHome ?? kerasHome(), "datasets"),
+    cacheDir: options.cacheDir ?? cacheRoot(),
+  };
+}
+
+/** Step 1: the path (or env) given; any counts unless asked for. */
+async function loadExplicit(data: string, fromEnv: boolean, options: LoadOptions) {
+  const origin = fromEnv ? "CIFAR100_DATA" : "data path";
+  const info = await statOrUndefined(data);
+  if (!info) {
+    throw new UserError(
+      `${origin} ${data}: not found; give a cifar-100-binary.tar.gz or cifar-100-python.tar.gz ` +
+        `or its extracted folder (--data PATH), or --data synthetic`,
+    );
   }
+  // Explicit data may hold any number of records (noted when not CIFAR-100's).
+  const read = readOptions(options, options.expectedCounts ?? {});
+  if (info.isDirectory) return await readDataFolder(data, "folder", read);
+  return await readDataArchive(data, "archive", undefined, { ...read, noteUnofficial: true });
+}
+
+/** Step 2: the python version where Keras keeps it; undefined when none of it is there. */
+async function fromKerasCache(datasets: string, options: LoadOptions) {
+  const read = { ...readOptions(options), foundIn: "Keras's cache", noteUnofficial: true };
+  for (const name of KERAS_DATA_NAMES) {
+    const path = join(datasets, name);
+    const info = await statOrUndefined(path);
+    if (info?.isFile) return await readDataArchive(path, "cache", undefined, read);
+    if (info?.isDirectory) return await readDataFolder(path, "cache", read);
+  }
+  return undefined;
+}
+
+/** Step 3 (its folder; the archive is step 4's cache hit). */
+async function fromProjectCache(cacheDir: string, options: LoadOptions) {
+  const folder = join(cacheDir, CIFAR100_FOLDER);
+  if (!(await statOrUndefined(folder))?.isDirectory) return undefined;
+  return await readDataFolder(folder, "cache", readOptions(options));
+}
+
+/** Steps 3-4: the cached archive, MD5-checked, else a download; offline, every place tried. */
+async function download(places: DataPlaces, options: LoadOptions) {
+  const md5 = options.expectedMd5 ?? CIFAR100_MD5;
   let fetched: { path: string; downloaded: boolean };
   try {
-    fetched = await fetchCached({ ...REMOTE, md5: officialMd5(options) }, {
-      cacheDir,
+    fetched = await fetchCached({ ...REMOTE, md5 }, {
+      cacheDir: places.cacheDir,
       fetch: options.fetch,
       onProgress: options.onProgress,
     });
   } catch (e) {
     if (!(e instanceof DownloadError)) throw e;
-    throw new DownloadError(
-      e.url,
-      `CIFAR-100 not found, and ${e.message}. Provide it in one of three ways: ` +
-        `--data PATH (a cifar-100-binary.tar.gz or its extracted folder); ` +
-        `env CIFAR100_DATA=PATH; or put cifar-100-binary.tar.gz in ${cacheDir} ` +
-        `(when online it downloads there automatically). ` +
-        `For a quick run without the real data: --data synthetic`,
-    );
+    throw new DownloadError(e.url, notFoundMessage(places, e.message));
   }
-  return await loadArchive(
-    fetched.path,
-    fetched.downloaded ? "download" : "cache",
-    officialMd5(options),
-    options,
-  );
+  const kind = fetched.downloaded ? "download" : "cache";
+  return await readDataArchive(fetched.path, kind, md5, readOptions(options));
 }
 
-/** Record counts train.bin and test.bin must have; undefined: any. */
-type Counts = { train?: number; test?: number };
-
-/** Any number of records (see `LoadOptions.expectedCounts`). */
-const ANY_COUNTS: Counts = {};
-
-/** The four files a dataset is made of, read from a folder or an archive. */
-interface Parts {
-  train?: Split;
-  test?: Split;
-  fine?: string[];
-  coarse?: string[];
-  /** Records in each file, before limits. */
-  records: { train: number; test: number };
+/** The offline error: every place looked in, in the order tried, and what to do. */
+function notFoundMessage(places: DataPlaces, why: string): string {
+  const keras = KERAS_DATA_NAMES.map((n) => join(places.keras, n)).join(", ");
+  return `CIFAR-100 not found, and ${why}. Looked in, in this order: ` +
+    `(1) --data PATH (a cifar-100-binary.tar.gz or cifar-100-python.tar.gz, or its extracted ` +
+    `folder): not given; (2) env CIFAR100_DATA=PATH: not set; (3) Keras's cache ` +
+    `(KERAS_HOME, else ~/.keras): ${keras}: none there; (4) this project's cache ` +
+    `${join(places.cacheDir, CIFAR100_FOLDER)}/ or ${join(places.cacheDir, CIFAR100_ARCHIVE)}: ` +
+    `none there; (5) the download from ${CIFAR100_URL}: failed. Provide the data in any of ` +
+    `these places (put cifar-100-binary.tar.gz in ${places.cacheDir}; when online it downloads ` +
+    `there automatically). For a quick run without the real data: --data synthetic`;
 }
 
-/** How data with other counts than CIFAR-100's is described: never as CIFAR-100. */
-function notCifarDescription(where: string, parts: Parts): string {
-  const fmt = (n: number) => n.toLocaleString("en-US");
-  return `NOT CIFAR-100: ${fmt(parts.records.train)} train / ${fmt(parts.records.test)} test ` +
-    `images in CIFAR-100's binary layout from ${where}`;
-}
-
-/**
- * A note, which every run logs and records, when data has other record counts than
- * CIFAR-100's: it is then no CIFAR-100, whatever its origin.
- */
-function countsNote(where: string, parts: Parts, counts: Counts): string | undefined {
-  const { train, test } = parts.records;
-  const accepted = counts.train === undefined || counts.test === undefined;
-  if (!accepted || (train === CIFAR100_COUNTS.train && test === CIFAR100_COUNTS.test)) {
-    return undefined;
-  }
-  const fmt = (n: number) => n.toLocaleString("en-US");
-  return `${where} holds ${fmt(train)} training and ${fmt(test)} test records, not ` +
-    `CIFAR-100's ${fmt(CIFAR100_COUNTS.train)} and ${fmt(CIFAR100_COUNTS.test)}: it is not ` +
-    `CIFAR-100, and its results are not CIFAR-100 results`;
-}
-
-async function loadFolder(
-  folder: string,
-  kind: "folder" | "cache",
+function readOptions(
   options: LoadOptions,
   counts: Counts = options.expectedCounts ?? CIFAR100_COUNTS,
-): Promise<Cifar100> {
-  const fineToCoarse = new Uint8Array(FINE_CLASSES).fill(UNSEEN);
-  const sizes: number[] = [];
-  const parts: Parts = { records: { train: 0, test: 0 } };
-  const missing = [];
-  for (const file of Object.values(FILES)) {
-    if (!(await statOrUndefined(join(folder, file)))?.isFile) missing.push(file);
-  }
-  if (missing.length > 0) {
-    throw new UserError(
-      `${folder}: missing ${missing.join(", ")}; expected the extracted cifar-100-binary folder ` +
-        `(train.bin, test.bin, fine_label_names.txt, coarse_label_names.txt)`,
-    );
-  }
-  for (const split of ["train", "test"] as const) {
-    const path = join(folder, FILES[split]);
-    using file = await Deno.open(path, { read: true });
-    const byteLength = (await file.stat()).size;
-    sizes.push(byteLength);
-    parts.records[split] = byteLength / RECORD_BYTES;
-    const decoder = new RecordDecoder({
-      name: path,
-      byteLength,
-      expectedCount: counts[split],
-      limit: split === "train" ? options.limitTrain : options.limitTest,
-      fineToCoarse,
-    });
-    const buffer = new Uint8Array(4 << 20);
-    while (true) {
-      const n = await file.read(buffer);
-      if (n === null) break;
-      decoder.push(buffer.subarray(0, n));
-    }
-    parts[split] = decoder.finish();
-  }
-  for (const [key, expected] of [["fine", FINE_CLASSES], ["coarse", COARSE_CLASSES]] as const) {
-    const path = join(folder, FILES[key]);
-    parts[key] = parseLabelNames(await Deno.readTextFile(path), path, expected);
-  }
-  const unverified = `${folder} is an extracted folder, which cannot be checked against the ` +
-    `official archive's MD5: results are labelled unverified (give the .tar.gz to verify it)`;
-  const other = countsNote(folder, parts, counts);
-  return assemble(parts, fineToCoarse, {
-    kind,
-    path: folder,
-    synthetic: false,
-    // No published checksums for the extracted files: only an archive can be verified.
-    origin: "unverified",
-    note: other ? `${other}; ${unverified}` : unverified,
-    id: `folder:${folder}:${sizes.join(",")}`,
-    description: other ? notCifarDescription(folder, parts) : `CIFAR-100 from ${folder}`,
-  });
-}
-
-async function loadArchive(
-  path: string,
-  kind: "archive" | "cache" | "download",
-  knownMd5: string | undefined,
-  options: LoadOptions,
-  counts: Counts = options.expectedCounts ?? CIFAR100_COUNTS,
-): Promise<Cifar100> {
-  const fineToCoarse = new Uint8Array(FINE_CLASSES).fill(UNSEEN);
-  const parts: Parts = { records: { train: 0, test: 0 } };
-  let sawPythonVersion = false;
-  const onEntry = async (entry: ArchiveEntry) => {
-    const base = entry.name.split("/").pop() ?? "";
-    if (entry.name.includes("cifar-100-python")) sawPythonVersion = true;
-    if (base.startsWith("._")) return; // macOS resource forks
-    const name = `${path}:${entry.name}`;
-    if (base === FILES.train || base === FILES.test) {
-      const split = base === FILES.train ? "train" : "test";
-      if (parts[split]) return;
-      parts.records[split] = entry.size / RECORD_BYTES;
-      const decoder = new RecordDecoder({
-        name,
-        byteLength: entry.size,
-        expectedCount: counts[split],
-        limit: split === "train" ? options.limitTrain : options.limitTest,
-        fineToCoarse,
-      });
-      for await (const chunk of entry.body) decoder.push(chunk);
-      parts[split] = decoder.finish();
-    } else if (base === FILES.fine || base === FILES.coarse) {
-      const key = base === FILES.fine ? "fine" : "coarse";
-      const text = await new Response(entry.body).text();
-      parts[key] = parseLabelNames(text, name, key === "fine" ? FINE_CLASSES : COARSE_CLASSES);
-    }
-  };
-  const { md5 } = await readArchive(path, onEntry, { md5: knownMd5 === undefined });
-  const missing = Object.entries(FILES).filter(([key]) => !parts[key as keyof Parts]);
-  if (missing.length > 0) {
-    const hint = sawPythonVersion
-      ? "this is the python version; use the binary version, cifar-100-binary.tar.gz"
-      : "is it cifar-100-binary.tar.gz, the binary version?";
-    throw new UserError(
-      `${path}: no ${
-        missing.map(([, file]) => `${CIFAR100_FOLDER}/${file}`).join(", ")
-      } inside; ${hint}`,
-    );
-  }
-  const archiveMd5 = knownMd5 ?? md5!;
-  return assemble(parts, fineToCoarse, {
-    kind,
-    path,
-    md5: archiveMd5,
-    synthetic: false,
-    origin: archiveMd5 === officialMd5(options) ? "official" : "unofficial",
-    id: archiveMd5,
-    description: countsNote(path, parts, counts)
-      ? notCifarDescription(path, parts)
-      : `CIFAR-100 from ${path}${kind === "download" ? " (downloaded)" : ""}`,
-    note: countsNote(path, parts, counts),
-  });
-}
-
-/** The MD5 that makes an archive official: {@linkcode CIFAR100_MD5}, or a test's stand-in. */
-function officialMd5(options: LoadOptions): string {
-  return options.expectedMd5 ?? CIFAR100_MD5;
-}
-
-function assemble(parts: Parts, fineToCoarse: Uint8Array, source: DataSource): Cifar100 {
+): ReadOptions {
   return {
-    train: parts.train!,
-    test: parts.test!,
-    fineLabelNames: parts.fine!,
-    coarseLabelNames: parts.coarse!,
-    fineToCoarse,
-    source,
+    limitTrain: options.limitTrain,
+    limitTest: options.limitTest,
+    counts,
+    officialMd5: {
+      binary: options.expectedMd5 ?? CIFAR100_MD5,
+      python: options.expectedPythonMd5 ?? CIFAR100_PYTHON_MD5,
+    },
   };
-}
-
-/** A folder with the data files directly in it, or one holding `cifar-100-binary/`. */
-function resolveFolder(folder: string, direct: boolean): string {
-  return direct ? folder : join(folder, CIFAR100_FOLDER);
-}
-
-async function isDataFolder(folder: string): Promise<boolean> {
-  if ((await statOrUndefined(join(folder, FILES.train)))?.isFile) return true;
-  return !(await statOrUndefined(join(folder, CIFAR100_FOLDER)))?.isDirectory;
-}
-
-async function statOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
-  try {
-    return await Deno.stat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
-      return undefined;
-    }
-    throw e;
-  }
 }
 
 function checkLimit(name: string, value: number | undefined): void {

@@ -1,9 +1,12 @@
 /**
  * Where the VGG16 ImageNet weights come from, and loading them from Keras's HDF5 file.
  *
- * Resolution follows the same rules as the dataset: an explicit path (`--weights PATH` or env
- * VGG16_WEIGHTS) first, then the cache folder, then a download (progress bar, MD5 check,
- * atomic write, all in `cache.ts`). `--weights none` means random initial weights.
+ * Resolution follows the same order as the dataset: an explicit path (`--weights PATH` or env
+ * VGG16_WEIGHTS) first, then Keras's cache (`$KERAS_HOME/models`, else `~/.keras/models`, where
+ * `VGG16(weights="imagenet", include_top=False)` leaves the file), then this project's cache
+ * folder, then a download (progress bar, MD5 check, atomic write, all in `cache.ts`). A file
+ * found in either cache is used only when its MD5 is Keras's (a weights file cannot be checked
+ * by its structure as the data can); `--weights none` means random initial weights.
  *
  * The file is read with h5wasm (HDF5 compiled to WebAssembly; its Node build runs under Deno
  * and reads the file in place). Keras's legacy weights layout, which `load_weights` reads:
@@ -24,15 +27,25 @@
  * @module
  */
 import h5wasm, { Dataset, type File, Group } from "h5wasm/node";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { tf } from "../engine/backend.ts";
-import { cacheRoot, DownloadError, fetchCached, md5File, type RemoteFile } from "../util/cache.ts";
+import {
+  cacheRoot,
+  DownloadError,
+  fetchCached,
+  kerasHome,
+  md5File,
+  type RemoteFile,
+} from "../util/cache.ts";
 import { firstLine, UserError } from "../util/errors.ts";
 import { VGG16_WEIGHTS } from "./vgg16.ts";
 
 /** Where the base's weights came from; `description` is printed and recorded with every run. */
 export type WeightsSource = {
-  /** `file`: explicit path; `cache`: found in the cache; `download`: fetched now; `none`: random. */
+  /**
+   * `file`: explicit path; `cache`: found in Keras's or this project's cache (`path` says which);
+   * `download`: fetched now; `none`: random.
+   */
   kind: "file" | "cache" | "download" | "none";
   /** The HDF5 file to load (absent for `none`). */
   path?: string;
@@ -74,6 +87,8 @@ export interface ResolveWeightsOptions {
   weights?: string;
   /** Cache folder; default `cacheRoot()`. */
   cacheDir?: string;
+  /** Keras's home folder, whose `models/` is looked in first; default `kerasHome()`. */
+  kerasHome?: string;
   /** The fetch used for the download (tests inject one). */
   fetch?: typeof fetch;
   /** The file to look for and download; default {@linkcode VGG16_WEIGHTS} (tests use others). */
@@ -81,15 +96,15 @@ export interface ResolveWeightsOptions {
 }
 
 /**
- * Find the VGG16 weights: `--weights PATH` (or env VGG16_WEIGHTS), else the cache, else a
- * download. `none` (option or env) selects random weights.
+ * Find the VGG16 weights: `--weights PATH` (or env VGG16_WEIGHTS), else Keras's cache, else this
+ * project's cache, else a download. `none` (option or env) selects random weights.
  *
  * An explicit file whose MD5 differs from Keras's is used anyway (it may be a re-save), and the
- * description says so; a download must match.
+ * description says so; a cached copy or a download must match.
  *
  * @returns where the weights are and a one-line description
  * @throws {UserError} when an explicit path does not exist, or nothing is cached and the
- *   download fails: one line saying every way to supply the file
+ *   download fails: one line listing every place looked in, in order
  * @example
  * ```ts
  * const source = await resolveVgg16Weights({ weights: "none" });
@@ -99,9 +114,12 @@ export interface ResolveWeightsOptions {
 export async function resolveVgg16Weights(
   opts: ResolveWeightsOptions = {},
 ): Promise<WeightsSource> {
+  // Every env variable is read before the first await (tests set them around the call).
   const fromOption = opts.weights !== undefined && opts.weights !== "";
   const given = fromOption ? opts.weights : Deno.env.get("VGG16_WEIGHTS") || undefined;
   const origin = fromOption ? "--weights" : "env VGG16_WEIGHTS";
+  const kerasModels = join(opts.kerasHome ?? kerasHome(), "models");
+  const cacheDir = opts.cacheDir ?? cacheRoot();
   if (given === "none") {
     return {
       kind: "none",
@@ -110,27 +128,34 @@ export async function resolveVgg16Weights(
   }
   if (given !== undefined) return await explicitFile(given, origin);
 
-  const cacheDir = opts.cacheDir ?? cacheRoot();
   const remote = opts.remote ?? VGG16_WEIGHTS;
   try {
     const { path, downloaded } = await fetchCached(remote, {
       cacheDir,
+      elsewhere: [kerasModels],
       fetch: opts.fetch,
     });
+    const where = downloaded
+      ? "downloaded to"
+      : dirname(path) === kerasModels
+      ? "from Keras's cache"
+      : "from cache";
     return {
       kind: downloaded ? "download" : "cache",
       path,
       md5: remote.md5,
-      description: `ImageNet (Keras) ${downloaded ? "downloaded to" : "from cache"} ${path}`,
+      description: `ImageNet (Keras) ${where} ${path}`,
     };
   } catch (e) {
     if (!(e instanceof DownloadError)) throw e;
     throw new UserError(
-      `VGG16 ImageNet weights are not available: ${e.message}. Supply ${remote.fileName} ` +
-        `(MD5 ${remote.md5}) in one of these ways: --weights PATH; ` +
-        `env VGG16_WEIGHTS=PATH; copy it to ${join(cacheDir, remote.fileName)}; ` +
-        `or run once with network access to download it from ${remote.url}. ` +
-        `Or use --weights none for random initial weights`,
+      `VGG16 ImageNet weights are not available: ${e.message}. Looked in, in this order: ` +
+        `(1) --weights PATH: not given; (2) env VGG16_WEIGHTS=PATH: not set; (3) Keras's cache ` +
+        `(KERAS_HOME, else ~/.keras): ${join(kerasModels, remote.fileName)}: not there; ` +
+        `(4) this project's cache: ${join(cacheDir, remote.fileName)}: not there; (5) the ` +
+        `download from ${remote.url}: failed. Supply ${remote.fileName} (MD5 ${remote.md5}) ` +
+        `with --weights PATH, or copy it to ${join(cacheDir, remote.fileName)}, or run once ` +
+        `with network access. Or use --weights none for random initial weights`,
     );
   }
 }

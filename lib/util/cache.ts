@@ -1,6 +1,7 @@
 /**
- * One download-and-cache helper, shared by the CIFAR-100 archive and the VGG16 weights.
- * Env `CIFAR100_OFFLINE=1` forbids downloads (air-gapped machines, tests).
+ * One download-and-cache helper, shared by the CIFAR-100 archive and the VGG16 weights, and
+ * where the caches are: this project's ({@linkcode cacheRoot}) and Keras's ({@linkcode kerasHome},
+ * read only). Env `CIFAR100_OFFLINE=1` forbids downloads (air-gapped machines, tests).
  *
  * Files land in {@linkcode cacheRoot} only after their MD5 matched: a download goes to a
  * temporary file in the same folder and is renamed into place at the end, so an
@@ -70,6 +71,12 @@ export interface RemoteFile {
 export interface FetchOptions {
   /** Folder to cache in; default {@linkcode cacheRoot}. Created when needed. */
   cacheDir?: string;
+  /**
+   * Other folders that may already hold a copy under the same name (e.g. Keras's cache), looked
+   * in, in this order, before `cacheDir`. A copy there is used when its MD5 matches; nothing is
+   * ever written there.
+   */
+  elsewhere?: string[];
   /** The fetch to use (tests inject one that serves from memory); default global fetch. */
   fetch?: typeof fetch;
   /** Called as bytes arrive (total is 0 when the server does not say). */
@@ -93,15 +100,34 @@ export class DownloadError extends UserError {
 }
 
 /**
+ * The Keras home folder, where Keras keeps `datasets/` and `models/`: env `KERAS_HOME` if set,
+ * else `$HOME/.keras` (as Keras decides it). Nothing is written there.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * Deno.env.set("KERAS_HOME", "/data/keras");
+ * assert.equal(kerasHome(), "/data/keras");
+ * Deno.env.delete("KERAS_HOME");
+ * ```
+ */
+export function kerasHome(): string {
+  const override = Deno.env.get("KERAS_HOME");
+  if (override) return override;
+  return join(Deno.env.get("HOME") || homedir(), ".keras");
+}
+
+/**
  * Return a verified local copy of `file`, downloading it when needed.
  *
- * If `<cacheDir>/<fileName>` exists and its MD5 matches, it is returned as is. Otherwise the
- * file is downloaded with a progress bar to a temporary file in the same folder, its MD5 is
- * checked, and it is renamed into place (replacing a cached copy whose MD5 was wrong).
+ * The copies in `options.elsewhere`, then `<cacheDir>/<fileName>`, are used when their MD5
+ * matches. Otherwise the file is downloaded with a progress bar to a temporary file in the cache
+ * folder, its MD5 is checked, and it is renamed into place (replacing a cached copy whose MD5
+ * was wrong).
  *
  * @param file what to fetch and its expected MD5
- * @param options cache folder, fetch and progress callback
- * @returns the cached path, and whether it was downloaded just now
+ * @param options cache folder, other folders to look in, fetch and progress callback
+ * @returns the path used, and whether it was downloaded just now
  * @throws {DownloadError} when the download fails (callers add how to supply the file by hand)
  * @throws {UserError} when the downloaded bytes have the wrong MD5 (nothing is kept)
  * @example
@@ -124,16 +150,36 @@ export async function fetchCached(
 ): Promise<{ path: string; downloaded: boolean }> {
   const dir = options.cacheDir ?? cacheRoot();
   const path = join(dir, file.fileName);
-  let staleMd5: string | undefined;
-  if (await isFile(path)) {
-    const md5 = await md5File(path);
-    if (md5 === file.md5) return { path, downloaded: false };
-    staleMd5 = md5;
-  }
-  const stale = staleMd5
-    ? ` (the cached ${path} has MD5 ${staleMd5}, expected ${file.md5}, so it is not used)`
-    : "";
+  const places = [...(options.elsewhere ?? []).map((d) => join(d, file.fileName)), path];
+  const found = await findVerifiedCopy(places, file.md5);
+  if (found.path) return { path: found.path, downloaded: false };
+  await createCacheFolder(dir);
+  const response = await startDownload(file, options, found.rejected);
+  const download = await downloadToTemp(response, path, file, options.onProgress);
+  await keepIfVerified(download, path, file);
+  return { path, downloaded: true };
+}
 
+/**
+ * Phase 1: the first of `places` that holds the file with the right MD5; else a note, for
+ * messages, on each copy that was there with another MD5.
+ */
+async function findVerifiedCopy(
+  places: string[],
+  md5: string,
+): Promise<{ path?: string; rejected: string }> {
+  const notes = [];
+  for (const place of places) {
+    if (!(await isFile(place))) continue;
+    const actual = await md5File(place);
+    if (actual === md5) return { path: place, rejected: "" };
+    notes.push(`${place} has MD5 ${actual}, expected ${md5}, so it is not used`);
+  }
+  return { rejected: notes.length > 0 ? ` (${notes.join("; ")})` : "" };
+}
+
+/** Phase 2: the cache folder exists (a download lands there). */
+async function createCacheFolder(dir: string): Promise<void> {
   try {
     await Deno.mkdir(dir, { recursive: true });
   } catch (e) {
@@ -143,12 +189,19 @@ export async function fetchCached(
       }); set CIFAR100_CACHE to a writable folder`,
     );
   }
+}
 
+/** Phase 3: a response with a body, unless offline; `rejected` explains unusable copies. */
+async function startDownload(
+  file: RemoteFile,
+  options: FetchOptions,
+  rejected: string,
+): Promise<Response & { body: ReadableStream<Uint8Array> }> {
   const doFetch = options.fetch ?? fetch;
   if (!options.fetch && Deno.env.get("CIFAR100_OFFLINE") === "1") {
     throw new DownloadError(
       file.url,
-      `not downloading ${file.what} from ${file.url}: CIFAR100_OFFLINE=1${stale}`,
+      `not downloading ${file.what} from ${file.url}: CIFAR100_OFFLINE=1${rejected}`,
     );
   }
   let response: Response;
@@ -157,24 +210,36 @@ export async function fetchCached(
   } catch (e) {
     throw new DownloadError(
       file.url,
-      `could not download ${file.what} from ${file.url}: ${firstLine(e)}${stale}`,
+      `could not download ${file.what} from ${file.url}: ${firstLine(e)}${rejected}`,
     );
   }
   if (!response.ok || !response.body) {
     await response.body?.cancel();
     throw new DownloadError(
       file.url,
-      `could not download ${file.what} from ${file.url}: HTTP ${response.status} ${response.statusText}${stale}`
+      `could not download ${file.what} from ${file.url}: HTTP ${response.status} ${response.statusText}${rejected}`
         .trimEnd(),
     );
   }
+  return response as Response & { body: ReadableStream<Uint8Array> };
+}
 
+/**
+ * Phase 4: the body written to a new temporary file beside `path`, with a progress bar; returns
+ * the temporary file and the MD5 of what arrived. Nothing is left behind when it fails.
+ */
+async function downloadToTemp(
+  response: Response & { body: ReadableStream<Uint8Array> },
+  path: string,
+  file: RemoteFile,
+  onProgress: FetchOptions["onProgress"],
+): Promise<{ temp: string; md5: string; bytes: number }> {
   const total = Number(response.headers.get("content-length")) || 0;
   const progress = createProgress({
     total,
     label: `Downloading ${file.what}`,
     bytes: true,
-    onUpdate: options.onProgress ? (done, all) => options.onProgress!(done, all) : undefined,
+    onUpdate: onProgress ? (done, all) => onProgress(done, all) : undefined,
   });
   // A unique temp name in the same folder: rename is then atomic, and a leftover from a killed
   // process never has the final name.
@@ -206,13 +271,21 @@ export async function fetchCached(
   } finally {
     progress.stop();
   }
+  return { temp, md5: hash.digest("hex"), bytes: done };
+}
 
-  const md5 = hash.digest("hex");
+/** Phase 5: the download renamed into place if its MD5 is the expected one, else removed. */
+async function keepIfVerified(
+  download: { temp: string; md5: string; bytes: number },
+  path: string,
+  file: RemoteFile,
+): Promise<void> {
+  const { temp, md5, bytes } = download;
   if (md5 !== file.md5) {
     await removeQuietly(temp);
     throw new UserError(
       `downloaded ${file.what} from ${file.url} has MD5 ${md5}, expected ${file.md5} ` +
-        `(${done} bytes); it was not kept, try again`,
+        `(${bytes} bytes); it was not kept, try again`,
     );
   }
   try {
@@ -221,7 +294,6 @@ export async function fetchCached(
     await removeQuietly(temp);
     throw new UserError(`cannot move the download into ${path} (${firstLine(e)})`);
   }
-  return { path, downloaded: true };
 }
 
 async function isFile(path: string): Promise<boolean> {
