@@ -7,35 +7,14 @@
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { firstLine, isUserError, UserError } from "./user_error.ts";
 
 /** The `values` that parseArgs gives for `options`, `--help` aside. */
 type ParsedValues<O extends ParseArgsOptionsConfig> = ReturnType<
   typeof parseArgs<{ options: O; strict: true; allowPositionals: boolean }>
 >["values"];
 
-/** An error caused by user input; its message names the file or value and what to do. */
-export class UserError extends Error {
-  override name = "UserError";
-}
-
-/** True for errors that should be shown to the user as one line. */
-export function isUserError(e: unknown): e is UserError {
-  return e instanceof UserError;
-}
-
-/**
- * The first line of an error's message: enough for a one-line report.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.equal(firstLine(new Error("disk full\nat write()")), "disk full");
- * assert.equal(firstLine("plain"), "plain");
- * ```
- */
-export function firstLine(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
-}
+export { firstLine, isUserError, UserError };
 
 /**
  * Thrown for `--help` / `-h` by {@linkcode parseCommandLine}: {@linkcode runCommand} prints the
