@@ -9,7 +9,14 @@ async function train(args: string[], env: Record<string, string> = {}) {
   const cache = await Deno.makeTempDir();
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CLI, ...args],
-    env: { CIFAR100_CACHE: cache, CIFAR100_OFFLINE: "1", CIFAR100_DATA: "", ...env },
+    // An empty Keras cache too, whatever this machine has in ~/.keras.
+    env: {
+      CIFAR100_CACHE: cache,
+      KERAS_HOME: join(cache, "keras"),
+      CIFAR100_OFFLINE: "1",
+      CIFAR100_DATA: "",
+      ...env,
+    },
     stdout: "piped",
     stderr: "piped",
   }).output();

@@ -103,6 +103,7 @@ Deno.test("full profile with the data but no VGG16 weights stops before the firs
       CIFAR_PROFILE: "full",
       CIFAR100_DATA: await realSizeData(dir),
       CIFAR100_CACHE: join(dir, "cache"),
+      KERAS_HOME: join(dir, "keras"), // an empty Keras cache, whatever this machine has
       CIFAR100_OFFLINE: "1",
       VGG16_WEIGHTS: "",
     };
@@ -116,7 +117,7 @@ Deno.test("full profile with the data but no VGG16 weights stops before the firs
     assert.equal(errors.length, 1, result.stderr);
     assert.match(
       errors[0],
-      /^error: VGG16 ImageNet weights are not available: .*--weights PATH; env VGG16_WEIGHTS=PATH.*\(notebooks: CIFAR_PROFILE=smoke, or leave 04_vgg16\.ipynb out\)$/,
+      /^error: VGG16 ImageNet weights are not available: .*--weights PATH: not given; \(2\) env VGG16_WEIGHTS=PATH: not set; \(3\) Keras's cache.*\(notebooks: CIFAR_PROFILE=smoke, or leave 04_vgg16\.ipynb out\)$/,
     );
     assert.doesNotMatch(result.stderr, /executing|\n\s+at /);
     assert.deepEqual([...Deno.readDirSync(out)], [], "no notebook ran");
