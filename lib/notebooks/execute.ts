@@ -40,8 +40,9 @@ export type Profile = "smoke" | "full";
 export const DEFAULT_OUT_DIR = "build/notebooks";
 
 /**
- * Per-cell timeout in seconds. Full-profile cells are long on two CPU cores: 20 CNN epochs
- * take about half an hour, VGG16 features for 60,000 images about as long.
+ * Per-cell timeout in seconds: generous, since full-profile cells are long on two CPU cores
+ * (20 CNN epochs about 10 minutes, ResNet-9's 15 about 25: docs/performance.md) and a busy
+ * machine can take several times that.
  */
 export const DEFAULT_CELL_TIMEOUT_S = 6 * 3600;
 

@@ -44,13 +44,13 @@ export function recipeRows(): RecipeRow[] {
           h.head === "flatten" ? "last 4x4 map flattened" : "global max pool"
         }, logits x ${h.logitScale}`,
       source: `${PAGE} (widths 64-512, global max pool); width ${w} for a 2-core CPU, ` +
-        "flattened to keep positions (README)",
+        "flattened to keep positions (docs/resnet9.md)",
     },
     {
       ingredient: "optimizer",
       setting: optimizerLabel(h.optimizer),
       source: `${PAGE}: Nesterov momentum 0.9, peak 0.4 (his batch: 512); kept at batch ` +
-        `${h.batchSize} (measured on held-out synthetic data, README)`,
+        `${h.batchSize} (measured on held-out synthetic data, docs/resnet9.md)`,
     },
     {
       ingredient: "learning-rate schedule",
@@ -85,7 +85,7 @@ export function recipeRows(): RecipeRow[] {
     {
       ingredient: "epochs (full profile)",
       setting: String(h.epochs),
-      source: `${PAGE}: 24; here what fits in 30 minutes on 2 cores (README)`,
+      source: `${PAGE}: 24; here what fits in 30 minutes on 2 cores (docs/resnet9.md)`,
     },
   ];
 }

@@ -103,13 +103,13 @@ const COMMON = {
 const RESNET9 = {
   /**
    * Filters of the first conv (stages: 2, 4 and 8 times as many). Page's are 64. 12 is about
-   * 1/28 of the compute: 1.4 times the images/s of width 16 (measured, README: ResNet-9),
+   * 1/28 of the compute: 1.4 times the images/s of width 16 (measured, docs/resnet9.md),
    * about a third of the CNN's, so at the CNN's time budget it still sees several epochs.
    */
   width: 12,
   /**
    * Full-profile epochs, from measured throughput: they and the per-epoch validation fit in
-   * 30 minutes on 2 cores with the native engine (README: ResNet-9 budget). Page: 24.
+   * 30 minutes on 2 cores with the native engine (docs/resnet9.md, "The full-profile budget"). Page: 24.
    */
   epochs: 15,
   /**
@@ -145,7 +145,7 @@ const RESNET9 = {
    * Page pools the last 4x4 map to one value per channel (global max). Flattening it keeps
    * where a pattern is, as the source's CNN does: on held-out synthetic data (seed 7, 1,000
    * images, 7 epochs), whose classes are partly positions, 99.6% test accuracy against 90.5%
-   * with the global max (README: ResNet-9); on CIFAR-100 it costs 140,000 more weights.
+   * with the global max (docs/resnet9.md); on CIFAR-100 it costs 140,000 more weights.
    */
   head: "flatten" as "max" | "flatten",
 } as const;
