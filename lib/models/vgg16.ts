@@ -19,7 +19,7 @@
  * @module
  */
 import { tf } from "../engine/backend.ts";
-import { UserError } from "../util/errors.ts";
+import { UserError } from "../util/user_error.ts";
 import type { RemoteFile } from "../util/cache.ts";
 import { glorot, SeedSequence } from "./layers.ts";
 
@@ -79,6 +79,19 @@ export function preprocessCaffe(images: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
     const bgr = tf.reverse(tf.cast(images, "float32"), -1);
     return tf.sub(bgr, tf.tensor1d(IMAGENET_MEAN_BGR)) as tf.Tensor4D;
+  });
+}
+
+/**
+ * What VGG16 is fed (training, feature extraction, `deno task predict` and the web page): pixels 0..255 resized (bilinear, half-pixel centres, as
+ * TF2) to `inputSize`, then Keras's "caffe" preprocessing.
+ */
+export function vgg16Input(pixels: tf.Tensor4D, inputSize: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const resized = inputSize === pixels.shape[1]
+      ? pixels
+      : tf.image.resizeBilinear(pixels, [inputSize, inputSize], false, true);
+    return preprocessCaffe(resized);
   });
 }
 

@@ -15,7 +15,10 @@ import { HYP } from "./hyp.ts";
 import { cacheRoot } from "../util/cache.ts";
 import { evenShares, type GradientWorker } from "./parallel.ts";
 import { createProgress } from "../util/progress.ts";
-import { preprocessCaffe } from "../models/vgg16.ts";
+import { vgg16Input } from "../models/vgg16.ts";
+
+// Moved to lib/models/vgg16.ts (the web page bundles it without this module's file caches).
+export { vgg16Input };
 
 /** Side of the source images (CIFAR-100 is 32x32). */
 const SOURCE_SIZE = 32;
@@ -46,19 +49,6 @@ export interface ExtractedFeatures {
   seconds: number;
   /** Throughput: N / seconds. */
   imagesPerSecond: number;
-}
-
-/**
- * What VGG16 is fed: pixels 0..255 resized (bilinear, half-pixel centres, as
- * TF2) to `inputSize`, then Keras's "caffe" preprocessing.
- */
-export function vgg16Input(pixels: tf.Tensor4D, inputSize: number): tf.Tensor4D {
-  return tf.tidy(() => {
-    const resized = inputSize === pixels.shape[1]
-      ? pixels
-      : tf.image.resizeBilinear(pixels, [inputSize, inputSize], false, true);
-    return preprocessCaffe(resized);
-  });
 }
 
 /**
