@@ -20,6 +20,7 @@ const LAYERS = [
   "inference",
   "report",
   "bench",
+  "web",
   "notebooks",
   "cli",
 ] as const;

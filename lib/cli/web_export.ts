@@ -1,0 +1,72 @@
+/**
+ * The command line behind `deno task web:export`: the web page for a saved model as a static
+ * folder (lib/web/export.ts) that works from any static file server, offline.
+ *
+ * ```sh
+ * deno task web:export --run runs/cnn --out build/site [IMAGE...]
+ * python3 -m http.server -d build/site -b 127.0.0.1 8000   # then open http://127.0.0.1:8000/
+ * ```
+ *
+ * stdout gets one JSON line: `{"out", "model", "samples", "images"}`. Exit status: 0 when
+ * written; 2 for a bad command line, a run folder without a usable model, an `--out` folder
+ * that holds other files, or an unreadable image.
+ *
+ * @module
+ */
+import { parseCommandLine, runCommand, UsageError } from "../util/errors.ts";
+
+/** `deno task web:export --help`. */
+export const USAGE = `usage: deno task web:export --run DIR --out SITE [IMAGE...]
+  DIR: a run folder saved by \`deno task train\` or a notebook (runs/<model>)
+  SITE: the folder to write (new, empty, or an earlier export, which is replaced)
+  IMAGE: files copied into SITE/images/, for SITE's page?image=images/NAME`;
+
+/** What the command line asks for. */
+export interface WebExportArgs {
+  run: string;
+  out: string;
+  images: string[];
+}
+
+/**
+ * Parse the flags.
+ *
+ * @throws {HelpRequested} for `--help` / `-h`
+ * @throws {UsageError} naming a missing or unknown flag
+ */
+export function parseWebExportArgs(args: string[]): WebExportArgs {
+  const { values: v, positionals } = parseCommandLine(args, {
+    usage: USAGE,
+    positionals: true,
+    options: { run: { type: "string" }, out: { type: "string" } },
+  });
+  if (!v.run) throw new UsageError("--run DIR is required", USAGE);
+  if (!v.out) throw new UsageError("--out SITE is required", USAGE);
+  return { run: v.run, out: v.out, images: positionals };
+}
+
+/** Run the command line; returns the exit code. */
+export function main(args: string[]): Promise<number> {
+  return runCommand(async () => {
+    const { run, out, images } = parseWebExportArgs(args);
+    // Loaded after the flags are read, so that --help and bad flags never load tfjs.
+    const { initBackend } = await import("../engine/backend.ts");
+    const { exportSite } = await import("../web/export.ts");
+    await initBackend();
+    const site = await exportSite({ run, out, images, log: (line) => console.error(line) });
+    if (site.samplesNote) console.error(`No test images: ${site.samplesNote}.`);
+    console.error(
+      `Wrote ${out} (${site.model}, ${site.samples.length} test images). Serve it with\n` +
+        `  python3 -m http.server -d ${out} -b 127.0.0.1 8000\nand open http://127.0.0.1:8000/`,
+    );
+    console.log(JSON.stringify({
+      out,
+      model: site.model,
+      samples: site.samples.length,
+      images: site.images,
+    }));
+    return 0;
+  }, { usage: USAGE });
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,76 @@
+/**
+ * The web page's script: lib/web/page/main.ts and everything it imports (tfjs, the project's
+ * preprocessing, layers and classification code, unchanged) bundled into one ES module with
+ * esbuild (npm esbuild, pinned in deno.json).
+ *
+ * Two run-time modules of lib/engine/ are Deno-only by nature and are swapped for browser
+ * stand-ins (lib/web/page/browser_tf.ts for backend.ts, no_native_ops.ts for native_ops.ts);
+ * any other import of a `node:` module or of tfjs-node fails the bundle, naming the importer,
+ * so Deno-only code cannot slip into the page.
+ *
+ * @module
+ */
+import { basename, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as esbuild from "esbuild";
+import { PROJECT_ROOT } from "../util/paths.ts";
+import { UserError } from "../util/user_error.ts";
+
+const PAGE = fileURLToPath(new URL("./page/", import.meta.url));
+const ENGINE = join(PROJECT_ROOT, "lib", "engine") + "/";
+
+/** lib/engine modules replaced in the page, by file name, with their stand-ins. */
+const STAND_INS: Record<string, string> = {
+  "backend.ts": join(PAGE, "browser_tf.ts"),
+  "native_ops.ts": join(PAGE, "no_native_ops.ts"),
+};
+
+/** The esbuild plugin that swaps the stand-ins in and refuses Deno-only imports. */
+const browserOnly: esbuild.Plugin = {
+  name: "browser-only",
+  setup(build) {
+    build.onResolve({ filter: /(^|\/)(backend|native_ops)\.ts$/ }, (args) => {
+      const file = resolve(args.resolveDir, args.path);
+      return file.startsWith(ENGINE) ? { path: STAND_INS[basename(file)] } : undefined;
+    });
+    build.onResolve({ filter: /^(node:|@tensorflow\/tfjs-node)/ }, (args) => ({
+      errors: [{
+        text: `${args.path} (imported by ${relative(PROJECT_ROOT, args.importer)}) ` +
+          "is Deno-only; the page cannot bundle it",
+      }],
+    }));
+  },
+};
+
+/**
+ * Bundle the page's script.
+ *
+ * @param entry the page's entry module (default lib/web/page/main.ts)
+ * @returns the minified ES module's text
+ * @throws {UserError} when esbuild cannot bundle it (the first error, with its file)
+ */
+export async function bundlePageScript(entry: string = join(PAGE, "main.ts")): Promise<string> {
+  try {
+    const result = await esbuild.build({
+      entryPoints: [entry],
+      absWorkingDir: PROJECT_ROOT,
+      bundle: true,
+      write: false,
+      format: "esm",
+      platform: "browser",
+      target: "es2022",
+      minify: true,
+      legalComments: "eof",
+      logLevel: "silent",
+      plugins: [browserOnly],
+    });
+    return result.outputFiles[0].text;
+  } catch (e) {
+    const first = (e as { errors?: esbuild.Message[] }).errors?.[0];
+    if (!first) throw e;
+    const where = first.location ? ` (${first.location.file}:${first.location.line})` : "";
+    throw new UserError(`cannot bundle the web page: ${first.text}${where}`);
+  } finally {
+    await esbuild.stop();
+  }
+}

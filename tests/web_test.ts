@@ -1,0 +1,240 @@
+/**
+ * The web page (lib/web/) in a real headless Chromium: the exported site, served by Python's
+ * plain static server, classifies a PNG and a JPEG as `deno task predict` does (same top 5,
+ * probabilities within 1e-4), shows a message for a file that is not an image and still
+ * classifies the next one; `deno task web` serves the same page and refuses path traversal,
+ * however encoded, and methods other than GET and HEAD. Screenshots go to build/screenshots/.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import jpeg from "jpeg-js";
+import type { Page } from "playwright-core";
+import { launchChromium } from "./chromium.ts";
+import { writePng } from "../lib/data/images.ts";
+
+const SCREENSHOTS = "build/screenshots";
+const ROOT = new URL("..", import.meta.url).pathname;
+
+interface Top {
+  rank: number;
+  class: number;
+  name: string;
+  probability: number;
+}
+
+async function deno(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** Wait until an HTTP server answers on `url`. */
+async function waitForServer(url: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      await (await fetch(url)).body?.cancel();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`no server at ${url}`);
+}
+
+/** A trained CNN, a PNG, a JPEG and a text file, and `deno task predict`'s answers for the images. */
+async function fixture() {
+  const dir = await Deno.makeTempDir({ prefix: "web-test-" });
+  const trained = await deno([
+    "task",
+    "train",
+    "--model",
+    "cnn",
+    "--epochs",
+    "1",
+    "--data",
+    "synthetic",
+    "--limit-train",
+    "256",
+    "--limit-test",
+    "64",
+    "--out",
+    join(dir, "runs"),
+  ]);
+  assert.equal(trained.code, 0, trained.stderr);
+  const pattern = (w: number, h: number, channels: number) =>
+    Uint8Array.from({ length: w * h * channels }, (_, i) => (i * 37 + (i >> 7) * 11) % 256);
+  const png = await writePng(join(dir, "stripes.png"), {
+    width: 50,
+    height: 40,
+    data: pattern(50, 40, 3),
+  });
+  const jpg = join(dir, "photo.jpg");
+  const encoded = jpeg.encode({ width: 64, height: 48, data: pattern(64, 48, 4) }, 90);
+  await Deno.writeFile(jpg, encoded.data);
+  const text = join(dir, "notes.txt");
+  await Deno.writeTextFile(text, "not an image\n");
+  const run = join(dir, "runs", "cnn");
+  const predicted = await deno(["task", "predict", "--run", run, png, jpg]);
+  assert.equal(predicted.code, 0, predicted.stderr);
+  const lines = predicted.stdout.trim().split("\n").map((l) => JSON.parse(l));
+  const expected = new Map<string, Top[]>(
+    lines.map((l) => [l.file === png ? "stripes.png" : "photo.jpg", l.top]),
+  );
+  return { dir, run, images: [png, jpg, text], expected };
+}
+
+/** Open a page and wait until it has loaded (and classified `?image=`, if given). */
+async function openPage(page: Page, url: string): Promise<void> {
+  await page.goto(url);
+  await page.waitForSelector("body[data-ready]", { timeout: 30_000 });
+}
+
+async function top5(page: Page): Promise<Top[]> {
+  return JSON.parse(await page.locator("#result").getAttribute("data-top5") ?? "[]");
+}
+
+function assertSameTop(actual: Top[], expected: Top[], label: string): void {
+  assert.deepEqual(actual.map((t) => t.class), expected.map((t) => t.class), `${label}: classes`);
+  for (const [i, t] of actual.entries()) {
+    const diff = Math.abs(t.probability - expected[i].probability);
+    assert.ok(diff <= 1e-4, `${label}: rank ${t.rank} probability differs by ${diff}`);
+  }
+}
+
+/** Send a request as written (fetch would normalise the path) and return its status. */
+async function rawStatus(port: number, method: string, path: string): Promise<number> {
+  const connection = await Deno.connect({ hostname: "127.0.0.1", port });
+  await connection.write(
+    new TextEncoder().encode(
+      `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`,
+    ),
+  );
+  const reply = await new Response(connection.readable).text();
+  return Number(/^HTTP\/1\.1 (\d+)/.exec(reply)?.[1]);
+}
+
+const shared = fixture();
+
+Deno.test({
+  name: "the exported page, from python's http.server, answers as deno task predict",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { dir, run, images, expected } = await shared;
+    const site = join(dir, "site");
+    const exported = await deno(["task", "web:export", "--run", run, "--out", site, ...images]);
+    assert.equal(exported.code, 0, exported.stderr);
+    const port = freePort();
+    const python = new Deno.Command("python3", {
+      args: ["-m", "http.server", "-b", "127.0.0.1", "-d", site, String(port)],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const profile = await Deno.makeTempDir({ prefix: "chromium-profile-" });
+    const browser = await launchChromium(profile);
+    try {
+      const base = `http://127.0.0.1:${port}/`;
+      await waitForServer(base);
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(e.message));
+      for (const name of ["stripes.png", "photo.jpg"]) {
+        await openPage(page, `${base}?image=images/${name}`);
+        assert.equal(await page.locator("#message").textContent(), "", name);
+        assertSameTop(await top5(page), expected.get(name)!, name);
+      }
+      assert.match(await page.locator("#engine").textContent() ?? "", /^Engine: (webgl|wasm|cpu)/);
+      assert.match(await page.locator("#caveat").textContent() ?? "", /SYNTHETIC/);
+      assert.equal(await page.locator("#samples button").count(), 8);
+      await Deno.mkdir(SCREENSHOTS, { recursive: true });
+      await page.screenshot({ path: join(SCREENSHOTS, "web_page.png"), fullPage: true });
+
+      // Not an image: one message, and the page still classifies the next image.
+      await openPage(page, `${base}?image=images/notes.txt`);
+      assert.match(await page.locator("#message").textContent() ?? "", /not a PNG or JPEG file/);
+      await page.locator("#picker").setInputFiles(images[0]);
+      await page.waitForSelector(`#result[data-file="stripes.png"]`, { timeout: 10_000 });
+      assert.equal(await page.locator("#message").textContent(), "");
+      assertSameTop(await top5(page), expected.get("stripes.png")!, "picked after the text file");
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      python.kill();
+      await python.status;
+      await Deno.remove(profile, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "deno task web serves the page on 127.0.0.1, only its folder, only GET and HEAD",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const { dir, run, images } = await shared;
+    await Deno.writeTextFile(join(dir, "secret.txt"), "outside the site\n");
+    const site = join(dir, "served");
+    const server = new Deno.Command(Deno.execPath(), {
+      args: ["task", "web", "--run", run, "--port", "0", "--out", site, images[0]],
+      cwd: ROOT,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const profile = await Deno.makeTempDir({ prefix: "chromium-profile-" });
+    const browser = await launchChromium(profile);
+    try {
+      const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+      const { value } = await reader.read();
+      const { url } = JSON.parse(value!.split("\n")[0]);
+      assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+      const port = Number(new URL(url).port);
+      await Deno.symlink(join(dir, "secret.txt"), join(site, "link.txt"));
+      const traversals = [
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/%2E%2E/%2e%2e/secret.txt",
+        "/..%2fsecret.txt",
+        "/%2e%2e%2fsecret.txt",
+        "/images/..%5c..%5csecret.txt",
+        "/model/%252e%252e/secret.txt",
+        "/%00/secret.txt",
+        "/link.txt",
+        "/.%2e/secret.txt",
+      ];
+      for (const path of traversals) assert.equal(await rawStatus(port, "GET", path), 404, path);
+      assert.equal(await rawStatus(port, "GET", "/site.json"), 200);
+      assert.equal(await rawStatus(port, "HEAD", "/"), 200);
+      assert.equal(await rawStatus(port, "POST", "/"), 405);
+      assert.equal(await rawStatus(port, "PUT", "/site.json"), 405);
+
+      const page = await browser.newPage();
+      await openPage(page, `${url}?image=images/stripes.png`);
+      assert.match(await page.locator("#model").textContent() ?? "", /^CNN: [\d,]+ parameters/);
+      assert.equal((await top5(page)).length, 5);
+      await Deno.mkdir(SCREENSHOTS, { recursive: true });
+      await page.screenshot({ path: join(SCREENSHOTS, "web_served.png") });
+      await reader.cancel();
+    } finally {
+      await browser.close();
+      server.kill("SIGTERM");
+      const status = await server.status;
+      await server.stderr.cancel();
+      await Deno.remove(profile, { recursive: true });
+      await Deno.remove((await shared).dir, { recursive: true });
+      assert.equal(status.code, 0, "stops cleanly on SIGTERM");
+    }
+  },
+});
