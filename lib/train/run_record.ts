@@ -85,6 +85,23 @@ export interface RunRecord {
   fine_label_names: string[];
   coarse_label_names: string[];
   summary: string;
+  /**
+   * Calibration temperature (lib/inference/calibration.ts, notebook 07): `deno task predict`
+   * divides the logits by it before the softmax. Absent: not calibrated (1).
+   */
+  temperature?: number;
+  /** How {@linkcode RunRecord.temperature} was fitted, and the calibration error it left. */
+  calibration?: {
+    /** Which images it was fitted on (never the test images it is measured on). */
+    fitted_on: string;
+    /** How many images it was fitted on. */
+    images: number;
+    /** Expected calibration error (15 bins) of the measured images, before and after. */
+    ece_before: number;
+    ece_after: number;
+    /** Which images the errors are measured on. */
+    measured_on: string;
+  };
   /** Where the record and the model were written, when saved. */
   record_path?: string;
   model_path?: string;

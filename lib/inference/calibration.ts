@@ -1,0 +1,326 @@
+/**
+ * How far to trust a model's confidence: reliability bins and the expected calibration error
+ * (ECE; Guo et al. 2017, "On calibration of modern neural networks") of top-1 probabilities and
+ * outcomes, and temperature scaling: one number T that divides the logits before the softmax,
+ * fitted to minimise the negative log-likelihood of images the model did not train on, and
+ * saved in the run record (`temperature`), which `deno task predict` then applies.
+ *
+ * The held-out images ({@linkcode heldOutImages}) are training images the run did not use: for
+ * the synthetic data a fresh training split (another seed, the same classes), for real data the
+ * training images after the run's `train_images`. A run that trained on the whole training
+ * split leaves none: then half the test images (every other one) fit the temperature and the
+ * other half measure it, and the record says so.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { tf } from "../engine/backend.ts";
+import { IMAGE_BYTES } from "../data/dataset.ts";
+import { loadCifar100 } from "../data/cifar100.ts";
+import { logitsOf } from "../models/layers.ts";
+import { EVAL_BATCH_SIZE } from "../train/hyp.ts";
+import { runTestImages } from "../train/profile.ts";
+import { readRunRecord, type RunRecord } from "../train/run_record.ts";
+import { type Classifier, modelInput } from "./predict.ts";
+
+/** One confidence bin of a reliability diagram. */
+export interface ReliabilityBin {
+  /** The bin's confidence range, (lower, upper]. */
+  lower: number;
+  upper: number;
+  /** Predictions in the bin. */
+  count: number;
+  /** Their mean top-1 probability (NaN when empty). */
+  confidence: number;
+  /** The share of them that were right (NaN when empty). */
+  accuracy: number;
+}
+
+/** Bins of the reliability diagrams and the ECE (Guo et al.'s 15). */
+export const CALIBRATION_BINS = 15;
+
+/**
+ * Sort predictions into equal-width confidence bins: (0, 1/B], (1/B, 2/B], ... (a confidence of
+ * 0 goes in the first).
+ *
+ * @param confidences top-1 probability of each prediction
+ * @param correct whether each prediction was right
+ * @param bins how many bins (default {@linkcode CALIBRATION_BINS})
+ */
+export function reliabilityBins(
+  confidences: ArrayLike<number>,
+  correct: ArrayLike<boolean>,
+  bins: number = CALIBRATION_BINS,
+): ReliabilityBin[] {
+  if (confidences.length !== correct.length) {
+    throw new RangeError(`${confidences.length} confidences but ${correct.length} outcomes`);
+  }
+  const sums = Array.from({ length: bins }, () => ({ count: 0, confidence: 0, right: 0 }));
+  for (let i = 0; i < confidences.length; i++) {
+    const p = confidences[i];
+    const bin = sums[Math.min(bins - 1, Math.max(0, Math.ceil(p * bins) - 1))];
+    bin.count += 1;
+    bin.confidence += p;
+    bin.right += correct[i] ? 1 : 0;
+  }
+  return sums.map((s, b) => ({
+    lower: b / bins,
+    upper: (b + 1) / bins,
+    count: s.count,
+    confidence: s.count ? s.confidence / s.count : NaN,
+    accuracy: s.count ? s.right / s.count : NaN,
+  }));
+}
+
+/**
+ * The expected calibration error: over the bins, the share of predictions in the bin times the
+ * gap between its accuracy and its mean confidence.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * // Two bins: 0.9 and 0.9 (one right): gap 0.4; 0.3 (wrong): gap 0.3. (2 * 0.4 + 0.3) / 3.
+ * const ece = expectedCalibrationError([0.9, 0.9, 0.3], [true, false, false], 2);
+ * assert.ok(Math.abs(ece - 1.1 / 3) < 1e-12);
+ * ```
+ */
+export function expectedCalibrationError(
+  confidences: ArrayLike<number>,
+  correct: ArrayLike<boolean>,
+  bins: number = CALIBRATION_BINS,
+): number {
+  const total = confidences.length;
+  if (total === 0) return 0;
+  return reliabilityBins(confidences, correct, bins)
+    .reduce(
+      (e, b) => (b.count ? e + (b.count / total) * Math.abs(b.accuracy - b.confidence) : e),
+      0,
+    );
+}
+
+/** Each test prediction's outcome in a run record. */
+export function recordOutcomes(
+  record: Pick<RunRecord, "test_predictions" | "test_labels">,
+): boolean[] {
+  return record.test_predictions.map((p, i) => p === record.test_labels[i]);
+}
+
+/** A run record's ECE, from its top-1 probabilities and outcomes alone. */
+export function recordCalibrationError(record: RunRecord, bins = CALIBRATION_BINS): number {
+  return expectedCalibrationError(record.test_confidences, recordOutcomes(record), bins);
+}
+
+/** Logits of N images, row by row. */
+export interface Logits {
+  values: Float32Array;
+  count: number;
+  classes: number;
+}
+
+/** The class logits of `[N, 32, 32, 3]` images, preprocessed as `deno task predict` does. */
+export function classifierLogits(classifier: Classifier, pixels: Uint8Array): Logits {
+  const count = pixels.length / IMAGE_BYTES;
+  const classes = classifier.record.fine_label_names.length;
+  const values = new Float32Array(count * classes);
+  for (let first = 0; first < count; first += EVAL_BATCH_SIZE) {
+    const last = Math.min(first + EVAL_BATCH_SIZE, count);
+    values.set(
+      tf.tidy(() => {
+        const x = modelInput(classifier, pixels.subarray(first * IMAGE_BYTES, last * IMAGE_BYTES));
+        return logitsOf(classifier.model, x).dataSync();
+      }),
+      first * classes,
+    );
+  }
+  return { values, count, classes };
+}
+
+/** Top-1 probability and class of each row of logits divided by `temperature`. */
+export function temperedTop1(
+  logits: Logits,
+  temperature: number,
+): { confidences: Float64Array; classes: Int32Array } {
+  const { values, count, classes } = logits;
+  const confidences = new Float64Array(count);
+  const top = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const row = values.subarray(i * classes, (i + 1) * classes);
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (row[c] > row[best]) best = c;
+    let sum = 0;
+    for (let c = 0; c < classes; c++) sum += Math.exp((row[c] - row[best]) / temperature);
+    confidences[i] = 1 / sum;
+    top[i] = best;
+  }
+  return { confidences, classes: top };
+}
+
+/** Mean negative log-likelihood of the labels under softmax(logits / temperature). */
+export function temperedNll(
+  logits: Logits,
+  labels: ArrayLike<number>,
+  temperature: number,
+): number {
+  const { values, count, classes } = logits;
+  let total = 0;
+  for (let i = 0; i < count; i++) {
+    const row = values.subarray(i * classes, (i + 1) * classes);
+    let max = -Infinity;
+    for (let c = 0; c < classes; c++) max = Math.max(max, row[c] / temperature);
+    let sum = 0;
+    for (let c = 0; c < classes; c++) sum += Math.exp(row[c] / temperature - max);
+    total += max + Math.log(sum) - row[labels[i]] / temperature;
+  }
+  return total / count;
+}
+
+/**
+ * The temperature that minimises the negative log-likelihood of `labels` (golden-section search
+ * on log T over [1/20, 20]; the NLL is convex in 1/T).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * // Logits 10x too sharp for labels right 3 times in 4: T > 1 softens them.
+ * const values = new Float32Array([10, 0, 10, 0, 10, 0, 0, 10]);
+ * const labels = [0, 0, 0, 0];
+ * assert.ok(fitTemperature({ values, count: 4, classes: 2 }, labels) > 1);
+ * ```
+ */
+export function fitTemperature(logits: Logits, labels: ArrayLike<number>): number {
+  let [lo, hi] = [Math.log(1 / 20), Math.log(20)];
+  const ratio = (Math.sqrt(5) - 1) / 2;
+  const nll = (logT: number) => temperedNll(logits, labels, Math.exp(logT));
+  let a = hi - ratio * (hi - lo);
+  let b = lo + ratio * (hi - lo);
+  let [fa, fb] = [nll(a), nll(b)];
+  for (let step = 0; step < 40; step++) {
+    if (fa < fb) {
+      [hi, b, fb] = [b, a, fa];
+      a = hi - ratio * (hi - lo);
+      fa = nll(a);
+    } else {
+      [lo, a, fa] = [a, b, fb];
+      b = lo + ratio * (hi - lo);
+      fb = nll(b);
+    }
+  }
+  return Math.exp((lo + hi) / 2);
+}
+
+/** Images to fit a temperature on, and what they are. */
+export interface HeldOut {
+  pixels: Uint8Array;
+  labels: Uint8Array;
+  /** Where they come from, in words (goes into the record). */
+  description: string;
+  /** When the test set is split: the indices of the test images that measure the temperature. */
+  measureOn?: number[];
+}
+
+/**
+ * Images the run did not train on, for fitting its temperature (see the module doc).
+ *
+ * @param record the run
+ * @param count how many at most (default: as many as its test images, 500 to 2,000)
+ */
+export async function heldOutImages(
+  record: RunRecord,
+  count = Math.min(2000, Math.max(500, record.test_images)),
+): Promise<HeldOut> {
+  if (record.synthetic) {
+    const data = await loadCifar100({
+      data: "synthetic",
+      seed: record.seed + 1,
+      limitTrain: count,
+      limitTest: 0,
+    });
+    return {
+      pixels: data.train.images,
+      labels: data.train.fineLabels,
+      description: `${count} synthetic training images of another seed (${record.seed + 1})`,
+    };
+  }
+  const all = record.data.path === undefined
+    ? undefined
+    : await loadCifar100({ data: record.data.path, limitTest: 0 });
+  if (all && all.train.count > record.train_images) {
+    const last = Math.min(all.train.count, record.train_images + count);
+    return {
+      pixels: all.train.images.slice(record.train_images * IMAGE_BYTES, last * IMAGE_BYTES),
+      labels: all.train.fineLabels.slice(record.train_images, last),
+      description: `training images ${record.train_images} to ${
+        last - 1
+      }, which the run did not train on`,
+    };
+  }
+  const test = await runTestImages(record);
+  const fit = Array.from({ length: Math.ceil(test.test.count / 2) }, (_, i) => 2 * i);
+  const pixels = new Uint8Array(fit.length * IMAGE_BYTES);
+  fit.forEach((t, i) =>
+    pixels.set(test.test.images.subarray(t * IMAGE_BYTES, (t + 1) * IMAGE_BYTES), i * IMAGE_BYTES)
+  );
+  return {
+    pixels,
+    labels: Uint8Array.from(fit, (t) => test.test.fineLabels[t]),
+    description: `the even-numbered test images (the run trained on every training image)`,
+    measureOn: fit.map((t) => t + 1).filter((t) => t < test.test.count),
+  };
+}
+
+/** A run's calibration: its temperature and the errors before and after. */
+export type Calibration = NonNullable<RunRecord["calibration"]> & { temperature: number };
+
+/**
+ * Fit the run's temperature on held-out images ({@linkcode heldOutImages}) and measure the ECE of
+ * its test predictions before and after (on the odd-numbered test images when the even ones
+ * fitted it).
+ *
+ * @param classifier from `loadClassifier`; its record's `temperature` is ignored
+ * @param testPixels the run's test images (`runTestImages(record).test.images`)
+ * @param heldOut default {@linkcode heldOutImages}
+ */
+export async function calibrate(
+  classifier: Classifier,
+  testPixels: Uint8Array,
+  heldOut?: HeldOut,
+): Promise<Calibration> {
+  const { record } = classifier;
+  const fitOn = heldOut ?? await heldOutImages(record);
+  const temperature = fitTemperature(classifierLogits(classifier, fitOn.pixels), fitOn.labels);
+  const testLogits = classifierLogits(classifier, testPixels);
+  const measured = fitOn.measureOn ?? record.test_labels.map((_, i) => i);
+  const error = (t: number) => {
+    const { confidences, classes } = temperedTop1(testLogits, t);
+    return expectedCalibrationError(
+      measured.map((i) => confidences[i]),
+      measured.map((i) => classes[i] === record.test_labels[i]),
+    );
+  };
+  return {
+    temperature,
+    fitted_on: fitOn.description,
+    images: fitOn.labels.length,
+    ece_before: error(1),
+    ece_after: error(temperature),
+    measured_on: fitOn.measureOn ? "the odd-numbered test images" : "all the run's test images",
+  };
+}
+
+/**
+ * Save a calibration in the run folder's record (run.json: `temperature`, `calibration`), which
+ * `deno task predict` reads.
+ *
+ * @param dir the run folder
+ * @param calibration from {@linkcode calibrate}
+ * @returns the updated record
+ */
+export async function saveCalibration(dir: string, calibration: Calibration): Promise<RunRecord> {
+  const path = join(dir, "run.json");
+  const { temperature, ...how } = calibration;
+  const record = { ...(await readRunRecord(path)), temperature, calibration: how };
+  const temporary = `${path}.tmp-${Deno.pid}`;
+  await Deno.writeTextFile(temporary, JSON.stringify(record) + "\n");
+  await Deno.rename(temporary, path);
+  return record;
+}

@@ -1,0 +1,78 @@
+/**
+ * How a model arranges the images: its penultimate-layer features (the input of its last dense
+ * layer, what the classifier separates linearly) for any 32x32 images, preprocessed as
+ * `deno task predict` does. lib/inference/projection.ts projects them to 2-D.
+ *
+ * @module
+ */
+import { tf } from "../engine/backend.ts";
+import { IMAGE_BYTES } from "../data/dataset.ts";
+import { EVAL_BATCH_SIZE } from "../train/hyp.ts";
+import { type Classifier, modelInput } from "./predict.ts";
+import { flatLayers, modelUpTo } from "./model_parts.ts";
+
+/** Features of a batch of images. */
+export interface Features {
+  /** N rows of `dim` values. */
+  values: Float32Array;
+  /** Images. */
+  count: number;
+  /** Features per image. */
+  dim: number;
+  /** The layer whose output they are. */
+  layer: string;
+}
+
+/**
+ * The penultimate-layer features of `[N, 32, 32, 3]` images: the MLP's second hidden layer
+ * (512), the CNN's and ResNet-9's flattened last map, VGG16's pooled base output (512).
+ *
+ * @param classifier from `loadClassifier` (lib/inference/predict.ts)
+ * @param pixels `[N, 32, 32, 3]` uint8 images
+ * @param batchSize images per forward pass
+ * @returns the features, one row per image
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { syntheticCifar100 } from "../data/synthetic.ts";
+ * import { runExperiment } from "../train/experiment.ts";
+ * import { loadClassifier } from "./predict.ts";
+ * const out = await Deno.makeTempDir();
+ * await runExperiment(
+ *   { model: "mlp", data: "synthetic", epochs: 1, limitTrain: 256, limitTest: 64, out },
+ *   { log: () => {}, summary: false },
+ * );
+ * const classifier = await loadClassifier(`${out}/mlp`);
+ * const data = syntheticCifar100({ trainCount: 0, testCount: 3 });
+ * const features = penultimateFeatures(classifier, data.test.images);
+ * assert.deepEqual([features.count, features.dim], [3, 512]);
+ * classifier.model.dispose();
+ * await Deno.remove(out, { recursive: true });
+ * ```
+ */
+export function penultimateFeatures(
+  classifier: Classifier,
+  pixels: Uint8Array,
+  batchSize: number = EVAL_BATCH_SIZE,
+): Features {
+  const count = pixels.length / IMAGE_BYTES;
+  if (!Number.isInteger(count) || count === 0) {
+    throw new RangeError(`expected [N, 32, 32, 3] bytes, got ${pixels.length}`);
+  }
+  const layers = flatLayers(classifier.model);
+  // Dropout passes its input through at inference: the features are those before it.
+  const before = layers.slice(0, -1).filter((l) => l.getClassName() !== "Dropout").at(-1);
+  if (!before) throw new Error(`${classifier.model.name} has no layer before its last`);
+  const upTo = modelUpTo(classifier.model, before.name);
+  const dim = (upTo.outputs[0].shape.slice(1) as number[]).reduce((a, b) => a * b, 1);
+  const values = new Float32Array(count * dim);
+  for (let first = 0; first < count; first += batchSize) {
+    const last = Math.min(first + batchSize, count);
+    const rows = tf.tidy(() => {
+      const x = modelInput(classifier, pixels.subarray(first * IMAGE_BYTES, last * IMAGE_BYTES));
+      return (upTo.predict(x) as tf.Tensor).dataSync();
+    });
+    values.set(rows, first * dim);
+  }
+  return { values, count, dim, layer: before.name };
+}

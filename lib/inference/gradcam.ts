@@ -1,0 +1,190 @@
+/**
+ * Where a model looks: Grad-CAM (Selvaraju et al. 2017) for the convolutional models and a
+ * gradient saliency map for the MLP, computed with tfjs gradients on a saved model, on any
+ * 32x32 images with the preprocessing of `deno task predict` ({@linkcode modelInput}).
+ *
+ * Grad-CAM takes the activations A of a convolution block (the CNN's last convolution,
+ * ResNet-9's last residual block, VGG16's `block5_conv3`), the gradient of the explained class's
+ * logit with respect to them, averages the gradient over positions into one weight per channel,
+ * and keeps the positive part of the weighted sum of A's channels, scaled up to 32x32. The MLP
+ * has no spatial layers: its map is the largest absolute gradient of the logit over each
+ * pixel's three channels. Every map is scaled so its largest value is 1.
+ *
+ * @module
+ */
+import { tf } from "../engine/backend.ts";
+import { IMAGE_BYTES, IMAGE_SIZE } from "../data/dataset.ts";
+import { readCifarImage } from "../data/images.ts";
+import { logitsOf } from "../models/layers.ts";
+import type { ModelName } from "../train/hyp.ts";
+import { type Classifier, modelInput, probabilitiesOf } from "./predict.ts";
+import { cutAt, lastLayerOf, tailLogits } from "./model_parts.ts";
+
+/** Heatmaps for a batch of images. */
+export interface Explanation {
+  /** `grad-cam` (convolutional models) or `saliency` (the MLP). */
+  method: "grad-cam" | "saliency";
+  /** The layer whose activations Grad-CAM weighs, or `input` for saliency. */
+  layer: string;
+  /** N maps of 32x32 values in [0, 1], row by row, 1 where the model looks most. */
+  maps: Float32Array;
+  /** The class explained for each image: the model's top class unless given. */
+  classes: number[];
+  /** The model's probability for that class (tempered as predict's). */
+  probabilities: number[];
+}
+
+/** The layer Grad-CAM explains, by model: the last block with a spatial map. */
+export function camLayer(model: tf.LayersModel, name: ModelName): string {
+  // ResNet-9's last convolution is followed by batch norm, ReLU and the residual addition.
+  return lastLayerOf(model, name === "resnet9" ? "Add" : "Conv2D").name;
+}
+
+/** Images per gradient pass: bounds the memory of the activations kept for the gradient. */
+const BATCH = 32;
+
+/**
+ * Grad-CAM maps for `[N, 32, 32, 3]` images (see the module doc); for the MLP, which has no
+ * convolution, use {@linkcode saliency} or {@linkcode whereItLooks}.
+ *
+ * @param classifier from `loadClassifier` (lib/inference/predict.ts)
+ * @param pixels `[N, 32, 32, 3]` uint8 images
+ * @param classes the class to explain per image; default the model's top class
+ * @returns the maps, the classes explained and their probabilities
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { syntheticCifar100 } from "../data/synthetic.ts";
+ * import { runExperiment } from "../train/experiment.ts";
+ * import { loadClassifier } from "./predict.ts";
+ * const out = await Deno.makeTempDir();
+ * await runExperiment(
+ *   { model: "cnn", data: "synthetic", epochs: 1, limitTrain: 256, limitTest: 64, out },
+ *   { log: () => {}, summary: false },
+ * );
+ * const classifier = await loadClassifier(`${out}/cnn`);
+ * const data = syntheticCifar100({ trainCount: 0, testCount: 2 });
+ * const cam = gradCam(classifier, data.test.images);
+ * assert.equal(cam.maps.length, 2 * 32 * 32);
+ * assert.equal(cam.layer, "conv2d_1"); // the CNN's last (second) convolution
+ * classifier.model.dispose();
+ * await Deno.remove(out, { recursive: true });
+ * ```
+ */
+export function gradCam(
+  classifier: Classifier,
+  pixels: Uint8Array,
+  classes?: number[],
+): Explanation {
+  const layer = camLayer(classifier.model, classifier.record.model);
+  const { upTo, tail } = cutAt(classifier.model, layer);
+  return inBatches(classifier, pixels, classes, "grad-cam", layer, (x, mask) => {
+    const activations = upTo.apply(x, { training: false }) as tf.Tensor4D;
+    const score = (a: tf.Tensor) => tf.sum(tf.mul(tailLogits(tail, a), mask)) as tf.Scalar;
+    const gradient = tf.grad(score)(activations);
+    const weights = tf.mean(gradient, [1, 2], true);
+    const cam = tf.relu(tf.sum(tf.mul(weights, activations), -1, true)) as tf.Tensor4D;
+    return tf.image.resizeBilinear(cam, [IMAGE_SIZE, IMAGE_SIZE]).squeeze([3]) as tf.Tensor3D;
+  });
+}
+
+/**
+ * Gradient saliency maps: for each pixel, the largest absolute gradient of the explained class's
+ * logit over its three channels (the MLP's view; works for any model of 32x32 input).
+ *
+ * @param classifier from `loadClassifier`
+ * @param pixels `[N, 32, 32, 3]` uint8 images
+ * @param classes the class to explain per image; default the model's top class
+ * @returns the maps, the classes explained and their probabilities
+ */
+export function saliency(
+  classifier: Classifier,
+  pixels: Uint8Array,
+  classes?: number[],
+): Explanation {
+  if (classifier.inputSize !== IMAGE_SIZE) {
+    throw new RangeError(`saliency needs 32x32 input; this model takes ${classifier.inputSize}`);
+  }
+  return inBatches(classifier, pixels, classes, "saliency", "input", (x, mask) => {
+    const score = (input: tf.Tensor) =>
+      tf.sum(tf.mul(logitsOf(classifier.model, input), mask)) as tf.Scalar;
+    return tf.max(tf.abs(tf.grad(score)(x)), -1) as tf.Tensor3D;
+  });
+}
+
+/**
+ * The model's own view: {@linkcode saliency} for the MLP, {@linkcode gradCam} for the others.
+ *
+ * @param classifier from `loadClassifier`
+ * @param pixels `[N, 32, 32, 3]` uint8 images
+ * @param classes the class to explain per image; default the model's top class
+ */
+export function whereItLooks(
+  classifier: Classifier,
+  pixels: Uint8Array,
+  classes?: number[],
+): Explanation {
+  return classifier.record.model === "mlp"
+    ? saliency(classifier, pixels, classes)
+    : gradCam(classifier, pixels, classes);
+}
+
+/**
+ * {@linkcode whereItLooks} for an image file (PNG or JPEG of any size), read, centre-cropped and
+ * resized as `deno task predict` does.
+ *
+ * @returns the 32x32 pixels the model saw and the explanation of its top class
+ */
+export async function whereItLooksInFile(
+  classifier: Classifier,
+  path: string,
+): Promise<{ pixels: Uint8Array; explanation: Explanation }> {
+  const { pixels } = await readCifarImage(path);
+  return { pixels, explanation: whereItLooks(classifier, pixels) };
+}
+
+/** Runs `maps` on batches of images; top classes, probabilities and scaling to [0, 1]. */
+function inBatches(
+  classifier: Classifier,
+  pixels: Uint8Array,
+  given: number[] | undefined,
+  method: Explanation["method"],
+  layer: string,
+  maps: (x: tf.Tensor4D, mask: tf.Tensor2D) => tf.Tensor3D,
+): Explanation {
+  const count = pixels.length / IMAGE_BYTES;
+  if (!Number.isInteger(count)) throw new RangeError(`expected [N, 32, 32, 3] bytes`);
+  if (given && given.length !== count) {
+    throw new RangeError(`${given.length} classes, ${count} images`);
+  }
+  const classCount = classifier.record.fine_label_names.length;
+  const out: Explanation = {
+    method,
+    layer,
+    maps: new Float32Array(count * IMAGE_SIZE ** 2),
+    classes: [],
+    probabilities: [],
+  };
+  for (let first = 0; first < count; first += BATCH) {
+    const last = Math.min(first + BATCH, count);
+    const [map, classes, probabilities] = tf.tidy(() => {
+      const x = modelInput(classifier, pixels.subarray(first * IMAGE_BYTES, last * IMAGE_BYTES));
+      const p = probabilitiesOf(classifier, x);
+      const chosen = given
+        ? tf.tensor1d(given.slice(first, last), "int32")
+        : tf.argMax(p, 1) as tf.Tensor1D;
+      const mask = tf.oneHot(chosen, classCount).toFloat() as tf.Tensor2D;
+      const raw = maps(x, mask);
+      const peak = tf.maximum(tf.max(raw, [1, 2], true), 1e-12);
+      return [
+        tf.div(raw, peak).dataSync(),
+        Array.from(chosen.dataSync()),
+        Array.from(tf.sum(tf.mul(p, mask), 1).dataSync()),
+      ] as const;
+    });
+    out.maps.set(map, first * IMAGE_SIZE ** 2);
+    out.classes.push(...classes);
+    out.probabilities.push(...probabilities);
+  }
+  return out;
+}

@@ -1,0 +1,129 @@
+/**
+ * Which classes a run cannot tell apart: accuracy for every fine class, and for the worst ones
+ * the classes their images are taken for. Pure functions over a run record's predictions.
+ *
+ * @module
+ */
+import type { Predictions } from "./analysis.ts";
+
+/** A fine class's test results. */
+export interface ClassAccuracy {
+  /** Fine class index. */
+  class: number;
+  /** Fine class name. */
+  name: string;
+  /** Its superclass. */
+  superclass: string;
+  /** Test images of the class. */
+  images: number;
+  /** Of them, predicted right. */
+  correct: number;
+  /** correct / images (NaN for a class without test images). */
+  accuracy: number;
+}
+
+/**
+ * Accuracy of every fine class, in class order. The correct counts sum to the run's correct
+ * predictions, so `sum(correct) / sum(images)` is its test accuracy.
+ *
+ * @param p predictions, labels, names and mapping of a run
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const run = { // a run record has these fields (and more)
+ *   test_labels: [0, 0, 1, 1],
+ *   test_predictions: [0, 1, 1, 1],
+ *   fine_to_coarse: [0, 0],
+ *   fine_label_names: ["apple", "pear"],
+ *   coarse_label_names: ["fruit"],
+ * };
+ * assert.deepEqual(classAccuracy(run).map((c) => c.accuracy), [0.5, 1]);
+ * ```
+ */
+export function classAccuracy(p: Predictions): ClassAccuracy[] {
+  if (p.test_predictions.length !== p.test_labels.length) {
+    throw new RangeError(
+      `${p.test_predictions.length} predictions, ${p.test_labels.length} labels`,
+    );
+  }
+  const rows = p.fine_label_names.map((name, c) => ({
+    class: c,
+    name,
+    superclass: p.coarse_label_names[p.fine_to_coarse[c]] ?? "?",
+    images: 0,
+    correct: 0,
+    accuracy: NaN,
+  }));
+  p.test_labels.forEach((label, i) => {
+    rows[label].images += 1;
+    if (p.test_predictions[i] === label) rows[label].correct += 1;
+  });
+  for (const row of rows) row.accuracy = row.images ? row.correct / row.images : NaN;
+  return rows;
+}
+
+/** Classes with test images, most accurate first (ties in class order). */
+export function sortedClassAccuracy(p: Predictions): ClassAccuracy[] {
+  return classAccuracy(p).filter((c) => c.images > 0)
+    .sort((a, b) => b.accuracy - a.accuracy || a.class - b.class);
+}
+
+/** A class the images of another are taken for. */
+export interface TakenFor {
+  /** Fine class index. */
+  class: number;
+  /** Its name. */
+  name: string;
+  /** Images of the true class predicted as it. */
+  count: number;
+}
+
+/**
+ * The classes the images of class `c` are most often predicted as, wrong ones only, most first.
+ *
+ * @param p the run's predictions
+ * @param c the true class
+ * @param n how many (default 3)
+ */
+export function takenFor(p: Predictions, c: number, n = 3): TakenFor[] {
+  const counts = new Map<number, number>();
+  p.test_labels.forEach((label, i) => {
+    const q = p.test_predictions[i];
+    if (label === c && q !== c) counts.set(q, (counts.get(q) ?? 0) + 1);
+  });
+  return [...counts].sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, n)
+    .map(([q, count]) => ({ class: q, name: p.fine_label_names[q], count }));
+}
+
+/** A row of the best-and-worst table. */
+export type ExtremeClassRow = {
+  rank: string;
+  class: string;
+  superclass: string;
+  accuracy_pct: number;
+  test_images: number;
+  taken_for: string;
+};
+
+/**
+ * The `n` most and least accurate classes; each of the worst with the classes it is taken for,
+ * e.g. `maple_tree 9, oak_tree 6` (the same superclass marked `*`).
+ */
+export function extremeClasses(p: Predictions, n = 10): ExtremeClassRow[] {
+  const sorted = sortedClassAccuracy(p);
+  const row = (c: ClassAccuracy, rank: string, withMistakes: boolean): ExtremeClassRow => ({
+    rank,
+    class: c.name,
+    superclass: c.superclass,
+    accuracy_pct: Math.round(c.accuracy * 1000) / 10,
+    test_images: c.images,
+    taken_for: withMistakes
+      ? takenFor(p, c.class).map((t) =>
+        `${t.name}${p.fine_to_coarse[t.class] === p.fine_to_coarse[c.class] ? "*" : ""} ${t.count}`
+      ).join(", ")
+      : "",
+  });
+  const best = sorted.slice(0, n).map((c, i) => row(c, `best ${i + 1}`, false));
+  const worst = sorted.slice(-n).reverse().map((c, i) => row(c, `worst ${i + 1}`, true));
+  return [...best, ...worst];
+}

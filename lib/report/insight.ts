@@ -1,0 +1,508 @@
+/**
+ * What the models learned, shown (notebook 07): where each model looks (Grad-CAM, saliency),
+ * how far to trust its confidence (reliability diagrams, calibration error, temperature
+ * scaling), how it arranges the classes (2-D maps of its penultimate features) and which
+ * classes it cannot tell apart (accuracy per class, what the worst are taken for). Every view
+ * works on any run folder ({@linkcode loadInsightRun}) and says when the data was not the
+ * official CIFAR-100, as the other charts do.
+ *
+ * @module
+ */
+import { dirname } from "node:path";
+import { initBackend } from "../engine/backend.ts";
+import type { Cifar100 } from "../data/dataset.ts";
+import { IMAGE_BYTES, IMAGE_SIZE } from "../data/dataset.ts";
+import { type Classifier, loadClassifier } from "../inference/predict.ts";
+import { type Explanation, whereItLooks } from "../inference/gradcam.ts";
+import { penultimateFeatures } from "../inference/embedding.ts";
+import { pca, type Projection, umap } from "../inference/projection.ts";
+import {
+  calibrate,
+  type Calibration,
+  expectedCalibrationError,
+  recordOutcomes,
+  reliabilityBins,
+  saveCalibration,
+} from "../inference/calibration.ts";
+import { isUserError } from "../util/errors.ts";
+import { type ModelName, MODELS } from "../train/hyp.ts";
+import {
+  MODEL_NOTEBOOKS,
+  type ProfileSettings,
+  readProfileRecordIfPresent,
+  runTestImages,
+} from "../train/profile.ts";
+import type { RunRecord } from "../train/run_record.ts";
+import { dataCaveat, type DataOf, isSyntheticData, modelLabel } from "./analysis.ts";
+import { dataTable, withCaveat } from "./charts.ts";
+import { extremeClasses, sortedClassAccuracy, takenFor } from "./class_accuracy.ts";
+import {
+  type Displayable,
+  encodeImagePng,
+  escapeHtml,
+  type Figure,
+  imageGrid,
+  JUPYTER_DISPLAY,
+  plot,
+} from "./display.ts";
+
+/** A run to look into: its record, loaded model and test images. */
+export interface InsightRun {
+  record: RunRecord;
+  classifier: Classifier;
+  /** The run's test images, in its order. */
+  data: Cifar100;
+}
+
+/**
+ * Load a run folder for the views: the model, its record and its test images again.
+ *
+ * @param dir a run folder (model.json, weights.bin, run.json)
+ */
+export async function loadInsightRun(dir: string): Promise<InsightRun> {
+  await initBackend(); // tfjs-node, else WebAssembly, else cpu (once per process)
+  const classifier = await loadClassifier(dir);
+  return { record: classifier.record, classifier, data: await runTestImages(classifier.record) };
+}
+
+/** The runs of a profile found for notebook 07, and the ones missing. */
+export interface ProfileRuns {
+  runs: InsightRun[];
+  /** Markdown: which runs are shown, which are missing and which notebook makes them. */
+  note: string;
+}
+
+/**
+ * The saved runs of a profile (every model whose notebook ran), loaded for the views.
+ *
+ * @param settings the profile
+ * @param models which models (default all, in reading order)
+ */
+export async function profileRuns(
+  settings: ProfileSettings,
+  models: readonly ModelName[] = MODELS,
+): Promise<ProfileRuns> {
+  const runs: InsightRun[] = [];
+  const missing: string[] = [];
+  for (const model of models) {
+    try {
+      const record = await readProfileRecordIfPresent(settings, model);
+      if (record) runs.push(await loadInsightRun(dirname(settings.recordPath(model))));
+      else missing.push(`**${model}**: execute notebooks/${MODEL_NOTEBOOKS[model]}`);
+    } catch (e) {
+      if (!isUserError(e)) throw e;
+      missing.push(`**${model}**: ${e.message}`);
+    }
+  }
+  const shown = runs.map((r) => modelLabel(r.record)).join(", ") || "none";
+  const note = `Runs of the \`${settings.name}\` profile shown: ${shown}.` +
+    (missing.length
+      ? `\n\nMissing (execute those notebooks with CIFAR_PROFILE=${settings.name} first):\n\n` +
+        missing.map((m) => `- ${m}`).join("\n")
+      : "");
+  return { runs, note };
+}
+
+/** Several displays one after the other, as one. */
+export function stack(items: Displayable[]): Displayable {
+  const bundles = items.map((item) => item[JUPYTER_DISPLAY]());
+  const html = bundles.map((b) => b["text/html"] ?? "").join("\n");
+  const text = bundles.map((b) => b["text/plain"] ?? "").join("\n\n");
+  return { [JUPYTER_DISPLAY]: () => ({ "text/html": html, "text/plain": text }) };
+}
+
+/** A chart with the synthetic and caveat labels of its data. */
+function chart(figure: Figure, of: DataOf, height: number): Displayable {
+  const caveat = dataCaveat(of);
+  const title = (figure.layout?.title as { text?: string } | undefined)?.text ?? "";
+  const layout = caveat
+    ? { ...figure.layout, title: { text: `${title}<br><sub>⚠ ${escapeHtml(caveat)}</sub>` } }
+    : figure.layout;
+  return withCaveat(plot({ ...figure, layout }, { synthetic: isSyntheticData(of), height }), of);
+}
+
+// ---- Where the model looks --------------------------------------------------------------------
+
+/** A heat colour (blue, cyan, yellow, red) for a value in [0, 1]. */
+export function heatColour(v: number): [number, number, number] {
+  const stops: [number, number, number][] = [[0, 0, 160], [0, 200, 255], [255, 230, 0], [
+    230,
+    0,
+    0,
+  ]];
+  const x = Math.min(Math.max(v, 0), 1) * (stops.length - 1);
+  const i = Math.min(Math.floor(x), stops.length - 2);
+  const t = x - i;
+  return stops[i].map((c, k) => c + t * (stops[i + 1][k] - c)) as [number, number, number];
+}
+
+/** 32x32 images with their heatmaps laid over them (the hotter, the more opaque). */
+export function overlayHeatmaps(pixels: Uint8Array, maps: Float32Array): Uint8Array {
+  const out = new Uint8Array(pixels.length);
+  for (let p = 0; p < maps.length; p++) {
+    const colour = heatColour(maps[p]);
+    const alpha = 0.25 + 0.5 * maps[p];
+    for (let c = 0; c < 3; c++) {
+      out[p * 3 + c] = Math.round((1 - alpha) * pixels[p * 3 + c] + alpha * colour[c]);
+    }
+  }
+  return out;
+}
+
+/** Indices of the first `n` right and the first `n` wrong test predictions of a run. */
+export function rightAndWrong(record: RunRecord, n: number): { right: number[]; wrong: number[] } {
+  const outcomes = recordOutcomes(record);
+  const pick = (want: boolean) => outcomes.flatMap((ok, i) => (ok === want ? [i] : [])).slice(0, n);
+  return { right: pick(true), wrong: pick(false) };
+}
+
+/** The pixels of some test images of a run, in the order given. */
+export function testPixels(data: Pick<Cifar100, "test">, indices: number[]): Uint8Array {
+  const pixels = new Uint8Array(indices.length * IMAGE_BYTES);
+  indices.forEach((t, i) =>
+    pixels.set(data.test.images.subarray(t * IMAGE_BYTES, (t + 1) * IMAGE_BYTES), i * IMAGE_BYTES)
+  );
+  return pixels;
+}
+
+/**
+ * Image and heatmap pairs for an image grid, captioned with the true class (when known) and the
+ * explained class with its probability.
+ */
+export function explanationImages(
+  pixels: Uint8Array,
+  explanation: Explanation,
+  names: string[],
+  trueClasses?: number[],
+): { images: Uint8Array; captions: string[] } {
+  const count = explanation.classes.length;
+  const overlays = overlayHeatmaps(pixels, explanation.maps);
+  const images = new Uint8Array(2 * count * IMAGE_BYTES);
+  const captions: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const [from, to] = [i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES];
+    images.set(pixels.subarray(from, to), 2 * from);
+    images.set(overlays.subarray(from, to), 2 * from + IMAGE_BYTES);
+    const p = Math.round(explanation.probabilities[i] * 100);
+    captions.push(
+      trueClasses ? `true: ${names[trueClasses[i]]}` : "image",
+      `predicted: ${names[explanation.classes[i]]} (${p}%)`,
+    );
+  }
+  return { images, captions };
+}
+
+/**
+ * Where each model looks: for the first `n` right and `n` wrong test images of each run, the
+ * image and its map (Grad-CAM, or saliency for the MLP) for the predicted class.
+ *
+ * @param runs from {@linkcode profileRuns} or {@linkcode loadInsightRun}
+ * @param n images of each kind per run (default 8)
+ */
+export function whereItLooksView(runs: InsightRun[], n = 8): Displayable {
+  return stack(runs.flatMap(({ record, classifier, data }) => {
+    const picked = rightAndWrong(record, n);
+    return (["right", "wrong"] as const).filter((kind) => picked[kind].length).map((kind) => {
+      const indices = picked[kind];
+      const pixels = testPixels(data, indices);
+      const explanation = whereItLooks(classifier, pixels);
+      const truth = indices.map((t) => record.test_labels[t]);
+      const { images, captions } = explanationImages(
+        pixels,
+        explanation,
+        record.fine_label_names,
+        truth,
+      );
+      const how = explanation.method === "saliency"
+        ? "gradient saliency"
+        : `Grad-CAM on ${explanation.layer}`;
+      const heading = `${modelLabel(record)}, ${how}: ${indices.length} test images it got ` +
+        `${kind} (each image, then its map for the predicted class)`;
+      const grid = imageGrid(images, captions, { columns: 8, synthetic: record.synthetic });
+      return withCaveat(grid, record, heading);
+    });
+  }));
+}
+
+// ---- How far to trust its confidence ----------------------------------------------------------
+
+/**
+ * The reliability diagrams of runs side by side, from their records alone: for each confidence
+ * bin the accuracy of its predictions (bars, labelled with their counts) against the diagonal
+ * of perfect calibration, and the expected calibration error in each title.
+ *
+ * @param records the runs (with `test_confidences`)
+ * @returns the plotly figure
+ */
+export function reliabilityFigure(records: RunRecord[]): Figure {
+  const data: unknown[] = [];
+  const annotations: unknown[] = [];
+  records.forEach((record, r) => {
+    const axis = r === 0 ? "" : String(r + 1);
+    const bins = reliabilityBins(record.test_confidences, recordOutcomes(record));
+    const ece = expectedCalibrationError(record.test_confidences, recordOutcomes(record));
+    data.push({
+      type: "bar",
+      name: `${record.model.toUpperCase()} accuracy`,
+      x: bins.map((b) => (b.lower + b.upper) / 2),
+      y: bins.map((b) => (b.count ? b.accuracy : 0)),
+      width: 1 / bins.length,
+      text: bins.map((b) => (b.count ? String(b.count) : "")),
+      textposition: "outside",
+      hovertemplate: "confidence %{x:.2f}<br>accuracy %{y:.2f}<br>%{text} images<extra></extra>",
+      xaxis: `x${axis}`,
+      yaxis: `y${axis}`,
+      showlegend: false,
+    }, {
+      type: "scatter",
+      mode: "lines",
+      x: [0, 1],
+      y: [0, 1],
+      line: { dash: "dot", color: "#888" },
+      xaxis: `x${axis}`,
+      yaxis: `y${axis}`,
+      showlegend: false,
+      hoverinfo: "skip",
+    });
+    annotations.push({
+      text: `${modelLabel(record)}: ECE ${(ece * 100).toFixed(1)}%`,
+      xref: `x${axis} domain`,
+      yref: `y${axis} domain`,
+      x: 0.5,
+      y: 1.12,
+      showarrow: false,
+    });
+  });
+  const axes: Record<string, unknown> = {};
+  records.forEach((_, r) => {
+    const axis = r === 0 ? "" : String(r + 1);
+    axes[`xaxis${axis}`] = { range: [0, 1], title: { text: "confidence (top-1 probability)" } };
+    axes[`yaxis${axis}`] = { range: [0, 1.1], title: { text: r === 0 ? "accuracy" : "" } };
+  });
+  return {
+    data,
+    layout: {
+      title: { text: "Reliability: accuracy against confidence (bar labels: images per bin)" },
+      grid: { rows: 1, columns: records.length, pattern: "independent" },
+      annotations,
+      margin: { t: 110 },
+      ...axes,
+    },
+  };
+}
+
+/** Show {@linkcode reliabilityFigure}, labelled with the runs' data. */
+export function reliabilityView(records: RunRecord[]): Displayable {
+  return chart(reliabilityFigure(records), records, 420);
+}
+
+/** A calibration table row. */
+export type CalibrationRow = {
+  model: string;
+  temperature: number;
+  ece_before_pct: number;
+  ece_after_pct: number;
+  measured_on: string;
+  fitted_on: string;
+};
+
+/**
+ * Fit each run's temperature (lib/inference/calibration.ts), save it in its record (run.json)
+ * and show the calibration error before and after.
+ *
+ * @param runs the runs; their record folders are updated
+ * @param save write the temperature into each run.json (default true)
+ */
+export async function calibrationView(runs: InsightRun[], save = true): Promise<Displayable> {
+  const rows: CalibrationRow[] = [];
+  for (const run of runs) {
+    const calibration: Calibration = await calibrate(run.classifier, run.data.test.images);
+    if (save) {
+      run.record = await saveCalibration(run.classifier.dir, calibration);
+      run.classifier.record = run.record;
+    }
+    const pct = (x: number) => Math.round(x * 1000) / 10;
+    rows.push({
+      model: modelLabel(run.record),
+      temperature: Math.round(calibration.temperature * 1000) / 1000,
+      ece_before_pct: pct(calibration.ece_before),
+      ece_after_pct: pct(calibration.ece_after),
+      measured_on: calibration.measured_on,
+      fitted_on: calibration.fitted_on,
+    });
+  }
+  const records = runs.map((r) => r.record);
+  return dataTable(
+    rows,
+    "Temperature scaling: expected calibration error before and after",
+    records,
+  );
+}
+
+// ---- How it arranges the classes --------------------------------------------------------------
+
+/** Options for {@linkcode embeddingView}. */
+export interface EmbeddingOptions {
+  /** `pca` (default, fast) or `umap`. */
+  method?: "pca" | "umap";
+  /** Test images projected (default 2,000, at most the run's). */
+  images?: number;
+  /** Points whose image shows on hover (default 400; the others show their labels). */
+  hoverImages?: number;
+}
+
+/** A 2-D map of a run's test images: one trace per superclass, labels in the hover text. */
+export function embeddingFigure(record: RunRecord, projection: Projection, title: string): Figure {
+  const byCoarse = new Map<number, number[]>();
+  for (let i = 0; i < projection.count; i++) {
+    const coarse = record.fine_to_coarse[record.test_labels[i]];
+    byCoarse.set(coarse, [...(byCoarse.get(coarse) ?? []), i]);
+  }
+  const names = record.fine_label_names;
+  const data = [...byCoarse].sort((a, b) => a[0] - b[0]).map(([coarse, points]) => ({
+    type: "scatter",
+    mode: "markers",
+    name: record.coarse_label_names[coarse],
+    x: points.map((i) => projection.coords[i * 2]),
+    y: points.map((i) => projection.coords[i * 2 + 1]),
+    customdata: points,
+    text: points.map((i) =>
+      `${names[record.test_labels[i]]} (${record.coarse_label_names[coarse]})<br>` +
+      `predicted: ${names[record.test_predictions[i]]}`
+    ),
+    hovertemplate: "%{text}<extra></extra>",
+    marker: { size: 5, opacity: 0.75 },
+  }));
+  return { data, layout: { title: { text: title }, legend: { font: { size: 9 } } } };
+}
+
+/** The chart plus a box that shows the hovered point's image (PNG data URIs by point index). */
+function withHoverImages(shown: Displayable, pngs: string[]): Displayable {
+  const id = `cifar-embedding-${crypto.randomUUID().slice(0, 8)}`;
+  const bundle = shown[JUPYTER_DISPLAY]();
+  const script = `<script>(function () {
+  var images = ${JSON.stringify(pngs)};
+  function hook() {
+    var box = document.getElementById(${JSON.stringify(id)});
+    var el = box && box.querySelector(".js-plotly-plot");
+    if (!el || !el.on) return setTimeout(hook, 300);
+    el.on("plotly_hover", function (ev) {
+      var i = ev.points[0].customdata, img = box.querySelector("img.cifar-hover");
+      if (images[i]) { img.src = "data:image/png;base64," + images[i]; img.style.visibility = "visible"; }
+      else img.style.visibility = "hidden";
+    });
+  }
+  hook();
+})();</script>`;
+  const html = `<div id="${id}" style="position:relative">` + (bundle["text/html"] ?? "") +
+    `<img class="cifar-hover" alt="hovered image" width="96" height="96" style="position:absolute;` +
+    `right:8px;bottom:8px;visibility:hidden;image-rendering:pixelated;border:1px solid #888">` +
+    `</div>${script}`;
+  return { [JUPYTER_DISPLAY]: () => ({ ...bundle, "text/html": html }) };
+}
+
+function base64(bytes: Uint8Array): string {
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary);
+}
+
+/**
+ * Each run's penultimate-layer features of its first test images projected to 2-D (PCA or
+ * UMAP), coloured by superclass; hovering a point shows its labels and, for the first
+ * `hoverImages` points, its image.
+ *
+ * @param runs the runs
+ * @param options method, images, hover images
+ */
+export function embeddingView(runs: InsightRun[], options: EmbeddingOptions = {}): Displayable {
+  const method = options.method ?? "pca";
+  return stack(runs.map(({ record, classifier, data }) => {
+    const count = Math.min(options.images ?? 2000, data.test.count);
+    const pixels = data.test.images.subarray(0, count * IMAGE_BYTES);
+    const features = penultimateFeatures(classifier, pixels);
+    const projection = method === "umap"
+      ? umap(features.values, count, features.dim, { seed: record.seed })
+      : pca(features.values, count, features.dim, 2, record.seed);
+    const kept = projection.explained
+      ? ` (${
+        projection.explained.map((e) => `${Math.round(e * 100)}%`).join(" + ")
+      } of the variance)`
+      : "";
+    const title = `${modelLabel(record)}: ${method.toUpperCase()} of ${features.dim} features ` +
+      `(${features.layer}) of ${count} test images${kept}`;
+    const pngs = Array.from(
+      { length: Math.min(options.hoverImages ?? 400, count) },
+      (_, i) => base64(encodeImagePng(pixels, i)),
+    );
+    return withHoverImages(chart(embeddingFigure(record, projection, title), record, 520), pngs);
+  }));
+}
+
+// ---- Which classes it cannot tell apart -------------------------------------------------------
+
+/** Every fine class's test accuracy as bars, most accurate first. */
+export function classAccuracyFigure(record: RunRecord): Figure {
+  const sorted = sortedClassAccuracy(record);
+  return {
+    data: [{
+      type: "bar",
+      x: sorted.map((c) => c.name),
+      y: sorted.map((c) => c.accuracy),
+      text: sorted.map((c) => `${c.superclass}: ${c.correct} of ${c.images}`),
+      hovertemplate: "%{x}<br>accuracy %{y:.2f}<br>%{text}<extra></extra>",
+    }],
+    layout: {
+      title: { text: `${modelLabel(record)}: test accuracy of every fine class, best first` },
+      xaxis: { tickangle: -60, automargin: true, tickfont: { size: 8 } },
+      yaxis: { title: { text: "accuracy" }, range: [0, 1] },
+      margin: { b: 140 },
+    },
+  };
+}
+
+/** Show {@linkcode classAccuracyFigure}. */
+export function classAccuracyBars(record: RunRecord): Displayable {
+  return chart(classAccuracyFigure(record), record, 460);
+}
+
+/** The ten best and ten worst classes, the worst with what they are taken for. */
+export function extremeClassesTable(record: RunRecord, n = 10): Displayable {
+  return dataTable(
+    extremeClasses(record, n),
+    `${modelLabel(record)}: the ${n} best and ${n} worst classes (taken for: * same superclass)`,
+    record,
+  );
+}
+
+/**
+ * For each of the `n` worst classes: `perSide` of its test images taken for the class it is
+ * most often taken for, then `perSide` images of that class.
+ */
+export function confusedGallery(run: InsightRun, n = 10, perSide = 3): Displayable {
+  const { record, data } = run;
+  const worst = sortedClassAccuracy(record).slice(-n).reverse();
+  const indices: number[] = [];
+  const captions: string[] = [];
+  for (const c of worst) {
+    const [other] = takenFor(record, c.class, 1);
+    if (!other) continue;
+    const mistaken = record.test_labels.flatMap((label, i) =>
+      label === c.class && record.test_predictions[i] === other.class ? [i] : []
+    ).slice(0, perSide);
+    const theirs = record.test_labels.flatMap((label, i) => (label === other.class ? [i] : []))
+      .slice(0, perSide);
+    indices.push(...mistaken, ...theirs);
+    captions.push(
+      ...mistaken.map(() => `${c.name}\ntaken for ${other.name}`),
+      ...theirs.map(() => `a real ${other.name}`),
+    );
+  }
+  const grid = imageGrid(testPixels(data, indices), captions, {
+    columns: 2 * perSide,
+    synthetic: record.synthetic,
+  });
+  const heading = `${modelLabel(record)}: its worst classes, each beside the class it takes ` +
+    `them for (${IMAGE_SIZE}x${IMAGE_SIZE} test images)`;
+  return withCaveat(grid, record, heading);
+}
