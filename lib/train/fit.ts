@@ -19,6 +19,8 @@ import { permutation, SEED_STRIDE } from "../util/random.ts";
 import { logitsOf } from "../models/layers.ts";
 import { lossFromLogits } from "./loss.ts";
 import { type Gradients, gradients } from "./step.ts";
+import type { TrainingProgress } from "./checkpoint.ts";
+import { UserError } from "../util/errors.ts";
 
 /** What a model's trainer returns: its run-record fields and the trained model to save. */
 export type Trained = TrainedFields & { trained: tf.LayersModel };
@@ -44,8 +46,25 @@ export interface FitOptions {
    * between this thread and them. Default none.
    */
   workers?: GradientWorker[];
-  /** Called after every epoch (after validation). */
-  onEpochEnd?: (epoch: number, history: History) => void;
+  /**
+   * Called after every epoch (after validation), and its result awaited, with a copy of the run's progress
+   * (epochs done, steps, history, timings, learning rates): with the model and the optimizer,
+   * all that a checkpoint (lib/train/checkpoint.ts) needs to write.
+   */
+  onEpochEnd?: (progress: TrainingProgress) => unknown;
+  /**
+   * Go on from a checkpoint's progress: the epochs it has done are skipped, and the step count,
+   * history, timings and learning rates start from its. The model, the optimizer and the
+   * dropout positions must be restored already (lib/train/checkpoint.ts `restoreCheckpoint`).
+   */
+  resumeFrom?: TrainingProgress;
+  /**
+   * A request to stop: checked before every step, so a run stops at the end of the step under
+   * way (the progress of its last completed epoch is what `onEpochEnd` last had) and throws
+   * {@linkcode TrainingStopped}. The loop then yields to the event loop once per step, so that
+   * signal listeners run. Default none.
+   */
+  signal?: AbortSignal;
   /**
    * A fresh random crop and flip of every training batch, on its uint8 pixels
    * (lib/data/augment.ts; `train` must be images). Batch b of the run (counting from 0 over
@@ -85,6 +104,29 @@ export interface FitResult {
   imagesPerSecond: number;
   /** The learning rate of every step, when a schedule set it (else empty). */
   learningRates: number[];
+}
+
+/**
+ * What {@linkcode fit} throws when its `signal` asked it to stop: one line for the user, with
+ * the epochs completed before the stop.
+ */
+export class TrainingStopped extends UserError {
+  override name = "TrainingStopped";
+  /**
+   * @param epochsDone epochs completed before the stop (the last checkpoint's)
+   * @param reason what asked for the stop (the signal's reason, e.g. "SIGINT")
+   * @param after what stands after the stop, appended to the message (e.g. the checkpoint)
+   * @param checkpoint the checkpoint a resumed run would go on from, where there is one
+   */
+  constructor(
+    readonly epochsDone: number,
+    readonly epochs: number,
+    readonly reason: string,
+    after = "",
+    readonly checkpoint?: string,
+  ) {
+    super(`training stopped by ${reason} during epoch ${epochsDone + 1} of ${epochs}${after}`);
+  }
 }
 
 /** Test metrics from {@linkcode evaluate}. */
@@ -151,19 +193,15 @@ export async function fit(
   const schedule = options.learningRate;
 
   // ---- The run's state --------------------------------------------------------------------------
-  // All that the epochs change, so all that a checkpoint would keep: the epoch index (the loop's),
-  // the history and timings below, the model's weights and the optimizer's slots (changed in
+  // All that the epochs change, so all that a checkpoint keeps: `state` (epochs done, the step
+  // count, the history and timings), the model's weights and the optimizer's slots (changed in
   // place), and the position of the random streams. The epoch's shuffle is seeded by the epoch
-  // index, each batch's augmentation by `step`; dropout layers count their own calls
-  // (lib/models/layers.ts' SeededDropout).
-  const history: History = { loss: [], accuracy: [], val_loss: [], val_accuracy: [] };
-  const secondsPerEpoch: number[] = [];
-  const validationSeconds: number[] = [];
-  const learningRates: number[] = [];
-  /** Batches trained so far in the run: seeds the next batch's augmentation. */
-  let step = 0;
+  // index, each batch's augmentation by `state.step`; dropout layers count their own calls
+  // (lib/models/layers.ts' SeededDropout). A resumed run starts from its checkpoint's.
+  const state = startingState(options.resumeFrom);
+  const { history, secondsPerEpoch, validationSeconds, learningRates } = state;
 
-  for (let epoch = 0; epoch < epochs; epoch++) {
+  for (let epoch = state.epoch; epoch < epochs; epoch++) {
     // ---- Epoch: a fresh shuffle, a progress bar, running sums -----------------------------------
     log(`Epoch ${epoch + 1}/${epochs}`);
     const order = permutation(train.count, seed * SEED_STRIDE.epoch + epoch);
@@ -177,12 +215,13 @@ export async function fit(
 
     for (let b = 0; b < batches; b++) {
       // ---- Batch: the scheduled learning rate, one step (here or split with the workers) --------
+      if (options.signal) await stopIfAsked(options.signal, epoch, epochs);
       const indices = order.subarray(b * batchSize, Math.min((b + 1) * batchSize, train.count));
       if (schedule) learningRates.push(setScheduledRate(optimizer, schedule, epoch + b / batches));
       const [batchLoss, batchCorrect] = run.workers.length
-        ? await splitStep(run, indices, step)
-        : localStep(run, indices, step);
-      step++;
+        ? await splitStep(run, indices, state.step)
+        : localStep(run, indices, state.step);
+      state.step++;
       lossSum += batchLoss * indices.length;
       correct += batchCorrect;
       seen += indices.length;
@@ -206,7 +245,8 @@ export async function fit(
       line += ` - val_loss: ${fmt(v.loss)} - val_accuracy: ${fmt(v.accuracy)}`;
     }
     log(line);
-    options.onEpochEnd?.(epoch, history);
+    state.epoch = epoch + 1;
+    await options.onEpochEnd?.(structuredClone(state));
   }
 
   return {
@@ -216,6 +256,28 @@ export async function fit(
     imagesPerSecond: train.count * epochs / secondsPerEpoch.reduce((a, b) => a + b, 0),
     learningRates,
   };
+}
+
+/** The state of a run before its first epoch, or a copy of a checkpoint's. */
+function startingState(resumeFrom?: TrainingProgress): TrainingProgress & { history: History } {
+  const fresh = {
+    epoch: 0,
+    step: 0,
+    history: { loss: [], accuracy: [], val_loss: [], val_accuracy: [] },
+    secondsPerEpoch: [],
+    validationSeconds: [],
+    learningRates: [],
+  };
+  return structuredClone(resumeFrom ?? fresh) as TrainingProgress & { history: History };
+}
+
+/**
+ * Let the event loop run (a signal's listener sets `signal`), then throw {@linkcode
+ * TrainingStopped} if `signal` asks to stop.
+ */
+async function stopIfAsked(signal: AbortSignal, epoch: number, epochs: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  if (signal.aborted) throw new TrainingStopped(epoch, epochs, String(signal.reason ?? "a stop"));
 }
 
 // ---- The run's settings: checked once, the same for every step ----------------------------------
