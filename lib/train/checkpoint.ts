@@ -10,7 +10,8 @@
  * - the random sources, all counter-based from the run's seed (lib/util/random.ts): shuffling
  *   draws epoch e's order from (seed, e), augmentation batch b's crops from (seed, b), so the
  *   epoch and the step count fix them; dropout draws call n of a layer from (layer seed, n),
- *   so each dropout layer's call count is kept (lib/models/layers.ts `dropoutPositions`);
+ *   so each dropout layer's call count is kept (lib/models/layers.ts `dropoutPositions`), and
+ *   each gradient worker's replica's too (they draw their own masks: lib/train/parallel.ts);
  * - the learning-rate schedule, a function of the position in the run (epochs done), and the
  *   rates used so far;
  * - the history and timings so far, and the configuration that made it, so a checkpoint of
@@ -65,6 +66,8 @@ export interface Checkpoint {
   progress: TrainingProgress;
   /** Each dropout layer's call count (lib/models/layers.ts). */
   dropout: number[];
+  /** The same for each gradient worker's replica (lib/train/parallel.ts), in worker order. */
+  replicaDropout: number[][];
   /** The model's weights (`model.weights` order). */
   weights: tf.Tensor[];
   /** The optimizer's `getWeights()`: the step count, then its slots. */
@@ -85,6 +88,7 @@ interface Header {
   identity: RunIdentity;
   progress: TrainingProgress;
   dropout: number[];
+  replicaDropout?: number[][];
   weights: TensorEntry[];
   optimizer: TensorEntry[];
   sha256: string;
@@ -103,6 +107,8 @@ export async function writeCheckpoint(
     progress: TrainingProgress;
     model: tf.LayersModel;
     optimizer: tf.Optimizer;
+    /** The gradient workers' replicas' dropout positions, when the run has workers. */
+    replicaDropout?: number[][];
   },
 ): Promise<{ path: string; bytes: number }> {
   const blobs: Uint8Array[] = [];
@@ -132,6 +138,7 @@ export async function writeCheckpoint(
     identity: state.identity,
     progress: state.progress,
     dropout: dropoutPositions(state.model),
+    replicaDropout: state.replicaDropout ?? [],
     weights,
     optimizer,
     sha256: createHash("sha256").update(body).digest("hex"),
@@ -213,6 +220,7 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint | undefine
     identity: header.identity,
     progress: header.progress,
     dropout: header.dropout,
+    replicaDropout: header.replicaDropout ?? [],
     weights,
     optimizer,
     dispose: () => tf.dispose([...weights, ...optimizer.map((o) => o.tensor)]),

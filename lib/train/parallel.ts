@@ -93,10 +93,29 @@ export interface FeaturesReply {
   features: Float32Array;
 }
 
-/** Messages a worker receives. */
-export type WorkerMessage = InitRequest | StepRequest | FeaturesRequest;
+/**
+ * Main -> worker: set the replica's dropout positions (lib/models/layers.ts), when given, and
+ * reply with them: a checkpoint keeps each replica's, so a resumed run draws the same masks.
+ */
+export interface DropoutRequest {
+  type: "dropout";
+  positions?: number[];
+}
 
-type Reply = StepReply | FeaturesReply | { type: "ready" } | { type: "error"; message: string };
+/** Worker -> main: the replica's dropout positions. */
+export interface DropoutReply {
+  dropout: number[];
+}
+
+/** Messages a worker receives. */
+export type WorkerMessage = InitRequest | StepRequest | FeaturesRequest | DropoutRequest;
+
+type Reply =
+  | StepReply
+  | FeaturesReply
+  | DropoutReply
+  | { type: "ready" }
+  | { type: "error"; message: string };
 
 /** One replica on its own thread: gradient steps (mlp, cnn) or VGG16 features. */
 export class GradientWorker {
@@ -141,6 +160,15 @@ export class GradientWorker {
   async features(images: Uint8Array, batchSize: number): Promise<Float32Array> {
     const reply = await this.#request({ type: "features", images, batchSize });
     return (reply as FeaturesReply).features;
+  }
+
+  /**
+   * The replica's dropout positions, after setting them to `positions` when given (to resume
+   * from a checkpoint).
+   */
+  async dropoutPositions(positions?: number[]): Promise<number[]> {
+    const reply = await this.#request({ type: "dropout", positions });
+    return (reply as DropoutReply).dropout;
   }
 
   /** Stop the thread. */

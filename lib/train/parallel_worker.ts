@@ -1,7 +1,8 @@
 /**
  * A worker thread holding a replica of a model (see lib/train/parallel.ts). For mlp
  * and cnn, each step it receives the current weights and a slice of the batch
- * and returns the gradients of the slice's weighted mean loss; for the VGG16
+ * and returns the gradients of the slice's weighted mean loss (and, asked, where its dropout
+ * layers are in their mask sequences, for a checkpoint); for the VGG16
  * base, it returns the pooled features of the images it is sent.
  *
  * @module
@@ -12,6 +13,7 @@ import { extractFeatures } from "./features.ts";
 import type { ReplicaRecipe, StepReply, StepRequest, WorkerMessage } from "./parallel.ts";
 import { buildSmallModel } from "./small_models.ts";
 import { buildVgg16Base } from "../models/vgg16.ts";
+import { dropoutPositions, setDropoutPositions } from "../models/layers.ts";
 import { loadVgg16Weights } from "../models/vgg16_weights.ts";
 import { gradients } from "./step.ts";
 import { SEED_STRIDE } from "../util/random.ts";
@@ -73,6 +75,9 @@ self.onmessage = async (event: MessageEvent<WorkerMessage>) => {
         progress: false,
       });
       self.postMessage({ features }, [features.buffer as ArrayBuffer]);
+    } else if (message.type === "dropout") {
+      if (message.positions) setDropoutPositions(model!, message.positions);
+      self.postMessage({ dropout: dropoutPositions(model!) });
     } else {
       const reply = step(message);
       self.postMessage(reply, reply.grads.map((g) => g.buffer as ArrayBuffer));
