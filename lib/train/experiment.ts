@@ -19,6 +19,7 @@ import {
   HYP,
   oneCycle,
   optimizerLabel,
+  type OptimizerSpec,
   runRecipe,
   scheduleLabel,
 } from "./hyp.ts";
@@ -29,7 +30,16 @@ import {
   validateConfig,
 } from "./experiment_config.ts";
 import { recordedConfidences, type RunRecord } from "./run_record.ts";
-import { evaluate, fit, type Trained } from "./fit.ts";
+import { evaluate, fit, type FitOptions, type Trained, TrainingStopped } from "./fit.ts";
+import { CHECKPOINT_FILE, type RunIdentity, type TrainingProgress } from "./checkpoint.ts";
+import {
+  bestEpoch,
+  epochCheckpoints,
+  keepBestModel,
+  openCheckpoint,
+  resumeRun,
+  runIdentity,
+} from "./resume.ts";
 import { makeOptimizer } from "./optimizer.ts";
 import { buildSmallModel, type SmallModel } from "./small_models.ts";
 
@@ -113,7 +123,7 @@ export async function runExperiment(
     fine_label_names: data.fineLabelNames,
     coarse_label_names: data.coarseLabelNames,
   };
-  if (run.out !== null) await saveRecord(record, trained, run.out);
+  if (run.out !== null) await saveRecord(record, trained, run.out, { keepBest: config.keepBest });
   log(
     `Test loss: ${record.test_loss.toFixed(4)} - accuracy: ${record.test_accuracy.toFixed(4)}` +
       ` - top-5 accuracy: ${record.top5_accuracy.toFixed(4)}`,
@@ -122,6 +132,10 @@ export async function runExperiment(
   return record;
 }
 
+/**
+ * Train mlp, cnn or resnet9: from its folder's checkpoint when there is one of this run (see
+ * `config.checkpoint`), writing a checkpoint after every epoch when the run is saved.
+ */
 async function trainSmallModel(
   config: ExperimentConfig,
   data: Cifar100,
@@ -131,42 +145,49 @@ async function trainSmallModel(
   const run = resolveConfig(config);
   const { seed, loss } = run;
   const kind = config.model as SmallModel;
-  const hyp = HYP[kind];
   const recipe = runRecipe(config);
   const model = buildSmallModel(kind, seed);
   const text = summary(model);
   if (hooks.summary !== false) log(text);
   const backend = await initBackend();
   const threads = config.workers ?? defaultWorkers(backend.name);
+  const spec = { ...HYP[kind].optimizer, learningRate: recipe.learningRate };
+  const dir = run.out === null ? undefined : join(run.out, kind);
+  const identity = smallModelIdentity(config, data, { threads, backend: backend.name, spec });
+  // Before the workers start, so that a refused checkpoint fails at once.
+  const checkpoint = dir === undefined
+    ? undefined
+    : await openCheckpoint(dir, identity, config.checkpoint ?? "auto", log);
   const workers = threads > 1
     ? await startWorkers(threads - 1, backend.name, { model: kind, seed })
     : [];
   if (threads > 1) log(`Training on ${threads} threads (data parallel)`);
   const train = imageExamples(data.train, data.train.fineLabels);
   const test = imageExamples(data.test, data.test.fineLabels);
-  const spec = { ...hyp.optimizer, learningRate: recipe.learningRate };
   const optimizer = makeOptimizer(spec);
-  const { schedule } = recipe;
   if (recipe.augment) log(`Augmentation: ${augmentationLabel(recipe.augment)}`);
-  if (schedule) log(`Learning rate: ${scheduleLabel(recipe)}`);
-  const result = await fit(model, train, {
-    epochs: run.epochs,
-    batchSize: run.batchSize,
-    optimizer,
-    loss,
-    seed,
-    validation: test,
-    log,
-    onProgress: hooks.onProgress,
-    workers,
-    augment: recipe.augment ?? undefined,
-    learningRate: schedule
-      ? (epochs) => oneCycle(schedule, recipe.learningRate, epochs / run.epochs)
-      : undefined,
-    labelSmoothing: recipe.labelSmoothing,
-    weightDecay: recipe.weightDecay > 0
-      ? { rate: recipe.weightDecay, names: decayedWeights(model) }
-      : undefined,
+  if (recipe.schedule) log(`Learning rate: ${scheduleLabel(recipe)}`);
+  let resumeFrom: TrainingProgress | undefined;
+  const result = await (async () => {
+    if (checkpoint) resumeFrom = await resumeRun(checkpoint, model, optimizer, workers, log);
+    const saving = { identity, model, optimizer, workers, keepBest: config.keepBest, log };
+    return await fit(model, train, {
+      epochs: run.epochs,
+      batchSize: run.batchSize,
+      optimizer,
+      loss,
+      seed,
+      validation: test,
+      log,
+      onProgress: hooks.onProgress,
+      workers,
+      ...recipeOptions(config, model),
+      resumeFrom,
+      onEpochEnd: dir === undefined ? undefined : epochCheckpoints({ dir, ...saving }),
+      signal: hooks.signal,
+    });
+  })().catch((e) => {
+    throw e instanceof TrainingStopped ? stoppedWithCheckpoint(e, dir) : e;
   }).finally(() => workers.forEach((w) => w.close()));
   optimizer.dispose();
   const evaluation = await evaluate(model, test, { loss });
@@ -186,8 +207,69 @@ async function trainSmallModel(
     test_confidences: recordedConfidences(evaluation.confidences),
     summary: text,
     workers: threads,
+    ...(resumeFrom ? { resumed_from_epoch: resumeFrom.epoch } : {}),
+    ...(config.keepBest ? { best_epoch: bestEpoch(result.history.val_accuracy) } : {}),
     trained: model,
   };
+}
+
+/** fit's options from the model's recipe: augmentation, schedule, label smoothing, decay. */
+function recipeOptions(config: ExperimentConfig, model: tf.LayersModel): Partial<FitOptions> {
+  const recipe = runRecipe(config);
+  const { schedule } = recipe;
+  const epochs = resolveConfig(config).epochs;
+  return {
+    augment: recipe.augment ?? undefined,
+    learningRate: schedule
+      ? (position) => oneCycle(schedule, recipe.learningRate, position / epochs)
+      : undefined,
+    labelSmoothing: recipe.labelSmoothing,
+    weightDecay: recipe.weightDecay > 0
+      ? { rate: recipe.weightDecay, names: decayedWeights(model) }
+      : undefined,
+  };
+}
+
+/** What makes a small model's run the same run, for its checkpoints (lib/train/resume.ts). */
+function smallModelIdentity(
+  config: ExperimentConfig,
+  data: Cifar100,
+  engine: { threads: number; backend: string; spec: OptimizerSpec },
+): RunIdentity {
+  const run = resolveConfig(config);
+  const recipe = runRecipe(config);
+  return runIdentity({
+    model: config.model,
+    data: data.source.id,
+    train_images: data.train.count,
+    test_images: data.test.count,
+    seed: run.seed,
+    batch_size: run.batchSize,
+    epochs: run.epochs,
+    loss: run.loss,
+    augmentation: augmentationLabel(recipe.augment),
+    lr_schedule: scheduleLabel(recipe),
+    label_smoothing: recipe.labelSmoothing,
+    weight_decay: recipe.weightDecay,
+    optimizer: optimizerLabel(engine.spec),
+    workers: engine.threads,
+    backend: engine.backend,
+    width: config.model === "resnet9" ? HYP.resnet9.width : undefined,
+  });
+}
+
+/** A stop's message with what stands after it: the last checkpoint, or none. */
+function stoppedWithCheckpoint(e: TrainingStopped, dir: string | undefined): TrainingStopped {
+  if (dir === undefined) {
+    return new TrainingStopped(e.epochsDone, e.epochs, e.reason, "; the run saves nothing");
+  }
+  if (e.epochsDone === 0) {
+    const none = "; no epoch was complete, so there is no checkpoint";
+    return new TrainingStopped(e.epochsDone, e.epochs, e.reason, none);
+  }
+  const path = join(dir, CHECKPOINT_FILE);
+  const after = `; the checkpoint after epoch ${e.epochsDone} stands (${path})`;
+  return new TrainingStopped(e.epochsDone, e.epochs, e.reason, after, path);
 }
 
 /** Apply limits to a dataset loaded elsewhere (loaders already apply them to their own loads). */
@@ -210,14 +292,21 @@ function limited(data: Cifar100, config: ExperimentConfig): Cifar100 {
  * Save the trained model and its run record as one unit: `out/<model>/` is replaced by a
  * folder written in full beside it (lib/util/replace_folder.ts), so a kill at any instant
  * leaves the earlier complete run or this one, never new weights beside an old record. Sets
- * the record's `model_path` and `record_path`.
+ * the record's `model_path` and `record_path`. The folder's checkpoint goes with the earlier
+ * folder (a finished run needs none); with `keepBest`, its best epoch's model (`best/`) is kept.
  */
-export async function saveRecord(record: RunRecord, model: tf.LayersModel, out: string) {
+export async function saveRecord(
+  record: RunRecord,
+  model: tf.LayersModel,
+  out: string,
+  options: { keepBest?: boolean } = {},
+) {
   const dir = join(out, record.model);
   record.model_path = join(dir, "model.json");
   record.record_path = join(dir, "run.json");
   await replaceFolder(dir, async (staging) => {
     await saveModel(model, staging);
     await writeFileDurably(join(staging, "run.json"), JSON.stringify(record) + "\n");
+    if (options.keepBest) await keepBestModel(dir, staging);
   });
 }

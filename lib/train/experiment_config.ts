@@ -60,7 +60,27 @@ export interface ExperimentConfig {
   cacheDir?: string;
   /** An already loaded dataset, to skip loading (limits still apply). */
   dataset?: Cifar100;
+  /**
+   * What to do with a checkpoint in the run's folder (a run stopped before its end; see
+   * {@linkcode CheckpointMode}); default `auto`. Runs that save nothing (`out: null`) write none.
+   */
+  checkpoint?: CheckpointMode;
+  /** Also keep the model of the epoch with the best validation accuracy, in `<out>/<model>/best/`. */
+  keepBest?: boolean;
 }
+
+/**
+ * What a run does with a checkpoint already in its folder:
+ * - `auto` (the notebooks'): go on from it when it is this configuration's, refuse another's
+ *   with one line naming the difference;
+ * - `resume` (`--resume`): the same, and say so when there is none;
+ * - `restart` (`--restart`): delete it and start from epoch 1;
+ * - `ask` (the command line without either flag): refuse, saying to pass --resume or --restart.
+ */
+export type CheckpointMode = "auto" | "resume" | "restart" | "ask";
+
+/** The values {@linkcode CheckpointMode} takes. */
+export const CHECKPOINT_MODES: readonly CheckpointMode[] = ["auto", "resume", "restart", "ask"];
 
 /** Hooks for the front ends. */
 export interface ExperimentHooks {
@@ -70,6 +90,12 @@ export interface ExperimentHooks {
   onProgress?: (done: number, total: number, info: ProgressInfo) => void;
   /** Log the model summary before training (default true; notebooks show it in its own cell). */
   summary?: boolean;
+  /**
+   * A request to stop (lib/util/interrupt.ts aborts it on Ctrl-C): training stops at the end of
+   * the step under way, after its last epoch's checkpoint, with lib/train/fit.ts'
+   * `TrainingStopped`.
+   */
+  signal?: AbortSignal;
 }
 
 /** A run's settings with every default filled in from {@linkcode HYP}. */
@@ -136,6 +162,11 @@ export function validateConfig(config: ExperimentConfig): void {
       `unknown augmentation '${config.augment}': use one of ${AUGMENTATIONS.join(", ")}`,
     );
   }
+  if (config.checkpoint !== undefined && !CHECKPOINT_MODES.includes(config.checkpoint)) {
+    throw new UserError(
+      `unknown checkpoint mode '${config.checkpoint}': use one of ${CHECKPOINT_MODES.join(", ")}`,
+    );
+  }
   if (config.model === "vgg16" && config.augment && config.augment !== "none") {
     throw new UserError("--augment does not apply to --model vgg16 (cached features)");
   }
@@ -144,5 +175,10 @@ export function validateConfig(config: ExperimentConfig): void {
       if (v !== undefined) throw new UserError(`${flag} applies to --model vgg16 only`);
     }
     if (config.fineTune) throw new UserError("--fine-tune applies to --model vgg16 only");
+  } else if (config.checkpoint === "resume" || config.keepBest) {
+    throw new UserError(
+      `${config.keepBest ? "--keep-best" : "--resume"} applies to mlp, cnn and resnet9 ` +
+        "(vgg16 writes no checkpoints)",
+    );
   }
 }

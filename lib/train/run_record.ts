@@ -102,6 +102,10 @@ export interface RunRecord {
     /** Which images the errors are measured on. */
     measured_on: string;
   };
+  /** The epochs a checkpoint held when this run went on from it (absent: trained from epoch 1). */
+  resumed_from_epoch?: number;
+  /** With `--keep-best`: the epoch (from 1) of the best validation accuracy, kept in `best/`. */
+  best_epoch?: number;
   /** Where the record and the model were written, when saved. */
   record_path?: string;
   model_path?: string;

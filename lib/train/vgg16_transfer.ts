@@ -222,6 +222,8 @@ async function headPhase(
       validation: test,
       log: ctx.log,
       onProgress: ctx.hooks.onProgress,
+      // Ctrl-C stops after the step under way; vgg16 writes no checkpoint to resume.
+      signal: ctx.hooks.signal,
     });
     return { ...result, evaluation: await evaluate(head, test, { loss: run.loss }) };
   } finally {
@@ -256,6 +258,8 @@ async function fineTunePhase(
       transform,
       log: ctx.log,
       onProgress: ctx.hooks.onProgress,
+      // Ctrl-C stops after the step under way; vgg16 writes no checkpoint to resume.
+      signal: ctx.hooks.signal,
     });
     const evaluation = await evaluate(classifier, test, { loss: run.loss, transform });
     return { ...result, evaluation, trainable };

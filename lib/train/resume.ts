@@ -1,0 +1,198 @@
+/**
+ * A run's checkpoints in its folder (`<out>/<model>/`): what makes a checkpoint this run's
+ * ({@linkcode runIdentity}), whether to resume, start afresh or refuse ({@linkcode
+ * openCheckpoint}), putting a checkpoint's state back ({@linkcode resumeRun}), and writing one
+ * after every epoch, with the best epoch's weights when asked ({@linkcode epochCheckpoints}).
+ * The format and what it holds: lib/train/checkpoint.ts.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { tf } from "../engine/backend.ts";
+import { saveModel } from "../models/model_io.ts";
+import { UserError } from "../util/errors.ts";
+import { recoverFolder, replaceFolder, writeFileDurably } from "../util/replace_folder.ts";
+import {
+  type Checkpoint,
+  CHECKPOINT_FILE,
+  configDifference,
+  readCheckpoint,
+  removeCheckpoint,
+  restoreCheckpoint,
+  type RunIdentity,
+  type TrainingProgress,
+  writeCheckpoint,
+} from "./checkpoint.ts";
+import type { CheckpointMode } from "./experiment_config.ts";
+import type { GradientWorker } from "./parallel.ts";
+
+/** The folder, inside a run's, that holds the best epoch's model with `keepBest`. */
+export const BEST_FOLDER = "best";
+
+/** The values that make two runs one run, as a run record names them. */
+export interface RunIdentityFields {
+  model: string;
+  data: string;
+  train_images: number;
+  test_images: number;
+  seed: number;
+  batch_size: number;
+  epochs: number;
+  loss: string;
+  augmentation: string;
+  lr_schedule: string;
+  label_smoothing: number;
+  weight_decay: number;
+  optimizer: string;
+  /** Threads: the dropout masks and the batch-norm parts depend on them. */
+  workers: number;
+  /** The engine: another one rounds differently. */
+  backend: string;
+  width?: number;
+}
+
+/** The identity a checkpoint records and a resumed run must match (every field above). */
+export function runIdentity(fields: RunIdentityFields): RunIdentity {
+  return { ...fields, width: fields.width ?? null };
+}
+
+/**
+ * The checkpoint in `dir` that this run goes on from, if any, after `mode` has had its say:
+ * - `restart`: an existing checkpoint is deleted unread;
+ * - `auto` and `resume`: one of this identity is returned, one of another is refused;
+ * - `ask`: any checkpoint is refused, saying to pass --resume or --restart.
+ * An interrupted save of `dir` is finished or undone first (lib/util/replace_folder.ts).
+ * @throws {UserError} one line naming the checkpoint and, for another run's, the first
+ *   difference
+ */
+export async function openCheckpoint(
+  dir: string,
+  identity: RunIdentity,
+  mode: CheckpointMode,
+  log: (line: string) => void,
+): Promise<Checkpoint | undefined> {
+  const recovered = await recoverFolder(dir);
+  if (recovered) log(`Run folder: ${recovered}`);
+  const path = join(dir, CHECKPOINT_FILE);
+  if (mode === "restart") {
+    if (await Deno.lstat(path).then(() => true, () => false)) {
+      await removeCheckpoint(dir);
+      log(`Starting afresh: removed ${path}`);
+    }
+    return undefined;
+  }
+  const checkpoint = await readCheckpoint(dir);
+  if (!checkpoint) {
+    if (mode === "resume") log(`No checkpoint in ${dir}: starting from epoch 1`);
+    return undefined;
+  }
+  const difference = configDifference(checkpoint.identity, identity);
+  const epoch = checkpoint.progress.epoch;
+  if (difference || mode === "ask") checkpoint.dispose();
+  if (difference) {
+    throw new UserError(
+      `checkpoint ${path} is of another run (${difference}): ` +
+        "run with its settings to resume it, or pass --restart (or delete it) to start afresh",
+    );
+  }
+  if (mode === "ask") {
+    throw new UserError(
+      `${path} holds this run after epoch ${epoch} of ${identity.epochs}: ` +
+        "pass --resume to go on from it, or --restart to start afresh",
+    );
+  }
+  return checkpoint;
+}
+
+/**
+ * Put `checkpoint`'s state into a freshly built model, optimizer and workers (their replicas'
+ * dropout positions), log where the run goes on from, and free the checkpoint's tensors.
+ * @returns the progress to pass to fit's `resumeFrom`.
+ */
+export async function resumeRun(
+  checkpoint: Checkpoint,
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  workers: GradientWorker[],
+  log: (line: string) => void,
+): Promise<TrainingProgress> {
+  try {
+    await restoreCheckpoint(checkpoint, model, optimizer);
+    const positions = checkpoint.replicaDropout;
+    if (positions.length !== workers.length) {
+      throw new UserError(
+        `checkpoint ${checkpoint.path} has ${positions.length} workers' dropout positions, ` +
+          `this run ${workers.length} workers: pass --restart to start afresh`,
+      );
+    }
+    await Promise.all(workers.map((w, i) => w.dropoutPositions(positions[i])));
+  } finally {
+    checkpoint.dispose();
+  }
+  const { epoch } = checkpoint.progress;
+  log(`Resuming from epoch ${epoch} (${checkpoint.path})`);
+  return checkpoint.progress;
+}
+
+/** What {@linkcode epochCheckpoints} writes with. */
+export interface EpochCheckpointRun {
+  dir: string;
+  identity: RunIdentity;
+  model: tf.LayersModel;
+  optimizer: tf.Optimizer;
+  workers: GradientWorker[];
+  /** Also keep the weights of the epoch with the best validation accuracy in `dir`/best/. */
+  keepBest?: boolean;
+  log: (line: string) => void;
+}
+
+/**
+ * fit's `onEpochEnd` for a run saved in `run.dir`: write the checkpoint (replacing the previous
+ * one) and log its size and the time it took; with `keepBest`, save the model in `dir`/best/
+ * when the epoch's validation accuracy is the best so far (the first best, on ties).
+ */
+export function epochCheckpoints(run: EpochCheckpointRun): (p: TrainingProgress) => Promise<void> {
+  return async (progress) => {
+    const start = performance.now();
+    const replicaDropout = await Promise.all(run.workers.map((w) => w.dropoutPositions()));
+    const { path, bytes } = await writeCheckpoint(run.dir, { ...run, progress, replicaDropout });
+    const seconds = (performance.now() - start) / 1000;
+    run.log(
+      `Checkpoint: epoch ${progress.epoch}, ${(bytes / 1e6).toFixed(1)} MB in ` +
+        `${seconds.toFixed(2)}s (${path})`,
+    );
+    const accuracies = progress.history.val_accuracy ?? [];
+    if (run.keepBest && bestEpoch(accuracies) === accuracies.length) {
+      const best = join(run.dir, BEST_FOLDER);
+      await replaceFolder(best, async (staging) => {
+        await saveModel(run.model, staging);
+      });
+      run.log(`Best epoch so far: ${progress.epoch} (val_accuracy ${accuracies.at(-1)}): ${best}`);
+    }
+  };
+}
+
+/** The 1-based epoch of the highest accuracy (the first, on ties); 0 when there is none. */
+export function bestEpoch(accuracies: number[]): number {
+  let best = 0;
+  accuracies.forEach((a, i) => {
+    if (best === 0 || a > accuracies[best - 1]) best = i + 1;
+  });
+  return best;
+}
+
+/**
+ * Copy the best epoch's model (`from`/best/), when there is one, into `staging`/best/, so the
+ * run's final save (which replaces its folder whole) keeps it.
+ */
+export async function keepBestModel(from: string, staging: string): Promise<void> {
+  const best = join(from, BEST_FOLDER);
+  await recoverFolder(best);
+  if (!(await Deno.lstat(best).then(() => true, () => false))) return;
+  const target = join(staging, BEST_FOLDER);
+  await Deno.mkdir(target);
+  for await (const entry of Deno.readDir(best)) {
+    if (!entry.isFile) continue;
+    await writeFileDurably(join(target, entry.name), await Deno.readFile(join(best, entry.name)));
+  }
+}
