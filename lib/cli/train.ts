@@ -5,12 +5,13 @@
  * deno task train --model <mlp|cnn|vgg16|resnet9> [--epochs N] [--batch-size N]
  *   [--data PATH|synthetic] [--limit-train N] [--limit-test N] [--seed N] [--out DIR] [--loss NAME]
  *   [--workers N] [--augment crop+flip|crop|none] [--weights PATH|none] [--input-size N]
- *   [--fine-tune]
+ *   [--fine-tune] [--resume|--restart] [--keep-best]
  * ```
  *
  * The log goes to stderr; stdout gets exactly one JSON line, the run record
  * without its per-image arrays. User errors: one line on stderr, exit 2. Every flag, the
- * defaults and the run record's fields: docs/cli.md.
+ * defaults and the run record's fields: docs/cli.md. A checkpoint is written after every epoch;
+ * Ctrl-C or SIGTERM stops after the step under way, and `--resume` goes on from the checkpoint.
  *
  * @module
  */
@@ -18,6 +19,7 @@ import { parseCommandLine, runCommand, UsageError, wholeNumber } from "../util/e
 import type { ExperimentConfig } from "../train/experiment_config.ts";
 import type { AugmentName, LossName, ModelName } from "../train/hyp.ts";
 import type { RunRecord } from "../train/run_record.ts";
+import { signalExitCode, stopOnSignals } from "../util/interrupt.ts";
 
 /** `deno task train --help`. */
 export const USAGE =
@@ -25,6 +27,7 @@ export const USAGE =
   [--data PATH|synthetic] [--limit-train N] [--limit-test N] [--seed N] [--out DIR]
   [--loss categorical_crossentropy|binary_crossentropy] [--workers N]
   mlp, cnn, resnet9: [--augment crop+flip|crop|none] (default crop+flip for resnet9, else none)
+  mlp, cnn, resnet9: [--resume|--restart] [--keep-best] (a checkpoint in <out>/<model>/)
   vgg16 only: [--weights PATH|none] [--input-size N] [--fine-tune]`;
 
 /**
@@ -51,9 +54,15 @@ export function parseTrainArgs(args: string[]): ExperimentConfig {
       "fine-tune": { type: "boolean" },
       workers: { type: "string" },
       augment: { type: "string" },
+      resume: { type: "boolean" },
+      restart: { type: "boolean" },
+      "keep-best": { type: "boolean" },
     },
   });
   if (!v.model) throw new UsageError("--model is required", USAGE);
+  if (v.resume && v.restart) {
+    throw new UsageError("--resume and --restart exclude each other: pass one", USAGE);
+  }
   return {
     model: v.model as ModelName,
     epochs: wholeNumber("--epochs", v.epochs),
@@ -69,7 +78,19 @@ export function parseTrainArgs(args: string[]): ExperimentConfig {
     fineTune: v["fine-tune"] || undefined,
     workers: wholeNumber("--workers", v.workers),
     augment: v.augment as AugmentName | undefined,
+    // Without either flag a checkpoint is refused with a line saying to pass one (`ask`).
+    checkpoint: v.resume ? "resume" : v.restart ? "restart" : "ask",
+    keepBest: v["keep-best"] || undefined,
   };
+}
+
+/** The command that resumes a stopped run: its own flags, with --resume in place of --restart. */
+export function resumeCommand(args: string[]): string {
+  const kept = args.filter((a) => a !== "--restart" && a !== "--resume");
+  const quoted = kept.map((a) =>
+    /^[\w.,:=/+@%-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`
+  );
+  return ["deno task train", ...quoted, "--resume"].join(" ");
 }
 
 /** The JSON line: the record without the per-image and per-class arrays. */
@@ -93,9 +114,22 @@ export function main(args: string[]): Promise<number> {
     const config = parseTrainArgs(args);
     // Loaded after the flags are read, so that --help and bad flags never load tfjs.
     const { runExperiment } = await import("../train/experiment.ts");
-    const record = await runExperiment(config);
-    console.log(summaryLine(record));
-    return 0;
+    const { TrainingStopped } = await import("../train/fit.ts");
+    const stop = stopOnSignals(
+      (signal) => console.error(`${signal}: stopping after this step (again: stop at once)`),
+    );
+    try {
+      const record = await runExperiment(config, { signal: stop.signal });
+      console.log(summaryLine(record));
+      return 0;
+    } catch (e) {
+      if (!(e instanceof TrainingStopped)) throw e;
+      const resume = e.checkpoint ? `; resume with: ${resumeCommand(args)}` : "";
+      console.error(`error: ${e.message}${resume}`);
+      return signalExitCode(e.reason);
+    } finally {
+      stop.dispose();
+    }
   }, { usage: USAGE });
 }
 

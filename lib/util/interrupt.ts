@@ -1,0 +1,59 @@
+/**
+ * Ctrl-C and SIGTERM during a command: the first asks the work to stop at its next safe point
+ * (for training, the end of the step under way: lib/train/fit.ts reads the returned
+ * `AbortSignal` before every step), the second exits at once.
+ *
+ * A run killed mid-step loses nothing that its last checkpoint holds (lib/train/checkpoint.ts
+ * writes it atomically), but one that stops between steps can say what stands and how to
+ * resume; so the first signal only aborts the signal, and the second exits straight away with
+ * {@linkcode EXIT_AT_ONCE}: the checkpoint on disk is then the last complete one.
+ *
+ * @module
+ */
+
+/** Exit status after a second signal (128 + SIGINT, as shells report Ctrl-C). */
+export const EXIT_AT_ONCE = 130;
+
+/** The exit status that shells give a process ended by `signal`: 128 + its number. */
+export function signalExitCode(signal: string): number {
+  return 128 + (signal === "SIGTERM" ? 15 : 2);
+}
+
+/** What {@linkcode stopOnSignals} returns. */
+export interface StopSignals {
+  /** Aborted, with the signal's name as its reason, by the first signal. */
+  readonly signal: AbortSignal;
+  /** Remove the listeners (the default handling comes back). */
+  dispose(): void;
+}
+
+/**
+ * Listen for SIGINT and SIGTERM (SIGINT only on Windows, where SIGTERM cannot be caught): the
+ * first aborts the returned signal and calls `onFirst`; the second calls `onSecond` and exits
+ * with {@linkcode EXIT_AT_ONCE}.
+ */
+export function stopOnSignals(
+  onFirst: (signal: Deno.Signal) => void = () => {},
+  onSecond: () => void = () => {},
+): StopSignals {
+  const controller = new AbortController();
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const handlers = signals.map((signal) => {
+    const handler = () => {
+      if (controller.signal.aborted) {
+        onSecond();
+        Deno.exit(EXIT_AT_ONCE);
+      }
+      controller.abort(signal);
+      onFirst(signal);
+    };
+    Deno.addSignalListener(signal, handler);
+    return [signal, handler] as const;
+  });
+  return {
+    signal: controller.signal,
+    dispose() {
+      for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
+    },
+  };
+}
