@@ -347,7 +347,7 @@ export interface EmbeddingOptions {
   method?: "pca" | "umap";
   /** Test images projected (default 2,000, at most the run's). */
   images?: number;
-  /** Points whose image shows on hover (default 400; the others show their labels). */
+  /** Points whose image shows on hover (default 100; the others show their labels). */
   hoverImages?: number;
 }
 
@@ -432,7 +432,7 @@ export function embeddingView(runs: InsightRun[], options: EmbeddingOptions = {}
     const title = `${modelLabel(record)}: ${method.toUpperCase()} of ${features.dim} features ` +
       `(${features.layer}) of ${count} test images${kept}`;
     const pngs = Array.from(
-      { length: Math.min(options.hoverImages ?? 400, count) },
+      { length: Math.min(options.hoverImages ?? 100, count) },
       (_, i) => base64(encodeImagePng(pixels, i)),
     );
     return withHoverImages(chart(embeddingFigure(record, projection, title), record, 520), pngs);
