@@ -11,7 +11,15 @@ Deno.test("vgg16: cached features train the head, fine-tuning moves block5 only"
     const data = syntheticCifar100({ seed: 3, trainCount: 24, testCount: 8 });
     const lines: string[] = [];
     const weights = { kind: "none" as const, description: "random initial weights (test)" };
-    const config = { model: "vgg16" as const, epochs: 2, batchSize: 12, seed: 3, cacheDir };
+    // out null: trainVgg16 alone saves nothing, not even checkpoints (runExperiment saves).
+    const config = {
+      model: "vgg16" as const,
+      epochs: 2,
+      batchSize: 12,
+      seed: 3,
+      cacheDir,
+      out: null,
+    };
 
     const head = await trainVgg16(config, weights, data, {}, (l) => lines.push(l));
     assert.equal(head.params, 14_765_988);

@@ -27,7 +27,7 @@ export const USAGE =
   [--data PATH|synthetic] [--limit-train N] [--limit-test N] [--seed N] [--out DIR]
   [--loss categorical_crossentropy|binary_crossentropy] [--workers N]
   mlp, cnn, resnet9: [--augment crop+flip|crop|none] (default crop+flip for resnet9, else none)
-  mlp, cnn, resnet9: [--resume|--restart] [--keep-best] (a checkpoint in <out>/<model>/)
+  [--resume|--restart] [--keep-best] (a checkpoint in <out>/<model>/)
   vgg16 only: [--weights PATH|none] [--input-size N] [--fine-tune]`;
 
 /**

@@ -145,13 +145,26 @@ export function buildVgg16Base(inputSize: number, seed: number): tf.LayersModel 
  *
  * @param numClasses number of classes, e.g. 100.
  * @param featureDim length of the input feature vectors; 512 for VGG16.
+ * @param seed fixes the random initial kernel (the run's seed: its draws follow the base's 13
+ *   of {@linkcode buildVgg16Base}); without it, tfjs's unseeded Glorot uniform.
  */
-export function buildVgg16Head(numClasses: number, featureDim = VGG16_FEATURE_DIM): tf.Sequential {
+export function buildVgg16Head(
+  numClasses: number,
+  featureDim = VGG16_FEATURE_DIM,
+  seed?: number,
+): tf.Sequential {
+  let kernelInitializer;
+  if (seed !== undefined) {
+    const seeds = new SeedSequence(seed);
+    VGG16_CONV_LAYERS.forEach(() => seeds.next());
+    kernelInitializer = glorot(seeds);
+  }
   const head = tf.sequential({ name: "head" });
   head.add(tf.layers.dense({
     inputShape: [featureDim],
     units: numClasses,
     activation: "softmax",
+    kernelInitializer,
     name: "predictions",
   }));
   return head;

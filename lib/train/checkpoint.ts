@@ -15,7 +15,9 @@
  * - the learning-rate schedule, a function of the position in the run (epochs done), and the
  *   rates used so far;
  * - the history and timings so far, and the configuration that made it, so a checkpoint of
- *   another configuration is refused ({@linkcode configDifference}).
+ *   another configuration is refused ({@linkcode configDifference});
+ * - for a run in phases (VGG16: its head, then fine-tuning), which phase the rest is of and what
+ *   the earlier phases ended with ({@linkcode PhaseProgress}).
  *
  * One file, `checkpoint.ckpt` in the run's folder: an 8-byte tag, the header's length (uint32,
  * little-endian), the header (JSON: the state above, each tensor's name, shape, dtype and byte
@@ -54,6 +56,20 @@ export interface TrainingProgress {
 }
 
 /**
+ * Where a run in phases stands (VGG16: the head on cached features, then fine-tuning block5):
+ * the phase that a checkpoint's progress, weights and optimizer are of, and what the phases
+ * before it ended with, for the run's record.
+ */
+export interface PhaseProgress {
+  /** The phase under way, e.g. "head" or "fine-tune". */
+  name: string;
+  /** The history and timings of each completed earlier phase, in order. */
+  earlier: Pick<TrainingProgress, "history" | "secondsPerEpoch" | "validationSeconds">[];
+  /** Other numbers a resumed run reports as its own (VGG16: the feature extraction's seconds). */
+  values: Record<string, number>;
+}
+
+/**
  * What makes two runs the same run: a checkpoint is resumed only under the same values. Plain
  * JSON values (model, data, seed, batch size, epochs, threads, ...), compared key by key.
  */
@@ -68,6 +84,8 @@ export interface Checkpoint {
   dropout: number[];
   /** The same for each gradient worker's replica (lib/train/parallel.ts), in worker order. */
   replicaDropout: number[][];
+  /** The phase, for a run in phases; absent for a run of one (mlp, cnn, resnet9). */
+  phase?: PhaseProgress;
   /** The model's weights (`model.weights` order). */
   weights: tf.Tensor[];
   /** The optimizer's `getWeights()`: the step count, then its slots. */
@@ -89,6 +107,7 @@ interface Header {
   progress: TrainingProgress;
   dropout: number[];
   replicaDropout?: number[][];
+  phase?: PhaseProgress;
   weights: TensorEntry[];
   optimizer: TensorEntry[];
   sha256: string;
@@ -109,6 +128,8 @@ export async function writeCheckpoint(
     optimizer: tf.Optimizer;
     /** The gradient workers' replicas' dropout positions, when the run has workers. */
     replicaDropout?: number[][];
+    /** The phase, for a run in phases. */
+    phase?: PhaseProgress;
   },
 ): Promise<{ path: string; bytes: number }> {
   const blobs: Uint8Array[] = [];
@@ -139,6 +160,7 @@ export async function writeCheckpoint(
     progress: state.progress,
     dropout: dropoutPositions(state.model),
     replicaDropout: state.replicaDropout ?? [],
+    ...(state.phase ? { phase: state.phase } : {}),
     weights,
     optimizer,
     sha256: createHash("sha256").update(body).digest("hex"),
@@ -221,6 +243,7 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint | undefine
     progress: header.progress,
     dropout: header.dropout,
     replicaDropout: header.replicaDropout ?? [],
+    ...(header.phase ? { phase: header.phase } : {}),
     weights,
     optimizer,
     dispose: () => tf.dispose([...weights, ...optimizer.map((o) => o.tensor)]),

@@ -19,7 +19,6 @@ import {
   HYP,
   oneCycle,
   optimizerLabel,
-  type OptimizerSpec,
   runRecipe,
   scheduleLabel,
 } from "./hyp.ts";
@@ -31,14 +30,14 @@ import {
 } from "./experiment_config.ts";
 import { recordedConfidences, type RunRecord } from "./run_record.ts";
 import { evaluate, fit, type FitOptions, type Trained, TrainingStopped } from "./fit.ts";
-import { CHECKPOINT_FILE, type RunIdentity, type TrainingProgress } from "./checkpoint.ts";
+import { CHECKPOINT_FILE, type TrainingProgress } from "./checkpoint.ts";
 import {
   bestEpoch,
   epochCheckpoints,
+  experimentIdentity,
   keepBestModel,
   openCheckpoint,
   resumeRun,
-  runIdentity,
 } from "./resume.ts";
 import { makeOptimizer } from "./optimizer.ts";
 import { buildSmallModel, type SmallModel } from "./small_models.ts";
@@ -153,7 +152,8 @@ async function trainSmallModel(
   const threads = config.workers ?? defaultWorkers(backend.name);
   const spec = { ...HYP[kind].optimizer, learningRate: recipe.learningRate };
   const dir = run.out === null ? undefined : join(run.out, kind);
-  const identity = smallModelIdentity(config, data, { threads, backend: backend.name, spec });
+  const engine = { threads, backend: backend.name, optimizer: optimizerLabel(spec) };
+  const identity = experimentIdentity(config, data, engine);
   // Before the workers start, so that a refused checkpoint fails at once.
   const checkpoint = dir === undefined
     ? undefined
@@ -228,34 +228,6 @@ function recipeOptions(config: ExperimentConfig, model: tf.LayersModel): Partial
       ? { rate: recipe.weightDecay, names: decayedWeights(model) }
       : undefined,
   };
-}
-
-/** What makes a small model's run the same run, for its checkpoints (lib/train/resume.ts). */
-function smallModelIdentity(
-  config: ExperimentConfig,
-  data: Cifar100,
-  engine: { threads: number; backend: string; spec: OptimizerSpec },
-): RunIdentity {
-  const run = resolveConfig(config);
-  const recipe = runRecipe(config);
-  return runIdentity({
-    model: config.model,
-    data: data.source.id,
-    train_images: data.train.count,
-    test_images: data.test.count,
-    seed: run.seed,
-    batch_size: run.batchSize,
-    epochs: run.epochs,
-    loss: run.loss,
-    augmentation: augmentationLabel(recipe.augment),
-    lr_schedule: scheduleLabel(recipe),
-    label_smoothing: recipe.labelSmoothing,
-    weight_decay: recipe.weightDecay,
-    optimizer: optimizerLabel(engine.spec),
-    workers: engine.threads,
-    backend: engine.backend,
-    width: config.model === "resnet9" ? HYP.resnet9.width : undefined,
-  });
 }
 
 /** A stop's message with what stands after it: the last checkpoint, or none. */

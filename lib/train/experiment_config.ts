@@ -175,10 +175,5 @@ export function validateConfig(config: ExperimentConfig): void {
       if (v !== undefined) throw new UserError(`${flag} applies to --model vgg16 only`);
     }
     if (config.fineTune) throw new UserError("--fine-tune applies to --model vgg16 only");
-  } else if (config.checkpoint === "resume" || config.keepBest) {
-    throw new UserError(
-      `${config.keepBest ? "--keep-best" : "--resume"} applies to mlp, cnn and resnet9 ` +
-        "(vgg16 writes no checkpoints)",
-    );
   }
 }

@@ -9,6 +9,7 @@
  */
 import { join } from "node:path";
 import type { tf } from "../engine/backend.ts";
+import type { Cifar100 } from "../data/dataset.ts";
 import { saveModel } from "../models/model_io.ts";
 import { UserError } from "../util/errors.ts";
 import { recoverFolder, replaceFolder, writeFileDurably } from "../util/replace_folder.ts";
@@ -16,6 +17,7 @@ import {
   type Checkpoint,
   CHECKPOINT_FILE,
   configDifference,
+  type PhaseProgress,
   readCheckpoint,
   removeCheckpoint,
   restoreCheckpoint,
@@ -23,7 +25,8 @@ import {
   type TrainingProgress,
   writeCheckpoint,
 } from "./checkpoint.ts";
-import type { CheckpointMode } from "./experiment_config.ts";
+import { type CheckpointMode, type ExperimentConfig, resolveConfig } from "./experiment_config.ts";
+import { augmentationLabel, HYP, runRecipe, scheduleLabel } from "./hyp.ts";
 import type { GradientWorker } from "./parallel.ts";
 
 /** The folder, inside a run's, that holds the best epoch's model with `keepBest`. */
@@ -54,6 +57,38 @@ export interface RunIdentityFields {
 /** The identity a checkpoint records and a resumed run must match (every field above). */
 export function runIdentity(fields: RunIdentityFields): RunIdentity {
   return { ...fields, width: fields.width ?? null };
+}
+
+/**
+ * The identity of `config`'s run on `data` (every field of {@linkcode RunIdentityFields}, from
+ * the configuration, the data and the engine); a model adds its own fields (VGG16: weights,
+ * input size, fine-tuning).
+ */
+export function experimentIdentity(
+  config: ExperimentConfig,
+  data: Cifar100,
+  engine: { threads: number; backend: string; optimizer: string },
+): RunIdentity {
+  const run = resolveConfig(config);
+  const recipe = runRecipe(config);
+  return runIdentity({
+    model: config.model,
+    data: data.source.id,
+    train_images: data.train.count,
+    test_images: data.test.count,
+    seed: run.seed,
+    batch_size: run.batchSize,
+    epochs: run.epochs,
+    loss: run.loss,
+    augmentation: augmentationLabel(recipe.augment),
+    lr_schedule: scheduleLabel(recipe),
+    label_smoothing: recipe.labelSmoothing,
+    weight_decay: recipe.weightDecay,
+    optimizer: engine.optimizer,
+    workers: engine.threads,
+    backend: engine.backend,
+    width: config.model === "resnet9" ? HYP.resnet9.width : undefined,
+  });
 }
 
 /**
@@ -143,6 +178,13 @@ export interface EpochCheckpointRun {
   workers: GradientWorker[];
   /** Also keep the weights of the epoch with the best validation accuracy in `dir`/best/. */
   keepBest?: boolean;
+  /**
+   * A run in phases: written with every checkpoint; its earlier phases' validation accuracies
+   * count for the best epoch, and epochs are numbered over all phases.
+   */
+  phase?: PhaseProgress;
+  /** The model that best/ holds, when it is not `model` (VGG16: the classifier, not its head). */
+  bestModel?: tf.LayersModel;
   log: (line: string) => void;
 }
 
@@ -158,16 +200,19 @@ export function epochCheckpoints(run: EpochCheckpointRun): (p: TrainingProgress)
     const { path, bytes } = await writeCheckpoint(run.dir, { ...run, progress, replicaDropout });
     const seconds = (performance.now() - start) / 1000;
     run.log(
-      `Checkpoint: epoch ${progress.epoch}, ${(bytes / 1e6).toFixed(1)} MB in ` +
-        `${seconds.toFixed(2)}s (${path})`,
+      `Checkpoint: ${run.phase ? `${run.phase.name} ` : ""}epoch ${progress.epoch}, ` +
+        `${(bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(2)}s (${path})`,
     );
-    const accuracies = progress.history.val_accuracy ?? [];
+    const earlier = (run.phase?.earlier ?? []).flatMap((p) => p.history.val_accuracy ?? []);
+    const accuracies = [...earlier, ...progress.history.val_accuracy ?? []];
     if (run.keepBest && bestEpoch(accuracies) === accuracies.length) {
       const best = join(run.dir, BEST_FOLDER);
       await replaceFolder(best, async (staging) => {
-        await saveModel(run.model, staging);
+        await saveModel(run.bestModel ?? run.model, staging);
       });
-      run.log(`Best epoch so far: ${progress.epoch} (val_accuracy ${accuracies.at(-1)}): ${best}`);
+      run.log(
+        `Best epoch so far: ${accuracies.length} (val_accuracy ${accuracies.at(-1)}): ${best}`,
+      );
     }
   };
 }

@@ -10,6 +10,12 @@
  * 3. **Fine-tune** (optional). block5 is unfrozen and the whole network trains end to end at a
  *    low learning rate.
  *
+ * A run saved in a folder writes a checkpoint after every epoch of phases 2 and 3
+ * (lib/train/resume.ts): in the head phase the head's weights and optimizer (51,300 parameters),
+ * in the fine-tuning phase the whole classifier's and the fine-tuning optimizer's, with the
+ * head phase's history and timings. A resumed head phase reads the features from their cache;
+ * a resumed fine-tuning phase needs none.
+ *
  * @module
  */
 import { join } from "node:path";
@@ -39,9 +45,18 @@ import {
 } from "./experiment_config.ts";
 import { type History, recordedConfidences } from "./run_record.ts";
 import { cachedFeatures, extractFeatures, vgg16Input } from "./features.ts";
-import { evaluate, type Evaluation, fit, type Trained } from "./fit.ts";
+import { evaluate, type Evaluation, fit, type Trained, TrainingStopped } from "./fit.ts";
 import { makeOptimizer } from "./optimizer.ts";
 import { defaultWorkers, startWorkers } from "./parallel.ts";
+import {
+  type Checkpoint,
+  CHECKPOINT_FILE,
+  type PhaseProgress,
+  restoreCheckpoint,
+  type RunIdentity,
+  type TrainingProgress,
+} from "./checkpoint.ts";
+import { bestEpoch, epochCheckpoints, experimentIdentity, openCheckpoint } from "./resume.ts";
 
 const hyp = HYP.vgg16;
 
@@ -49,6 +64,11 @@ const hyp = HYP.vgg16;
 export function resolveWeights(config: ExperimentConfig): Promise<WeightsSource> {
   return resolveVgg16Weights({ weights: config.weights, cacheDir: config.cacheDir });
 }
+
+/** The phases that checkpoints are of, and how the log names them. */
+const PHASES = { head: "head", fineTune: "fine-tune" } as const;
+type PhaseName = typeof PHASES[keyof typeof PHASES];
+const PHASE_WORDS: Record<PhaseName, string> = { head: "the head", "fine-tune": "fine-tuning" };
 
 /** What the phases share. */
 interface Context {
@@ -61,6 +81,11 @@ interface Context {
   inputSize: number;
   /** This thread plus feature workers. */
   threads: number;
+  /** The run's folder, where its checkpoints go; undefined when the run saves nothing. */
+  dir?: string;
+  identity: RunIdentity;
+  /** The checkpoint the run goes on from, until its phase has restored it. */
+  checkpoint?: Checkpoint;
 }
 
 /** Train the VGG16 head (and optionally fine-tune block5); see the module doc. */
@@ -71,40 +96,26 @@ export async function trainVgg16(
   hooks: ExperimentHooks,
   log: (line: string) => void,
 ): Promise<Trained> {
-  const backend = await initBackend();
-  const run = resolveConfig(config);
-  const ctx: Context = {
-    config,
-    run,
-    weights,
-    data,
-    hooks,
-    log,
-    inputSize: config.inputSize ?? hyp.inputSize,
-    threads: config.workers ?? defaultWorkers(backend.name),
-  };
-  log(`Weights: ${weights.description}`);
-  if (weights.kind === "none") {
-    log("RANDOM VGG16 weights (--weights none): features are not ImageNet features.");
-  }
+  const ctx = await context(config, weights, data, hooks, log);
+  const { run } = ctx;
   const base = buildVgg16Base(ctx.inputSize, run.seed);
   if (weights.path) await loadVgg16Weights(base, weights.path);
   setFineTunable(base, false);
-  const head = buildVgg16Head(data.fineLabelNames.length);
+  const head = buildVgg16Head(data.fineLabelNames.length, VGG16_FEATURE_DIM, run.seed);
   const classifier = buildVgg16Classifier(base, head);
   const text = summary(classifier);
   if (hooks.summary !== false) log(text);
+  const resumedFrom = resumedEpoch(ctx.checkpoint);
 
-  const features = await featuresPhase(ctx, base);
-  const headRun = await headPhase(ctx, head, features);
-  const tuned = config.fineTune ? await fineTunePhase(ctx, base, classifier) : undefined;
-  const last = tuned ?? headRun;
+  const phases = await trainPhases(ctx, base, head, classifier);
+  const { headRun, tuned, featureSeconds } = phases;
+  const last = tuned ?? headRun as PhaseResult;
+  const history = tuned ? concatHistory(headRun.history, tuned.history) : headRun.history;
   return {
     params: countParams(classifier).total,
     trainable_params: tuned?.trainable ?? countParams(classifier).trainable,
-    optimizer: optimizerLabel(hyp.optimizer) +
-      (tuned ? `, then ${optimizerLabel(hyp.fineTune.optimizer)} on block5` : ""),
-    history: tuned ? concatHistory(headRun.history, tuned.history) : headRun.history,
+    optimizer: vgg16OptimizerLabel(config),
+    history,
     test_loss: last.evaluation.loss,
     test_accuracy: last.evaluation.accuracy,
     top5_accuracy: last.evaluation.top5Accuracy,
@@ -118,11 +129,194 @@ export async function trainVgg16(
     weights_kind: weightsKind(weights),
     input_size: ctx.inputSize,
     fine_tune: !!config.fineTune,
-    feature_seconds: features.seconds,
+    feature_seconds: featureSeconds,
     head_seconds_per_epoch: headRun.secondsPerEpoch,
     workers: ctx.threads,
+    ...(resumedFrom !== undefined ? { resumed_from_epoch: resumedFrom } : {}),
+    ...(config.keepBest ? { best_epoch: bestEpoch(history.val_accuracy) } : {}),
     trained: classifier,
   };
+}
+
+/**
+ * The run's settings, its identity and, when it is saved, the checkpoint it goes on from (one of
+ * another configuration is refused here, before the features).
+ */
+async function context(
+  config: ExperimentConfig,
+  weights: WeightsSource,
+  data: Cifar100,
+  hooks: ExperimentHooks,
+  log: (line: string) => void,
+): Promise<Context> {
+  const backend = await initBackend();
+  const run = resolveConfig(config);
+  const inputSize = config.inputSize ?? hyp.inputSize;
+  const threads = config.workers ?? defaultWorkers(backend.name);
+  const engine = { threads, backend: backend.name, optimizer: vgg16OptimizerLabel(config) };
+  const identity: RunIdentity = {
+    ...experimentIdentity(config, data, engine),
+    weights_kind: weightsKind(weights),
+    weights_md5: weights.md5 ?? null,
+    input_size: inputSize,
+    fine_tune: !!config.fineTune,
+  };
+  log(`Weights: ${weights.description}`);
+  if (weights.kind === "none") {
+    log("RANDOM VGG16 weights (--weights none): features are not ImageNet features.");
+  }
+  const dir = run.out === null ? undefined : join(run.out, "vgg16");
+  const checkpoint = dir === undefined
+    ? undefined
+    : await openCheckpoint(dir, identity, config.checkpoint ?? "auto", log);
+  return { config, run, weights, data, hooks, log, inputSize, threads, dir, identity, checkpoint };
+}
+
+function vgg16OptimizerLabel(config: ExperimentConfig): string {
+  return optimizerLabel(hyp.optimizer) +
+    (config.fineTune ? `, then ${optimizerLabel(hyp.fineTune.optimizer)} on block5` : "");
+}
+
+function phaseOf(checkpoint: Checkpoint): PhaseName {
+  return checkpoint.phase?.name === PHASES.fineTune ? PHASES.fineTune : PHASES.head;
+}
+
+/** The epochs, over both phases, that `checkpoint` holds (the record's resumed_from_epoch). */
+function resumedEpoch(checkpoint: Checkpoint | undefined): number | undefined {
+  if (!checkpoint) return undefined;
+  const earlier = checkpoint.phase?.earlier ?? [];
+  return earlier.reduce((n, p) => n + p.history.loss.length, checkpoint.progress.epoch);
+}
+
+/**
+ * Features, head and fine-tuning, from where the checkpoint left off: a checkpoint of the
+ * fine-tuning phase skips the first two (their history and feature time come from it).
+ * A stop names the phase and the checkpoint that stands.
+ */
+async function trainPhases(
+  ctx: Context,
+  base: tf.LayersModel,
+  head: tf.LayersModel,
+  classifier: tf.LayersModel,
+): Promise<{
+  headRun: HeadRecord & Partial<PhaseResult>;
+  tuned?: PhaseResult & { trainable: number };
+  featureSeconds: number;
+}> {
+  const phase = ctx.checkpoint?.phase;
+  let headRun: HeadRecord & Partial<PhaseResult>, featureSeconds: number;
+  if (ctx.checkpoint && phaseOf(ctx.checkpoint) === PHASES.fineTune && phase) {
+    headRun = savedHeadRecord(phase.earlier[0]);
+    featureSeconds = phase.values.featureSeconds ?? 0;
+    ctx.log("Features: not needed (the checkpoint is past the head's training)");
+  } else {
+    const features = await featuresPhase(ctx, base);
+    featureSeconds = features.seconds;
+    headRun = await stopsIn(ctx, PHASES.head, headPhase(ctx, head, classifier, features));
+  }
+  if (!ctx.config.fineTune) return { headRun, featureSeconds };
+  const earlier: PhaseProgress = {
+    name: PHASES.fineTune,
+    earlier: [pickRecord(headRun)],
+    values: { featureSeconds },
+  };
+  const tuned = await stopsIn(ctx, PHASES.fineTune, fineTunePhase(ctx, base, classifier, earlier));
+  return { headRun, tuned, featureSeconds };
+}
+
+/** The head phase's history and timings, as a checkpoint of the fine-tuning phase keeps them. */
+type HeadRecord = Pick<PhaseResult, "history" | "secondsPerEpoch" | "validationSeconds">;
+
+/** The head phase's record as a checkpoint of the fine-tuning phase holds it. */
+function savedHeadRecord(saved: PhaseProgress["earlier"][number]): HeadRecord {
+  const { loss, accuracy, val_loss, val_accuracy } = saved.history;
+  const { secondsPerEpoch, validationSeconds } = saved;
+  return {
+    history: { loss, accuracy, val_loss, val_accuracy },
+    secondsPerEpoch,
+    validationSeconds,
+  };
+}
+
+function pickRecord(record: HeadRecord): PhaseProgress["earlier"][number] {
+  const { history, secondsPerEpoch, validationSeconds } = record;
+  return { history: { ...history }, secondsPerEpoch, validationSeconds };
+}
+
+/**
+ * Put the run's checkpoint into `model` and `optimizer` when it is of `phase` (and forget it):
+ * the progress for fit's `resumeFrom`.
+ */
+async function resumePhase(
+  ctx: Context,
+  phase: PhaseName,
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+): Promise<TrainingProgress | undefined> {
+  const checkpoint = ctx.checkpoint;
+  if (!checkpoint || phaseOf(checkpoint) !== phase) return undefined;
+  ctx.checkpoint = undefined;
+  try {
+    await restoreCheckpoint(checkpoint, model, optimizer);
+  } finally {
+    checkpoint.dispose();
+  }
+  const { epoch } = checkpoint.progress;
+  ctx.log(`Resuming from epoch ${epoch} of ${PHASE_WORDS[phase]} (${checkpoint.path})`);
+  return checkpoint.progress;
+}
+
+/** fit's onEpochEnd for `phase`: a checkpoint in the run's folder, when it has one. */
+function phaseCheckpoints(
+  ctx: Context,
+  phase: PhaseProgress,
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  classifier: tf.LayersModel,
+): ((progress: TrainingProgress) => Promise<void>) | undefined {
+  if (ctx.dir === undefined) return undefined;
+  return epochCheckpoints({
+    dir: ctx.dir,
+    identity: ctx.identity,
+    model,
+    optimizer,
+    workers: [],
+    keepBest: ctx.config.keepBest,
+    phase,
+    bestModel: classifier,
+    log: ctx.log,
+  });
+}
+
+/** `training`, with a stop's message naming `phase` and the checkpoint that stands after it. */
+async function stopsIn<T>(ctx: Context, phase: PhaseName, training: Promise<T>): Promise<T> {
+  try {
+    return await training;
+  } catch (e) {
+    if (!(e instanceof TrainingStopped)) throw e;
+    const during = ` of ${PHASE_WORDS[phase]}`;
+    if (ctx.dir === undefined) {
+      throw new TrainingStopped(
+        e.epochsDone,
+        e.epochs,
+        e.reason,
+        `${during}; the run saves nothing`,
+      );
+    }
+    // Before fine-tuning's first epoch ends, the head's last checkpoint stands.
+    const standing = e.epochsDone > 0
+      ? `epoch ${e.epochsDone} of ${PHASE_WORDS[phase]}`
+      : phase === PHASES.fineTune
+      ? `epoch ${ctx.run.epochs} of the head`
+      : undefined;
+    if (standing === undefined) {
+      const none = `${during}; no epoch was complete, so there is no checkpoint`;
+      throw new TrainingStopped(e.epochsDone, e.epochs, e.reason, none);
+    }
+    const path = join(ctx.dir, CHECKPOINT_FILE);
+    const after = `${during}; the checkpoint after ${standing} stands (${path})`;
+    throw new TrainingStopped(e.epochsDone, e.epochs, e.reason, after, path);
+  }
 }
 
 // ---- Phase 1: features, once per weights, images and size ---------------------------------------
@@ -206,13 +400,16 @@ interface PhaseResult {
 async function headPhase(
   ctx: Context,
   head: tf.LayersModel,
+  classifier: tf.LayersModel,
   features: Features,
 ): Promise<PhaseResult> {
   const { data, run } = ctx;
   const train = featureExamples(features.train, VGG16_FEATURE_DIM, data.train.fineLabels);
   const test = featureExamples(features.test, VGG16_FEATURE_DIM, data.test.fineLabels);
   const optimizer = makeOptimizer(hyp.optimizer);
+  const phase: PhaseProgress = { name: PHASES.head, earlier: [], values: {} };
   try {
+    const resumeFrom = await resumePhase(ctx, PHASES.head, head, optimizer);
     const result = await fit(head, train, {
       epochs: run.epochs,
       batchSize: run.batchSize,
@@ -222,7 +419,9 @@ async function headPhase(
       validation: test,
       log: ctx.log,
       onProgress: ctx.hooks.onProgress,
-      // Ctrl-C stops after the step under way; vgg16 writes no checkpoint to resume.
+      resumeFrom,
+      // The head's weights and optimizer only: the frozen base is rebuilt from the weights.
+      onEpochEnd: phaseCheckpoints(ctx, phase, head, optimizer, classifier),
       signal: ctx.hooks.signal,
     });
     return { ...result, evaluation: await evaluate(head, test, { loss: run.loss }) };
@@ -237,6 +436,7 @@ async function fineTunePhase(
   ctx: Context,
   base: tf.LayersModel,
   classifier: tf.LayersModel,
+  phase: PhaseProgress,
 ): Promise<PhaseResult & { trainable: number }> {
   const { data, run, inputSize } = ctx;
   setFineTunable(base, true);
@@ -247,6 +447,8 @@ async function fineTunePhase(
   const test = imageExamples(data.test, data.test.fineLabels, 1);
   const optimizer = makeOptimizer(hyp.fineTune.optimizer);
   try {
+    // After setFineTunable: `weights` lists the trainable first, as when the checkpoint was written.
+    const resumeFrom = await resumePhase(ctx, PHASES.fineTune, classifier, optimizer);
     const result = await fit(classifier, imageExamples(data.train, data.train.fineLabels, 1), {
       epochs: hyp.fineTune.epochs,
       batchSize: run.batchSize,
@@ -258,7 +460,8 @@ async function fineTunePhase(
       transform,
       log: ctx.log,
       onProgress: ctx.hooks.onProgress,
-      // Ctrl-C stops after the step under way; vgg16 writes no checkpoint to resume.
+      resumeFrom,
+      onEpochEnd: phaseCheckpoints(ctx, phase, classifier, optimizer, classifier),
       signal: ctx.hooks.signal,
     });
     const evaluation = await evaluate(classifier, test, { loss: run.loss, transform });
