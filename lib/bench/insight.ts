@@ -1,11 +1,6 @@
 /**
- * Times the insight views (notebook 07, lib/report/insight.ts) on saved run folders:
- *
- * ```sh
- * deno run -A lib/bench/insight.ts [--images N] RUN_DIR...
- * ```
- *
- * For each run: Grad-CAM (or saliency) of 32 test images, the reliability diagram, temperature
+ * Times the insight views (notebook 07, lib/report/insight.ts) on saved run folders, for
+ * `deno task bench:insight` (lib/cli/insight_bench.ts). For each run: Grad-CAM (or saliency) of 32 test images, the reliability diagram, temperature
  * fitting (not saved), the PCA and UMAP maps of the first N test images (default 2,000) and the
  * class-accuracy views, one line of seconds each. docs/insight.md lists what it measured.
  *
@@ -44,20 +39,4 @@ export async function timeViews(run: InsightRun, images: number): Promise<Record
     confusedGallery(run);
   });
   return seconds;
-}
-
-if (import.meta.main) {
-  const args = [...Deno.args];
-  const at = args.indexOf("--images");
-  const images = at >= 0 ? Number(args.splice(at, 2)[1]) : 2000;
-  for (const dir of args) {
-    const run = await loadInsightRun(dir);
-    console.log(
-      dir,
-      run.record.test_images,
-      "test images",
-      JSON.stringify(await timeViews(run, images)),
-    );
-    run.classifier.model.dispose();
-  }
 }
