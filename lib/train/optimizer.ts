@@ -2,6 +2,7 @@
  * Optimizers from the specs in `HYP` (lib/train/hyp.ts): TensorFlow's fused update ops on
  * the tensorflow backend (lib/engine/tensorflow_optimizers.ts), tfjs's optimizers elsewhere.
  * SGD's learning rate can be changed between steps (`setLearningRate`, a schedule) on both.
+ * Every one of them, restored from its `getWeights` (a checkpoint), goes on bit for bit.
  * @module
  */
 import { tf } from "../engine/backend.ts";
@@ -15,7 +16,7 @@ export function makeOptimizer(spec: OptimizerSpec): tf.Optimizer {
     case "adam":
       return fused
         ? new FusedAdam(spec)
-        : tf.train.adam(spec.learningRate, spec.beta1, spec.beta2, spec.epsilon);
+        : new RestorableAdam(spec.learningRate, spec.beta1, spec.beta2, spec.epsilon);
     case "rmsprop":
       return fused
         ? new FusedRmsprop(spec)
@@ -25,4 +26,40 @@ export function makeOptimizer(spec: OptimizerSpec): tf.Optimizer {
         ? new FusedMomentum(spec)
         : tf.train.momentum(spec.learningRate, spec.momentum, spec.nesterov);
   }
+}
+
+/** tfjs's Adam, as it holds the powers of beta1 and beta2 (private fields). */
+interface AdamPowers {
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+}
+
+/**
+ * tfjs's Adam, whose `setWeights` restores the powers of beta1 and beta2 as an uninterrupted run
+ * holds them. tfjs's keeps beta^(t+1) as a running float32 product (one multiplication a step)
+ * but restores it as pow(beta, t + 1), which is another float32 from some step on (the 18th for
+ * 0.999, measured on wasm): a resumed run then drifted in the 8th digit.
+ */
+class RestorableAdam extends tf.AdamOptimizer {
+  override async setWeights(
+    weightValues: Parameters<tf.AdamOptimizer["setWeights"]>[0],
+  ): Promise<void> {
+    await super.setWeights(weightValues);
+    const powers = this as unknown as AdamPowers;
+    tf.tidy(() => {
+      powers.accBeta1.assign(tf.scalar(float32Power(this.beta1, this.iterations + 1)));
+      powers.accBeta2.assign(tf.scalar(float32Power(this.beta2, this.iterations + 1)));
+    });
+  }
+}
+
+/**
+ * base^exponent as repeated float32 multiplication gives it (each product rounded to float32,
+ * as the backends' mul kernels round it: the exact product of two float32s, rounded once).
+ */
+function float32Power(base: number, exponent: number): number {
+  const b = Math.fround(base);
+  let power = b;
+  for (let i = 1; i < exponent; i++) power = Math.fround(power * b);
+  return power;
 }
