@@ -57,3 +57,29 @@ export function stopOnSignals(
     },
   };
 }
+
+/**
+ * Let the event loop run once, so that a signal's listener can fire during synchronous work, at
+ * the cost of one message (about 0.07 ms here). `setTimeout(0)` would do the same but costs about
+ * 2 ms once timers nest (the HTML clamp Deno follows): 3 to 7 % of a CNN or MLP step.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const controller = new AbortController();
+ * queueMicrotask(() => setTimeout(() => controller.abort("stop"), 0));
+ * while (!controller.signal.aborted) await yieldToEventLoop();
+ * assert.equal(controller.signal.reason, "stop");
+ * ```
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => {
+    const { port1, port2 } = new MessageChannel();
+    port1.onmessage = () => {
+      port1.close();
+      port2.close();
+      resolve();
+    };
+    port2.postMessage(null);
+  });
+}
