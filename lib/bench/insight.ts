@@ -14,7 +14,6 @@ import {
   embeddingView,
   extremeClassesTable,
   type InsightRun,
-  loadInsightRun,
   reliabilityView,
   testPixels,
 } from "../report/insight.ts";
