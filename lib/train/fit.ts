@@ -21,7 +21,7 @@ import { lossFromLogits } from "./loss.ts";
 import { type Gradients, gradients } from "./step.ts";
 import type { TrainingProgress } from "./checkpoint.ts";
 import { UserError } from "../util/errors.ts";
-import { yieldToEventLoop } from "../util/interrupt.ts";
+import { letSignalsIn } from "../util/interrupt.ts";
 
 /** What a model's trainer returns: its run-record fields and the trained model to save. */
 export type Trained = TrainedFields & { trained: tf.LayersModel };
@@ -277,7 +277,7 @@ function startingState(resumeFrom?: TrainingProgress): TrainingProgress & { hist
  * TrainingStopped} if `signal` asks to stop.
  */
 async function stopIfAsked(signal: AbortSignal, epoch: number, epochs: number): Promise<void> {
-  await yieldToEventLoop();
+  await letSignalsIn();
   if (signal.aborted) throw new TrainingStopped(epoch, epochs, String(signal.reason ?? "a stop"));
 }
 
