@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { DownloadError } from "../lib/util/cache.ts";
 import { CIFAR100_MD5, loadCifar100, type LoadOptions } from "../lib/data/cifar100.ts";
 import type { Cifar100 } from "../lib/data/dataset.ts";
-import { UserError } from "../lib/util/errors.ts";
 import {
   fixtureCoarse,
   fixtureFiles,
@@ -12,8 +10,10 @@ import {
   fixturePixel,
   labelNames,
   makeBin,
+  md5,
   packFixtureArchive,
   RECORD_BYTES,
+  rejectsWith,
   writeFixtureArchive,
   writeFixtureFolder,
 } from "./cifar_fixture.ts";
@@ -53,20 +53,6 @@ function serve(body: Uint8Array) {
     return Promise.resolve(new Response(body.slice()));
   };
   return { fetch: fn as typeof fetch, calls };
-}
-
-function md5(bytes: Uint8Array): string {
-  return createHash("md5").update(bytes).digest("hex");
-}
-
-/** Asserts a one-line UserError whose message contains every fragment. */
-async function rejectsWith(promise: Promise<unknown>, ...fragments: string[]) {
-  await assert.rejects(promise, (e) => {
-    assert.ok(e instanceof UserError, `expected a UserError, got ${e}`);
-    assert.ok(!e.message.includes("\n"), `one line: ${e.message}`);
-    for (const f of fragments) assert.ok(e.message.includes(f), `"${f}" in: ${e.message}`);
-    return true;
-  });
 }
 
 /** The same bad files, as an extracted folder and as a tar.gz: both must fail, naming the path. */

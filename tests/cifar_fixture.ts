@@ -12,6 +12,9 @@
  */
 import { packTar, type TarEntry } from "modern-tar";
 import { join } from "node:path";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { UserError } from "../lib/util/errors.ts";
 
 /** Layout constants of the real files. */
 export const RECORD_BYTES = 3074;
@@ -341,4 +344,19 @@ export function pythonFixtureFiles(train = 120, test = 30): FixtureFiles {
     "meta": py2Pickle(pythonMetaDict()),
     "file.txt~": "", // the official archive has this leftover too
   };
+}
+
+/** The MD5 of some bytes, hex, as the loader reports a file's. */
+export function md5(bytes: Uint8Array): string {
+  return createHash("md5").update(bytes).digest("hex");
+}
+
+/** Asserts a one-line UserError whose message contains every fragment. */
+export async function rejectsWith(promise: Promise<unknown>, ...fragments: string[]) {
+  await assert.rejects(promise, (e) => {
+    assert.ok(e instanceof UserError, `expected a UserError, got ${e}`);
+    assert.ok(!e.message.includes("\n"), `one line: ${e.message}`);
+    for (const f of fragments) assert.ok(e.message.includes(f), `"${f}" in: ${e.message}`);
+    return true;
+  });
 }

@@ -1,5 +1,4 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { CIFAR100_PYTHON_MD5, loadCifar100, type LoadOptions } from "../lib/data/cifar100.ts";
 import type { Cifar100 } from "../lib/data/dataset.ts";
@@ -7,6 +6,7 @@ import { unpickleCifar } from "../lib/data/pickle.ts";
 import { UserError } from "../lib/util/errors.ts";
 import {
   fixtureFiles,
+  md5,
   NumpyU1,
   packFixtureArchive,
   py2Pickle,
@@ -15,6 +15,7 @@ import {
   pythonMetaDict,
   pythonSplitDict,
   type PyValue,
+  rejectsWith,
   writeFixtureArchive,
   writeFixtureFolder,
 } from "./cifar_fixture.ts";
@@ -31,20 +32,6 @@ async function withTempDir(fn: (dir: string) => Promise<void>) {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-}
-
-function md5(bytes: Uint8Array): string {
-  return createHash("md5").update(bytes).digest("hex");
-}
-
-/** Asserts a one-line UserError whose message contains every fragment. */
-async function rejectsWith(promise: Promise<unknown>, ...fragments: string[]) {
-  await assert.rejects(promise, (e) => {
-    assert.ok(e instanceof UserError, `expected a UserError, got ${e}`);
-    assert.ok(!e.message.includes("\n"), `one line: ${e.message}`);
-    for (const f of fragments) assert.ok(e.message.includes(f), `"${f}" in: ${e.message}`);
-    return true;
-  });
 }
 
 /** Both datasets hold the same bytes, labels, names and mapping. */
