@@ -9,6 +9,7 @@ import { lossFromLogits } from "../lib/train/loss.ts";
 import { HYP, type OptimizerSpec } from "../lib/train/hyp.ts";
 import { logitsOf } from "../lib/models/layers.ts";
 import { makeOptimizer } from "../lib/train/optimizer.ts";
+import { runExperiment } from "../lib/train/experiment.ts";
 
 await initBackend();
 const data = syntheticCifar100({ seed: 1, trainCount: 768, testCount: 256 });
@@ -371,4 +372,28 @@ Deno.test("fit: history loss and accuracy are the batch-size-weighted means over
       `epoch ${epoch}: accuracy weighting is visible`,
     );
   }
+});
+
+/** Test images that count how many images are read from them (imageExamples reads each once). */
+class CountingImages extends Uint8Array {
+  imagesRead = 0;
+  override subarray(begin?: number, end?: number) {
+    this.imagesRead++;
+    return super.subarray(begin, end);
+  }
+}
+
+Deno.test("a CNN run evaluates the test set once per epoch, not again at the end", async () => {
+  const small = syntheticCifar100({ seed: 2, trainCount: 128, testCount: 40 });
+  const images = new CountingImages(small.test.images);
+  const dataset = { ...small, test: { ...small.test, images } };
+  const record = await runExperiment(
+    { model: "cnn", epochs: 2, dataset, out: null, workers: 1 },
+    { log: quiet, summary: false },
+  );
+  assert.equal(images.imagesRead, 2 * 40, "each test image read once per epoch's validation");
+  // The record's test metrics are the last validation's.
+  assert.equal(record.test_loss, record.history.val_loss.at(-1));
+  assert.equal(record.test_accuracy, record.history.val_accuracy.at(-1));
+  assert.equal(record.test_predictions.length, 40);
 });

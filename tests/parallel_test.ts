@@ -21,7 +21,7 @@ Deno.test("evenShares: contiguous shares whose sizes differ by at most one", () 
 Deno.test("a gradient worker returns the same gradients as this thread for the same replica", async () => {
   // The worker's replica i uses seed + 1,000,003 * i, so a local model with that seed draws the
   // same dropout masks on its first call.
-  const [worker] = await startWorkers(1, backend.name, { model: "cnn", seed: 4 });
+  const [worker] = await startWorkers(1, backend.name, { model: "cnn", seed: 4, numClasses: 100 });
   try {
     const local = buildCnn({ seed: 4 + 1_000_003 });
     const vars = local.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -59,7 +59,7 @@ Deno.test("a gradient worker returns the same gradients as this thread for the s
 Deno.test("two-thread training learns, keeps memory flat and closes cleanly", async () => {
   const data = syntheticCifar100({ seed: 2, trainCount: 640, testCount: 256 });
   const model = buildCnn({ seed: 2 });
-  const workers = await startWorkers(1, backend.name, { model: "cnn", seed: 2 });
+  const workers = await startWorkers(1, backend.name, { model: "cnn", seed: 2, numClasses: 100 });
   const counts: number[] = [];
   const optimizer = tf.train.adam(1e-3);
   try {
@@ -131,7 +131,7 @@ Deno.test("parallel steps: the workers' weighted gradients sum to this thread's 
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const mirrors = [0, 1, 2, 3].map((i) => buildCnn({ seed: seed + SEED_STRIDE.replica * i }));
   const mirrorVars = mirrors.map((m) => m.trainableWeights.map((w) => w.read() as tf.Variable));
-  const workers = await startWorkers(3, backend.name, { model: "cnn", seed });
+  const workers = await startWorkers(3, backend.name, { model: "cnn", seed, numClasses });
   const inner = tf.train.sgd(0.05);
   try {
     for (const count of [1, 2, 3]) {

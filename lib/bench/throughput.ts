@@ -37,7 +37,7 @@ export async function benchOurs(model: BenchModel, images: number, threads = 1):
     return await featureThroughput(data.train.images, backend.name, workerCount);
   }
   const workers = workerCount > 0
-    ? await startWorkers(workerCount, backend.name, { model, seed: 0 })
+    ? await startWorkers(workerCount, backend.name, { model, seed: 0, numClasses: 100 })
     : [];
   const net = model === "mlp" ? buildMlp({ seed: 0 }) : buildCnn({ seed: 0 });
   const optimizer = makeOptimizer(HYP[model].optimizer);

@@ -104,7 +104,7 @@ export async function probeResnet9(
     { images: data.train.images.subarray(0, count * 3072), count },
     data.train.fineLabels.subarray(0, count),
   );
-  const model = buildSmallModel("resnet9", seed);
+  const model = buildSmallModel("resnet9", seed, data.fineLabelNames.length);
   const recipe = runRecipe({ model: "resnet9", augment });
   const optimizer = makeOptimizer({ ...HYP.resnet9.optimizer, learningRate: recipe.learningRate });
   try {

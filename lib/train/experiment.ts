@@ -1,11 +1,11 @@
 /**
- * One training run, end to end: data -> model -> fit -> evaluate -> run record.
+ * One training run, end to end: settings resolved once -> data -> model -> fit -> run record.
  * The command line and the notebooks both call {@linkcode runExperiment}.
  *
  * @module
  */
 import { join } from "node:path";
-import { initBackend, tf } from "../engine/backend.ts";
+import { type BackendInfo, initBackend, type tf } from "../engine/backend.ts";
 import { loadCifar100 } from "../data/cifar100.ts";
 import { type Cifar100, IMAGE_BYTES } from "../data/dataset.ts";
 import { imageExamples } from "../data/examples.ts";
@@ -14,23 +14,16 @@ import { decayedWeights } from "../models/resnet9.ts";
 import { saveModel } from "../models/model_io.ts";
 import { replaceFolder, writeFileDurably } from "../util/replace_folder.ts";
 import { defaultWorkers, startWorkers } from "./parallel.ts";
-import {
-  augmentationLabel,
-  HYP,
-  oneCycle,
-  optimizerLabel,
-  runRecipe,
-  scheduleLabel,
-} from "./hyp.ts";
+import { augmentationLabel, oneCycle, scheduleLabel } from "./hyp.ts";
 import {
   type ExperimentConfig,
   type ExperimentHooks,
-  resolveConfig,
-  validateConfig,
+  resolveRun,
+  type Run,
 } from "./experiment_config.ts";
-import { recordedConfidences, type RunRecord } from "./run_record.ts";
-import { evaluate, fit, type FitOptions, type Trained, TrainingStopped } from "./fit.ts";
-import { CHECKPOINT_FILE, type TrainingProgress } from "./checkpoint.ts";
+import { type History, recordedConfidences, type RunRecord } from "./run_record.ts";
+import { evaluate, type Evaluation, fit, TrainingStopped } from "./fit.ts";
+import type { TrainingProgress } from "./checkpoint.ts";
 import {
   bestEpoch,
   epochCheckpoints,
@@ -38,9 +31,30 @@ import {
   keepBestModel,
   openCheckpoint,
   resumeRun,
+  stoppedWithCheckpoint,
 } from "./resume.ts";
 import { makeOptimizer } from "./optimizer.ts";
 import { buildSmallModel, type SmallModel } from "./small_models.ts";
+
+/** What a model's trainer hands back: the trained model, and what the run record says of it. */
+export interface Trained {
+  /** The model to save (VGG16: the whole classifier). */
+  model: tf.LayersModel;
+  summary: string;
+  /** The model's parameters, and those its last phase trained. */
+  params: { total: number; trainable: number };
+  history: History;
+  secondsPerEpoch: number[];
+  validationSeconds: number[];
+  /** Training images per second of the last phase. */
+  imagesPerSecond: number;
+  /** The trained model's evaluation of the test set. */
+  evaluation: Evaluation;
+  /** The epochs of the checkpoint the run went on from, when it resumed. */
+  resumedFromEpoch?: number;
+  /** Record fields of this model alone (VGG16's weights, input size and features). */
+  extra?: Partial<RunRecord>;
+}
 
 /**
  * Run one experiment and return its record (saved under `out/<model>/` unless out is null).
@@ -56,41 +70,65 @@ export async function runExperiment(
   config: ExperimentConfig,
   hooks: ExperimentHooks = {},
 ): Promise<RunRecord> {
-  validateConfig(config);
-  const run = resolveConfig(config);
   const log = hooks.log ?? ((line: string) => console.error(line));
   const started = new Date();
   const backend = await initBackend();
+  const run = resolveRun(config, { backend: backend.name, threads: defaultWorkers(backend.name) });
   log(`Backend: ${backend.name}${backend.note ? ` (skipped ${backend.note})` : ""}`);
   // VGG16 weights first: a missing 58 MB file should fail before a long data load.
-  const vgg16 = config.model === "vgg16" ? await import("./vgg16_transfer.ts") : undefined;
-  const weights = await vgg16?.resolveWeights(config);
-  const dataset = config.dataset ?? await loadCifar100({
-    data: config.data,
-    seed: run.seed,
-    limitTrain: config.limitTrain,
-    limitTest: config.limitTest,
-    cacheDir: config.cacheDir,
-    onProgress: hooks.onProgress ? (d, t) => hooks.onProgress!(d, t, {}) : undefined,
-  });
-  const data = limited(dataset, config);
+  const vgg16 = run.vgg16 ? await import("./vgg16_transfer.ts") : undefined;
+  const weights = await vgg16?.resolveWeights(run);
+  const data = await runData(run, hooks);
   log(`Data: ${data.source.description}`);
   if (data.source.note) log(`Note: ${data.source.note}`);
   if (data.source.synthetic) log("SYNTHETIC data: these results are not CIFAR-100 results.");
-  if (config.budgetOverrides?.length) {
-    log(`Budget overridden by ${config.budgetOverrides.join(", ")} (not the profile's)`);
+  if (run.budgetOverrides.length) {
+    log(`Budget overridden by ${run.budgetOverrides.join(", ")} (not the profile's)`);
   }
 
-  const { trained, ...body } = vgg16 && weights
-    ? await vgg16.trainVgg16(config, weights, data, hooks, log)
-    : await trainSmallModel(config, data, hooks, log);
+  const trained = vgg16 && weights
+    ? await vgg16.trainVgg16(run, weights, data, hooks, log)
+    : await trainSmallModel(run, data, hooks, log);
+  const record = runRecord(run, backend, data, trained, started);
+  if (run.out !== null) {
+    await saveRecord(record, trained.model, run.out, { keepBest: run.keepBest });
+  }
+  log(
+    `Test loss: ${record.test_loss.toFixed(4)} - accuracy: ${record.test_accuracy.toFixed(4)}` +
+      ` - top-5 accuracy: ${record.top5_accuracy.toFixed(4)}`,
+  );
+  trained.model.dispose();
+  return record;
+}
 
-  const recipe = runRecipe(config);
-  const record: RunRecord = {
-    model: config.model,
+/** The run's data: loaded (with its limits), or the given dataset with the limits applied. */
+async function runData(run: Run, hooks: ExperimentHooks): Promise<Cifar100> {
+  const { limitTrain, limitTest } = run;
+  if (run.dataset) return limited(run.dataset, limitTrain, limitTest);
+  return await loadCifar100({
+    data: run.data,
+    seed: run.seed,
+    limitTrain,
+    limitTest,
+    cacheDir: run.cacheDir,
+    onProgress: hooks.onProgress ? (d, t) => hooks.onProgress!(d, t, {}) : undefined,
+  });
+}
+
+/** The run record of every model: the run's settings, the data, and what the trainer measured. */
+function runRecord(
+  run: Run,
+  backend: BackendInfo,
+  data: Cifar100,
+  trained: Trained,
+  started: Date,
+): RunRecord {
+  const { history, evaluation } = trained;
+  return {
+    model: run.model,
     backend: backend.name,
     backend_note: backend.note,
-    profile: config.profile,
+    profile: run.profile,
     data: {
       kind: data.source.kind,
       synthetic: data.source.synthetic,
@@ -102,19 +140,37 @@ export async function runExperiment(
     },
     synthetic: data.source.synthetic,
     official_data: data.source.origin === "official",
-    ...body,
+    params: trained.params.total,
+    trainable_params: trained.params.trainable,
+    optimizer: run.optimizerLabel,
+    history,
+    test_loss: evaluation.loss,
+    test_accuracy: evaluation.accuracy,
+    top5_accuracy: evaluation.top5Accuracy,
+    seconds_per_epoch: trained.secondsPerEpoch,
+    validation_seconds: trained.validationSeconds,
+    train_images_per_second: trained.imagesPerSecond,
+    test_predictions: Array.from(evaluation.predictions),
+    test_confidences: recordedConfidences(evaluation.confidences),
+    summary: trained.summary,
+    ...trained.extra,
+    workers: run.threads,
+    ...(trained.resumedFromEpoch !== undefined
+      ? { resumed_from_epoch: trained.resumedFromEpoch }
+      : {}),
+    ...(run.keepBest ? { best_epoch: bestEpoch(history.val_accuracy) } : {}),
     epochs: run.epochs,
     batch_size: run.batchSize,
     loss: run.loss,
     seed: run.seed,
     train_images: data.train.count,
     test_images: data.test.count,
-    budget_overrides: config.budgetOverrides ?? [],
-    augmentation: augmentationLabel(recipe.augment),
-    lr_schedule: scheduleLabel(recipe),
-    label_smoothing: recipe.labelSmoothing,
-    weight_decay: recipe.weightDecay,
-    ...(config.model === "resnet9" ? { width: HYP.resnet9.width } : {}),
+    budget_overrides: [...run.budgetOverrides],
+    augmentation: augmentationLabel(run.augment),
+    lr_schedule: scheduleLabel(run.schedule, run.optimizer.learningRate),
+    label_smoothing: run.labelSmoothing,
+    weight_decay: run.weightDecay,
+    ...(run.width !== undefined ? { width: run.width } : {}),
     started_at: started.toISOString(),
     seconds_total: (Date.now() - started.getTime()) / 1000,
     test_labels: Array.from(data.test.fineLabels),
@@ -122,66 +178,61 @@ export async function runExperiment(
     fine_label_names: data.fineLabelNames,
     coarse_label_names: data.coarseLabelNames,
   };
-  if (run.out !== null) await saveRecord(record, trained, run.out, { keepBest: config.keepBest });
-  log(
-    `Test loss: ${record.test_loss.toFixed(4)} - accuracy: ${record.test_accuracy.toFixed(4)}` +
-      ` - top-5 accuracy: ${record.top5_accuracy.toFixed(4)}`,
-  );
-  trained.dispose();
-  return record;
 }
 
 /**
  * Train mlp, cnn or resnet9: from its folder's checkpoint when there is one of this run (see
- * `config.checkpoint`), writing a checkpoint after every epoch when the run is saved.
+ * `run.checkpoint`), writing a checkpoint after every epoch when the run is saved.
  */
 async function trainSmallModel(
-  config: ExperimentConfig,
+  run: Run,
   data: Cifar100,
   hooks: ExperimentHooks,
   log: (line: string) => void,
 ): Promise<Trained> {
-  const run = resolveConfig(config);
-  const { seed, loss } = run;
-  const kind = config.model as SmallModel;
-  const recipe = runRecipe(config);
-  const model = buildSmallModel(kind, seed);
+  const { seed, threads, dir } = run;
+  const kind = run.model as SmallModel;
+  const numClasses = data.fineLabelNames.length;
+  const model = buildSmallModel(kind, seed, numClasses);
   const text = summary(model);
   if (hooks.summary !== false) log(text);
-  const backend = await initBackend();
-  const threads = config.workers ?? defaultWorkers(backend.name);
-  const spec = { ...HYP[kind].optimizer, learningRate: recipe.learningRate };
-  const dir = run.out === null ? undefined : join(run.out, kind);
-  const engine = { threads, backend: backend.name, optimizer: optimizerLabel(spec) };
-  const identity = experimentIdentity(config, data, engine);
+  const identity = experimentIdentity(run, data);
   // Before the workers start, so that a refused checkpoint fails at once.
   const checkpoint = dir === undefined
     ? undefined
-    : await openCheckpoint(dir, identity, config.checkpoint ?? "auto", log);
+    : await openCheckpoint(dir, identity, run.checkpoint, log);
   const workers = threads > 1
-    ? await startWorkers(threads - 1, backend.name, { model: kind, seed })
+    ? await startWorkers(threads - 1, run.backend, { model: kind, seed, numClasses })
     : [];
   if (threads > 1) log(`Training on ${threads} threads (data parallel)`);
   const train = imageExamples(data.train, data.train.fineLabels);
   const test = imageExamples(data.test, data.test.fineLabels);
-  const optimizer = makeOptimizer(spec);
-  if (recipe.augment) log(`Augmentation: ${augmentationLabel(recipe.augment)}`);
-  if (recipe.schedule) log(`Learning rate: ${scheduleLabel(recipe)}`);
+  const optimizer = makeOptimizer(run.optimizer);
+  if (run.augment) log(`Augmentation: ${augmentationLabel(run.augment)}`);
+  const { schedule, optimizer: { learningRate } } = run;
+  if (schedule) log(`Learning rate: ${scheduleLabel(schedule, learningRate)}`);
   let resumeFrom: TrainingProgress | undefined;
   const result = await (async () => {
     if (checkpoint) resumeFrom = await resumeRun(checkpoint, model, optimizer, workers, log);
-    const saving = { identity, model, optimizer, workers, keepBest: config.keepBest, log };
+    const saving = { identity, model, optimizer, workers, keepBest: run.keepBest, log };
     return await fit(model, train, {
       epochs: run.epochs,
       batchSize: run.batchSize,
       optimizer,
-      loss,
+      loss: run.loss,
       seed,
       validation: test,
       log,
       onProgress: hooks.onProgress,
       workers,
-      ...recipeOptions(config, model),
+      augment: run.augment ?? undefined,
+      learningRate: schedule
+        ? (position) => oneCycle(schedule, learningRate, position / run.epochs)
+        : undefined,
+      labelSmoothing: run.labelSmoothing,
+      weightDecay: run.weightDecay > 0
+        ? { rate: run.weightDecay, names: decayedWeights(model) }
+        : undefined,
       resumeFrom,
       onEpochEnd: dir === undefined ? undefined : epochCheckpoints({ dir, ...saving }),
       signal: hooks.signal,
@@ -190,62 +241,22 @@ async function trainSmallModel(
     throw e instanceof TrainingStopped ? stoppedWithCheckpoint(e, dir) : e;
   }).finally(() => workers.forEach((w) => w.close()));
   optimizer.dispose();
-  const evaluation = await evaluate(model, test, { loss });
-  const params = countParams(model);
   return {
-    params: params.total,
-    trainable_params: params.trainable,
-    optimizer: optimizerLabel(spec),
-    history: result.history,
-    test_loss: evaluation.loss,
-    test_accuracy: evaluation.accuracy,
-    top5_accuracy: evaluation.top5Accuracy,
-    seconds_per_epoch: result.secondsPerEpoch,
-    validation_seconds: result.validationSeconds,
-    train_images_per_second: result.imagesPerSecond,
-    test_predictions: Array.from(evaluation.predictions),
-    test_confidences: recordedConfidences(evaluation.confidences),
+    model,
     summary: text,
-    workers: threads,
-    ...(resumeFrom ? { resumed_from_epoch: resumeFrom.epoch } : {}),
-    ...(config.keepBest ? { best_epoch: bestEpoch(result.history.val_accuracy) } : {}),
-    trained: model,
+    params: countParams(model),
+    history: result.history,
+    secondsPerEpoch: result.secondsPerEpoch,
+    validationSeconds: result.validationSeconds,
+    imagesPerSecond: result.imagesPerSecond,
+    // The test set is the validation set: its last epoch's evaluation is the run's.
+    evaluation: result.validation ?? evaluate(model, test, { loss: run.loss }),
+    resumedFromEpoch: resumeFrom?.epoch,
   };
-}
-
-/** fit's options from the model's recipe: augmentation, schedule, label smoothing, decay. */
-function recipeOptions(config: ExperimentConfig, model: tf.LayersModel): Partial<FitOptions> {
-  const recipe = runRecipe(config);
-  const { schedule } = recipe;
-  const epochs = resolveConfig(config).epochs;
-  return {
-    augment: recipe.augment ?? undefined,
-    learningRate: schedule
-      ? (position) => oneCycle(schedule, recipe.learningRate, position / epochs)
-      : undefined,
-    labelSmoothing: recipe.labelSmoothing,
-    weightDecay: recipe.weightDecay > 0
-      ? { rate: recipe.weightDecay, names: decayedWeights(model) }
-      : undefined,
-  };
-}
-
-/** A stop's message with what stands after it: the last checkpoint, or none. */
-function stoppedWithCheckpoint(e: TrainingStopped, dir: string | undefined): TrainingStopped {
-  if (dir === undefined) {
-    return new TrainingStopped(e.epochsDone, e.epochs, e.reason, "; the run saves nothing");
-  }
-  if (e.epochsDone === 0) {
-    const none = "; no epoch was complete, so there is no checkpoint";
-    return new TrainingStopped(e.epochsDone, e.epochs, e.reason, none);
-  }
-  const path = join(dir, CHECKPOINT_FILE);
-  const after = `; the checkpoint after epoch ${e.epochsDone} stands (${path})`;
-  return new TrainingStopped(e.epochsDone, e.epochs, e.reason, after, path);
 }
 
 /** Apply limits to a dataset loaded elsewhere (loaders already apply them to their own loads). */
-function limited(data: Cifar100, config: ExperimentConfig): Cifar100 {
+function limited(data: Cifar100, limitTrain?: number, limitTest?: number): Cifar100 {
   const cut = (split: Cifar100["train"], n?: number) =>
     n === undefined || n >= split.count ? split : {
       images: split.images.subarray(0, n * IMAGE_BYTES),
@@ -255,8 +266,8 @@ function limited(data: Cifar100, config: ExperimentConfig): Cifar100 {
     };
   return {
     ...data,
-    train: cut(data.train, config.limitTrain),
-    test: cut(data.test, config.limitTest),
+    train: cut(data.train, limitTrain),
+    test: cut(data.test, limitTest),
   };
 }
 

@@ -1,10 +1,12 @@
 /**
  * What a run is asked to do ({@linkcode ExperimentConfig}, from the command line's flags or a
- * notebook profile), checked before any work starts ({@linkcode validateConfig}) and completed
- * from {@linkcode HYP} ({@linkcode resolveConfig}). Plain data, no tfjs.
+ * notebook profile), checked and completed from {@linkcode HYP} once, before any work starts,
+ * into the {@linkcode Run} that the trainers take ({@linkcode resolveRun}). Plain data, no tfjs.
  *
  * @module
  */
+import { join } from "node:path";
+import type { AugmentOptions } from "../data/augment.ts";
 import type { Cifar100 } from "../data/dataset.ts";
 import { UserError } from "../util/errors.ts";
 import type { ProgressInfo } from "../util/progress.ts";
@@ -17,6 +19,10 @@ import {
   type LossName,
   type ModelName,
   MODELS,
+  type OneCycleSchedule,
+  optimizerLabel,
+  type OptimizerSpec,
+  runRecipe,
 } from "./hyp.ts";
 
 /** Everything that defines a run. */
@@ -98,38 +104,126 @@ export interface ExperimentHooks {
   signal?: AbortSignal;
 }
 
-/** A run's settings with every default filled in from {@linkcode HYP}. */
-export interface RunSettings {
-  model: ModelName;
-  epochs: number;
-  batchSize: number;
-  seed: number;
-  loss: LossName;
+/**
+ * A run as it will be trained: every setting of {@linkcode ExperimentConfig} resolved once, with
+ * HYP's defaults and the recipe filled in ({@linkcode resolveRun}). The trainers take it whole;
+ * nothing below re-derives a setting. The data's own facts (images, number of classes, class
+ * names) come from the loaded dataset, not from here.
+ */
+export interface Run {
+  readonly model: ModelName;
+  readonly epochs: number;
+  readonly batchSize: number;
+  readonly seed: number;
+  readonly loss: LossName;
+  /** What the data lookup is asked for: a path, "synthetic", or undefined (the default lookup). */
+  readonly data: string | undefined;
+  /** An already loaded dataset, to skip loading (limits still apply). */
+  readonly dataset: Cifar100 | undefined;
+  readonly limitTrain: number | undefined;
+  readonly limitTest: number | undefined;
   /** Folder for run records and models, or null to save nothing. */
-  out: string | null;
+  readonly out: string | null;
+  /** The run's own folder, `<out>/<model>`, where its checkpoints go; undefined when unsaved. */
+  readonly dir: string | undefined;
+  readonly profile: string | undefined;
+  readonly budgetOverrides: readonly string[];
+  /** The tfjs backend the run trains on (initialised once per process). */
+  readonly backend: string;
+  /** This thread plus gradient (or, for vgg16, feature) workers. */
+  readonly threads: number;
+  /** The optimizer, its learning rate scaled to the batch size (the schedule's peak). */
+  readonly optimizer: OptimizerSpec;
+  /** How the run record names the optimizer(s), e.g. `Adam(lr=0.001)`. */
+  readonly optimizerLabel: string;
+  /** Random crop and flip of every training batch, or null for none. */
+  readonly augment: AugmentOptions | null;
+  /** The learning-rate schedule, or null for the optimizer's constant rate. */
+  readonly schedule: OneCycleSchedule | null;
+  readonly labelSmoothing: number;
+  /** L2 weight decay of conv and dense kernels (0 for none). */
+  readonly weightDecay: number;
+  /** ResNet-9's width (filters of its first conv); undefined for other models. */
+  readonly width: number | undefined;
+  /** VGG16 only: the weights asked for, the input side and whether block5 is fine-tuned. */
+  readonly vgg16: Vgg16Settings | undefined;
+  readonly checkpoint: CheckpointMode;
+  readonly keepBest: boolean;
+  readonly cacheDir: string | undefined;
+}
+
+/** The settings only VGG16 has. */
+export interface Vgg16Settings {
+  /** A weights path, "none" for random weights, or undefined (VGG16_WEIGHTS, cache, download). */
+  readonly weights: string | undefined;
+  readonly inputSize: number;
+  readonly fineTune: boolean;
 }
 
 /**
- * Fill in the defaults of a (validated) config.
+ * Validate `config` and resolve it into the {@linkcode Run} every trainer takes.
  *
+ * @param config what the caller asks for
+ * @param engine the initialised backend's name and its default thread count
+ *   (lib/train/parallel.ts `defaultWorkers`)
+ * @throws {UserError} naming a bad value
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { HYP } from "./hyp.ts";
- * const run = resolveConfig({ model: "cnn", epochs: 2 });
- * assert.equal(run.epochs, 2);
- * assert.equal(run.batchSize, HYP.cnn.batchSize);
+ * const run = resolveRun({ model: "resnet9", batchSize: 256 }, { backend: "cpu", threads: 2 });
+ * assert.equal(run.epochs, HYP.resnet9.epochs);
+ * assert.equal(run.optimizer.learningRate, 0.8); // HYP's 0.4 at batch 128, scaled
+ * assert.equal(run.threads, 2);
+ * assert.equal(run.out, "runs");
  * ```
  */
-export function resolveConfig(config: ExperimentConfig): RunSettings {
+export function resolveRun(
+  config: ExperimentConfig,
+  engine: { backend: string; threads: number },
+): Run {
+  validateConfig(config);
   const hyp = HYP[config.model];
+  const recipe = runRecipe(config);
+  const optimizer = { ...hyp.optimizer, learningRate: recipe.learningRate };
+  const out = config.out === undefined ? DEFAULT_OUT : config.out;
+  const vgg16 = config.model === "vgg16"
+    ? {
+      weights: config.weights,
+      inputSize: config.inputSize ?? HYP.vgg16.inputSize,
+      fineTune: !!config.fineTune,
+    }
+    : undefined;
+  const fineTuned = vgg16?.fineTune
+    ? `, then ${optimizerLabel(HYP.vgg16.fineTune.optimizer)} on block5`
+    : "";
   return {
     model: config.model,
     epochs: config.epochs ?? hyp.epochs,
     batchSize: config.batchSize ?? hyp.batchSize,
     seed: config.seed ?? hyp.seed,
     loss: config.loss ?? hyp.loss,
-    out: config.out === undefined ? DEFAULT_OUT : config.out,
+    data: config.data,
+    dataset: config.dataset,
+    limitTrain: config.limitTrain,
+    limitTest: config.limitTest,
+    out,
+    dir: out === null ? undefined : join(out, config.model),
+    profile: config.profile,
+    budgetOverrides: config.budgetOverrides ?? [],
+    backend: engine.backend,
+    threads: config.workers ?? engine.threads,
+    optimizer,
+    optimizerLabel: optimizerLabel(optimizer) + fineTuned,
+    augment: recipe.augment,
+    schedule: recipe.schedule,
+    labelSmoothing: recipe.labelSmoothing,
+    weightDecay: recipe.weightDecay,
+    width: config.model === "resnet9" ? HYP.resnet9.width : undefined,
+    vgg16,
+    checkpoint: config.checkpoint ?? "auto",
+    keepBest: !!config.keepBest,
+    cacheDir: config.cacheDir,
   };
 }
 

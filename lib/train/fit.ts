@@ -12,7 +12,7 @@ import { tf } from "../engine/backend.ts";
 import type { Examples } from "../data/examples.ts";
 import type { AugmentOptions } from "../data/augment.ts";
 import { EVAL_BATCH_SIZE, type LossName } from "./hyp.ts";
-import type { History, TrainedFields } from "./run_record.ts";
+import type { History } from "./run_record.ts";
 import { createProgress, type ProgressInfo } from "../util/progress.ts";
 import { type GradientWorker, parallelStep } from "./parallel.ts";
 import { permutation, SEED_STRIDE } from "../util/random.ts";
@@ -22,9 +22,6 @@ import { type Gradients, gradients } from "./step.ts";
 import type { TrainingProgress } from "./checkpoint.ts";
 import { UserError } from "../util/errors.ts";
 import { letSignalsIn } from "../util/interrupt.ts";
-
-/** What a model's trainer returns: its run-record fields and the trained model to save. */
-export type Trained = TrainedFields & { trained: tf.LayersModel };
 
 /** Options for {@linkcode fit}. */
 export interface FitOptions {
@@ -105,6 +102,12 @@ export interface FitResult {
   imagesPerSecond: number;
   /** The learning rate of every step, when a schedule set it (else empty). */
   learningRates: number[];
+  /**
+   * The last epoch's evaluation of `validation` (with predictions and confidences), so that a
+   * caller whose validation set is its test set need not evaluate it again; undefined without
+   * validation or when a resumed run had no epoch left.
+   */
+  validation?: Evaluation;
 }
 
 /**
@@ -115,6 +118,7 @@ export class TrainingStopped extends UserError {
   override name = "TrainingStopped";
   /**
    * @param epochsDone epochs completed before the stop (the last checkpoint's)
+   * @param epochs the epochs the run was to train
    * @param reason what asked for the stop (the signal's reason, e.g. "SIGINT")
    * @param after what stands after the stop, appended to the message (e.g. the checkpoint)
    * @param checkpoint the checkpoint a resumed run would go on from, where there is one
@@ -189,9 +193,8 @@ export async function fit(
   train: Examples,
   options: FitOptions,
 ): Promise<FitResult> {
-  const run = checkedRun(model, train, options);
-  const { epochs, batchSize, batches, optimizer, seed, log } = run;
-  const schedule = options.learningRate;
+  const loop = checkedLoop(model, train, options);
+  const { epochs, batchSize, batches, optimizer, seed, log, schedule } = loop;
 
   // ---- The run's state --------------------------------------------------------------------------
   // All that the epochs change, so all that a checkpoint keeps: `state` (epochs done, the step
@@ -201,6 +204,7 @@ export async function fit(
   // (lib/models/layers.ts' SeededDropout). A resumed run starts from its checkpoint's.
   const state = startingState(options.resumeFrom);
   const { history, secondsPerEpoch, validationSeconds, learningRates } = state;
+  let validation: Evaluation | undefined;
 
   for (let epoch = state.epoch; epoch < epochs; epoch++) {
     // ---- Epoch: a fresh shuffle, a progress bar, running sums -----------------------------------
@@ -209,19 +213,19 @@ export async function fit(
     const bar = createProgress({
       total: batches,
       label: `${epoch + 1}/${epochs}`,
-      onUpdate: options.onProgress,
+      onUpdate: loop.onProgress,
     });
     let lossSum = 0, correct = 0, seen = 0;
     const start = performance.now();
 
     for (let b = 0; b < batches; b++) {
       // ---- Batch: the scheduled learning rate, one step (here or split with the workers) --------
-      if (options.signal) await stopIfAsked(options.signal, epoch, epochs);
+      if (loop.signal) await stopIfAsked(loop.signal, epoch, epochs);
       const indices = order.subarray(b * batchSize, Math.min((b + 1) * batchSize, train.count));
       if (schedule) learningRates.push(setScheduledRate(optimizer, schedule, epoch + b / batches));
-      const [batchLoss, batchCorrect] = run.workers.length
-        ? await splitStep(run, indices, state.step)
-        : localStep(run, indices, state.step);
+      const [batchLoss, batchCorrect] = loop.workers.length
+        ? await splitStep(loop, indices, state.step)
+        : localStep(loop, indices, state.step);
       state.step++;
       lossSum += batchLoss * indices.length;
       correct += batchCorrect;
@@ -238,16 +242,16 @@ export async function fit(
     history.loss.push(lossSum / seen);
     history.accuracy.push(correct / seen);
     let line = epochLine(batches, seconds, lossSum / seen, correct / seen);
-    if (options.validation) {
-      const v = await evaluate(model, options.validation, run.evaluation);
-      history.val_loss.push(v.loss);
-      history.val_accuracy.push(v.accuracy);
-      validationSeconds.push(v.seconds);
-      line += ` - val_loss: ${fmt(v.loss)} - val_accuracy: ${fmt(v.accuracy)}`;
+    if (loop.validation) {
+      validation = evaluate(model, loop.validation, { loss: loop.loss, transform: loop.transform });
+      history.val_loss.push(validation.loss);
+      history.val_accuracy.push(validation.accuracy);
+      validationSeconds.push(validation.seconds);
+      line += ` - val_loss: ${fmt(validation.loss)} - val_accuracy: ${fmt(validation.accuracy)}`;
     }
     log(line);
     state.epoch = epoch + 1;
-    await options.onEpochEnd?.(structuredClone(state));
+    await loop.onEpochEnd?.(structuredClone(state));
   }
 
   return {
@@ -256,6 +260,7 @@ export async function fit(
     validationSeconds,
     imagesPerSecond: train.count * epochs / secondsPerEpoch.reduce((a, b) => a + b, 0),
     learningRates,
+    validation,
   };
 }
 
@@ -281,18 +286,17 @@ async function stopIfAsked(signal: AbortSignal, epoch: number, epochs: number): 
   if (signal.aborted) throw new TrainingStopped(epoch, epochs, String(signal.reason ?? "a stop"));
 }
 
-// ---- The run's settings: checked once, the same for every step ----------------------------------
+// ---- The loop's settings: checked once, the same for every step ----------------------------------
 
-/** What every step of a {@linkcode fit} reads; none of it changes during the run. */
-interface Run {
+/**
+ * What the loop and every step of a {@linkcode fit} read: its options with their defaults and
+ * what follows from the model; none of it changes during the run.
+ */
+interface Loop extends Omit<FitOptions, "learningRate"> {
   model: tf.LayersModel;
   train: Examples;
-  options: FitOptions;
-  epochs: number;
-  batchSize: number;
   /** Batches per epoch (the last one may be short). */
   batches: number;
-  optimizer: tf.Optimizer;
   loss: LossName;
   seed: number;
   labelSmoothing: number;
@@ -301,24 +305,20 @@ interface Run {
   /** Only this model's trainable weights: the engine may hold other models' variables. */
   variables: tf.Variable[];
   workers: GradientWorker[];
+  schedule?: (epochs: number) => number;
   /** The weight decay as workers take it: by index in `variables` (names differ there). */
   decayIndices?: { rate: number; indices: number[] };
-  /** How validation evaluates: with the training loss and transform. */
-  evaluation: { loss: LossName; transform?: (x: tf.Tensor) => tf.Tensor };
 }
 
-/** The run's settings from `options`, with defaults; throws on options that cannot go together. */
-function checkedRun(model: tf.LayersModel, train: Examples, options: FitOptions): Run {
-  const { epochs, batchSize, optimizer, loss = "categorical_crossentropy", seed = 0 } = options;
-  const log = options.log ?? ((line: string) => console.error(line));
+/** The loop's settings from `options`, with defaults; throws on options that cannot go together. */
+function checkedLoop(model: tf.LayersModel, train: Examples, options: FitOptions): Loop {
+  const { epochs, batchSize, optimizer, learningRate: schedule, weightDecay } = options;
   if (!(epochs >= 1) || !(batchSize >= 1)) throw new Error("epochs and batchSize must be >= 1");
-  const numClasses = numClassesOf(model);
   const workers = options.workers ?? [];
   if (workers.length && options.transform) {
     throw new Error("fit: workers cannot be combined with a transform");
   }
-  const { augment, learningRate: schedule, labelSmoothing = 0, weightDecay } = options;
-  if (augment && !train.gatherAugmented) {
+  if (options.augment && !train.gatherAugmented) {
     throw new Error("fit: augmentation needs image examples (imageExamples)");
   }
   if (schedule && !hasSettableRate(optimizer)) {
@@ -330,22 +330,19 @@ function checkedRun(model: tf.LayersModel, train: Examples, options: FitOptions)
     indices: weightDecay.names.map((name) => variables.findIndex((v) => v.name === name)),
   };
   return {
+    ...options,
     model,
     train,
-    options,
-    epochs,
-    batchSize,
     batches: Math.ceil(train.count / batchSize),
-    optimizer,
-    loss,
-    seed,
-    labelSmoothing,
-    log,
-    numClasses,
+    loss: options.loss ?? "categorical_crossentropy",
+    seed: options.seed ?? 0,
+    labelSmoothing: options.labelSmoothing ?? 0,
+    log: options.log ?? ((line: string) => console.error(line)),
+    numClasses: numClassesOf(model),
     variables,
     workers,
+    schedule,
     decayIndices,
-    evaluation: { loss, transform: options.transform },
   };
 }
 
@@ -363,8 +360,8 @@ function setScheduledRate(
 // ---- One batch: its pixels, its gradients, the step ---------------------------------------------
 
 /** The float pixels of the run's batch number `step`: augmented afresh, when asked for. */
-function batchPixels(run: Run, indices: ArrayLike<number>, step: number): Float32Array {
-  const { train, seed, options: { augment } } = run;
+function batchPixels(loop: Loop, indices: ArrayLike<number>, step: number): Float32Array {
+  const { train, seed, augment } = loop;
   return augment
     ? train.gatherAugmented!(indices, augment, seed * SEED_STRIDE.augment + step)
     : train.gather(indices);
@@ -372,24 +369,24 @@ function batchPixels(run: Run, indices: ArrayLike<number>, step: number): Float3
 
 /** Gradients of `weight` x the mean loss over `indices` of batch `step`, on this thread. */
 function localGradients(
-  run: Run,
+  loop: Loop,
   indices: ArrayLike<number>,
   step: number,
   weight = 1,
 ): Gradients {
-  const { train, options } = run;
-  const x = tf.tensor(batchPixels(run, indices, step), [indices.length, ...train.shape]);
+  const { train, transform } = loop;
+  const x = tf.tensor(batchPixels(loop, indices, step), [indices.length, ...train.shape]);
   const labels = batchLabels(train, indices);
-  const input = options.transform ? options.transform(x) : x;
+  const input = transform ? transform(x) : x;
   try {
-    return gradients(run.model, run.variables, {
+    return gradients(loop.model, loop.variables, {
       x: input,
       labels,
-      numClasses: run.numClasses,
-      loss: run.loss,
+      numClasses: loop.numClasses,
+      loss: loop.loss,
       weight,
-      labelSmoothing: run.labelSmoothing,
-      weightDecay: options.weightDecay,
+      labelSmoothing: loop.labelSmoothing,
+      weightDecay: loop.weightDecay,
     });
   } finally {
     tf.dispose([x, labels, input]);
@@ -397,27 +394,27 @@ function localGradients(
 }
 
 /** Compute and apply batch `step`'s gradients on this thread: its mean loss and right answers. */
-function localStep(run: Run, indices: Uint32Array, step: number): [number, number] {
-  const { grads, loss, correct } = localGradients(run, indices, step);
-  run.optimizer.applyGradients(grads);
+function localStep(loop: Loop, indices: Uint32Array, step: number): [number, number] {
+  const { grads, loss, correct } = localGradients(loop, indices, step);
+  loop.optimizer.applyGradients(grads);
   tf.dispose(grads);
   return [loss, correct];
 }
 
 /** Batch `step`'s step, split between this thread and the workers (./parallel.ts). */
-function splitStep(run: Run, indices: Uint32Array, step: number): Promise<[number, number]> {
-  return parallelStep(indices, run.workers, {
-    variables: run.variables,
-    optimizer: run.optimizer,
-    examples: run.train,
-    pixels: (share) => batchPixels(run, share, step),
+function splitStep(loop: Loop, indices: Uint32Array, step: number): Promise<[number, number]> {
+  return parallelStep(indices, loop.workers, {
+    variables: loop.variables,
+    optimizer: loop.optimizer,
+    examples: loop.train,
+    pixels: (share) => batchPixels(loop, share, step),
     loss: {
-      numClasses: run.numClasses,
-      loss: run.loss,
-      labelSmoothing: run.labelSmoothing,
-      weightDecay: run.decayIndices,
+      numClasses: loop.numClasses,
+      loss: loop.loss,
+      labelSmoothing: loop.labelSmoothing,
+      weightDecay: loop.decayIndices,
     },
-    localGradients: (share, weight) => localGradients(run, share, step, weight),
+    localGradients: (share, weight) => localGradients(loop, share, step, weight),
   });
 }
 
@@ -431,12 +428,15 @@ function epochLine(batches: number, seconds: number, loss: number, accuracy: num
 /**
  * Loss, accuracy, top-5 accuracy and the predicted class of every example,
  * in inference mode (no dropout).
+ *
+ * @param options.batchSize examples per forward pass (default EVAL_BATCH_SIZE; tests pass
+ *   small ones to cross batch boundaries)
  */
-export async function evaluate(
+export function evaluate(
   model: tf.LayersModel,
   examples: Examples,
   options: { loss?: LossName; batchSize?: number; transform?: (x: tf.Tensor) => tf.Tensor } = {},
-): Promise<Evaluation> {
+): Evaluation {
   const { loss = "categorical_crossentropy", batchSize = EVAL_BATCH_SIZE } = options;
   const numClasses = numClassesOf(model);
   const predictions = new Uint8Array(examples.count);
@@ -469,7 +469,6 @@ export async function evaluate(
     confidences.set(confidence.dataSync(), s);
     tf.dispose([batchLoss, hits, inTop5, best, confidence]);
   }
-  await Promise.resolve();
   return {
     loss: lossSum / examples.count,
     accuracy: correct / examples.count,

@@ -113,8 +113,8 @@ const RESNET9 = {
    */
   epochs: 15,
   /**
-   * Page's batch is 512; on 2 cores images/s hardly depend on it (421, 474, 519 at 128, 256,
-   * 512 for width 16), so 128 gives 4 times the steps per second, which short budgets need.
+   * Page's batch is 512; on 2 cores images/s hardly depend on it (docs/resnet9.md), so 128
+   * gives 4 times the steps per second, which short budgets need.
    */
   batchSize: 128,
   seed: COMMON.seed,
@@ -122,9 +122,8 @@ const RESNET9 = {
   loss: COMMON.loss,
   /**
    * Page: SGD with Nesterov momentum 0.9, peak learning rate 0.4 (at his batch 512). Kept at
-   * batch 128 rather than scaled down to 0.1: on held-out synthetic data (seed 7, 1,000 images,
-   * 5 epochs) peaks of 0.1, 0.2, 0.4 and 0.8 reached 77%, 94%, 98% and 99% test accuracy, 0.8
-   * much slower in the first epochs. Another batch size scales it linearly (runRecipe).
+   * batch 128 rather than scaled down to 0.1, which learned much slower on held-out synthetic
+   * data (docs/resnet9.md). Another batch size scales it linearly (runRecipe).
    */
   optimizer: { name: "sgd", learningRate: 0.4, momentum: 0.9, nesterov: true },
   /** Page: piecewise linear, 0 -> peak at epoch 5 of 24 -> 0 at the end. */
@@ -345,9 +344,23 @@ export function augmentationLabel(augment: AugmentOptions | null): string {
   return parts.join(" + ");
 }
 
-/** How a run record names its schedule, e.g. `one-cycle (peak 0.2 at 21% of steps)`. */
-export function scheduleLabel(recipe: Recipe): string {
-  if (!recipe.schedule) return `constant (${recipe.learningRate})`;
-  const at = Math.round(recipe.schedule.warmup * 100);
-  return `one-cycle: linear 0 -> ${recipe.learningRate} over ${at}% of steps, then -> 0`;
+/**
+ * How a run record names its learning rate over the run.
+ *
+ * @param schedule the schedule, or null for a constant rate
+ * @param learningRate the constant rate, or the schedule's peak
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(scheduleLabel(null, 0.001), "constant (0.001)");
+ * assert.equal(
+ *   scheduleLabel({ kind: "one-cycle", warmup: 5 / 24 }, 0.4),
+ *   "one-cycle: linear 0 -> 0.4 over 21% of steps, then -> 0",
+ * );
+ * ```
+ */
+export function scheduleLabel(schedule: OneCycleSchedule | null, learningRate: number): string {
+  if (!schedule) return `constant (${learningRate})`;
+  const at = Math.round(schedule.warmup * 100);
+  return `one-cycle: linear 0 -> ${learningRate} over ${at}% of steps, then -> 0`;
 }

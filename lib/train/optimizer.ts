@@ -36,9 +36,8 @@ interface AdamPowers {
 
 /**
  * tfjs's Adam, whose `setWeights` restores the powers of beta1 and beta2 as an uninterrupted run
- * holds them. tfjs's keeps beta^(t+1) as a running float32 product (one multiplication a step)
- * but restores it as pow(beta, t + 1), which is another float32 from some step on (the 18th for
- * 0.999, measured on wasm): a resumed run then drifted in the 8th digit.
+ * holds them: tfjs's keeps beta^(t+1) as a running float32 product but restores it as
+ * pow(beta, t + 1), which can differ in the last bit, so a resumed run would drift.
  */
 class RestorableAdam extends tf.AdamOptimizer {
   override async setWeights(

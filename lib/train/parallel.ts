@@ -30,6 +30,8 @@ import type { Gradients } from "./step.ts";
 export interface TrainRecipe {
   model: SmallModel;
   seed: number;
+  /** The data's number of classes. */
+  numClasses: number;
   /** 1, 2, ...: distinct dropout seeds per replica. */
   index: number;
 }

@@ -29,7 +29,7 @@ async function build(recipe: ReplicaRecipe): Promise<void> {
   }
   // Another seed than the main thread's, so the replica's dropout masks are its own.
   const seed = recipe.seed + SEED_STRIDE.replica * recipe.index;
-  model = buildSmallModel(recipe.model, seed);
+  model = buildSmallModel(recipe.model, seed, recipe.numClasses);
   variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
 }
 

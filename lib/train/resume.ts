@@ -25,9 +25,10 @@ import {
   type TrainingProgress,
   writeCheckpoint,
 } from "./checkpoint.ts";
-import { type CheckpointMode, type ExperimentConfig, resolveConfig } from "./experiment_config.ts";
-import { augmentationLabel, HYP, runRecipe, scheduleLabel } from "./hyp.ts";
+import type { CheckpointMode, Run } from "./experiment_config.ts";
+import { augmentationLabel, scheduleLabel } from "./hyp.ts";
 import type { GradientWorker } from "./parallel.ts";
+import { TrainingStopped } from "./fit.ts";
 
 /** The folder, inside a run's, that holds the best epoch's model with `keepBest`. */
 export const BEST_FOLDER = "best";
@@ -60,19 +61,12 @@ export function runIdentity(fields: RunIdentityFields): RunIdentity {
 }
 
 /**
- * The identity of `config`'s run on `data` (every field of {@linkcode RunIdentityFields}, from
- * the configuration, the data and the engine); a model adds its own fields (VGG16: weights,
- * input size, fine-tuning).
+ * The identity of `run` on `data` (every field of {@linkcode RunIdentityFields}); a model adds
+ * its own fields (VGG16: weights, input size, fine-tuning).
  */
-export function experimentIdentity(
-  config: ExperimentConfig,
-  data: Cifar100,
-  engine: { threads: number; backend: string; optimizer: string },
-): RunIdentity {
-  const run = resolveConfig(config);
-  const recipe = runRecipe(config);
+export function experimentIdentity(run: Run, data: Cifar100): RunIdentity {
   return runIdentity({
-    model: config.model,
+    model: run.model,
     data: data.source.id,
     train_images: data.train.count,
     test_images: data.test.count,
@@ -80,15 +74,43 @@ export function experimentIdentity(
     batch_size: run.batchSize,
     epochs: run.epochs,
     loss: run.loss,
-    augmentation: augmentationLabel(recipe.augment),
-    lr_schedule: scheduleLabel(recipe),
-    label_smoothing: recipe.labelSmoothing,
-    weight_decay: recipe.weightDecay,
-    optimizer: engine.optimizer,
-    workers: engine.threads,
-    backend: engine.backend,
-    width: config.model === "resnet9" ? HYP.resnet9.width : undefined,
+    augmentation: augmentationLabel(run.augment),
+    lr_schedule: scheduleLabel(run.schedule, run.optimizer.learningRate),
+    label_smoothing: run.labelSmoothing,
+    weight_decay: run.weightDecay,
+    optimizer: run.optimizerLabel,
+    workers: run.threads,
+    backend: run.backend,
+    width: run.width,
   });
+}
+
+/**
+ * A stop's message with what stands after it: the last checkpoint in `dir`, or none.
+ *
+ * @param stopped what fit threw
+ * @param dir the run's folder, or undefined when it saves nothing
+ * @param phase a run in phases (VGG16): how the log names the phase stopped in, and the
+ *   checkpoint that stands before its first epoch ends (an earlier phase's), if any
+ */
+export function stoppedWithCheckpoint(
+  stopped: TrainingStopped,
+  dir: string | undefined,
+  phase?: { words: string; before?: string },
+): TrainingStopped {
+  const { epochsDone, epochs, reason } = stopped;
+  const during = phase ? ` of ${phase.words}` : "";
+  if (dir === undefined) {
+    return new TrainingStopped(epochsDone, epochs, reason, `${during}; the run saves nothing`);
+  }
+  const standing = epochsDone > 0 ? `epoch ${epochsDone}${during}` : phase?.before;
+  if (standing === undefined) {
+    const none = `${during}; no epoch was complete, so there is no checkpoint`;
+    return new TrainingStopped(epochsDone, epochs, reason, none);
+  }
+  const path = join(dir, CHECKPOINT_FILE);
+  const after = `${during}; the checkpoint after ${standing} stands (${path})`;
+  return new TrainingStopped(epochsDone, epochs, reason, after, path);
 }
 
 /**

@@ -119,27 +119,6 @@ export interface RunRecord {
   head_seconds_per_epoch?: number[];
 }
 
-/** What a model's trainer adds to the record (the rest comes from the config and the data). */
-export type TrainedFields =
-  & Pick<
-    RunRecord,
-    | "params"
-    | "trainable_params"
-    | "optimizer"
-    | "history"
-    | "test_loss"
-    | "test_accuracy"
-    | "top5_accuracy"
-    | "seconds_per_epoch"
-    | "validation_seconds"
-    | "train_images_per_second"
-    | "test_predictions"
-    | "test_confidences"
-    | "summary"
-    | "workers"
-  >
-  & Partial<RunRecord>;
-
 /**
  * Top-1 probabilities as the run record keeps them: 3 decimals, about 6 bytes per test image.
  *

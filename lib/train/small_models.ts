@@ -14,21 +14,25 @@ export type SmallModel = "mlp" | "cnn" | "resnet9";
 
 /**
  * A fresh mlp, cnn or resnet9 (HYP's width, head, batch-norm settings and logit scale) with the
- * weights fixed by `seed`.
+ * weights fixed by `seed`, and `numClasses` outputs (the data's classes).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { initBackend } from "../engine/backend.ts";
  * await initBackend();
- * const model = buildSmallModel("cnn", 0);
+ * const model = buildSmallModel("cnn", 0, 100);
  * assert.equal(model.countParams(), 249892);
  * model.dispose();
  * ```
  */
-export function buildSmallModel(model: SmallModel, seed: number): tf.LayersModel {
-  if (model === "mlp") return buildMlp({ seed });
-  if (model === "cnn") return buildCnn({ seed });
+export function buildSmallModel(
+  model: SmallModel,
+  seed: number,
+  numClasses: number,
+): tf.LayersModel {
+  if (model === "mlp") return buildMlp({ seed, numClasses });
+  if (model === "cnn") return buildCnn({ seed, numClasses });
   const { width, batchNorm, logitScale, head } = HYP.resnet9;
-  return buildResnet9({ width, seed, batchNorm, logitScale, head });
+  return buildResnet9({ width, seed, batchNorm, logitScale, head, numClasses });
 }

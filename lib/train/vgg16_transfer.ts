@@ -19,7 +19,7 @@
  * @module
  */
 import { join } from "node:path";
-import { initBackend, tf } from "../engine/backend.ts";
+import type { tf } from "../engine/backend.ts";
 import type { Cifar100 } from "../data/dataset.ts";
 import { featureExamples, imageExamples } from "../data/examples.ts";
 import { countParams, summary } from "../models/layers.ts";
@@ -36,33 +36,33 @@ import {
   weightsKind,
   type WeightsSource,
 } from "../models/vgg16_weights.ts";
-import { HYP, optimizerLabel } from "./hyp.ts";
-import {
-  type ExperimentConfig,
-  type ExperimentHooks,
-  resolveConfig,
-  type RunSettings,
-} from "./experiment_config.ts";
-import { type History, recordedConfidences } from "./run_record.ts";
+import { HYP } from "./hyp.ts";
+import type { ExperimentHooks, Run, Vgg16Settings } from "./experiment_config.ts";
+import type { Trained } from "./experiment.ts";
+import type { History } from "./run_record.ts";
 import { cachedFeatures, extractFeatures, vgg16Input } from "./features.ts";
-import { evaluate, type Evaluation, fit, type Trained, TrainingStopped } from "./fit.ts";
+import { evaluate, type Evaluation, fit, TrainingStopped } from "./fit.ts";
 import { makeOptimizer } from "./optimizer.ts";
-import { defaultWorkers, startWorkers } from "./parallel.ts";
+import { startWorkers } from "./parallel.ts";
 import {
   type Checkpoint,
-  CHECKPOINT_FILE,
   type PhaseProgress,
   restoreCheckpoint,
   type RunIdentity,
   type TrainingProgress,
 } from "./checkpoint.ts";
-import { bestEpoch, epochCheckpoints, experimentIdentity, openCheckpoint } from "./resume.ts";
+import {
+  epochCheckpoints,
+  experimentIdentity,
+  openCheckpoint,
+  stoppedWithCheckpoint,
+} from "./resume.ts";
 
 const hyp = HYP.vgg16;
 
 /** Find the weights (--weights, env VGG16_WEIGHTS, cache, download) or say how to supply them. */
-export function resolveWeights(config: ExperimentConfig): Promise<WeightsSource> {
-  return resolveVgg16Weights({ weights: config.weights, cacheDir: config.cacheDir });
+export function resolveWeights(run: Run): Promise<WeightsSource> {
+  return resolveVgg16Weights({ weights: run.vgg16?.weights, cacheDir: run.cacheDir });
 }
 
 /** The phases that checkpoints are of, and how the log names them. */
@@ -72,17 +72,13 @@ const PHASE_WORDS: Record<PhaseName, string> = { head: "the head", "fine-tune": 
 
 /** What the phases share. */
 interface Context {
-  config: ExperimentConfig;
-  run: RunSettings;
+  run: Run;
+  /** The run's VGG16 settings (`run.vgg16`). */
+  vgg16: Vgg16Settings;
   weights: WeightsSource;
   data: Cifar100;
   hooks: ExperimentHooks;
   log: (line: string) => void;
-  inputSize: number;
-  /** This thread plus feature workers. */
-  threads: number;
-  /** The run's folder, where its checkpoints go; undefined when the run saves nothing. */
-  dir?: string;
   identity: RunIdentity;
   /** The checkpoint the run goes on from, until its phase has restored it. */
   checkpoint?: Checkpoint;
@@ -90,15 +86,14 @@ interface Context {
 
 /** Train the VGG16 head (and optionally fine-tune block5); see the module doc. */
 export async function trainVgg16(
-  config: ExperimentConfig,
+  run: Run,
   weights: WeightsSource,
   data: Cifar100,
   hooks: ExperimentHooks,
   log: (line: string) => void,
 ): Promise<Trained> {
-  const ctx = await context(config, weights, data, hooks, log);
-  const { run } = ctx;
-  const base = buildVgg16Base(ctx.inputSize, run.seed);
+  const ctx = await context(run, weights, data, hooks, log);
+  const base = buildVgg16Base(ctx.vgg16.inputSize, run.seed);
   if (weights.path) await loadVgg16Weights(base, weights.path);
   setFineTunable(base, false);
   const head = buildVgg16Head(data.fineLabelNames.length, VGG16_FEATURE_DIM, run.seed);
@@ -110,31 +105,25 @@ export async function trainVgg16(
   const phases = await trainPhases(ctx, base, head, classifier);
   const { headRun, tuned, featureSeconds } = phases;
   const last = tuned ?? headRun as PhaseResult;
-  const history = tuned ? concatHistory(headRun.history, tuned.history) : headRun.history;
+  const params = countParams(classifier);
   return {
-    params: countParams(classifier).total,
-    trainable_params: tuned?.trainable ?? countParams(classifier).trainable,
-    optimizer: vgg16OptimizerLabel(config),
-    history,
-    test_loss: last.evaluation.loss,
-    test_accuracy: last.evaluation.accuracy,
-    top5_accuracy: last.evaluation.top5Accuracy,
-    seconds_per_epoch: [...headRun.secondsPerEpoch, ...tuned?.secondsPerEpoch ?? []],
-    validation_seconds: [...headRun.validationSeconds, ...tuned?.validationSeconds ?? []],
-    train_images_per_second: last.imagesPerSecond,
-    test_predictions: Array.from(last.evaluation.predictions),
-    test_confidences: recordedConfidences(last.evaluation.confidences),
+    model: classifier,
     summary: text,
-    weights: weights.description,
-    weights_kind: weightsKind(weights),
-    input_size: ctx.inputSize,
-    fine_tune: !!config.fineTune,
-    feature_seconds: featureSeconds,
-    head_seconds_per_epoch: headRun.secondsPerEpoch,
-    workers: ctx.threads,
-    ...(resumedFrom !== undefined ? { resumed_from_epoch: resumedFrom } : {}),
-    ...(config.keepBest ? { best_epoch: bestEpoch(history.val_accuracy) } : {}),
-    trained: classifier,
+    params: { total: params.total, trainable: tuned?.trainable ?? params.trainable },
+    history: tuned ? concatHistory(headRun.history, tuned.history) : headRun.history,
+    secondsPerEpoch: [...headRun.secondsPerEpoch, ...tuned?.secondsPerEpoch ?? []],
+    validationSeconds: [...headRun.validationSeconds, ...tuned?.validationSeconds ?? []],
+    imagesPerSecond: last.imagesPerSecond,
+    evaluation: last.evaluation,
+    resumedFromEpoch: resumedFrom,
+    extra: {
+      weights: weights.description,
+      weights_kind: weightsKind(weights),
+      input_size: ctx.vgg16.inputSize,
+      fine_tune: ctx.vgg16.fineTune,
+      feature_seconds: featureSeconds,
+      head_seconds_per_epoch: headRun.secondsPerEpoch,
+    },
   };
 }
 
@@ -143,38 +132,28 @@ export async function trainVgg16(
  * another configuration is refused here, before the features).
  */
 async function context(
-  config: ExperimentConfig,
+  run: Run,
   weights: WeightsSource,
   data: Cifar100,
   hooks: ExperimentHooks,
   log: (line: string) => void,
 ): Promise<Context> {
-  const backend = await initBackend();
-  const run = resolveConfig(config);
-  const inputSize = config.inputSize ?? hyp.inputSize;
-  const threads = config.workers ?? defaultWorkers(backend.name);
-  const engine = { threads, backend: backend.name, optimizer: vgg16OptimizerLabel(config) };
+  const vgg16 = run.vgg16!;
   const identity: RunIdentity = {
-    ...experimentIdentity(config, data, engine),
+    ...experimentIdentity(run, data),
     weights_kind: weightsKind(weights),
     weights_md5: weights.md5 ?? null,
-    input_size: inputSize,
-    fine_tune: !!config.fineTune,
+    input_size: vgg16.inputSize,
+    fine_tune: vgg16.fineTune,
   };
   log(`Weights: ${weights.description}`);
   if (weights.kind === "none") {
     log("RANDOM VGG16 weights (--weights none): features are not ImageNet features.");
   }
-  const dir = run.out === null ? undefined : join(run.out, "vgg16");
-  const checkpoint = dir === undefined
+  const checkpoint = run.dir === undefined
     ? undefined
-    : await openCheckpoint(dir, identity, config.checkpoint ?? "auto", log);
-  return { config, run, weights, data, hooks, log, inputSize, threads, dir, identity, checkpoint };
-}
-
-function vgg16OptimizerLabel(config: ExperimentConfig): string {
-  return optimizerLabel(hyp.optimizer) +
-    (config.fineTune ? `, then ${optimizerLabel(hyp.fineTune.optimizer)} on block5` : "");
+    : await openCheckpoint(run.dir, identity, run.checkpoint, log);
+  return { run, vgg16, weights, data, hooks, log, identity, checkpoint };
 }
 
 function phaseOf(checkpoint: Checkpoint): PhaseName {
@@ -214,7 +193,7 @@ async function trainPhases(
     featureSeconds = features.seconds;
     headRun = await stopsIn(ctx, PHASES.head, headPhase(ctx, head, classifier, features));
   }
-  if (!ctx.config.fineTune) return { headRun, featureSeconds };
+  if (!ctx.vgg16.fineTune) return { headRun, featureSeconds };
   const earlier: PhaseProgress = {
     name: PHASES.fineTune,
     earlier: [pickRecord(headRun)],
@@ -274,14 +253,14 @@ function phaseCheckpoints(
   optimizer: tf.Optimizer,
   classifier: tf.LayersModel,
 ): ((progress: TrainingProgress) => Promise<void>) | undefined {
-  if (ctx.dir === undefined) return undefined;
+  if (ctx.run.dir === undefined) return undefined;
   return epochCheckpoints({
-    dir: ctx.dir,
+    dir: ctx.run.dir,
     identity: ctx.identity,
     model,
     optimizer,
     workers: [],
-    keepBest: ctx.config.keepBest,
+    keepBest: ctx.run.keepBest,
     phase,
     bestModel: classifier,
     log: ctx.log,
@@ -294,28 +273,9 @@ async function stopsIn<T>(ctx: Context, phase: PhaseName, training: Promise<T>):
     return await training;
   } catch (e) {
     if (!(e instanceof TrainingStopped)) throw e;
-    const during = ` of ${PHASE_WORDS[phase]}`;
-    if (ctx.dir === undefined) {
-      throw new TrainingStopped(
-        e.epochsDone,
-        e.epochs,
-        e.reason,
-        `${during}; the run saves nothing`,
-      );
-    }
     // Before fine-tuning's first epoch ends, the head's last checkpoint stands.
-    const standing = e.epochsDone > 0
-      ? `epoch ${e.epochsDone} of ${PHASE_WORDS[phase]}`
-      : phase === PHASES.fineTune
-      ? `epoch ${ctx.run.epochs} of the head`
-      : undefined;
-    if (standing === undefined) {
-      const none = `${during}; no epoch was complete, so there is no checkpoint`;
-      throw new TrainingStopped(e.epochsDone, e.epochs, e.reason, none);
-    }
-    const path = join(ctx.dir, CHECKPOINT_FILE);
-    const after = `${during}; the checkpoint after ${standing} stands (${path})`;
-    throw new TrainingStopped(e.epochsDone, e.epochs, e.reason, after, path);
+    const before = phase === PHASES.fineTune ? `epoch ${ctx.run.epochs} of the head` : undefined;
+    throw stoppedWithCheckpoint(e, ctx.run.dir, { words: PHASE_WORDS[phase], before });
   }
 }
 
@@ -328,7 +288,8 @@ interface Features {
 }
 
 async function featuresPhase(ctx: Context, base: tf.LayersModel): Promise<Features> {
-  const { data, inputSize, threads, log, hooks } = ctx;
+  const { data, log, hooks, run: { threads } } = ctx;
+  const { inputSize } = ctx.vgg16;
   const start = performance.now();
   // Extraction is forward passes only: every core gets a share of the images. Workers start
   // only when a split is not cached.
@@ -336,14 +297,12 @@ async function featuresPhase(ctx: Context, base: tf.LayersModel): Promise<Featur
   const startFeatureWorkers = () => {
     if (!workers && threads > 1) log(`Extracting features on ${threads} threads`);
     return workers ??= threads > 1
-      ? initBackend().then((backend) =>
-        startWorkers(threads - 1, backend.name, {
-          model: "vgg16-base",
-          inputSize,
-          seed: ctx.run.seed,
-          weightsPath: ctx.weights.path,
-        })
-      )
+      ? startWorkers(threads - 1, ctx.run.backend, {
+        model: "vgg16-base",
+        inputSize,
+        seed: ctx.run.seed,
+        weightsPath: ctx.weights.path,
+      })
       : Promise.resolve([]);
   };
   const split = async (name: "train" | "test") => {
@@ -368,7 +327,7 @@ async function featuresPhase(ctx: Context, base: tf.LayersModel): Promise<Featur
         inputSize,
       },
       compute,
-      { cacheDir: ctx.config.cacheDir && join(ctx.config.cacheDir, "features") },
+      { cacheDir: ctx.run.cacheDir && join(ctx.run.cacheDir, "features") },
     );
     log(
       `Features (${name}, ${data[name].count} images, ${inputSize}px): ` +
@@ -406,7 +365,7 @@ async function headPhase(
   const { data, run } = ctx;
   const train = featureExamples(features.train, VGG16_FEATURE_DIM, data.train.fineLabels);
   const test = featureExamples(features.test, VGG16_FEATURE_DIM, data.test.fineLabels);
-  const optimizer = makeOptimizer(hyp.optimizer);
+  const optimizer = makeOptimizer(run.optimizer);
   const phase: PhaseProgress = { name: PHASES.head, earlier: [], values: {} };
   try {
     const resumeFrom = await resumePhase(ctx, PHASES.head, head, optimizer);
@@ -424,7 +383,8 @@ async function headPhase(
       onEpochEnd: phaseCheckpoints(ctx, phase, head, optimizer, classifier),
       signal: ctx.hooks.signal,
     });
-    return { ...result, evaluation: await evaluate(head, test, { loss: run.loss }) };
+    // The test set is the validation set: its last epoch's evaluation is the phase's.
+    return { ...result, evaluation: result.validation ?? evaluate(head, test, { loss: run.loss }) };
   } finally {
     optimizer.dispose();
   }
@@ -438,7 +398,8 @@ async function fineTunePhase(
   classifier: tf.LayersModel,
   phase: PhaseProgress,
 ): Promise<PhaseResult & { trainable: number }> {
-  const { data, run, inputSize } = ctx;
+  const { data, run } = ctx;
+  const { inputSize } = ctx.vgg16;
   setFineTunable(base, true);
   const trainable = countParams(classifier).trainable;
   ctx.log(`Fine-tuning block5 (${trainable.toLocaleString("en-US")} trainable parameters)`);
@@ -464,7 +425,8 @@ async function fineTunePhase(
       onEpochEnd: phaseCheckpoints(ctx, phase, classifier, optimizer, classifier),
       signal: ctx.hooks.signal,
     });
-    const evaluation = await evaluate(classifier, test, { loss: run.loss, transform });
+    const evaluation = result.validation ??
+      evaluate(classifier, test, { loss: run.loss, transform });
     return { ...result, evaluation, trainable };
   } finally {
     optimizer.dispose();
