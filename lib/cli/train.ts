@@ -1,12 +1,5 @@
 /**
- * The command line behind `deno task train`.
- *
- * ```sh
- * deno task train --model <mlp|cnn|vgg16|resnet9> [--epochs N] [--batch-size N]
- *   [--data PATH|synthetic] [--limit-train N] [--limit-test N] [--seed N] [--out DIR] [--loss NAME]
- *   [--workers N] [--augment crop+flip|crop|none] [--weights PATH|none] [--input-size N]
- *   [--fine-tune] [--resume|--restart] [--keep-best]
- * ```
+ * The command line behind `deno task train`; its flags are {@linkcode USAGE} (`--help`).
  *
  * The log goes to stderr; stdout gets exactly one JSON line, the run record
  * without its per-image arrays. User errors: one line on stderr, exit 2. Every flag, the
@@ -36,7 +29,7 @@ export const USAGE =
  * @throws {HelpRequested} for `--help` / `-h`
  * @throws {UserError} naming a bad flag or value
  */
-export function parseTrainArgs(args: string[]): ExperimentConfig {
+function parseTrainArgs(args: string[]): ExperimentConfig {
   const { values: v } = parseCommandLine(args, {
     usage: USAGE,
     options: {
@@ -85,7 +78,7 @@ export function parseTrainArgs(args: string[]): ExperimentConfig {
 }
 
 /** The command that resumes a stopped run: its own flags, with --resume in place of --restart. */
-export function resumeCommand(args: string[]): string {
+function resumeCommand(args: string[]): string {
   const kept = args.filter((a) => a !== "--restart" && a !== "--resume");
   const quoted = kept.map((a) =>
     /^[\w.,:=/+@%-]+$/.test(a) ? a : `'${a.replaceAll("'", "'\\''")}'`
@@ -94,7 +87,7 @@ export function resumeCommand(args: string[]): string {
 }
 
 /** The JSON line: the record without the per-image and per-class arrays. */
-export function summaryLine(record: RunRecord): string {
+function summaryLine(record: RunRecord): string {
   const {
     test_predictions: _p,
     test_confidences: _q,

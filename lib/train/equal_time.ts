@@ -91,7 +91,7 @@ export function epochsWithin(seconds: number, imagesPerSecond: number, images: n
  * ResNet-9's training throughput on the active engine: two epochs of its recipe (augmentation,
  * schedule, smoothing, decay) on the first `batches` batches of `data`, the second timed.
  */
-export async function probeResnet9(
+async function probeResnet9(
   data: Cifar100,
   seed = 0,
   augment?: AugmentName,

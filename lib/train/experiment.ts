@@ -21,8 +21,8 @@ import {
   resolveRun,
   type Run,
 } from "./experiment_config.ts";
-import { type History, recordedConfidences, type RunRecord } from "./run_record.ts";
-import { evaluate, type Evaluation, fit, TrainingStopped } from "./fit.ts";
+import { recordedConfidences, type RunRecord } from "./run_record.ts";
+import { evaluate, fit, type Trained, TrainingStopped } from "./fit.ts";
 import type { TrainingProgress } from "./checkpoint.ts";
 import {
   bestEpoch,
@@ -35,26 +35,6 @@ import {
 } from "./resume.ts";
 import { makeOptimizer } from "./optimizer.ts";
 import { buildSmallModel, type SmallModel } from "./small_models.ts";
-
-/** What a model's trainer hands back: the trained model, and what the run record says of it. */
-export interface Trained {
-  /** The model to save (VGG16: the whole classifier). */
-  model: tf.LayersModel;
-  summary: string;
-  /** The model's parameters, and those its last phase trained. */
-  params: { total: number; trainable: number };
-  history: History;
-  secondsPerEpoch: number[];
-  validationSeconds: number[];
-  /** Training images per second of the last phase. */
-  imagesPerSecond: number;
-  /** The trained model's evaluation of the test set. */
-  evaluation: Evaluation;
-  /** The epochs of the checkpoint the run went on from, when it resumed. */
-  resumedFromEpoch?: number;
-  /** Record fields of this model alone (VGG16's weights, input size and features). */
-  extra?: Partial<RunRecord>;
-}
 
 /**
  * Run one experiment and return its record (saved under `out/<model>/` unless out is null).

@@ -86,7 +86,7 @@ export interface ExperimentConfig {
 export type CheckpointMode = "auto" | "resume" | "restart" | "ask";
 
 /** The values {@linkcode CheckpointMode} takes. */
-export const CHECKPOINT_MODES: readonly CheckpointMode[] = ["auto", "resume", "restart", "ask"];
+const CHECKPOINT_MODES: readonly CheckpointMode[] = ["auto", "resume", "restart", "ask"];
 
 /** Hooks for the front ends. */
 export interface ExperimentHooks {
@@ -110,23 +110,16 @@ export interface ExperimentHooks {
  * nothing below re-derives a setting. The data's own facts (images, number of classes, class
  * names) come from the loaded dataset, not from here.
  */
-export interface Run {
-  readonly model: ModelName;
-  readonly epochs: number;
-  readonly batchSize: number;
-  readonly seed: number;
-  readonly loss: LossName;
-  /** What the data lookup is asked for: a path, "synthetic", or undefined (the default lookup). */
-  readonly data: string | undefined;
-  /** An already loaded dataset, to skip loading (limits still apply). */
-  readonly dataset: Cifar100 | undefined;
-  readonly limitTrain: number | undefined;
-  readonly limitTest: number | undefined;
+export interface Run
+  extends
+    Readonly<Required<Pick<ExperimentConfig, "model" | "epochs" | "batchSize" | "seed" | "loss">>>,
+    Readonly<Required<Pick<ExperimentConfig, "checkpoint" | "keepBest">>>,
+    Readonly<Pick<ExperimentConfig, "data" | "dataset" | "limitTrain" | "limitTest">>,
+    Readonly<Pick<ExperimentConfig, "profile" | "cacheDir">> {
   /** Folder for run records and models, or null to save nothing. */
   readonly out: string | null;
   /** The run's own folder, `<out>/<model>`, where its checkpoints go; undefined when unsaved. */
   readonly dir: string | undefined;
-  readonly profile: string | undefined;
   readonly budgetOverrides: readonly string[];
   /** The tfjs backend the run trains on (initialised once per process). */
   readonly backend: string;
@@ -147,18 +140,12 @@ export interface Run {
   readonly width: number | undefined;
   /** VGG16 only: the weights asked for, the input side and whether block5 is fine-tuned. */
   readonly vgg16: Vgg16Settings | undefined;
-  readonly checkpoint: CheckpointMode;
-  readonly keepBest: boolean;
-  readonly cacheDir: string | undefined;
 }
 
-/** The settings only VGG16 has. */
-export interface Vgg16Settings {
-  /** A weights path, "none" for random weights, or undefined (VGG16_WEIGHTS, cache, download). */
-  readonly weights: string | undefined;
-  readonly inputSize: number;
-  readonly fineTune: boolean;
-}
+/** The settings only VGG16 has (see {@linkcode ExperimentConfig}). */
+export type Vgg16Settings = Readonly<
+  Pick<ExperimentConfig, "weights"> & Required<Pick<ExperimentConfig, "inputSize" | "fineTune">>
+>;
 
 /**
  * Validate `config` and resolve it into the {@linkcode Run} every trainer takes.

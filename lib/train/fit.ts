@@ -12,7 +12,7 @@ import { tf } from "../engine/backend.ts";
 import type { Examples } from "../data/examples.ts";
 import type { AugmentOptions } from "../data/augment.ts";
 import { EVAL_BATCH_SIZE, type LossName } from "./hyp.ts";
-import type { History } from "./run_record.ts";
+import type { History, RunRecord } from "./run_record.ts";
 import { createProgress, type ProgressInfo } from "../util/progress.ts";
 import { type GradientWorker, parallelStep } from "./parallel.ts";
 import { permutation, SEED_STRIDE } from "../util/random.ts";
@@ -22,6 +22,26 @@ import { type Gradients, gradients } from "./step.ts";
 import type { TrainingProgress } from "./checkpoint.ts";
 import { UserError } from "../util/errors.ts";
 import { letSignalsIn } from "../util/interrupt.ts";
+
+/** What a model's trainer hands back: the trained model, and what the run record says of it. */
+export interface Trained {
+  /** The model to save (VGG16: the whole classifier). */
+  model: tf.LayersModel;
+  summary: string;
+  /** The model's parameters, and those its last phase trained. */
+  params: { total: number; trainable: number };
+  history: History;
+  secondsPerEpoch: number[];
+  validationSeconds: number[];
+  /** Training images per second of the last phase. */
+  imagesPerSecond: number;
+  /** The trained model's evaluation of the test set. */
+  evaluation: Evaluation;
+  /** The epochs of the checkpoint the run went on from, when it resumed. */
+  resumedFromEpoch?: number;
+  /** Record fields of this model alone (VGG16's weights, input size and features). */
+  extra?: Partial<RunRecord>;
+}
 
 /** Options for {@linkcode fit}. */
 export interface FitOptions {
@@ -45,9 +65,9 @@ export interface FitOptions {
    */
   workers?: GradientWorker[];
   /**
-   * Called after every epoch (after validation), and its result awaited, with a copy of the run's progress
-   * (epochs done, steps, history, timings, learning rates): with the model and the optimizer,
-   * all that a checkpoint (lib/train/checkpoint.ts) needs to write.
+   * Called after every epoch (after validation), and its result awaited, with a copy of the
+   * run's progress (epochs done, steps, history, timings, learning rates): with the model and
+   * the optimizer, all that a checkpoint (lib/train/checkpoint.ts) needs to write.
    */
   onEpochEnd?: (progress: TrainingProgress) => unknown;
   /**
@@ -59,8 +79,8 @@ export interface FitOptions {
   /**
    * A request to stop: checked before every step, so a run stops at the end of the step under
    * way (the progress of its last completed epoch is what `onEpochEnd` last had) and throws
-   * {@linkcode TrainingStopped}. The loop then yields to the event loop once per step, so that
-   * signal listeners run. Default none.
+   * {@linkcode TrainingStopped}. The loop then lets the event loop run (at most every 100 ms,
+   * lib/util/interrupt.ts' `letSignalsIn`), so that signal listeners run. Default none.
    */
   signal?: AbortSignal;
   /**
@@ -166,7 +186,8 @@ function numClassesOf(model: tf.LayersModel): number {
  * Train `model` on `train`, Keras style: shuffled mini-batches, one log line
  * per epoch, optional validation after each epoch.
  *
- * @returns the history (loss, accuracy, val_loss, val_accuracy) and timings.
+ * @returns the history (loss, accuracy, val_loss, val_accuracy), timings, and the last
+ *   epoch's evaluation of `validation`.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -286,7 +307,7 @@ async function stopIfAsked(signal: AbortSignal, epoch: number, epochs: number): 
   if (signal.aborted) throw new TrainingStopped(epoch, epochs, String(signal.reason ?? "a stop"));
 }
 
-// ---- The loop's settings: checked once, the same for every step ----------------------------------
+// ---- The loop's settings: checked once, the same for every step ---------------------------------
 
 /**
  * What the loop and every step of a {@linkcode fit} read: its options with their defaults and

@@ -50,7 +50,7 @@ export interface Vgg16Recipe {
 export type ReplicaRecipe = TrainRecipe | Vgg16Recipe;
 
 /** Main -> worker: start. */
-export interface InitRequest {
+interface InitRequest {
   type: "init";
   backend: string;
   recipe: ReplicaRecipe;
@@ -84,14 +84,14 @@ export interface StepReply {
 }
 
 /** Main -> worker: VGG16 features (pooled, 512 per image) of uint8 NHWC images. */
-export interface FeaturesRequest {
+interface FeaturesRequest {
   type: "features";
   images: Uint8Array;
   batchSize: number;
 }
 
 /** Worker -> main: the features, row-major [N, 512]. */
-export interface FeaturesReply {
+interface FeaturesReply {
   features: Float32Array;
 }
 
@@ -99,13 +99,13 @@ export interface FeaturesReply {
  * Main -> worker: set the replica's dropout positions (lib/models/layers.ts), when given, and
  * reply with them: a checkpoint keeps each replica's, so a resumed run draws the same masks.
  */
-export interface DropoutRequest {
+interface DropoutRequest {
   type: "dropout";
   positions?: number[];
 }
 
 /** Worker -> main: the replica's dropout positions. */
-export interface DropoutReply {
+interface DropoutReply {
   dropout: number[];
 }
 

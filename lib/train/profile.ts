@@ -44,13 +44,13 @@ import { readRunRecord, type RunRecord } from "./run_record.ts";
 /** A profile name. */
 export type ProfileName = keyof typeof NOTEBOOK_PROFILES;
 /** The notebook profiles' names. */
-export const PROFILES = Object.keys(NOTEBOOK_PROFILES) as readonly ProfileName[];
+const PROFILES = Object.keys(NOTEBOOK_PROFILES) as readonly ProfileName[];
 
 /** Training and test images of a model (lib/train/hyp.ts). */
 export type { Subset };
 
 /** The env variables that override a profile's budget, by what they set. */
-export const BUDGET_VARIABLES = {
+const BUDGET_VARIABLES = {
   epochs: "CIFAR_EPOCHS",
   train: "CIFAR_LIMIT_TRAIN",
   test: "CIFAR_LIMIT_TEST",
@@ -229,7 +229,7 @@ export function profileSettings(
 const RECENT_FIELDS = ["official_data", "budget_overrides", "test_confidences"] as const;
 
 /** The source's models, which the comparison notebook (05) needs records of. */
-export const SOURCE_MODELS = ["mlp", "cnn", "vgg16"] as const satisfies readonly ModelName[];
+const SOURCE_MODELS = ["mlp", "cnn", "vgg16"] as const satisfies readonly ModelName[];
 
 /** The notebook that trains each model and saves its record. */
 export const MODEL_NOTEBOOKS: Record<ModelName, string> = {

@@ -1,6 +1,6 @@
 /**
  * A run's checkpoints in its folder (`<out>/<model>/`): what makes a checkpoint this run's
- * ({@linkcode runIdentity}), whether to resume, start afresh or refuse ({@linkcode
+ * ({@linkcode experimentIdentity}), whether to resume, start afresh or refuse ({@linkcode
  * openCheckpoint}), putting a checkpoint's state back ({@linkcode resumeRun}), and writing one
  * after every epoch, with the best epoch's weights when asked ({@linkcode epochCheckpoints}).
  * The format and what it holds: lib/train/checkpoint.ts.
@@ -31,10 +31,10 @@ import type { GradientWorker } from "./parallel.ts";
 import { TrainingStopped } from "./fit.ts";
 
 /** The folder, inside a run's, that holds the best epoch's model with `keepBest`. */
-export const BEST_FOLDER = "best";
+const BEST_FOLDER = "best";
 
 /** The values that make two runs one run, as a run record names them. */
-export interface RunIdentityFields {
+interface RunIdentityFields {
   model: string;
   data: string;
   train_images: number;
@@ -55,17 +55,12 @@ export interface RunIdentityFields {
   width?: number;
 }
 
-/** The identity a checkpoint records and a resumed run must match (every field above). */
-export function runIdentity(fields: RunIdentityFields): RunIdentity {
-  return { ...fields, width: fields.width ?? null };
-}
-
 /**
  * The identity of `run` on `data` (every field of {@linkcode RunIdentityFields}); a model adds
  * its own fields (VGG16: weights, input size, fine-tuning).
  */
 export function experimentIdentity(run: Run, data: Cifar100): RunIdentity {
-  return runIdentity({
+  const fields: RunIdentityFields = {
     model: run.model,
     data: data.source.id,
     train_images: data.train.count,
@@ -82,7 +77,8 @@ export function experimentIdentity(run: Run, data: Cifar100): RunIdentity {
     workers: run.threads,
     backend: run.backend,
     width: run.width,
-  });
+  };
+  return { ...fields, width: fields.width ?? null };
 }
 
 /**

@@ -38,10 +38,9 @@ import {
 } from "../models/vgg16_weights.ts";
 import { HYP } from "./hyp.ts";
 import type { ExperimentHooks, Run, Vgg16Settings } from "./experiment_config.ts";
-import type { Trained } from "./experiment.ts";
 import type { History } from "./run_record.ts";
 import { cachedFeatures, extractFeatures, vgg16Input } from "./features.ts";
-import { evaluate, type Evaluation, fit, TrainingStopped } from "./fit.ts";
+import { evaluate, type Evaluation, fit, type Trained, TrainingStopped } from "./fit.ts";
 import { makeOptimizer } from "./optimizer.ts";
 import { startWorkers } from "./parallel.ts";
 import {
