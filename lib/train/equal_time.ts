@@ -88,8 +88,9 @@ export function epochsWithin(seconds: number, imagesPerSecond: number, images: n
 }
 
 /**
- * ResNet-9's training throughput on the active engine: two epochs of its recipe (augmentation,
- * schedule, smoothing, decay) on the first `batches` batches of `data`, the second timed.
+ * ResNet-9's training throughput on the active engine: two epochs at its batch size, peak
+ * learning rate, augmentation and label smoothing on the first `batches` batches of `data`,
+ * the second timed.
  */
 async function probeResnet9(
   data: Cifar100,

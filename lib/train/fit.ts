@@ -24,17 +24,12 @@ import { UserError } from "../util/errors.ts";
 import { letSignalsIn } from "../util/interrupt.ts";
 
 /** What a model's trainer hands back: the trained model, and what the run record says of it. */
-export interface Trained {
+export interface Trained extends TrainingMeasures {
   /** The model to save (VGG16: the whole classifier). */
   model: tf.LayersModel;
   summary: string;
   /** The model's parameters, and those its last phase trained. */
   params: { total: number; trainable: number };
-  history: History;
-  secondsPerEpoch: number[];
-  validationSeconds: number[];
-  /** Training images per second of the last phase. */
-  imagesPerSecond: number;
   /** The trained model's evaluation of the test set. */
   evaluation: Evaluation;
   /** The epochs of the checkpoint the run went on from, when it resumed. */
@@ -42,6 +37,12 @@ export interface Trained {
   /** Record fields of this model alone (VGG16's weights, input size and features). */
   extra?: Partial<RunRecord>;
 }
+
+/** What a training run measured (a VGG16 run: over its phases, images/s of the last). */
+export type TrainingMeasures = Pick<
+  FitResult,
+  "history" | "secondsPerEpoch" | "validationSeconds" | "imagesPerSecond"
+>;
 
 /** Options for {@linkcode fit}. */
 export interface FitOptions {

@@ -40,7 +40,14 @@ import { HYP } from "./hyp.ts";
 import type { ExperimentHooks, Run, Vgg16Settings } from "./experiment_config.ts";
 import type { History } from "./run_record.ts";
 import { cachedFeatures, extractFeatures, vgg16Input } from "./features.ts";
-import { evaluate, type Evaluation, fit, type Trained, TrainingStopped } from "./fit.ts";
+import {
+  evaluate,
+  type Evaluation,
+  fit,
+  type Trained,
+  type TrainingMeasures,
+  TrainingStopped,
+} from "./fit.ts";
 import { makeOptimizer } from "./optimizer.ts";
 import { startWorkers } from "./parallel.ts";
 import {
@@ -347,11 +354,7 @@ async function featuresPhase(ctx: Context, base: tf.LayersModel): Promise<Featur
 
 // ---- Phase 2: the head, on cached features --------------------------------------------------------
 
-interface PhaseResult {
-  history: History;
-  secondsPerEpoch: number[];
-  validationSeconds: number[];
-  imagesPerSecond: number;
+interface PhaseResult extends TrainingMeasures {
   evaluation: Evaluation;
 }
 
