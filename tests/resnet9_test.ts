@@ -58,7 +58,7 @@ Deno.test("ResNet-9: Page's layers at HYP's width; weight decay on conv and dens
 
 Deno.test("the ResNet-9 that runs train is HYP's: width, head, batch norm, logit scale", () => {
   const h = HYP.resnet9;
-  const model = buildSmallModel("resnet9", 0, 100);
+  const model = buildSmallModel("resnet9", 0);
   const classes = model.layers.map((l) => l.getClassName());
   assert.equal(
     model.layers.find((l) => l.getClassName() === "Conv2D")!.getConfig().filters,

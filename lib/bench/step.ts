@@ -87,7 +87,7 @@ function trainingStep(options: StepTimeOptions) {
       head: h.head,
       batchNormKernel: options.batchNorm,
     })
-    : buildSmallModel(name, 0, 100);
+    : buildSmallModel(name, 0);
   const optimizer = makeOptimizer(HYP[name].optimizer);
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const random = mulberry32(1);

@@ -14,14 +14,15 @@ export type SmallModel = "mlp" | "cnn" | "resnet9";
 
 /**
  * A fresh mlp, cnn or resnet9 (HYP's width, head, batch-norm settings and logit scale) with the
- * weights fixed by `seed`, and `numClasses` outputs (the data's classes).
+ * weights fixed by `seed`, and `numClasses` outputs (the data's classes; default the builders',
+ * CIFAR-100's 100).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { initBackend } from "../engine/backend.ts";
  * await initBackend();
- * const model = buildSmallModel("cnn", 0, 100);
+ * const model = buildSmallModel("cnn", 0);
  * assert.equal(model.countParams(), 249892);
  * model.dispose();
  * ```
@@ -29,7 +30,7 @@ export type SmallModel = "mlp" | "cnn" | "resnet9";
 export function buildSmallModel(
   model: SmallModel,
   seed: number,
-  numClasses: number,
+  numClasses?: number,
 ): tf.LayersModel {
   if (model === "mlp") return buildMlp({ seed, numClasses });
   if (model === "cnn") return buildCnn({ seed, numClasses });
