@@ -10,11 +10,12 @@ import { type Cifar100, IMAGE_BYTES } from "../data/dataset.ts";
 import { augmentationLabel, HYP, oneCycle, optimizerLabel, runRecipe } from "../train/hyp.ts";
 import { type RunRecord, trainingSeconds } from "../train/run_record.ts";
 import { budgetText, dataCaveat, isSyntheticData } from "./analysis.ts";
-import { withCaveat } from "./charts.ts";
+import { dataChart, withCaveat } from "./charts.ts";
 import { type Displayable, imageGrid, plot, table } from "./display.ts";
+import { modelName, pct, round, secs } from "./format.ts";
 
 /** One ingredient of the recipe: what it is, its setting here, and where it comes from. */
-export interface RecipeRow {
+interface RecipeRow {
   ingredient: string;
   setting: string;
   source: string;
@@ -167,14 +168,14 @@ export function scheduleChart(epochs: number, images: number): Displayable {
   }, { height: 300 });
 }
 
-/** A run as the equal-time outputs name it, e.g. `ResNet-9, no augmentation`. */
-export function runLabel(r: RunRecord): string {
-  if (r.model !== "resnet9") return r.model.toUpperCase();
-  return r.augmentation === "none" ? "ResNet-9, no augmentation" : "ResNet-9";
+/** A run as the equal-time outputs name it, e.g. `ResNet-9, no augmentation` (the ablation). */
+function runLabel(r: RunRecord): string {
+  const ablation = r.model === "resnet9" && r.augmentation === "none";
+  return modelName(r.model) + (ablation ? ", no augmentation" : "");
 }
 
 /** One row of the equal-time table. */
-export interface EqualTimeRow {
+interface EqualTimeRow {
   run: string;
   epochs: number;
   train_seconds: number;
@@ -189,11 +190,11 @@ export function equalTimeRows(records: RunRecord[]): EqualTimeRow[] {
   return records.map((r) => ({
     run: runLabel(r),
     epochs: r.epochs,
-    train_seconds: Math.round(trainingSeconds(r) * 10) / 10,
+    train_seconds: round(trainingSeconds(r), 1),
     images_per_second: Math.round(r.train_images_per_second),
     augmentation: r.augmentation ?? "none",
-    test_accuracy: Math.round(r.test_accuracy * 10000) / 10000,
-    top5_accuracy: Math.round(r.top5_accuracy * 10000) / 10000,
+    test_accuracy: round(r.test_accuracy, 4),
+    top5_accuracy: round(r.top5_accuracy, 4),
   }));
 }
 
@@ -213,22 +214,19 @@ export function accuracyOverTime(records: RunRecord[]): Displayable {
       y: r.history.val_accuracy,
     };
   });
-  const caveat = dataCaveat(records);
-  const title = "Test accuracy against training time (validation not counted)" +
-    (caveat ? `<br><sub>⚠ ${caveat}</sub>` : "");
-  const shown = plot({
-    data,
-    layout: {
-      title: { text: title },
-      xaxis: { title: { text: "training seconds" } },
-      yaxis: { title: { text: "test accuracy" } },
+  return dataChart(
+    {
+      data,
+      layout: {
+        title: { text: "Test accuracy against training time (validation not counted)" },
+        xaxis: { title: { text: "training seconds" } },
+        yaxis: { title: { text: "test accuracy" } },
+      },
     },
-  }, { synthetic: isSyntheticData(records) });
-  return withCaveat(shown, records);
+    records,
+    400,
+  );
 }
-
-const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-const secs = (x: number) => `${x.toFixed(1)} s`;
 
 /**
  * What the equal-time runs and the ablation show, in markdown, from their records: who won at
