@@ -23,6 +23,7 @@ import {
 } from "./analysis.ts";
 import { type Cifar100, IMAGE_BYTES, IMAGE_SIZE } from "../data/dataset.ts";
 import {
+  bannerHtml,
   base64,
   captionHtml,
   curves,
@@ -37,16 +38,13 @@ import {
 import type { RunRecord } from "../train/run_record.ts";
 import { encodePng, enlarge } from "../data/images.ts";
 import type { TopClass } from "../inference/predict.ts";
-import { modelName } from "./format.ts";
+import { modelName, pct } from "./format.ts";
 
 /** Class of the banner that carries the data caveat (tests look for it). */
 export const CAVEAT_CLASS = "cifar-data-caveat";
 
-function banner(caveat: string): string {
-  return `<div class="${CAVEAT_CLASS}" style="background:#fde2e1;color:#7a1b12;` +
-    `border:1px solid #e08a80;padding:2px 8px;margin:4px 0;font:bold 13px sans-serif">` +
-    `⚠ ${escapeHtml(caveat)}</div>`;
-}
+const banner = (caveat: string) =>
+  bannerHtml(CAVEAT_CLASS, "background:#fde2e1;color:#7a1b12;border:1px solid #e08a80", caveat);
 
 /**
  * Put a heading and, when real data is not the verified official CIFAR-100, the data caveat
@@ -570,7 +568,7 @@ export function topKFigure(panels: TopKPanel[], title: string): Figure {
       orientation: "h",
       x: panel.top.map((t) => t.probability),
       y: panel.top.map((t) => `${t.name} (${t.superclass})`),
-      text: panel.top.map((t) => `${(t.probability * 100).toFixed(1)}%`),
+      text: panel.top.map((t) => pct(t.probability)),
       textposition: "auto",
       marker: { color: "#1f77b4" },
       hovertemplate: "%{y}: %{x:.2%}<extra></extra>",

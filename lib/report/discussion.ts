@@ -115,7 +115,8 @@ export function discussion(records: RunRecord[]): string {
   const best = ranked[0];
   const budgets = budgetNote(records);
   return [
-    ...dataWarnings(synthetic, caveat),
+    synthetic && SYNTHETIC_WARNING,
+    caveat && `**⚠ Data not verified as CIFAR-100** — ${caveat}. ${CAVEAT_CONSEQUENCE}`,
     accuracyParagraph(ranked, budgets),
     budgets,
     lossParagraph(records),
@@ -126,25 +127,13 @@ export function discussion(records: RunRecord[]): string {
   ].filter((paragraph) => paragraph).join("\n\n");
 }
 
-/** The discussion's opening warnings: synthetic data, or data not verified as CIFAR-100. */
-function dataWarnings(synthetic: boolean, caveat: string | undefined): string[] {
-  const out: string[] = [];
-  if (synthetic) {
-    out.push(
-      "**⚠ SYNTHETIC DATA — not CIFAR-100.** These runs used the smoke profile's synthetic " +
-        "stand-in and small subsets: the numbers below check that everything works; they say " +
-        "nothing about CIFAR-100.",
-    );
-  }
-  if (caveat) {
-    out.push(
-      `**⚠ Data not verified as CIFAR-100** — ${caveat}. The numbers below are measured on ` +
-        "that data; they are CIFAR-100 results only if it is the official dataset, and the " +
-        "comparison with the source's CIFAR-100 numbers is not like for like.",
-    );
-  }
-  return out;
-}
+// The discussion's opening warnings: synthetic data, or data not verified as CIFAR-100.
+const SYNTHETIC_WARNING = "**⚠ SYNTHETIC DATA — not CIFAR-100.** These runs used the smoke " +
+  "profile's synthetic stand-in and small subsets: the numbers below check that everything " +
+  "works; they say nothing about CIFAR-100.";
+const CAVEAT_CONSEQUENCE = "The numbers below are measured on that data; they are CIFAR-100 " +
+  "results only if it is the official dataset, and the comparison with the source's " +
+  "CIFAR-100 numbers is not like for like.";
 
 /** The runs from most to least accurate, against guessing; `budgets` when they differ. */
 function accuracyParagraph(ranked: RunRecord[], budgets: string | undefined): string {
@@ -237,15 +226,9 @@ function againstTheSource(records: RunRecord[], synthetic: boolean, caveat?: str
       `${diff >= 0 ? "+" : ""}${diff.toFixed(1)} points.`;
   }).filter(Boolean);
   const shorter = records.filter((r) => !sourceBudget(r));
-  const warnings = [
-    ...(caveat ? [caveat] : []),
-    ...(shorter.length
-      ? [
-        `${shorter.map((r) => modelName(r.model)).join(", ")} did not have the source's ` +
-        `budget of ${budgetText(SOURCE_BUDGET)}`,
-      ]
-      : []),
-  ];
+  const shorterNote = `${shorter.map((r) => modelName(r.model)).join(", ")} did not have the ` +
+    `source's budget of ${budgetText(SOURCE_BUDGET)}`;
+  const warnings = [caveat, shorter.length && shorterNote].filter(Boolean);
   const warning = warnings.length ? ` ⚠ Not like for like — ${warnings.join("; ")}.` : "";
   return intro + lines.join(" ") + warning;
 }

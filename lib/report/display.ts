@@ -110,11 +110,18 @@ function scriptJson(value: unknown): string {
   );
 }
 
-function syntheticBanner(): string {
-  return `<div class="cifar-synthetic" style="background:#fff3cd;color:#7a4b00;` +
-    `border:1px solid #e0b44c;padding:2px 8px;margin:4px 0;font:bold 13px sans-serif">` +
-    `⚠ ${SYNTHETIC_NOTE}</div>`;
+/** A warning banner above a display: `⚠ text`, with its class and colours. */
+export function bannerHtml(className: string, colours: string, text: string): string {
+  const style = `${colours};padding:2px 8px;margin:4px 0;font:bold 13px sans-serif`;
+  return `<div class="${className}" style="${style}">⚠ ${escapeHtml(text)}</div>`;
 }
+
+const syntheticBanner = () =>
+  bannerHtml(
+    "cifar-synthetic",
+    "background:#fff3cd;color:#7a4b00;border:1px solid #e0b44c",
+    SYNTHETIC_NOTE,
+  );
 
 function bundleScript(): string {
   if (plotlyEmbedded) return "";

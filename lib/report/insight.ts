@@ -44,7 +44,7 @@ import {
   imageGrid,
   JUPYTER_DISPLAY,
 } from "./display.ts";
-import { modelName, percent } from "./format.ts";
+import { modelName, pct, percent, round } from "./format.ts";
 
 /** A run to look into: its record, loaded model and test images. */
 export interface InsightRun {
@@ -143,15 +143,16 @@ function rightAndWrong(record: RunRecord, n: number): { right: number[]; wrong: 
 }
 
 /**
- * Image and heatmap pairs for an image grid, captioned with the true class (when known) and the
- * explained class with its probability.
+ * Image and heatmap pairs of a run's test images `indices` for an image grid, captioned with the
+ * true class and the explained class with its probability.
  */
 function explanationImages(
+  record: RunRecord,
+  indices: number[],
   pixels: Uint8Array,
   explanation: Explanation,
-  names: string[],
-  trueClasses?: number[],
 ): { images: Uint8Array; captions: string[] } {
+  const names = record.fine_label_names;
   const count = explanation.classes.length;
   const overlays = overlayHeatmaps(pixels, explanation.maps);
   const images = new Uint8Array(2 * count * IMAGE_BYTES);
@@ -162,7 +163,7 @@ function explanationImages(
     images.set(overlays.subarray(from, to), 2 * from + IMAGE_BYTES);
     const p = Math.round(explanation.probabilities[i] * 100);
     captions.push(
-      trueClasses ? `true: ${names[trueClasses[i]]}` : "image",
+      `true: ${names[record.test_labels[indices[i]]]}`,
       `predicted: ${names[explanation.classes[i]]} (${p}%)`,
     );
   }
@@ -183,13 +184,7 @@ export function whereItLooksView(runs: InsightRun[], n = 8): Displayable {
       const indices = picked[kind];
       const pixels = testPixels(data, indices);
       const explanation = whereItLooks(classifier, pixels);
-      const truth = indices.map((t) => record.test_labels[t]);
-      const { images, captions } = explanationImages(
-        pixels,
-        explanation,
-        record.fine_label_names,
-        truth,
-      );
+      const { images, captions } = explanationImages(record, indices, pixels, explanation);
       const how = explanation.method === "saliency"
         ? "gradient saliency"
         : `Grad-CAM on ${explanation.layer}`;
@@ -214,10 +209,14 @@ export function whereItLooksView(runs: InsightRun[], n = 8): Displayable {
 function reliabilityFigure(records: RunRecord[]): Figure {
   const data: unknown[] = [];
   const annotations: unknown[] = [];
+  const axes: Record<string, unknown> = {};
   records.forEach((record, r) => {
     const axis = r === 0 ? "" : String(r + 1);
-    const bins = reliabilityBins(record.test_confidences, recordOutcomes(record));
-    const ece = expectedCalibrationError(record.test_confidences, recordOutcomes(record));
+    axes[`xaxis${axis}`] = { range: [0, 1], title: { text: "confidence (top-1 probability)" } };
+    axes[`yaxis${axis}`] = { range: [0, 1.1], title: { text: r === 0 ? "accuracy" : "" } };
+    const outcomes = recordOutcomes(record);
+    const bins = reliabilityBins(record.test_confidences, outcomes);
+    const ece = expectedCalibrationError(record.test_confidences, outcomes);
     data.push({
       type: "bar",
       name: `${modelName(record.model)} accuracy`,
@@ -242,19 +241,13 @@ function reliabilityFigure(records: RunRecord[]): Figure {
       hoverinfo: "skip",
     });
     annotations.push({
-      text: `${modelLabel(record)}: ECE ${(ece * 100).toFixed(1)}%`,
+      text: `${modelLabel(record)}: ECE ${pct(ece)}`,
       xref: `x${axis} domain`,
       yref: `y${axis} domain`,
       x: 0.5,
       y: 1.12,
       showarrow: false,
     });
-  });
-  const axes: Record<string, unknown> = {};
-  records.forEach((_, r) => {
-    const axis = r === 0 ? "" : String(r + 1);
-    axes[`xaxis${axis}`] = { range: [0, 1], title: { text: "confidence (top-1 probability)" } };
-    axes[`yaxis${axis}`] = { range: [0, 1.1], title: { text: r === 0 ? "accuracy" : "" } };
   });
   return {
     data,
@@ -300,7 +293,7 @@ export async function calibrationView(runs: InsightRun[], save = true): Promise<
     }
     rows.push({
       model: modelLabel(run.record),
-      temperature: Math.round(calibration.temperature * 1000) / 1000,
+      temperature: round(calibration.temperature, 3),
       ece_before_pct: percent(calibration.ece_before),
       ece_after_pct: percent(calibration.ece_after),
       measured_on: calibration.measured_on,
