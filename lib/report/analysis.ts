@@ -18,7 +18,7 @@ export type Predictions = Pick<
 >;
 
 /** Accuracy on the test images of one superclass. */
-export interface SuperclassAccuracy {
+interface SuperclassAccuracy {
   /** Coarse class index. */
   coarse: number;
   /** Superclass name. */
@@ -161,7 +161,7 @@ export function coarseConfusion(p: Predictions): number[][] {
 }
 
 /** One off-diagonal cell of the fine confusion matrix. */
-export interface ConfusedPair {
+interface ConfusedPair {
   /** True fine class name. */
   true_class: string;
   /** Predicted fine class name. */
@@ -198,7 +198,7 @@ export function topConfusedPairs(p: Predictions, n = 10): ConfusedPair[] {
 }
 
 /** One mistake of a run: a test image whose top-1 prediction is wrong. */
-export interface Mistake {
+interface Mistake {
   /** Index of the image in the run's test split. */
   index: number;
   /** True fine class name. */

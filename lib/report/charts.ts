@@ -138,7 +138,7 @@ export function runCurves(record: RunRecord): Displayable {
 }
 
 /** Images of one class in each split (a type alias, so it passes as a table row). */
-export type ClassCount = {
+type ClassCount = {
   /** Class index (fine 0..99 or coarse 0..19). */
   class: number;
   /** Class name. */
@@ -150,7 +150,7 @@ export type ClassCount = {
 };
 
 /** Which labels to count: the 100 fine classes or the 20 superclasses. */
-export type LabelLevel = "fine" | "coarse";
+type LabelLevel = "fine" | "coarse";
 
 /**
  * Count the images of each class in both splits.
@@ -303,12 +303,12 @@ export function testPixels(data: Pick<Cifar100, "test">, indices: number[]): Uin
 }
 
 /** Numeric columns of the comparison table that {@linkcode metricBars} can chart. */
-export type MetricColumn = {
+type MetricColumn = {
   [K in keyof ComparisonRow]: ComparisonRow[K] extends number ? K : never;
 }[keyof ComparisonRow];
 
 /** Options for {@linkcode metricBars}. */
-export interface MetricBarsOptions {
+interface MetricBarsOptions {
   /** Chart title. */
   title: string;
   /** Y-axis title. */
@@ -483,7 +483,7 @@ export function confusionHeatmap(record: RunRecord): Displayable {
 }
 
 /** One image's panel in {@linkcode topKChart}. */
-export interface TopKPanel {
+interface TopKPanel {
   /** Shown above the panel, e.g. the file name or "test image 3 (true: apple)". */
   title: string;
   /** The image's most probable classes, most probable first (e.g. from `predictTopK`). */
