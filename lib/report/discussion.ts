@@ -1,13 +1,15 @@
 /**
- * What notebook 05 says in words, written from the runs' measured numbers: what each run was
- * ({@linkcode runsOverview}) and the discussion of the results ({@linkcode discussion}), with
- * the source notebook's results to compare against.
+ * What the notebooks say in words, written from the runs' measured numbers: for notebook 05
+ * what each run was ({@linkcode runsOverview}), the discussion of the results
+ * ({@linkcode discussion}, against the source notebook's) and notebook 06's run in a paragraph
+ * ({@linkcode beyondSummary}); for notebook 06 the equal-time comparison
+ * ({@linkcode equalTimeDiscussion}).
  *
  * @module
  */
 import type { DataOrigin } from "../data/dataset.ts";
-import { SOURCE_BUDGET } from "../train/hyp.ts";
-import type { RunRecord } from "../train/run_record.ts";
+import { HYP, optimizerLabel, SOURCE_BUDGET } from "../train/hyp.ts";
+import { type RunRecord, trainingSeconds } from "../train/run_record.ts";
 import {
   budgetText,
   coarseAccuracy,
@@ -231,4 +233,92 @@ function againstTheSource(records: RunRecord[], synthetic: boolean, caveat?: str
   const warnings = [caveat, shorter.length && shorterNote].filter(Boolean);
   const warning = warnings.length ? ` ⚠ Not like for like — ${warnings.join("; ")}.` : "";
   return intro + lines.join(" ") + warning;
+}
+
+// ---- Notebook 06: ResNet-9 at equal time -------------------------------------------------------
+
+/**
+ * What the equal-time runs and the ablation show, in markdown, from their records: who won at
+ * equal time and by how much, whether ResNet-9 stayed within the CNN's time, and what
+ * augmentation did. Says prominently when the data is synthetic or not verified CIFAR-100.
+ *
+ * @param cnn the CNN's run (the time budget)
+ * @param resnet9 ResNet-9 with its recipe at equal time
+ * @param noAugment the same without augmentation, if run
+ */
+export function equalTimeDiscussion(
+  cnn: RunRecord,
+  resnet9: RunRecord,
+  noAugment?: RunRecord,
+): string {
+  const out: string[] = [];
+  const all = [cnn, resnet9, ...(noAugment ? [noAugment] : [])];
+  if (isSyntheticData(all)) {
+    out.push(
+      "**⚠ SYNTHETIC DATA — not CIFAR-100.** The synthetic classes are coloured stripes at set " +
+        "angles with a blob at a set place: a mirror image turns one class's pattern into " +
+        "another's, so flips are wrong for this data, and the small smoke budgets are too " +
+        "short for the comparison to mean anything.",
+    );
+  }
+  const caveat = dataCaveat(all);
+  if (caveat) out.push(`**⚠ Data not verified as CIFAR-100** — ${caveat}.`);
+  const budget = trainingSeconds(cnn), used = trainingSeconds(resnet9);
+  const within = used <= budget * 1.05;
+  out.push(
+    `**Budget.** The CNN trained ${budgetText(cnn)} in ${secs(budget)}. ResNet-9 ran at ` +
+      `${Math.round(resnet9.train_images_per_second)} images/s against the CNN's ` +
+      `${Math.round(cnn.train_images_per_second)}, so ${resnet9.epochs} epoch` +
+      `${resnet9.epochs === 1 ? "" : "s"} fit, which took ${secs(used)}` +
+      (within
+        ? "."
+        : ` — **more than the CNN's time** (at least one epoch always runs), so this is not ` +
+          "an equal-time comparison."),
+  );
+  const gain = resnet9.test_accuracy - cnn.test_accuracy;
+  out.push(
+    `**Accuracy at ${within ? "equal" : "unequal"} time.** ResNet-9 ` +
+      `${pct(resnet9.test_accuracy)} against the CNN's ${pct(cnn.test_accuracy)}: ` +
+      (gain > 0
+        ? `ResNet-9 is ${(gain * 100).toFixed(1)} points more accurate.`
+        : gain < 0
+        ? `the CNN is ${(-gain * 100).toFixed(1)} points more accurate.`
+        : "a tie."),
+  );
+  if (noAugment) {
+    const d = resnet9.test_accuracy - noAugment.test_accuracy;
+    out.push(
+      `**Augmentation** (${resnet9.augmentation}): with it ${pct(resnet9.test_accuracy)}, ` +
+        `without ${pct(noAugment.test_accuracy)}, the same epochs. ` +
+        (d > 0
+          ? `It bought ${(d * 100).toFixed(1)} points: each epoch showed new variants of the ` +
+            "images, so the network memorised less."
+          : `It cost ${(-d * 100).toFixed(1)} points here. Augmentation is a regulariser: it ` +
+            "pays when a network sees its images many times and starts memorising them; in a " +
+            "budget of a few epochs it mostly makes the task harder, and flips hurt wherever a " +
+            "mirror image is another class."),
+    );
+  }
+  return out.join("\n\n");
+}
+
+/**
+ * For the comparison notebook: one paragraph on notebook 06's ResNet-9 run against the source's
+ * models, or how to get it when it has not run.
+ */
+export function beyondSummary(resnet9: RunRecord | undefined, records: RunRecord[]): string {
+  if (!resnet9) {
+    return "ResNet-9 (`06_beyond.ipynb`) has not run in this profile: execute it to add a " +
+      "modern fast-training recipe to this comparison.";
+  }
+  const cnn = records.find((r) => r.model === "cnn");
+  const vs = cnn
+    ? `, against the CNN's ${pct(cnn.test_accuracy)} after ${budgetText(cnn)} ` +
+      `(${secs(trainingSeconds(cnn))})`
+    : "";
+  return `**ResNet-9** (\`06_beyond.ipynb\`, ${optimizerLabel(HYP.resnet9.optimizer)}, ` +
+    `${resnet9.lr_schedule}, augmentation ${resnet9.augmentation}, label smoothing ` +
+    `${resnet9.label_smoothing}): ${pct(resnet9.test_accuracy)} after ${budgetText(resnet9)} ` +
+    `(${secs(trainingSeconds(resnet9))} of training)${vs}. Its notebook compares the two at ` +
+    "equal training time.";
 }
