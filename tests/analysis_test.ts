@@ -1,22 +1,26 @@
 import assert from "node:assert/strict";
 import {
-  budgetNote,
   budgetText,
-  captioned,
   coarseAccuracy,
   coarseConfusion,
   comparisonRows,
   confidentMistakes,
   confusionMatrix,
   dataCaveat,
-  discussion,
   fineConfusion,
   modelLabel,
-  runsOverview,
   superclassAccuracy,
   topConfusedPairs,
 } from "../lib/report/analysis.ts";
+import {
+  beyondSummary,
+  budgetNote,
+  discussion,
+  equalTimeDiscussion,
+  runsOverview,
+} from "../lib/report/discussion.ts";
 import type { RunRecord } from "../lib/train/run_record.ts";
+import { UserError } from "../lib/util/errors.ts";
 
 // Four fine classes in two superclasses: a, b -> animals; c, d -> vehicles.
 const classes = {
@@ -64,7 +68,7 @@ Deno.test("topConfusedPairs: largest off-diagonal cells first, ties by class ind
   assert.deepEqual(topConfusedPairs(perfect), [], "no mistakes, no pairs");
 });
 
-function record(model: "mlp" | "cnn" | "vgg16", over: Partial<RunRecord> = {}): RunRecord {
+function record(model: RunRecord["model"], over: Partial<RunRecord> = {}): RunRecord {
   // A cast, so fields the analysis does not read can be added to RunRecord freely.
   return {
     ...run,
@@ -105,7 +109,7 @@ function record(model: "mlp" | "cnn" | "vgg16", over: Partial<RunRecord> = {}): 
 }
 
 /** A run on the official CIFAR-100 archive with the source's budget (20 epochs, all images). */
-function official(model: "mlp" | "cnn" | "vgg16", over: Partial<RunRecord> = {}): RunRecord {
+function official(model: RunRecord["model"], over: Partial<RunRecord> = {}): RunRecord {
   return record(model, {
     data: {
       kind: "cache",
@@ -253,7 +257,7 @@ Deno.test("discussion: budgets other than the source's, or different between run
   assert.match(mixed, /Not like for like — CNN did not have the source's budget/);
 });
 
-Deno.test("labels: data caveat, captions, model labels, budgets, overview", () => {
+Deno.test("labels: data caveat, model labels, budgets, overview", () => {
   assert.equal(dataCaveat(official("cnn")), undefined);
   assert.equal(dataCaveat({ synthetic: true, origin: "synthetic" }), undefined, "its own banner");
   assert.match(
@@ -269,10 +273,9 @@ Deno.test("labels: data caveat, captions, model labels, budgets, overview", () =
     "CNN: not the official CIFAR-100 archive: its MD5 differs; MLP: CIFAR-100 from an " +
       "extracted folder, not verified against the official archive",
   );
-  assert.equal(captioned("Runs", [official("mlp")]), "Runs");
-  assert.match(captioned("Runs", [from("unofficial", "mlp")]), /^Runs — ⚠ not the official/);
 
   assert.equal(modelLabel({ model: "cnn" }), "CNN");
+  assert.equal(modelLabel({ model: "resnet9" }), "ResNet-9"); // as charts and notebook 06 name it
   assert.equal(
     modelLabel({ model: "vgg16", weights_kind: "imagenet" }),
     "VGG16 with ImageNet weights",
@@ -323,5 +326,36 @@ Deno.test("confidentMistakes: wrong predictions only, most confident first, ties
   ]);
   assert.deepEqual(confidentMistakes(p).map((m) => m.index), [6, 3, 1, 4]);
   assert.deepEqual(confidentMistakes({ ...p, test_predictions: run.test_labels }), []);
-  assert.throws(() => confidentMistakes({ ...run, test_confidences: [] }), /0 confidences for 7/);
+  // A record from before test_confidences: the user's to fix (train again), so a UserError.
+  assert.throws(
+    () => confidentMistakes({ ...run, test_confidences: [] }),
+    (e) =>
+      e instanceof UserError && /^0 confidences for 7 .*train the model again$/.test(e.message),
+  );
+});
+
+Deno.test("equalTimeDiscussion, beyondSummary: ResNet-9 against the CNN, in the report's words", () => {
+  const cnn = official("cnn", { epochs: 2, seconds_per_epoch: [4, 4.5], test_accuracy: 0.3 });
+  const resnet9 = official("resnet9", {
+    epochs: 3,
+    seconds_per_epoch: [2.5, 2.5, 3],
+    test_accuracy: 0.35,
+    augmentation: "flip, crop 2",
+    lr_schedule: "one-cycle",
+    label_smoothing: 0.2,
+  });
+  const text = equalTimeDiscussion(cnn, resnet9, { ...resnet9, test_accuracy: 0.375 });
+  assert.doesNotMatch(text, /SYNTHETIC|⚠/);
+  // Seconds as the discussion writes them: two decimals under 10 s.
+  assert.match(text, /The CNN trained 2 epochs on 50,000 training .* in 8\.50 s\./);
+  assert.match(text, /3 epochs fit, which took 8\.00 s\./);
+  assert.match(text, /ResNet-9 35\.0% against the CNN's 30\.0%: ResNet-9 is 5\.0 points more/);
+  assert.match(text, /It cost 2\.5 points here/);
+  assert.match(equalTimeDiscussion(cnn, { ...resnet9, seconds_per_epoch: [9] }), /unequal time/);
+  assert.match(equalTimeDiscussion(record("cnn"), record("resnet9")), /^\*\*⚠ SYNTHETIC DATA/);
+
+  const summary = beyondSummary(resnet9, [official("mlp"), cnn]);
+  assert.match(summary, /^\*\*ResNet-9\*\* .*: 35\.0% after 3 epochs .*\(8\.00 s of training\)/);
+  assert.match(summary, /against the CNN's 30\.0% after 2 epochs .*\(8\.50 s\)/);
+  assert.match(beyondSummary(undefined, [cnn]), /has not run in this profile/);
 });

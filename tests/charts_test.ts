@@ -6,6 +6,7 @@ import {
   classHistogramFigure,
   confusionHeatmap,
   confusionHeatmapFigure,
+  dataChart,
   dataTable,
   metricBars,
   metricBarsFigure,
@@ -41,7 +42,7 @@ const predictions = {
   test_predictions: [0, 1, 1, 3, 0, 3, 3],
 };
 
-function record(model: "mlp" | "cnn" | "vgg16", over: Partial<RunRecord> = {}): RunRecord {
+function record(model: RunRecord["model"], over: Partial<RunRecord> = {}): RunRecord {
   // A cast, so fields the charts do not read can be added to RunRecord freely.
   return {
     ...predictions,
@@ -118,6 +119,7 @@ Deno.test("classHistogram: stacked train and test bars per class, synthetic bann
 });
 
 Deno.test("metricBars: one trace per metric, models on x, comparison-table values", () => {
+  const opts0 = { title: "Test accuracy", ytitle: "accuracy" };
   const records = [record("mlp"), record("vgg16", { seconds_per_epoch: [0.5, 0.1, 0.3] })];
   const figure = metricBarsFigure(records, { "top-1": "test_accuracy", "top-5": "top5_accuracy" }, {
     title: "Test accuracy",
@@ -138,6 +140,8 @@ Deno.test("metricBars: one trace per metric, models on x, comparison-table value
   });
   assert.deepEqual(traces(seconds)[0].y, [3, 0.3], "mean seconds per epoch");
   assert.equal(layout(seconds).yaxis.type, "log");
+  const resnet9 = metricBarsFigure([record("resnet9")], { "top-1": "test_accuracy" }, opts0);
+  assert.deepEqual(traces(resnet9)[0].x, ["ResNet-9"], "named as everywhere else");
 
   const opts = { title: "Loss", ytitle: "loss" };
   const loss = { "test loss": "test_loss" } as const;
@@ -222,6 +226,24 @@ Deno.test("data that is not the verified official archive is named on every char
     ),
   );
   assert.match(plain(runCurves(other("unverified", "vgg16"))), /^\[⚠ CIFAR-100 from an extracted/);
+});
+
+Deno.test("dataChart: the caveat under the title, with room for it unless the figure has more", () => {
+  const spec = (d: Displayable) => JSON.parse(html(d).match(/var spec = (.*);\n/)![1]);
+  const figure = (t: number) => ({
+    data: [{ type: "bar", x: ["a"], y: [1] }],
+    layout: { title: { text: "T" }, margin: { b: 5, t } },
+  });
+  const unofficial = { synthetic: false, origin: "unofficial" } as const;
+  const low = spec(dataChart(figure(70), unofficial, 300)).layout;
+  assert.equal(
+    low.title.text,
+    "T<br><sub>⚠ not the official CIFAR-100 archive: its MD5 differs</sub>",
+  );
+  assert.deepEqual(low.margin, { b: 5, t: 90 });
+  assert.equal(spec(dataChart(figure(120), unofficial, 300)).layout.margin.t, 120);
+  const official = spec(dataChart(figure(70), { synthetic: false, origin: "official" }, 300));
+  assert.deepEqual(official.layout, { title: { text: "T" }, margin: { b: 5, t: 70 }, height: 300 });
 });
 
 Deno.test("runCurves: titled with the model, VGG16 with what its weights were", () => {

@@ -7,7 +7,7 @@ import { buildMlp } from "../lib/models/mlp.ts";
 import { evaluate, fit } from "../lib/train/fit.ts";
 import { lossFromLogits } from "../lib/train/loss.ts";
 import { HYP, type OptimizerSpec } from "../lib/train/hyp.ts";
-import { logitsOf } from "../lib/models/layers.ts";
+import { logitsOf } from "../lib/models/logits.ts";
 import { makeOptimizer } from "../lib/train/optimizer.ts";
 import { runExperiment } from "../lib/train/experiment.ts";
 

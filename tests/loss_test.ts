@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { initBackend, tf } from "../lib/engine/backend.ts";
 import { featureExamples } from "../lib/data/examples.ts";
-import { logitsOf } from "../lib/models/layers.ts";
+import { logitsOf } from "../lib/models/logits.ts";
 import { buildVgg16Head } from "../lib/models/vgg16.ts";
 import { HYP } from "../lib/train/hyp.ts";
 import { evaluate, fit } from "../lib/train/fit.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { initBackend, tf } from "../lib/engine/backend.ts";
 import { buildCnn } from "../lib/models/cnn.ts";
-import { countParams, summary } from "../lib/models/layers.ts";
+import { countParams, summary } from "../lib/models/summary.ts";
 import { buildMlp } from "../lib/models/mlp.ts";
 import { HYP } from "../lib/train/hyp.ts";
 

@@ -6,7 +6,7 @@ import { buildCnn } from "../lib/models/cnn.ts";
 import { evenShares, startWorkers } from "../lib/train/parallel.ts";
 import { fit } from "../lib/train/fit.ts";
 import { lossFromLogits } from "../lib/train/loss.ts";
-import { logitsOf } from "../lib/models/layers.ts";
+import { logitsOf } from "../lib/models/logits.ts";
 import { gradients } from "../lib/train/step.ts";
 import { permutation, SEED_STRIDE } from "../lib/util/random.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { initBackend, tf } from "../lib/engine/backend.ts";
 import { UserError } from "../lib/util/errors.ts";
-import { countParams } from "../lib/models/layers.ts";
+import { countParams } from "../lib/models/summary.ts";
 import {
   buildVgg16Base,
   buildVgg16Classifier,

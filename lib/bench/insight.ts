@@ -15,8 +15,8 @@ import {
   extremeClassesTable,
   type InsightRun,
   reliabilityView,
-  testPixels,
 } from "../report/insight.ts";
+import { testPixels } from "../report/charts.ts";
 
 /** Seconds each view of one run took. */
 export async function timeViews(run: InsightRun, images: number): Promise<Record<string, number>> {

@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { tf } from "../engine/backend.ts";
 import { IMAGE_BYTES } from "../data/dataset.ts";
 import { loadCifar100 } from "../data/cifar100.ts";
-import { logitsOf } from "../models/layers.ts";
+import { logitsOf } from "../models/logits.ts";
 import { EVAL_BATCH_SIZE } from "../train/hyp.ts";
 import { runTestImages } from "../train/profile.ts";
 import { readRunRecord, type RunRecord } from "../train/run_record.ts";

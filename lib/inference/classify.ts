@@ -14,7 +14,7 @@
 import { tf } from "../engine/backend.ts";
 import { IMAGE_BYTES, IMAGE_SIZE } from "../data/dataset.ts";
 import { imageExamples } from "../data/examples.ts";
-import { logitsOf } from "../models/layers.ts";
+import { logitsOf } from "../models/logits.ts";
 import { vgg16Input } from "../models/vgg16.ts";
 import { UserError } from "../util/user_error.ts";
 import { EVAL_BATCH_SIZE, MODELS } from "../train/hyp.ts";

@@ -15,7 +15,7 @@
 import { tf } from "../engine/backend.ts";
 import { IMAGE_BYTES, IMAGE_SIZE } from "../data/dataset.ts";
 import { readCifarImage } from "../data/images.ts";
-import { logitsOf } from "../models/layers.ts";
+import { logitsOf } from "../models/logits.ts";
 import type { ModelName } from "../train/hyp.ts";
 import { type Classifier, modelInput, probabilitiesOf } from "./predict.ts";
 import { cutAt, lastLayerOf, tailLogits } from "./model_parts.ts";

@@ -80,7 +80,7 @@ export function cutAt(model: tf.LayersModel, name: string): CutModel {
 
 /**
  * The class logits from a cut point's activations: the tail applied in inference mode, its last
- * dense layer without its softmax (as `logitsOf` in lib/models/layers.ts).
+ * dense layer without its softmax (as `logitsOf` in lib/models/logits.ts).
  */
 export function tailLogits(tail: tf.layers.Layer[], activations: tf.Tensor): tf.Tensor2D {
   let h = activations;

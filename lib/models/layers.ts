@@ -1,6 +1,7 @@
 /**
- * Layer helpers shared by the models: seeded initialisers and a dropout whose
- * masks are reproducible from a seed.
+ * The layers the models are built from: seeded initialisers, Keras-style names, a dropout whose
+ * masks are reproducible from a seed, and Keras's batch normalisation and Conv2D running the
+ * engine's fused kernels. A whole model's summary is in summary.ts, its logits in logits.ts.
  *
  * @module
  */
@@ -44,9 +45,12 @@ export function glorot(seeds: SeedSequence): ReturnType<typeof tf.initializers.g
   return tf.initializers.glorotUniform({ seed: seeds.next() });
 }
 
-type LayerClass = new (args: { rate: number; seed?: number; name?: string }) => tf.layers.Layer;
-// tfjs exports the Dropout factory, not the class; the class is needed to subclass it.
-const Dropout = tf.layers.dropout({ rate: 0.5 }).constructor as LayerClass;
+/** The class behind a tfjs layer factory: tfjs exports the factories, subclassing needs it. */
+function classOf<Args>(factory: (args: Args) => tf.layers.Layer, args: NoInfer<Args>) {
+  return factory(args).constructor as new (args: Args) => tf.layers.Layer;
+}
+
+const Dropout = classOf(tf.layers.dropout, { rate: 0.5 });
 
 /**
  * Dropout whose mask sequence is fixed by a seed.
@@ -57,7 +61,8 @@ const Dropout = tf.layers.dropout({ rate: 0.5 }).constructor as LayerClass;
  * the tensorflow backend). It serialises as a plain Dropout.
  */
 class SeededDropout extends Dropout {
-  #calls = 0;
+  /** Calls so far (training and inference): the position in the layer's mask sequence. */
+  calls = 0;
   #baseSeed: number;
   #rate: number;
   constructor(args: { rate: number; seed: number; name?: string }) {
@@ -65,15 +70,8 @@ class SeededDropout extends Dropout {
     this.#baseSeed = args.seed;
     this.#rate = args.rate;
   }
-  /** Calls so far (training and inference): the position in the layer's mask sequence. */
-  get calls(): number {
-    return this.#calls;
-  }
-  set calls(calls: number) {
-    this.#calls = calls;
-  }
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) {
-    const seed = this.#baseSeed + SEED_STRIDE.dropoutCall * this.#calls++;
+    const seed = this.#baseSeed + SEED_STRIDE.dropoutCall * this.calls++;
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     if (!kwargs.training || !(this.#rate > 0 && this.#rate < 1)) return x;
     // As tfjs's dropout: keep where u >= rate, and scale the kept values by 1 / (1 - rate).
@@ -130,11 +128,7 @@ interface BatchNormalizationFields {
   movingVariance: tf.LayerVariable;
 }
 
-type BatchNormalizationClass = new (
-  args: Parameters<typeof tf.layers.batchNormalization>[0],
-) => tf.layers.Layer;
-// As for Dropout: tfjs exports the factory, the class is needed to subclass it.
-const BatchNormalization = tf.layers.batchNormalization({}).constructor as BatchNormalizationClass;
+const BatchNormalization = classOf(tf.layers.batchNormalization, {});
 
 /**
  * Keras's BatchNormalization whose training pass runs as one fused kernel each way on the
@@ -178,85 +172,6 @@ export function batchNormalization(
   return new FusedBatchNormalization(args);
 }
 
-/**
- * The model's summary as Keras prints it (layer, output shape, params; totals).
- *
- * @returns the lines joined with newlines.
- */
-export function summary(model: tf.LayersModel): string {
-  const lines: string[] = [];
-  model.summary(98, undefined, (line?: string) => lines.push(line ?? ""));
-  // Keras prints totals with thousands separators.
-  return lines.map((l) =>
-    l.replace(/(params: )(\d+)/, (_, p, n) => p + Number(n).toLocaleString("en-US"))
-  )
-    .join("\n");
-}
-
-/** Parameter counts, as Keras reports them. */
-export function countParams(model: tf.LayersModel): {
-  total: number;
-  trainable: number;
-  nonTrainable: number;
-} {
-  const count = (ws: tf.LayerVariable[]) =>
-    ws.reduce((n, w) => n + w.shape.reduce((a: number, b) => a * (b ?? 1), 1), 0);
-  const trainable = count(model.trainableWeights);
-  const nonTrainable = count(model.nonTrainableWeights);
-  return { total: trainable + nonTrainable, trainable, nonTrainable };
-}
-
-// Body models (everything before the final softmax layer), built once per model.
-const bodies = new WeakMap<tf.LayersModel, tf.LayersModel | null>();
-
-function bodyOf(model: tf.LayersModel): tf.LayersModel | null {
-  let body = bodies.get(model);
-  if (body === undefined) {
-    // The input of the model's final layer at the node that made the model's output (a nested
-    // model used as a layer has one node per model it is part of).
-    const output = model.outputs[0];
-    const input = output.sourceLayer.getInputAt(output.nodeIndex) as tf.SymbolicTensor;
-    // null: the last layer reads the model's input directly (a one-layer head).
-    body = input === model.inputs[0] ? null : tf.model({ inputs: model.inputs, outputs: input });
-    bodies.set(model, body);
-  }
-  return body;
-}
-
-/**
- * The logits under a model's final softmax: the same weights and layers, without the softmax,
- * so losses can be computed stably from them (lib/train/loss.ts). The model must end in a
- * Dense layer with a softmax activation, or in a nested model that does (the VGG16 head).
- *
- * @param training run dropout as in training
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { initBackend, tf } from "../engine/backend.ts";
- * await initBackend();
- * const model = tf.sequential({
- *   layers: [tf.layers.dense({ units: 3, activation: "softmax", inputShape: [4] })],
- * });
- * const x = tf.randomNormal([2, 4]);
- * const probabilities = model.predict(x) as tf.Tensor;
- * const fromLogits = tf.softmax(logitsOf(model, x));
- * assert.ok(tf.abs(probabilities.sub(fromLogits)).max().dataSync()[0] < 1e-6);
- * ```
- */
-export function logitsOf(model: tf.LayersModel, x: tf.Tensor, training = false): tf.Tensor {
-  const last = model.outputs[0].sourceLayer;
-  const body = bodyOf(model);
-  const h = body ? body.apply(x, { training }) as tf.Tensor : x;
-  if (last instanceof tf.LayersModel) return logitsOf(last, h, training);
-  const config = last.getConfig();
-  if (last.getClassName() !== "Dense" || config.activation !== "softmax") {
-    throw new Error(`logitsOf: ${model.name} must end in a softmax Dense layer, not ${last.name}`);
-  }
-  const [kernel, bias] = last.weights.map((w) => w.read());
-  const z = tf.matMul(h, kernel);
-  return bias ? tf.add(z, bias) : z;
-}
-
 /** The fields of tfjs's Conv2D used here (protected in its types). */
 interface Conv2DFields {
   kernel: tf.LayerVariable;
@@ -268,9 +183,7 @@ interface Conv2DFields {
   activation: { getClassName(): string };
 }
 
-type Conv2DClass = new (args: Parameters<typeof tf.layers.conv2d>[0]) => tf.layers.Layer;
-// As for Dropout: tfjs exports the factory, the class is needed to subclass it.
-const Conv2D = tf.layers.conv2d({ filters: 1, kernelSize: 1 }).constructor as Conv2DClass;
+const Conv2D = classOf(tf.layers.conv2d, { filters: 1, kernelSize: 1 });
 
 /**
  * Keras's Conv2D whose relu version runs as one trainable conv + bias + ReLU op

@@ -139,7 +139,7 @@ export function buildVgg16Base(inputSize: number, seed: number): tf.LayersModel 
  * The classification head trained on pooled VGG16 features: one dense layer
  * with softmax, `Dense(numClasses)` as in the source but ending in
  * probabilities, so that `predict` gives probabilities. It is trained from its
- * logits (`logitsOf` in ./layers.ts, the loss in lib/train/loss.ts), which stay
+ * logits (`logitsOf` in ./logits.ts, the loss in lib/train/loss.ts), which stay
  * stable where a softmax's clipped log would saturate. 512 x 100 + 100 = 51,300
  * parameters for CIFAR-100.
  *

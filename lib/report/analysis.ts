@@ -1,15 +1,15 @@
 /**
  * Analysis of saved runs, as pure functions over {@linkcode RunRecord}s: accuracy per
  * superclass, confusion matrices, the most confused class pairs, the most confident mistakes,
- * the comparison table, the labels every output carries (what data, which weights, which
- * budget) and a discussion written from the measured numbers (the comparison notebook shows
- * them).
+ * the comparison table, and the labels every output carries (what data, which weights, which
+ * budget). The discussion written from these numbers is in discussion.ts.
  *
  * @module
  */
 import type { DataOrigin, DataSource } from "../data/dataset.ts";
 import type { RunRecord } from "../train/run_record.ts";
-import { SOURCE_BUDGET } from "../train/hyp.ts";
+import { UserError } from "../util/user_error.ts";
+import { count, modelName, round } from "./format.ts";
 
 /** The parts of a run record the analysis reads. */
 export type Predictions = Pick<
@@ -18,7 +18,7 @@ export type Predictions = Pick<
 >;
 
 /** Accuracy on the test images of one superclass. */
-export interface SuperclassAccuracy {
+interface SuperclassAccuracy {
   /** Coarse class index. */
   coarse: number;
   /** Superclass name. */
@@ -31,7 +31,8 @@ export interface SuperclassAccuracy {
   coarse_accuracy: number;
 }
 
-function checkLengths(p: Predictions): void {
+/** Throws unless a run has one prediction per label. */
+export function checkLengths(p: Predictions): void {
   if (p.test_predictions.length !== p.test_labels.length) {
     throw new RangeError(
       `${p.test_predictions.length} predictions but ${p.test_labels.length} labels`,
@@ -160,7 +161,7 @@ export function coarseConfusion(p: Predictions): number[][] {
 }
 
 /** One off-diagonal cell of the fine confusion matrix. */
-export interface ConfusedPair {
+interface ConfusedPair {
   /** True fine class name. */
   true_class: string;
   /** Predicted fine class name. */
@@ -197,7 +198,7 @@ export function topConfusedPairs(p: Predictions, n = 10): ConfusedPair[] {
 }
 
 /** One mistake of a run: a test image whose top-1 prediction is wrong. */
-export interface Mistake {
+interface Mistake {
   /** Index of the image in the run's test split. */
   index: number;
   /** True fine class name. */
@@ -215,7 +216,8 @@ export interface Mistake {
  * @param p predictions, labels, names and top-1 probabilities of a run
  * @param n how many (default 24)
  * @returns up to n mistakes
- * @throws {RangeError} when the record has no probability per prediction
+ * @throws {UserError} when the record has no probability per prediction (a record older than
+ *   `test_confidences`)
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -237,7 +239,7 @@ export function confidentMistakes(
 ): Mistake[] {
   checkLengths(p);
   if (p.test_confidences?.length !== p.test_predictions.length) {
-    throw new RangeError(
+    throw new UserError(
       `${p.test_confidences?.length ?? "no"} confidences for ${p.test_predictions.length} ` +
         "predictions: the record predates test_confidences; train the model again",
     );
@@ -257,18 +259,15 @@ export function confidentMistakes(
 
 // ---- Labels: what data, which weights, which budget ---------------------------------------------
 
-/** What an output is made from: a dataset's source, one run, or several runs. */
-export type DataOf = Pick<DataSource, "synthetic" | "origin"> | RunRecord | readonly RunRecord[];
+type Source = Pick<DataSource, "synthetic" | "origin">;
 
-const MODEL_NAMES: Record<string, string> = { mlp: "MLP", cnn: "CNN", vgg16: "VGG16" };
-const modelName = (m: string) => MODEL_NAMES[m] ?? m;
+/** What an output is made from: a dataset's source, one run, or several runs. */
+export type DataOf = Source | RunRecord | readonly RunRecord[];
 
 const isRecord = (x: object): x is RunRecord => "model" in x && "data" in x;
 
 function sourcesOf(of: DataOf): { model?: string; synthetic: boolean; origin: DataOrigin }[] {
-  const list: readonly (RunRecord | Pick<DataSource, "synthetic" | "origin">)[] = Array.isArray(of)
-    ? of
-    : [of as RunRecord | Pick<DataSource, "synthetic" | "origin">];
+  const list = (Array.isArray(of) ? of : [of]) as (RunRecord | Source)[];
   return list.map((x) =>
     isRecord(x)
       ? { model: x.model, synthetic: x.synthetic, origin: recordOrigin(x) }
@@ -277,7 +276,7 @@ function sourcesOf(of: DataOf): { model?: string; synthetic: boolean; origin: Da
 }
 
 /** A record's data origin (`unverified` for a real-data record that does not say). */
-function recordOrigin(r: RunRecord): DataOrigin {
+export function recordOrigin(r: RunRecord): DataOrigin {
   return r.data.origin ?? (r.synthetic ? "synthetic" : "unverified");
 }
 
@@ -320,28 +319,6 @@ export function dataCaveat(of: DataOf): string | undefined {
   return parts.length ? parts.join("; ") : undefined;
 }
 
-/**
- * A caption with the data caveat appended when there is one.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * // Usually `of` is a dataset's `source` or run records.
- * assert.equal(
- *   captioned("Images per class", { synthetic: false, origin: "official" }),
- *   "Images per class",
- * );
- * assert.equal(
- *   captioned("Images per class", { synthetic: false, origin: "unofficial" }),
- *   "Images per class — ⚠ not the official CIFAR-100 archive: its MD5 differs",
- * );
- * ```
- */
-export function captioned(caption: string, of: DataOf): string {
-  const caveat = dataCaveat(of);
-  return caveat ? `${caption} — ⚠ ${caveat}` : caption;
-}
-
 const WEIGHTS_LABELS: Record<NonNullable<RunRecord["weights_kind"]>, string> = {
   imagenet: "ImageNet weights",
   file: "weights from a file that is not Keras's ImageNet file",
@@ -357,11 +334,6 @@ export function modelLabel(record: Pick<RunRecord, "model" | "weights_kind">): s
   return record.weights_kind ? `${name} with ${WEIGHTS_LABELS[record.weights_kind]}` : name;
 }
 
-/** The source notebook's budget (named once in lib/train/hyp.ts). */
-export { SOURCE_BUDGET };
-
-const count = (n: number) => n.toLocaleString("en-US");
-
 /** `2 epochs on 5,000 training and 1,000 test images (CIFAR_EPOCHS=2)`. */
 export function budgetText(
   r: Pick<RunRecord, "epochs" | "train_images" | "test_images"> & {
@@ -373,50 +345,7 @@ export function budgetText(
     `and ${count(r.test_images)} test images${set}`;
 }
 
-const budgetKey = (r: RunRecord) => `${r.epochs}/${r.train_images}/${r.test_images}`;
-const sourceBudget = (r: RunRecord) =>
-  r.epochs === SOURCE_BUDGET.epochs && r.train_images === SOURCE_BUDGET.train_images &&
-  r.test_images === SOURCE_BUDGET.test_images;
-
-/**
- * A warning when the runs had different budgets (epochs, training or test images), so their
- * accuracies are not like for like; undefined when they all had the same.
- *
- * @param records the runs compared
- * @returns markdown, one paragraph
- */
-export function budgetNote(records: RunRecord[]): string | undefined {
-  if (new Set(records.map(budgetKey)).size <= 1) return undefined;
-  return "**Different budgets.** These runs did not train on the same budget: " +
-    records.map((r) => `${modelName(r.model)} ${budgetText(r)}`).join("; ") +
-    ". Their accuracies are not like for like: a run with fewer epochs or images is handicapped.";
-}
-
-/**
- * What each run was: its data (and whether it is the verified official CIFAR-100), its budget
- * (and any env override), and VGG16's weights; then {@linkcode budgetNote} when budgets differ.
- *
- * @param records the runs
- * @returns markdown: one bullet per run
- */
-export function runsOverview(records: RunRecord[]): string {
-  const origins: Record<DataOrigin, string> = {
-    official: "the official archive, MD5 checked",
-    unofficial: "⚠ NOT the official archive: its MD5 differs",
-    unverified: "⚠ an extracted folder, not verified against the official archive",
-    synthetic: "SYNTHETIC",
-  };
-  const lines = records.map((r) => {
-    // Synthetic data's description already says so.
-    const origin = r.synthetic ? "" : ` (${origins[recordOrigin(r)]})`;
-    return `- **${modelLabel(r)}**: ${r.data.description}${origin}; ${budgetText(r)}` +
-      (r.weights ? `; weights: ${r.weights}` : "");
-  });
-  const note = budgetNote(records);
-  return lines.join("\n") + (note ? `\n\n${note}` : "");
-}
-
-// ---- The comparison table and the discussion ----------------------------------------------------
+// ---- The comparison table ---------------------------------------------------------------------
 
 /** One row of the comparison table. */
 export interface ComparisonRow {
@@ -448,8 +377,9 @@ export interface ComparisonRow {
   profile: string;
 }
 
-const mean = (xs: number[]) => xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
-const round = (x: number, digits: number) => Math.round(x * 10 ** digits) / 10 ** digits;
+/** The mean of `xs` (0 for none). */
+export const mean = (xs: number[]): number =>
+  xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
 
 /**
  * The comparison table: one row per run, rounded for display (metrics to 4 decimals,
@@ -479,193 +409,4 @@ export function comparisonRows(records: RunRecord[]): ComparisonRow[] {
     data_origin: recordOrigin(r),
     profile: r.profile ?? "",
   }));
-}
-
-/** The source notebook's results (real CIFAR-100, 20 epochs, its own machine). */
-export const SOURCE_RESULTS: readonly {
-  model: string;
-  test_accuracy: number;
-  test_loss: number;
-  loss: string;
-  seconds_per_epoch: number;
-}[] = [
-  // Binary cross-entropy: its loss is not comparable with the others.
-  {
-    model: "mlp",
-    test_accuracy: 0.1934,
-    test_loss: 0.0451,
-    loss: "binary_crossentropy",
-    seconds_per_epoch: 6,
-  },
-  {
-    model: "cnn",
-    test_accuracy: 0.4178,
-    test_loss: 2.326,
-    loss: "categorical_crossentropy",
-    seconds_per_epoch: 13,
-  },
-  // Raw RGB input and a head without softmax, 55 to 58 s per epoch.
-  {
-    model: "vgg16",
-    test_accuracy: 0.0907,
-    test_loss: 8.523,
-    loss: "categorical_crossentropy",
-    seconds_per_epoch: 56,
-  },
-];
-
-const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-const secs = (x: number) => `${x < 10 ? x.toFixed(2) : x.toFixed(1)} s`;
-
-/**
- * A discussion of the runs, in markdown, written from their measured numbers: ranking by
- * accuracy, speed, the VGG16 feature cost, the best and worst superclasses and the most
- * confused pair of the best model, and how the numbers relate to the source's. Says
- * prominently when the data was synthetic or not the verified official CIFAR-100, when VGG16's
- * weights were not ImageNet's, and when budgets differ from each other or from the source's.
- *
- * @param records run records of one profile
- * @returns markdown text
- */
-export function discussion(records: RunRecord[]): string {
-  if (records.length === 0) return "No runs to discuss.";
-  const synthetic = isSyntheticData(records);
-  const caveat = dataCaveat(records);
-  const ranked = [...records].sort((a, b) => b.test_accuracy - a.test_accuracy);
-  const best = ranked[0];
-  const budgets = budgetNote(records);
-  return [
-    ...dataWarnings(synthetic, caveat),
-    accuracyParagraph(ranked, budgets),
-    budgets,
-    lossParagraph(records),
-    speedParagraph(records, best.backend),
-    vgg16WeightsWarning(records),
-    superclassParagraph(best),
-    againstTheSource(records, synthetic, caveat),
-  ].filter((paragraph) => paragraph).join("\n\n");
-}
-
-/** The discussion's opening warnings: synthetic data, or data not verified as CIFAR-100. */
-function dataWarnings(synthetic: boolean, caveat: string | undefined): string[] {
-  const out: string[] = [];
-  if (synthetic) {
-    out.push(
-      "**⚠ SYNTHETIC DATA — not CIFAR-100.** These runs used the smoke profile's synthetic " +
-        "stand-in and small subsets: the numbers below check that everything works; they say " +
-        "nothing about CIFAR-100.",
-    );
-  }
-  if (caveat) {
-    out.push(
-      `**⚠ Data not verified as CIFAR-100** — ${caveat}. The numbers below are measured on ` +
-        "that data; they are CIFAR-100 results only if it is the official dataset, and the " +
-        "comparison with the source's CIFAR-100 numbers is not like for like.",
-    );
-  }
-  return out;
-}
-
-/** The runs from most to least accurate, against guessing; `budgets` when they differ. */
-function accuracyParagraph(ranked: RunRecord[], budgets: string | undefined): string {
-  const best = ranked[0];
-  const chance = 1 / best.fine_label_names.length;
-  return `**Accuracy.** ${
-    ranked.map((r) =>
-      `${modelName(r.model)} ${pct(r.test_accuracy)} (top-5 ${pct(r.top5_accuracy)})`
-    )
-      .join(", ")
-  }, from most to least accurate, ${
-    budgets ? "on different budgets (below)" : `after ${budgetText(best)}`
-  }; guessing scores ${pct(chance)}.`;
-}
-
-/** The test losses, and whether they can be compared (one loss function for all). */
-function lossParagraph(records: RunRecord[]): string {
-  const losses = new Set(records.map((r) => r.loss));
-  return `**Loss.** Test loss: ${
-    records.map((r) => `${modelName(r.model)} ${r.test_loss.toFixed(3)}`).join(", ")
-  }. ${
-    losses.size === 1
-      ? `Every model was trained and evaluated with ${[...losses][0]}, so these are comparable ` +
-        "(the source's MLP loss of 0.045 was binary cross-entropy and compared with nothing)."
-      : "The models used different losses, so their loss values are not comparable."
-  }`;
-}
-
-/** Seconds per epoch and images per second of every run (VGG16: plus feature extraction). */
-function speedParagraph(records: RunRecord[], backend: string): string {
-  const speed = records.map((r) => {
-    const extra = r.feature_seconds !== undefined
-      ? ` on cached features (plus ${
-        secs(r.feature_seconds)
-      } once to extract them, or to read them from the cache)`
-      : "";
-    return `${modelName(r.model)} ${secs(mean(r.seconds_per_epoch))} per epoch, ` +
-      `${Math.round(r.train_images_per_second).toLocaleString("en-US")} images/s${extra}`;
-  });
-  return `**Speed** (${backend} backend). ${speed.join("; ")}.`;
-}
-
-/** A warning when VGG16 ran without Keras's ImageNet weights; undefined when it did, or did not run. */
-function vgg16WeightsWarning(records: RunRecord[]): string | undefined {
-  const vgg = records.find((r) => r.model === "vgg16");
-  if (vgg?.weights_kind === "random") {
-    return "**VGG16 ran with random weights** (`--weights none`): its features are not ImageNet " +
-      "features, so its accuracy shows only that the pipeline works, not what transfer " +
-      "learning achieves.";
-  } else if (vgg?.weights_kind === "file") {
-    return "**VGG16 ran with a weights file that is not Keras's ImageNet file** (its MD5 differs): " +
-      "what its features are depends on that file, so its accuracy is not the ImageNet " +
-      "transfer-learning result.";
-  }
-  return undefined;
-}
-
-/** The best model's superclass accuracy, best and worst superclass and most frequent mistake. */
-function superclassParagraph(best: RunRecord): string | undefined {
-  const classes = superclassAccuracy(best).filter((r) => r.images > 0);
-  if (classes.length === 0) return undefined;
-  const byAccuracy = [...classes].sort((a, b) => b.accuracy - a.accuracy);
-  const top = byAccuracy[0], bottom = byAccuracy[byAccuracy.length - 1];
-  const pair = topConfusedPairs(best, 1)[0];
-  return `**Superclasses** (${modelName(best.model)}). ${
-    pct(coarseAccuracy(best))
-  } of its predictions fall in the right superclass, against ${
-    pct(best.test_accuracy)
-  } in the right fine class. Best superclass: ${top.superclass} (${pct(top.accuracy)}); ` +
-    `worst: ${bottom.superclass} (${pct(bottom.accuracy)}).` +
-    (pair
-      ? ` Its most frequent mistake: ${pair.true_class} taken for ${pair.predicted_as} ` +
-        `(${pair.count} times${pair.same_superclass ? ", same superclass" : ""}).`
-      : "");
-}
-
-function againstTheSource(records: RunRecord[], synthetic: boolean, caveat?: string): string {
-  const source = SOURCE_RESULTS.map((s) => `${modelName(s.model)} ${pct(s.test_accuracy)}`);
-  const intro = `**Against the source** (${source.join(", ")} on CIFAR-100 after ` +
-    `${budgetText(SOURCE_BUDGET)}). `;
-  if (synthetic) {
-    return intro + "Synthetic runs cannot be compared with these; run the full profile for that.";
-  }
-  const lines = records.map((r) => {
-    const s = SOURCE_RESULTS.find((x) => x.model === r.model);
-    if (!s) return "";
-    const diff = (r.test_accuracy - s.test_accuracy) * 100;
-    const budget = sourceBudget(r) ? "" : ` after ${budgetText(r)}`;
-    return `${modelName(r.model)}: ${pct(r.test_accuracy)}${budget}, ` +
-      `${diff >= 0 ? "+" : ""}${diff.toFixed(1)} points.`;
-  }).filter(Boolean);
-  const shorter = records.filter((r) => !sourceBudget(r));
-  const warnings = [
-    ...(caveat ? [caveat] : []),
-    ...(shorter.length
-      ? [
-        `${shorter.map((r) => modelName(r.model)).join(", ")} did not have the source's ` +
-        `budget of ${budgetText(SOURCE_BUDGET)}`,
-      ]
-      : []),
-  ];
-  const warning = warnings.length ? ` ⚠ Not like for like — ${warnings.join("; ")}.` : "";
-  return intro + lines.join(" ") + warning;
 }

@@ -1,7 +1,7 @@
 /**
- * What notebook 06 (ResNet-9 and its recipe) shows, and the ResNet-9 section of notebook 05:
- * the recipe as a table read from `HYP`, augmented images, the learning-rate schedule, the
- * equal-time comparison with the CNN and a discussion written from the measured records.
+ * What notebook 06 (ResNet-9 and its recipe) shows: the recipe as a table read from `HYP`,
+ * augmented images, the learning-rate schedule and the equal-time comparison with the CNN (its
+ * discussion is in discussion.ts).
  *
  * @module
  */
@@ -9,12 +9,12 @@ import { augmentBatch } from "../data/augment.ts";
 import { type Cifar100, IMAGE_BYTES } from "../data/dataset.ts";
 import { augmentationLabel, HYP, oneCycle, optimizerLabel, runRecipe } from "../train/hyp.ts";
 import { type RunRecord, trainingSeconds } from "../train/run_record.ts";
-import { budgetText, dataCaveat, isSyntheticData } from "./analysis.ts";
-import { withCaveat } from "./charts.ts";
+import { dataChart, withCaveat } from "./charts.ts";
 import { type Displayable, imageGrid, plot, table } from "./display.ts";
+import { modelName, round } from "./format.ts";
 
 /** One ingredient of the recipe: what it is, its setting here, and where it comes from. */
-export interface RecipeRow {
+interface RecipeRow {
   ingredient: string;
   setting: string;
   source: string;
@@ -167,14 +167,14 @@ export function scheduleChart(epochs: number, images: number): Displayable {
   }, { height: 300 });
 }
 
-/** A run as the equal-time outputs name it, e.g. `ResNet-9, no augmentation`. */
-export function runLabel(r: RunRecord): string {
-  if (r.model !== "resnet9") return r.model.toUpperCase();
-  return r.augmentation === "none" ? "ResNet-9, no augmentation" : "ResNet-9";
+/** A run as the equal-time outputs name it, e.g. `ResNet-9, no augmentation` (the ablation). */
+function runLabel(r: RunRecord): string {
+  const ablation = r.model === "resnet9" && r.augmentation === "none";
+  return modelName(r.model) + (ablation ? ", no augmentation" : "");
 }
 
 /** One row of the equal-time table. */
-export interface EqualTimeRow {
+interface EqualTimeRow {
   run: string;
   epochs: number;
   train_seconds: number;
@@ -189,11 +189,11 @@ export function equalTimeRows(records: RunRecord[]): EqualTimeRow[] {
   return records.map((r) => ({
     run: runLabel(r),
     epochs: r.epochs,
-    train_seconds: Math.round(trainingSeconds(r) * 10) / 10,
+    train_seconds: round(trainingSeconds(r), 1),
     images_per_second: Math.round(r.train_images_per_second),
     augmentation: r.augmentation ?? "none",
-    test_accuracy: Math.round(r.test_accuracy * 10000) / 10000,
-    top5_accuracy: Math.round(r.top5_accuracy * 10000) / 10000,
+    test_accuracy: round(r.test_accuracy, 4),
+    top5_accuracy: round(r.top5_accuracy, 4),
   }));
 }
 
@@ -213,105 +213,16 @@ export function accuracyOverTime(records: RunRecord[]): Displayable {
       y: r.history.val_accuracy,
     };
   });
-  const caveat = dataCaveat(records);
-  const title = "Test accuracy against training time (validation not counted)" +
-    (caveat ? `<br><sub>⚠ ${caveat}</sub>` : "");
-  const shown = plot({
-    data,
-    layout: {
-      title: { text: title },
-      xaxis: { title: { text: "training seconds" } },
-      yaxis: { title: { text: "test accuracy" } },
+  return dataChart(
+    {
+      data,
+      layout: {
+        title: { text: "Test accuracy against training time (validation not counted)" },
+        xaxis: { title: { text: "training seconds" } },
+        yaxis: { title: { text: "test accuracy" } },
+      },
     },
-  }, { synthetic: isSyntheticData(records) });
-  return withCaveat(shown, records);
-}
-
-const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-const secs = (x: number) => `${x.toFixed(1)} s`;
-
-/**
- * What the equal-time runs and the ablation show, in markdown, from their records: who won at
- * equal time and by how much, whether ResNet-9 stayed within the CNN's time, and what
- * augmentation did. Says prominently when the data is synthetic or not verified CIFAR-100.
- *
- * @param cnn the CNN's run (the time budget)
- * @param resnet9 ResNet-9 with its recipe at equal time
- * @param noAugment the same without augmentation, if run
- */
-export function equalTimeDiscussion(
-  cnn: RunRecord,
-  resnet9: RunRecord,
-  noAugment?: RunRecord,
-): string {
-  const out: string[] = [];
-  const all = [cnn, resnet9, ...(noAugment ? [noAugment] : [])];
-  if (isSyntheticData(all)) {
-    out.push(
-      "**⚠ SYNTHETIC DATA — not CIFAR-100.** The synthetic classes are coloured stripes at set " +
-        "angles with a blob at a set place: a mirror image turns one class's pattern into " +
-        "another's, so flips are wrong for this data, and the small smoke budgets are too " +
-        "short for the comparison to mean anything.",
-    );
-  }
-  const caveat = dataCaveat(all);
-  if (caveat) out.push(`**⚠ Data not verified as CIFAR-100** — ${caveat}.`);
-  const budget = trainingSeconds(cnn), used = trainingSeconds(resnet9);
-  const within = used <= budget * 1.05;
-  out.push(
-    `**Budget.** The CNN trained ${budgetText(cnn)} in ${secs(budget)}. ResNet-9 ran at ` +
-      `${Math.round(resnet9.train_images_per_second)} images/s against the CNN's ` +
-      `${Math.round(cnn.train_images_per_second)}, so ${resnet9.epochs} epoch` +
-      `${resnet9.epochs === 1 ? "" : "s"} fit, which took ${secs(used)}` +
-      (within
-        ? "."
-        : ` — **more than the CNN's time** (at least one epoch always runs), so this is not ` +
-          "an equal-time comparison."),
+    records,
+    400,
   );
-  const gain = resnet9.test_accuracy - cnn.test_accuracy;
-  out.push(
-    `**Accuracy at ${within ? "equal" : "unequal"} time.** ResNet-9 ` +
-      `${pct(resnet9.test_accuracy)} against the CNN's ${pct(cnn.test_accuracy)}: ` +
-      (gain > 0
-        ? `ResNet-9 is ${(gain * 100).toFixed(1)} points more accurate.`
-        : gain < 0
-        ? `the CNN is ${(-gain * 100).toFixed(1)} points more accurate.`
-        : "a tie."),
-  );
-  if (noAugment) {
-    const d = resnet9.test_accuracy - noAugment.test_accuracy;
-    out.push(
-      `**Augmentation** (${resnet9.augmentation}): with it ${pct(resnet9.test_accuracy)}, ` +
-        `without ${pct(noAugment.test_accuracy)}, the same epochs. ` +
-        (d > 0
-          ? `It bought ${(d * 100).toFixed(1)} points: each epoch showed new variants of the ` +
-            "images, so the network memorised less."
-          : `It cost ${(-d * 100).toFixed(1)} points here. Augmentation is a regulariser: it ` +
-            "pays when a network sees its images many times and starts memorising them; in a " +
-            "budget of a few epochs it mostly makes the task harder, and flips hurt wherever a " +
-            "mirror image is another class."),
-    );
-  }
-  return out.join("\n\n");
-}
-
-/**
- * For the comparison notebook: one paragraph on notebook 06's ResNet-9 run against the source's
- * models, or how to get it when it has not run.
- */
-export function beyondSummary(resnet9: RunRecord | undefined, records: RunRecord[]): string {
-  if (!resnet9) {
-    return "ResNet-9 (`06_beyond.ipynb`) has not run in this profile: execute it to add a " +
-      "modern fast-training recipe to this comparison.";
-  }
-  const cnn = records.find((r) => r.model === "cnn");
-  const vs = cnn
-    ? `, against the CNN's ${pct(cnn.test_accuracy)} after ${budgetText(cnn)} ` +
-      `(${secs(trainingSeconds(cnn))})`
-    : "";
-  return `**ResNet-9** (\`06_beyond.ipynb\`, ${optimizerLabel(HYP.resnet9.optimizer)}, ` +
-    `${resnet9.lr_schedule}, augmentation ${resnet9.augmentation}, label smoothing ` +
-    `${resnet9.label_smoothing}): ${pct(resnet9.test_accuracy)} after ${budgetText(resnet9)} ` +
-    `(${secs(trainingSeconds(resnet9))} of training)${vs}. Its notebook compares the two at ` +
-    "equal training time.";
 }

@@ -21,8 +21,11 @@ import {
   modelLabel,
   superclassAccuracy,
 } from "./analysis.ts";
-import { type Cifar100, IMAGE_BYTES } from "../data/dataset.ts";
+import { type Cifar100, IMAGE_BYTES, IMAGE_SIZE } from "../data/dataset.ts";
 import {
+  bannerHtml,
+  base64,
+  captionHtml,
   curves,
   type Displayable,
   escapeHtml,
@@ -33,19 +36,15 @@ import {
   table,
 } from "./display.ts";
 import type { RunRecord } from "../train/run_record.ts";
-import { Buffer } from "node:buffer";
 import { encodePng, enlarge } from "../data/images.ts";
-import { IMAGE_SIZE } from "../data/dataset.ts";
 import type { TopClass } from "../inference/predict.ts";
+import { modelName, pct } from "./format.ts";
 
 /** Class of the banner that carries the data caveat (tests look for it). */
 export const CAVEAT_CLASS = "cifar-data-caveat";
 
-function banner(caveat: string): string {
-  return `<div class="${CAVEAT_CLASS}" style="background:#fde2e1;color:#7a1b12;` +
-    `border:1px solid #e08a80;padding:2px 8px;margin:4px 0;font:bold 13px sans-serif">` +
-    `⚠ ${escapeHtml(caveat)}</div>`;
-}
+const banner = (caveat: string) =>
+  bannerHtml(CAVEAT_CLASS, "background:#fde2e1;color:#7a1b12;border:1px solid #e08a80", caveat);
 
 /**
  * Put a heading and, when real data is not the verified official CIFAR-100, the data caveat
@@ -60,11 +59,7 @@ export function withCaveat(shown: Displayable, of: DataOf, heading?: string): Di
   const caveat = dataCaveat(of);
   if (!caveat && !heading) return shown;
   const bundle = shown[JUPYTER_DISPLAY]();
-  const head = (caveat ? banner(caveat) : "") +
-    (heading
-      ? `<div class="cifar-caption" style="font:bold 13px sans-serif;margin:4px 0">` +
-        `${escapeHtml(heading)}</div>`
-      : "");
+  const head = (caveat ? banner(caveat) : "") + captionHtml(heading);
   const plain = [...(caveat ? [`[⚠ ${caveat}]`] : []), ...(heading ? [heading] : [])];
   const labelled = {
     ...bundle,
@@ -80,26 +75,35 @@ function withTitleCaveat(figure: Figure, of: DataOf): Figure {
   if (!caveat) return figure;
   const layout = figure.layout ?? {};
   const title = (layout.title as { text?: string } | undefined)?.text ?? "";
-  const margin = { ...(layout.margin as Record<string, number> | undefined), t: 90 };
+  const margin = layout.margin as Record<string, number> | undefined;
   return {
     ...figure,
     layout: {
       ...layout,
-      margin,
+      // Room for the caveat's line under the title, unless the figure asked for more.
+      margin: { ...margin, t: Math.max(margin?.t ?? 0, 90) },
       title: { text: `${title}<br><sub>⚠ ${escapeHtml(caveat)}</sub>` },
     },
   };
 }
 
-/** Show a chart labelled with its data: synthetic banner, caveat banner and title note. */
-function chart(figure: Figure, of: DataOf, height: number): Displayable {
+/**
+ * A chart labelled with its data: the synthetic-data banner, and when real data is not the
+ * verified official CIFAR-100 the data caveat above it and under its title.
+ *
+ * @param figure the plotly figure, titled with `layout.title.text`
+ * @param of the data behind it: a dataset's source, a run or runs
+ * @param height chart height in pixels
+ * @returns a displayable chart
+ */
+export function dataChart(figure: Figure, of: DataOf, height: number): Displayable {
   const shown = plot(withTitleCaveat(figure, of), { synthetic: isSyntheticData(of), height });
   return withCaveat(shown, of);
 }
 
 /**
  * A table labelled with its data: the caption, the synthetic-data banner, and the data caveat
- * in the caption and above it when real data is not the verified official CIFAR-100.
+ * above it when real data is not the verified official CIFAR-100.
  *
  * @param rows the table's rows
  * @param caption what the table shows
@@ -134,7 +138,7 @@ export function runCurves(record: RunRecord): Displayable {
 }
 
 /** Images of one class in each split (a type alias, so it passes as a table row). */
-export type ClassCount = {
+type ClassCount = {
   /** Class index (fine 0..99 or coarse 0..19). */
   class: number;
   /** Class name. */
@@ -146,7 +150,7 @@ export type ClassCount = {
 };
 
 /** Which labels to count: the 100 fine classes or the 20 superclasses. */
-export type LabelLevel = "fine" | "coarse";
+type LabelLevel = "fine" | "coarse";
 
 /**
  * Count the images of each class in both splits.
@@ -229,7 +233,7 @@ export function classHistogramFigure(counts: ClassCount[], title: string): Figur
  * ```
  */
 export function classHistogram(counts: ClassCount[], title: string, of: DataOf): Displayable {
-  return chart(classHistogramFigure(counts, title), of, 460);
+  return dataChart(classHistogramFigure(counts, title), of, 460);
 }
 
 /**
@@ -237,10 +241,9 @@ export function classHistogram(counts: ClassCount[], title: string, of: DataOf):
  *
  * @param data the dataset
  * @param count how many images (default 24)
- * @param columns images per row (default 8)
  * @returns a displayable image grid, labelled with the data
  */
-export function sampleGrid(data: Cifar100, count = 24, columns = 8): Displayable {
+export function sampleGrid(data: Cifar100, count = 24): Displayable {
   const n = Math.min(count, data.train.count);
   const captions = Array.from({ length: n }, (_, i) => {
     const fine = data.fineLabelNames[data.train.fineLabels[i]];
@@ -248,7 +251,7 @@ export function sampleGrid(data: Cifar100, count = 24, columns = 8): Displayable
   });
   const images = data.train.images.subarray(0, n * IMAGE_BYTES);
   return withCaveat(
-    imageGrid(images, captions, { columns, synthetic: data.source.synthetic }),
+    imageGrid(images, captions, { synthetic: data.source.synthetic }),
     data.source,
   );
 }
@@ -261,7 +264,6 @@ export function sampleGrid(data: Cifar100, count = 24, columns = 8): Displayable
  * @param record the run (with `test_confidences`)
  * @param data the run's test images, e.g. from `runTestImages(record)` in lib/train/profile.ts
  * @param count how many (default 24)
- * @param columns images per row (default 8)
  * @returns a displayable image grid with a heading, labelled with the data
  * @throws {RangeError} when the images are not the run's (another count or other labels)
  */
@@ -269,7 +271,6 @@ export function mistakesGrid(
   record: RunRecord,
   data: Pick<Cifar100, "test">,
   count = 24,
-  columns = 8,
 ): Displayable {
   if (data.test.count !== record.test_labels.length) {
     throw new RangeError(
@@ -277,32 +278,37 @@ export function mistakesGrid(
     );
   }
   const mistakes = confidentMistakes(record, count);
-  const images = new Uint8Array(mistakes.length * IMAGE_BYTES);
-  mistakes.forEach((m, k) => {
-    if (data.test.fineLabels[m.index] !== record.test_labels[m.index]) {
-      throw new RangeError(`test image ${m.index} has another label than in the run`);
+  for (const { index } of mistakes) {
+    if (data.test.fineLabels[index] !== record.test_labels[index]) {
+      throw new RangeError(`test image ${index} has another label than in the run`);
     }
-    images.set(
-      data.test.images.subarray(m.index * IMAGE_BYTES, (m.index + 1) * IMAGE_BYTES),
-      k * IMAGE_BYTES,
-    );
-  });
+  }
+  const images = testPixels(data, mistakes.map((m) => m.index));
   const captions = mistakes.map((m) =>
     `true: ${m.true_class}\npredicted: ${m.predicted_as} (${Math.round(m.confidence * 100)}%)`
   );
-  const grid = imageGrid(images, captions, { columns, synthetic: record.synthetic });
+  const grid = imageGrid(images, captions, { synthetic: record.synthetic });
   const heading = `${modelLabel(record)}: its ${mistakes.length} most confident mistakes ` +
     `on the test set, most confident first`;
   return withCaveat(grid, record, heading);
 }
 
+/** The pixels of some test images of a run, in the order given. */
+export function testPixels(data: Pick<Cifar100, "test">, indices: number[]): Uint8Array {
+  const pixels = new Uint8Array(indices.length * IMAGE_BYTES);
+  indices.forEach((t, i) =>
+    pixels.set(data.test.images.subarray(t * IMAGE_BYTES, (t + 1) * IMAGE_BYTES), i * IMAGE_BYTES)
+  );
+  return pixels;
+}
+
 /** Numeric columns of the comparison table that {@linkcode metricBars} can chart. */
-export type MetricColumn = {
+type MetricColumn = {
   [K in keyof ComparisonRow]: ComparisonRow[K] extends number ? K : never;
 }[keyof ComparisonRow];
 
 /** Options for {@linkcode metricBars}. */
-export interface MetricBarsOptions {
+interface MetricBarsOptions {
   /** Chart title. */
   title: string;
   /** Y-axis title. */
@@ -311,7 +317,7 @@ export interface MetricBarsOptions {
   log?: boolean;
 }
 
-const modelNames = (records: RunRecord[]) => records.map((r) => r.model.toUpperCase());
+const modelNames = (records: RunRecord[]) => records.map((r) => modelName(r.model));
 
 /**
  * The figure of {@linkcode metricBars}: one bar group per run, one trace per metric, with the
@@ -375,7 +381,7 @@ export function metricBars(
   metrics: Record<string, MetricColumn>,
   opts: MetricBarsOptions,
 ): Displayable {
-  return chart(metricBarsFigure(records, metrics, opts), records, 340);
+  return dataChart(metricBarsFigure(records, metrics, opts), records, 340);
 }
 
 /**
@@ -414,7 +420,7 @@ export function superclassBarsFigure(records: RunRecord[]): Figure {
  * @returns a displayable chart
  */
 export function superclassBars(records: RunRecord[]): Displayable {
-  return chart(superclassBarsFigure(records), records, 480);
+  return dataChart(superclassBarsFigure(records), records, 480);
 }
 
 /**
@@ -443,7 +449,7 @@ export function confusionHeatmapFigure(record: RunRecord): Figure {
       hovertemplate: "true %{y}<br>predicted %{x}<br>%{customdata} images<extra></extra>",
     }],
     layout: {
-      title: { text: `${record.model.toUpperCase()}: superclass confusion (row-normalised)` },
+      title: { text: `${modelName(record.model)}: superclass confusion (row-normalised)` },
       margin: { l: 200, b: 200 },
       xaxis: { tickangle: -50, title: { text: "predicted" } },
       yaxis: { autorange: "reversed", title: { text: "true" } },
@@ -473,11 +479,11 @@ export function confusionHeatmapFigure(record: RunRecord): Figure {
  * ```
  */
 export function confusionHeatmap(record: RunRecord): Displayable {
-  return chart(confusionHeatmapFigure(record), record, 720);
+  return dataChart(confusionHeatmapFigure(record), record, 720);
 }
 
 /** One image's panel in {@linkcode topKChart}. */
-export interface TopKPanel {
+interface TopKPanel {
   /** Shown above the panel, e.g. the file name or "test image 3 (true: apple)". */
   title: string;
   /** The image's most probable classes, most probable first (e.g. from `predictTopK`). */
@@ -545,7 +551,7 @@ export function topKFigure(panels: TopKPanel[], title: string): Figure {
         enlarge({ width: IMAGE_SIZE, height: IMAGE_SIZE, data: panel.pixels }, 4),
       );
       (layout.images as unknown[]).push({
-        source: `data:image/png;base64,${Buffer.from(png).toString("base64")}`,
+        source: `data:image/png;base64,${base64(png)}`,
         xref: "paper",
         yref: "paper",
         x: 0.82,
@@ -562,7 +568,7 @@ export function topKFigure(panels: TopKPanel[], title: string): Figure {
       orientation: "h",
       x: panel.top.map((t) => t.probability),
       y: panel.top.map((t) => `${t.name} (${t.superclass})`),
-      text: panel.top.map((t) => `${(t.probability * 100).toFixed(1)}%`),
+      text: panel.top.map((t) => pct(t.probability)),
       textposition: "auto",
       marker: { color: "#1f77b4" },
       hovertemplate: "%{y}: %{x:.2%}<extra></extra>",
@@ -599,5 +605,5 @@ export function topKFigure(panels: TopKPanel[], title: string): Figure {
  */
 export function topKChart(panels: TopKPanel[], title: string, of: DataOf): Displayable {
   const figure = topKFigure(panels, title);
-  return chart(figure, of, figure.layout!.height as number);
+  return dataChart(figure, of, figure.layout!.height as number);
 }

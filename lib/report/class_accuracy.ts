@@ -4,10 +4,11 @@
  *
  * @module
  */
-import type { Predictions } from "./analysis.ts";
+import { checkLengths, type Predictions } from "./analysis.ts";
+import { percent } from "./format.ts";
 
 /** A fine class's test results. */
-export interface ClassAccuracy {
+interface ClassAccuracy {
   /** Fine class index. */
   class: number;
   /** Fine class name. */
@@ -41,11 +42,7 @@ export interface ClassAccuracy {
  * ```
  */
 export function classAccuracy(p: Predictions): ClassAccuracy[] {
-  if (p.test_predictions.length !== p.test_labels.length) {
-    throw new RangeError(
-      `${p.test_predictions.length} predictions, ${p.test_labels.length} labels`,
-    );
-  }
+  checkLengths(p);
   const rows = p.fine_label_names.map((name, c) => ({
     class: c,
     name,
@@ -69,7 +66,7 @@ export function sortedClassAccuracy(p: Predictions): ClassAccuracy[] {
 }
 
 /** A class the images of another are taken for. */
-export interface TakenFor {
+interface TakenFor {
   /** Fine class index. */
   class: number;
   /** Its name. */
@@ -96,7 +93,7 @@ export function takenFor(p: Predictions, c: number, n = 3): TakenFor[] {
 }
 
 /** A row of the best-and-worst table. */
-export type ExtremeClassRow = {
+type ExtremeClassRow = {
   rank: string;
   class: string;
   superclass: string;
@@ -115,7 +112,7 @@ export function extremeClasses(p: Predictions, n = 10): ExtremeClassRow[] {
     rank,
     class: c.name,
     superclass: c.superclass,
-    accuracy_pct: Math.round(c.accuracy * 1000) / 10,
+    accuracy_pct: percent(c.accuracy),
     test_images: c.images,
     taken_for: withMistakes
       ? takenFor(p, c.class).map((t) =>

@@ -34,10 +34,13 @@
  * @module
  */
 import * as aq from "arquero";
+import { Buffer } from "node:buffer";
 import { encode } from "fast-png";
 import plotlyBundle from "plotly.js-cartesian-dist-min/plotly-cartesian.min.js" with {
   type: "text",
 };
+import { IMAGE_BYTES, IMAGE_SIZE } from "../data/dataset.ts";
+import type { History } from "../train/run_record.ts";
 
 /** The key Deno's kernel looks for to get an object's MIME bundle: `Symbol.for("Jupyter.display")`. */
 export const JUPYTER_DISPLAY: unique symbol = Symbol.for("Jupyter.display");
@@ -93,6 +96,12 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
+/** A caption line above a display, as tables and labelled displays show it ("" for none). */
+export function captionHtml(text?: string): string {
+  const style = "font:bold 13px sans-serif;margin:4px 0";
+  return text ? `<div class="cifar-caption" style="${style}">${escapeHtml(text)}</div>` : "";
+}
+
 /** JSON safe to place inside a `<script>` element. */
 function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, "\\u003c").replace(
@@ -101,11 +110,18 @@ function scriptJson(value: unknown): string {
   );
 }
 
-function syntheticBanner(): string {
-  return `<div class="cifar-synthetic" style="background:#fff3cd;color:#7a4b00;` +
-    `border:1px solid #e0b44c;padding:2px 8px;margin:4px 0;font:bold 13px sans-serif">` +
-    `⚠ ${SYNTHETIC_NOTE}</div>`;
+/** A warning banner above a display: `⚠ text`, with its class and colours. */
+export function bannerHtml(className: string, colours: string, text: string): string {
+  const style = `${colours};padding:2px 8px;margin:4px 0;font:bold 13px sans-serif`;
+  return `<div class="${className}" style="${style}">⚠ ${escapeHtml(text)}</div>`;
 }
+
+const syntheticBanner = () =>
+  bannerHtml(
+    "cifar-synthetic",
+    "background:#fff3cd;color:#7a4b00;border:1px solid #e0b44c",
+    SYNTHETIC_NOTE,
+  );
 
 function bundleScript(): string {
   if (plotlyEmbedded) return "";
@@ -177,7 +193,7 @@ function plainChart(figure: Figure, synthetic: boolean): string {
 }
 
 /** Options for {@linkcode plot}. */
-export interface PlotOptions {
+interface PlotOptions {
   /** Add a visible "SYNTHETIC DATA — not CIFAR-100" banner and title note. */
   synthetic?: boolean;
   /** Chart height in pixels (default 400). */
@@ -211,7 +227,7 @@ export function plot(figure: Figure, opts: PlotOptions = {}): Displayable {
 }
 
 /** Options for {@linkcode table}. */
-export interface TableOptions {
+interface TableOptions {
   /** Add a visible "SYNTHETIC DATA — not CIFAR-100" banner. */
   synthetic?: boolean;
   /** Caption shown above the table. */
@@ -243,10 +259,7 @@ export function table(
 ): Displayable {
   const columns = Array.isArray(t) ? aq.from(t as object[]) : t as aq.ColumnTable;
   const limit = opts.limit ?? 200;
-  const caption = opts.caption
-    ? `<div class="cifar-caption" style="font:bold 13px sans-serif;margin:4px 0">` +
-      `${escapeHtml(opts.caption)}</div>`
-    : "";
+  const caption = captionHtml(opts.caption);
   const more = columns.numRows() > limit ? ` (first ${limit} of ${columns.numRows()} rows)` : "";
   // A table wider than the output area scrolls sideways in its own box, under its caption, in
   // every frontend (JupyterLab, VS Code, the HTML export), rather than being cut off.
@@ -261,11 +274,6 @@ export function table(
   ];
   return displayable({ "text/html": html, "text/plain": lines.join("\n") });
 }
-
-/** Side of a CIFAR image in pixels. */
-const SIDE = 32;
-/** Bytes in one 32x32 RGB image. */
-const IMAGE_BYTES = SIDE * SIDE * 3;
 
 /**
  * Encode image `index` of an NHWC uint8 batch [N,32,32,3] as PNG.
@@ -282,19 +290,16 @@ export function encodeImagePng(images: Uint8Array, index: number): Uint8Array {
     );
   }
   const data = images.subarray(start, start + IMAGE_BYTES);
-  return encode({ width: SIDE, height: SIDE, data, channels: 3, depth: 8 });
+  return encode({ width: IMAGE_SIZE, height: IMAGE_SIZE, data, channels: 3, depth: 8 });
 }
 
-function base64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
+/** Bytes as base64, for `data:` URIs and the `image/png` MIME type. */
+export function base64(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 }
 
 /** Options for {@linkcode imageGrid}. */
-export interface ImageGridOptions {
+interface ImageGridOptions {
   /** Images per row (default 8). */
   columns?: number;
   /** Pixel scale factor; images are drawn crisp, without smoothing (default 3). */
@@ -337,7 +342,7 @@ export function imageGrid(
     );
   }
   const columns = Math.max(1, Math.min(opts.columns ?? 8, Math.max(count, 1)));
-  const size = SIDE * (opts.scale ?? 3);
+  const size = IMAGE_SIZE * (opts.scale ?? 3);
   const pngs = captions.map((_, i) => encodeImagePng(images, i));
   const cells = pngs.map((png, i) => {
     const caption = escapeHtml(captions[i]).replace(/\n/g, "<br>");
@@ -359,16 +364,8 @@ export function imageGrid(
   return displayable(bundle);
 }
 
-/** Per-epoch metrics, as returned by training (Keras-style history). */
-export interface History {
-  loss: number[];
-  accuracy: number[];
-  val_loss: number[];
-  val_accuracy: number[];
-}
-
 /** Options for {@linkcode curves}. */
-export interface CurvesOptions {
+interface CurvesOptions {
   /** Heading above both charts, e.g. the model name. */
   title?: string;
   /** Add a visible "SYNTHETIC DATA — not CIFAR-100" banner and title notes. */
@@ -423,7 +420,7 @@ export interface JupyterBroadcaster {
  * The kernel's `Deno.jupyter`, or undefined outside the kernel. (In Deno 2.9
  * `"jupyter" in Deno` is true everywhere; the getter throws outside `deno jupyter`.)
  */
-export function jupyterKernel(): JupyterBroadcaster | undefined {
+function jupyterKernel(): JupyterBroadcaster | undefined {
   try {
     return (Deno as unknown as { jupyter?: JupyterBroadcaster }).jupyter;
   } catch {
@@ -432,7 +429,7 @@ export function jupyterKernel(): JupyterBroadcaster | undefined {
 }
 
 /** Options for {@linkcode liveTraining}. */
-export interface LiveTrainingOptions {
+interface LiveTrainingOptions {
   /** Where to send displays; default `Deno.jupyter` inside the kernel, else none. */
   jupyter?: JupyterBroadcaster;
   /** Least time between two display updates in ms (default 250, about 4 per second). */
@@ -440,7 +437,7 @@ export interface LiveTrainingOptions {
 }
 
 /** A live training display, fed by the training loop. */
-export interface LiveTraining {
+interface LiveTraining {
   /** Batch progress within the current epoch, with values like loss and accuracy. */
   onProgress(done: number, total: number, info: Record<string, string | number>): void;
   /** Add one log line (e.g. the Keras-like epoch summary). */
@@ -494,15 +491,13 @@ export function liveTraining(opts: LiveTrainingOptions = {}): LiveTraining {
   let timer: ReturnType<typeof setTimeout> | undefined;
 
   const bundle = (): Record<string, string> => {
-    const bar = progress
-      ? `<div><progress value="${progress.done}" max="${progress.total}" style="width:320px">` +
-        `</progress> ${progress.done}/${progress.total} ` +
-        escapeHtml(Object.entries(progress.info).map(([k, v]) => `${k}: ${v}`).join(" - ")) +
-        `</div>`
-      : "";
     const textBar = progress
       ? `${progress.done}/${progress.total} ` +
         Object.entries(progress.info).map(([k, v]) => `${k}: ${v}`).join(" - ")
+      : "";
+    const bar = progress
+      ? `<div><progress value="${progress.done}" max="${progress.total}" style="width:320px">` +
+        `</progress> ${escapeHtml(textBar)}</div>`
       : "";
     return {
       "text/html": `<div class="${LIVE_CLASS}">${finished ? "" : bar}` +

@@ -33,18 +33,18 @@ import {
   runTestImages,
 } from "../train/profile.ts";
 import type { RunRecord } from "../train/run_record.ts";
-import { dataCaveat, type DataOf, isSyntheticData, modelLabel } from "./analysis.ts";
-import { dataTable, withCaveat } from "./charts.ts";
+import { modelLabel } from "./analysis.ts";
+import { dataChart, dataTable, testPixels, withCaveat } from "./charts.ts";
 import { extremeClasses, sortedClassAccuracy, takenFor } from "./class_accuracy.ts";
 import {
+  base64,
   type Displayable,
   encodeImagePng,
-  escapeHtml,
   type Figure,
   imageGrid,
   JUPYTER_DISPLAY,
-  plot,
 } from "./display.ts";
+import { modelName, pct, percent, round } from "./format.ts";
 
 /** A run to look into: its record, loaded model and test images. */
 export interface InsightRun {
@@ -66,7 +66,7 @@ export async function loadInsightRun(dir: string): Promise<InsightRun> {
 }
 
 /** The runs of a profile found for notebook 07, and the ones missing. */
-export interface ProfileRuns {
+interface ProfileRuns {
   runs: InsightRun[];
   /** Markdown: which runs are shown, which are missing and which notebook makes them. */
   note: string;
@@ -111,25 +111,11 @@ export function stack(items: Displayable[]): Displayable {
   return { [JUPYTER_DISPLAY]: () => ({ "text/html": html, "text/plain": text }) };
 }
 
-/** A chart with the synthetic and caveat labels of its data. */
-function chart(figure: Figure, of: DataOf, height: number): Displayable {
-  const caveat = dataCaveat(of);
-  const title = (figure.layout?.title as { text?: string } | undefined)?.text ?? "";
-  const layout = caveat
-    ? { ...figure.layout, title: { text: `${title}<br><sub>⚠ ${escapeHtml(caveat)}</sub>` } }
-    : figure.layout;
-  return withCaveat(plot({ ...figure, layout }, { synthetic: isSyntheticData(of), height }), of);
-}
-
 // ---- Where the model looks --------------------------------------------------------------------
 
 /** A heat colour (blue, cyan, yellow, red) for a value in [0, 1]. */
-export function heatColour(v: number): [number, number, number] {
-  const stops: [number, number, number][] = [[0, 0, 160], [0, 200, 255], [255, 230, 0], [
-    230,
-    0,
-    0,
-  ]];
+function heatColour(v: number): [number, number, number] {
+  const stops = [[0, 0, 160], [0, 200, 255], [255, 230, 0], [230, 0, 0]];
   const x = Math.min(Math.max(v, 0), 1) * (stops.length - 1);
   const i = Math.min(Math.floor(x), stops.length - 2);
   const t = x - i;
@@ -137,7 +123,7 @@ export function heatColour(v: number): [number, number, number] {
 }
 
 /** 32x32 images with their heatmaps laid over them (the hotter, the more opaque). */
-export function overlayHeatmaps(pixels: Uint8Array, maps: Float32Array): Uint8Array {
+function overlayHeatmaps(pixels: Uint8Array, maps: Float32Array): Uint8Array {
   const out = new Uint8Array(pixels.length);
   for (let p = 0; p < maps.length; p++) {
     const colour = heatColour(maps[p]);
@@ -150,31 +136,23 @@ export function overlayHeatmaps(pixels: Uint8Array, maps: Float32Array): Uint8Ar
 }
 
 /** Indices of the first `n` right and the first `n` wrong test predictions of a run. */
-export function rightAndWrong(record: RunRecord, n: number): { right: number[]; wrong: number[] } {
+function rightAndWrong(record: RunRecord, n: number): { right: number[]; wrong: number[] } {
   const outcomes = recordOutcomes(record);
   const pick = (want: boolean) => outcomes.flatMap((ok, i) => (ok === want ? [i] : [])).slice(0, n);
   return { right: pick(true), wrong: pick(false) };
 }
 
-/** The pixels of some test images of a run, in the order given. */
-export function testPixels(data: Pick<Cifar100, "test">, indices: number[]): Uint8Array {
-  const pixels = new Uint8Array(indices.length * IMAGE_BYTES);
-  indices.forEach((t, i) =>
-    pixels.set(data.test.images.subarray(t * IMAGE_BYTES, (t + 1) * IMAGE_BYTES), i * IMAGE_BYTES)
-  );
-  return pixels;
-}
-
 /**
- * Image and heatmap pairs for an image grid, captioned with the true class (when known) and the
- * explained class with its probability.
+ * Image and heatmap pairs of a run's test images `indices` for an image grid, captioned with the
+ * true class and the explained class with its probability.
  */
-export function explanationImages(
+function explanationImages(
+  record: RunRecord,
+  indices: number[],
   pixels: Uint8Array,
   explanation: Explanation,
-  names: string[],
-  trueClasses?: number[],
 ): { images: Uint8Array; captions: string[] } {
+  const names = record.fine_label_names;
   const count = explanation.classes.length;
   const overlays = overlayHeatmaps(pixels, explanation.maps);
   const images = new Uint8Array(2 * count * IMAGE_BYTES);
@@ -185,7 +163,7 @@ export function explanationImages(
     images.set(overlays.subarray(from, to), 2 * from + IMAGE_BYTES);
     const p = Math.round(explanation.probabilities[i] * 100);
     captions.push(
-      trueClasses ? `true: ${names[trueClasses[i]]}` : "image",
+      `true: ${names[record.test_labels[indices[i]]]}`,
       `predicted: ${names[explanation.classes[i]]} (${p}%)`,
     );
   }
@@ -206,13 +184,7 @@ export function whereItLooksView(runs: InsightRun[], n = 8): Displayable {
       const indices = picked[kind];
       const pixels = testPixels(data, indices);
       const explanation = whereItLooks(classifier, pixels);
-      const truth = indices.map((t) => record.test_labels[t]);
-      const { images, captions } = explanationImages(
-        pixels,
-        explanation,
-        record.fine_label_names,
-        truth,
-      );
+      const { images, captions } = explanationImages(record, indices, pixels, explanation);
       const how = explanation.method === "saliency"
         ? "gradient saliency"
         : `Grad-CAM on ${explanation.layer}`;
@@ -234,16 +206,20 @@ export function whereItLooksView(runs: InsightRun[], n = 8): Displayable {
  * @param records the runs (with `test_confidences`)
  * @returns the plotly figure
  */
-export function reliabilityFigure(records: RunRecord[]): Figure {
+function reliabilityFigure(records: RunRecord[]): Figure {
   const data: unknown[] = [];
   const annotations: unknown[] = [];
+  const axes: Record<string, unknown> = {};
   records.forEach((record, r) => {
     const axis = r === 0 ? "" : String(r + 1);
-    const bins = reliabilityBins(record.test_confidences, recordOutcomes(record));
-    const ece = expectedCalibrationError(record.test_confidences, recordOutcomes(record));
+    axes[`xaxis${axis}`] = { range: [0, 1], title: { text: "confidence (top-1 probability)" } };
+    axes[`yaxis${axis}`] = { range: [0, 1.1], title: { text: r === 0 ? "accuracy" : "" } };
+    const outcomes = recordOutcomes(record);
+    const bins = reliabilityBins(record.test_confidences, outcomes);
+    const ece = expectedCalibrationError(record.test_confidences, outcomes);
     data.push({
       type: "bar",
-      name: `${record.model.toUpperCase()} accuracy`,
+      name: `${modelName(record.model)} accuracy`,
       x: bins.map((b) => (b.lower + b.upper) / 2),
       y: bins.map((b) => (b.count ? b.accuracy : 0)),
       width: 1 / bins.length,
@@ -265,19 +241,13 @@ export function reliabilityFigure(records: RunRecord[]): Figure {
       hoverinfo: "skip",
     });
     annotations.push({
-      text: `${modelLabel(record)}: ECE ${(ece * 100).toFixed(1)}%`,
+      text: `${modelLabel(record)}: ECE ${pct(ece)}`,
       xref: `x${axis} domain`,
       yref: `y${axis} domain`,
       x: 0.5,
       y: 1.12,
       showarrow: false,
     });
-  });
-  const axes: Record<string, unknown> = {};
-  records.forEach((_, r) => {
-    const axis = r === 0 ? "" : String(r + 1);
-    axes[`xaxis${axis}`] = { range: [0, 1], title: { text: "confidence (top-1 probability)" } };
-    axes[`yaxis${axis}`] = { range: [0, 1.1], title: { text: r === 0 ? "accuracy" : "" } };
   });
   return {
     data,
@@ -293,11 +263,11 @@ export function reliabilityFigure(records: RunRecord[]): Figure {
 
 /** Show {@linkcode reliabilityFigure}, labelled with the runs' data. */
 export function reliabilityView(records: RunRecord[]): Displayable {
-  return chart(reliabilityFigure(records), records, 420);
+  return dataChart(reliabilityFigure(records), records, 420);
 }
 
 /** A calibration table row. */
-export type CalibrationRow = {
+type CalibrationRow = {
   model: string;
   temperature: number;
   ece_before_pct: number;
@@ -321,12 +291,11 @@ export async function calibrationView(runs: InsightRun[], save = true): Promise<
       run.record = await saveCalibration(run.classifier.dir, calibration);
       run.classifier.record = run.record;
     }
-    const pct = (x: number) => Math.round(x * 1000) / 10;
     rows.push({
       model: modelLabel(run.record),
-      temperature: Math.round(calibration.temperature * 1000) / 1000,
-      ece_before_pct: pct(calibration.ece_before),
-      ece_after_pct: pct(calibration.ece_after),
+      temperature: round(calibration.temperature, 3),
+      ece_before_pct: percent(calibration.ece_before),
+      ece_after_pct: percent(calibration.ece_after),
       measured_on: calibration.measured_on,
       fitted_on: calibration.fitted_on,
     });
@@ -342,7 +311,7 @@ export async function calibrationView(runs: InsightRun[], save = true): Promise<
 // ---- How it arranges the classes --------------------------------------------------------------
 
 /** Options for {@linkcode embeddingView}. */
-export interface EmbeddingOptions {
+interface EmbeddingOptions {
   /** `pca` (default, fast) or `umap`. */
   method?: "pca" | "umap";
   /** Test images projected (default 2,000, at most the run's). */
@@ -352,7 +321,7 @@ export interface EmbeddingOptions {
 }
 
 /** A 2-D map of a run's test images: one trace per superclass, labels in the hover text. */
-export function embeddingFigure(record: RunRecord, projection: Projection, title: string): Figure {
+function embeddingFigure(record: RunRecord, projection: Projection, title: string): Figure {
   const byCoarse = new Map<number, number[]>();
   for (let i = 0; i < projection.count; i++) {
     const coarse = record.fine_to_coarse[record.test_labels[i]];
@@ -401,12 +370,6 @@ function withHoverImages(shown: Displayable, pngs: string[]): Displayable {
   return { [JUPYTER_DISPLAY]: () => ({ ...bundle, "text/html": html }) };
 }
 
-function base64(bytes: Uint8Array): string {
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary);
-}
-
 /**
  * Each run's penultimate-layer features of its first test images projected to 2-D (PCA or
  * UMAP), coloured by superclass; hovering a point shows its labels and, for the first
@@ -435,14 +398,15 @@ export function embeddingView(runs: InsightRun[], options: EmbeddingOptions = {}
       { length: Math.min(options.hoverImages ?? 100, count) },
       (_, i) => base64(encodeImagePng(pixels, i)),
     );
-    return withHoverImages(chart(embeddingFigure(record, projection, title), record, 520), pngs);
+    const shown = dataChart(embeddingFigure(record, projection, title), record, 520);
+    return withHoverImages(shown, pngs);
   }));
 }
 
 // ---- Which classes it cannot tell apart -------------------------------------------------------
 
 /** Every fine class's test accuracy as bars, most accurate first. */
-export function classAccuracyFigure(record: RunRecord): Figure {
+function classAccuracyFigure(record: RunRecord): Figure {
   const sorted = sortedClassAccuracy(record);
   return {
     data: [{
@@ -463,7 +427,7 @@ export function classAccuracyFigure(record: RunRecord): Figure {
 
 /** Show {@linkcode classAccuracyFigure}. */
 export function classAccuracyBars(record: RunRecord): Displayable {
-  return chart(classAccuracyFigure(record), record, 460);
+  return dataChart(classAccuracyFigure(record), record, 460);
 }
 
 /** The ten best and ten worst classes, the worst with what they are taken for. */

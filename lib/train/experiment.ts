@@ -9,7 +9,7 @@ import { type BackendInfo, initBackend, type tf } from "../engine/backend.ts";
 import { loadCifar100 } from "../data/cifar100.ts";
 import { type Cifar100, IMAGE_BYTES } from "../data/dataset.ts";
 import { imageExamples } from "../data/examples.ts";
-import { countParams, summary } from "../models/layers.ts";
+import { countParams, summary } from "../models/summary.ts";
 import { decayedWeights } from "../models/resnet9.ts";
 import { saveModel } from "../models/model_io.ts";
 import { replaceFolder, writeFileDurably } from "../util/replace_folder.ts";

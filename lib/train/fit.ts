@@ -16,7 +16,7 @@ import type { History, RunRecord } from "./run_record.ts";
 import { createProgress, type ProgressInfo } from "../util/progress.ts";
 import { type GradientWorker, parallelStep } from "./parallel.ts";
 import { permutation, SEED_STRIDE } from "../util/random.ts";
-import { logitsOf } from "../models/layers.ts";
+import { logitsOf } from "../models/logits.ts";
 import { lossFromLogits } from "./loss.ts";
 import { type Gradients, gradients } from "./step.ts";
 import type { TrainingProgress } from "./checkpoint.ts";

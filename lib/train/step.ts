@@ -5,7 +5,7 @@
  * @module
  */
 import { tf } from "../engine/backend.ts";
-import { logitsOf } from "../models/layers.ts";
+import { logitsOf } from "../models/logits.ts";
 import type { LossName } from "./hyp.ts";
 import { lossFromLogits } from "./loss.ts";
 

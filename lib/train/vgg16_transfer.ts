@@ -22,7 +22,7 @@ import { join } from "node:path";
 import type { tf } from "../engine/backend.ts";
 import type { Cifar100 } from "../data/dataset.ts";
 import { featureExamples, imageExamples } from "../data/examples.ts";
-import { countParams, summary } from "../models/layers.ts";
+import { countParams, summary } from "../models/summary.ts";
 import {
   buildVgg16Base,
   buildVgg16Classifier,
