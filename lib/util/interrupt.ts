@@ -63,11 +63,8 @@ let lastPark = -Infinity;
 
 /**
  * Let a signal's listener run during long synchronous work, at most once every `everyMs`: it
- * parks the event loop with a zero timeout, which is what lets Deno deliver a signal (a message
- * through a MessageChannel runs the loop without parking it, and a SIGTERM then waited out a
- * whole epoch). A park costs about 2 ms here (timers nest, and Deno clamps them), so parking
- * before every 30-60 ms step would cost 3-7 %; every 100 ms it costs at most 2 %, and a stop
- * lands within 100 ms plus a step.
+ * parks the event loop with a zero timeout, because Deno delivers a signal only while the loop is
+ * parked, and parks at most that often because each park costs time (docs/performance.md).
  *
  * @example
  * ```ts
