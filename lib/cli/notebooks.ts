@@ -43,7 +43,7 @@ export function main(args: string[]): Promise<number> {
       timeoutS,
     });
     return 0;
-  }, { userErrorCode: 1 });
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -18,7 +18,13 @@
  *
  * @module
  */
-import { parseCommandLine, positiveInt, runCommand, UsageError } from "../util/errors.ts";
+import {
+  parseCommandLine,
+  positiveInt,
+  runCommand,
+  UsageError,
+  USER_ERROR_CODE,
+} from "../util/errors.ts";
 import { dataCaveat } from "../report/analysis.ts";
 import type { Classifier, ImageFileResult, TopClass } from "../inference/predict.ts";
 
@@ -94,7 +100,7 @@ export function main(args: string[]): Promise<number> {
     }
     if (results.some((r) => r.ok)) console.error(resultTable(classifier, results));
     classifier.model.dispose();
-    return results.every((r) => r.ok) ? 0 : 1;
+    return results.every((r) => r.ok) ? 0 : USER_ERROR_CODE;
   }, { usage: USAGE });
 }
 

@@ -45,7 +45,7 @@ export function main(args: string[]): Promise<number> {
     }
     console.log(JSON.stringify(status));
     return 0;
-  }, { userErrorCode: 1 });
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));
