@@ -4,9 +4,7 @@
  * the PCA and UMAP maps, the class-accuracy views), one line per run. The timing is
  * lib/bench/insight.ts; this file is the command line.
  *
- * ```sh
- * deno task bench:insight [--images N] RUN_DIR...
- * ```
+ * The usage: `deno task bench:insight --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
  */

@@ -1,14 +1,10 @@
 /**
  * The command line behind `deno task notebooks:execute` and `deno task demo` (the same with
- * CIFAR_PROFILE=smoke): execute the notebooks headless with lib/notebooks/execute.ts.
+ * CIFAR_PROFILE=smoke): execute the notebooks headless with lib/notebooks/execute.ts. A failure
+ * is one `error:` line naming the notebook and cell that failed, or what is missing (data,
+ * weights, Jupyter).
  *
- * ```sh
- * deno task notebooks:execute [--out DIR] [--timeout S] [NOTEBOOK...]
- * ```
- *
- * Exit status: 0 when every notebook ran; 1 with one `error:` line naming the notebook and cell
- * that failed, or what is missing (data, weights, Jupyter); 2 for an unknown flag. Every flag
- * and variable: docs/cli.md.
+ * The usage: `deno task notebooks:execute --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
  */

@@ -1,11 +1,7 @@
 /**
  * The command line behind `deno task predict`: classify your own images with a trained model.
  *
- * ```sh
- * deno task predict --run DIR [--top K] IMAGE...
- * ```
- *
- * DIR is a run folder saved by `deno task train` or a notebook (`runs/<model>/`: model.json,
+ * The run folder is one saved by `deno task train` or a notebook (`runs/<model>/`: model.json,
  * weights.bin, run.json). Each PNG or JPEG, of any size, is centre-cropped to a square and
  * area-averaged down to 32x32 (lib/data/images.ts), preprocessed as the model was trained,
  * and classified. stdout gets one JSON line per image that could be read:
@@ -13,8 +9,7 @@
  * stderr gets a readable table. Each file that cannot be read gets one `error:` line naming it
  * and the others are still answered.
  *
- * Exit status: 0 when every image was classified; 1 when some could not be read; 2 for a bad
- * command line or a run folder without a usable model.
+ * The usage: `deno task predict --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
  */

@@ -1,17 +1,11 @@
 /**
- * The command line behind `deno task train`.
+ * The command line behind `deno task train`: train one model and save its run.
  *
- * ```sh
- * deno task train --model <mlp|cnn|vgg16|resnet9> [--epochs N] [--batch-size N]
- *   [--data PATH|synthetic] [--limit-train N] [--limit-test N] [--seed N] [--out DIR] [--loss NAME]
- *   [--workers N] [--augment crop+flip|crop|none] [--weights PATH|none] [--input-size N]
- *   [--fine-tune] [--resume|--restart] [--keep-best]
- * ```
+ * The log goes to stderr; stdout gets exactly one JSON line, the run record without its
+ * per-image arrays. A checkpoint is written after every epoch; Ctrl-C or SIGTERM stops after the
+ * step under way, and a later run can resume from the checkpoint.
  *
- * The log goes to stderr; stdout gets exactly one JSON line, the run record
- * without its per-image arrays. User errors: one line on stderr, exit 2. Every flag, the
- * defaults and the run record's fields: docs/cli.md. A checkpoint is written after every epoch;
- * Ctrl-C or SIGTERM stops after the step under way, and `--resume` goes on from the checkpoint.
+ * The usage: `deno task train --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
  */

@@ -1,15 +1,14 @@
 /**
  * The command line behind `deno task web`: the web page for a saved model, served on this
- * machine. It exports the site (lib/web/export.ts) to `--out` or a temporary folder and serves
- * that folder (lib/web/server.ts) until stopped (Ctrl-C); a temporary folder is removed then.
+ * machine. It exports the site (lib/web/export.ts) to the given folder or a temporary one and
+ * serves that folder (lib/web/server.ts) until stopped (Ctrl-C); a temporary folder is removed
+ * then. stdout gets one JSON line once listening: `{"url", "site", "model"}`.
  *
  * ```sh
  * deno task web --run runs/cnn            # then open http://127.0.0.1:8000/
  * ```
  *
- * stdout gets one JSON line once listening: `{"url", "site", "model"}`. Exit status: 0 when
- * stopped by a signal; 2 for a bad command line, a run folder without a usable model, or a
- * port that cannot be used.
+ * The usage: `deno task web --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
  */

@@ -1,15 +1,14 @@
 /**
  * The command line behind `deno task web:export`: the web page for a saved model as a static
- * folder (lib/web/export.ts) that works from any static file server, offline.
+ * folder (lib/web/export.ts) that works from any static file server, offline. stdout gets one
+ * JSON line: `{"out", "model", "samples", "images"}`.
  *
  * ```sh
- * deno task web:export --run runs/cnn --out build/site [IMAGE...]
+ * deno task web:export --run runs/cnn --out build/site
  * python3 -m http.server -d build/site -b 127.0.0.1 8000   # then open http://127.0.0.1:8000/
  * ```
  *
- * stdout gets one JSON line: `{"out", "model", "samples", "images"}`. Exit status: 0 when
- * written; 2 for a bad command line, a run folder without a usable model, an `--out` folder
- * that holds other files, or an unreadable image.
+ * The usage: `deno task web:export --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
  */

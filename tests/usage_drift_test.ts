@@ -1,0 +1,51 @@
+/**
+ * The module doc of each lib/cli/*.ts command does not repeat its usage (a copy drifted from the
+ * `USAGE` that `--help` prints): it points to `--help` and docs/cli.md instead, and every flag it
+ * does name is one that its `USAGE` lists.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+
+const CLI = fileURLToPath(new URL("../lib/cli/", import.meta.url));
+
+/** The text of the first `/** ... @module` comment, without its ` * ` margins. */
+function moduleDoc(source: string): string | undefined {
+  const doc = source.match(/^\/\*\*\n([\s\S]*?)\n \*\/\n/)?.[1];
+  if (!doc?.includes("@module")) return undefined;
+  return doc.split("\n").map((line) => line.replace(/^ \*( |$)/, "")).join("\n");
+}
+
+/** The `--flags` that a text names, `--help` aside. */
+function flags(text: string): Set<string> {
+  return new Set([...text.matchAll(/(?<![\w-])--[a-z][\w-]*/g)].map((m) => m[0]));
+}
+
+const files = [...Deno.readDirSync(CLI)].filter((f) => f.name.endsWith(".ts")).map((f) => f.name)
+  .sort();
+
+Deno.test("lib/cli/*.ts: the module doc points to --help and docs/cli.md, and names no other flag", async (t) => {
+  assert.ok(files.length >= 10, `only ${files.length} commands in lib/cli/`);
+  for (const name of files) {
+    await t.step(name, async () => {
+      const path = `${CLI}${name}`;
+      const { USAGE } = await import(path) as { USAGE?: string };
+      assert.equal(typeof USAGE, "string", `${name} exports no USAGE`);
+      const command = USAGE!.match(/^usage: (deno task [\w:-]+)/)?.[1];
+      assert.ok(command, `${name}: USAGE does not start with "usage: deno task NAME"`);
+      const doc = moduleDoc(await Deno.readTextFile(path));
+      assert.ok(doc, `${name} has no /** ... @module */ doc at the top`);
+      assert.ok(
+        doc.includes(`\`${command} --help\``) && doc.includes("docs/cli.md"),
+        `${name}: its module doc should point to \`${command} --help\` and docs/cli.md`,
+      );
+      assert.doesNotMatch(
+        doc,
+        new RegExp(`^${command} .*\\[`, "m"),
+        `${name}: its module doc repeats the usage; \`${command} --help\` prints it`,
+      );
+      const known = flags(USAGE!);
+      const unknown = [...flags(doc)].filter((flag) => flag !== "--help" && !known.has(flag));
+      assert.deepEqual(unknown, [], `${name}: its module doc names flags its USAGE does not`);
+    });
+  }
+});
