@@ -16,7 +16,7 @@ export const USAGE = `usage: deno task data:digits OUT
   ${SKLEARN_WHEEL} wheel, via pip download) as 32x32 RGB records, 10 classes, NOT CIFAR-100`;
 
 /** Run the command line; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { positionals } = parseCommandLine(args, {
       usage: USAGE,

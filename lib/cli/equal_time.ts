@@ -32,7 +32,7 @@ function repeatLine(r: EqualTimeSummary["repeats"][number]): string {
 }
 
 /** Run the command line; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values: v } = parseCommandLine(args, {
       usage: USAGE,

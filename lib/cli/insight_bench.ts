@@ -16,7 +16,7 @@ export const USAGE = `usage: deno task bench:insight [--images N] RUN_DIR...
   --images N: test images for the PCA and UMAP maps (default 2000)`;
 
 /** Run the command line; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values, positionals } = parseCommandLine(args, {
       usage: USAGE,

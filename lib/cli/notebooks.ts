@@ -22,7 +22,7 @@ export const USAGE = `usage: deno task notebooks:execute [--out DIR] [--timeout 
   env CIFAR_PROFILE: smoke or full (default full); the rest of the environment goes to the kernel`;
 
 /** Run the command line; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values, positionals } = parseCommandLine(args, {
       usage: USAGE,

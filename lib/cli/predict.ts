@@ -29,7 +29,7 @@ export const USAGE = `usage: deno task predict --run DIR [--top K] IMAGE...
   IMAGE: PNG or JPEG files of any size (centre-cropped, then resized to 32x32)`;
 
 /** What the command line asks for. */
-export interface PredictArgs {
+interface PredictArgs {
   run: string;
   images: string[];
   top: number;
@@ -41,7 +41,7 @@ export interface PredictArgs {
  * @throws {HelpRequested} for `--help` / `-h`
  * @throws {UserError} naming a bad flag or value
  */
-export function parsePredictArgs(args: string[]): PredictArgs {
+function parsePredictArgs(args: string[]): PredictArgs {
   const { values: v, positionals } = parseCommandLine(args, {
     usage: USAGE,
     positionals: true,
@@ -53,13 +53,13 @@ export function parsePredictArgs(args: string[]): PredictArgs {
 }
 
 /** The JSON line of one classified image. */
-export function resultLine(result: ImageFileResult & { ok: true }): string {
+function resultLine(result: ImageFileResult & { ok: true }): string {
   const { path, width, height, top } = result;
   return JSON.stringify({ file: path, width, height, top });
 }
 
 /** The readable report of the classified images (for stderr). */
-export function resultTable(classifier: Classifier, results: ImageFileResult[]): string {
+function resultTable(classifier: Classifier, results: ImageFileResult[]): string {
   const { record, dir } = classifier;
   const caveat = dataCaveat(record);
   const lines = [
@@ -80,7 +80,7 @@ export function resultTable(classifier: Classifier, results: ImageFileResult[]):
 }
 
 /** Run the command line; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { run, images, top } = parsePredictArgs(args);
     // Loaded after the flags are read, so that --help and bad flags never load tfjs.

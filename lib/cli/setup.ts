@@ -19,7 +19,7 @@ export const USAGE = `usage: deno task setup [--no-installer]
     the binding here, against the tensorflow-cpu wheel from pip`;
 
 /** Run the setup; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values } = parseCommandLine(args, {
       usage: USAGE,

@@ -27,7 +27,7 @@ export const USAGE =
   --profile: add tfjs's per-kernel times of one more step`;
 
 /** Run the command line; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values: v } = parseCommandLine(args, {
       usage: USAGE,

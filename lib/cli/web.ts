@@ -30,7 +30,7 @@ export const USAGE =
   IMAGE: files copied into the site's images/, for page?image=images/NAME`;
 
 /** What the command line asks for. */
-export interface WebArgs {
+interface WebArgs {
   run: string;
   port: number;
   host: string;
@@ -44,7 +44,7 @@ export interface WebArgs {
  * @throws {HelpRequested} for `--help` / `-h`
  * @throws {UserError} naming a bad flag or value
  */
-export function parseWebArgs(args: string[]): WebArgs {
+function parseWebArgs(args: string[]): WebArgs {
   const { values: v, positionals } = parseCommandLine(args, {
     usage: USAGE,
     positionals: true,
@@ -64,7 +64,7 @@ export function parseWebArgs(args: string[]): WebArgs {
 const LOCAL_HOSTS = ["127.0.0.1", "localhost", "::1"];
 
 /** Run the command line; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { run, port, host, out, images } = parseWebArgs(args);
     // Loaded after the flags are read, so that --help and bad flags never load tfjs.

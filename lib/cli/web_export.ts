@@ -21,7 +21,7 @@ export const USAGE = `usage: deno task web:export --run DIR --out SITE [IMAGE...
   IMAGE: files copied into SITE/images/, for SITE's page?image=images/NAME`;
 
 /** What the command line asks for. */
-export interface WebExportArgs {
+interface WebExportArgs {
   run: string;
   out: string;
   images: string[];
@@ -33,7 +33,7 @@ export interface WebExportArgs {
  * @throws {HelpRequested} for `--help` / `-h`
  * @throws {UsageError} naming a missing or unknown flag
  */
-export function parseWebExportArgs(args: string[]): WebExportArgs {
+function parseWebExportArgs(args: string[]): WebExportArgs {
   const { values: v, positionals } = parseCommandLine(args, {
     usage: USAGE,
     positionals: true,
@@ -45,7 +45,7 @@ export function parseWebExportArgs(args: string[]): WebExportArgs {
 }
 
 /** Run the command line; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { run, out, images } = parseWebExportArgs(args);
     // Loaded after the flags are read, so that --help and bad flags never load tfjs.

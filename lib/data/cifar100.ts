@@ -50,18 +50,16 @@ import {
 import type { Cifar100 } from "./dataset.ts";
 import { syntheticCifar100 } from "./synthetic.ts";
 
-export { CIFAR100_COUNTS };
-
 /** The official CIFAR-100 binary archive. */
-export const CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz";
+const CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz";
 /** MD5 of the official binary archive. */
 export const CIFAR100_MD5 = "03b5dce01913d631647c71ecec9e9cb8";
 /** MD5 of the official python-version archive, `cifar-100-python.tar.gz`. */
 export const CIFAR100_PYTHON_MD5 = "eb9058c3a382ffc7106e4002c42a8d85";
 /** The archive's name in the cache folder. */
-export const CIFAR100_ARCHIVE = "cifar-100-binary.tar.gz";
+const CIFAR100_ARCHIVE = "cifar-100-binary.tar.gz";
 /** The folder inside the archive. */
-export const CIFAR100_FOLDER = BINARY_FOLDER;
+const CIFAR100_FOLDER = BINARY_FOLDER;
 
 /**
  * What Keras leaves in `<Keras home>/datasets`, looked for in this order: archives first (they
@@ -69,7 +67,7 @@ export const CIFAR100_FOLDER = BINARY_FOLDER;
  * `cifar-100-python.tar.gz` and extract `cifar-100-python/`; Keras 3 downloads
  * `cifar-100-python-target_archive` and extracts `cifar-100-python-target/cifar-100-python/`.
  */
-export const KERAS_DATA_NAMES: readonly string[] = [
+const KERAS_DATA_NAMES: readonly string[] = [
   "cifar-100-python.tar.gz",
   "cifar-100-python-target_archive",
   "cifar-100-python",
@@ -177,7 +175,7 @@ export async function loadCifar100(
 }
 
 /** The folders looked in when no data is named, from the options and the environment. */
-export interface DataPlaces {
+interface DataPlaces {
   /** `<Keras home>/datasets`. */
   keras: string;
   /** This project's cache folder. */

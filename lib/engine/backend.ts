@@ -16,12 +16,12 @@ import { firstLine, UserError } from "../util/errors.ts";
 export { tf };
 
 /** Names accepted by TFJS_BACKEND and `initBackend`. */
-export const BACKENDS = ["tensorflow", "wasm", "cpu"] as const;
+const BACKENDS = ["tensorflow", "wasm", "cpu"] as const;
 /** A backend name. */
-export type BackendName = typeof BACKENDS[number];
+type BackendName = typeof BACKENDS[number];
 
 /** What `initBackend` chose and why. */
-export interface BackendInfo {
+interface BackendInfo {
   /** The active tfjs backend. */
   name: BackendName;
   /** Why a faster backend was not used, if one was skipped. */
@@ -35,7 +35,7 @@ let active: Promise<BackendInfo> | undefined;
  * in Node); supplied before tfjs-node loads. Without `isNullOrUndefined` the tensorflow
  * backend fails at its first OneHot.
  */
-export function supplyNodeUtil(): void {
+function supplyNodeUtil(): void {
   const util = nodeUtil as unknown as Record<string, unknown>;
   util.isNullOrUndefined ??= (value: unknown) => value === null || value === undefined;
 }

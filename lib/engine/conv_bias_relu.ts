@@ -30,12 +30,12 @@ import { loadNativeOps } from "./native_ops.ts";
 const FUSED_OP = "_MklNativeFusedConv2D";
 
 /** The tfjs kernel name of {@linkcode conv2dBiasRelu}. */
-export const CONV2D_BIAS_RELU = "Cifar100Conv2DBiasRelu";
+const CONV2D_BIAS_RELU = "Cifar100Conv2DBiasRelu";
 
 const BACKEND = "tensorflow";
 
 /** Geometry of a 2-D convolution, as tfjs-layers' Conv2D has it. */
-export interface ConvGeometry {
+interface ConvGeometry {
   strides: [number, number];
   pad: "valid" | "same";
 }

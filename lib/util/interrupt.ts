@@ -12,7 +12,7 @@
  */
 
 /** Exit status after a second signal (128 + SIGINT, as shells report Ctrl-C). */
-export const EXIT_AT_ONCE = 130;
+const EXIT_AT_ONCE = 130;
 
 /** The exit status that shells give a process ended by `signal`: 128 + its number. */
 export function signalExitCode(signal: string): number {
@@ -20,7 +20,7 @@ export function signalExitCode(signal: string): number {
 }
 
 /** What {@linkcode stopOnSignals} returns. */
-export interface StopSignals {
+interface StopSignals {
   /** Aborted, with the signal's name as its reason, by the first signal. */
   readonly signal: AbortSignal;
   /** Remove the listeners (the default handling comes back). */
