@@ -34,12 +34,15 @@ async function withTempDir(fn: (dir: string) => Promise<void>) {
 /** An empty Keras home: tests never look in the machine's own ~/.keras. */
 const NO_KERAS = "/nonexistent/keras-home";
 
+/** The test seams of loadCifar100 (its second argument). */
+type Seams = Parameters<typeof loadCifar100>[1];
+
 /** loadCifar100 with CIFAR100_DATA unset while it reads the environment (synchronously). */
-function loadWithoutEnvData(options: LoadOptions): Promise<Cifar100> {
+function loadWithoutEnvData(options: LoadOptions, seams?: Seams): Promise<Cifar100> {
   const saved = Deno.env.get("CIFAR100_DATA");
   Deno.env.delete("CIFAR100_DATA");
   try {
-    return loadCifar100({ kerasHome: NO_KERAS, ...options });
+    return loadCifar100({ kerasHome: NO_KERAS, ...options }, seams);
   } finally {
     if (saved !== undefined) Deno.env.set("CIFAR100_DATA", saved);
   }
@@ -152,16 +155,12 @@ Deno.test("origin: an archive is official only when its MD5 is the official one"
     const path = await writeFixtureArchive(join(dir, "c.tar.gz"), fixtureFiles(TRAIN, TEST));
     const archiveMd5 = md5(await Deno.readFile(path));
     // expectedMd5 stands in for the official MD5, which a fixture cannot have.
-    const official = await loadCifar100({
-      data: path,
-      expectedCounts: COUNTS,
+    const official = await loadCifar100({ data: path, expectedCounts: COUNTS }, {
       expectedMd5: archiveMd5,
     });
     assert.equal(official.source.origin, "official");
     assert.equal(official.source.note, undefined);
-    const other = await loadCifar100({
-      data: path,
-      expectedCounts: COUNTS,
+    const other = await loadCifar100({ data: path, expectedCounts: COUNTS }, {
       expectedMd5: "0".repeat(32),
     });
     assert.equal(other.source.origin, "unofficial");
@@ -205,17 +204,13 @@ Deno.test("download: fetched into the cache, MD5-checked, then read from the cac
     const archive = await packFixtureArchive(fixtureFiles(TRAIN, TEST));
     const cacheDir = join(dir, "cache");
     const server = serve(archive);
-    const options = {
-      cacheDir,
-      fetch: server.fetch,
-      expectedCounts: COUNTS,
-      expectedMd5: md5(archive),
-    };
+    const options = { cacheDir, expectedCounts: COUNTS };
+    const seams = { fetch: server.fetch, expectedMd5: md5(archive) };
     const progress: number[] = [];
     const first = await loadWithoutEnvData({
       ...options,
       onProgress: (done) => progress.push(done),
-    });
+    }, seams);
     checkFixture(first);
     assert.equal(first.source.kind, "download");
     assert.equal(first.source.origin, "official", "the (stand-in) official MD5 was checked");
@@ -224,7 +219,7 @@ Deno.test("download: fetched into the cache, MD5-checked, then read from the cac
     assert.equal(progress.at(-1), archive.length);
     assert.deepEqual(server.calls, ["https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz"]);
 
-    const second = await loadWithoutEnvData(options);
+    const second = await loadWithoutEnvData(options, seams);
     assert.equal(second.source.kind, "cache");
     assert.equal(second.source.origin, "official");
     assert.equal(server.calls.length, 1, "the cached archive is not fetched again");
@@ -237,7 +232,7 @@ Deno.test("download: a wrong MD5 is rejected and nothing is left in the cache", 
     const archive = await packFixtureArchive(fixtureFiles(TRAIN, TEST));
     const server = serve(archive);
     await rejectsWith(
-      loadWithoutEnvData({ cacheDir: dir, fetch: server.fetch, expectedCounts: COUNTS }),
+      loadWithoutEnvData({ cacheDir: dir, expectedCounts: COUNTS }, { fetch: server.fetch }),
       md5(archive),
       CIFAR100_MD5,
     );
@@ -260,9 +255,22 @@ Deno.test("download: an aborted transfer leaves no file behind", async () => {
         ),
       )) as typeof fetch;
     await rejectsWith(
-      loadWithoutEnvData({ cacheDir: dir, fetch: broken, expectedMd5: md5(archive) }),
+      loadWithoutEnvData({ cacheDir: dir }, { fetch: broken, expectedMd5: md5(archive) }),
       "connection reset",
     );
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
+  });
+});
+
+Deno.test("download: false: nothing found is the not-found error, and no request is made", async () => {
+  await withTempDir(async (dir) => {
+    const server = serve(await packFixtureArchive(fixtureFiles(TRAIN, TEST)));
+    await rejectsWith(
+      loadWithoutEnvData({ cacheDir: dir, download: false }, { fetch: server.fetch }),
+      "downloads are off",
+      "--data synthetic",
+    );
+    assert.deepEqual(server.calls, []);
     assert.deepEqual([...Deno.readDirSync(dir)], []);
   });
 });
@@ -271,7 +279,7 @@ Deno.test("offline with nothing found: one error naming every way to provide the
   await withTempDir(async (dir) => {
     const offline = (() => Promise.reject(new TypeError("error sending request"))) as typeof fetch;
     await assert.rejects(
-      loadWithoutEnvData({ cacheDir: dir, fetch: offline }),
+      loadWithoutEnvData({ cacheDir: dir }, { fetch: offline }),
       (e) => {
         assert.ok(e instanceof DownloadError);
         assert.ok(!e.message.includes("\n"));
@@ -295,10 +303,8 @@ Deno.test("the cache folder may hold the extracted folder instead of the archive
   await withTempDir(async (dir) => {
     const folder = await writeFixtureFolder(dir, fixtureFiles(TRAIN, TEST));
     const server = serve(new Uint8Array());
-    const data = await loadWithoutEnvData({
-      cacheDir: dir,
+    const data = await loadWithoutEnvData({ cacheDir: dir, expectedCounts: COUNTS }, {
       fetch: server.fetch,
-      expectedCounts: COUNTS,
     });
     assert.equal(data.source.kind, "cache");
     assert.equal(data.source.origin, "unverified");

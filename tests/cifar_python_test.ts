@@ -107,9 +107,7 @@ Deno.test("python version: small arrays (read as strings) and the official MD5",
     const path = join(dir, "small.tar.gz");
     await Deno.writeFile(path, bytes);
     // expectedPythonMd5 stands in for the official MD5, which a fixture cannot have.
-    const official = await loadCifar100({
-      data: path,
-      expectedCounts: counts,
+    const official = await loadCifar100({ data: path, expectedCounts: counts }, {
       expectedPythonMd5: md5(bytes),
     });
     assertSameData(official, binary);
@@ -195,7 +193,11 @@ Deno.test("python version: bad files get one clear line naming the file", async 
 });
 
 /** loadCifar100 with env KERAS_HOME/HOME set only while it reads them (synchronously). */
-function loadWithEnv(env: Record<string, string | undefined>, options: LoadOptions) {
+function loadWithEnv(
+  env: Record<string, string | undefined>,
+  options: LoadOptions,
+  seams: Parameters<typeof loadCifar100>[1],
+) {
   const saved = Object.fromEntries(Object.keys(env).map((k) => [k, Deno.env.get(k)]));
   const set = (vars: Record<string, string | undefined>) => {
     for (const [k, v] of Object.entries(vars)) {
@@ -204,7 +206,7 @@ function loadWithEnv(env: Record<string, string | undefined>, options: LoadOptio
   };
   set({ CIFAR100_DATA: undefined, ...env });
   try {
-    return loadCifar100(options);
+    return loadCifar100(options, seams);
   } finally {
     set({ CIFAR100_DATA: Deno.env.get("CIFAR100_DATA"), ...saved });
   }
@@ -215,14 +217,14 @@ Deno.test("Keras's cache: found through KERAS_HOME, else ~/.keras, before this p
     const cacheDir = join(dir, "cache");
     // This project's cache holds the binary version: Keras's cache comes first.
     await writeFixtureFolder(cacheDir, fixtureFiles(TRAIN, TEST));
-    const refuse = (() => Promise.reject(new Error("no download expected"))) as typeof fetch;
-    const options = { cacheDir, fetch: refuse, expectedCounts: COUNTS };
+    // download: false makes a download a failure, so every load here comes from a cache.
+    const options = { cacheDir, download: false, expectedCounts: COUNTS };
 
     const kerasHome = join(dir, "keras");
     await Deno.mkdir(join(kerasHome, "datasets"), { recursive: true });
     const archive = join(kerasHome, "datasets", "cifar-100-python.tar.gz");
     await writeFixtureArchive(archive, pythonFixtureFiles(TRAIN, TEST), PY);
-    const viaEnv = await loadWithEnv({ KERAS_HOME: kerasHome }, options);
+    const viaEnv = await loadWithEnv({ KERAS_HOME: kerasHome }, options, {});
     assert.equal(viaEnv.source.path, archive);
     assert.equal(viaEnv.source.kind, "cache");
     assert.equal(viaEnv.source.origin, "unofficial");
@@ -232,7 +234,7 @@ Deno.test("Keras's cache: found through KERAS_HOME, else ~/.keras, before this p
     await Deno.mkdir(join(home, ".keras"), { recursive: true });
     await Deno.rename(kerasHome, join(home, ".keras", "x"));
     await Deno.rename(join(home, ".keras", "x", "datasets"), join(home, ".keras", "datasets"));
-    const viaHome = await loadWithEnv({ KERAS_HOME: undefined, HOME: home }, options);
+    const viaHome = await loadWithEnv({ KERAS_HOME: undefined, HOME: home }, options, {});
     assert.equal(viaHome.source.path, join(home, ".keras", "datasets", "cifar-100-python.tar.gz"));
 
     // Keras 3's extracted folder, when no archive is there.
@@ -249,7 +251,7 @@ Deno.test("Keras's cache: found through KERAS_HOME, else ~/.keras, before this p
 
     // Found without being named, the data must have CIFAR-100's counts.
     await rejectsWith(
-      loadCifar100({ cacheDir, fetch: refuse, kerasHome: keras3 }),
+      loadCifar100({ cacheDir, download: false, kerasHome: keras3 }),
       "120 images, expected 50,000",
     );
     // Nothing in Keras's cache: this project's cache is used.
@@ -263,7 +265,7 @@ Deno.test("offline with nothing found: the error lists every place, in the order
     const offline = (() => Promise.reject(new TypeError("error sending request"))) as typeof fetch;
     const kerasHome = join(dir, "keras");
     const cacheDir = join(dir, "cache");
-    await assert.rejects(loadWithEnv({}, { cacheDir, kerasHome, fetch: offline }), (e) => {
+    await assert.rejects(loadWithEnv({}, { cacheDir, kerasHome }, { fetch: offline }), (e) => {
       assert.ok(e instanceof UserError && !e.message.includes("\n"), String(e));
       const order = [
         "(1) --data PATH",

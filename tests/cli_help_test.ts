@@ -1,8 +1,9 @@
 /**
  * Every command (a task in deno.json that runs a lib/cli/*.ts file) answers `--help` and `-h`
  * with its usage on stdout and exit 0, and an unknown flag with one `error:` line, the usage and
- * exit 2; the usage is word for word in docs/cli.md, under that command's heading; and no entry
- * point loads tfjs before it has read its flags (--help must be instant and start nothing).
+ * exit 2; any other user error with one `error:` line and exit 2 too (the one rule of docs/cli.md);
+ * the usage is word for word in docs/cli.md, under that command's heading; and no entry point loads
+ * tfjs before it has read its flags (--help must be instant and start nothing).
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
@@ -22,12 +23,16 @@ interface Output {
   stderr: string;
 }
 
-/** Run `deno task NAME ARGS...` from the repository root. */
-async function task(name: string, args: string[]): Promise<Output> {
+/** Run `deno task NAME ARGS...` from the repository root, with `env` added to this one's. */
+async function task(
+  name: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Output> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["task", name, ...args],
     cwd: ROOT,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...env },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -158,6 +163,64 @@ Deno.test("deno task NAME --frobnicate: one error line naming it, the usage, exi
       assert.ok(r.stderr.includes(usage), `the usage follows the error:\n${r.stderr}`);
       assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
     });
+  }
+});
+
+/**
+ * A user error that is not a bad command line, per command, found before any real work: each must
+ * exit 2 like a bad flag (docs/cli.md's one rule).
+ */
+const NOWHERE = "/nonexistent/cifar100-ts-run";
+const USER_ERRORS: Record<string, { args: string[]; env?: Record<string, string>; error: RegExp }> =
+  {
+    "train": { args: ["--model", "cnn", "--epochs", "0"], error: /--epochs must be/ },
+    "equal-time": { args: ["--repeat", "0"], error: /--repeat must be/ },
+    "bench": { args: ["--images", "100"], error: /--images must be/ },
+    "bench:step": { args: ["--steps", "0"], error: /--steps must be/ },
+    "bench:insight": { args: [NOWHERE], error: new RegExp(NOWHERE) },
+    "predict": { args: ["--run", NOWHERE, "a.png"], error: new RegExp(NOWHERE) },
+    "notebooks:execute": { args: ["--timeout", "0"], error: /--timeout 0 is not a positive/ },
+    "demo": { args: ["--timeout", "0"], error: /--timeout 0 is not a positive/ },
+    // No Python on PATH: the command says so before it downloads anything.
+    "data:digits": { args: [NOWHERE], env: { PATH: NOWHERE }, error: /Python with pip is needed/ },
+    "web": { args: ["--run", "x", "--port", "70000"], error: /--port must be 0\.\.65535/ },
+    "web:export": { args: ["--run", NOWHERE, "--out", NOWHERE], error: new RegExp(NOWHERE) },
+  };
+/** Commands whose user errors need real work to provoke; they share runCommand (checked below). */
+const NOT_PROVOKED = new Set(["setup"]);
+
+Deno.test("deno task NAME: a user error other than a bad flag is one error line and exit 2", async (t) => {
+  for (const { name } of COMMANDS) {
+    if (NOT_PROVOKED.has(name)) continue;
+    const provoked = USER_ERRORS[name];
+    assert.ok(provoked, `no user error for deno task ${name} in USER_ERRORS (or NOT_PROVOKED)`);
+  }
+  const cases = COMMANDS.filter(({ name }) => USER_ERRORS[name]);
+  const results = await pooled(
+    cases,
+    4,
+    ({ name }) => task(name, USER_ERRORS[name].args, USER_ERRORS[name].env),
+  );
+  for (const [i, { name }] of cases.entries()) {
+    await t.step(name, () => {
+      const r = results[i];
+      assert.equal(r.code, 2, r.stderr);
+      const errors = r.stderr.split("\n").filter((line) => line.startsWith("error:"));
+      assert.equal(errors.length, 1, r.stderr);
+      assert.match(errors[0], USER_ERRORS[name].error);
+      assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");
+    });
+  }
+});
+
+Deno.test("every entry point's main is runCommand, whose user errors all exit 2", async () => {
+  for (const entry of new Set(COMMANDS.map((c) => c.entry))) {
+    const source = await Deno.readTextFile(`${ROOT}${entry}`);
+    assert.match(
+      source,
+      /\n {2}return runCommand\(/,
+      `${entry}: main does not return runCommand(...)`,
+    );
   }
 });
 

@@ -35,25 +35,21 @@ Deno.test("runCommand: --help prints the usage; user errors and bad flags are on
   );
   assert.deepEqual([user.code, user.out, user.err], [2, [], ["error: --n must be >= 1, got '0'"]]);
 
-  // A bad command line is exit 2 even where other user errors are 1 (setup, notebooks).
+  // One code for every user error: a bad command line, a missing program, a missing flag.
   const flag = await captured(() =>
     runCommand(() => {
       parseArgs({ args: ["--frobnicate"], options: { n: { type: "string" } } });
       return Promise.resolve(0);
-    }, { userErrorCode: 1, usage })
+    }, { usage })
   );
   assert.deepEqual([flag.code, flag.out], [2, []]);
   assert.deepEqual(flag.err, ["error: Unknown option '--frobnicate'", usage]);
 
-  const other = await captured(() =>
-    runCommand(() => Promise.reject(new UserError("no Jupyter")), { userErrorCode: 1 })
-  );
-  assert.deepEqual([other.code, other.err], [1, ["error: no Jupyter"]]);
+  const other = await captured(() => runCommand(() => Promise.reject(new UserError("no Jupyter"))));
+  assert.deepEqual([other.code, other.err], [2, ["error: no Jupyter"]]);
 
   const missing = await captured(() =>
-    runCommand(() => Promise.reject(new UsageError("--n is required", usage)), {
-      userErrorCode: 1,
-    })
+    runCommand(() => Promise.reject(new UsageError("--n is required", usage)))
   );
   assert.deepEqual([missing.code, missing.out], [2, []]);
   assert.deepEqual(missing.err, ["error: --n is required", usage]);

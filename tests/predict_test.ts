@@ -143,10 +143,10 @@ Deno.test("predict: one JSON line per image, top 5 with names from run.json; a t
   assertTop(three.json[0], record, 3);
 });
 
-Deno.test("predict: bad images get one error line each, the others are still answered", async () => {
+Deno.test("predict: bad images get one error line each and exit 2, the others are still answered", async () => {
   const missing = join(tmp, "missing.png");
   const r = await predict(["--run", runDir, missing, png, textPng, tmp, jpg]);
-  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.code, 2, r.stderr);
   assert.deepEqual(r.json.map((l) => l.file), [png, jpg]);
   for (const line of r.json) assertTop(line, record);
   assert.equal(r.errors.length, 3, r.stderr);

@@ -2,23 +2,16 @@
  * `deno task bench`: training throughput of the MLP and the CNN, and VGG16 feature extraction,
  * on the active engine, optionally side by side with Keras and PyTorch on the same machine.
  *
- * ```sh
- * deno task bench [--images N] [--models mlp,cnn,vgg16] [--keras] [--torch] [--workers N]
- *   [--repeat R]
- * ```
- *
  * Every engine gets the same images (synthetic, written in the CIFAR-100 binary layout for the
  * Python scripts), batch 128, one warm-up epoch then one timed epoch without validation: the
  * images/s of the timed epoch. VGG16 is the frozen base's forward pass at 32 px (random
  * weights): our feature extraction against Keras training the head through the frozen base.
+ * The Python references run in virtual environments created once under `<cache>/bench/`, each
+ * right after ours; the JSON line (stdout) has every figure and the ratios of ours to theirs
+ * (medians), since absolute times drift on shared machines. The measuring is
+ * lib/bench/side_by_side.ts; this file is the command line.
  *
- * `--keras` runs lib/bench/keras_reference.py (the source's cells in Keras 3 on TensorFlow
- * CPU) in a virtual environment it creates once under `<cache>/bench/`, with the same
- * tensorflow-cpu version as the native engine. `--torch` runs lib/bench/torch_reference.py with
- * PyTorch 2.x from pip (its own environment) and, when installed, Debian's python3-torch. Each
- * reference runs right after ours, `--repeat` times; the JSON line (stdout) has every figure and
- * the ratios of ours to theirs (medians), since absolute times drift on shared machines. The
- * measuring is lib/bench/side_by_side.ts; this file is the command line.
+ * The usage: `deno task bench --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
  */

@@ -1,14 +1,9 @@
 /**
- * `deno task data:digits OUT`: write scikit-learn's handwritten digits as OUT/cifar-100-binary/
- * (lib/data/sklearn_digits.ts), real images for offline measurements that are NOT CIFAR-100.
+ * `deno task data:digits`: write scikit-learn's handwritten digits as a cifar-100-binary/ folder
+ * (lib/data/sklearn_digits.ts), real images for offline measurements that are NOT CIFAR-100;
+ * `CIFAR100_DATA=OUT/cifar-100-binary` then trains on them.
  *
- * ```sh
- * deno task data:digits OUT
- * CIFAR100_DATA=OUT/cifar-100-binary deno task train --model cnn --epochs 5
- * ```
- *
- * Exit status: 0 when the folder was written (its path on stderr); 2 with one `error:` line for
- * a bad command line or when the wheel cannot be fetched.
+ * The usage: `deno task data:digits --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
  */
@@ -21,7 +16,7 @@ export const USAGE = `usage: deno task data:digits OUT
   ${SKLEARN_WHEEL} wheel, via pip download) as 32x32 RGB records, 10 classes, NOT CIFAR-100`;
 
 /** Run the command line; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { positionals } = parseCommandLine(args, {
       usage: USAGE,

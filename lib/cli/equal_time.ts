@@ -3,18 +3,13 @@
  * machine (lib/train/equal_time.ts), repeated with seeds 0..R-1, medians reported
  * (lib/train/equal_time_repeats.ts).
  *
- * ```sh
- * deno task equal-time [--data PATH|synthetic] [--limit-train N] [--limit-test N] [--repeat R]
- *   [--augment crop+flip|crop|none] [--out DIR]
- * ```
- *
  * Each repeat trains the CNN (HYP.cnn: 20 epochs, batch 128, Adam), then ResNet-9 for the whole
- * epochs of its recipe that fit in the CNN's training time (with `--augment`'s augmentation,
- * default the recipe's crop+flip), then ResNet-9 again without augmentation (the ablation). The
- * log goes to stderr, ending with one line per repeat; stdout gets one JSON line: the data,
- * every run's accuracy and training seconds, and the medians. Data given with `--data` that is
- * not CIFAR-100 (e.g. `deno task data:digits`) is described as such in both. Every flag:
- * docs/cli.md.
+ * epochs of its recipe that fit in the CNN's training time (with its augmentation), then ResNet-9
+ * again without augmentation (the ablation). The log goes to stderr, ending with one line per
+ * repeat; stdout gets one JSON line: the data, every run's accuracy and training seconds, and the
+ * medians. Data that is not CIFAR-100 (e.g. `deno task data:digits`) is described as such in both.
+ *
+ * The usage: `deno task equal-time --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
  */
@@ -37,7 +32,7 @@ function repeatLine(r: EqualTimeSummary["repeats"][number]): string {
 }
 
 /** Run the command line; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values: v } = parseCommandLine(args, {
       usage: USAGE,

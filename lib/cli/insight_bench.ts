@@ -4,9 +4,7 @@
  * the PCA and UMAP maps, the class-accuracy views), one line per run. The timing is
  * lib/bench/insight.ts; this file is the command line.
  *
- * ```sh
- * deno task bench:insight [--images N] RUN_DIR...
- * ```
+ * The usage: `deno task bench:insight --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
  */
@@ -18,7 +16,7 @@ export const USAGE = `usage: deno task bench:insight [--images N] RUN_DIR...
   --images N: test images for the PCA and UMAP maps (default 2000)`;
 
 /** Run the command line; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values, positionals } = parseCommandLine(args, {
       usage: USAGE,

@@ -1,14 +1,10 @@
 /**
  * The command line behind `deno task notebooks:execute` and `deno task demo` (the same with
- * CIFAR_PROFILE=smoke): execute the notebooks headless with lib/notebooks/execute.ts.
+ * CIFAR_PROFILE=smoke): execute the notebooks headless with lib/notebooks/execute.ts. A failure
+ * is one `error:` line naming the notebook and cell that failed, or what is missing (data,
+ * weights, Jupyter).
  *
- * ```sh
- * deno task notebooks:execute [--out DIR] [--timeout S] [NOTEBOOK...]
- * ```
- *
- * Exit status: 0 when every notebook ran; 1 with one `error:` line naming the notebook and cell
- * that failed, or what is missing (data, weights, Jupyter); 2 for an unknown flag. Every flag
- * and variable: docs/cli.md.
+ * The usage: `deno task notebooks:execute --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
  */
@@ -26,7 +22,7 @@ export const USAGE = `usage: deno task notebooks:execute [--out DIR] [--timeout 
   env CIFAR_PROFILE: smoke or full (default full); the rest of the environment goes to the kernel`;
 
 /** Run the command line; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values, positionals } = parseCommandLine(args, {
       usage: USAGE,
@@ -43,7 +39,7 @@ export function main(args: string[]): Promise<number> {
       timeoutS,
     });
     return 0;
-  }, { userErrorCode: 1 });
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

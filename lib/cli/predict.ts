@@ -1,11 +1,7 @@
 /**
  * The command line behind `deno task predict`: classify your own images with a trained model.
  *
- * ```sh
- * deno task predict --run DIR [--top K] IMAGE...
- * ```
- *
- * DIR is a run folder saved by `deno task train` or a notebook (`runs/<model>/`: model.json,
+ * The run folder is one saved by `deno task train` or a notebook (`runs/<model>/`: model.json,
  * weights.bin, run.json). Each PNG or JPEG, of any size, is centre-cropped to a square and
  * area-averaged down to 32x32 (lib/data/images.ts), preprocessed as the model was trained,
  * and classified. stdout gets one JSON line per image that could be read:
@@ -13,12 +9,17 @@
  * stderr gets a readable table. Each file that cannot be read gets one `error:` line naming it
  * and the others are still answered.
  *
- * Exit status: 0 when every image was classified; 1 when some could not be read; 2 for a bad
- * command line or a run folder without a usable model.
+ * The usage: `deno task predict --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
  */
-import { parseCommandLine, positiveInt, runCommand, UsageError } from "../util/errors.ts";
+import {
+  parseCommandLine,
+  positiveInt,
+  runCommand,
+  UsageError,
+  USER_ERROR_CODE,
+} from "../util/errors.ts";
 import { dataCaveat } from "../report/analysis.ts";
 import type { Classifier, ImageFileResult, TopClass } from "../inference/predict.ts";
 
@@ -28,7 +29,7 @@ export const USAGE = `usage: deno task predict --run DIR [--top K] IMAGE...
   IMAGE: PNG or JPEG files of any size (centre-cropped, then resized to 32x32)`;
 
 /** What the command line asks for. */
-export interface PredictArgs {
+interface PredictArgs {
   run: string;
   images: string[];
   top: number;
@@ -40,7 +41,7 @@ export interface PredictArgs {
  * @throws {HelpRequested} for `--help` / `-h`
  * @throws {UserError} naming a bad flag or value
  */
-export function parsePredictArgs(args: string[]): PredictArgs {
+function parsePredictArgs(args: string[]): PredictArgs {
   const { values: v, positionals } = parseCommandLine(args, {
     usage: USAGE,
     positionals: true,
@@ -52,13 +53,13 @@ export function parsePredictArgs(args: string[]): PredictArgs {
 }
 
 /** The JSON line of one classified image. */
-export function resultLine(result: ImageFileResult & { ok: true }): string {
+function resultLine(result: ImageFileResult & { ok: true }): string {
   const { path, width, height, top } = result;
   return JSON.stringify({ file: path, width, height, top });
 }
 
 /** The readable report of the classified images (for stderr). */
-export function resultTable(classifier: Classifier, results: ImageFileResult[]): string {
+function resultTable(classifier: Classifier, results: ImageFileResult[]): string {
   const { record, dir } = classifier;
   const caveat = dataCaveat(record);
   const lines = [
@@ -79,7 +80,7 @@ export function resultTable(classifier: Classifier, results: ImageFileResult[]):
 }
 
 /** Run the command line; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { run, images, top } = parsePredictArgs(args);
     // Loaded after the flags are read, so that --help and bad flags never load tfjs.
@@ -94,7 +95,7 @@ export function main(args: string[]): Promise<number> {
     }
     if (results.some((r) => r.ok)) console.error(resultTable(classifier, results));
     classifier.model.dispose();
-    return results.every((r) => r.ok) ? 0 : 1;
+    return results.every((r) => r.ok) ? 0 : USER_ERROR_CODE;
   }, { usage: USAGE });
 }
 

@@ -1,14 +1,10 @@
 /**
  * `deno task setup`: install the npm packages into node_modules and set up the native engine
  * (tfjs-node on libtensorflow; see lib/engine/install/native.ts). Idempotent and quick once done.
+ * Prints progress on stderr and one JSON line on stdout; what is missing is one `error:` line
+ * (the WebAssembly engine still works then).
  *
- * ```sh
- * deno task setup [--no-installer]
- * ```
- *
- * Prints progress on stderr and one JSON line on stdout. Exit 0 when the native engine works;
- * 1 with one error line saying what is missing (the WebAssembly engine still works then); 2 for
- * an unknown flag.
+ * The usage: `deno task setup --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
  */
@@ -23,7 +19,7 @@ export const USAGE = `usage: deno task setup [--no-installer]
     the binding here, against the tensorflow-cpu wheel from pip`;
 
 /** Run the setup; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values } = parseCommandLine(args, {
       usage: USAGE,
@@ -45,7 +41,7 @@ export function main(args: string[]): Promise<number> {
     }
     console.log(JSON.stringify(status));
     return 0;
-  }, { userErrorCode: 1 });
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

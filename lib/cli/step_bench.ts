@@ -3,16 +3,12 @@
  * update) of the MLP, the CNN or ResNet-9 on the active engine, on random images; for profiling
  * the engine, where `deno task bench` times whole epochs.
  *
- * ```sh
- * deno task bench:step [--model mlp|cnn|resnet9] [--batch-size N] [--steps N]
- *   [--batch-norm fused|tfjs] [--profile]
- * ```
+ * ResNet-9 steps use its recipe's loss (label smoothing, weight decay) and optimizer. tfjs's
+ * per-kernel times (the profile) leave out kernels the project runs inside a gradient, such as
+ * FusedBatchNormGradV3. Prints one JSON line. The measuring is lib/bench/step.ts; this file is
+ * the command line.
  *
- * ResNet-9 steps use its recipe's loss (label smoothing, weight decay) and optimizer.
- * `--batch-norm tfjs` builds it with tfjs's own batch normalisation instead of the fused one;
- * `--profile` adds tfjs's per-kernel times of one more step (kernels the project runs inside a
- * gradient, such as FusedBatchNormGradV3, are not listed separately). Prints one JSON line.
- * The measuring is lib/bench/step.ts; this file is the command line.
+ * The usage: `deno task bench:step --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
  */
@@ -31,7 +27,7 @@ export const USAGE =
   --profile: add tfjs's per-kernel times of one more step`;
 
 /** Run the command line; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values: v } = parseCommandLine(args, {
       usage: USAGE,

@@ -1,10 +1,11 @@
 /**
- * The command line behind `deno task train`; its flags are {@linkcode USAGE} (`--help`).
+ * The command line behind `deno task train`: train one model and save its run.
  *
- * The log goes to stderr; stdout gets exactly one JSON line, the run record
- * without its per-image arrays. User errors: one line on stderr, exit 2. Every flag, the
- * defaults and the run record's fields: docs/cli.md. A checkpoint is written after every epoch;
- * Ctrl-C or SIGTERM stops after the step under way, and `--resume` goes on from the checkpoint.
+ * The log goes to stderr; stdout gets exactly one JSON line, the run record without its
+ * per-image arrays. A checkpoint is written after every epoch; Ctrl-C or SIGTERM stops after the
+ * step under way, and a later run can resume from the checkpoint.
+ *
+ * The usage: `deno task train --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
  */

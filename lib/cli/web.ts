@@ -1,15 +1,14 @@
 /**
  * The command line behind `deno task web`: the web page for a saved model, served on this
- * machine. It exports the site (lib/web/export.ts) to `--out` or a temporary folder and serves
- * that folder (lib/web/server.ts) until stopped (Ctrl-C); a temporary folder is removed then.
+ * machine. It exports the site (lib/web/export.ts) to the given folder or a temporary one and
+ * serves that folder (lib/web/server.ts) until stopped (Ctrl-C); a temporary folder is removed
+ * then. stdout gets one JSON line once listening: `{"url", "site", "model"}`.
  *
  * ```sh
  * deno task web --run runs/cnn            # then open http://127.0.0.1:8000/
  * ```
  *
- * stdout gets one JSON line once listening: `{"url", "site", "model"}`. Exit status: 0 when
- * stopped by a signal; 2 for a bad command line, a run folder without a usable model, or a
- * port that cannot be used.
+ * The usage: `deno task web --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
  */
@@ -31,7 +30,7 @@ export const USAGE =
   IMAGE: files copied into the site's images/, for page?image=images/NAME`;
 
 /** What the command line asks for. */
-export interface WebArgs {
+interface WebArgs {
   run: string;
   port: number;
   host: string;
@@ -45,7 +44,7 @@ export interface WebArgs {
  * @throws {HelpRequested} for `--help` / `-h`
  * @throws {UserError} naming a bad flag or value
  */
-export function parseWebArgs(args: string[]): WebArgs {
+function parseWebArgs(args: string[]): WebArgs {
   const { values: v, positionals } = parseCommandLine(args, {
     usage: USAGE,
     positionals: true,
@@ -65,7 +64,7 @@ export function parseWebArgs(args: string[]): WebArgs {
 const LOCAL_HOSTS = ["127.0.0.1", "localhost", "::1"];
 
 /** Run the command line; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { run, port, host, out, images } = parseWebArgs(args);
     // Loaded after the flags are read, so that --help and bad flags never load tfjs.

@@ -1,15 +1,14 @@
 /**
  * The command line behind `deno task web:export`: the web page for a saved model as a static
- * folder (lib/web/export.ts) that works from any static file server, offline.
+ * folder (lib/web/export.ts) that works from any static file server, offline. stdout gets one
+ * JSON line: `{"out", "model", "samples", "images"}`.
  *
  * ```sh
- * deno task web:export --run runs/cnn --out build/site [IMAGE...]
+ * deno task web:export --run runs/cnn --out build/site
  * python3 -m http.server -d build/site -b 127.0.0.1 8000   # then open http://127.0.0.1:8000/
  * ```
  *
- * stdout gets one JSON line: `{"out", "model", "samples", "images"}`. Exit status: 0 when
- * written; 2 for a bad command line, a run folder without a usable model, an `--out` folder
- * that holds other files, or an unreadable image.
+ * The usage: `deno task web:export --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
  */
@@ -22,7 +21,7 @@ export const USAGE = `usage: deno task web:export --run DIR --out SITE [IMAGE...
   IMAGE: files copied into SITE/images/, for SITE's page?image=images/NAME`;
 
 /** What the command line asks for. */
-export interface WebExportArgs {
+interface WebExportArgs {
   run: string;
   out: string;
   images: string[];
@@ -34,7 +33,7 @@ export interface WebExportArgs {
  * @throws {HelpRequested} for `--help` / `-h`
  * @throws {UsageError} naming a missing or unknown flag
  */
-export function parseWebExportArgs(args: string[]): WebExportArgs {
+function parseWebExportArgs(args: string[]): WebExportArgs {
   const { values: v, positionals } = parseCommandLine(args, {
     usage: USAGE,
     positionals: true,
@@ -46,7 +45,7 @@ export function parseWebExportArgs(args: string[]): WebExportArgs {
 }
 
 /** Run the command line; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { run, out, images } = parseWebExportArgs(args);
     // Loaded after the flags are read, so that --help and bad flags never load tfjs.

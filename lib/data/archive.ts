@@ -21,7 +21,7 @@ export interface ArchiveEntry {
 }
 
 /** Options for {@linkcode readArchive}. */
-export interface ReadArchiveOptions {
+interface ReadArchiveOptions {
   /** Also compute the archive's MD5 in the same pass. */
   md5?: boolean;
 }

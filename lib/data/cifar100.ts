@@ -42,7 +42,6 @@ import { UserError } from "../util/errors.ts";
 import {
   BINARY_FOLDER,
   CIFAR100_COUNTS,
-  type Counts,
   readDataArchive,
   readDataFolder,
   type ReadOptions,
@@ -51,18 +50,16 @@ import {
 import type { Cifar100 } from "./dataset.ts";
 import { syntheticCifar100 } from "./synthetic.ts";
 
-export { CIFAR100_COUNTS };
-
 /** The official CIFAR-100 binary archive. */
-export const CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz";
+const CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz";
 /** MD5 of the official binary archive. */
 export const CIFAR100_MD5 = "03b5dce01913d631647c71ecec9e9cb8";
 /** MD5 of the official python-version archive, `cifar-100-python.tar.gz`. */
 export const CIFAR100_PYTHON_MD5 = "eb9058c3a382ffc7106e4002c42a8d85";
 /** The archive's name in the cache folder. */
-export const CIFAR100_ARCHIVE = "cifar-100-binary.tar.gz";
+const CIFAR100_ARCHIVE = "cifar-100-binary.tar.gz";
 /** The folder inside the archive. */
-export const CIFAR100_FOLDER = BINARY_FOLDER;
+const CIFAR100_FOLDER = BINARY_FOLDER;
 
 /**
  * What Keras leaves in `<Keras home>/datasets`, looked for in this order: archives first (they
@@ -70,7 +67,7 @@ export const CIFAR100_FOLDER = BINARY_FOLDER;
  * `cifar-100-python.tar.gz` and extract `cifar-100-python/`; Keras 3 downloads
  * `cifar-100-python-target_archive` and extracts `cifar-100-python-target/cifar-100-python/`.
  */
-export const KERAS_DATA_NAMES: readonly string[] = [
+const KERAS_DATA_NAMES: readonly string[] = [
   "cifar-100-python.tar.gz",
   "cifar-100-python-target_archive",
   "cifar-100-python",
@@ -101,8 +98,8 @@ export interface LoadOptions {
   cacheDir?: string;
   /** Keras's home folder, whose `datasets/` is looked in; default {@linkcode kerasHome}. */
   kerasHome?: string;
-  /** Fetch used for the download (tests inject one). */
-  fetch?: typeof fetch;
+  /** False: only data already here, never a download (default true). */
+  download?: boolean;
   /** Download progress callback (bytes done, bytes in all). */
   onProgress?: (done: number, total: number) => void;
   /**
@@ -112,20 +109,32 @@ export interface LoadOptions {
    * CIFAR-100, e.g. lib/data/sklearn_digits.ts). Tests pass small fixtures' counts.
    */
   expectedCounts?: { train: number; test: number };
+}
+
+/**
+ * What tests replace, through {@linkcode loadCifar100}'s second argument, to run the download and
+ * the official-archive checks on small fixture archives; nothing else passes it.
+ */
+interface TestSeams {
+  /** The fetch used for the download. */
+  fetch?: typeof fetch;
   /**
-   * For tests and fixtures only: the official binary archive's MD5 (default
-   * {@linkcode CIFAR100_MD5}), which a downloaded or cached archive must have and which makes an
-   * archive `official`, so those paths can be tested with a small archive.
+   * The official binary archive's MD5 (default {@linkcode CIFAR100_MD5}), which a downloaded or
+   * cached archive must have and which makes an archive `official`.
    */
   expectedMd5?: string;
-  /** For tests only: the official python archive's MD5 (default {@linkcode CIFAR100_PYTHON_MD5}). */
+  /** The official python archive's MD5 (default {@linkcode CIFAR100_PYTHON_MD5}). */
   expectedPythonMd5?: string;
 }
+
+/** The fetch of a load with `download: false`: the cache's checks run, no request is made. */
+const refuseDownload = () => Promise.reject(new Error("downloads are off for this load"));
 
 /**
  * Load CIFAR-100 (or the synthetic stand-in), finding or downloading it as described above.
  *
  * @param options where the data is, limits, cache folders
+ * @param seams for tests only: a fetch and stand-ins for the official MD5s
  * @returns both splits with label names, mapping and a description of the source
  * @throws {UserError} one line naming the file and the problem: missing path, corrupt archive,
  *   wrong size or record count, label out of range, missing label names, a refused pickle, or
@@ -138,7 +147,10 @@ export interface LoadOptions {
  * assert.match(data.source.description, /SYNTHETIC/);
  * ```
  */
-export async function loadCifar100(options: LoadOptions = {}): Promise<Cifar100> {
+export async function loadCifar100(
+  options: LoadOptions = {},
+  seams: TestSeams = {},
+): Promise<Cifar100> {
   // Every env variable is read before the first await (tests set them around the call).
   const fromEnv = options.data === undefined;
   const data = options.data ?? (Deno.env.get("CIFAR100_DATA") || undefined);
@@ -153,14 +165,17 @@ export async function loadCifar100(options: LoadOptions = {}): Promise<Cifar100>
       testCount: options.limitTest,
     });
   }
-  if (data !== undefined) return await loadExplicit(data, fromEnv, options);
-  return await fromKerasCache(places.keras, options) ??
-    await fromProjectCache(places.cacheDir, options) ??
-    await download(places, options);
+  const read = readOptions(options, seams);
+  // Explicit data may hold any number of records (noted when not CIFAR-100's).
+  const explicit = { ...read, counts: options.expectedCounts ?? {} };
+  if (data !== undefined) return await loadExplicit(data, fromEnv, explicit);
+  return await fromKerasCache(places.keras, read) ??
+    await fromProjectCache(places.cacheDir, read) ??
+    await download(places, options, seams, read);
 }
 
 /** The folders looked in when no data is named, from the options and the environment. */
-export interface DataPlaces {
+interface DataPlaces {
   /** `<Keras home>/datasets`. */
   keras: string;
   /** This project's cache folder. */
@@ -185,7 +200,7 @@ export function dataPlaces(options: Pick<LoadOptions, "kerasHome" | "cacheDir"> 
 }
 
 /** Step 1: the path (or env) given; any counts unless asked for. */
-async function loadExplicit(data: string, fromEnv: boolean, options: LoadOptions) {
+async function loadExplicit(data: string, fromEnv: boolean, read: ReadOptions) {
   const origin = fromEnv ? "CIFAR100_DATA" : "data path";
   const info = await statOrUndefined(data);
   if (!info) {
@@ -194,15 +209,13 @@ async function loadExplicit(data: string, fromEnv: boolean, options: LoadOptions
         `or its extracted folder (--data PATH), or --data synthetic`,
     );
   }
-  // Explicit data may hold any number of records (noted when not CIFAR-100's).
-  const read = readOptions(options, options.expectedCounts ?? {});
   if (info.isDirectory) return await readDataFolder(data, "folder", read);
   return await readDataArchive(data, "archive", undefined, { ...read, noteUnofficial: true });
 }
 
 /** Step 2: the python version where Keras keeps it; undefined when none of it is there. */
-async function fromKerasCache(datasets: string, options: LoadOptions) {
-  const read = { ...readOptions(options), foundIn: "Keras's cache", noteUnofficial: true };
+async function fromKerasCache(datasets: string, found: ReadOptions) {
+  const read = { ...found, foundIn: "Keras's cache", noteUnofficial: true };
   for (const name of KERAS_DATA_NAMES) {
     const path = join(datasets, name);
     const info = await statOrUndefined(path);
@@ -213,20 +226,25 @@ async function fromKerasCache(datasets: string, options: LoadOptions) {
 }
 
 /** Step 3 (its folder; the archive is step 4's cache hit). */
-async function fromProjectCache(cacheDir: string, options: LoadOptions) {
+async function fromProjectCache(cacheDir: string, read: ReadOptions) {
   const folder = join(cacheDir, CIFAR100_FOLDER);
   if (!(await statOrUndefined(folder))?.isDirectory) return undefined;
-  return await readDataFolder(folder, "cache", readOptions(options));
+  return await readDataFolder(folder, "cache", read);
 }
 
 /** Steps 3-4: the cached archive, MD5-checked, else a download; offline, every place tried. */
-async function download(places: DataPlaces, options: LoadOptions) {
-  const md5 = options.expectedMd5 ?? CIFAR100_MD5;
+async function download(
+  places: DataPlaces,
+  options: LoadOptions,
+  seams: TestSeams,
+  read: ReadOptions,
+) {
+  const md5 = read.officialMd5.binary;
   let fetched: { path: string; downloaded: boolean };
   try {
     fetched = await fetchCached({ ...REMOTE, md5 }, {
       cacheDir: places.cacheDir,
-      fetch: options.fetch,
+      fetch: options.download === false ? refuseDownload : seams.fetch,
       onProgress: options.onProgress,
     });
   } catch (e) {
@@ -234,7 +252,7 @@ async function download(places: DataPlaces, options: LoadOptions) {
     throw new DownloadError(e.url, notFoundMessage(places, e.message));
   }
   const kind = fetched.downloaded ? "download" : "cache";
-  return await readDataArchive(fetched.path, kind, md5, readOptions(options));
+  return await readDataArchive(fetched.path, kind, md5, read);
 }
 
 /** The offline error: every place looked in, in the order tried, and what to do. */
@@ -250,17 +268,15 @@ function notFoundMessage(places: DataPlaces, why: string): string {
     `there automatically). For a quick run without the real data: --data synthetic`;
 }
 
-function readOptions(
-  options: LoadOptions,
-  counts: Counts = options.expectedCounts ?? CIFAR100_COUNTS,
-): ReadOptions {
+/** How data found without being named is read: CIFAR-100's counts unless asked for others. */
+function readOptions(options: LoadOptions, seams: TestSeams): ReadOptions {
   return {
     limitTrain: options.limitTrain,
     limitTest: options.limitTest,
-    counts,
+    counts: options.expectedCounts ?? CIFAR100_COUNTS,
     officialMd5: {
-      binary: options.expectedMd5 ?? CIFAR100_MD5,
-      python: options.expectedPythonMd5 ?? CIFAR100_PYTHON_MD5,
+      binary: seams.expectedMd5 ?? CIFAR100_MD5,
+      python: seams.expectedPythonMd5 ?? CIFAR100_PYTHON_MD5,
     },
   };
 }

@@ -19,7 +19,7 @@ export const RECORD_BYTES = IMAGE_BYTES + 2;
 export const UNSEEN = 255;
 
 /** Options for {@linkcode RecordDecoder}. */
-export interface RecordDecoderOptions {
+interface RecordDecoderOptions {
   /** Name for messages, e.g. `/data/cifar-100-binary/train.bin`. */
   name: string;
   /** Total byte length of the file (known up front from stat or the tar header). */

@@ -23,7 +23,7 @@ export const PYTHON_FOLDER = "cifar-100-python";
 export const PYTHON_FILES = { train: "train", test: "test", meta: "meta" } as const;
 
 /** Options for {@linkcode decodePythonSplit}. */
-export interface PythonSplitOptions {
+interface PythonSplitOptions {
   /** Name for messages, e.g. `/data/cifar-100-python/train`. */
   name: string;
   /** Images the file must hold; undefined accepts any number from 1. */

@@ -32,7 +32,7 @@ import {
 /** The binary version's folder inside its archive. */
 export const BINARY_FOLDER = "cifar-100-binary";
 /** The binary version's four files. */
-export const BINARY_FILES = {
+const BINARY_FILES = {
   train: "train.bin",
   test: "test.bin",
   fine: "fine_label_names.txt",
@@ -45,10 +45,10 @@ export const CIFAR100_COUNTS: Readonly<{ train: number; test: number }> = {
 };
 
 /** Which of CIFAR-100's two published layouts a file or folder has. */
-export type Layout = "binary" | "python";
+type Layout = "binary" | "python";
 
 /** Record counts each split must have; undefined: any. */
-export type Counts = { train?: number; test?: number };
+type Counts = { train?: number; test?: number };
 
 /** What to read and how to label it. */
 export interface ReadOptions {
@@ -81,7 +81,7 @@ interface Parts {
  * `cifar-100-python/`. A folder with neither is taken as a binary folder (whose missing files
  * the reader then names).
  */
-export async function resolveDataFolder(
+async function resolveDataFolder(
   folder: string,
 ): Promise<{ folder: string; layout: Layout }> {
   if (await isFile(join(folder, BINARY_FILES.train))) return { folder, layout: "binary" };

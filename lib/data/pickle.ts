@@ -29,7 +29,7 @@ import { firstLine, UserError } from "../util/errors.ts";
 const RAW_MIN = 1 << 16;
 
 /** A long Python 2 `str`: its bytes, untouched. `String(raw)` gives its Latin-1 text. */
-export class RawBytes {
+class RawBytes {
   /** The string's bytes, a view into the pickle's buffer. */
   readonly bytes: Uint8Array;
   /** @param bytes the string's bytes */

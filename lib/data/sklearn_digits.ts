@@ -26,7 +26,7 @@ import { findPython, run } from "../util/process.ts";
 /** The wheel the digits are read from. */
 export const SKLEARN_WHEEL = "scikit-learn==1.9.1";
 /** Digits per split: the first ones train, the rest test. */
-export const DIGITS_TRAIN = 1500;
+const DIGITS_TRAIN = 1500;
 
 const SIDE = 8;
 const LEVELS = 16;

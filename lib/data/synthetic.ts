@@ -19,7 +19,7 @@ import {
 import { mulberry32 } from "../util/random.ts";
 
 /** Options for {@linkcode syntheticCifar100}. */
-export interface SyntheticOptions {
+interface SyntheticOptions {
   /** Seed; the same seed gives the same bytes. Default 0. */
   seed?: number;
   /** Training images, default 5,000. */

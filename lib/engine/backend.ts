@@ -16,9 +16,9 @@ import { firstLine, UserError } from "../util/errors.ts";
 export { tf };
 
 /** Names accepted by TFJS_BACKEND and `initBackend`. */
-export const BACKENDS = ["tensorflow", "wasm", "cpu"] as const;
+const BACKENDS = ["tensorflow", "wasm", "cpu"] as const;
 /** A backend name. */
-export type BackendName = typeof BACKENDS[number];
+type BackendName = typeof BACKENDS[number];
 
 /** What `initBackend` chose and why. */
 export interface BackendInfo {
@@ -35,7 +35,7 @@ let active: Promise<BackendInfo> | undefined;
  * in Node); supplied before tfjs-node loads. Without `isNullOrUndefined` the tensorflow
  * backend fails at its first OneHot.
  */
-export function supplyNodeUtil(): void {
+function supplyNodeUtil(): void {
   const util = nodeUtil as unknown as Record<string, unknown>;
   util.isNullOrUndefined ??= (value: unknown) => value === null || value === undefined;
 }
@@ -87,14 +87,12 @@ async function tryBackend(name: BackendName): Promise<string | undefined> {
       setDefaultEnv({
         // libtensorflow logs CPU features and more at start-up; keep its warnings and errors.
         TF_CPP_MIN_LOG_LEVEL: "2",
-        // Eager ops allocate every output afresh; through malloc, the large ones were mmap'ed
-        // and zeroed by the kernel each time (a fifth of a CNN step's CPU time in page
-        // faults). TensorFlow's BFC allocator keeps and reuses them.
+        // Eager ops allocate every output afresh, and through malloc the large ones are mmap'ed
+        // and zeroed each time; TensorFlow's BFC allocator keeps and reuses them.
         TF_CPU_ALLOCATOR_USE_BFC: "true",
         // oneDNN's convolution kernels, which TensorFlow enables by default only on CPUs with
-        // AVX512-VNNI/AMX. Here its convolution gradients took a ResNet-9 step (batch 128) from
-        // 357 to 222 ms and a CNN step from 94 to 80 ms, medians of three alternating runs each
-        // (`deno task bench:step`, docs/resnet9.md). TF_ENABLE_ONEDNN_OPTS=0 turns it off.
+        // AVX512-VNNI/AMX, because their gradients are faster here too (docs/engines.md).
+        // TF_ENABLE_ONEDNN_OPTS=0 turns it off.
         TF_ENABLE_ONEDNN_OPTS: "1",
       });
       const { quietLoad } = await import("./native_ops.ts");

@@ -19,7 +19,7 @@ import * as tf from "@tensorflow/tfjs";
 import { nodeBackend } from "./node_backend.ts";
 
 /** What {@linkcode batchNormTraining} returns. */
-export interface BatchNormResult {
+interface BatchNormResult {
   /** The normalised, scaled and shifted batch (after the ReLU, when asked for). */
   y: tf.Tensor;
   /** The batch's mean per channel; kept (outside any tidy): the caller disposes it. */

@@ -2,10 +2,9 @@
  * Run time: convolution + bias + ReLU as one op, trainable, for the `tensorflow` backend.
  *
  * In training, tfjs-layers runs a `relu` Conv2D unfused (tfjs's fused conv has no gradient
- * for activations): Conv2D, a broadcasting Add and Relu, three passes over the output. On the
- * CNN's first layer (128 x 30 x 30 x 32 values) the Add and Relu took about 4.5 ms of a 60 ms
- * step. Keras's graph runs one oneDNN kernel with the bias and ReLU applied while the output is
- * still in cache, and so does this op, with the gradient Keras's graph computes: the ReLU's
+ * for activations): Conv2D, a broadcasting Add and Relu, three passes over the output. Keras's
+ * graph runs one oneDNN kernel with the bias and ReLU applied while the output is still in
+ * cache, and so does this op (docs/engines.md), with the gradient Keras's graph computes: the ReLU's
  * gradient once (with the bias's, in one pass of the project's `Cifar100ReluBiasGrad` where
  * setup built it), then the filter and input gradients from it, each only when asked for (tfjs
  * asks for none of the first layer's input gradient).
@@ -25,19 +24,18 @@ import { loadNativeOps } from "./native_ops.ts";
 /**
  * TensorFlow's oneDNN convolution with bias and ReLU as post-ops: what Keras's graph runs after
  * TensorFlow's graph passes (Conv2D + BiasAdd + Relu -> _FusedConv2D -> this). In eager mode
- * nothing rewrites to it, so it is called by name. TensorFlow's other fused kernel,
- * `_FusedConv2D` (Eigen), took 8 ms on the CNN's first layer where this takes 2.7 and the three
- * separate ops 6.
+ * nothing rewrites to it, so it is called by name; TensorFlow's Eigen `_FusedConv2D` is slower
+ * than the separate ops (docs/performance.md).
  */
 const FUSED_OP = "_MklNativeFusedConv2D";
 
 /** The tfjs kernel name of {@linkcode conv2dBiasRelu}. */
-export const CONV2D_BIAS_RELU = "Cifar100Conv2DBiasRelu";
+const CONV2D_BIAS_RELU = "Cifar100Conv2DBiasRelu";
 
 const BACKEND = "tensorflow";
 
 /** Geometry of a 2-D convolution, as tfjs-layers' Conv2D has it. */
-export interface ConvGeometry {
+interface ConvGeometry {
   strides: [number, number];
   pad: "valid" | "same";
 }

@@ -2,8 +2,7 @@
  * Run time: inverted dropout whose mask is fixed by a seed.
  *
  * tfjs draws the mask as uniform noise, then GreaterEqual, Cast and two Muls, and multiplies
- * the gradient by the mask again: on the CNN's 128 x 2304 features, TensorFlow's Philox
- * generator alone took 2 ms and the whole dropout 3 to 5 ms of a 60 ms step. On the tensorflow
+ * the gradient by the mask again, five passes over the features (docs/engines.md). On the tensorflow
  * backend with the project's ops (lib/engine/install/native_ops.cc), `Cifar100Dropout` makes the
  * mask from a counter-based generator and applies it in one pass, and the gradient is one Mul
  * (through `tf.customGrad`).

@@ -11,7 +11,7 @@ import { PROJECT_ROOT } from "../util/paths.ts";
 export const NATIVE_OPS_LIBRARY = "cifar100_ops.so";
 
 /** Where setup puts the library for the tfjs-node package in `root`'s node_modules. */
-export function nativeOpsPath(root = PROJECT_ROOT): string {
+function nativeOpsPath(root = PROJECT_ROOT): string {
   return join(
     root,
     "node_modules",

@@ -4,13 +4,13 @@
  *
  * tfjs-node runs each tfjs kernel as TensorFlow eager ops. Some of its kernels are built from
  * many small ops where TensorFlow has one, which costs passes over memory and dispatch time on
- * every training step. Measured on one 128-image CNN step (2 cores), they are replaced here by
- * the ops TensorFlow's own Keras runs:
+ * every training step. They are replaced here by the ops TensorFlow's own Keras runs (what each
+ * saves: docs/engines.md):
  *
  * - Step (ReLU's derivative, times dy in every ReLU and fused-conv gradient): tfjs-node builds
- *   it from IsNan, Greater, OnesLike, Fill, Select and Select again, 15 ms on the first conv
- *   layer's output; Relu(Sign(x)) gives the same values in 2.6 ms.
- * - Sum over every axis but the last (a bias gradient): BiasAddGrad, about twice as fast.
+ *   it from IsNan, Greater, OnesLike, Fill, Select and Select again; Relu(Sign(x)) gives the
+ *   same values in two ops.
+ * - Sum over every axis but the last (a bias gradient): BiasAddGrad, one kernel.
  * - FusedConv2D (conv + bias + activation, in inference): tfjs-node dispatches conv, a
  *   broadcasting Add and the activation as separate tfjs kernels; here it is TensorFlow's fused
  *   oneDNN kernel (lib/engine/conv_bias_relu.ts, which also has the trainable version), or
@@ -19,8 +19,8 @@
  * - ReLU's gradient (the Relu kernel's registered gradient): tfjs's is dy x Cast(Step(x)), four
  *   TensorFlow ops and four passes over the activation; here TensorFlow's `ReluGrad`, one. The
  *   gradient registry is shared by all backends, so other backends keep tfjs's formula.
- * - MaxPoolGrad: TensorFlow's recomputes each window's argmax pixel by pixel (14 ms on the
- *   first pooling layer's input); the project's own op (lib/engine/install/native_ops.cc), where
+ * - MaxPoolGrad: TensorFlow's recomputes each window's argmax pixel by pixel; the project's own
+ *   op (lib/engine/install/native_ops.cc), where
  *   setup could build it, does the same in a vectorised loop.
  *
  * Each is tested against the cpu backend (tests/tensorflow_kernels_test.ts).

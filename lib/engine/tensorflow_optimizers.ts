@@ -25,7 +25,7 @@ import * as tf from "@tensorflow/tfjs";
 import { type NodeBackend, nodeBackend, type OpAttr } from "./node_backend.ts";
 
 /** Adam's settings, as Keras names them. */
-export interface AdamSettings {
+interface AdamSettings {
   learningRate: number;
   beta1: number;
   beta2: number;
@@ -33,7 +33,7 @@ export interface AdamSettings {
 }
 
 /** SGD with momentum's settings, as Keras names them. */
-export interface MomentumSettings {
+interface MomentumSettings {
   /** The starting learning rate; {@linkcode FusedMomentum.setLearningRate} changes it. */
   learningRate: number;
   momentum: number;
@@ -41,7 +41,7 @@ export interface MomentumSettings {
 }
 
 /** RMSprop's settings, as Keras names them. */
-export interface RmspropSettings {
+interface RmspropSettings {
   learningRate: number;
   rho: number;
   momentum: number;
@@ -49,7 +49,7 @@ export interface RmspropSettings {
 }
 
 /** A named tensor, as tfjs's optimizers' `getWeights` lists their state. */
-export type NamedTensor = { name: string; tensor: tf.Tensor };
+type NamedTensor = { name: string; tensor: tf.Tensor };
 
 let instances = 0;
 

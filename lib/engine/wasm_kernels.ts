@@ -8,19 +8,18 @@
  *   itself a convolution: of the input with channels and batch swapped
  *   ([C,H,W,N]) by the output gradient used as the filter ([OH,OW,N,F]), with
  *   dilation equal to the original stride. XNNPACK runs that at conv speed.
- * - Conv2DBackpropInput exists but is a naive loop, 9x slower than Conv2D on
- *   the CNN's second layer (362 ms against 40 ms a batch). For stride 1 the
+ * - Conv2DBackpropInput exists but is a naive loop, far slower than Conv2D
+ *   (docs/engines.md has the times). For stride 1 the
  *   input gradient is a "full" convolution of the output gradient with the
  *   filter rotated 180 degrees and its channel axes swapped, so it runs as
  *   Conv2D; other strides keep the stock kernel.
  * - MaxPoolGrad and Sum over leading axes (a conv bias gradient) are slow
- *   loops in the stock build (66 ms and 12 ms for the CNN's first layer); the
- *   same loops written in JavaScript over the wasm heap take a few ms. They
+ *   loops in the stock build; the same loops written in JavaScript over the
+ *   wasm heap are several times faster. They
  *   keep the cpu backend's semantics (the first maximum in a window wins).
  * - BatchMatMul with transposeA/transposeB (every dense layer's gradient) runs
- *   10 to 40 times slower than an explicit Transpose followed by a plain
- *   matmul (825 ms against 20 ms for [3072x128]x[128x512]), so transposed
- *   products are rewritten that way.
+ *   far slower than an explicit Transpose followed by a plain matmul, so
+ *   transposed products are rewritten that way.
  *
  * Import order matters only in that `registerWasmKernels()` must run before
  * the first training step; lib/engine/backend.ts calls it when it picks wasm.

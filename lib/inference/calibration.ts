@@ -24,7 +24,7 @@ import { readRunRecord, type RunRecord } from "../train/run_record.ts";
 import { type Classifier, modelInput } from "./predict.ts";
 
 /** One confidence bin of a reliability diagram. */
-export interface ReliabilityBin {
+interface ReliabilityBin {
   /** The bin's confidence range, (lower, upper]. */
   lower: number;
   upper: number;
@@ -37,7 +37,7 @@ export interface ReliabilityBin {
 }
 
 /** Bins of the reliability diagrams and the ECE (Guo et al.'s 15). */
-export const CALIBRATION_BINS = 15;
+const CALIBRATION_BINS = 15;
 
 /**
  * Sort predictions into equal-width confidence bins: (0, 1/B], (1/B, 2/B], ... (a confidence of
@@ -111,7 +111,7 @@ export function recordCalibrationError(record: RunRecord, bins = CALIBRATION_BIN
 }
 
 /** Logits of N images, row by row. */
-export interface Logits {
+interface Logits {
   values: Float32Array;
   count: number;
   classes: number;
@@ -156,7 +156,7 @@ export function temperedTop1(
 }
 
 /** Mean negative log-likelihood of the labels under softmax(logits / temperature). */
-export function temperedNll(
+function temperedNll(
   logits: Logits,
   labels: ArrayLike<number>,
   temperature: number,
@@ -209,7 +209,7 @@ export function fitTemperature(logits: Logits, labels: ArrayLike<number>): numbe
 }
 
 /** Images to fit a temperature on, and what they are. */
-export interface HeldOut {
+interface HeldOut {
   pixels: Uint8Array;
   labels: Uint8Array;
   /** Where they come from, in words (goes into the record). */
@@ -224,7 +224,7 @@ export interface HeldOut {
  * @param record the run
  * @param count how many at most (default: as many as its test images, 500 to 2,000)
  */
-export async function heldOutImages(
+async function heldOutImages(
   record: RunRecord,
   count = Math.min(2000, Math.max(500, record.test_images)),
 ): Promise<HeldOut> {

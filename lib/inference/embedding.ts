@@ -12,7 +12,7 @@ import { type Classifier, modelInput } from "./predict.ts";
 import { flatLayers, modelUpTo } from "./model_parts.ts";
 
 /** Features of a batch of images. */
-export interface Features {
+interface Features {
   /** N rows of `dim` values. */
   values: Float32Array;
   /** Images. */

@@ -14,7 +14,6 @@
  */
 import { tf } from "../engine/backend.ts";
 import { IMAGE_BYTES, IMAGE_SIZE } from "../data/dataset.ts";
-import { readCifarImage } from "../data/images.ts";
 import { logitsOf } from "../models/logits.ts";
 import type { ModelName } from "../train/hyp.ts";
 import { type Classifier, modelInput, probabilitiesOf } from "./predict.ts";
@@ -35,7 +34,7 @@ export interface Explanation {
 }
 
 /** The layer Grad-CAM explains, by model: the last block with a spatial map. */
-export function camLayer(model: tf.LayersModel, name: ModelName): string {
+function camLayer(model: tf.LayersModel, name: ModelName): string {
   // ResNet-9's last convolution is followed by batch norm, ReLU and the residual addition.
   return lastLayerOf(model, name === "resnet9" ? "Add" : "Conv2D").name;
 }
@@ -127,20 +126,6 @@ export function whereItLooks(
   return classifier.record.model === "mlp"
     ? saliency(classifier, pixels, classes)
     : gradCam(classifier, pixels, classes);
-}
-
-/**
- * {@linkcode whereItLooks} for an image file (PNG or JPEG of any size), read, centre-cropped and
- * resized as `deno task predict` does.
- *
- * @returns the 32x32 pixels the model saw and the explanation of its top class
- */
-export async function whereItLooksInFile(
-  classifier: Classifier,
-  path: string,
-): Promise<{ pixels: Uint8Array; explanation: Explanation }> {
-  const { pixels } = await readCifarImage(path);
-  return { pixels, explanation: whereItLooks(classifier, pixels) };
 }
 
 /** Runs `maps` on batches of images; top classes, probabilities and scaling to [0, 1]. */

@@ -52,7 +52,7 @@ export function modelUpTo(model: tf.LayersModel, name: string): tf.LayersModel {
 }
 
 /** A model cut after one of its layers. */
-export interface CutModel {
+interface CutModel {
   /** From the model's input to the layer's output. */
   upTo: tf.LayersModel;
   /** The layers after it, the last one the softmax dense layer. */

@@ -97,7 +97,7 @@ export function pca(
  * The columns of a `rows x cols` row-major matrix made orthonormal (modified Gram-Schmidt in
  * double precision; tfjs's QR runs as hundreds of small ops, seconds for a 2304 x 58 matrix).
  */
-export function orthonormalColumns(matrix: Float32Array, rows: number, cols: number): Float32Array {
+function orthonormalColumns(matrix: Float32Array, rows: number, cols: number): Float32Array {
   const columns = Array.from({ length: cols }, (_, c) => {
     const column = new Float64Array(rows);
     for (let r = 0; r < rows; r++) column[r] = matrix[r * cols + c];
@@ -123,7 +123,7 @@ export function orthonormalColumns(matrix: Float32Array, rows: number, cols: num
 /**
  * Eigenvalues and eigenvectors (columns) of a small symmetric matrix, by cyclic Jacobi rotations.
  */
-export function symmetricEigen(matrix: number[][]): { values: number[]; vectors: number[][] } {
+function symmetricEigen(matrix: number[][]): { values: number[]; vectors: number[][] } {
   const n = matrix.length;
   const a = matrix.map((row) => [...row]);
   const v = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => +(i === j)));
@@ -158,7 +158,7 @@ export function symmetricEigen(matrix: number[][]): { values: number[]; vectors:
 }
 
 /** Options for {@linkcode umap}. */
-export interface UmapOptions {
+interface UmapOptions {
   /** Seed of the layout (default 0). */
   seed?: number;
   /** Neighbours per point (default 15, UMAP's). */

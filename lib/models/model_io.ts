@@ -73,7 +73,7 @@ const DTYPE_BYTES: Record<string, number> = {
  * (the quantized dtype where there is one).
  * @throws {Error} for a dtype with no fixed size (string weights).
  */
-export function manifestBytes(specs: tf.io.WeightsManifestEntry[]): number {
+function manifestBytes(specs: tf.io.WeightsManifestEntry[]): number {
   let total = 0;
   for (const spec of specs) {
     const dtype = spec.quantization?.dtype ?? spec.dtype;

@@ -19,7 +19,7 @@ import { tf } from "../engine/backend.ts";
 import { batchNormalization, LayerNames, SeedSequence } from "./layers.ts";
 
 /** Options for {@linkcode buildResnet9}: HYP.resnet9's settings, and the seed. */
-export interface Resnet9Options {
+interface Resnet9Options {
   /** Default 100 (CIFAR-100's fine labels). */
   numClasses?: number;
   /** Filters of the first conv; the stages have 2, 4 and 8 times as many. */

@@ -39,11 +39,8 @@ export const IMAGENET_MEAN_BGR = [103.939, 116.779, 123.68];
 /** Output channels of the base: the length of a pooled feature vector. */
 export const VGG16_FEATURE_DIM = 512;
 
-/** Parameters of the base as Keras counts them (all frozen for feature extraction). */
-export const VGG16_BASE_PARAMS = 14_714_688;
-
 /** Smallest input side Keras accepts for the base without its top (five 2x2 poolings). */
-export const VGG16_MIN_INPUT_SIZE = 32;
+const VGG16_MIN_INPUT_SIZE = 32;
 
 /** Convolutions per block and their filters, as in Keras. */
 const BLOCKS: ReadonlyArray<{ convs: number; filters: number }> = [

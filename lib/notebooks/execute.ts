@@ -34,7 +34,7 @@ import { PROJECT_ROOT } from "../util/paths.ts";
 import { budgetFromEnv } from "../train/profile.ts";
 
 /** The profiles a notebook run can use. */
-export type Profile = "smoke" | "full";
+type Profile = "smoke" | "full";
 
 /** Where executed notebooks go by default, relative to the repository root. */
 export const DEFAULT_OUT_DIR = "build/notebooks";
@@ -54,7 +54,7 @@ const RUNNER = fromFileUrl(new URL("./execute_notebook.py", import.meta.url));
  * @returns "smoke" or "full" (the default)
  * @throws UserError for any other value
  */
-export function profileFromEnv(): Profile {
+function profileFromEnv(): Profile {
   const value = Deno.env.get("CIFAR_PROFILE") || "full";
   if (value !== "smoke" && value !== "full") {
     throw new UserError(`CIFAR_PROFILE=${value} is not a profile: use smoke or full`);
@@ -92,7 +92,7 @@ async function output(cmd: string, args: string[]): Promise<{ ok: boolean; stdou
  * @returns the interpreter's path or name
  * @throws UserError naming the packages to install
  */
-export async function findPython(): Promise<string> {
+async function findPython(): Promise<string> {
   const env = Deno.env.get("PYTHON");
   const candidates = env ? [env] : ["/usr/bin/python3", "python3"];
   for (const python of candidates) {
@@ -112,7 +112,7 @@ export async function findPython(): Promise<string> {
  *
  * @param python an interpreter with jupyter_client
  */
-export async function ensureDenoKernel(python: string): Promise<void> {
+async function ensureDenoKernel(python: string): Promise<void> {
   const probe = await output(python, [
     "-c",
     "from jupyter_client.kernelspec import KernelSpecManager as K; " +
@@ -137,7 +137,7 @@ export async function ensureDenoKernel(python: string): Promise<void> {
  *
  * @throws the loader's UserError (e.g. no data and no network)
  */
-export async function preflightData(): Promise<void> {
+async function preflightData(): Promise<void> {
   const { loadCifar100 } = await import("../data/cifar100.ts");
   try {
     await loadCifar100({ limitTrain: 1, limitTest: 1 });
@@ -149,7 +149,7 @@ export async function preflightData(): Promise<void> {
 }
 
 /** The notebook that needs the VGG16 weights in the full profile. */
-export const VGG16_NOTEBOOK = "04_vgg16.ipynb";
+const VGG16_NOTEBOOK = "04_vgg16.ipynb";
 
 /**
  * Check that the full profile's VGG16 ImageNet weights can be found (env VGG16_WEIGHTS, the
@@ -158,7 +158,7 @@ export const VGG16_NOTEBOOK = "04_vgg16.ipynb";
  *
  * @throws the weights lookup's UserError (e.g. no file and no network)
  */
-export async function preflightWeights(): Promise<void> {
+async function preflightWeights(): Promise<void> {
   const { resolveVgg16Weights } = await import("../models/vgg16_weights.ts");
   try {
     await resolveVgg16Weights();
@@ -179,7 +179,7 @@ export async function preflightWeights(): Promise<void> {
  * @param profile their profile
  * @throws a one-line UserError
  */
-export async function preflight(notebooks: string[], profile: Profile): Promise<void> {
+async function preflight(notebooks: string[], profile: Profile): Promise<void> {
   budgetFromEnv();
   if (profile !== "full") return;
   await preflightData();
@@ -187,7 +187,7 @@ export async function preflight(notebooks: string[], profile: Profile): Promise<
 }
 
 /** Options for {@linkcode executeNotebooks}. */
-export interface ExecuteOptions {
+interface ExecuteOptions {
   /** Notebook paths, run in this order (default: notebooks/*.ipynb by name). */
   notebooks?: string[];
   /** Folder for NAME.ipynb and NAME.html (default build/notebooks). */

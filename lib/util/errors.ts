@@ -1,8 +1,8 @@
 /**
  * Errors that a user can fix (missing data, a bad file, a wrong flag).
  *
- * Front ends print `error: <message>` as one line and exit non-zero, with no
- * stack trace; anything else is a bug and keeps its stack.
+ * Front ends print `error: <message>` as one line and exit {@linkcode USER_ERROR_CODE}, with no
+ * stack trace; anything else is a bug and keeps its stack (Deno exits 1 for it).
  *
  * @module
  */
@@ -29,8 +29,7 @@ export class HelpRequested extends Error {
 
 /**
  * A mistake in the command line itself (an unknown flag, a missing argument): {@linkcode
- * runCommand} prints `error: <message>`, then the usage, to stderr and gives 2, whatever the
- * command's code for other user errors.
+ * runCommand} prints `error: <message>`, then the usage, to stderr.
  */
 export class UsageError extends UserError {
   override name = "UsageError";
@@ -39,17 +38,22 @@ export class UsageError extends UserError {
   }
 }
 
-/** Exit code of a command line that cannot be parsed (an unknown flag, a missing argument). */
-export const USAGE_ERROR_CODE = 2;
+/**
+ * Exit code of every command for every user error, a bad command line or anything else the user
+ * can fix: one code, so that a script tells "read the `error:` line" (2) from a bug (1, Deno's
+ * code for an uncaught error, with its stack trace) without knowing the command.
+ */
+export const USER_ERROR_CODE = 2;
 
 /**
  * Run the body of a command-line entry point and return its exit code, with the one policy every
  * entry point shares:
  * - `--help` ({@linkcode HelpRequested}) prints the usage to stdout and gives 0;
  * - a {@linkcode UsageError}, or a flag that node:util's `parseArgs` rejected, prints
- *   `error: <message>` (one line) and then the usage, if known, to stderr and gives 2;
+ *   `error: <message>` (one line) and then the usage, if known, to stderr and gives
+ *   {@linkcode USER_ERROR_CODE};
  * - any other {@linkcode UserError} prints `error: <message>` to stderr (one line, unless the
- *   message adds the usage) and gives `userErrorCode` (default 2);
+ *   message adds the usage) and gives {@linkcode USER_ERROR_CODE} too;
  * - anything else is a bug and is rethrown with its stack.
  *
  * @example
@@ -64,7 +68,7 @@ export const USAGE_ERROR_CODE = 2;
  */
 export async function runCommand(
   body: () => Promise<number>,
-  options: { usage?: string; userErrorCode?: number } = {},
+  options: { usage?: string } = {},
 ): Promise<number> {
   try {
     return await body();
@@ -77,11 +81,11 @@ export async function runCommand(
     if (e instanceof UsageError || isParseArgsError(e)) {
       console.error(`error: ${oneLine((e as Error).message)}`);
       if (usage !== undefined) console.error(usage);
-      return USAGE_ERROR_CODE;
+      return USER_ERROR_CODE;
     }
     if (isUserError(e)) {
       console.error(`error: ${e.message}`);
-      return options.userErrorCode ?? 2;
+      return USER_ERROR_CODE;
     }
     throw e;
   }

@@ -12,7 +12,7 @@
  */
 
 /** Exit status after a second signal (128 + SIGINT, as shells report Ctrl-C). */
-export const EXIT_AT_ONCE = 130;
+const EXIT_AT_ONCE = 130;
 
 /** The exit status that shells give a process ended by `signal`: 128 + its number. */
 export function signalExitCode(signal: string): number {
@@ -20,7 +20,7 @@ export function signalExitCode(signal: string): number {
 }
 
 /** What {@linkcode stopOnSignals} returns. */
-export interface StopSignals {
+interface StopSignals {
   /** Aborted, with the signal's name as its reason, by the first signal. */
   readonly signal: AbortSignal;
   /** Remove the listeners (the default handling comes back). */
@@ -63,11 +63,8 @@ let lastPark = -Infinity;
 
 /**
  * Let a signal's listener run during long synchronous work, at most once every `everyMs`: it
- * parks the event loop with a zero timeout, which is what lets Deno deliver a signal (a message
- * through a MessageChannel runs the loop without parking it, and a SIGTERM then waited out a
- * whole epoch). A park costs about 2 ms here (timers nest, and Deno clamps them), so parking
- * before every 30-60 ms step would cost 3-7 %; every 100 ms it costs at most 2 %, and a stop
- * lands within 100 ms plus a step.
+ * parks the event loop with a zero timeout, because Deno delivers a signal only while the loop is
+ * parked, and parks at most that often because each park costs time (docs/performance.md).
  *
  * @example
  * ```ts

@@ -25,7 +25,7 @@ export async function exists(path: string): Promise<boolean> {
 }
 
 /** Options for {@linkcode run}. */
-export interface RunOptions {
+interface RunOptions {
   /** What the program does, for messages, e.g. `pip download`. */
   what: string;
   cwd?: string;
@@ -39,7 +39,7 @@ export interface RunOptions {
 }
 
 /** What {@linkcode run} returns. */
-export interface RunResult {
+interface RunResult {
   ok: boolean;
   /** The most telling line of the output, when it failed. */
   error?: string;

@@ -15,7 +15,7 @@ import process from "node:process";
 export type ProgressInfo = Record<string, string | number>;
 
 /** A running progress indicator. */
-export interface Progress {
+interface Progress {
   /** Set the number of finished units (not an increment). */
   update(done: number, info?: ProgressInfo): void;
   /** Remove the bar; safe to call twice. */
@@ -23,7 +23,7 @@ export interface Progress {
 }
 
 /** Options for {@linkcode createProgress}. */
-export interface ProgressOptions {
+interface ProgressOptions {
   /** Units in all, e.g. batches or bytes. */
   total: number;
   /** Short text before the bar. */

@@ -32,10 +32,10 @@ import { bundlePageScript } from "./bundle.ts";
 import { type SampleImage, SAMPLES_FILE, SITE_MODEL, SITE_TFJS } from "./site.ts";
 
 /** Test images exported with the model (distinct classes where the data has them). */
-export const SAMPLE_COUNT = 8;
+const SAMPLE_COUNT = 8;
 
 /** The file that marks a folder as an exported site. */
-export const SITE_MARK = "site.json";
+const SITE_MARK = "site.json";
 
 /** The wasm engine's files, from npm @tensorflow/tfjs-backend-wasm. */
 const WASM_FILES = [
@@ -47,7 +47,7 @@ const WASM_DIR = join(PROJECT_ROOT, "node_modules/@tensorflow/tfjs-backend-wasm/
 const PAGE_HTML = new URL("./page/index.html", import.meta.url);
 
 /** What {@linkcode exportSite} is asked for. */
-export interface ExportOptions {
+interface ExportOptions {
   /** The run folder (model.json, weights, run.json). */
   run: string;
   /** The site folder to write (replaced when it is an earlier export). */
@@ -59,7 +59,7 @@ export interface ExportOptions {
 }
 
 /** What was exported. */
-export interface ExportedSite {
+interface ExportedSite {
   out: string;
   /** The run's model name, e.g. `cnn`. */
   model: string;
@@ -175,8 +175,7 @@ async function runData(record: RunRecord): Promise<{ data?: Cifar100; note?: str
   }
   try {
     // Only data already here: an export never downloads 160 MB for eight pictures.
-    const noDownload = () => Promise.reject(new Error("not downloaded for an export"));
-    const data = await loadCifar100({ limitTrain: 0, limitTest: 1000, fetch: noDownload });
+    const data = await loadCifar100({ limitTrain: 0, limitTest: 1000, download: false });
     if (data.source.id === id) return { data };
     return { note: `the run's data (${record.data?.description}) is not the data found here` };
   } catch (e) {

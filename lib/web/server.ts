@@ -15,10 +15,10 @@
 import { extname, join, sep } from "node:path";
 
 /** Longest URL answered (longer: 414). */
-export const MAX_URL_BYTES = 4096;
+const MAX_URL_BYTES = 4096;
 
 /** Largest file served (VGG16's weights are 60 MB). */
-export const MAX_FILE_BYTES = 512 * 1024 * 1024;
+const MAX_FILE_BYTES = 512 * 1024 * 1024;
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -90,7 +90,7 @@ function plain(status: number, text: string, headers: Record<string, string> = {
  * @param root the served folder's real path
  * @param request the request
  */
-export async function answer(root: string, request: Request): Promise<Response> {
+async function answer(root: string, request: Request): Promise<Response> {
   if (request.method !== "GET" && request.method !== "HEAD") {
     return plain(405, "only GET and HEAD", { allow: "GET, HEAD" });
   }
@@ -112,7 +112,7 @@ export async function answer(root: string, request: Request): Promise<Response> 
 }
 
 /** Where and how {@linkcode serveFolder} listens. */
-export interface ServeOptions {
+interface ServeOptions {
   /** The folder served. */
   root: string;
   /** Default 127.0.0.1 (this machine only). */

@@ -29,7 +29,7 @@ import { PATCH_FILE, PATCH_VERSION, patchBindingSource, PATCHED_FILE } from "./b
 export const TENSORFLOW_WHEEL = { name: "tensorflow-cpu", version: "2.21.0" } as const;
 
 /** What the setup found or did, also written to `node_modules/.native-engine.json`. */
-export interface NativeStatus {
+interface NativeStatus {
   /** `ready`: tfjs-node loads and runs; the default backend is then tensorflow. */
   state: "ready";
   /** How the binding got there. */
@@ -52,7 +52,7 @@ export interface NativeStatus {
 }
 
 /** Options for {@linkcode setupNative}. */
-export interface SetupOptions {
+interface SetupOptions {
   /** Project root; default {@linkcode PROJECT_ROOT}. */
   root?: string;
   /** Cache folder (the library and built bindings go to `<cacheDir>/native`). */
@@ -64,7 +64,7 @@ export interface SetupOptions {
 }
 
 /** Where the state file is written once the engine works. */
-export function statusFile(root = PROJECT_ROOT): string {
+function statusFile(root = PROJECT_ROOT): string {
   return join(root, "node_modules", ".native-engine.json");
 }
 
