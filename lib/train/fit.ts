@@ -45,7 +45,7 @@ export type TrainingMeasures = Pick<
 >;
 
 /** Options for {@linkcode fit}. */
-export interface FitOptions {
+interface FitOptions {
   epochs: number;
   batchSize: number;
   optimizer: tf.Optimizer;
