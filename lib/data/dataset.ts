@@ -1,6 +1,6 @@
 /**
  * The dataset's shape and types, shared by every source of images (the binary archive, the
- * synthetic stand-in) and by everything that consumes them.
+ * synthetic stand-in, a folder of your own images) and by everything that consumes them.
  *
  * @module
  */
@@ -23,6 +23,8 @@ export interface Split {
   coarseLabels: Uint8Array;
   /** Number of images. */
   count: number;
+  /** Each image's file, relative to the folder (a folder of images only). */
+  files?: string[];
 }
 
 /**
@@ -33,14 +35,18 @@ export interface Split {
  *   re-pack, a modified or a home-made file): its results are not CIFAR-100 results as published;
  * - `unverified`: an extracted folder. Its files have no published checksums, so nothing shows
  *   they are the official ones; give the `.tar.gz` to have the data verified;
- * - `synthetic`: the generated stand-in.
+ * - `synthetic`: the generated stand-in;
+ * - `image-folder`: a folder of your own images (not CIFAR-100 at all).
  */
-export type DataOrigin = "official" | "unofficial" | "unverified" | "synthetic";
+export type DataOrigin = "official" | "unofficial" | "unverified" | "synthetic" | "image-folder";
 
 /** Where a dataset came from. */
 export interface DataSource {
-  /** archive/folder: given explicitly; cache: found in the cache folder; download: just fetched. */
-  kind: "archive" | "folder" | "cache" | "download" | "synthetic";
+  /**
+   * archive/folder: given explicitly; cache: found in the cache folder; download: just fetched;
+   * image-folder: a folder of your own images, one sub-folder per class.
+   */
+  kind: "archive" | "folder" | "cache" | "download" | "synthetic" | "image-folder";
   /** The file or folder actually read. */
   path?: string;
   /** MD5 of the archive, when an archive was read. */
@@ -61,15 +67,21 @@ export interface DataSource {
   description: string;
 }
 
-/** The dataset: both splits, label names, and the fine-to-coarse mapping. */
+/**
+ * The dataset: both splits, label names, and the fine-to-coarse mapping. A folder of your own
+ * images (lib/data/image_folder.ts) is one too: its classes are the fine labels, it has no
+ * coarse ones, and its images may be larger than 32 px ({@linkcode Cifar100.imageSize}).
+ */
 export interface Cifar100 {
   train: Split;
   test: Split;
-  /** 100 names, index = fine label. */
+  /** 100 names, index = fine label (an image folder: its class names, as many as it has). */
   fineLabelNames: string[];
   /** 20 names, index = coarse label. */
   coarseLabelNames: string[];
   /** Coarse label of each fine label (255 for a fine label absent from every record). */
   fineToCoarse: Uint8Array;
   source: DataSource;
+  /** Side of every image in both splits; absent means {@linkcode IMAGE_SIZE} (32). */
+  imageSize?: number;
 }

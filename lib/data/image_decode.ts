@@ -32,7 +32,14 @@ import { firstLine, UserError } from "../util/user_error.ts";
  * File name endings read as images, lowercase (Keras's list, plus WebP); any other file in a
  * folder is not an image and is ignored.
  */
-export const IMAGE_EXTENSIONS: readonly string[] = [".bmp", ".gif", ".jpeg", ".jpg", ".png", ".webp"];
+export const IMAGE_EXTENSIONS: readonly string[] = [
+  ".bmp",
+  ".gif",
+  ".jpeg",
+  ".jpg",
+  ".png",
+  ".webp",
+];
 
 /** The formats {@linkcode decodeImageFile} reads, for messages. */
 const FORMATS = "PNG, JPEG, BMP, GIF or WebP";
@@ -99,7 +106,11 @@ export async function decodeImageFile(bytes: Uint8Array, name: string): Promise<
   }
   let image: RgbImage;
   try {
-    image = format === "bmp" ? bmpToRgb(bytes) : format === "gif" ? gifToRgb(bytes) : await webpToRgb(bytes);
+    image = format === "bmp"
+      ? bmpToRgb(bytes)
+      : format === "gif"
+      ? gifToRgb(bytes)
+      : await webpToRgb(bytes);
   } catch (e) {
     if (e instanceof UserError) throw new ImageFileError(name, e.message);
     const reason = `damaged or unsupported ${format.toUpperCase()} (${firstLine(e)})`;
