@@ -93,7 +93,10 @@ export async function decodeImageFile(bytes: Uint8Array, name: string): Promise<
   if (!format) {
     if (!imageFormat(bytes)) {
       const looks = looksLike(bytes);
-      throw new ImageFileError(name, `not a ${FORMATS} file (it looks like ${looks}); convert it`);
+      throw new ImageFileError(
+        name,
+        `not a ${FORMATS} file (it looks like ${looks}); convert it to one of them`,
+      );
     }
     try {
       return decodeImage(bytes, name);

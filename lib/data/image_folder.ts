@@ -486,8 +486,8 @@ function sourceOf(
   const ignored = hidden + notImages + outsideClasses;
   const side = settings.imageSize;
   const description = `your images in ${dir}: ${listing.classNames.length} classes, ` +
-    `${read.train.count} training and ${read.test.count} held-out images ` +
-    `(${read.heldOut.name}) at ${side}x${side}` +
+    `${read.train.count} training and ${read.test.count} held-out images at ${side}x${side} ` +
+    `(held out: ${read.heldOut.name})` +
     (read.skipped.length > 0 ? `; ${read.skipped.length} files skipped` : "") +
     (ignored > 0 ? `; ${ignored} other files and folders ignored` : "");
   return {
