@@ -5,8 +5,7 @@
  * in a nested folder), with the bad and the ignored files a real folder has: a truncated JPEG,
  * a text file named `.png`, an empty `.jpg`, `.DS_Store` files, a hidden folder with an image in
  * it, a non-image file and a file beside the class folders. It returns what a loader must find.
- *
- * {@linkcode makePhotoFolder} writes photo-sized JPEGs (about 500x375) for load timings.
+ * Photo-sized folders for load timings are lib/bench/image_folder.ts's.
  */
 import { dirname, join } from "node:path";
 import { encode as encodePng } from "fast-png";
@@ -239,35 +238,4 @@ export async function makeImageFolder(dir: string): Promise<ImageFolderFixture> 
     ignored: { hidden: 3, notImages: 1, outsideClasses: 1 },
     rotated,
   };
-}
-
-/**
- * Write `count` photo-sized JPEGs (500x375, quality 85, textured like a photo so they compress
- * as one) into `classes` class folders under `dir`.
- *
- * @returns the bytes written
- */
-export async function makePhotoFolder(dir: string, count: number, classes = 10): Promise<number> {
-  const width = 500;
-  const height = 375;
-  let bytes = 0;
-  for (let i = 0; i < count; i++) {
-    const label = i % classes;
-    const rgba = new Uint8Array(width * height * 4);
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < width; x++) {
-        const wave = Math.sin((x + 3 * i) / (7 + label)) * 60 + Math.cos((y - i) / 11) * 40;
-        const noise = ((x * 7919 + y * 104729 + i * 13) % 61) - 30;
-        const p = (y * width + x) * 4;
-        rgba[p] = 128 + wave + noise;
-        rgba[p + 1] = 100 + label * 12 + noise;
-        rgba[p + 2] = 160 - wave / 2 + noise;
-        rgba[p + 3] = 255;
-      }
-    }
-    const file = new Uint8Array(jpeg.encode({ data: rgba, width, height }, 85).data);
-    await write(join(dir, `class${String(label).padStart(2, "0")}`, `photo${i}.jpg`), file);
-    bytes += file.length;
-  }
-  return bytes;
 }
