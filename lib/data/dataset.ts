@@ -19,7 +19,7 @@ export interface Split {
   images: Uint8Array;
   /** Fine label (0..99) per image. */
   fineLabels: Uint8Array;
-  /** Coarse label (0..19) per image. */
+  /** Coarse label (0..19) per image (255 for an image folder, which has no coarse classes). */
   coarseLabels: Uint8Array;
   /** Number of images. */
   count: number;
@@ -77,7 +77,7 @@ export interface Cifar100 {
   test: Split;
   /** 100 names, index = fine label (an image folder: its class names, as many as it has). */
   fineLabelNames: string[];
-  /** 20 names, index = coarse label. */
+  /** 20 names, index = coarse label (none for an image folder). */
   coarseLabelNames: string[];
   /** Coarse label of each fine label (255 for a fine label absent from every record). */
   fineToCoarse: Uint8Array;

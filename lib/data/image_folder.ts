@@ -32,6 +32,7 @@ import type { Cifar100, DataSource, Split } from "./dataset.ts";
 import { IMAGE_SIZE } from "./dataset.ts";
 import { PREPROCESSING } from "./image_pixels.ts";
 import {
+  byCodePoint,
   type FolderFile,
   type FolderListing,
   type IgnoredCounts,
@@ -451,7 +452,7 @@ function heldOutOf(
   flags: boolean[],
 ): HeldOut {
   const held = kept.flatMap((f, i) => flags[i] ? [{ path: f.path, md5: keptMd5[i] }] : []);
-  held.sort((a, b) => a.path < b.path ? -1 : a.path > b.path ? 1 : 0);
+  held.sort((a, b) => byCodePoint(a.path, b.path));
   const digest = createHash("sha256");
   for (const { path, md5 } of held) digest.update(`${path}\t${md5}\n`);
   const percent = Math.round(settings.validationSplit * 1000) / 10;
