@@ -35,10 +35,9 @@ export interface Split {
  *   re-pack, a modified or a home-made file): its results are not CIFAR-100 results as published;
  * - `unverified`: an extracted folder. Its files have no published checksums, so nothing shows
  *   they are the official ones; give the `.tar.gz` to have the data verified;
- * - `synthetic`: the generated stand-in;
- * - `image-folder`: a folder of your own images (not CIFAR-100 at all).
+ * - `synthetic`: the generated stand-in.
  */
-export type DataOrigin = "official" | "unofficial" | "unverified" | "synthetic" | "image-folder";
+export type DataOrigin = "official" | "unofficial" | "unverified" | "synthetic";
 
 /** Where a dataset came from. */
 export interface DataSource {

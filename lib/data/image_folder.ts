@@ -495,7 +495,9 @@ function sourceOf(
     kind: "image-folder",
     path: dir,
     synthetic: false,
-    origin: "image-folder",
+    // No origin of its own yet: report/analysis.ts maps every origin to a caption, and adding one
+    // belongs with wiring folders into the reports. "unverified" is what it is: not checked files.
+    origin: "unverified",
     id: `image-folder:${id.digest("hex").slice(0, 32)}`,
     description,
   };
