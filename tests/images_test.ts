@@ -2,13 +2,16 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { encode as encodePngFile } from "fast-png";
 import jpeg from "jpeg-js";
+import { encode as encodeWebp } from "@jsquash/webp";
 import {
   applyOrientation,
   centreCrop,
   cifarImage,
   decodeImage,
+  decodeImageFile,
   encodePng,
   enlarge,
+  ImageFileError,
   imageFormat,
   jpegOrientation,
   readCifarImage,
@@ -18,6 +21,7 @@ import {
   writePng,
 } from "../lib/data/images.ts";
 import { UserError } from "../lib/util/errors.ts";
+import { bmpFile, gifFile } from "./image_folder_fixture.ts";
 
 /** An RGB image whose pixel (x, y) is `f(x, y)`. */
 function image(width: number, height: number, f: (x: number, y: number) => number[]): RgbImage {
@@ -290,4 +294,93 @@ Deno.test("enlarge: nearest neighbour blocks", () => {
   const row = [0, 0, 0, 1, 1, 1];
   assert.deepEqual(Array.from(big.data.filter((_, i) => i % 3 === 0)), [...row, ...row, ...row]);
   assert.throws(() => enlarge(big, 0), RangeError);
+});
+
+/** RGBA bytes of `img` with alpha `alpha(x, y)`. */
+function rgbaOf(img: RgbImage, alpha: (x: number, y: number) => number): Uint8Array {
+  const out = new Uint8Array(img.width * img.height * 4);
+  for (let p = 0; p < img.width * img.height; p++) {
+    out.set(img.data.subarray(p * 3, p * 3 + 3), p * 4);
+    out[p * 4 + 3] = alpha(p % img.width, Math.floor(p / img.width));
+  }
+  return out;
+}
+
+Deno.test("decodeImageFile: BMP, 24-bit and 8-bit with a palette, bottom-up and top-down rows", async () => {
+  const picture = image(5, 3, (x, y) => [40 * x, 80 * y, 7 + x + y]);
+  for (const topDown of [false, true]) {
+    const rgb = bmpFile(5, 3, { rgba: rgbaOf(picture, () => 255) }, topDown);
+    assert.deepEqual(await decodeImageFile(rgb, "rgb.bmp"), picture);
+    const palette = [[255, 0, 0], [0, 0, 255], [10, 200, 30]];
+    const indices = Uint8Array.from({ length: 15 }, (_, p) => (p * 7) % 3);
+    const paletted = await decodeImageFile(bmpFile(5, 3, { palette, indices }, topDown), "p.bmp");
+    assert.deepEqual(paletted.data, Uint8Array.from([...indices].flatMap((i) => palette[i])));
+  }
+});
+
+Deno.test("decodeImageFile: a GIF's first frame, transparent pixels over white", async () => {
+  const palette = [0xff0000, 0x00ff00, 0x0000ff, 0];
+  const gif = gifFile(4, 1, [0, 1, 2, 3], palette);
+  const decoded = await decodeImageFile(gif, "x.gif");
+  assert.deepEqual(decoded, {
+    width: 4,
+    height: 1,
+    data: new Uint8Array([255, 0, 0, 0, 255, 0, 0, 0, 255, 255, 255, 255]),
+  });
+});
+
+Deno.test("decodeImageFile: WebP (lossless) exactly, half-transparent pixels over white", async () => {
+  const picture = image(6, 4, (x, y) => [30 * x, 60 * y, 200]);
+  const rgba = rgbaOf(picture, (x) => (x < 3 ? 255 : 51));
+  const webp = await encodeWebp(
+    { width: 6, height: 4, data: new Uint8ClampedArray(rgba), colorSpace: "srgb" } as ImageData,
+    { lossless: 1, exact: 1 },
+  );
+  const decoded = await decodeImageFile(new Uint8Array(webp), "x.webp");
+  const expected = picture.data.map((
+    v,
+    i,
+  ) => (Math.floor(i / 3) % 6 < 3 ? v : Math.round(v * 0.2 + 204)));
+  assert.deepEqual(decoded.data, expected);
+});
+
+Deno.test("decodeImageFile: PNG and JPEG exactly as decodeImage (the web page's decoder)", async () => {
+  const picture = image(9, 7, (x, y) => [x * 20, y * 30, 99]);
+  for (const bytes of [encodePng(picture), withOrientation(jpegOf(picture), 6)]) {
+    assert.deepEqual(await decodeImageFile(bytes, "x"), decodeImage(bytes, "x"));
+  }
+});
+
+Deno.test("decodeImageFile: a file that is not a usable image is an ImageFileError with a one-line reason", async () => {
+  const gif = gifFile(4, 4, new Array(16).fill(1), [0, 0xffffff, 0, 0]);
+  const bmp = bmpFile(5, 3, { rgba: new Uint8Array(60).fill(9) });
+  const oddFourBit = bmp.slice();
+  new DataView(oddFourBit.buffer).setUint16(28, 4, true);
+  const huge = bmp.slice();
+  new DataView(huge.buffer).setInt32(18, 20_000, true);
+  new DataView(huge.buffer).setInt32(22, 20_000, true);
+  const cases: [Uint8Array, RegExp][] = [
+    [new Uint8Array(0), /^the file is empty$/],
+    [
+      new TextEncoder().encode("hello"),
+      /^not a PNG, JPEG, BMP, GIF or WebP file \(it looks like text\)/,
+    ],
+    [new TextEncoder().encode("%PDF-1.4"), /it looks like a PDF document/],
+    [gif.slice(0, 20), /^damaged or unsupported GIF \(.+\); open it in an image editor/],
+    [bmp.slice(0, 40), /^damaged or unsupported BMP/],
+    [oddFourBit, /^a 4-bit BMP of odd width, which is not read; save it as a 24-bit BMP$/],
+    [huge, /^the image is 20000x20000, over 100 megapixels/],
+    [new TextEncoder().encode("RIFF\0\0\0\0WEBPVP8 junk"), /^damaged or unsupported WEBP/],
+    [jpegOf(image(8, 8, () => [1, 2, 3])).slice(0, 200), /^damaged or unsupported JPEG/],
+  ];
+  for (const [bytes, pattern] of cases) {
+    await assert.rejects(decodeImageFile(bytes, "dir/x.img"), (e: Error) => {
+      assert.ok(e instanceof ImageFileError, e.stack);
+      assert.equal(e.file, "dir/x.img");
+      assert.match(e.reason, pattern);
+      assert.equal(e.message, `dir/x.img: ${e.reason}`);
+      assert.equal(e.message.split("\n").length, 1);
+      return true;
+    });
+  }
 });

@@ -153,7 +153,9 @@ Deno.test("predict: bad images get one error line each and exit 2, the others ar
   assert.match(r.errors[0], new RegExp(`^error: ${missing}: no such file; check the path$`));
   assert.match(
     r.errors[1],
-    new RegExp(`^error: ${textPng}: not a PNG or JPEG file \\(it looks like text\\)`),
+    new RegExp(
+      `^error: ${textPng}: not a PNG, JPEG, BMP, GIF or WebP file \\(it looks like text\\)`,
+    ),
   );
   assert.match(r.errors[2], new RegExp(`^error: ${tmp}: is a folder`));
   assert.doesNotMatch(r.stderr, /^\s+at /m, "no stack trace");

@@ -1,6 +1,6 @@
 /**
  * The dataset's shape and types, shared by every source of images (the binary archive, the
- * synthetic stand-in) and by everything that consumes them.
+ * synthetic stand-in, a folder of your own images) and by everything that consumes them.
  *
  * @module
  */
@@ -19,10 +19,12 @@ export interface Split {
   images: Uint8Array;
   /** Fine label (0..99) per image. */
   fineLabels: Uint8Array;
-  /** Coarse label (0..19) per image. */
+  /** Coarse label (0..19) per image (255 for an image folder, which has no coarse classes). */
   coarseLabels: Uint8Array;
   /** Number of images. */
   count: number;
+  /** Each image's file, relative to the folder (a folder of images only). */
+  files?: string[];
 }
 
 /**
@@ -39,8 +41,11 @@ export type DataOrigin = "official" | "unofficial" | "unverified" | "synthetic";
 
 /** Where a dataset came from. */
 export interface DataSource {
-  /** archive/folder: given explicitly; cache: found in the cache folder; download: just fetched. */
-  kind: "archive" | "folder" | "cache" | "download" | "synthetic";
+  /**
+   * archive/folder: given explicitly; cache: found in the cache folder; download: just fetched;
+   * image-folder: a folder of your own images, one sub-folder per class.
+   */
+  kind: "archive" | "folder" | "cache" | "download" | "synthetic" | "image-folder";
   /** The file or folder actually read. */
   path?: string;
   /** MD5 of the archive, when an archive was read. */
@@ -61,15 +66,21 @@ export interface DataSource {
   description: string;
 }
 
-/** The dataset: both splits, label names, and the fine-to-coarse mapping. */
+/**
+ * The dataset: both splits, label names, and the fine-to-coarse mapping. A folder of your own
+ * images (lib/data/image_folder.ts) is one too: its classes are the fine labels, it has no
+ * coarse ones, and its images may be larger than 32 px ({@linkcode Cifar100.imageSize}).
+ */
 export interface Cifar100 {
   train: Split;
   test: Split;
-  /** 100 names, index = fine label. */
+  /** 100 names, index = fine label (an image folder: its class names, as many as it has). */
   fineLabelNames: string[];
-  /** 20 names, index = coarse label. */
+  /** 20 names, index = coarse label (none for an image folder). */
   coarseLabelNames: string[];
   /** Coarse label of each fine label (255 for a fine label absent from every record). */
   fineToCoarse: Uint8Array;
   source: DataSource;
+  /** Side of every image in both splits; absent means {@linkcode IMAGE_SIZE} (32). */
+  imageSize?: number;
 }

@@ -29,7 +29,7 @@
  */
 import { convertIndexedToRgb, decode as decodePng, type DecodedPng, encode } from "fast-png";
 import jpeg from "jpeg-js";
-import { IMAGE_BYTES, IMAGE_SIZE } from "./dataset.ts";
+import { IMAGE_SIZE } from "./dataset.ts";
 import { firstLine, UserError } from "../util/user_error.ts";
 
 /** An 8-bit RGB image, row-major, 3 bytes per pixel. */
@@ -62,8 +62,17 @@ export function imageFormat(bytes: Uint8Array): "png" | "jpeg" | undefined {
   return undefined;
 }
 
-/** What a file that is not PNG or JPEG looks like, for the error message. */
-function otherFormat(bytes: Uint8Array): string {
+/**
+ * What a file's bytes look like when they are not PNG or JPEG, for error messages.
+ *
+ * @returns e.g. "a GIF image", "a PDF document", "text", "an unknown format"
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(looksLike(new TextEncoder().encode("%PDF-1.7")), "a PDF document");
+ * ```
+ */
+export function looksLike(bytes: Uint8Array): string {
   const ascii = (start: number, end: number) => String.fromCharCode(...bytes.subarray(start, end));
   if (ascii(0, 4) === "GIF8") return "a GIF image";
   if (ascii(0, 4) === "RIFF" && ascii(8, 12) === "WEBP") return "a WebP image";
@@ -102,7 +111,7 @@ export function decodeImage(bytes: Uint8Array, name = "image"): RgbImage {
   const format = imageFormat(bytes);
   if (!format) {
     throw new UserError(
-      `${name}: not a PNG or JPEG file (it looks like ${otherFormat(bytes)}); ` +
+      `${name}: not a PNG or JPEG file (it looks like ${looksLike(bytes)}); ` +
         `give a .png, .jpg or .jpeg image, or convert it to one first`,
     );
   }
@@ -394,8 +403,15 @@ export function resize(image: RgbImage, width: number, height: number): RgbImage
 }
 
 /**
- * The pixels a model trained on CIFAR-100 sees: centre-cropped to a square and resized to
- * `size` x `size` (area averaging down, bilinear up); see the module doc for why.
+ * The name and version of what {@linkcode toCifarPixels} does, for run records and cache keys:
+ * it changes whenever the pixels it gives for a file would change.
+ */
+export const PREPROCESSING = "centre-crop+area/1";
+
+/**
+ * The pixels a model sees: centre-cropped to a square and resized to `size` x `size` (area
+ * averaging down, bilinear up); see the module doc for why. Training on a folder of images,
+ * predict and the web page all bring images to a model's input size through this one function.
  *
  * @param image an upright RGB image of any size, e.g. from {@linkcode decodeImage}
  * @param size output side (default 32, {@linkcode IMAGE_SIZE})
@@ -405,6 +421,7 @@ export function resize(image: RgbImage, width: number, height: number): RgbImage
  * import assert from "node:assert/strict";
  * const image = { width: 64, height: 48, data: new Uint8Array(64 * 48 * 3).fill(200) };
  * assert.deepEqual(toCifarPixels(image), new Uint8Array(32 * 32 * 3).fill(200));
+ * assert.equal(toCifarPixels(image, 96).length, 96 * 96 * 3);
  * ```
  */
 export function toCifarPixels(image: RgbImage, size: number = IMAGE_SIZE): Uint8Array {
@@ -412,18 +429,25 @@ export function toCifarPixels(image: RgbImage, size: number = IMAGE_SIZE): Uint8
 }
 
 /**
- * One image of an NHWC uint8 batch of 32x32 images (a view, not a copy).
+ * One image of an NHWC uint8 batch of square images (a view, not a copy).
  *
- * @param images `[N, 32, 32, 3]` bytes, e.g. `data.test.images`
+ * @param images `[N, size, size, 3]` bytes, e.g. `data.test.images`
  * @param index which image
+ * @param size the images' side (default 32, {@linkcode IMAGE_SIZE})
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const images = new Uint8Array(2 * 4 * 4 * 3).fill(7, 48);
+ * assert.deepEqual(cifarImage(images, 1, 4), { width: 4, height: 4, data: images.subarray(48) });
+ * ```
  */
-export function cifarImage(images: Uint8Array, index: number): RgbImage {
-  const start = index * IMAGE_BYTES;
-  if (!Number.isInteger(index) || index < 0 || start + IMAGE_BYTES > images.length) {
-    throw new RangeError(`image ${index} is outside the ${images.length / IMAGE_BYTES} images`);
+export function cifarImage(images: Uint8Array, index: number, size: number = IMAGE_SIZE): RgbImage {
+  const bytes = size * size * 3;
+  const start = index * bytes;
+  if (!Number.isInteger(index) || index < 0 || start + bytes > images.length) {
+    throw new RangeError(`image ${index} is outside the ${images.length / bytes} images`);
   }
-  const data = images.subarray(start, start + IMAGE_BYTES);
-  return { width: IMAGE_SIZE, height: IMAGE_SIZE, data };
+  return { width: size, height: size, data: images.subarray(start, start + bytes) };
 }
 
 /**

@@ -1,35 +1,42 @@
 /**
- * Image files in, CIFAR-sized pixels out: read a PNG or JPEG file of any size and bring it to
- * 32x32 ({@linkcode readCifarImage}), and write images as PNG files.
+ * Image files in, model-sized pixels out: read an image file of any size and format (PNG, JPEG,
+ * BMP, GIF, WebP) and bring it to a model's input size ({@linkcode readCifarImage}), and write
+ * images as PNG files.
  *
  * Decoding, orientation, the centre crop and the area-average resize are in
  * lib/data/image_pixels.ts (re-exported here, with the reasons for each step), the part with no
- * file system that the web page (lib/web/) bundles too.
+ * file system that the web page (lib/web/) bundles too; the other formats are in
+ * lib/data/image_decode.ts (re-exported too).
  *
  * @module
  */
 import { dirname } from "node:path";
-import { decodeImage, encodePng, type RgbImage, toCifarPixels } from "./image_pixels.ts";
+import { IMAGE_SIZE } from "./dataset.ts";
+import { decodeImageFile } from "./image_decode.ts";
+import { encodePng, type RgbImage, toCifarPixels } from "./image_pixels.ts";
 import { firstLine, UserError } from "../util/errors.ts";
 
 export * from "./image_pixels.ts";
+export * from "./image_decode.ts";
 
-/** An image file read for a model: its own size and the 32x32 pixels. */
+/** An image file read for a model: its own size and the pixels at the model's input size. */
 export interface CifarImageFile {
   /** The path as given. */
   path: string;
   /** Width and height of the (upright) image in the file. */
   width: number;
   height: number;
-  /** 32 x 32 x 3 bytes from {@linkcode toCifarPixels}. */
+  /** `size * size * 3` bytes from {@linkcode toCifarPixels}. */
   pixels: Uint8Array;
 }
 
 /**
- * Read a PNG or JPEG file and bring it to 32x32 ({@linkcode decodeImage}, then
- * {@linkcode toCifarPixels}).
+ * Read an image file and bring it to `size` x `size` ({@linkcode decodeImageFile}, then
+ * {@linkcode toCifarPixels}): what predict does, and what the folder loader
+ * (lib/data/image_folder.ts) does to every file.
  *
  * @param path the file
+ * @param size the model's input side (default 32, {@linkcode IMAGE_SIZE})
  * @throws {UserError} naming the file: missing, a folder, unreadable, or not a usable image
  * @example
  * ```ts
@@ -40,7 +47,10 @@ export interface CifarImageFile {
  * assert.deepEqual([width, height, pixels.length, pixels[0]], [64, 48, 3072, 90]);
  * ```
  */
-export async function readCifarImage(path: string): Promise<CifarImageFile> {
+export async function readCifarImage(
+  path: string,
+  size: number = IMAGE_SIZE,
+): Promise<CifarImageFile> {
   let bytes: Uint8Array;
   try {
     bytes = await Deno.readFile(path);
@@ -53,8 +63,8 @@ export async function readCifarImage(path: string): Promise<CifarImageFile> {
     }
     throw new UserError(`${path}: cannot read it (${firstLine(e)})`);
   }
-  const image = decodeImage(bytes, path);
-  return { path, width: image.width, height: image.height, pixels: toCifarPixels(image) };
+  const image = await decodeImageFile(bytes, path);
+  return { path, width: image.width, height: image.height, pixels: toCifarPixels(image, size) };
 }
 
 async function isFolder(path: string): Promise<boolean> {

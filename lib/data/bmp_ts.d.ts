@@ -1,0 +1,18 @@
+/**
+ * The part of npm:bmp-ts that lib/data/image_decode.ts uses. bmp-ts's own declarations start
+ * with `/// <reference types="node" />`, which brings @types/node into every program that imports
+ * them and changes node:assert's overloads there (tests that pass `e.stack` as a message stop
+ * type-checking), so its import names this file instead.
+ *
+ * @module
+ */
+
+/** A decoded BMP: `data` holds 4 bytes per pixel, in A, B, G, R order, rows top first. */
+export interface BmpImage {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+/** Decode a BMP file's bytes (a Node Buffer: bmp-ts reads it with Buffer's methods). */
+export function decode(bmpData: Uint8Array): BmpImage;

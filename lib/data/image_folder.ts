@@ -1,0 +1,504 @@
+/**
+ * A folder of your own images as a dataset: one sub-folder per class (or train/ and test/
+ * folders of them), every image decoded on every core, brought to the model's input size the
+ * way predict does it, split honestly, and cached for the next run.
+ *
+ * - **Layout** (lib/data/image_folder_scan.ts): `DIR/<class>/**`, or `DIR/train/<class>/**` with
+ *   `DIR/test/<class>/**` (or `val/`, `valid/`). Class names are the folder names, sorted by code
+ *   point as Keras sorts them. Hidden files and folders and non-image files are ignored and
+ *   counted.
+ * - **Bad files never stop a run**: each file is decoded when the data is read; one that fails
+ *   (truncated, empty, not an image behind an image name) is reported once as
+ *   `skipped <path>: <reason>`, left out, and returned in {@linkcode ImageFolderData.skipped}. A
+ *   class with fewer than 2 usable images, or a folder with fewer than 2 classes, is refused.
+ * - **Honest splits**: without given splits, a validation split stratified by class, drawn from
+ *   the seed; the held-out files and a digest of their paths and contents are returned. With
+ *   given splits, they are used as they are.
+ * - **One preprocessing**: {@linkcode readCifarImage}'s (orientation, centre crop, area resize
+ *   to the input size), uint8 RGB.
+ * - **Fast and bounded**: Workers decode (lib/data/image_folder_decode.ts), the pixels at the
+ *   input size are cached (lib/data/image_folder_cache.ts), and memory holds the images at the
+ *   input size, once: the splits are views moved into place in the one buffer they were read
+ *   into, then cut apart.
+ *
+ * The result is a {@linkcode Cifar100} (classes as fine labels, no coarse ones: coarse labels
+ * are 255 and there are no coarse names), with more fields that say what was read.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import type { Cifar100, DataSource, Split } from "./dataset.ts";
+import { IMAGE_SIZE } from "./dataset.ts";
+import { PREPROCESSING } from "./image_pixels.ts";
+import {
+  byCodePoint,
+  type FolderFile,
+  type FolderListing,
+  type IgnoredCounts,
+  listImageFolder,
+} from "./image_folder_scan.ts";
+import {
+  type CachedFile,
+  type FolderCache,
+  folderCacheFile,
+  readCachedPixels,
+  readFolderCache,
+  writeFolderCache,
+} from "./image_folder_cache.ts";
+import { decodeInWorkers, type DecodeJob } from "./image_folder_decode.ts";
+import { cacheRoot } from "../util/cache.ts";
+import { permutation } from "../util/random.ts";
+import { UserError } from "../util/user_error.ts";
+
+export type { IgnoredCounts } from "./image_folder_scan.ts";
+
+/** Options for {@linkcode loadImageFolder}. */
+export interface ImageFolderOptions {
+  /** The run's seed: the same seed gives the same validation split. */
+  seed: number;
+  /** The model's input side N: every image is brought to N x N. Default 32. */
+  imageSize?: number;
+  /** Share of each class held out when the folder has no given splits, in (0, 1). Default 0.2. */
+  validationSplit?: number;
+  /** Cache folder; default `image-folders/` in the project's cache folder; false: no cache. */
+  cacheDir?: string | false;
+  /** Decoding threads; default one per core. */
+  workers?: number;
+  /** Where `skipped ...` and cache notes go; default console.warn. */
+  log?: (line: string) => void;
+  /** Called as files are read: files done, of all files. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** A file left out, and why. */
+export interface SkippedFile {
+  /** Relative to the folder. */
+  path: string;
+  reason: string;
+}
+
+/** The images a model is evaluated on, and how they were chosen. */
+export interface HeldOut {
+  /** `validation`: drawn from the folder by the seed; `given`: the folder's test/ (val/, valid/). */
+  kind: "validation" | "given";
+  /** What accuracy on it is called, e.g. `validation split (20%, seed 1)` or `test/ folder`. */
+  name: string;
+  /** The held-out files, relative to the folder, sorted. */
+  files: string[];
+  /** SHA-256 (hex) of the held-out files' paths and MD5s: the same digest, the same images. */
+  digest: string;
+}
+
+/** What the cache did on this load. */
+export interface CacheUse {
+  /** The cache file (absent when caching is off). */
+  file?: string;
+  /** Files taken from the cache by size and time, unread. */
+  reused: number;
+  /** Files read and hashed whose bytes were the cached ones (a new time only). */
+  unchanged: number;
+  /** Files decoded. */
+  decoded: number;
+  /** Whether the cache file was (re)written. */
+  written: boolean;
+}
+
+/** A folder of images, read: a {@linkcode Cifar100} whose test split is the held-out one. */
+export interface ImageFolderData extends Cifar100 {
+  /** Side N of every image, `images` holding `count * N * N * 3` bytes. */
+  imageSize: number;
+  heldOut: HeldOut;
+  /** Files that did not decode, in path order. */
+  skipped: SkippedFile[];
+  ignored: IgnoredCounts;
+  /** Held-out folders present but not used (e.g. `val` beside `test`). */
+  unusedFolders: string[];
+  cache: CacheUse;
+}
+
+/** At most this many classes: labels are bytes, as in every {@linkcode Split}. */
+const MAX_CLASSES = 256;
+/** Largest input side accepted (a 1024 px image is 3 MB; 10,000 of them, 30 GB). */
+const MAX_IMAGE_SIZE = 1024;
+/** Derives each class's split seed from the run's seed (a prime no other stream uses). */
+const SPLIT_SEED_STRIDE = 1_000_039;
+
+interface Settings {
+  seed: number;
+  imageSize: number;
+  validationSplit: number;
+  cacheDir: string | false;
+  workers: number;
+  log: (line: string) => void;
+  onProgress?: (done: number, total: number) => void;
+}
+
+function settingsOf(options: ImageFolderOptions): Settings {
+  const imageSize = options.imageSize ?? IMAGE_SIZE;
+  if (!Number.isInteger(imageSize) || imageSize < 1 || imageSize > MAX_IMAGE_SIZE) {
+    throw new UserError(
+      `the input size must be a whole number from 1 to ${MAX_IMAGE_SIZE}, got ${imageSize}`,
+    );
+  }
+  const validationSplit = options.validationSplit ?? 0.2;
+  if (!(validationSplit > 0 && validationSplit < 1)) {
+    throw new UserError(
+      `the validation split must be a fraction between 0 and 1 (e.g. 0.2), got ${validationSplit}`,
+    );
+  }
+  return {
+    seed: options.seed,
+    imageSize,
+    validationSplit,
+    cacheDir: options.cacheDir ?? join(cacheRoot(), "image-folders"),
+    workers: options.workers ?? navigator.hardwareConcurrency ?? 2,
+    log: options.log ?? ((line) => console.warn(line)),
+    onProgress: options.onProgress,
+  };
+}
+
+/**
+ * Read a folder of images as a dataset (see the module doc for what it does and refuses).
+ *
+ * @param dir the folder: one sub-folder per class, or train/ and test/ (val/, valid/) of them
+ * @param options the seed, the input size, the validation split, the cache, callbacks
+ * @returns the dataset, with what was skipped and ignored, the held-out files and the cache use
+ * @throws {UserError} naming the folder when it is missing or unreadable, has fewer than 2
+ *   classes or more than 256, or a class folder with fewer than 2 usable images
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { writePng } from "./images.ts";
+ * const dir = await Deno.makeTempDir();
+ * for (const [name, grey] of [["dark", 40], ["light", 220]] as const) {
+ *   for (let i = 0; i < 5; i++) {
+ *     await writePng(`${dir}/${name}/${i}.png`, { width: 8, height: 6, data: new Uint8Array(144).fill(grey + i) });
+ *   }
+ * }
+ * const data = await loadImageFolder(dir, { seed: 1, imageSize: 4, cacheDir: false, workers: 1 });
+ * assert.deepEqual(data.fineLabelNames, ["dark", "light"]);
+ * assert.deepEqual([data.train.count, data.test.count, data.train.images.length], [8, 2, 8 * 4 * 4 * 3]);
+ * assert.equal(data.heldOut.files.length, 2);
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function loadImageFolder(
+  dir: string,
+  options: ImageFolderOptions,
+): Promise<ImageFolderData> {
+  const settings = settingsOf(options);
+  const listing = await listImageFolder(dir);
+  checkClasses(dir, listing, listing.files.map(() => true));
+  const read = await readAllPixels(dir, listing, settings);
+  const usable = read.outcomes.map((o) => o.reason === undefined);
+  checkClasses(dir, listing, usable);
+  const kept = listing.files.filter((_, i) => usable[i]);
+  const keptMd5 = read.outcomes.filter((_, i) => usable[i]).map((o) => o.md5!);
+  const heldOutFlags = listing.heldOutFolder
+    ? kept.map((f) => f.heldOut)
+    : stratifiedHoldOut(kept, listing.classNames, settings);
+  if (!heldOutFlags.includes(true)) {
+    throw new UserError(`${join(dir, listing.heldOutFolder!)}: no usable images to hold out`);
+  }
+  const skipped = listing.files.flatMap((f, i) => {
+    const reason = read.outcomes[i].reason;
+    return reason === undefined ? [] : [{ path: f.path, reason }];
+  });
+  const { train, test } = cutSplits(read.pixels, settings.imageSize, kept, heldOutFlags);
+  const heldOut = heldOutOf(listing, settings, kept, keptMd5, heldOutFlags);
+  const source = sourceOf(dir, listing, settings, { train, test, heldOut, skipped, keptMd5, kept });
+  const classes = listing.classNames.length;
+  return {
+    train,
+    test,
+    fineLabelNames: listing.classNames,
+    coarseLabelNames: [],
+    fineToCoarse: new Uint8Array(classes).fill(255),
+    source,
+    imageSize: settings.imageSize,
+    heldOut,
+    skipped,
+    ignored: listing.ignored,
+    unusedFolders: listing.unusedFolders,
+    cache: read.cache,
+  };
+}
+
+/**
+ * Refuse a folder with fewer than 2 classes (or more than 256), or a class with fewer than 2
+ * images among `usable` (training files; a given held-out class needs none).
+ */
+function checkClasses(dir: string, listing: FolderListing, usable: boolean[]): void {
+  const names = listing.classNames;
+  if (names.length < 2) {
+    const found = names.length === 0 ? "no class folders" : `one class folder (${names[0]})`;
+    throw new UserError(
+      `${dir}: ${found}; give a folder with at least 2 sub-folders of images, one per class`,
+    );
+  }
+  if (names.length > MAX_CLASSES) {
+    throw new UserError(`${dir}: ${names.length} class folders; at most ${MAX_CLASSES} are read`);
+  }
+  const counts = new Array(names.length).fill(0);
+  const found = new Array(names.length).fill(0);
+  listing.files.forEach((f, i) => {
+    if (f.heldOut) return;
+    found[f.label]++;
+    if (usable[i]) counts[f.label]++;
+  });
+  const label = counts.findIndex((n) => n < 2);
+  if (label < 0) return;
+  const folder = join(dir, listing.heldOutFolder ? "train" : "", names[label]);
+  const skipped = found[label] - counts[label];
+  throw new UserError(
+    `${folder}: ${counts[label]} usable image${counts[label] === 1 ? "" : "s"}` +
+      `${skipped > 0 ? ` (${skipped} skipped)` : ""}; a class needs at least 2: ` +
+      `add images or move the folder out`,
+  );
+}
+
+/** Each file: its MD5 (when read or cached) and why it was skipped, if it was. */
+interface Outcome {
+  md5?: string;
+  reason?: string;
+}
+
+/**
+ * Every file's pixels into one buffer, usable files packed from slot 0 in listing order, from
+ * the cache where it still stands and from the workers otherwise; the cache rewritten when
+ * anything changed; each skipped file logged once.
+ */
+async function readAllPixels(dir: string, listing: FolderListing, settings: Settings) {
+  const { files } = listing;
+  const imageBytes = settings.imageSize ** 2 * 3;
+  const cacheFile = settings.cacheDir === false
+    ? undefined
+    : folderCacheFile(dir, settings.imageSize, settings.cacheDir);
+  const cache = cacheFile ? await readFolderCache(cacheFile, settings.imageSize) : undefined;
+  const pixels = new Uint8Array(files.length * imageBytes);
+  const at = (i: number) => pixels.subarray(i * imageBytes, (i + 1) * imageBytes);
+  const outcomes: Outcome[] = files.map(() => ({}));
+  const plan = planFromCache(files, cache, settings.imageSize);
+  const copies = plan.fresh.flatMap(({ index, entry }) => {
+    outcomes[index] = { md5: entry.md5, reason: entry.skipped };
+    return entry.slot === undefined ? [] : [{ slot: entry.slot, into: at(index) }];
+  });
+  let done = plan.fresh.length;
+  settings.onProgress?.(done, files.length);
+  let unchanged = 0;
+  await decodeInWorkers(plan.jobs, settings.workers, (reply) => {
+    const entry = cache?.entries.get(files[reply.id].path);
+    if (reply.unchanged && entry) {
+      unchanged++;
+      outcomes[reply.id] = { md5: reply.md5, reason: entry.skipped };
+      if (entry.slot !== undefined) copies.push({ slot: entry.slot, into: at(reply.id) });
+    } else {
+      outcomes[reply.id] = { md5: reply.md5, reason: reply.reason };
+      if (reply.pixels) at(reply.id).set(reply.pixels);
+    }
+    settings.onProgress?.(++done, files.length);
+  });
+  if (cache) await readCachedPixels(cache, copies);
+  const usable = packUsable(pixels, imageBytes, outcomes);
+  for (const [i, o] of outcomes.entries()) {
+    if (o.reason !== undefined) settings.log(`skipped ${join(dir, files[i].path)}: ${o.reason}`);
+  }
+  const entries = cacheEntries(files, outcomes);
+  const changed = plan.jobs.length > 0 || cache?.entries.size !== files.length;
+  let written = false;
+  if (cacheFile && changed) {
+    const failed = await writeFolderCache(
+      cacheFile,
+      settings.imageSize,
+      entries,
+      pixels.subarray(0, usable * imageBytes),
+    );
+    if (failed) settings.log(`note: the image cache ${cacheFile} was not written (${failed})`);
+    written = !failed;
+  }
+  const decoded = plan.jobs.length - unchanged;
+  const reused = plan.fresh.length;
+  return { pixels, outcomes, cache: { file: cacheFile, reused, unchanged, decoded, written } };
+}
+
+/**
+ * Which files the cache still stands for by size and time (`fresh`), and the rest as jobs: those
+ * of the same size carry the cached MD5, so a worker only hashes them when the bytes match.
+ */
+function planFromCache(files: FolderFile[], cache: FolderCache | undefined, imageSize: number) {
+  const fresh: { index: number; entry: CachedFile }[] = [];
+  const jobs: DecodeJob[] = [];
+  files.forEach((file, id) => {
+    const entry = cache?.entries.get(file.path);
+    if (entry && file.size >= 0 && entry.size === file.size && entry.mtimeMs === file.mtimeMs) {
+      fresh.push({ index: id, entry });
+      return;
+    }
+    const knownMd5 = entry && entry.size === file.size ? entry.md5 : undefined;
+    jobs.push({ id, absolute: file.absolute, path: file.path, imageSize, knownMd5 });
+  });
+  return { fresh, jobs };
+}
+
+/** Move the usable files' images down over the skipped ones' gaps; returns how many there are. */
+function packUsable(pixels: Uint8Array, imageBytes: number, outcomes: Outcome[]): number {
+  let slot = 0;
+  outcomes.forEach((o, i) => {
+    if (o.reason !== undefined) return;
+    if (i !== slot) pixels.copyWithin(slot * imageBytes, i * imageBytes, (i + 1) * imageBytes);
+    slot++;
+  });
+  return slot;
+}
+
+/** The cache's entries for this load: usable files get slots 0..n-1 in listing order. */
+function cacheEntries(files: FolderFile[], outcomes: Outcome[]): CachedFile[] {
+  let slot = 0;
+  return files.flatMap((f, i) => {
+    const { md5, reason } = outcomes[i];
+    if (md5 === undefined) return []; // not read at all: nothing to remember
+    const entry: CachedFile = { path: f.path, size: f.size, mtimeMs: f.mtimeMs, md5 };
+    if (reason === undefined) entry.slot = slot++;
+    else entry.skipped = reason;
+    return [entry];
+  });
+}
+
+/**
+ * Which files to hold out: in each class, `round(n * validationSplit)` of its `n` files (at
+ * least 1, at most n - 1, so every class is both trained on and evaluated), chosen by a
+ * permutation seeded from the run's seed and the class's name (so adding a class leaves the
+ * others' splits as they were).
+ */
+function stratifiedHoldOut(files: FolderFile[], classNames: string[], settings: Settings) {
+  const byClass = classNames.map(() => [] as number[]);
+  files.forEach((f, i) => byClass[f.label].push(i));
+  const flags = files.map(() => false);
+  byClass.forEach((members, label) => {
+    const n = members.length;
+    const count = Math.min(n - 1, Math.max(1, Math.round(n * settings.validationSplit)));
+    const seed = settings.seed * SPLIT_SEED_STRIDE + nameHash(classNames[label]);
+    const order = permutation(n, seed);
+    for (let k = 0; k < count; k++) flags[members[order[k]]] = true;
+  });
+  return flags;
+}
+
+/** FNV-1a of a string's UTF-16 units: a stable 32-bit number per class name. */
+function nameHash(name: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+/**
+ * The training and held-out splits from the packed pixels: the images are reordered in place
+ * (training first), the held-out ones copied out, and the buffer cut to the training images, so
+ * memory peaks at the images once plus the held-out share.
+ */
+function cutSplits(
+  pixels: Uint8Array<ArrayBuffer>,
+  imageSize: number,
+  kept: FolderFile[],
+  heldOut: boolean[],
+): { train: Split; test: Split } {
+  const imageBytes = imageSize ** 2 * 3;
+  const order = [...kept.keys()].sort((a, b) => Number(heldOut[a]) - Number(heldOut[b]));
+  permuteBlocks(pixels, imageBytes, order);
+  const trainCount = heldOut.filter((h) => !h).length;
+  const testImages = pixels.slice(trainCount * imageBytes, kept.length * imageBytes);
+  const trainImages = new Uint8Array(pixels.buffer.transfer(trainCount * imageBytes));
+  const split = (images: Uint8Array, indices: number[]): Split => ({
+    images,
+    fineLabels: Uint8Array.from(indices, (i) => kept[i].label),
+    coarseLabels: new Uint8Array(indices.length).fill(255),
+    count: indices.length,
+    files: indices.map((i) => kept[i].path),
+  });
+  return {
+    train: split(trainImages, order.slice(0, trainCount)),
+    test: split(testImages, order.slice(trainCount)),
+  };
+}
+
+/**
+ * Reorder equal-sized blocks of `buffer` in place so that block j becomes the old block
+ * `order[j]`, following each cycle of the permutation with one block of scratch.
+ */
+function permuteBlocks(buffer: Uint8Array, blockBytes: number, order: number[]): void {
+  const done = new Uint8Array(order.length);
+  const scratch = new Uint8Array(blockBytes);
+  const block = (j: number) => buffer.subarray(j * blockBytes, (j + 1) * blockBytes);
+  for (let start = 0; start < order.length; start++) {
+    if (done[start] || order[start] === start) continue;
+    scratch.set(block(start));
+    let j = start;
+    while (order[j] !== start) {
+      buffer.copyWithin(j * blockBytes, order[j] * blockBytes, (order[j] + 1) * blockBytes);
+      done[j] = 1;
+      j = order[j];
+    }
+    block(j).set(scratch);
+    done[j] = 1;
+  }
+}
+
+function heldOutOf(
+  listing: FolderListing,
+  settings: Settings,
+  kept: FolderFile[],
+  keptMd5: string[],
+  flags: boolean[],
+): HeldOut {
+  const held = kept.flatMap((f, i) => flags[i] ? [{ path: f.path, md5: keptMd5[i] }] : []);
+  held.sort((a, b) => byCodePoint(a.path, b.path));
+  const digest = createHash("sha256");
+  for (const { path, md5 } of held) digest.update(`${path}\t${md5}\n`);
+  const percent = Math.round(settings.validationSplit * 1000) / 10;
+  return {
+    kind: listing.heldOutFolder ? "given" : "validation",
+    name: listing.heldOutFolder
+      ? `${listing.heldOutFolder}/ folder`
+      : `validation split (${percent}%, seed ${settings.seed})`,
+    files: held.map((h) => h.path),
+    digest: digest.digest("hex"),
+  };
+}
+
+function sourceOf(
+  dir: string,
+  listing: FolderListing,
+  settings: Settings,
+  read: {
+    train: Split;
+    test: Split;
+    heldOut: HeldOut;
+    skipped: SkippedFile[];
+    keptMd5: string[];
+    kept: FolderFile[];
+  },
+): DataSource {
+  const id = createHash("sha256").update(
+    JSON.stringify([listing.classNames, settings.imageSize, PREPROCESSING, read.heldOut.digest]),
+  );
+  read.kept.forEach((f, i) => id.update(`${f.path}\t${read.keptMd5[i]}\n`));
+  const { hidden, notImages, outsideClasses } = listing.ignored;
+  const ignored = hidden + notImages + outsideClasses;
+  const side = settings.imageSize;
+  const description = `your images in ${dir}: ${listing.classNames.length} classes, ` +
+    `${read.train.count} training and ${read.test.count} held-out images at ${side}x${side} ` +
+    `(held out: ${read.heldOut.name})` +
+    (read.skipped.length > 0 ? `; ${read.skipped.length} files skipped` : "") +
+    (ignored > 0 ? `; ${ignored} other files and folders ignored` : "");
+  return {
+    kind: "image-folder",
+    path: dir,
+    synthetic: false,
+    // No origin of its own yet: report/analysis.ts maps every origin to a caption, and adding one
+    // belongs with wiring folders into the reports. "unverified" is what it is: not checked files.
+    origin: "unverified",
+    id: `image-folder:${id.digest("hex").slice(0, 32)}`,
+    description,
+  };
+}
