@@ -195,13 +195,11 @@ export async function readWeightShapes(
   path: string,
   file: KerasWeightsFile,
 ): Promise<Map<string, number[][]>> {
-  return await withWeightsFile(path, file, (root) => {
+  return await withWeightsFile(path, file, (table) => {
     const shapes = new Map<string, number[][]>();
-    for (const name of layerNamesOf(root, path)) {
-      const group = root.get(name);
-      if (!(group instanceof Group)) continue;
-      const datasets = readStrings(group, "weight_names").map((w) => group.get(w));
-      if (datasets.length === 0) continue;
+    for (const [name, entry] of table) {
+      if (entry === undefined || entry.weightNames.length === 0) continue;
+      const datasets = entry.weightNames.map((w) => entry.group.get(w));
       shapes.set(name, datasets.map((d) => (d instanceof Dataset ? d.shape ?? [] : [])));
     }
     return shapes;
@@ -226,24 +224,23 @@ export async function loadKerasWeights(
   path: string,
   file: KerasWeightsFile,
 ): Promise<void> {
-  const values = await withWeightsFile(path, file, (root) => {
-    const layerNames = new Set(layerNamesOf(root, path));
+  const values = await withWeightsFile(path, file, (table) => {
     const found = new Map<tf.layers.Layer, Float32Array[]>();
     for (const layer of model.layers) {
       const expected = layer.weights;
       if (expected.length === 0) continue;
       const where = `${path}: layer '${layer.name}'`;
-      if (!layerNames.has(layer.name)) {
+      if (!table.has(layer.name)) {
         throw new UserError(
-          `${where} is missing (the file has ${[...layerNames].join(", ")}); ` +
+          `${where} is missing (the file has ${[...table.keys()].join(", ")}); ` +
             `is it the ${file.base} weights file ${file.remote.fileName}?`,
         );
       }
-      const group = root.get(layer.name);
-      if (!(group instanceof Group)) {
+      const entry = table.get(layer.name);
+      if (entry === undefined) {
         throw new UserError(`${where} is listed in layer_names but has no group '${layer.name}'`);
       }
-      const weightNames = readStrings(group, "weight_names");
+      const { group, weightNames } = entry;
       if (weightNames.length !== expected.length) {
         throw new UserError(
           `${where} has ${weightNames.length} weights in the file ` +
@@ -267,16 +264,22 @@ export async function loadKerasWeights(
   }
 }
 
-/** Open `path`, run `read` on the group holding `layer_names`, close; errors name the file. */
+/**
+ * A file's layers by name: the group holding each one's weights and their names in weight order
+ * (undefined for a layer listed without a group).
+ */
+type LayerTable = Map<string, { group: Group; weightNames: string[] } | undefined>;
+
+/** Open `path`, run `read` on its layers by name, close; errors name the file. */
 async function withWeightsFile<T>(
   path: string,
   file: KerasWeightsFile,
-  read: (root: Group) => T,
+  read: (table: LayerTable) => T,
 ): Promise<T> {
   await checkHdf5Signature(path, file);
   const h5 = await openHdf5(path);
   try {
-    return read(weightsRoot(h5, path));
+    return read(layerTable(h5, path));
   } catch (e) {
     throw asUserError(e, path);
   } finally {
@@ -284,14 +287,44 @@ async function withWeightsFile<T>(
   }
 }
 
-function layerNamesOf(root: Group, path: string): string[] {
+/**
+ * Every layer of the file by name, from either layout: the legacy one (`layer_names`, a group per
+ * layer with `weight_names`) or Keras 3's `.weights.h5` (`layers/<object name>/vars`, the layer's
+ * name in its `name` attribute, datasets `0`, `1`, ... in the layer's weight order).
+ */
+function layerTable(h5: File, path: string): LayerTable {
+  const table: LayerTable = new Map();
+  const keras3 = h5.get("layers");
+  if (!isLegacy(h5) && keras3 instanceof Group) {
+    for (const key of keras3.keys()) {
+      const vars = keras3.get(`${key}/vars`);
+      if (!(vars instanceof Group) || !hasAttribute(vars, "name")) continue;
+      const weightNames = vars.keys().map((_, i) => String(i));
+      table.set(String(vars.attrs.name.value), { group: vars, weightNames });
+    }
+    if (table.size > 0) return table;
+  }
+  const root = weightsRoot(h5, path);
   const names = readStrings(root, "layer_names");
   if (names.length === 0) {
     throw new UserError(
       `${path} is not a Keras weights file: its root has no 'layer_names' attribute`,
     );
   }
-  return names;
+  for (const name of names) {
+    const group = root.get(name);
+    table.set(
+      name,
+      group instanceof Group
+        ? { group, weightNames: readStrings(group, "weight_names") }
+        : undefined,
+    );
+  }
+  return table;
+}
+
+function isLegacy(group: Group): boolean {
+  return hasAttribute(group, "layer_names") || hasAttribute(group, "layer_names0");
 }
 
 async function checkHdf5Signature(path: string, file: KerasWeightsFile): Promise<void> {
@@ -337,7 +370,7 @@ async function openHdf5(path: string): Promise<File> {
 
 /** The group holding `layer_names`: the root, or `model_weights` in a whole-model save. */
 function weightsRoot(file: File, path: string): Group {
-  if (hasAttribute(file, "layer_names") || hasAttribute(file, "layer_names0")) return file;
+  if (isLegacy(file)) return file;
   const nested = file.get("model_weights");
   if (nested instanceof Group) return nested;
   throw new UserError(
