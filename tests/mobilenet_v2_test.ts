@@ -8,6 +8,7 @@ import {
   alphaName,
   buildMobileNetV2Base,
   MOBILENET_V2_ALPHAS,
+  MOBILENET_V2_LAST_CONV_LAYER,
   mobilenetV2FeatureDim,
   mobilenetV2Input,
   mobilenetV2WeightShapes,
@@ -24,6 +25,8 @@ Deno.test("alpha 1.0 at 224 px: Keras's 154 layers, 2,257,984 parameters, 7x7x12
   assert.equal(base.layers.length, 154);
   assert.equal(base.countParams(), 2_257_984);
   assert.deepEqual(base.outputs[0].shape, [null, 7, 7, 1280]);
+  // Grad-CAM's layer: the last convolution block's activation, the base's output.
+  assert.equal(base.getLayer(MOBILENET_V2_LAST_CONV_LAYER).output, base.outputs[0]);
   // correct_pad: an even side gets no row above and one below before a stride-2 depthwise conv.
   const pad = base.getLayer("block_1_pad");
   assert.deepEqual(pad.outputShape, [null, 113, 113, 96]);

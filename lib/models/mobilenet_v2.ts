@@ -24,10 +24,10 @@ import { glorot, SeedSequence } from "./layers.ts";
 export const MOBILENET_V2_ALPHAS: readonly number[] = [0.35, 0.5, 0.75, 1.0, 1.3, 1.4];
 
 /** Input sizes Keras publishes ImageNet weights for; other sizes use the 224-px weights. */
-export const MOBILENET_V2_SIZES: readonly number[] = [96, 128, 160, 192, 224];
+const MOBILENET_V2_SIZES: readonly number[] = [96, 128, 160, 192, 224];
 
 /** Smallest input side Keras accepts (five stride-2 stages). */
-export const MOBILENET_V2_MIN_INPUT_SIZE = 32;
+const MOBILENET_V2_MIN_INPUT_SIZE = 32;
 
 /** The layer whose output Grad-CAM looks at: the last convolution block's activation. */
 export const MOBILENET_V2_LAST_CONV_LAYER = "out_relu";
