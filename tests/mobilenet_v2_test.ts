@@ -85,14 +85,26 @@ Deno.test("preprocessing is x / 127.5 - 1, after resizing to the input size", ()
   tf.dispose([pixels, scaled, resized]);
 });
 
-Deno.test("fine-tuning unfreezes blocks 13 to 16 and Conv_1 only", () => {
+Deno.test("fine-tuning trains blocks 13 to 16 and Conv_1; batch norm stays in inference mode", () => {
   const base = buildMobileNetV2Base({ alpha: 0.35, inputSize: 32, seed: 0 });
   setMobileNetV2FineTunable(base, true);
   const trainable = new Set(base.trainableWeights.map((w) => w.originalName.split("/")[0]));
-  assert.ok(trainable.has("block_13_expand") && trainable.has("Conv_1_bn"));
+  assert.ok(trainable.has("block_13_expand") && trainable.has("Conv_1"));
   assert.ok(!trainable.has("block_12_project") && !trainable.has("Conv1"));
+  assert.ok(![...trainable].some((name) => /_BN$|_bn$/.test(name)), [...trainable].join(", "));
+  // A training pass normalises with the moving statistics, as inference does: the same output,
+  // where batch statistics would give another.
+  const x = tf.randomUniform([2, 32, 32, 3], -1, 1, "float32", 1);
+  const before = tf.memory().numTensors;
+  const [inference, training] = [false, true].map((t) =>
+    base.apply(x, { training: t }) as tf.Tensor
+  );
+  assert.deepEqual(training.dataSync(), inference.dataSync());
+  tf.dispose([inference, training]);
+  assert.equal(tf.memory().numTensors, before);
   setMobileNetV2FineTunable(base, false);
   assert.equal(base.trainableWeights.length, 0);
+  tf.dispose(x);
   base.dispose();
 });
 

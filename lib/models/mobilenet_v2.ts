@@ -76,11 +76,13 @@ interface BatchNormalizationFields {
  * (`tf.nn.batch_normalization`): `x * inv + (beta - mean * inv)` with
  * `inv = rsqrt(variance + epsilon) * gamma`, op for op, so features equal Keras's bit for bit;
  * tfjs-node runs TF's FusedBatchNorm kernel instead, which rounds differently (up to 2e-5 of
- * the features' scale here). Training is tfjs's own; it serialises as a BatchNormalization.
+ * the features' scale here). A frozen layer (`trainable` false) runs in inference mode even when
+ * training, as Keras 3's does, so fine-tuning keeps its statistics (Keras's transfer-learning
+ * guide); a trainable one trains as tfjs's. It serialises as a BatchNormalization.
  */
 class KerasBatchNormalization extends BatchNormalization {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) {
-    if (kwargs.training) return super.call(inputs, kwargs);
+    if (kwargs.training && this.trainable) return super.call(inputs, kwargs);
     const layer = this as unknown as BatchNormalizationFields;
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     return tf.tidy(() => {
@@ -403,11 +405,11 @@ function correctPad(x: tf.SymbolicTensor): [[number, number], [number, number]] 
 }
 
 /**
- * Freeze the whole base (`false`, for feature extraction and head training) or unfreeze its
- * blocks from `fromBlock` up, with `Conv_1` and `Conv_1_bn` (`true`, for fine-tuning at a low
- * learning rate once the head has trained). Recompile any model containing the base afterwards.
- * Keeping batch normalisation in inference mode while fine-tuning is the caller's: call the base
- * with `training: false`.
+ * Freeze the whole base (`false`, for feature extraction and head training) or unfreeze the
+ * convolutions of its blocks from `fromBlock` up and `Conv_1` (`true`, for fine-tuning at a low
+ * learning rate once the head has trained). Batch normalisation stays frozen, so it runs in
+ * inference mode with ImageNet's statistics while the rest trains (Keras's transfer-learning
+ * guide). Recompile any model containing the base afterwards.
  *
  * @param base a model from {@linkcode buildMobileNetV2Base}.
  * @param trainable whether the top blocks train.
@@ -422,7 +424,7 @@ export function setMobileNetV2FineTunable(
   base.trainable = trainable;
   for (const layer of base.layers) {
     const block = /^block_(\d+)_/.exec(layer.name)?.[1];
-    const top = block !== undefined ? Number(block) >= fromBlock : layer.name.startsWith("Conv_1");
-    layer.trainable = trainable && top;
+    const top = block !== undefined ? Number(block) >= fromBlock : layer.name === "Conv_1";
+    layer.trainable = trainable && top && !(layer instanceof KerasBatchNormalization);
   }
 }
