@@ -10,6 +10,8 @@ import h5wasm from "h5wasm/node";
 export interface FixtureWeight {
   shape: number[];
   data: Float32Array;
+  /** Its name in the layer (`gamma`, `moving_mean`); default `W`/`kernel` first, then `b`/`bias`. */
+  name?: string;
 }
 
 /** One layer as listed in `layer_names`; layers without weights (input, pooling) have none. */
@@ -89,10 +91,10 @@ export async function writeKerasWeights(
     file.create_attribute("keras_version", style === "keras1" ? "1.1.0" : "2.13.1");
     for (const layer of layers) {
       const group = file.create_group(layer.name);
-      const names = layer.weights.map((_, i) =>
+      const names = layer.weights.map((w, i) =>
         style === "keras1"
-          ? `${layer.name}_${i === 0 ? "W" : "b"}_1:0`
-          : `${layer.name}/${i === 0 ? "kernel" : "bias"}:0`
+          ? `${layer.name}_${w.name ?? (i === 0 ? "W" : "b")}_1:0`
+          : `${layer.name}/${w.name ?? (i === 0 ? "kernel" : "bias")}:0`
       );
       if (names.length === 0) {
         // h5py saves an empty list as an empty float64 array.

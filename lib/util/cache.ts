@@ -59,8 +59,12 @@ export async function md5File(path: string): Promise<string> {
 export interface RemoteFile {
   /** Where to download it from. */
   url: string;
-  /** Expected MD5, lowercase hex. */
-  md5: string;
+  /**
+   * Expected MD5, lowercase hex. Absent where the publisher gives none (Keras's MobileNetV2
+   * weights): any copy found is used and a download is kept as it arrived, and the caller checks
+   * the file's structure instead.
+   */
+  md5?: string;
   /** Name in the cache folder, e.g. `cifar-100-binary.tar.gz`. */
   fileName: string;
   /** What it is, for messages and the progress bar, e.g. `CIFAR-100 archive`. */
@@ -166,11 +170,12 @@ export async function fetchCached(
  */
 async function findVerifiedCopy(
   places: string[],
-  md5: string,
+  md5: string | undefined,
 ): Promise<{ path?: string; rejected: string }> {
   const notes = [];
   for (const place of places) {
     if (!(await isFile(place))) continue;
+    if (md5 === undefined) return { path: place, rejected: "" };
     const actual = await md5File(place);
     if (actual === md5) return { path: place, rejected: "" };
     notes.push(`${place} has MD5 ${actual}, expected ${md5}, so it is not used`);
@@ -274,14 +279,17 @@ async function downloadToTemp(
   return { temp, md5: hash.digest("hex"), bytes: done };
 }
 
-/** Phase 5: the download renamed into place if its MD5 is the expected one, else removed. */
+/**
+ * Phase 5: the download renamed into place if its MD5 is the expected one (or none is known),
+ * else removed.
+ */
 async function keepIfVerified(
   download: { temp: string; md5: string; bytes: number },
   path: string,
   file: RemoteFile,
 ): Promise<void> {
   const { temp, md5, bytes } = download;
-  if (md5 !== file.md5) {
+  if (file.md5 !== undefined && md5 !== file.md5) {
     await removeQuietly(temp);
     throw new UserError(
       `downloaded ${file.what} from ${file.url} has MD5 ${md5}, expected ${file.md5} ` +

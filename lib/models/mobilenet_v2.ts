@@ -1,0 +1,430 @@
+/**
+ * MobileNetV2 (Sandler et al., 2018) as Keras Applications builds it
+ * (`keras.applications.MobileNetV2(include_top=False)`), for transfer learning on photos: about
+ * 0.3 GFLOP per 224-px image at alpha 1.0, fifty times less than VGG16.
+ *
+ * The layers and their names are Keras's, so Keras's ImageNet weights load by name
+ * (./mobilenet_v2_weights.ts): `Conv1`, `bn_Conv1`, `Conv1_relu`; block 0 `expanded_conv_depthwise`
+ * ... `expanded_conv_project_BN`; blocks 1 to 16 `block_N_expand`, `_expand_BN`, `_expand_relu`,
+ * (`_pad` before a stride-2 depthwise convolution), `_depthwise`, `_depthwise_BN`,
+ * `_depthwise_relu`, `_project`, `_project_BN` (and `_add` where the block keeps its shape);
+ * then `Conv_1`, `Conv_1_bn`, `out_relu`. Activations are ReLU6, batch normalisation has
+ * epsilon 1e-3 and momentum 0.999, convolutions have no bias, and stride-2 depthwise
+ * convolutions are padded as Keras's `correct_pad` does (one more row and column at the bottom
+ * and right for an even input than at the top and left).
+ *
+ * @module
+ */
+import { tf } from "../engine/backend.ts";
+import type { RemoteFile } from "../util/cache.ts";
+import { UserError } from "../util/errors.ts";
+import { glorot, SeedSequence } from "./layers.ts";
+
+/** Width multipliers Keras publishes ImageNet weights for. */
+export const MOBILENET_V2_ALPHAS: readonly number[] = [0.35, 0.5, 0.75, 1.0, 1.3, 1.4];
+
+/** Input sizes Keras publishes ImageNet weights for; other sizes use the 224-px weights. */
+const MOBILENET_V2_SIZES: readonly number[] = [96, 128, 160, 192, 224];
+
+/** Smallest input side Keras accepts (five stride-2 stages). */
+const MOBILENET_V2_MIN_INPUT_SIZE = 32;
+
+/** The layer whose output Grad-CAM looks at: the last convolution block's activation. */
+export const MOBILENET_V2_LAST_CONV_LAYER = "out_relu";
+
+/** Keras's BatchNormalization settings in MobileNetV2. */
+const BATCH_NORM = { epsilon: 1e-3, momentum: 0.999 };
+
+/** The 17 inverted residual blocks as Keras lists them: output filters (before alpha), stride. */
+const BLOCKS: ReadonlyArray<{ filters: number; stride: 1 | 2 }> = [
+  { filters: 16, stride: 1 },
+  { filters: 24, stride: 2 },
+  { filters: 24, stride: 1 },
+  { filters: 32, stride: 2 },
+  { filters: 32, stride: 1 },
+  { filters: 32, stride: 1 },
+  { filters: 64, stride: 2 },
+  { filters: 64, stride: 1 },
+  { filters: 64, stride: 1 },
+  { filters: 64, stride: 1 },
+  { filters: 96, stride: 1 },
+  { filters: 96, stride: 1 },
+  { filters: 96, stride: 1 },
+  { filters: 160, stride: 2 },
+  { filters: 160, stride: 1 },
+  { filters: 160, stride: 1 },
+  { filters: 320, stride: 1 },
+];
+
+type BatchNormalizationClass = new (
+  args: Parameters<typeof tf.layers.batchNormalization>[0],
+) => tf.layers.Layer;
+// tfjs exports the factory, not the class; the class is needed to subclass it.
+const BatchNormalization = tf.layers.batchNormalization({}).constructor as BatchNormalizationClass;
+
+/** The fields of tfjs's BatchNormalization that inference reads. */
+interface BatchNormalizationFields {
+  epsilon: number;
+  gamma: tf.LayerVariable;
+  beta: tf.LayerVariable;
+  movingMean: tf.LayerVariable;
+  movingVariance: tf.LayerVariable;
+}
+
+/**
+ * Batch normalisation whose inference computes what Keras 3 computes on TensorFlow
+ * (`tf.nn.batch_normalization`): `x * inv + (beta - mean * inv)` with
+ * `inv = rsqrt(variance + epsilon) * gamma`, op for op, so features equal Keras's bit for bit;
+ * tfjs-node runs TF's FusedBatchNorm kernel instead, which rounds differently (up to 2e-5 of
+ * the features' scale here). A frozen layer (`trainable` false) runs in inference mode even when
+ * training, as Keras 3's does, so fine-tuning keeps its statistics (Keras's transfer-learning
+ * guide); a trainable one trains as tfjs's. It serialises as a BatchNormalization.
+ */
+class KerasBatchNormalization extends BatchNormalization {
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) {
+    if (kwargs.training && this.trainable) return super.call(inputs, kwargs);
+    const layer = this as unknown as BatchNormalizationFields;
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    return tf.tidy(() => {
+      const variance = layer.movingVariance.read();
+      const inv = tf.mul(tf.rsqrt(tf.add(variance, tf.scalar(layer.epsilon))), layer.gamma.read());
+      const shift = tf.sub(layer.beta.read(), tf.mul(layer.movingMean.read(), inv));
+      return tf.add(tf.mul(x, inv), shift);
+    });
+  }
+}
+
+/** Block 0 keeps its width (expansion 1, no expand convolution); the others expand six times. */
+const EXPANSION = 6;
+
+/**
+ * Keras's `_make_divisible(v, 8)`: `v` rounded to the nearest multiple of 8 (at least 8), one
+ * step up when rounding lost more than 10%.
+ */
+function makeDivisible(v: number, divisor = 8): number {
+  let rounded = Math.max(divisor, Math.floor(Math.trunc(v + divisor / 2) / divisor) * divisor);
+  if (rounded < 0.9 * v) rounded += divisor;
+  return rounded;
+}
+
+/** One inverted residual block's channels, as `_inverted_res_block` derives them. */
+interface BlockPlan {
+  /** Layer name prefix: `expanded_conv_` for block 0, else `block_N_`. */
+  prefix: string;
+  inChannels: number;
+  /** Channels after the expand convolution; equal to `inChannels` in block 0 (no expansion). */
+  expanded: number;
+  outChannels: number;
+  stride: 1 | 2;
+  /** Whether the block adds its input back (`_add`): stride 1 and the same width. */
+  residual: boolean;
+}
+
+/** Every block's channels for `alpha`, and the first and last convolutions' filters. */
+function plan(alpha: number): { first: number; blocks: BlockPlan[]; last: number } {
+  const first = makeDivisible(32 * alpha);
+  let inChannels = first;
+  const blocks = BLOCKS.map(({ filters, stride }, id): BlockPlan => {
+    const outChannels = makeDivisible(Math.trunc(filters * alpha));
+    const block = {
+      prefix: id === 0 ? "expanded_conv_" : `block_${id}_`,
+      inChannels,
+      expanded: id === 0 ? inChannels : EXPANSION * inChannels,
+      outChannels,
+      stride,
+      residual: stride === 1 && inChannels === outChannels,
+    };
+    inChannels = outChannels;
+    return block;
+  });
+  // Keras widens the last convolution only for alpha above 1 (the paper keeps 1280 below).
+  return { first, blocks, last: mobilenetV2FeatureDim(alpha) };
+}
+
+/**
+ * Length of a pooled MobileNetV2 feature vector: 1280, or more for alpha above 1.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(mobilenetV2FeatureDim(0.35), 1280);
+ * assert.equal(mobilenetV2FeatureDim(1.4), 1792);
+ * ```
+ */
+export function mobilenetV2FeatureDim(alpha: number): number {
+  return alpha > 1 ? makeDivisible(1280 * alpha) : 1280;
+}
+
+/**
+ * The shape of every weight of every weighted layer for `alpha`, by layer name, in Keras's weight
+ * order (kernel; gamma, beta, moving mean, moving variance): what a weights file of that alpha
+ * holds, whatever its input size.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.deepEqual(mobilenetV2WeightShapes(1.0).get("Conv1"), [[3, 3, 3, 32]]);
+ * assert.deepEqual(mobilenetV2WeightShapes(0.35).get("block_1_depthwise"), [[3, 3, 48, 1]]);
+ * ```
+ */
+export function mobilenetV2WeightShapes(alpha: number): Map<string, number[][]> {
+  const { first, blocks, last } = plan(alpha);
+  const shapes = new Map<string, number[][]>();
+  const conv = (name: string, k: number, inputs: number, filters: number) =>
+    shapes.set(name, [[k, k, inputs, filters]]);
+  const norm = (name: string, channels: number) => shapes.set(name, Array(4).fill([channels]));
+  conv("Conv1", 3, 3, first);
+  norm("bn_Conv1", first);
+  for (const b of blocks) {
+    if (b.prefix !== "expanded_conv_") {
+      conv(`${b.prefix}expand`, 1, b.inChannels, b.expanded);
+      norm(`${b.prefix}expand_BN`, b.expanded);
+    }
+    conv(`${b.prefix}depthwise`, 3, b.expanded, 1);
+    norm(`${b.prefix}depthwise_BN`, b.expanded);
+    conv(`${b.prefix}project`, 1, b.expanded, b.outChannels);
+    norm(`${b.prefix}project_BN`, b.outChannels);
+  }
+  conv("Conv_1", 1, blocks.at(-1)!.outChannels, last);
+  norm("Conv_1_bn", last);
+  return shapes;
+}
+
+/**
+ * The listed size whose weights a base of `inputSize` loads, as Keras picks it: the size itself
+ * when Keras publishes weights for it, else 224 (Keras warns and loads the 224-px file).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(mobilenetV2WeightsSize(160), 160);
+ * assert.equal(mobilenetV2WeightsSize(32), 224);
+ * ```
+ */
+export function mobilenetV2WeightsSize(inputSize: number): number {
+  return MOBILENET_V2_SIZES.includes(inputSize) ? inputSize : 224;
+}
+
+/** `alpha` as Python's `str(float(alpha))` writes it in Keras's file names: `1.0`, `0.35`. */
+export function alphaName(alpha: number): string {
+  return Number.isInteger(alpha) ? alpha.toFixed(1) : String(alpha);
+}
+
+/**
+ * Keras Applications' no-top ImageNet weights file for `alpha` and `inputSize` (the size's
+ * weights as {@linkcode mobilenetV2WeightsSize} picks them). Keras publishes no checksum for it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(
+ *   mobilenetV2WeightsFile(1.0, 100).fileName,
+ *   "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+ * );
+ * ```
+ */
+export function mobilenetV2WeightsFile(alpha: number, inputSize: number): RemoteFile {
+  const fileName = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_" +
+    `${alphaName(alpha)}_${mobilenetV2WeightsSize(inputSize)}_no_top.h5`;
+  return {
+    url: `https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/${fileName}`,
+    fileName,
+    what: `MobileNetV2 ImageNet weights (Keras, alpha ${alphaName(alpha)}, no top)`,
+  };
+}
+
+/**
+ * Keras's `mobilenet_v2.preprocess_input` ("tf" mode): pixels 0..255 to -1..1, `x / 127.5 - 1`.
+ *
+ * @param images RGB pixels in 0..255, NHWC.
+ * @returns a new float32 tensor of the same shape.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend, tf } from "../engine/backend.ts";
+ * await initBackend();
+ * const x = preprocessMobileNetV2(tf.tensor4d([0, 127.5, 255], [1, 1, 1, 3]));
+ * assert.deepEqual(Array.from(x.dataSync()), [-1, 0, 1]);
+ * ```
+ */
+export function preprocessMobileNetV2(images: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => tf.sub(tf.div(tf.cast(images, "float32"), 127.5), 1) as tf.Tensor4D);
+}
+
+/**
+ * What MobileNetV2 is fed: pixels 0..255 resized (bilinear, half-pixel centres, as TF2) to
+ * `inputSize`, then {@linkcode preprocessMobileNetV2}.
+ *
+ * @param pixels RGB pixels in 0..255, NHWC, square.
+ * @param inputSize the base's input side.
+ */
+export function mobilenetV2Input(pixels: tf.Tensor4D, inputSize: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const resized = inputSize === pixels.shape[1]
+      ? pixels
+      : tf.image.resizeBilinear(pixels, [inputSize, inputSize], false, true);
+    return preprocessMobileNetV2(resized);
+  });
+}
+
+/** Options for {@linkcode buildMobileNetV2Base}. */
+export interface MobileNetV2Options {
+  /** Width multiplier, one of {@linkcode MOBILENET_V2_ALPHAS}. */
+  alpha: number;
+  /** Input height and width, an integer of at least 32. */
+  inputSize: number;
+  /** Fixes the random initial kernels (the run's seed). */
+  seed: number;
+  /**
+   * `avg` ends in global average pooling (`pooling="avg"`), giving `[N, features]`; without it
+   * the output is `out_relu`'s `[N, h, w, features]`.
+   */
+  pooling?: "avg";
+}
+
+/**
+ * The MobileNetV2 base, `MobileNetV2(include_top=False, alpha, input_shape=(s, s, 3))`.
+ * Weights are random until `loadMobileNetV2Weights` fills them: Glorot uniform kernels as
+ * Keras, batch normalisation at gamma 1, beta 0, moving mean 0 and variance 1. It expects
+ * {@linkcode preprocessMobileNetV2}'s input.
+ *
+ * @returns a model named as Keras names it, e.g. `mobilenetv2_1.00_224`.
+ * @throws {UserError} for an alpha Keras has no weights for, or an input size below 32.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { initBackend } from "../engine/backend.ts";
+ * await initBackend();
+ * const base = buildMobileNetV2Base({ alpha: 0.35, inputSize: 96, seed: 0, pooling: "avg" });
+ * assert.deepEqual(base.outputs[0].shape, [null, 1280]);
+ * base.dispose();
+ * ```
+ */
+export function buildMobileNetV2Base(opts: MobileNetV2Options): tf.LayersModel {
+  const { alpha, inputSize } = opts;
+  checkOptions(alpha, inputSize);
+  const { first, blocks, last } = plan(alpha);
+  const seeds = new SeedSequence(opts.seed);
+  const input = tf.input({ shape: [inputSize, inputSize, 3], name: "input_layer" });
+  const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) =>
+    layer.apply(x) as tf.SymbolicTensor;
+  const conv = (filters: number, kernelSize: number, strides: number, name: string) =>
+    tf.layers.conv2d({
+      filters,
+      kernelSize,
+      strides,
+      padding: "same",
+      useBias: false,
+      kernelInitializer: glorot(seeds),
+      name,
+    });
+  const norm = (name: string) => new KerasBatchNormalization({ ...BATCH_NORM, axis: -1, name });
+  const relu6 = (name: string) => tf.layers.reLU({ maxValue: 6, name });
+
+  let x = apply(conv(first, 3, 2, "Conv1"), input);
+  x = apply(relu6("Conv1_relu"), apply(norm("bn_Conv1"), x));
+  for (const block of blocks) {
+    x = invertedResidual(x, block, { apply, conv, norm, relu6, seeds });
+  }
+  x = apply(norm("Conv_1_bn"), apply(conv(last, 1, 1, "Conv_1"), x));
+  x = apply(relu6(MOBILENET_V2_LAST_CONV_LAYER), x);
+  if (opts.pooling === "avg") {
+    x = apply(tf.layers.globalAveragePooling2d({ name: "global_average_pooling2d" }), x);
+  }
+  const rows = mobilenetV2WeightsSize(inputSize);
+  return tf.model({ inputs: input, outputs: x, name: `mobilenetv2_${alpha.toFixed(2)}_${rows}` });
+}
+
+function checkOptions(alpha: number, inputSize: number): void {
+  if (!MOBILENET_V2_ALPHAS.includes(alpha)) {
+    throw new UserError(
+      `MobileNetV2 alpha ${alpha} has no Keras weights: use one of ` +
+        `${MOBILENET_V2_ALPHAS.map(alphaName).join(", ")} (--alpha)`,
+    );
+  }
+  if (!Number.isInteger(inputSize) || inputSize < MOBILENET_V2_MIN_INPUT_SIZE) {
+    throw new UserError(
+      `MobileNetV2 input size ${inputSize} is not an integer of at least ` +
+        `${MOBILENET_V2_MIN_INPUT_SIZE}: use one of ${MOBILENET_V2_SIZES.join(", ")} ` +
+        `(--input-size), which Keras has weights for`,
+    );
+  }
+}
+
+/** The layer factories one base shares across its blocks (one seed sequence, one BN setting). */
+interface LayerKit {
+  apply: (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) => tf.SymbolicTensor;
+  conv: (filters: number, kernelSize: number, strides: number, name: string) => tf.layers.Layer;
+  norm: (name: string) => tf.layers.Layer;
+  relu6: (name: string) => tf.layers.Layer;
+  seeds: SeedSequence;
+}
+
+/** Keras's `_inverted_res_block`: expand (1x1), depthwise 3x3, project (1x1, linear), add. */
+function invertedResidual(
+  input: tf.SymbolicTensor,
+  block: BlockPlan,
+  { apply, conv, norm, relu6, seeds }: LayerKit,
+): tf.SymbolicTensor {
+  const { prefix, stride } = block;
+  let x = input;
+  if (prefix !== "expanded_conv_") {
+    x = apply(conv(block.expanded, 1, 1, `${prefix}expand`), x);
+    x = apply(relu6(`${prefix}expand_relu`), apply(norm(`${prefix}expand_BN`), x));
+  }
+  if (stride === 2) {
+    x = apply(tf.layers.zeroPadding2d({ padding: correctPad(x), name: `${prefix}pad` }), x);
+  }
+  x = apply(
+    tf.layers.depthwiseConv2d({
+      kernelSize: 3,
+      strides: stride,
+      padding: stride === 1 ? "same" : "valid",
+      useBias: false,
+      depthwiseInitializer: glorot(seeds),
+      name: `${prefix}depthwise`,
+    }),
+    x,
+  );
+  x = apply(relu6(`${prefix}depthwise_relu`), apply(norm(`${prefix}depthwise_BN`), x));
+  x = apply(
+    norm(`${prefix}project_BN`),
+    apply(conv(block.outChannels, 1, 1, `${prefix}project`), x),
+  );
+  return block.residual ? apply(tf.layers.add({ name: `${prefix}add` }), [input, x]) : x;
+}
+
+/**
+ * Keras's `correct_pad` for a 3x3 stride-2 convolution: `[[top, bottom], [left, right]]`, one
+ * row (column) fewer at the top (left) when the side is even, so the kernel's centre taps land
+ * where TensorFlow's "same" padding would put them.
+ */
+function correctPad(x: tf.SymbolicTensor): [[number, number], [number, number]] {
+  const [, height, width] = x.shape as number[];
+  return [[height % 2, 1], [width % 2, 1]];
+}
+
+/**
+ * Freeze the whole base (`false`, for feature extraction and head training) or unfreeze the
+ * convolutions of its blocks from `fromBlock` up and `Conv_1` (`true`, for fine-tuning at a low
+ * learning rate once the head has trained). Batch normalisation stays frozen, so it runs in
+ * inference mode with ImageNet's statistics while the rest trains (Keras's transfer-learning
+ * guide). Recompile any model containing the base afterwards.
+ *
+ * @param base a model from {@linkcode buildMobileNetV2Base}.
+ * @param trainable whether the top blocks train.
+ * @param fromBlock the first block that trains; default 13, the last stride-2 stage (blocks 13
+ *   to 16).
+ */
+export function setMobileNetV2FineTunable(
+  base: tf.LayersModel,
+  trainable: boolean,
+  fromBlock = 13,
+): void {
+  base.trainable = trainable;
+  for (const layer of base.layers) {
+    const block = /^block_(\d+)_/.exec(layer.name)?.[1];
+    const top = block !== undefined ? Number(block) >= fromBlock : layer.name === "Conv_1";
+    layer.trainable = trainable && top && !(layer instanceof KerasBatchNormalization);
+  }
+}
