@@ -178,6 +178,7 @@ const USER_ERRORS: Record<string, { args: string[]; env?: Record<string, string>
     "bench": { args: ["--images", "100"], error: /--images must be/ },
     "bench:step": { args: ["--steps", "0"], error: /--steps must be/ },
     "bench:insight": { args: [NOWHERE], error: new RegExp(NOWHERE) },
+    "bench:folder": { args: [NOWHERE], error: new RegExp(NOWHERE) },
     "predict": { args: ["--run", NOWHERE, "a.png"], error: new RegExp(NOWHERE) },
     "notebooks:execute": { args: ["--timeout", "0"], error: /--timeout 0 is not a positive/ },
     "demo": { args: ["--timeout", "0"], error: /--timeout 0 is not a positive/ },

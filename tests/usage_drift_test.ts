@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { USAGE as bench } from "../lib/cli/bench.ts";
 import { USAGE as digits } from "../lib/cli/digits.ts";
 import { USAGE as equalTime } from "../lib/cli/equal_time.ts";
+import { USAGE as folderBench } from "../lib/cli/folder_bench.ts";
 import { USAGE as insightBench } from "../lib/cli/insight_bench.ts";
 import { USAGE as notebooks } from "../lib/cli/notebooks.ts";
 import { USAGE as predict } from "../lib/cli/predict.ts";
@@ -24,6 +25,7 @@ const USAGES: Record<string, string> = {
   "bench.ts": bench,
   "digits.ts": digits,
   "equal_time.ts": equalTime,
+  "folder_bench.ts": folderBench,
   "insight_bench.ts": insightBench,
   "notebooks.ts": notebooks,
   "predict.ts": predict,

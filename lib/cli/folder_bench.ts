@@ -3,9 +3,8 @@
  * file, then reading the cache), with peak memory; `--make N` first writes N photo-sized JPEGs
  * into the folder. The timing is lib/bench/image_folder.ts; this file is the command line.
  *
- * ```sh
- * deno task bench:folder [--make N] [--input-size N] DIR
- * ```
+ * The usage: `deno task bench:folder --help`; every flag, the output and the exit status:
+ * docs/cli.md.
  *
  * @module
  */
@@ -19,7 +18,7 @@ export const USAGE = `usage: deno task bench:folder [--make N] [--input-size N] 
   --input-size N: the side every image is brought to (default 32)`;
 
 /** Run the command line; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values, positionals } = parseCommandLine(args, {
       usage: USAGE,

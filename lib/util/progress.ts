@@ -15,7 +15,7 @@ import process from "node:process";
 export type ProgressInfo = Record<string, string | number>;
 
 /** A running progress indicator. */
-interface Progress {
+export interface Progress {
   /** Set the number of finished units (not an increment). */
   update(done: number, info?: ProgressInfo): void;
   /** Remove the bar; safe to call twice. */
