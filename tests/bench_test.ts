@@ -85,8 +85,8 @@ Deno.test("bench: a warm-up of each side, then ours and theirs alternating, pair
 });
 
 Deno.test("bench: each pair's ratio, and their median, minimum and maximum", () => {
-  // Ratios 2, 1, 0.5, 1.5, 1.25: the median is of the ratios, not a ratio of medians (400 / 200).
-  const s = summarizePairs([100, 400, 200, 300, 250], [50, 400, 400, 200, 200]);
+  // Ratios 2, 1, 0.5, 1.5, 1.25: the median is of the ratios, not the ratio of the medians (250 / 400).
+  const s = summarizePairs([100, 400, 200, 600, 250], [50, 400, 400, 400, 200]);
   assert.deepEqual(s.ratios, [2, 1, 0.5, 1.5, 1.25]);
   assert.deepEqual([s.median, s.min, s.max], [1.25, 0.5, 2]);
   assert.equal(summarizePairs([1000], [3000]).median, 0.333);
