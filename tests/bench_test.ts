@@ -2,17 +2,20 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { main as benchMain } from "../lib/cli/bench.ts";
 import { benchEnvDir } from "../lib/bench/python_env.ts";
+import { noiseVerdict, summarizePairs, turnOrder } from "../lib/bench/pairs.ts";
 import {
-  benchReference,
+  openReference,
   REFERENCE_SCRIPTS,
   referenceHas,
   writeBenchData,
 } from "../lib/bench/reference.ts";
-import { ratioOf } from "../lib/bench/side_by_side.ts";
 import { stepTime } from "../lib/bench/step.ts";
-import { benchOurs } from "../lib/bench/throughput.ts";
+import { openOurs } from "../lib/bench/throughput.ts";
 import { encodeRecords, RECORD_BYTES } from "../lib/data/cifar_binary.ts";
+import { IMAGE_BYTES } from "../lib/data/dataset.ts";
 import { syntheticCifar100 } from "../lib/data/synthetic.ts";
+import { initBackend, tf } from "../lib/engine/backend.ts";
+import { buildSmallModel } from "../lib/train/small_models.ts";
 import { exists, which } from "../lib/util/process.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -67,28 +70,79 @@ Deno.test("bench: nothing in lib/, deno.json or .ci/ refers to ../shared", async
   assert.deepEqual(offenders, []);
 });
 
-Deno.test("bench: ratios are the median of ours over theirs, run by run", () => {
-  // Run by run: 2, 1, 0.5 -> 1 (the ratio of the medians would be 200 / 400).
-  assert.equal(ratioOf([100, 400, 200], [50, 400, 400]), 1);
-  assert.equal(ratioOf([100, 200], [300, 300]), 0.5);
-  assert.equal(ratioOf([1000], [3000]), 0.333);
+Deno.test("bench: a warm-up of each side, then ours and theirs alternating, pair by pair", () => {
+  const turns = turnOrder(5);
+  assert.equal(turns.length, 12);
+  assert.deepEqual(turns.slice(0, 2).map((t) => [t.side, t.warmUp]), [
+    ["ours", true],
+    ["theirs", true],
+  ]);
+  turns.slice(2).forEach((turn, i) => {
+    assert.equal(turn.warmUp, false);
+    assert.equal(turn.side, i % 2 ? "theirs" : "ours", `turn ${i + 2}`);
+    assert.equal(turn.pair, Math.floor(i / 2), `turn ${i + 2}`);
+  });
 });
 
-Deno.test("bench: torch has no VGG16; Keras has every model", () => {
+Deno.test("bench: each pair's ratio, and their median, minimum and maximum", () => {
+  // Ratios 2, 1, 0.5, 1.5, 1.25: the median is of the ratios, not the ratio of the medians (250 / 400).
+  const s = summarizePairs([100, 400, 200, 600, 250], [50, 400, 400, 400, 200]);
+  assert.deepEqual(s.ratios, [2, 1, 0.5, 1.5, 1.25]);
+  assert.deepEqual([s.median, s.min, s.max], [1.25, 0.5, 2]);
+  assert.equal(summarizePairs([1000], [3000]).median, 0.333);
+  assert.throws(() => summarizePairs([1, 2], [1]), /2 timings of ours against 1 of theirs/);
+});
+
+Deno.test("bench: the noise verdict concludes only when every pair agrees and the spread is below the lead", () => {
+  // A clear lead: every pair above 1.0, spread 0.1 within the lead 0.25.
+  const lead = noiseVerdict([1.2, 1.25, 1.3, 1.22, 1.28]);
+  assert.equal(lead.conclusive, true);
+  assert.match(lead.verdict, /^ours faster in every pair \(pairs 1\.20 to 1\.30, median 1\.25\)$/);
+  // A clear deficit, the other way round.
+  assert.match(noiseVerdict([0.8, 0.82, 0.85]).verdict, /^theirs faster in every pair/);
+  // One pair on the other side of 1.0.
+  const across = noiseVerdict([1.3, 1.25, 0.98, 1.28, 1.3]);
+  assert.equal(across.conclusive, false);
+  assert.match(across.verdict, /too noisy to conclude: 1 of 5 pairs on the other side of 1\.0/);
+  // Every pair above 1.0, but spread 0.3 wider than the lead 0.2: a swing like Keras's.
+  const wide = noiseVerdict([1.1, 1.2, 1.4, 1.15, 1.25]);
+  assert.equal(wide.conclusive, false);
+  assert.match(
+    wide.verdict,
+    /the pairs spread 0\.30, wider than the median's distance from 1\.0 \(0\.20/,
+  );
+  // A median of exactly 1.0 says nothing, however tight.
+  assert.equal(noiseVerdict([1, 1, 1]).conclusive, false);
+});
+
+Deno.test("bench: torch has no VGG16; Keras has every model; both have ResNet-9", () => {
   const keras = { id: "keras", name: "Keras", python: "python" };
   const torch = { id: "torch", name: "PyTorch", python: "python" };
   assert.ok(referenceHas(keras, "vgg16") && referenceHas(keras, "mlp"));
   assert.ok(!referenceHas(torch, "vgg16") && referenceHas(torch, "cnn"));
+  assert.ok(referenceHas(keras, "resnet9") && referenceHas(torch, "resnet9"));
 });
 
-Deno.test("bench: the scripts' data folder is our synthetic images in the CIFAR-100 binary layout", async () => {
-  const dir = await writeBenchData(512);
+Deno.test("bench: the scripts' data folder is our synthetic images in the CIFAR-100 binary layout, in the given order", async () => {
+  const data = syntheticCifar100({ seed: 0, trainCount: 512, testCount: 128 });
+  const order = Uint32Array.from({ length: 512 }, (_, i) => (i * 7 + 3) % 512);
+  const dir = await writeBenchData(data, order);
   try {
-    const ours = syntheticCifar100({ seed: 0, trainCount: 512, testCount: 128 });
     const train = await Deno.readFile(join(dir, "train.bin"));
     assert.equal(train.length, 512 * RECORD_BYTES);
-    assert.deepEqual(train, encodeRecords(ours.train));
-    assert.equal((await Deno.readFile(join(dir, "test.bin"))).length, 128 * RECORD_BYTES);
+    // Record i is our image order[i], with its labels.
+    const { images, fineLabels, coarseLabels } = data.train;
+    const record = (j: number) =>
+      encodeRecords({
+        images: images.subarray(j * IMAGE_BYTES, (j + 1) * IMAGE_BYTES),
+        fineLabels: fineLabels.subarray(j, j + 1),
+        coarseLabels: coarseLabels.subarray(j, j + 1),
+        count: 1,
+      });
+    order.forEach((j, i) => {
+      assert.deepEqual(train.subarray(i * RECORD_BYTES, (i + 1) * RECORD_BYTES), record(j), `${i}`);
+    });
+    assert.deepEqual(await Deno.readFile(join(dir, "test.bin")), encodeRecords(data.test));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -109,8 +163,9 @@ async function bench(args: string[]) {
 Deno.test("bench: bad flag values are one error line and exit 2, before any work", async () => {
   const cases: [string[], RegExp][] = [
     [["--images", "100"], /--images must be a whole number >= 512, got '100'/],
-    [["--repeat", "0"], /--repeat must be a whole number >= 1, got '0'/],
-    [["--models", "mlp,resnet"], /--models: unknown model 'resnet'; use mlp, cnn, vgg16/],
+    [["--pairs", "0"], /--pairs must be a whole number >= 1, got '0'/],
+    [["--models", "mlp,resnet"], /--models: unknown model 'resnet'; use mlp, cnn, vgg16, resnet9/],
+    [["--accuracy", "--models", "cnn"], /--accuracy measures resnet9 only; drop --models 'cnn'/],
     [["--workers", "0", "--models", "mlp"], /--workers must be a whole number >= 1, got '0'/],
   ];
   for (const [args, message] of cases) {
@@ -121,9 +176,19 @@ Deno.test("bench: bad flag values are one error line and exit 2, before any work
   }
 });
 
-Deno.test("bench: our MLP throughput on 512 images is a positive rate", async () => {
-  const imagesPerSecond = await benchOurs("mlp", 512);
-  assert.ok(Number.isFinite(imagesPerSecond) && imagesPerSecond > 0, String(imagesPerSecond));
+Deno.test("bench: our side holds its model across epochs, and leaves no tensors when closed", async () => {
+  await initBackend();
+  const data = syntheticCifar100({ seed: 0, trainCount: 512, testCount: 1 });
+  const before = tf.memory().numTensors;
+  const ours = await openOurs("mlp", data, 1);
+  const first = await ours.epoch();
+  // The optimizer's slots exist after the first step; a later epoch adds nothing.
+  const held = tf.memory().numTensors;
+  const second = await ours.epoch();
+  assert.equal(tf.memory().numTensors, held);
+  assert.ok([first, second].every((r) => Number.isFinite(r) && r > 0), `${first} ${second}`);
+  ours.close();
+  assert.equal(tf.memory().numTensors, before);
 });
 
 Deno.test("bench:step: a step's median time and the JSON line's fields", async () => {
@@ -144,14 +209,30 @@ Deno.test("bench:step: a step's median time and the JSON line's fields", async (
 for (const [id, env] of [["keras", "keras-venv"], ["torch", "torch-venv"]] as const) {
   const python = join(benchEnvDir(env), "bin", "python");
   Deno.test({
-    name: `bench: ${id}_reference.py trains the MLP and prints the line bench.ts reads`,
+    name:
+      `bench: ${id}_reference.py --serve holds ResNet-9, as many weights as ours, and times epochs on request`,
     ignore: !(await exists(join(benchEnvDir(env), ".ready"))),
     fn: async () => {
-      const dir = await writeBenchData(512);
+      await initBackend();
+      const data = syntheticCifar100({ seed: 0, trainCount: 512, testCount: 1 });
+      const dir = await writeBenchData(data);
+      const ours = buildSmallModel("resnet9", 0);
+      const trainable = ours.trainableWeights.reduce(
+        (n, w) => n + w.read().size,
+        0,
+      );
+      const theirs = await openReference({ id, name: id, python }, "resnet9", dir);
       try {
-        const rate = await benchReference({ id, name: id, python }, "mlp", dir, 512);
-        assert.ok(Number.isFinite(rate) && rate > 0, String(rate));
+        assert.equal(theirs.header.train_images, 512);
+        assert.deepEqual(
+          [theirs.header.params, theirs.header.trainable_params],
+          [ours.countParams(), trainable],
+        );
+        const rates = [await theirs.epoch(), await theirs.epoch()];
+        assert.ok(rates.every((r) => Number.isFinite(r) && r > 0), String(rates));
       } finally {
+        await theirs.close();
+        ours.dispose();
         await Deno.remove(dir, { recursive: true });
       }
     },

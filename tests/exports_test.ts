@@ -51,7 +51,9 @@ const PENDING_OTHER_BRANCHES: Record<string, string[]> = {
   "lib/data/image_folder.ts": ["IgnoredCounts", "SkippedFile", "HeldOut", "CacheUse"],
   "lib/models/mobilenet_v2.ts": ["MobileNetV2Options"],
   "lib/models/mobilenet_v2_weights.ts": ["MobileNetV2Choice"],
-  "lib/bench/reference.ts": ["TORCH_PIP"],
+  "lib/bench/accuracy.ts": ["AccuracyOptions", "SideAccuracy", "AccuracyResult"],
+  "lib/bench/pairs.ts": ["Turn"],
+  "lib/bench/reference.ts": ["TORCH_PIP", "ReferenceHeader", "ReferenceAccuracy"],
   "lib/bench/side_by_side.ts": [
     "BenchResult",
     "ModelFigures",

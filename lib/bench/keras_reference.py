@@ -1,26 +1,37 @@
 #!/usr/bin/env python3
-"""The source notebook's models in Keras, timed on this machine: the speed and accuracy anchor.
+"""The source notebook's models, and ResNet-9, in Keras, timed on this machine: the anchor.
 
 What it measures
-    Builds the source notebook's MLP, CNN or VGG16 transfer model as its cells do (Keras 3 on
-    TensorFlow CPU), compiles it with the source's settings, trains it on a cifar-100-binary
-    folder with batch 128 and times every epoch (a Keras callback around each epoch; no
-    validation inside the epoch unless --val), then evaluates once on the test images.
+    Builds the source notebook's MLP, CNN or VGG16 transfer model as its cells do, or the
+    project's ResNet-9 (lib/models/resnet9.ts with HYP.resnet9, passed as JSON by --resnet9),
+    in Keras 3 on TensorFlow CPU, compiles it with the source's settings and trains it on a
+    cifar-100-binary folder with batch 128, without validation.
     The source's settings: the MLP with RMSprop and binary cross-entropy, the CNN with Adam and
     categorical cross-entropy, VGG16 (include_top=False, frozen, global average pooling, a
     Dense(100) head without activation) with Adam and categorical cross-entropy on 0-255 pixels.
     --fixed corrects what lib/ corrects: categorical cross-entropy for the MLP; caffe
-    preprocessing and a softmax head for VGG16.
+    preprocessing and a softmax head for VGG16. ResNet-9: SGD with Nesterov momentum, label
+    smoothing, L2 weight decay of the conv and dense kernels (kernel_regularizer L2(rate / 2),
+    whose gradient is rate x the weight, as lib/train/step.ts adds it).
 
 How `deno task bench --keras` calls it (lib/bench/reference.ts)
-    <venv>/bin/python keras_reference.py --model mlp|cnn|vgg16 --data DIR --epochs 2 \\
-        --limit-train N --limit-test 128
-    DIR holds train.bin and test.bin in the CIFAR-100 binary layout (bench.ts writes its
-    synthetic images there). bench.ts reads the last line of stdout, one JSON object:
+    Timing: <venv>/bin/python keras_reference.py --serve --model M --data DIR \\
+                [--resnet9 JSON]
+    It builds and compiles the model and loads the images once, prints one JSON line
+    {"ready": true, "engine": ..., "params": P, "train_images": N}, then answers each line
+    "epoch" on stdin with one epoch over the training images and one JSON line
+    {"seconds": s} (the first request is the warm-up: it traces and builds the graph), until
+    "quit" or the end of stdin. The images arrive in the order of our epoch's shuffle and are
+    not shuffled here, so both sides train on the same batches. VGG16 times the model's
+    forward pass (predict_on_batch over the batches), as our side times feature extraction.
+
+    Accuracy: <venv>/bin/python keras_reference.py --model resnet9 --resnet9 JSON \\
+                  --data DIR --epochs E --one-cycle
+    trains E epochs (the learning rate on HYP.resnet9's one-cycle schedule, step by step) and
+    prints one JSON line last:
         {"engine": "keras 3.x tf 2.21.0 cpu", "threads": T, "model": M, "fixed": false,
-         "train_images": N, "seconds_per_epoch": [s1, s2], "train_images_per_second": mean,
-         "warm_images_per_second": N / s2, "test_accuracy": a, "test_loss": l, "params": P}
-    and takes N / seconds_per_epoch[-1] (the warm epoch) as Keras's images/s.
+         "train_images": N, "seconds_per_epoch": [s1, ...], "test_accuracy": a,
+         "test_loss": l, "params": P}
 
 Set-up
     bench.ts makes the environment itself, once, under <cache>/bench/keras-venv with the
@@ -30,11 +41,14 @@ Set-up
         .venv-keras/bin/python lib/bench/keras_reference.py --model cnn --data DIR --epochs 2
 
 Other flags: --weights H5 (VGG16 notop weights in Keras's layout; random otherwise),
---threads N (TensorFlow's intra- and inter-op threads; default all cores), --seed N.
+--threads N (TensorFlow's intra- and inter-op threads; default all cores), --seed N,
+--limit-train N, --limit-test N, --val (validate inside each epoch, as the source did).
 """
 import argparse
 import json
+import math
 import os
+import sys
 import time
 
 import numpy as np
@@ -46,20 +60,28 @@ RECORD_BYTES = 2 + 32 * 32 * 3  # coarse label, fine label, 3 planes of 32x32
 
 def parse_args():
     p = argparse.ArgumentParser(description="Time the source notebook's Keras models.")
-    p.add_argument("--model", choices=["mlp", "cnn", "vgg16"], required=True)
+    p.add_argument("--model", choices=["mlp", "cnn", "vgg16", "resnet9"], required=True)
     p.add_argument("--data", required=True, help="cifar-100-binary folder (train.bin, test.bin)")
+    p.add_argument("--serve", action="store_true",
+                   help="time one epoch per 'epoch' line on stdin (see the module doc)")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--limit-train", type=int, help="use the first N training images")
     p.add_argument("--limit-test", type=int, help="use the first N test images")
     p.add_argument("--fixed", action="store_true",
                    help="categorical cross-entropy for the MLP; caffe preprocessing and a softmax "
                         "head for VGG16")
+    p.add_argument("--resnet9", type=json.loads, help="HYP.resnet9 as JSON (lib/train/hyp.ts)")
+    p.add_argument("--one-cycle", action="store_true",
+                   help="ResNet-9's one-cycle learning rate over --epochs (else its peak, constant)")
     p.add_argument("--weights", help="VGG16 notop .h5 (Keras layout)")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val", action="store_true",
                    help="validate after each epoch inside the timed epoch, as the source did")
-    return p.parse_args()
+    a = p.parse_args()
+    if a.model == "resnet9" and not a.resnet9:
+        p.error("--model resnet9 needs --resnet9 JSON (HYP.resnet9)")
+    return a
 
 
 def load_binary(path, limit):
@@ -69,25 +91,81 @@ def load_binary(path, limit):
     return images, raw[:, 1].astype(np.int64)
 
 
-def build(model, fixed, weights):
-    """The source's model and compile settings; (model, pixel scale) where the scale is what
-    the 0-1 inputs are multiplied by (VGG16 gets 0-255, as the source's cell 11 did)."""
+def resnet9(hyp):
+    """lib/models/resnet9.ts: conv-BN-ReLU blocks of widths w, 2w, 4w, 8w with max pools and two
+    residuals, the 4x4 map flattened (or max-pooled), scaled, Dense(100, softmax)."""
+    import keras
+    from keras import layers
+
+    decay = keras.regularizers.L2(hyp["weightDecay"] / 2)
+    norm = hyp["batchNorm"]
+
+    def block(x, filters):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
+                          kernel_initializer="he_normal", kernel_regularizer=decay)(x)
+        x = layers.BatchNormalization(momentum=norm["momentum"], epsilon=norm["epsilon"])(x)
+        return layers.ReLU()(x)
+
+    def residual(x, filters):
+        return layers.Add()([x, block(block(x, filters), filters)])
+
+    w = hyp["width"]
+    inputs = keras.Input((32, 32, 3))
+    x = block(inputs, w)
+    x = residual(layers.MaxPooling2D(2)(block(x, 2 * w)), 2 * w)
+    x = layers.MaxPooling2D(2)(block(x, 4 * w))
+    x = residual(layers.MaxPooling2D(2)(block(x, 8 * w)), 8 * w)
+    x = layers.Flatten()(x) if hyp["head"] == "flatten" else layers.GlobalMaxPooling2D()(x)
+    x = layers.Rescaling(hyp["logitScale"])(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", kernel_regularizer=decay)(x)
+    return keras.Model(inputs, outputs, name="resnet9")
+
+
+def one_cycle(hyp, steps):
+    """HYP.resnet9's schedule (lib/train/hyp.ts oneCycle): 0 -> peak over the warm-up fraction
+    of the steps, then -> 0 at the end, linear, evaluated at step / steps of the run."""
+    import keras
+
+    class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            p = keras.ops.minimum(keras.ops.cast(step, "float32") / steps, 1.0)
+            warm, peak = hyp["schedule"]["warmup"], hyp["optimizer"]["learningRate"]
+            return keras.ops.where(p < warm, peak * p / warm, peak * (1 - p) / (1 - warm))
+
+    return OneCycle()
+
+
+def build(a, steps):
+    """The model and compile settings; (model, pixel scale) where the scale is what the 0-1
+    inputs are multiplied by (VGG16 gets 0-255, as the source's cell 11 did). `steps` is the
+    run's step count, for ResNet-9's one-cycle schedule."""
     import keras
     from keras import Input, Model
     from keras.layers import (Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
                               MaxPooling2D)
 
-    if model == "mlp":
+    if a.model == "resnet9":
+        hyp = a.resnet9
+        net = resnet9(hyp)
+        sgd = hyp["optimizer"]
+        rate = one_cycle(hyp, steps) if a.one_cycle else sgd["learningRate"]
+        net.compile(
+            loss=keras.losses.CategoricalCrossentropy(label_smoothing=hyp["labelSmoothing"]),
+            optimizer=keras.optimizers.SGD(rate, momentum=sgd["momentum"],
+                                           nesterov=sgd["nesterov"]),
+            metrics=["accuracy"])
+        return net, 1.0
+    if a.model == "mlp":
         net = keras.Sequential([
             Input((32, 32, 3)), Flatten(),
             Dense(512, activation="relu"), Dropout(0.2),
             Dense(512, activation="relu"), Dropout(0.2),
             Dense(NUM_CLASSES, activation="softmax"),
         ])
-        loss = "categorical_crossentropy" if fixed else "binary_crossentropy"
+        loss = "categorical_crossentropy" if a.fixed else "binary_crossentropy"
         net.compile(loss=loss, optimizer=keras.optimizers.RMSprop(), metrics=["accuracy"])
         return net, 1.0
-    if model == "cnn":
+    if a.model == "cnn":
         net = keras.Sequential([
             Input((32, 32, 3)),
             Conv2D(32, 3, activation="relu"), MaxPooling2D(2),
@@ -102,17 +180,42 @@ def build(model, fixed, weights):
     from keras.applications.vgg16 import preprocess_input
 
     base = VGG16(weights=None, input_shape=(32, 32, 3), include_top=False)
-    if weights:
-        base.load_weights(weights)
+    if a.weights:
+        base.load_weights(a.weights)
     base.trainable = False
     inputs = Input((32, 32, 3))
-    x = preprocess_input(inputs) if fixed else inputs
+    x = preprocess_input(inputs) if a.fixed else inputs
     x = GlobalAveragePooling2D()(base(x, training=False))
-    outputs = Dense(NUM_CLASSES, activation="softmax" if fixed else None)(x)
+    outputs = Dense(NUM_CLASSES, activation="softmax" if a.fixed else None)(x)
     net = Model(inputs, outputs)
     net.compile(loss="categorical_crossentropy", optimizer=keras.optimizers.Adam(),
                 metrics=["accuracy"])
     return net, 255.0
+
+
+def serve(net, model, x, y, header):
+    """Answer each 'epoch' line on stdin with one timed epoch over (x, y) in its order."""
+    import tensorflow as tf
+
+    # Made once, float32 and batched in order: each epoch then only iterates it, as our side
+    # only gathers its batches (no per-epoch copy of the whole array, no shuffle buffer).
+    batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH_SIZE).cache()
+    forward = [tf.constant(x[i:i + BATCH_SIZE]) for i in range(0, len(x), BATCH_SIZE)]
+
+    def epoch():
+        if model == "vgg16":
+            for batch in forward:
+                net.predict_on_batch(batch)
+        else:
+            net.fit(batches, epochs=1, verbose=0)
+
+    print(json.dumps({"ready": True, **header}), flush=True)
+    for line in sys.stdin:
+        if line.strip() == "quit":
+            break
+        start = time.perf_counter()
+        epoch()
+        print(json.dumps({"seconds": time.perf_counter() - start}), flush=True)
 
 
 def main():
@@ -128,9 +231,23 @@ def main():
     x_test, y_test = load_binary(os.path.join(a.data, "test.bin"), a.limit_test)
     y_train = keras.utils.to_categorical(y_train, NUM_CLASSES)
     y_test = keras.utils.to_categorical(y_test, NUM_CLASSES)
-    net, scale = build(a.model, a.fixed, a.weights)
-    # As the source's cell 1 (and cell 11 for VGG16): float64 pixels in 0-1 (or back to 0-255).
-    x_train, x_test = x_train / 255.0 * scale, x_test / 255.0 * scale
+    net, scale = build(a, a.epochs * math.ceil(len(x_train) / BATCH_SIZE))
+    # 0-1 pixels (0-255 for VGG16, as the source's cell 11) in float32, the dtype the model
+    # computes in: the source's float64 arrays only add a conversion per batch.
+    x_train = (x_train / 255.0 * scale).astype(np.float32)
+    x_test = (x_test / 255.0 * scale).astype(np.float32)
+    header = {
+        "engine": f"keras {keras.__version__} tf {tf.__version__} cpu",
+        "threads": a.threads,
+        "model": a.model,
+        "fixed": a.fixed,
+        "train_images": len(x_train),
+        "params": net.count_params(),
+        "trainable_params": int(sum(np.prod(w.shape) for w in net.trainable_weights)),
+    }
+    if a.serve:
+        serve(net, a.model, x_train, y_train, header)
+        return
 
     seconds = []
 
@@ -145,17 +262,11 @@ def main():
             validation_data=(x_test, y_test) if a.val else None, callbacks=[EpochTimer()])
     loss, accuracy = net.evaluate(x_test, y_test, verbose=0)
     print(json.dumps({
-        "engine": f"keras {keras.__version__} tf {tf.__version__} cpu",
-        "threads": a.threads,
-        "model": a.model,
-        "fixed": a.fixed,
-        "train_images": len(x_train),
+        **header,
         "seconds_per_epoch": seconds,
         "train_images_per_second": len(x_train) / (sum(seconds) / len(seconds)),
-        "warm_images_per_second": len(x_train) / seconds[-1],
         "test_accuracy": accuracy,
         "test_loss": loss,
-        "params": net.count_params(),
     }))
 
 

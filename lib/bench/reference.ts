@@ -7,10 +7,14 @@
  *
  * @module
  */
+import { spawn } from "node:child_process";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { encodeRecords } from "../data/cifar_binary.ts";
-import { syntheticCifar100 } from "../data/synthetic.ts";
+import { type Cifar100, IMAGE_BYTES, type Split } from "../data/dataset.ts";
+import { HYP } from "../train/hyp.ts";
+import { UserError } from "../util/errors.ts";
 import { TENSORFLOW_WHEEL } from "../engine/install/native.ts";
 import { run } from "../util/process.ts";
 import { pythonEnv } from "./python_env.ts";
@@ -25,8 +29,6 @@ export const REFERENCE_SCRIPTS = {
 export const TORCH_PIP = "torch==2.13.0+cpu";
 /** Debian's interpreter, whose python3-torch (1.13) is the older anchor. */
 const DEBIAN_PYTHON = "/usr/bin/python3";
-/** Test images in the folder the scripts read (Keras evaluates on them; they are not timed). */
-const TEST_IMAGES = 128;
 
 /** A Python reference: a short id, what it is, and its interpreter. */
 export interface Reference {
@@ -38,7 +40,7 @@ export interface Reference {
   python: string;
 }
 
-/** Whether a reference has `model`: torch_reference.py has the MLP and the CNN only. */
+/** Whether a reference has `model`: torch_reference.py has no VGG16. */
 export function referenceHas(reference: Reference, model: BenchModel): boolean {
   return model !== "vgg16" || reference.id === "keras";
 }
@@ -75,42 +77,145 @@ export async function references(
   return list;
 }
 
+/** The first JSON line a reference prints in `--serve` mode, once its model is built. */
+export interface ReferenceHeader {
+  /** e.g. `keras 3.15.0 tf 2.21.0 cpu`. */
+  engine: string;
+  train_images: number;
+  /** Every weight, the batch norms' moving statistics included (as Keras counts). */
+  params: number;
+  trainable_params: number;
+}
+
+/** A reference process holding its compiled model: one timed epoch per request. */
+export interface ReferenceSession {
+  header: ReferenceHeader;
+  /** One epoch over the training images, in their order: its images/s. */
+  epoch(): Promise<number>;
+  /** Ask the process to quit and wait for it. */
+  close(): Promise<void>;
+}
+
+/** The script's arguments that pick the model: ResNet-9 takes HYP.resnet9 as JSON. */
+function modelArgs(model: BenchModel): string[] {
+  return model === "resnet9"
+    ? ["--model", model, "--resnet9", JSON.stringify(HYP.resnet9)]
+    : ["--model", model];
+}
+
 /**
- * Images/s of a reference script on the folder `data` (from {@linkcode writeBenchData}): the
- * warm (last) of two epochs over its first `images` training images.
+ * Start `reference`'s script in `--serve` mode on the folder `data` (from
+ * {@linkcode writeBenchData}): it builds and compiles `model` and loads the images once, then
+ * times one epoch per {@linkcode ReferenceSession.epoch}, so that no pair pays Python's start-up
+ * or the graph's building.
  *
- * @throws {UserError} when the script fails (its most telling line)
+ * @throws {UserError} when the script cannot start or stops early (its most telling line)
  */
-export async function benchReference(
+export async function openReference(
   reference: Reference,
   model: BenchModel,
   data: string,
-  images: number,
-): Promise<number> {
-  const keras = reference.id === "keras";
-  const script = keras ? REFERENCE_SCRIPTS.keras : REFERENCE_SCRIPTS.torch;
-  const args = [script, "--model", model, "--data", data, "--epochs", "2"];
-  args.push("--limit-train", String(images));
-  if (keras) args.push("--limit-test", String(TEST_IMAGES));
+): Promise<ReferenceSession> {
+  const script = REFERENCE_SCRIPTS[reference.id === "keras" ? "keras" : "torch"];
+  const what = `${reference.name} (${script})`;
+  const child = spawn(reference.python, [script, "--serve", ...modelArgs(model), "--data", data], {
+    env: { ...Deno.env.toObject(), TF_CPP_MIN_LOG_LEVEL: "2", NO_COLOR: "1" },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  const stderr: string[] = [];
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr.push(...chunk.split("\n").filter((l) => l.trim()));
+    stderr.splice(0, Math.max(0, stderr.length - 50));
+  });
+  let failure = "";
+  child.on("error", (e: Error) => failure = e.message);
+  const exited = new Promise<void>((resolve) => child.on("close", () => resolve()));
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  /** The next JSON line; other lines (a library's chatter) are skipped. */
+  const next = async (): Promise<Record<string, unknown>> => {
+    for (let line = await lines.next(); !line.done; line = await lines.next()) {
+      if (line.value.startsWith("{")) return JSON.parse(line.value);
+    }
+    await exited;
+    const telling = failure || stderr.findLast((l) => /Error/.test(l)) || stderr.at(-1) ||
+      `exit code ${child.exitCode}`;
+    throw new UserError(`${what} stopped: ${telling}`);
+  };
+  const header = await next() as unknown as ReferenceHeader;
+  return {
+    header,
+    async epoch() {
+      child.stdin!.write("epoch\n");
+      const { seconds } = await next() as { seconds: number };
+      return header.train_images / seconds;
+    },
+    async close() {
+      child.stdin!.end("quit\n");
+      await exited;
+    },
+  };
+}
+
+/** What {@linkcode referenceAccuracy} returns: the script's last JSON line. */
+export interface ReferenceAccuracy {
+  engine: string;
+  test_accuracy: number;
+  seconds_per_epoch: number[];
+  params: number;
+}
+
+/**
+ * Train ResNet-9 in `reference` for `epochs` epochs on the folder `data`, with HYP.resnet9's
+ * recipe and one-cycle schedule (without augmentation), and return its test accuracy.
+ *
+ * @throws {UserError} when the script fails (its most telling line)
+ */
+export async function referenceAccuracy(
+  reference: Reference,
+  data: string,
+  epochs: number,
+): Promise<ReferenceAccuracy> {
+  const script = REFERENCE_SCRIPTS[reference.id === "keras" ? "keras" : "torch"];
+  const args = [script, ...modelArgs("resnet9"), "--data", data];
+  args.push("--epochs", String(epochs), "--one-cycle");
   const out = await run(reference.python, args, {
     what: `${reference.name} (${script})`,
     env: { TF_CPP_MIN_LOG_LEVEL: "2" },
   });
   // The scripts print one JSON line last; TensorFlow may log before it.
-  const line = JSON.parse(out.stdout.trim().split("\n").pop()!);
-  return images / line.seconds_per_epoch.at(-1);
+  return JSON.parse(out.stdout.trim().split("\n").pop()!);
 }
 
 /**
- * Write our benchmark's images (synthetic, seed 0) as a cifar-100-binary folder (train.bin,
- * test.bin) in a new temporary folder, for the scripts; the caller removes it.
+ * Write `data` as a cifar-100-binary folder (train.bin, test.bin) in a new temporary folder,
+ * for the scripts; the caller removes it.
  *
+ * @param order the training images in this order (our epoch's shuffle, so that the references,
+ *   which do not shuffle when timing, train on our batches); default as they are
  * @returns the folder
  */
-export async function writeBenchData(images: number): Promise<string> {
+export async function writeBenchData(data: Cifar100, order?: Uint32Array): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "cifar100-bench-" });
-  const data = syntheticCifar100({ seed: 0, trainCount: images, testCount: TEST_IMAGES });
-  await Deno.writeFile(join(dir, "train.bin"), encodeRecords(data.train));
+  await Deno.writeFile(join(dir, "train.bin"), encodeRecords(reordered(data.train, order)));
   await Deno.writeFile(join(dir, "test.bin"), encodeRecords(data.test));
   return dir;
+}
+
+/** `split` with its images and labels in `order`. */
+function reordered(split: Split, order?: Uint32Array): Split {
+  if (!order) return split;
+  const images = new Uint8Array(split.images.length);
+  order.forEach((from, to) => {
+    images.set(
+      split.images.subarray(from * IMAGE_BYTES, (from + 1) * IMAGE_BYTES),
+      to * IMAGE_BYTES,
+    );
+  });
+  const pick = (labels: Uint8Array) => Uint8Array.from(order, (i) => labels[i]);
+  return {
+    images,
+    fineLabels: pick(split.fineLabels),
+    coarseLabels: pick(split.coarseLabels),
+    count: split.count,
+  };
 }

@@ -1,28 +1,35 @@
 /**
- * The side-by-side benchmark behind `deno task bench`: for each model, ours then each Python
- * reference, `repeat` times in turn, and the ratio of ours to theirs, run by run, whose median
- * is reported (absolute times drift on shared machines; a ratio of neighbours drifts less).
+ * The side-by-side benchmark behind `deno task bench`: for each model, ours and each Python
+ * reference hold their model (built, compiled, loaded once), warm up one epoch each, then
+ * alternate timed epochs, ours, theirs, ours, theirs ..., for `pairs` pairs. Each pair's ratio
+ * (ours / theirs in images/s) compares neighbours in time, so a drift of the shared machine's
+ * speed falls on both; the median, minimum and maximum of the ratios and a verdict on the
+ * noise (./pairs.ts) are reported.
  *
  * @module
  */
+import type { Cifar100 } from "../data/dataset.ts";
+import { syntheticCifar100 } from "../data/synthetic.ts";
 import { initBackend, tf } from "../engine/backend.ts";
-import { median } from "../util/stats.ts";
+import { permutation } from "../util/random.ts";
+import { type PairSummary, summarizePairs, turnOrder } from "./pairs.ts";
 import {
-  benchReference,
+  openReference,
   type Reference,
   referenceHas,
   references,
+  type ReferenceSession,
   writeBenchData,
 } from "./reference.ts";
-import { type BenchModel, benchOurs } from "./throughput.ts";
+import { type BenchModel, openOurs, type OursSession } from "./throughput.ts";
 
 /** What {@linkcode sideBySide} measures. */
 export interface SideBySideOptions {
   models: BenchModel[];
   /** Synthetic training images per epoch (every engine gets the same ones). */
   images: number;
-  /** Runs of each engine per model. */
-  repeat: number;
+  /** Timed pairs of epochs per model and reference, after a warm-up epoch of each side. */
+  pairs: number;
   /** Our threads: this one plus threads-1 workers. */
   threads: number;
   /** Run the Keras reference. */
@@ -34,14 +41,17 @@ export interface SideBySideOptions {
 }
 
 /** One reference's figures for one model in the JSON line. */
-export interface ReferenceFigures {
+export type ReferenceFigures = {
   name: string;
-  images_per_second: number[];
-  /** The median over runs of ours / theirs, to 3 decimals. */
-  ratio: number;
-}
+  /** The reference's own words for its engine, e.g. `keras 3.15.0 tf 2.21.0 cpu`. */
+  engine: string;
+  /** Our images/s in these pairs, pair by pair. */
+  ours: number[];
+  /** Theirs, pair by pair. */
+  theirs: number[];
+} & PairSummary;
 
-/** One model's figures: ours, and a {@linkcode ReferenceFigures} per reference id. */
+/** One model's figures: all our timed epochs, and a {@linkcode ReferenceFigures} per reference. */
 export type ModelFigures = { images_per_second: number[] } & {
   [reference: string]: ReferenceFigures | number[];
 };
@@ -52,70 +62,93 @@ export type BenchResult = {
   threads: number;
   images: number;
   data: "synthetic";
-  repeat: number;
+  pairs: number;
 } & { [model: string]: ModelFigures | string | number };
 
 /** Benchmark `options.models` on the active engine and, as asked, beside Keras and PyTorch. */
 export async function sideBySide(options: SideBySideOptions): Promise<BenchResult> {
-  const { images, threads, repeat, log } = options;
+  const { images, threads, pairs, log } = options;
   const backend = await initBackend();
   const refs = await references(options.keras, options.torch, log);
-  const data = refs.length ? await writeBenchData(images) : "";
-  const result: BenchResult = { backend: backend.name, threads, images, data: "synthetic", repeat };
+  const data = syntheticCifar100({ seed: 0, trainCount: images, testCount: 1 });
+  // fit's shuffle of epoch 0 at seed 0 (lib/train/fit.ts): the references get the images in
+  // this order and do not shuffle, so that both sides train on the same batches.
+  const dir = refs.length ? await writeBenchData(data, permutation(images, 0)) : "";
+  const result: BenchResult = { backend: backend.name, threads, images, data: "synthetic", pairs };
   try {
     for (const model of options.models) {
-      result[model] = await benchModel(model, refs, data, options);
+      result[model] = await benchModel(model, refs, data, dir, options);
     }
   } finally {
-    if (data) await Deno.remove(data, { recursive: true });
+    if (dir) await Deno.remove(dir, { recursive: true });
   }
   tf.disposeVariables();
   return result;
 }
 
-/** One model: ours and each reference in turn, `repeat` times, then the figures. */
+/** One model: ours built once, then each reference's pairs against it. */
 async function benchModel(
   model: BenchModel,
   refs: Reference[],
-  data: string,
-  { images, threads, repeat, log }: SideBySideOptions,
+  data: Cifar100,
+  dir: string,
+  { threads, pairs, log }: SideBySideOptions,
 ): Promise<ModelFigures> {
-  const backend = await initBackend();
-  const ours: number[] = [];
-  const theirs = refs.map(() => [] as number[]);
-  for (let r = 0; r < repeat; r++) {
-    ours.push(await benchOurs(model, images, threads));
-    log(`${model}: ${ours.at(-1)!.toFixed(0)} images/s here (${backend.name})`);
-    for (const [i, ref] of refs.entries()) {
-      if (!referenceHas(ref, model)) continue;
-      theirs[i].push(await benchReference(ref, model, data, images));
-      const ratio = ours.at(-1)! / theirs[i].at(-1)!;
-      log(
-        `${model}: ${theirs[i].at(-1)!.toFixed(0)} images/s ${ref.name}, ratio ${ratio.toFixed(2)}`,
-      );
+  const ours = await openOurs(model, data, threads);
+  const entry: ModelFigures = { images_per_second: [] };
+  try {
+    const present = refs.filter((ref) => referenceHas(ref, model));
+    if (!present.length) {
+      // No reference: a warm-up, then `pairs` timed epochs of ours alone.
+      await ours.epoch();
+      for (let i = 0; i < pairs; i++) entry.images_per_second.push(Math.round(await ours.epoch()));
+      log(`${model}: ${entry.images_per_second.join(", ")} images/s here`);
     }
+    for (const ref of present) {
+      const theirs = await openReference(ref, model, dir);
+      try {
+        const figures = await runPairs(model, ours, theirs, ref, pairs, log);
+        entry.images_per_second.push(...figures.ours);
+        entry[ref.id] = figures;
+      } finally {
+        await theirs.close();
+      }
+    }
+  } finally {
+    ours.close();
   }
-  const entry: ModelFigures = { images_per_second: ours.map(Math.round) };
-  refs.forEach((ref, i) => {
-    if (!theirs[i].length) return;
-    entry[ref.id] = {
-      name: ref.name,
-      images_per_second: theirs[i].map(Math.round),
-      ratio: ratioOf(ours, theirs[i]),
-    };
-  });
   return entry;
 }
 
-/**
- * Ours over theirs, run by run, and the median of those, to 3 decimals.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.equal(ratioOf([100, 300, 200], [100, 100, 100]), 2);
- * ```
- */
-export function ratioOf(ours: number[], theirs: number[]): number {
-  return Number(median(ours.map((o, r) => o / theirs[r])).toFixed(3));
+/** The turns of {@linkcode turnOrder}: both sides' warm-ups, then the timed pairs. */
+async function runPairs(
+  model: BenchModel,
+  ours: OursSession,
+  theirs: ReferenceSession,
+  ref: Reference,
+  pairs: number,
+  log: (line: string) => void,
+): Promise<ReferenceFigures> {
+  const rates = { ours: [] as number[], theirs: [] as number[] };
+  for (const turn of turnOrder(pairs)) {
+    const rate = await (turn.side === "ours" ? ours : theirs).epoch();
+    if (turn.warmUp) continue;
+    rates[turn.side].push(rate);
+    if (turn.side === "theirs") {
+      const [o, t] = [rates.ours[turn.pair], rate];
+      log(
+        `${model} pair ${turn.pair + 1}/${pairs}: ours ${o.toFixed(0)}, ${ref.name} ` +
+          `${t.toFixed(0)} images/s, ratio ${(o / t).toFixed(2)}`,
+      );
+    }
+  }
+  const summary = summarizePairs(rates.ours, rates.theirs);
+  log(`${model} against ${ref.name}: ${summary.verdict}`);
+  return {
+    name: ref.name,
+    engine: theirs.header.engine,
+    ours: rates.ours.map(Math.round),
+    theirs: rates.theirs.map(Math.round),
+    ...summary,
+  };
 }

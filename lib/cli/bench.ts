@@ -1,32 +1,45 @@
 /**
- * `deno task bench`: training throughput of the MLP and the CNN, and VGG16 feature extraction,
- * on the active engine, optionally side by side with Keras and PyTorch on the same machine.
+ * `deno task bench`: training throughput of the MLP, the CNN and ResNet-9, and VGG16 feature
+ * extraction, on the active engine, optionally side by side with Keras and PyTorch on the same
+ * machine; or, with `--accuracy`, ResNet-9's test accuracy at equal epochs on every side.
  *
- * Every engine gets the same images (synthetic, written in the CIFAR-100 binary layout for the
- * Python scripts), batch 128, one warm-up epoch then one timed epoch without validation: the
- * images/s of the timed epoch. VGG16 is the frozen base's forward pass at 32 px (random
- * weights): our feature extraction against Keras training the head through the frozen base.
- * The Python references run in virtual environments created once under `<cache>/bench/`, each
- * right after ours; the JSON line (stdout) has every figure and the ratios of ours to theirs
- * (medians), since absolute times drift on shared machines. The measuring is
- * lib/bench/side_by_side.ts; this file is the command line.
+ * Every engine gets the same synthetic images (written in the CIFAR-100 binary layout for the
+ * Python scripts, in the order of our epoch's shuffle), batch 128, no validation. Each side
+ * builds its model once and keeps it (the references in one Python process each, timing on
+ * request), warms up one epoch, then the sides alternate timed epochs, ours, theirs, ... for
+ * `--pairs` pairs; the ratio of each pair, their median, minimum and maximum, and whether the
+ * machine was too quiet to conclude are reported. VGG16 is the frozen base's forward pass at
+ * 32 px (random weights) on both sides.
+ *
+ * `--keras` runs lib/bench/keras_reference.py (Keras 3 on TensorFlow CPU) in a virtual
+ * environment it creates once under `<cache>/bench/`, with the same tensorflow-cpu version as
+ * the native engine. `--torch` runs lib/bench/torch_reference.py with PyTorch 2.x from pip (its
+ * own environment) and, when installed, Debian's python3-torch. The JSON line (stdout) has
+ * every figure. The measuring is lib/bench/side_by_side.ts and lib/bench/accuracy.ts; this file
+ * is the command line.
  *
  * The usage: `deno task bench --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
  */
 import type { BenchModel } from "../bench/throughput.ts";
-import { parseCommandLine, runCommand, UserError } from "../util/errors.ts";
+import { parseCommandLine, positiveInt, runCommand, UserError } from "../util/errors.ts";
 
 /** `deno task bench --help`. */
 export const USAGE =
-  `usage: deno task bench [--images N] [--models mlp,cnn,vgg16] [--keras] [--torch] [--workers N]
-  [--repeat R]
-  --images N: synthetic training images per timed epoch, >= 512 (default 8192)
-  --models: the models to time, comma-separated (default mlp,cnn,vgg16)
+  `usage: deno task bench [--images N] [--models mlp,cnn,vgg16,resnet9] [--keras] [--torch]
+  [--workers N] [--pairs N] [--accuracy] [--epochs E]
+  --images N: synthetic training images per epoch, >= 512 (default 8192)
+  --models: the models to time, comma-separated (default mlp,cnn,vgg16,resnet9)
   --keras, --torch: also time the Python references (Keras; PyTorch) on the same images
   --workers N: our threads (default 1 on tensorflow, every core on the others)
-  --repeat R: runs of each engine per model; the ratios are medians (default 1)`;
+  --pairs N: timed pairs of epochs (ours, theirs) per model after a warm-up of each (default 5)
+  --accuracy: instead of timing, ResNet-9's test accuracy after --epochs on every side
+    (synthetic images, 1,000 of them for the test)
+  --epochs E: epochs of --accuracy (default 5)`;
+
+/** Test images of `--accuracy`. */
+const ACCURACY_TEST_IMAGES = 1000;
 
 /** Run the command line; returns the exit code. */
 export function main(args: string[]): Promise<number> {
@@ -36,49 +49,49 @@ export function main(args: string[]): Promise<number> {
       usage: USAGE,
       options: {
         images: { type: "string", default: "8192" },
-        models: { type: "string", default: "mlp,cnn,vgg16" },
+        models: { type: "string" },
         keras: { type: "boolean", default: false },
         torch: { type: "boolean", default: false },
         workers: { type: "string" },
-        repeat: { type: "string", default: "1" },
+        pairs: { type: "string", default: "5" },
+        accuracy: { type: "boolean", default: false },
+        epochs: { type: "string", default: "5" },
       },
     });
     const images = Number(values.images);
     if (!Number.isInteger(images) || images < 512) {
       throw new UserError(`--images must be a whole number >= 512, got '${values.images}'`);
     }
-    const repeat = Number(values.repeat);
-    if (!Number.isInteger(repeat) || repeat < 1) {
-      throw new UserError(`--repeat must be a whole number >= 1, got '${values.repeat}'`);
+    const pairs = positiveInt("--pairs", values.pairs)!;
+    const epochs = positiveInt("--epochs", values.epochs)!;
+    if (values.accuracy && values.models !== undefined && values.models !== "resnet9") {
+      throw new UserError(`--accuracy measures resnet9 only; drop --models '${values.models}'`);
     }
     // Loaded after the flags are read, so that --help and bad flags never load tfjs.
     const { BENCH_MODELS } = await import("../bench/throughput.ts");
-    const { sideBySide } = await import("../bench/side_by_side.ts");
-    const { initBackend } = await import("../engine/backend.ts");
-    const { defaultWorkers } = await import("../train/parallel.ts");
-    const models = values.models.split(",") as BenchModel[];
+    const models = (values.models ?? BENCH_MODELS.join(",")).split(",") as BenchModel[];
     for (const m of models) {
       if (!BENCH_MODELS.includes(m)) {
         throw new UserError(`--models: unknown model '${m}'; use ${BENCH_MODELS.join(", ")}`);
       }
     }
+    const { initBackend } = await import("../engine/backend.ts");
+    const { defaultWorkers } = await import("../train/parallel.ts");
     const backend = await initBackend();
     const threads = values.workers === undefined
       ? defaultWorkers(backend.name)
-      : Number(values.workers);
-    if (!Number.isInteger(threads) || threads < 1) {
-      throw new UserError(`--workers must be a whole number >= 1, got '${values.workers}'`);
+      : positiveInt("--workers", values.workers)!;
+    const sides = { threads, keras: values.keras, torch: values.torch, log };
+    if (values.accuracy) {
+      const { accuracyComparison } = await import("../bench/accuracy.ts");
+      const testImages = ACCURACY_TEST_IMAGES;
+      console.log(
+        JSON.stringify(await accuracyComparison({ epochs, images, testImages, ...sides })),
+      );
+      return 0;
     }
-    const result = await sideBySide({
-      models,
-      images,
-      repeat,
-      threads,
-      keras: values.keras,
-      torch: values.torch,
-      log,
-    });
-    console.log(JSON.stringify(result));
+    const { sideBySide } = await import("../bench/side_by_side.ts");
+    console.log(JSON.stringify(await sideBySide({ models, images, pairs, ...sides })));
     return 0;
   });
 }

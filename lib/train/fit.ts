@@ -45,7 +45,7 @@ export type TrainingMeasures = Pick<
 >;
 
 /** Options for {@linkcode fit}. */
-interface FitOptions {
+export interface FitOptions {
   epochs: number;
   batchSize: number;
   optimizer: tf.Optimizer;

@@ -1,0 +1,89 @@
+/**
+ * `deno task bench --accuracy`: ResNet-9's test accuracy at equal epochs on the same images,
+ * ours against the references (Keras, PyTorch), each with HYP.resnet9's recipe (SGD with
+ * Nesterov momentum, its one-cycle schedule, label smoothing, weight decay) and no augmentation,
+ * which the references do not reproduce. The images are synthetic: the figures test that the
+ * three train the same model alike, not what ResNet-9 reaches on CIFAR-100.
+ *
+ * @module
+ */
+import { syntheticCifar100 } from "../data/synthetic.ts";
+import { runExperiment } from "../train/experiment.ts";
+import { referenceAccuracy, references, writeBenchData } from "./reference.ts";
+
+/** What {@linkcode accuracyComparison} measures. */
+export interface AccuracyOptions {
+  /** Training epochs of every side. */
+  epochs: number;
+  /** Synthetic training images. */
+  images: number;
+  /** Synthetic test images. */
+  testImages: number;
+  /** Our threads: this one plus threads-1 workers. */
+  threads: number;
+  keras: boolean;
+  torch: boolean;
+  log: (line: string) => void;
+}
+
+/** One side's result. */
+export interface SideAccuracy {
+  engine: string;
+  test_accuracy: number;
+  seconds_per_epoch: number[];
+}
+
+/** The JSON line of `deno task bench --accuracy`. */
+export interface AccuracyResult {
+  model: "resnet9";
+  data: "synthetic";
+  epochs: number;
+  train_images: number;
+  test_images: number;
+  ours: SideAccuracy;
+  /** By reference id (`keras`, `torch`, `torch_debian`). */
+  [reference: string]: SideAccuracy | string | number;
+}
+
+/** Train ResNet-9 on every side for `options.epochs` epochs and collect the test accuracies. */
+export async function accuracyComparison(options: AccuracyOptions): Promise<AccuracyResult> {
+  const { epochs, images, testImages, log } = options;
+  const refs = await references(options.keras, options.torch, log);
+  const data = syntheticCifar100({ seed: 0, trainCount: images, testCount: testImages });
+  const dir = await writeBenchData(data);
+  try {
+    const record = await runExperiment({
+      model: "resnet9",
+      epochs,
+      dataset: data,
+      out: null,
+      augment: "none",
+      workers: options.threads,
+    }, { log: () => {} });
+    const result: AccuracyResult = {
+      model: "resnet9",
+      data: "synthetic",
+      epochs,
+      train_images: images,
+      test_images: testImages,
+      ours: {
+        engine: record.backend,
+        test_accuracy: record.test_accuracy,
+        seconds_per_epoch: record.seconds_per_epoch,
+      },
+    };
+    log(`resnet9, ${epochs} epochs, synthetic: ours ${record.test_accuracy.toFixed(4)}`);
+    for (const ref of refs) {
+      const theirs = await referenceAccuracy(ref, dir, epochs);
+      result[ref.id] = {
+        engine: theirs.engine,
+        test_accuracy: theirs.test_accuracy,
+        seconds_per_epoch: theirs.seconds_per_epoch,
+      };
+      log(`resnet9, ${epochs} epochs, synthetic: ${ref.name} ${theirs.test_accuracy.toFixed(4)}`);
+    }
+    return result;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
