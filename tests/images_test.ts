@@ -22,6 +22,7 @@ import {
 } from "../lib/data/images.ts";
 import { UserError } from "../lib/util/errors.ts";
 import { bmpFile, gifFile } from "./image_folder_fixture.ts";
+import { withOrientation } from "./image_folder_fixture.ts";
 
 /** An RGB image whose pixel (x, y) is `f(x, y)`. */
 function image(width: number, height: number, f: (x: number, y: number) => number[]): RgbImage {
@@ -46,23 +47,6 @@ function jpegOf(img: RgbImage, quality = 95): Uint8Array {
   return new Uint8Array(
     jpeg.encode({ data: rgba, width: img.width, height: img.height }, quality).data,
   );
-}
-
-/** The JPEG with an EXIF APP1 segment (little-endian TIFF, one IFD entry) right after SOI. */
-function withOrientation(file: Uint8Array, orientation: number): Uint8Array {
-  const tiff = [0x49, 0x49, 0x2a, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0];
-  const body = [...new TextEncoder().encode("Exif\0\0"), ...tiff, orientation, 0, 0, 0, 0, 0, 0, 0];
-  const length = body.length + 2;
-  return new Uint8Array([
-    0xff,
-    0xd8,
-    0xff,
-    0xe1,
-    length >> 8,
-    length & 255,
-    ...body,
-    ...file.subarray(2),
-  ]);
 }
 
 Deno.test("resize: a 64x64 gradient becomes the 2x2 means at 32x32", () => {
