@@ -8,14 +8,14 @@
  * The held-out images ({@linkcode heldOutImages}) are training images the run did not use: for
  * the synthetic data a fresh training split (another seed, the same classes), for real data the
  * training images after the run's `train_images`. A run that trained on the whole training
- * split leaves none: then half the test images (every other one) fit the temperature and the
+ * split, as every run on a folder of images does, leaves none: then half the test images (every other one) fit the temperature and the
  * other half measure it, and the record says so.
  *
  * @module
  */
 import { join } from "node:path";
 import { tf } from "../engine/backend.ts";
-import { IMAGE_BYTES } from "../data/dataset.ts";
+import { IMAGE_BYTES, IMAGE_SIZE } from "../data/dataset.ts";
 import { loadCifar100 } from "../data/cifar100.ts";
 import { logitsOf } from "../models/logits.ts";
 import { EVAL_BATCH_SIZE } from "../train/hyp.ts";
@@ -117,16 +117,23 @@ interface Logits {
   classes: number;
 }
 
-/** The class logits of `[N, 32, 32, 3]` images, preprocessed as `deno task predict` does. */
+/**
+ * The class logits of `[N, side, side, 3]` images (32, or a folder run's input size),
+ * preprocessed as `deno task predict` does.
+ */
 export function classifierLogits(classifier: Classifier, pixels: Uint8Array): Logits {
-  const count = pixels.length / IMAGE_BYTES;
+  const { record } = classifier;
+  // The side predict reads images at: a folder's were brought to its input size.
+  const side = record.preprocessing && record.input_size ? record.input_size : IMAGE_SIZE;
+  const imageBytes = side * side * 3;
+  const count = pixels.length / imageBytes;
   const classes = classifier.record.fine_label_names.length;
   const values = new Float32Array(count * classes);
   for (let first = 0; first < count; first += EVAL_BATCH_SIZE) {
     const last = Math.min(first + EVAL_BATCH_SIZE, count);
     values.set(
       tf.tidy(() => {
-        const x = modelInput(classifier, pixels.subarray(first * IMAGE_BYTES, last * IMAGE_BYTES));
+        const x = modelInput(classifier, pixels.subarray(first * imageBytes, last * imageBytes));
         return logitsOf(classifier.model, x).dataSync();
       }),
       first * classes,
@@ -241,7 +248,8 @@ async function heldOutImages(
       description: `${count} synthetic training images of another seed (${record.seed + 1})`,
     };
   }
-  const all = record.data.path === undefined
+  // A folder run's training images are all trained on: its held-out set is split below.
+  const all = record.data.path === undefined || record.data.held_out
     ? undefined
     : await loadCifar100({ data: record.data.path, limitTest: 0 });
   if (all && all.train.count > record.train_images) {
@@ -255,15 +263,18 @@ async function heldOutImages(
     };
   }
   const test = await runTestImages(record);
+  // A folder's images are at its input size, not CIFAR's 32.
+  const bytes = test.test.images.length / test.test.count;
   const fit = Array.from({ length: Math.ceil(test.test.count / 2) }, (_, i) => 2 * i);
-  const pixels = new Uint8Array(fit.length * IMAGE_BYTES);
+  const pixels = new Uint8Array(fit.length * bytes);
   fit.forEach((t, i) =>
-    pixels.set(test.test.images.subarray(t * IMAGE_BYTES, (t + 1) * IMAGE_BYTES), i * IMAGE_BYTES)
+    pixels.set(test.test.images.subarray(t * bytes, (t + 1) * bytes), i * bytes)
   );
+  const images = record.data.held_out ? "held-out" : "test";
   return {
     pixels,
     labels: Uint8Array.from(fit, (t) => test.test.fineLabels[t]),
-    description: `the even-numbered test images (the run trained on every training image)`,
+    description: `the even-numbered ${images} images (the run trained on every training image)`,
     measureOn: fit.map((t) => t + 1).filter((t) => t < test.test.count),
   };
 }
@@ -303,7 +314,9 @@ export async function calibrate(
     images: fitOn.labels.length,
     ece_before: error(1),
     ece_after: error(temperature),
-    measured_on: fitOn.measureOn ? "the odd-numbered test images" : "all the run's test images",
+    measured_on: fitOn.measureOn
+      ? `the odd-numbered ${record.data.held_out ? "held-out" : "test"} images`
+      : "all the run's test images",
   };
 }
 

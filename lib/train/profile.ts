@@ -39,6 +39,7 @@ import {
   type Subset,
 } from "./hyp.ts";
 import type { ExperimentConfig } from "./experiment_config.ts";
+import { readHeldOut } from "./held_out.ts";
 import { readRunRecord, type RunRecord } from "./run_record.ts";
 
 /** A profile name. */
@@ -301,8 +302,8 @@ export async function readProfileRecordIfPresent(
 }
 
 /**
- * Load again the test images a run was evaluated on: the same file or folder (`data.path`), or
- * the synthetic data with the run's seed, and the run's number of test images (no training
+ * Load again the test images a run was evaluated on: the same file or folder (`data.path`), the
+ * held-out files of a folder of images (lib/train/held_out.ts), or the synthetic data with the run's seed, and the run's number of test images (no training
  * images). The labels are checked against the record's, so the images are the run's.
  *
  * @param record the run
@@ -327,6 +328,7 @@ export async function runTestImages(
   record: RunRecord,
   options: Omit<LoadOptions, "data" | "seed" | "limitTrain" | "limitTest"> = {},
 ): Promise<Cifar100> {
+  if (record.data.held_out) return await readHeldOut(record);
   const data = record.synthetic ? "synthetic" : record.data.path;
   if (data === undefined) {
     throw new UserError(`the ${record.model} run's record names no data path to load again`);
