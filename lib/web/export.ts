@@ -4,10 +4,13 @@
  *
  * - `index.html` and `page.js` (lib/web/page/, bundled with tfjs by lib/web/bundle.ts);
  * - `tfjs/`: the wasm engine's three `.wasm` files (from node_modules, npm tfjs-backend-wasm);
- * - `model/`: the run folder's model.json, weights and run.json, as saved;
+ * - `model/`: the run folder's model.json and weights as saved, and its run.json with every
+ *   absolute path cut to its last component ({@linkcode publicRecord}): a site carries nothing
+ *   of the machine that built it;
  * - `samples/`: a few of the run's test images as PNGs with their true classes, when the run's
  *   data is here (synthetic data is regenerated; CIFAR-100 is looked up as `train` does and
- *   used only when it is the same data, by its id);
+ *   used only when it is the same data, by its id; a folder of your own images gives its
+ *   held-out images, lib/train/held_out.ts);
  * - `images/`: image files given on the command line, for `?image=images/NAME`;
  * - `site.json`: what was exported from where (and the mark that lets a later export replace
  *   the folder).
@@ -21,15 +24,16 @@ import { basename, join } from "node:path";
 import { cifarImage, encodePng } from "../data/images.ts";
 import { loadCifar100 } from "../data/cifar100.ts";
 import { syntheticCifar100 } from "../data/synthetic.ts";
-import type { Cifar100 } from "../data/dataset.ts";
+import { type Cifar100, IMAGE_SIZE } from "../data/dataset.ts";
 import { loadClassifier } from "../inference/predict.ts";
+import { readHeldOut } from "../train/held_out.ts";
 import type { RunRecord } from "../train/run_record.ts";
 import { PROJECT_ROOT } from "../util/paths.ts";
 import { exists } from "../util/process.ts";
 import { replaceFolder } from "../util/replace_folder.ts";
 import { firstLine, UserError } from "../util/user_error.ts";
 import { bundlePageScript } from "./bundle.ts";
-import { type SampleImage, SAMPLES_FILE, SITE_MODEL, SITE_TFJS } from "./site.ts";
+import { type SampleImage, SAMPLES_FILE, SITE_MODEL, SITE_TFJS, siteTitle } from "./site.ts";
 
 /** Test images exported with the model (distinct classes where the data has them). */
 const SAMPLE_COUNT = 8;
@@ -98,16 +102,17 @@ export async function exportSite(options: ExportOptions): Promise<ExportedSite> 
   const imageBytes = await Promise.all(images.map(readImageFile));
   log(`Bundling the page (tfjs and lib/ code) ...`);
   const script = await bundlePageScript();
+  const html = await Deno.readTextFile(PAGE_HTML);
   const { samples, note } = await sampleImages(classifier.record);
   const written: string[] = [];
   await replaceFolder(out, async (dir) => {
-    await Deno.writeTextFile(join(dir, "index.html"), await Deno.readTextFile(PAGE_HTML));
+    await Deno.writeTextFile(join(dir, "index.html"), titledPage(html, classifier.record));
     await Deno.writeTextFile(join(dir, "page.js"), script);
     await Deno.mkdir(join(dir, SITE_TFJS));
     for (const file of WASM_FILES) {
       await Deno.copyFile(join(WASM_DIR, file), join(dir, SITE_TFJS, file));
     }
-    await copyRun(classifier.dir, join(dir, SITE_MODEL));
+    await copyRun(classifier.dir, join(dir, SITE_MODEL), classifier.record);
     await Deno.mkdir(join(dir, "samples"));
     for (const sample of samples) await Deno.writeFile(join(dir, sample.file), sample.png);
     const list: SampleImage[] = samples.map(({ png: _, ...s }) => s);
@@ -117,7 +122,11 @@ export async function exportSite(options: ExportOptions): Promise<ExportedSite> 
       await Deno.writeFile(join(dir, "images", name), bytes);
       written.push(`images/${name}`);
     }
-    const mark = { run, model: classifier.record.model, exported_at: new Date().toISOString() };
+    const mark = {
+      run: basename(run),
+      model: classifier.record.model,
+      exported_at: new Date().toISOString(),
+    };
     await Deno.writeTextFile(join(dir, SITE_MARK), JSON.stringify(mark, null, 1));
   });
   return {
@@ -143,17 +152,59 @@ async function checkOut(out: string): Promise<void> {
   }
 }
 
-/** Copy model.json, the weight files it names and run.json. */
-async function copyRun(from: string, to: string): Promise<void> {
+/** Copy model.json and the weight files it names, and write the run's public record. */
+async function copyRun(from: string, to: string, record: RunRecord): Promise<void> {
   await Deno.mkdir(to);
   const modelJson = JSON.parse(await Deno.readTextFile(join(from, "model.json")));
   const files = (modelJson.weightsManifest as { paths: string[] }[]).flatMap((g) => g.paths);
-  for (const file of ["model.json", "run.json", ...files]) {
+  for (const file of ["model.json", ...files]) {
     if (file !== basename(file)) {
       throw new UserError(`${from}/model.json names weights outside its folder (${file})`);
     }
     await Deno.copyFile(join(from, file), join(to, file));
   }
+  await Deno.writeTextFile(join(to, "run.json"), JSON.stringify(publicRecord(record)) + "\n");
+}
+
+/** An absolute path inside a text: at its start or after a space, quote or bracket. */
+const ABSOLUTE_PATH = /(^|[\s"'(=])(\/[^\s"'),;]*)/g;
+
+/**
+ * The run record as a site shows it: every absolute path in its texts (the data's path and
+ * description, where the record and weights were) cut to its last component.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { RunRecord } from "../train/run_record.ts";
+ * const record = { data: { path: "/home/me/roses", description: "your images in /home/me/roses: 5 classes" } };
+ * const shown = publicRecord(record as RunRecord);
+ * assert.deepEqual(shown.data, { path: "roses", description: "your images in roses: 5 classes" });
+ * ```
+ */
+export function publicRecord(record: RunRecord): RunRecord {
+  const cut = (text: string) =>
+    text.replace(ABSOLUTE_PATH, (_, before: string, path: string) => before + lastComponent(path));
+  const walk = (value: unknown): unknown =>
+    typeof value === "string"
+      ? cut(value)
+      : Array.isArray(value)
+      ? value.map(walk)
+      : value !== null && typeof value === "object"
+      ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v)]))
+      : value;
+  return walk(record) as RunRecord;
+}
+
+/** A path's last component, trailing slashes ignored (`/` stays `/`). */
+function lastComponent(path: string): string {
+  return path.split("/").filter((part) => part !== "").at(-1) ?? path;
+}
+
+/** The page with the run's title in its <title> and heading (the page sets it again). */
+function titledPage(html: string, record: RunRecord): string {
+  const title = siteTitle(publicRecord(record)).replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`);
+  return html.replaceAll("CIFAR-100 classifier", title);
 }
 
 /** An image given on the command line, read whole (the page says whether it can use it). */
@@ -183,12 +234,22 @@ async function runData(record: RunRecord): Promise<{ data?: Cifar100; note?: str
   }
 }
 
+/** A folder run's held-out images, when the folder is here as it was. */
+async function heldOutData(record: RunRecord): Promise<{ data?: Cifar100; note?: string }> {
+  try {
+    return { data: await readHeldOut(record) };
+  } catch (e) {
+    return { note: firstLine(e) };
+  }
+}
+
 /** Up to {@linkcode SAMPLE_COUNT} test images of distinct classes, as PNGs. */
 async function sampleImages(
   record: RunRecord,
 ): Promise<{ samples: (SampleImage & { png: Uint8Array })[]; note?: string }> {
-  const { data, note } = await runData(record);
+  const { data, note } = record.data.held_out ? await heldOutData(record) : await runData(record);
   if (!data) return { samples: [], note };
+  const side = data.imageSize ?? IMAGE_SIZE;
   const seen = new Set<number>();
   const samples: (SampleImage & { png: Uint8Array })[] = [];
   for (let i = 0; i < data.test.count && samples.length < SAMPLE_COUNT; i++) {
@@ -199,8 +260,8 @@ async function sampleImages(
       file: `samples/test_${i}.png`,
       class: fine,
       name: record.fine_label_names[fine],
-      superclass: record.coarse_label_names[record.fine_to_coarse[fine]] ?? "?",
-      png: encodePng(cifarImage(data.test.images, i)),
+      superclass: record.coarse_label_names[record.fine_to_coarse[fine]] ?? "",
+      png: encodePng(cifarImage(data.test.images, i, side)),
     });
   }
   return { samples, note: samples.length ? undefined : "the run's test split is empty" };

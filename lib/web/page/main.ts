@@ -14,6 +14,7 @@
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { tf } from "../../engine/backend.ts";
 import { decodeImage, enlarge, type RgbImage, toCifarPixels } from "../../data/image_pixels.ts";
+import { IMAGE_SIZE } from "../../data/dataset.ts";
 import {
   checkRecord,
   type Classifier,
@@ -23,7 +24,7 @@ import {
 import { dataCaveat } from "../../report/analysis.ts";
 import type { RunRecord } from "../../train/run_record.ts";
 import { firstLine } from "../../util/user_error.ts";
-import { type SampleImage, SAMPLES_FILE, SITE_MODEL } from "../site.ts";
+import { type SampleImage, SAMPLES_FILE, SITE_MODEL, siteTitle } from "../site.ts";
 import { showResult, showSeen } from "./view.ts";
 
 /** Largest file the page reads, in bytes (a photo is a few MB; decoding checks megapixels too). */
@@ -91,19 +92,33 @@ async function loadSiteClassifier(): Promise<Classifier> {
   return { model, record, inputSize: model.inputs[0].shape[1] as number, dir: SITE_MODEL };
 }
 
-/** The model's name, size, accuracy and data, and a plain warning when it is not CIFAR-100. */
+/**
+ * The run's title, model, size, accuracy, data and input, and a plain warning when it is not
+ * CIFAR-100 (a folder of your own images is not meant to be).
+ */
 function describeModel(classifier: Classifier): void {
   const { record, model } = classifier;
+  const title = siteTitle(record);
+  document.title = title;
+  byId("title").textContent = title;
+  const folder = record.data?.held_out !== undefined;
   const accuracy = typeof record.test_accuracy === "number"
-    ? `${(record.test_accuracy * 100).toFixed(1)}% test accuracy`
+    ? `${(record.test_accuracy * 100).toFixed(1)}% ${folder ? "held-out" : "test"} accuracy`
     : "no test accuracy recorded";
   const params = model.countParams().toLocaleString("en");
+  const side = imageSide(record);
+  const input = record.preprocessing
+    ? `Images are brought to ${side}x${side} (${record.preprocessing}).`
+    : `Images are brought to ${side}x${side}.`;
   byId("model").textContent = `${record.model.toUpperCase()}: ${params} parameters, ` +
-    `${accuracy}, ${record.epochs ?? "?"} epoch${record.epochs === 1 ? "" : "s"}. Data: ${
+    `${accuracy}, ${record.epochs ?? "?"} epoch${record.epochs === 1 ? "" : "s"}, ` +
+    `${record.fine_label_names.length} classes. Data: ${
       record.data?.description ?? "unknown"
-    }.`;
+    }. ${input}`;
   const caveat = record.synthetic
     ? "Trained on SYNTHETIC data, not CIFAR-100: its answers say nothing about photos."
+    : folder
+    ? undefined
     : dataCaveat(record);
   byId("caveat").textContent = caveat ? `⚠ ${caveat}` : "";
 }
@@ -126,15 +141,30 @@ function classifyBytes(classifier: Classifier, bytes: Uint8Array, name: string):
   }
 }
 
+/**
+ * The side images are read at, as predict reads them: a folder run's input size (its images
+ * were brought to it from files of any size), else CIFAR's 32.
+ */
+function imageSide(record: RunRecord): number {
+  return record.preprocessing && record.input_size ? record.input_size : IMAGE_SIZE;
+}
+
 /** Classify a decoded image: the same pixels and call `deno task predict` makes. */
 function classifyImage(classifier: Classifier, image: RgbImage, name: string, url: string): void {
-  const pixels = toCifarPixels(image);
+  const side = imageSide(classifier.record);
+  const pixels = toCifarPixels(image, side);
   const [top5] = predictTopK(classifier, pixels, 5);
   say(undefined);
   const original = byId<HTMLImageElement>("original");
   original.src = url;
   byId("original-caption").textContent = `${name} (${image.width}x${image.height})`;
-  showSeen(byId<HTMLCanvasElement>("seen"), enlarge({ width: 32, height: 32, data: pixels }, 6));
+  // Drawn about 192 px wide, whatever the side.
+  const scale = Math.max(1, Math.round(192 / side));
+  showSeen(
+    byId<HTMLCanvasElement>("seen"),
+    enlarge({ width: side, height: side, data: pixels }, scale),
+  );
+  byId("seen-caption").textContent = `As the model sees it: centre crop, ${side}x${side}`;
   showResult(byId("result"), byId("bars"), name, top5);
 }
 
@@ -229,7 +259,7 @@ async function showSamples(classifier: Classifier): Promise<void> {
   for (const sample of samples) {
     const button = document.createElement("button");
     button.type = "button";
-    button.title = `${sample.name} (${sample.superclass})`;
+    button.title = sample.superclass ? `${sample.name} (${sample.superclass})` : sample.name;
     const img = document.createElement("img");
     img.src = sample.file;
     img.alt = sample.name;

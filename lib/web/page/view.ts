@@ -22,7 +22,7 @@ export function showSeen(canvas: HTMLCanvasElement, image: RgbImage): void {
 }
 
 /**
- * Show the top classes as a bar chart (name, superclass, probability) and record them on
+ * Show the top classes as a bar chart (name, superclass if any, probability) and record them on
  * `result` as `data-top5` (JSON of the {@linkcode TopClass}es) and `data-file`.
  */
 export function showResult(
@@ -38,9 +38,12 @@ export function showResult(
     const name = document.createElement("span");
     name.className = "name";
     name.textContent = `${t.rank}. ${t.name}`;
-    const superclass = document.createElement("small");
-    superclass.textContent = t.superclass;
-    name.append(superclass);
+    // A folder's classes have no superclass to show.
+    if (t.superclass) {
+      const superclass = document.createElement("small");
+      superclass.textContent = t.superclass;
+      name.append(superclass);
+    }
     const track = document.createElement("span");
     const fill = document.createElement("span");
     fill.className = "fill";
