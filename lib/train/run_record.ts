@@ -6,6 +6,7 @@
  * @module
  */
 import type { DataOrigin } from "../data/dataset.ts";
+import type { IgnoredCounts } from "../data/image_folder.ts";
 import type { WeightsKind } from "../models/vgg16_weights.ts";
 import { UserError } from "../util/errors.ts";
 import type { LossName, ModelName } from "./hyp.ts";
@@ -33,6 +34,17 @@ export interface RunRecord {
     id: string;
     path?: string;
     note?: string;
+    /**
+     * A folder of images: what the test fields measure. `split`: drawn from the folder by the
+     * seed (`--validation-split`); `given`: its test/ (val/, valid/) folder. `files` (relative
+     * to the folder) in the order of `test_labels`; `digest` identifies the whole held-out set
+     * (lib/data/image_folder.ts `HeldOut`).
+     */
+    held_out?: { kind: "split" | "given"; name: string; digest: string; files: string[] };
+    /** A folder of images: the files that did not decode, and why (each left out). */
+    skipped?: { file: string; reason: string }[];
+    /** A folder of images: the hidden, non-image and stray files and folders not read. */
+    ignored?: IgnoredCounts;
   };
   synthetic: boolean;
   /**
@@ -81,9 +93,17 @@ export interface RunRecord {
   /** Top-1 probability (softmax of the logits) of every test image, to 3 decimals. */
   test_confidences: number[];
   test_labels: number[];
+  /** Superclass of each class; empty, as `coarse_label_names`, when there are none (a folder). */
   fine_to_coarse: number[];
+  /** The class names: CIFAR-100's fine labels, or a folder's class folders in Keras's order. */
   fine_label_names: string[];
   coarse_label_names: string[];
+  /**
+   * How images of any size were brought to `input_size` (lib/data/image_pixels.ts
+   * `PREPROCESSING`): set when the data was a folder of images, which predict then reads the
+   * same way at `input_size`; absent for CIFAR's 32 px images (resized to `input_size`).
+   */
+  preprocessing?: string;
   summary: string;
   /**
    * Calibration temperature (lib/inference/calibration.ts, notebook 07): `deno task predict`
@@ -113,6 +133,7 @@ export interface RunRecord {
   weights?: string;
   /** `imagenet` (Keras's file, MD5 checked), `file` (another file) or `random` (`--weights none`). */
   weights_kind?: WeightsKind;
+  /** The model's input side (every model; absent in older records: 32, or VGG16's model). */
   input_size?: number;
   fine_tune?: boolean;
   feature_seconds?: number;
