@@ -88,7 +88,7 @@ Deno.test("image folder: classes are the folders in code-point order, every usab
     assert.equal(split.fineLabels.length, split.count);
     assert.ok(split.coarseLabels.every((c) => c === 255));
   }
-  assert.equal(data.source.kind, "image-folder");
+  assert.equal(data.source.kind, "folder");
   assert.match(data.source.description, /6 classes, \d+ training and \d+ held-out images/);
 });
 
@@ -143,7 +143,7 @@ Deno.test("image folder: the validation split is stratified by class and lists i
       assert.equal(held, expected, `${name}: ${held} of ${n} held out at ${fraction}`);
     }
     assert.deepEqual(data.heldOut.files, [...data.test.files!].sort());
-    assert.equal(data.heldOut.kind, "validation");
+    assert.equal(data.heldOut.kind, "split");
     const train = new Set(data.train.files);
     assert.ok(data.test.files!.every((f) => !train.has(f)), "no held-out file is trained on");
   }

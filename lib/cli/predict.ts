@@ -2,10 +2,12 @@
  * The command line behind `deno task predict`: classify your own images with a trained model.
  *
  * The run folder is one saved by `deno task train` or a notebook (`runs/<model>/`: model.json,
- * weights.bin, run.json). Each PNG or JPEG, of any size, is centre-cropped to a square and
- * area-averaged down to 32x32 (lib/data/images.ts), preprocessed as the model was trained,
- * and classified. stdout gets one JSON line per image that could be read:
- * `{"file", "width", "height", "top": [{rank, class, name, superclass, probability}, ...]}`;
+ * weights.bin, run.json). Each image file, of any size, is centre-cropped to a square and
+ * area-averaged to the run's side (lib/data/images.ts: 32, or the input size of a run trained on
+ * a folder of images, as in its training), preprocessed as the model was trained, and
+ * classified. stdout gets one JSON line per image that could be read:
+ * `{"file", "width", "height", "top": [{rank, class, name, superclass, probability}, ...]}`
+ * (no superclass when the run's classes have none, as a folder's);
  * stderr gets a readable table. Each file that cannot be read gets one `error:` line naming it
  * and the others are still answered.
  *
@@ -26,7 +28,8 @@ import type { Classifier, ImageFileResult, TopClass } from "../inference/predict
 /** `deno task predict --help`. */
 export const USAGE = `usage: deno task predict --run DIR [--top K] IMAGE...
   DIR: a run folder saved by \`deno task train\` (runs/<model>: model.json, run.json)
-  IMAGE: PNG or JPEG files of any size (centre-cropped, then resized to 32x32)`;
+  IMAGE: PNG, JPEG, BMP, GIF or WebP files of any size (centre-cropped, then resized to
+    32x32, or to the input size of a run trained on a folder of images)`;
 
 /** What the command line asks for. */
 interface PredictArgs {
@@ -54,14 +57,19 @@ function parsePredictArgs(args: string[]): PredictArgs {
 
 /** The JSON line of one classified image. */
 function resultLine(result: ImageFileResult & { ok: true }): string {
-  const { path, width, height, top } = result;
+  const { path, width, height } = result;
+  // A run without superclasses (a folder's classes) has none to name.
+  const top = result.top.map(({ superclass, ...rest }) =>
+    superclass ? { ...rest, superclass } : rest
+  );
   return JSON.stringify({ file: path, width, height, top });
 }
 
 /** The readable report of the classified images (for stderr). */
 function resultTable(classifier: Classifier, results: ImageFileResult[]): string {
   const { record, dir } = classifier;
-  const caveat = dataCaveat(record);
+  // The caveats are about CIFAR-100's results; a folder of your own images is none.
+  const caveat = record.data.held_out ? undefined : dataCaveat(record);
   const lines = [
     `Model: ${record.model.toUpperCase()} from ${dir}` +
     (record.synthetic ? " (trained on SYNTHETIC data: its answers say nothing about photos)" : "") +
@@ -73,7 +81,9 @@ function resultTable(classifier: Classifier, results: ImageFileResult[]): string
     lines.push("", `${result.path} (${result.width}x${result.height})`);
     const width = Math.max(...result.top.map((t: TopClass) => t.name.length));
     for (const t of result.top) {
-      lines.push(`  ${t.rank}. ${t.name.padEnd(width)}  ${pct(t.probability)}  ${t.superclass}`);
+      lines.push(
+        `  ${t.rank}. ${t.name.padEnd(width)}  ${pct(t.probability)}  ${t.superclass}`.trimEnd(),
+      );
     }
   }
   return lines.join("\n");

@@ -9,7 +9,13 @@
  *
  * @module
  */
-import { parseCommandLine, runCommand, UsageError, wholeNumber } from "../util/errors.ts";
+import {
+  parseCommandLine,
+  runCommand,
+  UsageError,
+  UserError,
+  wholeNumber,
+} from "../util/errors.ts";
 import type { ExperimentConfig } from "../train/experiment_config.ts";
 import type { AugmentName, LossName, ModelName } from "../train/hyp.ts";
 import type { RunRecord } from "../train/run_record.ts";
@@ -18,11 +24,12 @@ import { signalExitCode, stopOnSignals } from "../util/interrupt.ts";
 /** `deno task train --help`. */
 export const USAGE =
   `usage: deno task train --model <mlp|cnn|vgg16|resnet9> [--epochs N] [--batch-size N]
-  [--data PATH|synthetic] [--limit-train N] [--limit-test N] [--seed N] [--out DIR]
-  [--loss categorical_crossentropy|binary_crossentropy] [--workers N]
+  [--data PATH|DIR|synthetic] [--limit-train N] [--limit-test N] [--seed N] [--out DIR]
+  [--loss categorical_crossentropy|binary_crossentropy] [--workers N] [--input-size N]
+  a folder of your images (DIR/<class>/...): [--validation-split F] (default 0.2)
   mlp, cnn, resnet9: [--augment crop+flip|crop|none] (default crop+flip for resnet9, else none)
   [--resume|--restart] [--keep-best] (a checkpoint in <out>/<model>/)
-  vgg16 only: [--weights PATH|none] [--input-size N] [--fine-tune]`;
+  vgg16 only: [--weights PATH|none] [--fine-tune]`;
 
 /**
  * Parse the flags into a config (values are checked by the experiment's validation).
@@ -45,6 +52,7 @@ function parseTrainArgs(args: string[]): ExperimentConfig {
       loss: { type: "string" },
       weights: { type: "string" },
       "input-size": { type: "string" },
+      "validation-split": { type: "string" },
       "fine-tune": { type: "boolean" },
       workers: { type: "string" },
       augment: { type: "string" },
@@ -69,6 +77,7 @@ function parseTrainArgs(args: string[]): ExperimentConfig {
     loss: v.loss as LossName | undefined,
     weights: v.weights,
     inputSize: wholeNumber("--input-size", v["input-size"]),
+    validationSplit: fraction("--validation-split", v["validation-split"]),
     fineTune: v["fine-tune"] || undefined,
     workers: wholeNumber("--workers", v.workers),
     augment: v.augment as AugmentName | undefined,
@@ -76,6 +85,16 @@ function parseTrainArgs(args: string[]): ExperimentConfig {
     checkpoint: v.resume ? "resume" : v.restart ? "restart" : "ask",
     keepBest: v["keep-best"] || undefined,
   };
+}
+
+/** A fraction flag's number, or undefined when not given (its range is the config's to check). */
+function fraction(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === "" || Number.isNaN(n)) {
+    throw new UserError(`${flag} must be a fraction between 0 and 1 (e.g. 0.2), got '${value}'`);
+  }
+  return n;
 }
 
 /** The command that resumes a stopped run: its own flags, with --resume in place of --restart. */
@@ -89,6 +108,9 @@ function resumeCommand(args: string[]): string {
 
 /** The JSON line: the record without the per-image and per-class arrays. */
 function summaryLine(record: RunRecord): string {
+  const heldOut = record.data.held_out;
+  const { files: _h, ...heldOutSummary } = heldOut ?? { files: [] };
+  const data = heldOut ? { ...record.data, held_out: heldOutSummary } : record.data;
   const {
     test_predictions: _p,
     test_confidences: _q,
@@ -99,7 +121,7 @@ function summaryLine(record: RunRecord): string {
     summary: _s,
     ...rest
   } = record;
-  return JSON.stringify(rest);
+  return JSON.stringify({ ...rest, data });
 }
 
 /** Run the command line; returns the exit code. */

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { IMAGE_BYTES, IMAGE_SIZE } from "./dataset.ts";
+import { IMAGE_SIZE } from "./dataset.ts";
 import { mulberry32 } from "../util/random.ts";
 
 /** How to augment. */
@@ -30,9 +30,10 @@ function reflect(i: number, size: number): number {
 
 /**
  * A random crop (after mirror padding) and flip of each image in a batch of uint8 NHWC
- * 32x32x3 images, drawn from `seed`: the same seed gives the same batch.
+ * `imageSize` x `imageSize` x 3 images, drawn from `seed`: the same seed gives the same batch.
  *
- * @param pixels `count * 3072` bytes; not modified
+ * @param pixels `count * imageSize * imageSize * 3` bytes; not modified
+ * @param imageSize side of the images (default CIFAR's 32)
  * @returns a new array of the same size
  * @example
  * ```ts
@@ -48,17 +49,21 @@ export function augmentBatch(
   count: number,
   options: AugmentOptions,
   seed: number,
+  imageSize = IMAGE_SIZE,
 ): Uint8Array {
-  if (pixels.length !== count * IMAGE_BYTES) {
+  const size = imageSize;
+  const imageBytes = size * size * 3;
+  if (pixels.length !== count * imageBytes) {
     throw new RangeError(`augmentBatch: ${pixels.length} bytes for ${count} images`);
   }
   const { crop, flip } = options;
-  if (!(Number.isInteger(crop) && crop >= 0 && crop < IMAGE_SIZE)) {
-    throw new RangeError(`augmentBatch: crop must be a whole number in [0, 31], got ${crop}`);
+  if (!(Number.isInteger(crop) && crop >= 0 && crop < size)) {
+    throw new RangeError(
+      `augmentBatch: crop must be a whole number in [0, ${size - 1}], got ${crop}`,
+    );
   }
   const random = mulberry32(seed);
   const out = new Uint8Array(pixels.length);
-  const size = IMAGE_SIZE;
   // Byte offset, within a source row, of each output column (this image's shift and flip).
   const columns = new Int32Array(size);
   for (let n = 0; n < count; n++) {
@@ -68,7 +73,7 @@ export function augmentBatch(
     for (let c = 0; c < size; c++) {
       columns[c] = reflect((mirrored ? size - 1 - c : c) + dx, size) * 3;
     }
-    const image = n * IMAGE_BYTES;
+    const image = n * imageBytes;
     for (let r = 0; r < size; r++) {
       const row = image + reflect(r + dy, size) * size * 3;
       let at = image + r * size * 3;

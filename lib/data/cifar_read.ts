@@ -93,6 +93,17 @@ async function resolveDataFolder(
 }
 
 /**
+ * Whether `folder` holds CIFAR-100 as {@linkcode readDataFolder} reads it (its files, or a
+ * `cifar-100-binary/` or `cifar-100-python/` inside), rather than, say, folders of images.
+ */
+export async function holdsCifarFiles(folder: string): Promise<boolean> {
+  const { folder: resolved } = await resolveDataFolder(folder);
+  return resolved !== folder ||
+    await isFile(join(folder, BINARY_FILES.train)) ||
+    await isFile(join(folder, PYTHON_FILES.meta));
+}
+
+/**
  * Read an extracted folder (see {@linkcode resolveDataFolder} for which one). Its origin is
  * `unverified`: the files inside the archives have no published checksums.
  *

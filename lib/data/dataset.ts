@@ -42,10 +42,10 @@ export type DataOrigin = "official" | "unofficial" | "unverified" | "synthetic";
 /** Where a dataset came from. */
 export interface DataSource {
   /**
-   * archive/folder: given explicitly; cache: found in the cache folder; download: just fetched;
-   * image-folder: a folder of your own images, one sub-folder per class.
+   * archive/folder: given explicitly (a folder: CIFAR-100 extracted, or your own images, one
+   * sub-folder per class); cache: found in the cache folder; download: just fetched.
    */
-  kind: "archive" | "folder" | "cache" | "download" | "synthetic" | "image-folder";
+  kind: "archive" | "folder" | "cache" | "download" | "synthetic";
   /** The file or folder actually read. */
   path?: string;
   /** MD5 of the archive, when an archive was read. */
@@ -83,4 +83,9 @@ export interface Cifar100 {
   source: DataSource;
   /** Side of every image in both splits; absent means {@linkcode IMAGE_SIZE} (32). */
   imageSize?: number;
+  /**
+   * How the images were brought to {@linkcode Cifar100.imageSize} from files of any size
+   * (lib/data/image_pixels.ts `PREPROCESSING`); absent for CIFAR's own 32 px images.
+   */
+  preprocessing?: string;
 }

@@ -3,7 +3,7 @@
  * (uint8, converted per batch) and precomputed features (VGG16 head).
  * @module
  */
-import { IMAGE_BYTES, IMAGE_SIZE } from "./dataset.ts";
+import { IMAGE_SIZE } from "./dataset.ts";
 import { augmentBatch, type AugmentOptions } from "./augment.ts";
 
 /** A labelled set the training loop can batch from, in any order. */
@@ -29,19 +29,21 @@ export interface Examples {
  *
  * @param scale multiply pixel bytes by this: 1/255 gives [0,1] (MLP, CNN); 1 keeps
  *   0..255 (what VGG16's preprocessing expects).
+ * @param imageSize side of the square images (the data's; default CIFAR's 32)
  */
 export function imageExamples(
   split: { images: Uint8Array; count: number },
   labels: Uint8Array,
   scale = 1 / 255,
+  imageSize = IMAGE_SIZE,
 ): Examples {
-  const size = IMAGE_BYTES;
+  const size = imageSize * imageSize * 3;
   if (split.images.length !== split.count * size) {
     throw new Error(`images hold ${split.images.length} bytes, expected ${split.count} x ${size}`);
   }
   return {
     count: split.count,
-    shape: [IMAGE_SIZE, IMAGE_SIZE, 3],
+    shape: [imageSize, imageSize, 3],
     labels,
     gather(indices) {
       const out = new Float32Array(indices.length * size);
@@ -57,7 +59,7 @@ export function imageExamples(
       for (let b = 0; b < indices.length; b++) {
         bytes.set(split.images.subarray(indices[b] * size, (indices[b] + 1) * size), b * size);
       }
-      const augmented = augmentBatch(bytes, indices.length, augment, seed);
+      const augmented = augmentBatch(bytes, indices.length, augment, seed, imageSize);
       const out = new Float32Array(augmented.length);
       for (let i = 0; i < augmented.length; i++) out[i] = augmented[i] * scale;
       return out;

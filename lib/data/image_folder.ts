@@ -80,8 +80,8 @@ export interface SkippedFile {
 
 /** The images a model is evaluated on, and how they were chosen. */
 export interface HeldOut {
-  /** `validation`: drawn from the folder by the seed; `given`: the folder's test/ (val/, valid/). */
-  kind: "validation" | "given";
+  /** `split`: drawn from the folder by the seed; `given`: the folder's test/ (val/, valid/). */
+  kind: "split" | "given";
   /** What accuracy on it is called, e.g. `validation split (20%, seed 1)` or `test/ folder`. */
   name: string;
   /** The held-out files, relative to the folder, sorted. */
@@ -217,6 +217,7 @@ export async function loadImageFolder(
     fineToCoarse: new Uint8Array(classes).fill(255),
     source,
     imageSize: settings.imageSize,
+    preprocessing: PREPROCESSING,
     heldOut,
     skipped,
     ignored: listing.ignored,
@@ -457,7 +458,7 @@ function heldOutOf(
   for (const { path, md5 } of held) digest.update(`${path}\t${md5}\n`);
   const percent = Math.round(settings.validationSplit * 1000) / 10;
   return {
-    kind: listing.heldOutFolder ? "given" : "validation",
+    kind: listing.heldOutFolder ? "given" : "split",
     name: listing.heldOutFolder
       ? `${listing.heldOutFolder}/ folder`
       : `validation split (${percent}%, seed ${settings.seed})`,
@@ -492,7 +493,7 @@ function sourceOf(
     (read.skipped.length > 0 ? `; ${read.skipped.length} files skipped` : "") +
     (ignored > 0 ? `; ${ignored} other files and folders ignored` : "");
   return {
-    kind: "image-folder",
+    kind: "folder",
     path: dir,
     synthetic: false,
     // No origin of its own yet: report/analysis.ts maps every origin to a caption, and adding one

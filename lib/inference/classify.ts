@@ -1,5 +1,5 @@
 /**
- * Classifying 32x32 images with a loaded model, the part that `deno task predict`
+ * Classifying images with a loaded model, the part that `deno task predict`
  * (lib/inference/predict.ts, which loads the model from disk and re-exports this module) and the
  * web page (lib/web/, which loads it over HTTP) share, so both give the same answer: the
  * examples' scaling (lib/data/examples.ts: pixels / 255 for the MLP, the CNN and ResNet-9,
@@ -12,10 +12,10 @@
  * @module
  */
 import { tf } from "../engine/backend.ts";
-import { IMAGE_BYTES, IMAGE_SIZE } from "../data/dataset.ts";
+import { IMAGE_SIZE } from "../data/dataset.ts";
 import { imageExamples } from "../data/examples.ts";
 import { logitsOf } from "../models/logits.ts";
-import { vgg16Input } from "../models/vgg16.ts";
+import { toInputSize, vgg16Input } from "../models/vgg16.ts";
 import { UserError } from "../util/user_error.ts";
 import { EVAL_BATCH_SIZE, MODELS } from "../train/hyp.ts";
 import type { RunRecord } from "../train/run_record.ts";
@@ -24,11 +24,11 @@ import type { RunRecord } from "../train/run_record.ts";
 export interface TopClass {
   /** 1 for the most probable class. */
   rank: number;
-  /** Fine class index, 0..99. */
+  /** Class index (CIFAR-100's fine label, or a folder's class). */
   class: number;
-  /** Fine class name, from the run record. */
+  /** Class name, from the run record. */
   name: string;
-  /** Name of its superclass (coarse class), from the run record. */
+  /** Name of its superclass (coarse class), from the run record; "" when it has none. */
   superclass: string;
   /** The model's softmax probability. */
   probability: number;
@@ -40,7 +40,10 @@ export interface Classifier {
   model: tf.LayersModel;
   /** The run record saved beside it (run.json): class names, superclasses, model, data. */
   record: RunRecord;
-  /** Side of the model's input: 32, or VGG16's input size (the 32 px images are resized). */
+  /**
+   * Side of the model's input: the run's `input_size` (images read at another side,
+   * {@linkcode imageSideOf}, are resized to it).
+   */
   inputSize: number;
   /** The run folder. */
   dir: string;
@@ -58,27 +61,53 @@ export function checkRecord(record: RunRecord, path: string): void {
   const names = record?.fine_label_names;
   const coarse = record?.coarse_label_names;
   const mapping = record?.fine_to_coarse;
+  // No superclasses (a folder of images) is no coarse names and no mapping.
+  const mapped = Array.isArray(coarse) && Array.isArray(mapping) &&
+    (coarse.length === 0 ? mapping.length === 0 : mapping.length === names?.length);
   const problem = !MODELS.includes(record?.model)
     ? `model '${record?.model}' is not one of ${MODELS.join(", ")}`
     : !Array.isArray(names) || names.length === 0
     ? "fine_label_names is missing"
-    : !Array.isArray(coarse) || !Array.isArray(mapping) || mapping.length !== names.length
+    : !mapped
     ? "coarse_label_names or fine_to_coarse is missing or does not match the fine classes"
     : undefined;
   if (problem) throw new UserError(`run record ${path}: ${problem}; train the model again`);
 }
 
 /**
- * The model's input for a batch of 32x32 uint8 images, preprocessed as in training.
+ * The side at which a run's images are read from files ({@linkcode modelInput} takes them so):
+ * its `input_size` when its data was brought to size from files of any size (a folder of images,
+ * `record.preprocessing`), else CIFAR's 32, which the model resizes to its input as in training.
+ *
+ * @param record the run's record
+ * @returns the side in pixels
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { RunRecord } from "../train/run_record.ts";
+ * const folder = { input_size: 64, preprocessing: "centre-crop+area/1" } as RunRecord;
+ * assert.equal(imageSideOf(folder), 64);
+ * assert.equal(imageSideOf({ input_size: 64 } as RunRecord), 32);
+ * ```
+ */
+export function imageSideOf(record: RunRecord): number {
+  return record.preprocessing && record.input_size ? record.input_size : IMAGE_SIZE;
+}
+
+/**
+ * The model's input for a batch of uint8 images at the run's side ({@linkcode imageSideOf}),
+ * preprocessed as in training.
  *
  * @param classifier the loaded model and its run
- * @param pixels `[N, 32, 32, 3]` bytes
- * @returns MLP/CNN: pixels / 255; VGG16: 0..255 resized to its input size, caffe-preprocessed
+ * @param pixels `[N, side, side, 3]` bytes
+ * @returns MLP/CNN/ResNet-9: pixels / 255 at the model's input size; VGG16: 0..255 at its input
+ *   size, caffe-preprocessed
  */
 export function modelInput(classifier: Classifier, pixels: Uint8Array): tf.Tensor4D {
-  const count = pixels.length / IMAGE_BYTES;
+  const side = imageSideOf(classifier.record);
+  const count = pixels.length / (side * side * 3);
   if (!Number.isInteger(count) || count === 0) {
-    throw new RangeError(`expected [N, 32, 32, 3] bytes, got ${pixels.length}`);
+    throw new RangeError(`expected [N, ${side}, ${side}, 3] bytes, got ${pixels.length}`);
   }
   const vgg16 = classifier.record.model === "vgg16";
   // The examples' conventions: [0, 1] for the small models, 0..255 for VGG16.
@@ -86,11 +115,12 @@ export function modelInput(classifier: Classifier, pixels: Uint8Array): tf.Tenso
     { images: pixels, count },
     new Uint8Array(count),
     vgg16 ? 1 : 1 / 255,
+    side,
   );
   const batch = examples.gather(Array.from({ length: count }, (_, i) => i));
   return tf.tidy(() => {
-    const x = tf.tensor4d(batch, [count, IMAGE_SIZE, IMAGE_SIZE, 3]);
-    return vgg16 ? vgg16Input(x, classifier.inputSize) : x;
+    const x = tf.tensor4d(batch, [count, side, side, 3]);
+    return vgg16 ? vgg16Input(x, classifier.inputSize) : toInputSize(x, classifier.inputSize);
   });
 }
 
@@ -120,7 +150,8 @@ export function probabilitiesOf(
  * The `k` most probable fine classes of each image, most probable first.
  *
  * @param classifier from lib/inference/predict.ts's `loadClassifier`
- * @param pixels `[N, 32, 32, 3]` uint8 images, e.g. from `readCifarImage` or a dataset split
+ * @param pixels `[N, side, side, 3]` uint8 images at the run's side ({@linkcode imageSideOf}),
+ *   e.g. from `readCifarImage` or a dataset split
  * @param k classes per image (default 5; at most the number of classes)
  * @param batchSize images per forward pass
  * @returns per image, `k` classes with names, superclasses and probabilities (tempered by the
@@ -158,16 +189,17 @@ export function predictTopK(
   batchSize: number = EVAL_BATCH_SIZE,
 ): TopClass[][] {
   const { record } = classifier;
-  const count = pixels.length / IMAGE_BYTES;
+  const imageBytes = imageSideOf(record) ** 2 * 3;
+  const count = pixels.length / imageBytes;
   if (!Number.isInteger(count)) {
-    throw new RangeError(`expected [N, 32, 32, 3] bytes, got ${pixels.length}`);
+    throw new RangeError(`expected [N, side, side, 3] bytes, got ${pixels.length}`);
   }
   const take = Math.min(k, record.fine_label_names.length);
   const results: TopClass[][] = [];
   for (let first = 0; first < count; first += batchSize) {
     const last = Math.min(first + batchSize, count);
     const [values, indices] = tf.tidy(() => {
-      const x = modelInput(classifier, pixels.subarray(first * IMAGE_BYTES, last * IMAGE_BYTES));
+      const x = modelInput(classifier, pixels.subarray(first * imageBytes, last * imageBytes));
       const probabilities = probabilitiesOf(classifier, x, last - first);
       const top = tf.topk(probabilities, take);
       return [top.values.dataSync(), top.indices.dataSync()];
@@ -179,7 +211,9 @@ export function predictTopK(
           rank: r + 1,
           class: fine,
           name: record.fine_label_names[fine],
-          superclass: record.coarse_label_names[record.fine_to_coarse[fine]] ?? "?",
+          superclass: record.coarse_label_names.length
+            ? record.coarse_label_names[record.fine_to_coarse[fine]] ?? "?"
+            : "",
           probability: values[i * take + r],
         };
       }));
@@ -199,7 +233,8 @@ export function predictTopK(
 export function modelMismatch(model: tf.LayersModel, record: RunRecord): string | undefined {
   const [, height, width, channels] = model.inputs[0].shape;
   const classes = model.outputs[0].shape.at(-1);
-  const expectedSide = record.model === "vgg16" ? record.input_size ?? height : IMAGE_SIZE;
+  // Records before every model had an input size: VGG16's is its model's, the others' 32.
+  const expectedSide = record.input_size ?? (record.model === "vgg16" ? height : IMAGE_SIZE);
   return classes !== record.fine_label_names.length
     ? `it has ${classes} outputs but run.json names ${record.fine_label_names.length} classes`
     : height !== width || channels !== 3 || height !== expectedSide

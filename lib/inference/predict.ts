@@ -12,12 +12,12 @@
  */
 import { dirname, join } from "node:path";
 import { tf } from "../engine/backend.ts";
-import { IMAGE_BYTES } from "../data/dataset.ts";
 import { type CifarImageFile, readCifarImage } from "../data/images.ts";
 import { loadModel } from "../models/model_io.ts";
 import {
   checkRecord,
   type Classifier,
+  imageSideOf,
   modelInput,
   modelMismatch,
   predictTopK,
@@ -128,7 +128,7 @@ export type ImageFileResult =
     /** Size of the image in the file (upright). */
     width: number;
     height: number;
-    /** The 32x32x3 pixels the model saw. */
+    /** The pixels the model was given, at the run's side (lib/inference/classify.ts `imageSideOf`). */
     pixels: Uint8Array;
     /** Most probable first. */
     top: TopClass[];
@@ -141,8 +141,9 @@ export type ImageFileResult =
   };
 
 /**
- * Classify image files: each is read, centre-cropped and resized to 32x32 (lib/data/images.ts),
- * then all readable ones go through the model in batches. A file that cannot be read gets an
+ * Classify image files: each is read, centre-cropped and resized (lib/data/images.ts) to the
+ * run's side ({@linkcode imageSideOf}: a folder-trained run's input size, as in training, else
+ * 32), then all readable ones go through the model in batches. A file that cannot be read gets an
  * error result; the others are still answered.
  *
  * @param classifier from {@linkcode loadClassifier}
@@ -174,19 +175,21 @@ export async function classifyImageFiles(
   paths: string[],
   k = 5,
 ): Promise<ImageFileResult[]> {
-  // One at a time: only the 3 KB of pixels of each image are kept, not its file.
+  // One at a time: only the pixels of each image at the run's side are kept, not its file.
+  const side = imageSideOf(classifier.record);
+  const imageBytes = side * side * 3;
   const read: (CifarImageFile | { path: string; error: string })[] = [];
   for (const path of paths) {
     try {
-      read.push(await readCifarImage(path));
+      read.push(await readCifarImage(path, side));
     } catch (e) {
       if (!isUserError(e)) throw e;
       read.push({ path, error: e.message });
     }
   }
   const good = read.filter((r): r is CifarImageFile => !("error" in r));
-  const pixels = new Uint8Array(good.length * IMAGE_BYTES);
-  good.forEach((image, i) => pixels.set(image.pixels, i * IMAGE_BYTES));
+  const pixels = new Uint8Array(good.length * imageBytes);
+  good.forEach((image, i) => pixels.set(image.pixels, i * imageBytes));
   const tops = good.length ? predictTopK(classifier, pixels, k) : [];
   let next = 0;
   return read.map((r): ImageFileResult =>

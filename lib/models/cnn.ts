@@ -13,6 +13,7 @@ import { conv2d, dropout, glorot, LayerNames, SeedSequence } from "./layers.ts";
  * @param options.seed fixes initial weights and dropout masks (HYP's `seed`, lib/train/hyp.ts,
  *   or the notebook profile's).
  * @param options.numClasses default 100 (CIFAR-100's fine labels).
+ * @param options.inputSize side of the square RGB input, default 32 (CIFAR's).
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -22,8 +23,10 @@ import { conv2d, dropout, glorot, LayerNames, SeedSequence } from "./layers.ts";
  * assert.equal(model.countParams(), 249_892);
  * ```
  */
-export function buildCnn(options: { numClasses?: number; seed: number }): tf.Sequential {
-  const { numClasses = 100, seed } = options;
+export function buildCnn(
+  options: { numClasses?: number; seed: number; inputSize?: number },
+): tf.Sequential {
+  const { numClasses = 100, seed, inputSize = 32 } = options;
   const seeds = new SeedSequence(seed);
   const names = new LayerNames();
   const conv = (filters: number, inputShape?: number[]) =>
@@ -38,7 +41,7 @@ export function buildCnn(options: { numClasses?: number; seed: number }): tf.Seq
   return tf.sequential({
     name: "cnn",
     layers: [
-      conv(32, [32, 32, 3]),
+      conv(32, [inputSize, inputSize, 3]),
       tf.layers.maxPooling2d({ poolSize: 2, name: names.next("max_pooling2d") }),
       conv(64),
       tf.layers.maxPooling2d({ poolSize: 2, name: names.next("max_pooling2d") }),

@@ -12,6 +12,7 @@ import { dropout, glorot, LayerNames, SeedSequence } from "./layers.ts";
  * @param options.seed fixes initial weights and dropout masks (HYP's `seed`, lib/train/hyp.ts,
  *   or the notebook profile's).
  * @param options.numClasses default 100 (CIFAR-100's fine labels).
+ * @param options.inputSize side of the square RGB input, default 32 (CIFAR's).
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -21,8 +22,10 @@ import { dropout, glorot, LayerNames, SeedSequence } from "./layers.ts";
  * assert.equal(model.countParams(), 1_887_332);
  * ```
  */
-export function buildMlp(options: { numClasses?: number; seed: number }): tf.Sequential {
-  const { numClasses = 100, seed } = options;
+export function buildMlp(
+  options: { numClasses?: number; seed: number; inputSize?: number },
+): tf.Sequential {
+  const { numClasses = 100, seed, inputSize = 32 } = options;
   const seeds = new SeedSequence(seed);
   const names = new LayerNames();
   const dense = (units: number, activation: "relu" | "softmax") =>
@@ -35,7 +38,7 @@ export function buildMlp(options: { numClasses?: number; seed: number }): tf.Seq
   return tf.sequential({
     name: "mlp",
     layers: [
-      tf.layers.flatten({ inputShape: [32, 32, 3], name: names.next("flatten") }),
+      tf.layers.flatten({ inputShape: [inputSize, inputSize, 3], name: names.next("flatten") }),
       dense(512, "relu"),
       dropout(0.2, seeds, names.next("dropout")),
       dense(512, "relu"),

@@ -22,6 +22,8 @@ import { batchNormalization, LayerNames, SeedSequence } from "./layers.ts";
 interface Resnet9Options {
   /** Default 100 (CIFAR-100's fine labels). */
   numClasses?: number;
+  /** Side of the square RGB input, default 32 (CIFAR's); three poolings divide it by 8. */
+  inputSize?: number;
   /** Filters of the first conv; the stages have 2, 4 and 8 times as many. */
   width: number;
   /** Fixes the initial weights. */
@@ -57,7 +59,7 @@ interface Resnet9Options {
  * ```
  */
 export function buildResnet9(options: Resnet9Options): tf.LayersModel {
-  const { numClasses = 100, width, seed, logitScale, batchNorm: norm } = options;
+  const { numClasses = 100, inputSize = 32, width, seed, logitScale, batchNorm: norm } = options;
   const seeds = new SeedSequence(seed);
   const names = new LayerNames();
   /** conv 3x3 same, no bias -> batch norm -> relu. */
@@ -86,7 +88,7 @@ export function buildResnet9(options: Resnet9Options): tf.LayersModel {
     tf.layers.add({ name: names.next("add") })
       .apply([x, block(block(x, filters), filters)]) as tf.SymbolicTensor;
 
-  const input = tf.input({ shape: [32, 32, 3], name: "image" });
+  const input = tf.input({ shape: [inputSize, inputSize, 3], name: "image" });
   let x = block(input, width);
   x = residual(pool(block(x, 2 * width)), 2 * width);
   x = pool(block(x, 4 * width));

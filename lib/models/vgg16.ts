@@ -80,16 +80,27 @@ export function preprocessCaffe(images: tf.Tensor4D): tf.Tensor4D {
 }
 
 /**
- * What VGG16 is fed (training, feature extraction, `deno task predict` and the web page): pixels 0..255 resized (bilinear, half-pixel centres, as
- * TF2) to `inputSize`, then Keras's "caffe" preprocessing.
+ * Images brought to a model's input side: resized bilinearly with half-pixel centres (as TF2's
+ * `tf.image.resize`), or returned as they are when they have that side already. Every model
+ * whose input differs from its data's side (CIFAR's 32 px) is fed through this, in training,
+ * `deno task predict` and the web page alike.
+ *
+ * @param pixels NHWC images, any scale
+ * @param inputSize the model's input side
+ * @returns `[N, inputSize, inputSize, C]`; `pixels` itself when no resize is needed
+ */
+export function toInputSize(pixels: tf.Tensor4D, inputSize: number): tf.Tensor4D {
+  return inputSize === pixels.shape[1]
+    ? pixels
+    : tf.image.resizeBilinear(pixels, [inputSize, inputSize], false, true);
+}
+
+/**
+ * What VGG16 is fed (training, feature extraction, `deno task predict` and the web page): pixels
+ * 0..255 brought to `inputSize` ({@linkcode toInputSize}), then Keras's "caffe" preprocessing.
  */
 export function vgg16Input(pixels: tf.Tensor4D, inputSize: number): tf.Tensor4D {
-  return tf.tidy(() => {
-    const resized = inputSize === pixels.shape[1]
-      ? pixels
-      : tf.image.resizeBilinear(pixels, [inputSize, inputSize], false, true);
-    return preprocessCaffe(resized);
-  });
+  return tf.tidy(() => preprocessCaffe(toInputSize(pixels, inputSize)));
 }
 
 /**

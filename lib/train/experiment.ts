@@ -7,8 +7,12 @@
 import { join } from "node:path";
 import { type BackendInfo, initBackend, type tf } from "../engine/backend.ts";
 import { loadCifar100 } from "../data/cifar100.ts";
-import { type Cifar100, IMAGE_BYTES } from "../data/dataset.ts";
+import { holdsCifarFiles, statOrUndefined } from "../data/cifar_read.ts";
+import { type Cifar100, IMAGE_SIZE } from "../data/dataset.ts";
 import { imageExamples } from "../data/examples.ts";
+import { type ImageFolderData, loadImageFolder } from "../data/image_folder.ts";
+import { toInputSize } from "../models/vgg16.ts";
+import { UserError } from "../util/errors.ts";
 import { countParams, summary } from "../models/summary.ts";
 import { decayedWeights } from "../models/resnet9.ts";
 import { saveModel } from "../models/model_io.ts";
@@ -58,7 +62,7 @@ export async function runExperiment(
   // VGG16 weights first: a missing 58 MB file should fail before a long data load.
   const vgg16 = run.vgg16 ? await import("./vgg16_transfer.ts") : undefined;
   const weights = await vgg16?.resolveWeights(run);
-  const data = await runData(run, hooks);
+  const data = await runData(run, hooks, log);
   log(`Data: ${data.source.description}`);
   if (data.source.note) log(`Note: ${data.source.note}`);
   if (data.source.synthetic) log("SYNTHETIC data: these results are not CIFAR-100 results.");
@@ -73,18 +77,40 @@ export async function runExperiment(
   if (run.out !== null) {
     await saveRecord(record, trained.model, run.out, { keepBest: run.keepBest });
   }
+  // A folder's test fields are its held-out images': named so, with how they were chosen.
+  const heldOut = record.data.held_out;
   log(
-    `Test loss: ${record.test_loss.toFixed(4)} - accuracy: ${record.test_accuracy.toFixed(4)}` +
+    `${heldOut ? `Held-out (${heldOut.name})` : "Test"} loss: ${record.test_loss.toFixed(4)}` +
+      ` - accuracy: ${record.test_accuracy.toFixed(4)}` +
       ` - top-5 accuracy: ${record.top5_accuracy.toFixed(4)}`,
   );
   trained.model.dispose();
   return record;
 }
 
-/** The run's data: loaded (with its limits), or the given dataset with the limits applied. */
-async function runData(run: Run, hooks: ExperimentHooks): Promise<Cifar100> {
+/**
+ * The run's data: loaded (with its limits), or the given dataset with the limits applied. A
+ * folder that does not hold CIFAR-100's files is read as a folder of your own images, at the
+ * model's input size; the loader names each file it skips, once.
+ */
+async function runData(
+  run: Run,
+  hooks: ExperimentHooks,
+  log: (line: string) => void,
+): Promise<Cifar100> {
   const { limitTrain, limitTest } = run;
   if (run.dataset) return limited(run.dataset, limitTrain, limitTest);
+  if (run.data && await isImageFolder(run.data)) {
+    const data = await loadImageFolder(run.data, {
+      seed: run.seed,
+      imageSize: run.inputSize,
+      validationSplit: run.validationSplit,
+      cacheDir: run.cacheDir && join(run.cacheDir, "image-folders"),
+      log,
+      onProgress: hooks.onProgress ? (d, t) => hooks.onProgress!(d, t, {}) : undefined,
+    });
+    return limited(data, limitTrain, limitTest);
+  }
   return await loadCifar100({
     data: run.data,
     seed: run.seed,
@@ -117,6 +143,7 @@ function runRecord(
       id: data.source.id,
       path: data.source.path,
       note: data.source.note,
+      ...(isFolderData(data) ? folderFields(data) : {}),
     },
     synthetic: data.source.synthetic,
     official_data: data.source.origin === "official",
@@ -154,9 +181,27 @@ function runRecord(
     started_at: started.toISOString(),
     seconds_total: (Date.now() - started.getTime()) / 1000,
     test_labels: Array.from(data.test.fineLabels),
-    fine_to_coarse: Array.from(data.fineToCoarse),
+    // No superclasses, no mapping: a folder's 255s would name none.
+    fine_to_coarse: data.coarseLabelNames.length ? Array.from(data.fineToCoarse) : [],
     fine_label_names: data.fineLabelNames,
     coarse_label_names: data.coarseLabelNames,
+    input_size: run.inputSize,
+    ...(data.preprocessing ? { preprocessing: data.preprocessing } : {}),
+  };
+}
+
+/** Whether the data is a folder of images (lib/data/image_folder.ts), with its held-out set. */
+function isFolderData(data: Cifar100): data is ImageFolderData {
+  return "heldOut" in data;
+}
+
+/** What the record says of a folder of images: the held-out files, the skipped, the ignored. */
+function folderFields(data: ImageFolderData): Partial<RunRecord["data"]> {
+  const { kind, name, digest } = data.heldOut;
+  return {
+    held_out: { kind, name, digest, files: [...data.test.files ?? []] },
+    skipped: data.skipped.map(({ path, reason }) => ({ file: path, reason })),
+    ignored: data.ignored,
   };
 }
 
@@ -170,10 +215,12 @@ async function trainSmallModel(
   hooks: ExperimentHooks,
   log: (line: string) => void,
 ): Promise<Trained> {
-  const { seed, threads, dir } = run;
+  const { seed, threads, dir, inputSize } = run;
   const kind = run.model as SmallModel;
   const numClasses = data.fineLabelNames.length;
-  const model = buildSmallModel(kind, seed, numClasses);
+  const imageSize = data.imageSize ?? IMAGE_SIZE;
+  const transform = resizeTransform(run, imageSize);
+  const model = buildSmallModel(kind, seed, numClasses, inputSize);
   const text = summary(model);
   if (hooks.summary !== false) log(text);
   const identity = experimentIdentity(run, data);
@@ -182,11 +229,11 @@ async function trainSmallModel(
     ? undefined
     : await openCheckpoint(dir, identity, run.checkpoint, log);
   const workers = threads > 1
-    ? await startWorkers(threads - 1, run.backend, { model: kind, seed, numClasses })
+    ? await startWorkers(threads - 1, run.backend, { model: kind, seed, numClasses, inputSize })
     : [];
   if (threads > 1) log(`Training on ${threads} threads (data parallel)`);
-  const train = imageExamples(data.train, data.train.fineLabels);
-  const test = imageExamples(data.test, data.test.fineLabels);
+  const train = imageExamples(data.train, data.train.fineLabels, 1 / 255, imageSize);
+  const test = imageExamples(data.test, data.test.fineLabels, 1 / 255, imageSize);
   const optimizer = makeOptimizer(run.optimizer);
   if (run.augment) log(`Augmentation: ${augmentationLabel(run.augment)}`);
   const { schedule, optimizer: { learningRate } } = run;
@@ -202,6 +249,7 @@ async function trainSmallModel(
       loss: run.loss,
       seed,
       validation: test,
+      transform,
       log,
       onProgress: hooks.onProgress,
       workers,
@@ -230,19 +278,49 @@ async function trainSmallModel(
     validationSeconds: result.validationSeconds,
     imagesPerSecond: result.imagesPerSecond,
     // The test set is the validation set: its last epoch's evaluation is the run's.
-    evaluation: result.validation ?? evaluate(model, test, { loss: run.loss }),
+    evaluation: result.validation ?? evaluate(model, test, { loss: run.loss, transform }),
     resumedFromEpoch: resumeFrom?.epoch,
   };
 }
 
-/** Apply limits to a dataset loaded elsewhere (loaders already apply them to their own loads). */
-function limited(data: Cifar100, limitTrain?: number, limitTest?: number): Cifar100 {
+/** Whether `path` is a folder that does not hold CIFAR-100's files (then: images by class). */
+async function isImageFolder(path: string): Promise<boolean> {
+  const info = await statOrUndefined(path);
+  return !!info?.isDirectory && !(await holdsCifarFiles(path));
+}
+
+/**
+ * What brings images of `imageSize` to the run's input size per batch, as VGG16's are brought
+ * (CIFAR's 32 px for another `--input-size`); undefined when they have it already (a folder is
+ * decoded at it).
+ *
+ * @throws {UserError} when the run asks for gradient workers, which take no transform
+ */
+function resizeTransform(
+  run: Run,
+  imageSize: number,
+): ((x: tf.Tensor) => tf.Tensor) | undefined {
+  const { inputSize } = run;
+  if (imageSize === inputSize) return undefined;
+  if (run.threads > 1) {
+    throw new UserError(
+      `--input-size ${inputSize} on ${imageSize} px images trains on one thread: ` +
+        `pass --workers 1`,
+    );
+  }
+  return (x) => toInputSize(x as tf.Tensor4D, inputSize);
+}
+
+/** Apply limits to a dataset loaded elsewhere (the CIFAR loaders apply them to their own). */
+function limited<D extends Cifar100>(data: D, limitTrain?: number, limitTest?: number): D {
+  const imageBytes = (data.imageSize ?? IMAGE_SIZE) ** 2 * 3;
   const cut = (split: Cifar100["train"], n?: number) =>
     n === undefined || n >= split.count ? split : {
-      images: split.images.subarray(0, n * IMAGE_BYTES),
+      images: split.images.subarray(0, n * imageBytes),
       fineLabels: split.fineLabels.subarray(0, n),
       coarseLabels: split.coarseLabels.subarray(0, n),
       count: n,
+      ...(split.files ? { files: split.files.slice(0, n) } : {}),
     };
   return {
     ...data,

@@ -30,8 +30,17 @@ export interface ExperimentConfig {
   model: ModelName;
   epochs?: number;
   batchSize?: number;
-  /** A path, "synthetic", or undefined (env CIFAR100_DATA, the cache, then a download). */
+  /**
+   * A CIFAR-100 archive or folder, a folder of your own images (one sub-folder per class,
+   * lib/data/image_folder.ts), "synthetic", or undefined (env CIFAR100_DATA, the cache, then a
+   * download).
+   */
   data?: string;
+  /**
+   * A folder of your own images without given splits: the share of each class held out, in
+   * (0, 1); default {@linkcode DEFAULT_VALIDATION_SPLIT}.
+   */
+  validationSplit?: number;
   limitTrain?: number;
   limitTest?: number;
   seed?: number;
@@ -52,7 +61,10 @@ export interface ExperimentConfig {
   workers?: number;
   /** VGG16 only: a weights path, or "none" for random weights. */
   weights?: string;
-  /** VGG16 only: input side in pixels (images are upsampled). */
+  /**
+   * The model's input side in pixels: a folder of images is decoded at it, CIFAR's 32 px images
+   * are resized to it. Default 32 for mlp, cnn and resnet9, `HYP.vgg16.inputSize` for vgg16.
+   */
   inputSize?: number;
   /** VGG16 only: after the head, fine-tune block5 at a low learning rate. */
   fineTune?: boolean;
@@ -136,11 +148,21 @@ export interface Run
   readonly labelSmoothing: number;
   /** L2 weight decay of conv and dense kernels (0 for none). */
   readonly weightDecay: number;
+  /** The model's input side (see {@linkcode ExperimentConfig.inputSize}). */
+  readonly inputSize: number;
+  /** Share of each class held out of a folder of images without given splits. */
+  readonly validationSplit: number;
   /** ResNet-9's width (filters of its first conv); undefined for other models. */
   readonly width: number | undefined;
   /** VGG16 only: the weights asked for, the input side and whether block5 is fine-tuned. */
   readonly vgg16: Vgg16Settings | undefined;
 }
+
+/** Share of each class a folder of images holds out, unless the run says otherwise. */
+const DEFAULT_VALIDATION_SPLIT = 0.2;
+
+/** The input side of mlp, cnn and resnet9 unless the run says otherwise: CIFAR's. */
+const SMALL_MODEL_INPUT_SIZE = 32;
 
 /** The settings only VGG16 has (see {@linkcode ExperimentConfig}). */
 export type Vgg16Settings = Readonly<
@@ -174,12 +196,10 @@ export function resolveRun(
   const recipe = runRecipe(config);
   const optimizer = { ...hyp.optimizer, learningRate: recipe.learningRate };
   const out = config.out === undefined ? DEFAULT_OUT : config.out;
+  const inputSize = config.inputSize ??
+    (config.model === "vgg16" ? HYP.vgg16.inputSize : SMALL_MODEL_INPUT_SIZE);
   const vgg16 = config.model === "vgg16"
-    ? {
-      weights: config.weights,
-      inputSize: config.inputSize ?? HYP.vgg16.inputSize,
-      fineTune: !!config.fineTune,
-    }
+    ? { weights: config.weights, inputSize, fineTune: !!config.fineTune }
     : undefined;
   const fineTuned = vgg16?.fineTune
     ? `, then ${optimizerLabel(HYP.vgg16.fineTune.optimizer)} on block5`
@@ -206,6 +226,8 @@ export function resolveRun(
     schedule: recipe.schedule,
     labelSmoothing: recipe.labelSmoothing,
     weightDecay: recipe.weightDecay,
+    inputSize,
+    validationSplit: config.validationSplit ?? DEFAULT_VALIDATION_SPLIT,
     width: config.model === "resnet9" ? HYP.resnet9.width : undefined,
     vgg16,
     checkpoint: config.checkpoint ?? "auto",
@@ -232,6 +254,12 @@ export function validateConfig(config: ExperimentConfig): void {
       throw new UserError(`${flag} must be a whole number >= 1, got '${value}'`);
     }
   }
+  const split = config.validationSplit;
+  if (split !== undefined && !(split > 0 && split < 1)) {
+    throw new UserError(
+      `--validation-split must be a fraction between 0 and 1 (e.g. 0.2), got '${split}'`,
+    );
+  }
   if (config.seed !== undefined && !Number.isInteger(config.seed)) {
     throw new UserError(`--seed must be a whole number, got '${config.seed}'`);
   }
@@ -252,8 +280,8 @@ export function validateConfig(config: ExperimentConfig): void {
     throw new UserError("--augment does not apply to --model vgg16 (cached features)");
   }
   if (config.model !== "vgg16") {
-    for (const [flag, v] of [["--weights", config.weights], ["--input-size", config.inputSize]]) {
-      if (v !== undefined) throw new UserError(`${flag} applies to --model vgg16 only`);
+    if (config.weights !== undefined) {
+      throw new UserError("--weights applies to --model vgg16 only");
     }
     if (config.fineTune) throw new UserError("--fine-tune applies to --model vgg16 only");
   }

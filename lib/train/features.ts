@@ -20,7 +20,7 @@ import { vgg16Input } from "../models/vgg16.ts";
 // Moved to lib/models/vgg16.ts (the web page bundles it without this module's file caches).
 export { vgg16Input };
 
-/** Side of the source images (CIFAR-100 is 32x32). */
+/** Side of the source images by default (CIFAR-100 is 32x32). */
 const SOURCE_SIZE = 32;
 const CHANNELS = 3;
 
@@ -28,6 +28,8 @@ const CHANNELS = 3;
 export interface ExtractOptions {
   /** Side the images are resized to before the base; must equal the base's input size. */
   inputSize: number;
+  /** Side of the given images (a folder's are decoded at the input size); default 32. */
+  imageSize?: number;
   /** Images per forward pass; default `HYP.vgg16.featureBatchSize`. */
   batchSize?: number;
   /** Called after each batch with images done and in all (notebooks use it). */
@@ -84,14 +86,16 @@ export async function extractFeatures(
   images: Uint8Array,
   opts: ExtractOptions,
 ): Promise<ExtractedFeatures> {
-  const { inputSize, batchSize = HYP.vgg16.featureBatchSize } = opts;
+  const { inputSize, imageSize = SOURCE_SIZE, batchSize = HYP.vgg16.featureBatchSize } = opts;
   const [, height, width, channels] = base.inputs[0].shape;
   if (height !== inputSize || width !== inputSize) {
     throw new Error(`base expects ${height}x${width} input, but inputSize is ${inputSize}`);
   }
-  const pixelsPerImage = SOURCE_SIZE * SOURCE_SIZE * CHANNELS;
+  const pixelsPerImage = imageSize * imageSize * CHANNELS;
   if (channels !== CHANNELS || images.length % pixelsPerImage !== 0) {
-    throw new Error(`images must be uint8 [N, 32, 32, 3]; got ${images.length} bytes`);
+    throw new Error(
+      `images must be uint8 [N, ${imageSize}, ${imageSize}, 3]; got ${images.length} bytes`,
+    );
   }
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
@@ -114,7 +118,11 @@ export async function extractFeatures(
       const [first, last] = shares[i + 1];
       if (first === last) return Promise.resolve();
       // A copy: the worker gets its own buffer (transferring would detach the dataset's).
-      return worker.features(images.slice(first * pixelsPerImage, last * pixelsPerImage), batchSize)
+      return worker.features(
+        images.slice(first * pixelsPerImage, last * pixelsPerImage),
+        batchSize,
+        imageSize,
+      )
         .then((part) => features.set(part, first * dim));
     });
     const mine = shares[0][1];
@@ -124,7 +132,7 @@ export async function extractFeatures(
         const pixels = new Float32Array(
           images.subarray(first * pixelsPerImage, last * pixelsPerImage),
         );
-        const x = tf.tensor4d(pixels, [last - first, SOURCE_SIZE, SOURCE_SIZE, CHANNELS]);
+        const x = tf.tensor4d(pixels, [last - first, imageSize, imageSize, CHANNELS]);
         const output = base.predict(vgg16Input(x, inputSize), {
           batchSize: last - first,
         }) as tf.Tensor4D;

@@ -32,6 +32,8 @@ export interface TrainRecipe {
   seed: number;
   /** The data's number of classes. */
   numClasses: number;
+  /** The model's input side (the run's `inputSize`); default 32. */
+  inputSize?: number;
   /** 1, 2, ...: distinct dropout seeds per replica. */
   index: number;
 }
@@ -88,6 +90,8 @@ interface FeaturesRequest {
   type: "features";
   images: Uint8Array;
   batchSize: number;
+  /** Side of the images. */
+  imageSize: number;
 }
 
 /** Worker -> main: the features, row-major [N, 512]. */
@@ -159,8 +163,8 @@ export class GradientWorker {
   }
 
   /** VGG16 features of `images` (a worker started with a {@linkcode Vgg16Recipe}). */
-  async features(images: Uint8Array, batchSize: number): Promise<Float32Array> {
-    const reply = await this.#request({ type: "features", images, batchSize });
+  async features(images: Uint8Array, batchSize: number, imageSize: number): Promise<Float32Array> {
+    const reply = await this.#request({ type: "features", images, batchSize, imageSize });
     return (reply as FeaturesReply).features;
   }
 

@@ -29,7 +29,7 @@ async function build(recipe: ReplicaRecipe): Promise<void> {
   }
   // Another seed than the main thread's, so the replica's dropout masks are its own.
   const seed = recipe.seed + SEED_STRIDE.replica * recipe.index;
-  model = buildSmallModel(recipe.model, seed, recipe.numClasses);
+  model = buildSmallModel(recipe.model, seed, recipe.numClasses, recipe.inputSize);
   variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
 }
 
@@ -71,6 +71,7 @@ self.onmessage = async (event: MessageEvent<WorkerMessage>) => {
     } else if (message.type === "features") {
       const { features } = await extractFeatures(model!, message.images, {
         inputSize: model!.inputs[0].shape[1]!,
+        imageSize: message.imageSize,
         batchSize: message.batchSize,
         progress: false,
       });

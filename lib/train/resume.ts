@@ -53,6 +53,8 @@ interface RunIdentityFields {
   /** The engine: another one rounds differently. */
   backend: string;
   width?: number;
+  /** The model's input side: another one is another model. */
+  input_size: number;
 }
 
 /**
@@ -77,6 +79,7 @@ export function experimentIdentity(run: Run, data: Cifar100): RunIdentity {
     workers: run.threads,
     backend: run.backend,
     width: run.width,
+    input_size: run.inputSize,
   };
   return { ...fields, width: fields.width ?? null };
 }

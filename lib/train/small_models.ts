@@ -15,7 +15,7 @@ export type SmallModel = "mlp" | "cnn" | "resnet9";
 /**
  * A fresh mlp, cnn or resnet9 (HYP's width, head, batch-norm settings and logit scale) with the
  * weights fixed by `seed`, and `numClasses` outputs (the data's classes; default the builders',
- * CIFAR-100's 100).
+ * CIFAR-100's 100), for `inputSize` x `inputSize` images (default 32).
  *
  * @example
  * ```ts
@@ -31,9 +31,10 @@ export function buildSmallModel(
   model: SmallModel,
   seed: number,
   numClasses?: number,
+  inputSize?: number,
 ): tf.LayersModel {
-  if (model === "mlp") return buildMlp({ seed, numClasses });
-  if (model === "cnn") return buildCnn({ seed, numClasses });
+  if (model === "mlp") return buildMlp({ seed, numClasses, inputSize });
+  if (model === "cnn") return buildCnn({ seed, numClasses, inputSize });
   const { width, batchNorm, logitScale, head } = HYP.resnet9;
-  return buildResnet9({ width, seed, batchNorm, logitScale, head, numClasses });
+  return buildResnet9({ width, seed, batchNorm, logitScale, head, numClasses, inputSize });
 }

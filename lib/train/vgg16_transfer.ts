@@ -316,6 +316,7 @@ async function featuresPhase(ctx: Context, base: tf.LayersModel): Promise<Featur
     const compute = async () => {
       const extracted = await extractFeatures(base, data[name].images, {
         inputSize,
+        imageSize: data.imageSize,
         workers: await startFeatureWorkers(),
         onProgress: hooks.onProgress
           ? (done, total) => hooks.onProgress!(done, total, { features: name })
@@ -407,26 +408,30 @@ async function fineTunePhase(
   ctx.log(`Fine-tuning block5 (${trainable.toLocaleString("en-US")} trainable parameters)`);
   // VGG16 takes 0..255 pixels (scale 1), resized and caffe-preprocessed per batch.
   const transform = (x: tf.Tensor) => vgg16Input(x as tf.Tensor4D, inputSize);
-  const test = imageExamples(data.test, data.test.fineLabels, 1);
+  const test = imageExamples(data.test, data.test.fineLabels, 1, data.imageSize);
   const optimizer = makeOptimizer(hyp.fineTune.optimizer);
   try {
     // After setFineTunable: `weights` lists the trainable first, as when the checkpoint was written.
     const resumeFrom = await resumePhase(ctx, PHASES.fineTune, classifier, optimizer);
-    const result = await fit(classifier, imageExamples(data.train, data.train.fineLabels, 1), {
-      epochs: hyp.fineTune.epochs,
-      batchSize: run.batchSize,
-      optimizer,
-      loss: run.loss,
-      // Another shuffle than the head's.
-      seed: run.seed + 1,
-      validation: test,
-      transform,
-      log: ctx.log,
-      onProgress: ctx.hooks.onProgress,
-      resumeFrom,
-      onEpochEnd: phaseCheckpoints(ctx, phase, classifier, optimizer, classifier),
-      signal: ctx.hooks.signal,
-    });
+    const result = await fit(
+      classifier,
+      imageExamples(data.train, data.train.fineLabels, 1, data.imageSize),
+      {
+        epochs: hyp.fineTune.epochs,
+        batchSize: run.batchSize,
+        optimizer,
+        loss: run.loss,
+        // Another shuffle than the head's.
+        seed: run.seed + 1,
+        validation: test,
+        transform,
+        log: ctx.log,
+        onProgress: ctx.hooks.onProgress,
+        resumeFrom,
+        onEpochEnd: phaseCheckpoints(ctx, phase, classifier, optimizer, classifier),
+        signal: ctx.hooks.signal,
+      },
+    );
     const evaluation = result.validation ??
       evaluate(classifier, test, { loss: run.loss, transform });
     return { ...result, evaluation, trainable };
