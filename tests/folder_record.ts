@@ -30,7 +30,7 @@ export function folderRecord(
       description: data.source.description,
       id: data.source.id,
       path: dataPath,
-      held_out: { ...data.heldOut, kind: "split" },
+      held_out: { ...data.heldOut, files: [...data.test.files ?? []] },
       skipped: data.skipped.map((s) => ({ file: s.path, reason: s.reason })),
       ignored: data.ignored,
     },

@@ -25,7 +25,7 @@ Deno.test("a folder run's held-out images are the loader's, pixel for pixel", as
   const record = folderRecord(data, fixture.dir);
   const again = await runTestImages(record);
   assert.equal(again.test.count, data.test.count);
-  assert.deepEqual(again.test.files, data.heldOut.files);
+  assert.deepEqual(again.test.files, data.test.files);
   assert.deepEqual(Array.from(again.test.fineLabels), Array.from(data.test.fineLabels));
   assert.deepEqual(again.test.images, data.test.images);
   assert.equal(again.imageSize, 24);

@@ -15,12 +15,13 @@
  */
 import { join } from "node:path";
 import { tf } from "../engine/backend.ts";
-import { IMAGE_BYTES, IMAGE_SIZE } from "../data/dataset.ts";
+import { IMAGE_BYTES } from "../data/dataset.ts";
 import { loadCifar100 } from "../data/cifar100.ts";
 import { logitsOf } from "../models/logits.ts";
 import { EVAL_BATCH_SIZE } from "../train/hyp.ts";
 import { runTestImages } from "../train/profile.ts";
 import { readRunRecord, type RunRecord } from "../train/run_record.ts";
+import { imageSideOf } from "./classify.ts";
 import { type Classifier, modelInput } from "./predict.ts";
 
 /** One confidence bin of a reliability diagram. */
@@ -122,10 +123,7 @@ interface Logits {
  * preprocessed as `deno task predict` does.
  */
 export function classifierLogits(classifier: Classifier, pixels: Uint8Array): Logits {
-  const { record } = classifier;
-  // The side predict reads images at: a folder's were brought to its input size.
-  const side = record.preprocessing && record.input_size ? record.input_size : IMAGE_SIZE;
-  const imageBytes = side * side * 3;
+  const imageBytes = imageSideOf(classifier.record) ** 2 * 3;
   const count = pixels.length / imageBytes;
   const classes = classifier.record.fine_label_names.length;
   const values = new Float32Array(count * classes);

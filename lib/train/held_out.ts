@@ -65,7 +65,7 @@ export async function readHeldOut(record: RunRecord, count?: number): Promise<Ci
     coarseLabelNames: [],
     fineToCoarse: new Uint8Array(record.fine_label_names.length).fill(255),
     source: {
-      kind: "image-folder",
+      kind: "folder",
       path: dir,
       synthetic: false,
       origin: record.data.origin,

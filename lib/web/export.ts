@@ -172,17 +172,8 @@ const ABSOLUTE_PATH = /(^|[\s"'(=])(\/[^\s"'),;]*)/g;
 /**
  * The run record as a site shows it: every absolute path in its texts (the data's path and
  * description, where the record and weights were) cut to its last component.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { RunRecord } from "../train/run_record.ts";
- * const record = { data: { path: "/home/me/roses", description: "your images in /home/me/roses: 5 classes" } };
- * const shown = publicRecord(record as RunRecord);
- * assert.deepEqual(shown.data, { path: "roses", description: "your images in roses: 5 classes" });
- * ```
  */
-export function publicRecord(record: RunRecord): RunRecord {
+function publicRecord(record: RunRecord): RunRecord {
   const cut = (text: string) =>
     text.replace(ABSOLUTE_PATH, (_, before: string, path: string) => before + lastComponent(path));
   const walk = (value: unknown): unknown =>

@@ -14,10 +14,10 @@
 import { setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 import { tf } from "../../engine/backend.ts";
 import { decodeImage, enlarge, type RgbImage, toCifarPixels } from "../../data/image_pixels.ts";
-import { IMAGE_SIZE } from "../../data/dataset.ts";
 import {
   checkRecord,
   type Classifier,
+  imageSideOf,
   modelMismatch,
   predictTopK,
 } from "../../inference/classify.ts";
@@ -106,7 +106,7 @@ function describeModel(classifier: Classifier): void {
     ? `${(record.test_accuracy * 100).toFixed(1)}% ${folder ? "held-out" : "test"} accuracy`
     : "no test accuracy recorded";
   const params = model.countParams().toLocaleString("en");
-  const side = imageSide(record);
+  const side = imageSideOf(record);
   const input = record.preprocessing
     ? `Images are brought to ${side}x${side} (${record.preprocessing}).`
     : `Images are brought to ${side}x${side}.`;
@@ -141,17 +141,9 @@ function classifyBytes(classifier: Classifier, bytes: Uint8Array, name: string):
   }
 }
 
-/**
- * The side images are read at, as predict reads them: a folder run's input size (its images
- * were brought to it from files of any size), else CIFAR's 32.
- */
-function imageSide(record: RunRecord): number {
-  return record.preprocessing && record.input_size ? record.input_size : IMAGE_SIZE;
-}
-
 /** Classify a decoded image: the same pixels and call `deno task predict` makes. */
 function classifyImage(classifier: Classifier, image: RgbImage, name: string, url: string): void {
-  const side = imageSide(classifier.record);
+  const side = imageSideOf(classifier.record);
   const pixels = toCifarPixels(image, side);
   const [top5] = predictTopK(classifier, pixels, 5);
   say(undefined);
