@@ -266,11 +266,18 @@ export type DataOf = Source | RunRecord | readonly RunRecord[];
 
 const isRecord = (x: object): x is RunRecord => "model" in x && "data" in x;
 
-function sourcesOf(of: DataOf): { model?: string; synthetic: boolean; origin: DataOrigin }[] {
+function sourcesOf(
+  of: DataOf,
+): { model?: string; synthetic: boolean; origin: DataOrigin; ownImages?: boolean }[] {
   const list = (Array.isArray(of) ? of : [of]) as (RunRecord | Source)[];
   return list.map((x) =>
     isRecord(x)
-      ? { model: x.model, synthetic: x.synthetic, origin: recordOrigin(x) }
+      ? {
+        model: x.model,
+        synthetic: x.synthetic,
+        origin: recordOrigin(x),
+        ownImages: x.data.held_out !== undefined,
+      }
       : { synthetic: x.synthetic, origin: x.origin }
   );
 }
@@ -292,7 +299,8 @@ const CAVEATS: Partial<Record<DataOrigin, string>> = {
 
 /**
  * The warning every table, chart and the discussion carry when real data is not the verified
- * official CIFAR-100 (synthetic data has its own banner): undefined for the official archive.
+ * official CIFAR-100 (synthetic data has its own banner): undefined for the official archive
+ * and for a folder of your own images, which is not meant to be CIFAR-100.
  *
  * @param of a dataset's source, a run or runs
  * @returns one line, naming the models when only some runs are concerned
@@ -307,7 +315,7 @@ const CAVEATS: Partial<Record<DataOrigin, string>> = {
  * ```
  */
 export function dataCaveat(of: DataOf): string | undefined {
-  const sources = sourcesOf(of).filter((s) => !s.synthetic);
+  const sources = sourcesOf(of).filter((s) => !s.synthetic && !s.ownImages);
   const parts = (["unofficial", "unverified"] as const).flatMap((origin) => {
     const concerned = sources.filter((s) => s.origin === origin);
     if (concerned.length === 0) return [];

@@ -17,6 +17,7 @@ import {
   confidentMistakes,
   dataCaveat,
   type DataOf,
+  fineConfusion,
   isSyntheticData,
   modelLabel,
   superclassAccuracy,
@@ -424,19 +425,22 @@ export function superclassBars(records: RunRecord[]): Displayable {
 }
 
 /**
- * The figure of {@linkcode confusionHeatmap}: the superclass confusion matrix of a run,
- * each row divided by its total (rows without images stay 0), the counts kept for the hover.
+ * The figure of {@linkcode confusionHeatmap}: the superclass confusion matrix of a run (its
+ * class confusion matrix when it has no superclasses, as a folder of images), each row divided
+ * by its total (rows without images stay 0), the counts kept for the hover.
  *
  * @param record the run
  * @returns the plotly figure (`z` row-normalised, `customdata` the counts)
  */
 export function confusionHeatmapFigure(record: RunRecord): Figure {
-  const counts = coarseConfusion(record);
+  const superclasses = record.coarse_label_names.length > 0;
+  const counts = superclasses ? coarseConfusion(record) : fineConfusion(record);
   const shares = counts.map((row) => {
     const total = row.reduce((a, b) => a + b, 0);
     return row.map((v) => v / Math.max(1, total));
   });
-  const names = record.coarse_label_names;
+  const names = superclasses ? record.coarse_label_names : record.fine_label_names;
+  const level = superclasses ? "superclass" : "class";
   return {
     data: [{
       type: "heatmap",
@@ -449,7 +453,7 @@ export function confusionHeatmapFigure(record: RunRecord): Figure {
       hovertemplate: "true %{y}<br>predicted %{x}<br>%{customdata} images<extra></extra>",
     }],
     layout: {
-      title: { text: `${modelName(record.model)}: superclass confusion (row-normalised)` },
+      title: { text: `${modelName(record.model)}: ${level} confusion (row-normalised)` },
       margin: { l: 200, b: 200 },
       xaxis: { tickangle: -50, title: { text: "predicted" } },
       yaxis: { autorange: "reversed", title: { text: "true" } },
@@ -567,7 +571,7 @@ export function topKFigure(panels: TopKPanel[], title: string): Figure {
       type: "bar",
       orientation: "h",
       x: panel.top.map((t) => t.probability),
-      y: panel.top.map((t) => `${t.name} (${t.superclass})`),
+      y: panel.top.map((t) => t.superclass ? `${t.name} (${t.superclass})` : t.name),
       text: panel.top.map((t) => pct(t.probability)),
       textposition: "auto",
       marker: { color: "#1f77b4" },

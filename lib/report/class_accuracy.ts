@@ -46,7 +46,7 @@ export function classAccuracy(p: Predictions): ClassAccuracy[] {
   const rows = p.fine_label_names.map((name, c) => ({
     class: c,
     name,
-    superclass: p.coarse_label_names[p.fine_to_coarse[c]] ?? "?",
+    superclass: p.coarse_label_names[p.fine_to_coarse[c]] ?? "",
     images: 0,
     correct: 0,
     accuracy: NaN,
@@ -96,7 +96,8 @@ export function takenFor(p: Predictions, c: number, n = 3): TakenFor[] {
 type ExtremeClassRow = {
   rank: string;
   class: string;
-  superclass: string;
+  /** Absent when the run's classes have none (a folder of images). */
+  superclass?: string;
   accuracy_pct: number;
   test_images: number;
   taken_for: string;
@@ -104,19 +105,22 @@ type ExtremeClassRow = {
 
 /**
  * The `n` most and least accurate classes; each of the worst with the classes it is taken for,
- * e.g. `maple_tree 9, oak_tree 6` (the same superclass marked `*`).
+ * e.g. `maple_tree 9, oak_tree 6` (the same superclass marked `*`, where there are superclasses).
  */
 export function extremeClasses(p: Predictions, n = 10): ExtremeClassRow[] {
   const sorted = sortedClassAccuracy(p);
+  const superclasses = p.coarse_label_names.length > 0;
   const row = (c: ClassAccuracy, rank: string, withMistakes: boolean): ExtremeClassRow => ({
     rank,
     class: c.name,
-    superclass: c.superclass,
+    ...(superclasses ? { superclass: c.superclass } : {}),
     accuracy_pct: percent(c.accuracy),
     test_images: c.images,
     taken_for: withMistakes
       ? takenFor(p, c.class).map((t) =>
-        `${t.name}${p.fine_to_coarse[t.class] === p.fine_to_coarse[c.class] ? "*" : ""} ${t.count}`
+        `${t.name}${
+          superclasses && p.fine_to_coarse[t.class] === p.fine_to_coarse[c.class] ? "*" : ""
+        } ${t.count}`
       ).join(", ")
       : "",
   });

@@ -24,7 +24,7 @@ import {
   reliabilityBins,
   saveCalibration,
 } from "../inference/calibration.ts";
-import { isUserError } from "../util/errors.ts";
+import { isUserError, UserError } from "../util/errors.ts";
 import { type ModelName, MODELS } from "../train/hyp.ts";
 import {
   MODEL_NOTEBOOKS,
@@ -58,11 +58,20 @@ export interface InsightRun {
  * Load a run folder for the views: the model, its record and its test images again.
  *
  * @param dir a run folder (model.json, weights.bin, run.json)
+ * @throws {UserError} when its data is gone or changed, or its images are not 32x32
  */
 export async function loadInsightRun(dir: string): Promise<InsightRun> {
   await initBackend(); // tfjs-node, else WebAssembly, else cpu (once per process)
   const classifier = await loadClassifier(dir);
-  return { record: classifier.record, classifier, data: await runTestImages(classifier.record) };
+  const data = await runTestImages(classifier.record);
+  // The views draw and explain 32x32 images (IMAGE_BYTES throughout).
+  if ((data.imageSize ?? IMAGE_SIZE) !== IMAGE_SIZE) {
+    throw new UserError(
+      `${dir}: its images are ${data.imageSize}x${data.imageSize}; the insight views show ` +
+        `runs at ${IMAGE_SIZE}x${IMAGE_SIZE} only: train it with --input-size ${IMAGE_SIZE}`,
+    );
+  }
+  return { record: classifier.record, classifier, data };
 }
 
 /** The runs of a profile found for notebook 07, and the ones missing. */
@@ -320,23 +329,29 @@ interface EmbeddingOptions {
   hoverImages?: number;
 }
 
-/** A 2-D map of a run's test images: one trace per superclass, labels in the hover text. */
+/**
+ * A 2-D map of a run's test images: one trace per superclass (per class when it has none),
+ * labels in the hover text.
+ */
 function embeddingFigure(record: RunRecord, projection: Projection, title: string): Figure {
-  const byCoarse = new Map<number, number[]>();
+  const superclasses = record.coarse_label_names.length > 0;
+  const groupNames = superclasses ? record.coarse_label_names : record.fine_label_names;
+  const byGroup = new Map<number, number[]>();
   for (let i = 0; i < projection.count; i++) {
-    const coarse = record.fine_to_coarse[record.test_labels[i]];
-    byCoarse.set(coarse, [...(byCoarse.get(coarse) ?? []), i]);
+    const label = record.test_labels[i];
+    const group = superclasses ? record.fine_to_coarse[label] : label;
+    byGroup.set(group, [...(byGroup.get(group) ?? []), i]);
   }
   const names = record.fine_label_names;
-  const data = [...byCoarse].sort((a, b) => a[0] - b[0]).map(([coarse, points]) => ({
+  const data = [...byGroup].sort((a, b) => a[0] - b[0]).map(([group, points]) => ({
     type: "scatter",
     mode: "markers",
-    name: record.coarse_label_names[coarse],
+    name: groupNames[group],
     x: points.map((i) => projection.coords[i * 2]),
     y: points.map((i) => projection.coords[i * 2 + 1]),
     customdata: points,
     text: points.map((i) =>
-      `${names[record.test_labels[i]]} (${record.coarse_label_names[coarse]})<br>` +
+      `${names[record.test_labels[i]]}${superclasses ? ` (${groupNames[group]})` : ""}<br>` +
       `predicted: ${names[record.test_predictions[i]]}`
     ),
     hovertemplate: "%{text}<extra></extra>",
@@ -413,7 +428,9 @@ function classAccuracyFigure(record: RunRecord): Figure {
       type: "bar",
       x: sorted.map((c) => c.name),
       y: sorted.map((c) => c.accuracy),
-      text: sorted.map((c) => `${c.superclass}: ${c.correct} of ${c.images}`),
+      text: sorted.map((c) =>
+        `${c.superclass ? `${c.superclass}: ` : ""}${c.correct} of ${c.images}`
+      ),
       hovertemplate: "%{x}<br>accuracy %{y:.2f}<br>%{text}<extra></extra>",
     }],
     layout: {
@@ -434,7 +451,8 @@ export function classAccuracyBars(record: RunRecord): Displayable {
 export function extremeClassesTable(record: RunRecord, n = 10): Displayable {
   return dataTable(
     extremeClasses(record, n),
-    `${modelLabel(record)}: the ${n} best and ${n} worst classes (taken for: * same superclass)`,
+    `${modelLabel(record)}: the ${n} best and ${n} worst classes` +
+      (record.coarse_label_names.length ? " (taken for: * same superclass)" : ""),
     record,
   );
 }

@@ -117,8 +117,6 @@ function describeModel(classifier: Classifier): void {
     }. ${input}`;
   const caveat = record.synthetic
     ? "Trained on SYNTHETIC data, not CIFAR-100: its answers say nothing about photos."
-    : folder
-    ? undefined
     : dataCaveat(record);
   byId("caveat").textContent = caveat ? `⚠ ${caveat}` : "";
 }
