@@ -2,8 +2,8 @@
  * The views of a run trained on a folder of your own images, which has no superclasses: the
  * confusion chart over its classes, the best and worst classes without a superclass column or
  * marks, the embedding coloured by class, no CIFAR-100 caveat, calibration on its held-out
- * images (fitted on half, measured on the other half), and a clear refusal of insight views
- * for a run whose images are not 32x32.
+ * images (fitted on half, measured on the other half), a clear refusal of insight views for a
+ * run whose images are not 32x32, and notebook 07 executed on the run (INSIGHT_RUN).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -14,6 +14,7 @@ import { confusionHeatmapFigure } from "../lib/report/charts.ts";
 import { extremeClasses } from "../lib/report/class_accuracy.ts";
 import { JUPYTER_DISPLAY } from "../lib/report/display.ts";
 import { confusedGallery, embeddingView, loadInsightRun } from "../lib/report/insight.ts";
+import { executeNotebooks } from "../lib/notebooks/execute.ts";
 import { UserError } from "../lib/util/errors.ts";
 import { makeImageFolder } from "./image_folder_fixture.ts";
 
@@ -92,4 +93,27 @@ Deno.test("insight refuses a folder run not at 32x32, saying what to do", async 
     assert.match(e.message, /48x48.*--input-size 32/);
     return true;
   });
+});
+
+Deno.test({
+  name: "notebook 07 executes on a folder run and says it has no superclasses",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const outDir = join(tmp, "notebooks");
+    const [executed] = await executeNotebooks({
+      notebooks: [join(ROOT, "notebooks", "07_insight.ipynb")],
+      outDir,
+      profile: "smoke",
+      env: { INSIGHT_RUN: dir },
+      log: () => {},
+    });
+    const { cells } = JSON.parse(await Deno.readTextFile(executed));
+    const outputs = cells.flatMap((c: { outputs?: { output_type: string }[] }) => c.outputs ?? []);
+    assert.deepEqual(outputs.filter((o: { output_type: string }) => o.output_type === "error"), []);
+    const text = JSON.stringify(outputs);
+    assert.match(text, /Its classes have no superclasses \(a folder of your own images\)/);
+    assert.match(text, /CNN: class confusion|the 10 best and 10 worst classes\W/);
+    assert.doesNotMatch(text, /same superclass|CIFAR-100 from an extracted folder/);
+  },
 });

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { dirname } from "node:path";
+import { basename, dirname } from "node:path";
 import { initBackend } from "../engine/backend.ts";
 import type { Cifar100 } from "../data/dataset.ts";
 import { IMAGE_BYTES, IMAGE_SIZE } from "../data/dataset.ts";
@@ -110,6 +110,22 @@ export async function profileRuns(
         missing.map((m) => `- ${m}`).join("\n")
       : "");
   return { runs, note };
+}
+
+/**
+ * One run folder for notebook 07 instead of a profile's runs (env INSIGHT_RUN), e.g. a run on a
+ * folder of your own images, whose classes have no superclasses: the note says so.
+ *
+ * @param dir the run folder
+ */
+export async function singleRun(dir: string): Promise<ProfileRuns> {
+  const run = await loadInsightRun(dir);
+  const superclasses = run.record.coarse_label_names.length > 0;
+  const note = `The run in \`${basename(dir)}\` shown: ${modelLabel(run.record)}.` +
+    (superclasses ? "" : " Its classes have no superclasses (a folder of your own images): " +
+      "the map below is coloured by class, the confusions mark no superclass, and its test " +
+      "images are its held-out images.");
+  return { runs: [run], note };
 }
 
 /** Several displays one after the other, as one. */
