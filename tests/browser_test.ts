@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import { launchChromium } from "./chromium.ts";
 import { ensureSmokeBuild } from "../lib/notebooks/smoke_build.ts";
+import { smokeNotebookEnv } from "./smoke_images.ts";
 import { PLOT_CLASS } from "../lib/report/display.ts";
 
 const SCREENSHOTS = "build/screenshots";
@@ -11,7 +12,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const executed = await ensureSmokeBuild();
+    const executed = await ensureSmokeBuild(await smokeNotebookEnv());
     await Deno.mkdir(SCREENSHOTS, { recursive: true });
     const profile = await Deno.makeTempDir({ prefix: "chromium-profile-" });
     const browser = await launchChromium(profile);

@@ -26,6 +26,7 @@ import { fileURLToPath } from "node:url";
 import { type BrowserContext, type Page } from "playwright-core";
 import { launchChromium } from "./chromium.ts";
 import { acquireNotebooksLock, ensureSmokeBuild } from "../lib/notebooks/smoke_build.ts";
+import { smokeNotebookEnv } from "./smoke_images.ts";
 import { IMAGE_GRID_CLASS, LIVE_CLASS, PLOT_CLASS, TABLE_CLASS } from "../lib/report/display.ts";
 
 const ROOT = resolve(fileURLToPath(new URL("..", import.meta.url)));
@@ -402,6 +403,7 @@ async function startJupyterLab(command: string, tmp: string): Promise<Server> {
     cwd: ROOT,
     env: {
       CIFAR_PROFILE: "smoke", // the kernels inherit the server's environment
+      ...(await smokeNotebookEnv()), // notebook 08's folder
       JUPYTER_CONFIG_DIR: join(tmp, "config"),
       JUPYTER_RUNTIME_DIR: join(tmp, "runtime"),
     },
@@ -454,7 +456,7 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const started = Date.now();
-    const executed = await ensureSmokeBuild(); // what each cell makes, for comparison
+    const executed = await ensureSmokeBuild(await smokeNotebookEnv()); // what each cell makes
     const sources = executed.map((path) => join(ROOT, "notebooks", basename(path)));
     await Deno.mkdir(SCREENSHOTS, { recursive: true });
     const tmp = await Deno.makeTempDir({ prefix: "jupyterlab-test-" });

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { basename } from "node:path";
 import { listNotebooks } from "../lib/notebooks/execute.ts";
 import { acquireNotebooksLock, ensureSmokeBuild } from "../lib/notebooks/smoke_build.ts";
+import { smokeNotebookEnv } from "./smoke_images.ts";
 import {
   IMAGE_GRID_CLASS,
   PLOT_CLASS,
@@ -36,6 +37,7 @@ const EXPECTED: Record<string, { plots: number; tables: number; grids: number }>
   "05_comparison": { plots: 6, tables: 4, grids: 1 },
   "06_beyond": { plots: 5, tables: 4, grids: 1 },
   "07_insight": { plots: 12, tables: 5, grids: 8 },
+  "08_your_images": { plots: 4, tables: 4, grids: 1 },
 };
 
 Deno.test("the notebooks lock waits for a live holder and breaks one left by a killed run", async () => {
@@ -85,7 +87,8 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    const executed = await ensureSmokeBuild();
+    const executed = await ensureSmokeBuild(await smokeNotebookEnv());
+    assert.ok(executed.some((path) => path.endsWith("08_your_images.ipynb")), "08 executed");
     for (const path of executed) {
       const name = basename(path, ".ipynb");
       const { cells } = await read(path);
@@ -111,6 +114,21 @@ Deno.test({
       if (name === "05_comparison") {
         assert.match(page, /most confident mistakes on the test set/, `${name}: mistakes gallery`);
         assert.match(page, /true: [^<]+<br>predicted: [^<]+ \(\d+%\)/, `${name}: captions`);
+      }
+      if (name === "08_your_images") {
+        // Your own images: named, not CIFAR-100, and none of CIFAR-100's caveats.
+        const text = JSON.stringify(outputs);
+        for (const bad of ["truncated.jpg", "notes.png", "empty.jpg"]) {
+          assert.equal(
+            count(text, `skipped ${bad}`) + count(text, `/${bad}: `),
+            1,
+            `${name}: ${bad}`,
+          );
+        }
+        assert.match(page, /class confusion/, `${name}: confusion over the classes`);
+        assert.match(text, /Held-out accuracy: \*\*[\d.]+% of \d+\*\* images/, `${name}: accuracy`);
+        assert.doesNotMatch(page, /SYNTHETIC DATA|CIFAR-100 from an extracted folder/, name);
+        continue;
       }
       assert.match(page, /SYNTHETIC DATA — not CIFAR-100/, `${name}: synthetic data not labelled`);
     }

@@ -151,6 +151,9 @@ async function preflightData(): Promise<void> {
 /** The notebook that needs the VGG16 weights in the full profile. */
 const VGG16_NOTEBOOK = "04_vgg16.ipynb";
 
+/** The notebook of your own images: it reads the folder named by env IMAGE_FOLDER. */
+export const YOUR_IMAGES_NOTEBOOK = "08_your_images.ipynb";
+
 /**
  * Check that the full profile's VGG16 ImageNet weights can be found (env VGG16_WEIGHTS, the
  * cache, or a download, as in notebook 04), so a missing file stops the run before the first
@@ -200,6 +203,8 @@ interface ExecuteOptions {
   preflight?: boolean;
   /** Called with one line per notebook as it starts and ends. */
   log?: (line: string) => void;
+  /** More environment for the kernel, e.g. `IMAGE_FOLDER` (default: this process's only). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -211,9 +216,21 @@ interface ExecuteOptions {
  */
 export async function executeNotebooks(options: ExecuteOptions = {}): Promise<string[]> {
   const profile = options.profile ?? profileFromEnv();
-  const notebooks = options.notebooks ?? await listNotebooks();
-  const outDir = resolve(options.outDir ?? join(PROJECT_ROOT, DEFAULT_OUT_DIR));
   const log = options.log ?? ((line: string) => console.error(line));
+  const imageFolder = options.env?.IMAGE_FOLDER ?? Deno.env.get("IMAGE_FOLDER");
+  const notebooks = options.notebooks ?? await listNotebooks();
+  if (!imageFolder && notebooks.some((n) => basename(n) === YOUR_IMAGES_NOTEBOOK)) {
+    // Named on the command line it is refused below; by default it is left out, with a line.
+    if (options.notebooks) {
+      throw new UserError(
+        `${YOUR_IMAGES_NOTEBOOK} needs IMAGE_FOLDER=DIR: a folder with one sub-folder of ` +
+          `images per class`,
+      );
+    }
+    notebooks.splice(notebooks.findIndex((n) => basename(n) === YOUR_IMAGES_NOTEBOOK), 1);
+    log(`leaving out ${YOUR_IMAGES_NOTEBOOK}: set IMAGE_FOLDER=DIR to run it on your images`);
+  }
+  const outDir = resolve(options.outDir ?? join(PROJECT_ROOT, DEFAULT_OUT_DIR));
   if (notebooks.length === 0) throw new UserError("no notebooks to execute");
   if (options.preflight ?? true) await preflight(notebooks, profile);
   const python = await findPython();
@@ -232,7 +249,7 @@ export async function executeNotebooks(options: ExecuteOptions = {}): Promise<st
     const started = performance.now();
     const run = await new Deno.Command(python, {
       args: [RUNNER, shown, outIpynb, outHtml, String(options.timeoutS ?? DEFAULT_CELL_TIMEOUT_S)],
-      env: { CIFAR_PROFILE: profile },
+      env: { ...options.env, CIFAR_PROFILE: profile },
       stdout: "inherit",
       stderr: "piped",
     }).output();
