@@ -164,6 +164,13 @@ const DEFAULT_VALIDATION_SPLIT = 0.2;
 /** The input side of mlp, cnn and resnet9 unless the run says otherwise: CIFAR's. */
 const SMALL_MODEL_INPUT_SIZE = 32;
 
+/**
+ * The smallest input side each model's layers leave a feature map for: the CNN's two valid 3x3
+ * convolutions and 2x2 poolings need 10 px, ResNet-9's three poolings 8 (VGG16's base refuses
+ * its own, lib/models/vgg16.ts).
+ */
+const MIN_INPUT_SIZE: Partial<Record<ModelName, number>> = { cnn: 10, resnet9: 8 };
+
 /** The settings only VGG16 has (see {@linkcode ExperimentConfig}). */
 export type Vgg16Settings = Readonly<
   Pick<ExperimentConfig, "weights"> & Required<Pick<ExperimentConfig, "inputSize" | "fineTune">>
@@ -253,6 +260,13 @@ export function validateConfig(config: ExperimentConfig): void {
     if (value !== undefined && !(Number.isInteger(value) && value >= 1)) {
       throw new UserError(`${flag} must be a whole number >= 1, got '${value}'`);
     }
+  }
+  const smallest = MIN_INPUT_SIZE[config.model] ?? 1;
+  if (config.inputSize !== undefined && config.inputSize < smallest) {
+    throw new UserError(
+      `--input-size ${config.inputSize} is too small for --model ${config.model}: ` +
+        `use at least ${smallest}`,
+    );
   }
   const split = config.validationSplit;
   if (split !== undefined && !(split > 0 && split < 1)) {
