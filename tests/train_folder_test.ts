@@ -14,6 +14,7 @@ import { syntheticCifar100 } from "../lib/data/synthetic.ts";
 import { classifyImageFiles, loadClassifier, predictTopK } from "../lib/inference/predict.ts";
 import { runExperiment } from "../lib/train/experiment.ts";
 import { readRunRecord, type RunRecord } from "../lib/train/run_record.ts";
+import { UserError } from "../lib/util/errors.ts";
 import { makeImageFolder } from "./image_folder_fixture.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -178,4 +179,21 @@ Deno.test("--input-size on CIFAR-sized images: resized per batch in training and
   const tops = predictTopK(classifier, dataset.test.images, 1);
   assert.deepEqual(tops.map(([best]) => best.class), record.test_predictions);
   classifier.model.dispose();
+});
+
+Deno.test("a folder read already (a notebook's) trains at its size, and refuses another", async () => {
+  const dataset = await loadImageFolder(fixture.dir, {
+    seed: 1,
+    imageSize: 24,
+    cacheDir: false,
+    workers: 1,
+    log: () => {},
+  });
+  const record = await train(join(tmp, "given"), { model: "mlp", data: undefined, dataset });
+  assert.equal(record.input_size, 24);
+  await assert.rejects(
+    train(join(tmp, "given"), { model: "mlp", data: undefined, dataset, inputSize: 32 }),
+    (e: Error) =>
+      e instanceof UserError && /read at 24 px but the input size is 32/.test(e.message),
+  );
 });

@@ -63,7 +63,8 @@ export interface ExperimentConfig {
   weights?: string;
   /**
    * The model's input side in pixels: a folder of images is decoded at it, CIFAR's 32 px images
-   * are resized to it. Default 32 for mlp, cnn and resnet9, `HYP.vgg16.inputSize` for vgg16.
+   * are resized to it. Default: a given folder dataset's `imageSize` (it was read at it; another
+   * size is refused), else 32 for mlp, cnn and resnet9 and `HYP.vgg16.inputSize` for vgg16.
    */
   inputSize?: number;
   /** VGG16 only: after the head, fine-tune block5 at a low learning rate. */
@@ -203,7 +204,8 @@ export function resolveRun(
   const recipe = runRecipe(config);
   const optimizer = { ...hyp.optimizer, learningRate: recipe.learningRate };
   const out = config.out === undefined ? DEFAULT_OUT : config.out;
-  const inputSize = config.inputSize ??
+  // A folder of images already read (a notebook's) was brought to its size: the model takes that.
+  const inputSize = config.inputSize ?? config.dataset?.imageSize ??
     (config.model === "vgg16" ? HYP.vgg16.inputSize : SMALL_MODEL_INPUT_SIZE);
   const vgg16 = config.model === "vgg16"
     ? { weights: config.weights, inputSize, fineTune: !!config.fineTune }
