@@ -75,3 +75,23 @@ Deno.test("augmentBatch: bad sizes are errors", () => {
   assert.throws(() => augmentBatch(new Uint8Array(10), 1, { crop: 4, flip: true }, 0), /bytes/);
   assert.throws(() => augmentBatch(numbered(1), 1, { crop: 32, flip: true }, 0), /crop/);
 });
+
+Deno.test("augmentBatch: images of another side (a folder's) are flipped and cropped at that side", () => {
+  const side = 12, count = 20, bytes = side * side * 3;
+  const pixels = Uint8Array.from({ length: count * bytes }, (_, i) => Math.floor(i / 3) % 251);
+  const mirrored = (image: Uint8Array) =>
+    Uint8Array.from(image, (_, i) => {
+      const [row, col, channel] = [Math.floor(i / (side * 3)), Math.floor(i / 3) % side, i % 3];
+      return image[(row * side + side - 1 - col) * 3 + channel];
+    });
+  const out = augmentBatch(pixels, count, { crop: 0, flip: true }, 9, side);
+  let flips = 0;
+  for (let n = 0; n < count; n++) {
+    const [before, after] = [pixels, out].map((p) => p.subarray(n * bytes, (n + 1) * bytes));
+    const flipped = mirrored(before).every((v, i) => v === after[i]);
+    assert.ok(flipped || before.every((v, i) => v === after[i]), `image ${n}`);
+    if (flipped) flips++;
+  }
+  assert.ok(flips > 0 && flips < count, `${flips} of ${count} flipped`);
+  assert.throws(() => augmentBatch(pixels, count, { crop: side, flip: false }, 0, side), /crop/);
+});

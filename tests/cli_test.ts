@@ -51,6 +51,9 @@ Deno.test("cli: bad flags and values get one clear error line and exit 2", async
     [["--model", "resnet9", "--augment", "rotate"], /unknown augmentation 'rotate'/],
     [["--model", "vgg16", "--augment", "crop"], /--augment does not apply to --model vgg16/],
     [["--model", "cnn", "--data", "/nonexistent/cifar"], /\/nonexistent\/cifar/],
+    [["--model", "cnn", "--validation-split", "1"], /--validation-split must be a fraction .*'1'/],
+    [["--model", "cnn", "--validation-split", "half"], /--validation-split must be .*'half'/],
+    [["--model", "cnn", "--input-size", "8"], /--input-size 8 is too small for --model cnn: .* 10/],
   ];
   for (const [args, pattern] of cases) {
     await t.step(args.join(" ") || "(no flags)", async () => {

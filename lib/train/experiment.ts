@@ -99,7 +99,15 @@ async function runData(
   log: (line: string) => void,
 ): Promise<Cifar100> {
   const { limitTrain, limitTest } = run;
-  if (run.dataset) return limited(run.dataset, limitTrain, limitTest);
+  const given = run.dataset;
+  // Predict brings files straight to the input size: so must training, not via another size.
+  if (given?.preprocessing && given.imageSize !== run.inputSize) {
+    throw new UserError(
+      `the images were read at ${given.imageSize} px but the input size is ${run.inputSize}: ` +
+        `read them at ${run.inputSize} px, or leave the input size unset`,
+    );
+  }
+  if (given) return limited(given, limitTrain, limitTest);
   if (run.data && await isImageFolder(run.data)) {
     const data = await loadImageFolder(run.data, {
       seed: run.seed,

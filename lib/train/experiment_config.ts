@@ -63,7 +63,8 @@ export interface ExperimentConfig {
   weights?: string;
   /**
    * The model's input side in pixels: a folder of images is decoded at it, CIFAR's 32 px images
-   * are resized to it. Default 32 for mlp, cnn and resnet9, `HYP.vgg16.inputSize` for vgg16.
+   * are resized to it. Default: a given folder dataset's `imageSize` (it was read at it; another
+   * size is refused), else 32 for mlp, cnn and resnet9 and `HYP.vgg16.inputSize` for vgg16.
    */
   inputSize?: number;
   /** VGG16 only: after the head, fine-tune block5 at a low learning rate. */
@@ -164,6 +165,13 @@ const DEFAULT_VALIDATION_SPLIT = 0.2;
 /** The input side of mlp, cnn and resnet9 unless the run says otherwise: CIFAR's. */
 const SMALL_MODEL_INPUT_SIZE = 32;
 
+/**
+ * The smallest input side each model's layers leave a feature map for: the CNN's two valid 3x3
+ * convolutions and 2x2 poolings need 10 px, ResNet-9's three poolings 8 (VGG16's base refuses
+ * its own, lib/models/vgg16.ts).
+ */
+const MIN_INPUT_SIZE: Partial<Record<ModelName, number>> = { cnn: 10, resnet9: 8 };
+
 /** The settings only VGG16 has (see {@linkcode ExperimentConfig}). */
 export type Vgg16Settings = Readonly<
   Pick<ExperimentConfig, "weights"> & Required<Pick<ExperimentConfig, "inputSize" | "fineTune">>
@@ -196,7 +204,8 @@ export function resolveRun(
   const recipe = runRecipe(config);
   const optimizer = { ...hyp.optimizer, learningRate: recipe.learningRate };
   const out = config.out === undefined ? DEFAULT_OUT : config.out;
-  const inputSize = config.inputSize ??
+  // A folder of images already read (a notebook's) was brought to its size: the model takes that.
+  const inputSize = config.inputSize ?? config.dataset?.imageSize ??
     (config.model === "vgg16" ? HYP.vgg16.inputSize : SMALL_MODEL_INPUT_SIZE);
   const vgg16 = config.model === "vgg16"
     ? { weights: config.weights, inputSize, fineTune: !!config.fineTune }
@@ -253,6 +262,13 @@ export function validateConfig(config: ExperimentConfig): void {
     if (value !== undefined && !(Number.isInteger(value) && value >= 1)) {
       throw new UserError(`${flag} must be a whole number >= 1, got '${value}'`);
     }
+  }
+  const smallest = MIN_INPUT_SIZE[config.model] ?? 1;
+  if (config.inputSize !== undefined && config.inputSize < smallest) {
+    throw new UserError(
+      `--input-size ${config.inputSize} is too small for --model ${config.model}: ` +
+        `use at least ${smallest}`,
+    );
   }
   const split = config.validationSplit;
   if (split !== undefined && !(split > 0 && split < 1)) {
