@@ -3,6 +3,7 @@ import { initBackend, tf } from "../lib/engine/backend.ts";
 import { readNativeStatus } from "../lib/engine/install/native.ts";
 import { FusedAdam, FusedRmsprop } from "../lib/engine/tensorflow_optimizers.ts";
 import { softmaxCrossEntropy } from "../lib/engine/softmax_cross_entropy.ts";
+import { nodeBackend } from "../lib/engine/node_backend.ts";
 import { assertClose, on } from "./numeric.ts";
 
 // These kernels exist only on the native engine: run where `deno task setup` made it work.
@@ -189,15 +190,88 @@ for (
     },
   ] as const
 ) {
-  againstCpu(`MaxPoolGrad ${c.name}, with ties and -infinity`, () => {
-    // Rounded values make ties common; the first maximum of a window must win.
+  // Rounded values make ties common; the first maximum of a window must win.
+  const tiesAndInfinity = (infinity: tf.Tensor) => {
     const x = tf.round(input([...c.x], 20).mul(2)).div(2);
-    const withInf = tf.where(tf.less(x, -1.4), tf.fill([...c.x], -Infinity), x) as tf.Tensor4D;
+    return tf.where(tf.logicalAnd(tf.less(x, -1.4), infinity), tf.fill([...c.x], -Infinity), x);
+  };
+  againstCpu(`MaxPoolGrad ${c.name}, with ties and -infinity`, () => {
+    // Called as a kernel, without a gradient tape: the project's op (no oneDNN workspace).
+    const x = tiesAndInfinity(tf.scalar(true)) as tf.Tensor4D;
+    const pooled = tf.maxPool(x, c.size, c.strides, c.pad);
+    const dy = input(pooled.shape, 21);
+    const attrs = { filterSize: c.size, strides: c.strides, pad: c.pad };
+    return [tf.engine().runKernel("MaxPoolGrad", { dy, input: x, output: pooled }, attrs)];
+  });
+  againstCpu(`MaxPool's gradient on a tape (oneDNN) ${c.name}, with ties and -infinity`, () => {
+    // -infinity only in even columns, so that no window is all -infinity: oneDNN sends such a
+    // window's gradient elsewhere than to its first element (no model's pool sees one).
+    const even = tf.range(0, c.x[2]).mod(2).equal(0).reshape([1, 1, c.x[2], 1]);
+    const x = tiesAndInfinity(even) as tf.Tensor4D;
     return [
       tf.grad((v: tf.Tensor) => {
         const pooled = tf.maxPool(v as tf.Tensor4D, c.size, c.strides, c.pad);
         return pooled.mul(input(pooled.shape, 21)).sum();
-      })(withInf),
+      })(x),
     ];
   });
+}
+
+Deno.test({
+  name: "MaxPool under a gradient runs oneDNN's ops with a workspace and leaves no tensors",
+  ignore: !native,
+  fn() {
+    const ran = opsRun(() => {
+      const x = input([2, 8, 8, 3], 30) as tf.Tensor4D;
+      const before = tf.memory().numTensors;
+      const grad = tf.grad((v: tf.Tensor) => tf.maxPool(v as tf.Tensor4D, 2, 2, "valid").sum())(x);
+      assert.equal(tf.memory().numTensors, before + 1, "the gradient alone is new");
+      // Without a tape, the forward pass is Eigen's, and keeps no workspace.
+      tf.maxPool(x, 2, 2, "valid").dispose();
+      assert.equal(tf.memory().numTensors, before + 1);
+      tf.dispose([x, grad]);
+    });
+    assert.deepEqual(
+      ran.filter((op) => op.includes("MaxPool")),
+      ["_MklNativeMaxPool", "_MklNativeMaxPoolGrad", "MaxPool"],
+    );
+  },
+});
+
+Deno.test({
+  name: "MaxPool: a workspace whose gradient never ran is disposed by the next taped pool",
+  ignore: !native,
+  fn() {
+    const x = input([2, 8, 8, 3], 31) as tf.Tensor4D, w = tf.scalar(2);
+    const before = tf.memory().numTensors;
+    // The pool is taped but not on the way to w: the backward pass never reaches it.
+    const unused = tf.grad((v: tf.Tensor) => v.mul(tf.maxPool(x, 2, 2, "valid").sum()))(w);
+    assert.equal(tf.memory().numTensors, before + 2, "the gradient and the held workspace");
+    const used = tf.grad((v: tf.Tensor) => tf.maxPool(v as tf.Tensor4D, 2, 2, "valid").sum())(x);
+    assert.equal(tf.memory().numTensors, before + 2, "the two gradients alone");
+    tf.dispose([x, w, unused, used]);
+  },
+});
+
+/** The TensorFlow ops `fn` runs, in order, from a stand-in for the backend's frozen binding. */
+function opsRun(fn: () => void): string[] {
+  const backend = nodeBackend() as unknown as { binding: Record<string, unknown> };
+  const original = backend.binding, ran: string[] = [];
+  const recording: Record<string, unknown> = {};
+  for (const key of Object.getOwnPropertyNames(original)) {
+    const value = original[key];
+    recording[key] = typeof value === "function" ? value.bind(original) : value;
+  }
+  const execute = original.executeOp as (name: string, ...rest: unknown[]) => unknown;
+  recording.executeOp = (name: string, ...rest: unknown[]) => {
+    ran.push(name);
+    return execute.call(original, name, ...rest);
+  };
+  backend.binding = recording;
+  try {
+    fn();
+  } finally {
+    backend.binding = original;
+  }
+  return ran;
 }

@@ -15,6 +15,7 @@ import { makeOptimizer } from "../train/optimizer.ts";
 import { buildSmallModel, type SmallModel } from "../train/small_models.ts";
 import { gradients } from "../train/step.ts";
 import { mulberry32 } from "../util/random.ts";
+import { dispatchCost, stepSplit } from "./dispatch.ts";
 
 /** What {@linkcode stepTime} measures. */
 export interface StepTimeOptions {
@@ -55,6 +56,12 @@ export async function stepTime(options: StepTimeOptions) {
   times.sort((a, b) => a - b);
   const ms = times[Math.floor(times.length / 2)];
   const kernels = options.profile ? await kernelTimes(step) : undefined;
+  // The binding's own timing needs tfjs-node: only the tensorflow engine has a binding.
+  const native = options.profile && backend.name === "tensorflow";
+  const split = native
+    ? stepSplit(step, () => variables[variables.length - 1].dataSync())
+    : undefined;
+  const dispatch = native ? dispatchCost() : undefined;
   optimizer.dispose();
   model.dispose();
   return {
@@ -71,6 +78,8 @@ export async function stepTime(options: StepTimeOptions) {
     median_ms_per_step: Math.round(ms * 10) / 10,
     images_per_second: Math.round(n / ms * 1000),
     kernels_ms: kernels,
+    split,
+    dispatch,
   };
 }
 

@@ -22,6 +22,8 @@
  * - MaxPoolGrad: TensorFlow's recomputes each window's argmax pixel by pixel; the project's own
  *   op (lib/engine/install/native_ops.cc), where
  *   setup could build it, does the same in a vectorised loop.
+ * - MaxPool and MaxPoolGrad under a gradient: oneDNN's, the gradient from the forward pass's
+ *   workspace (lib/engine/max_pool.ts); the above where that cannot run.
  *
  * Each is tested against the cpu backend (tests/tensorflow_kernels_test.ts).
  *
@@ -31,6 +33,7 @@ import * as tf from "@tensorflow/tfjs";
 import { floatType, nhwc, type NodeBackend, nodeBackend, runOp } from "./node_backend.ts";
 import { fusedConv, registerConv2dBiasRelu } from "./conv_bias_relu.ts";
 import { loadNativeOps } from "./native_ops.ts";
+import { maxPoolGradFromWorkspace, maxPoolWithWorkspace } from "./max_pool.ts";
 
 const BACKEND = "tensorflow";
 
@@ -52,6 +55,8 @@ export function registerTensorflowKernels(): void {
   replaceKernel("FusedConv2D", fusedConv2D);
   replaceKernel("_FusedMatMul", fusedMatMul);
   if (loadNativeOps()) replaceKernel("MaxPoolGrad", maxPoolGrad);
+  replaceKernel("MaxPool", maxPoolWithWorkspace);
+  replaceKernel("MaxPoolGrad", maxPoolGradFromWorkspace);
   replaceReluGradient();
   registerConv2dBiasRelu();
 }

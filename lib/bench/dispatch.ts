@@ -1,0 +1,136 @@
+/**
+ * How much of a training step is spent outside TensorFlow's kernels, for
+ * `deno task bench:step --profile` (lib/bench/step.ts): the cost of one tiny op through tfjs and
+ * through tfjs-node's binding directly, and a step's time inside the binding's `executeOp` (where
+ * TensorFlow dispatches and runs each kernel) against its wall time.
+ *
+ * @module
+ */
+import { tf } from "../engine/backend.ts";
+import { nodeBackend } from "../engine/node_backend.ts";
+
+/** The binding's `executeOp`, as far as used here. */
+type ExecuteOp = (name: string, attrs: unknown[], ids: number[], outputs: number) => {
+  id: number;
+}[];
+
+/** Microseconds per tiny op: through tfjs (engine, tape, tensor bookkeeping) and the binding. */
+interface DispatchCost {
+  /** `tf.add` of two one-element tensors, and the result's disposal. */
+  tfjs_us_per_op: number;
+  /** The binding's `executeOp("Add")` on the same handles, and `deleteTensor` of the result. */
+  binding_us_per_op: number;
+}
+
+/**
+ * The median over `repeats` alternating rounds of `ops` tiny ops through tfjs and through the
+ * binding: both run the same TensorFlow `Add`, so their difference is tfjs's own cost per op.
+ * Tensorflow backend only; leaves no tensors behind.
+ */
+export function dispatchCost(ops = 1000, repeats = 9): DispatchCost {
+  const backend = nodeBackend();
+  const binding = backend.binding as unknown as {
+    executeOp: ExecuteOp;
+    deleteTensor(id: number): void;
+  } & Record<string, number>;
+  const a = tf.tensor1d([1]), b = tf.tensor1d([2]);
+  // The handles of a and b as the binding knows them (tfjs-node keeps them in its tensor map).
+  const ids = (backend as unknown as {
+    getInputTensorIds(tensors: tf.Tensor[]): number[];
+  }).getInputTensorIds([a, b]);
+  const attrs = [{ name: "T", type: binding.TF_ATTR_TYPE, value: binding.TF_FLOAT }];
+  const viaTfjs = () => {
+    for (let i = 0; i < ops; i++) tf.add(a, b).dispose();
+  };
+  const viaBinding = () => {
+    for (let i = 0; i < ops; i++) {
+      binding.deleteTensor(binding.executeOp("Add", attrs, ids, 1)[0].id);
+    }
+  };
+  const tfjs: number[] = [], direct: number[] = [];
+  for (let r = 0; r < repeats + 1; r++) {
+    const t0 = performance.now();
+    viaTfjs();
+    const t1 = performance.now();
+    viaBinding();
+    const t2 = performance.now();
+    // Round 0 warms both paths up.
+    if (r > 0) tfjs.push(t1 - t0), direct.push(t2 - t1);
+  }
+  tf.dispose([a, b]);
+  return {
+    tfjs_us_per_op: round(median(tfjs) * 1000 / ops),
+    binding_us_per_op: round(median(direct) * 1000 / ops),
+  };
+}
+
+/** Where one training step's time went, in ms. */
+interface StepSplit {
+  /** Wall time of the step, up to its last result being readable. */
+  step_ms: number;
+  /** Time inside the binding's `executeOp`: TensorFlow's eager dispatch and its kernels. */
+  in_tensorflow_ms: number;
+  /** The rest: tfjs's engine, the gradient tape, the model's JS, tensor bookkeeping. */
+  outside_ms: number;
+  /** TensorFlow ops the step ran. */
+  ops: number;
+}
+
+/**
+ * The split of `step`'s time, the median of `repeats` steps, found by timing every call into
+ * the binding's `executeOp` (whichever path made it: tfjs's kernels or the project's `runOp`).
+ * `settle` reads a small result, so that the step's last op has finished.
+ */
+export function stepSplit(step: () => void, settle: () => void, repeats = 5): StepSplit {
+  // The binding's functions are read-only: the backend gets a stand-in that times executeOp.
+  const backend = nodeBackend() as unknown as { binding: { executeOp: ExecuteOp } };
+  const original = backend.binding;
+  let inside = 0, ops = 0;
+  const executeOp: ExecuteOp = (name, attrs, ids, outputs) => {
+    const start = performance.now();
+    try {
+      return original.executeOp(name, attrs, ids, outputs);
+    } finally {
+      inside += performance.now() - start;
+      ops++;
+    }
+  };
+  // A copy, since the binding's properties are frozen (neither assignable nor proxied).
+  const timed: Record<string, unknown> = {};
+  for (const key of Object.getOwnPropertyNames(original)) {
+    const value = (original as unknown as Record<string, unknown>)[key];
+    timed[key] = typeof value === "function" ? value.bind(original) : value;
+  }
+  timed.executeOp = executeOp;
+  backend.binding = timed as unknown as typeof original;
+  const splits: StepSplit[] = [];
+  try {
+    for (let r = 0; r < repeats; r++) {
+      inside = 0, ops = 0;
+      const start = performance.now();
+      step();
+      settle();
+      const wall = performance.now() - start;
+      splits.push({ step_ms: wall, in_tensorflow_ms: inside, outside_ms: wall - inside, ops });
+    }
+  } finally {
+    backend.binding = original;
+  }
+  splits.sort((x, y) => x.step_ms - y.step_ms);
+  const mid = splits[Math.floor(splits.length / 2)];
+  return {
+    step_ms: round(mid.step_ms),
+    in_tensorflow_ms: round(mid.in_tensorflow_ms),
+    outside_ms: round(mid.outside_ms),
+    ops: mid.ops,
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+function round(x: number): number {
+  return Math.round(x * 10) / 10;
+}

@@ -1,0 +1,137 @@
+/**
+ * Run time, tensorflow backend: max pooling under a gradient as oneDNN's, with its workspace, as
+ * Keras's compiled step gets it from TensorFlow's oneDNN graph pass (`_MklNativeMaxPool` and
+ * `_MklNativeMaxPoolGrad`); eager TensorFlow leaves pooling on Eigen, whose gradient has to find
+ * every window's maximum again. oneDNN's forward pass writes the position of each window's
+ * maximum (the workspace), and its gradient scatters dy through those positions.
+ *
+ * tfjs's MaxPool kernel has one output, so the workspace cannot travel on the gradient tape: the
+ * forward kernel keeps it in a table keyed by the pooled output's data, and the MaxPoolGrad
+ * kernel takes it from there (the tape saves the output itself, which shares that data) and
+ * disposes it. A workspace whose gradient never ran (the backward pass did not reach the pool)
+ * is disposed when the next gradient tape pools. Outside a gradient, and where the op cannot
+ * run, the kernels are tfjs-node's and the project's (lib/engine/tensorflow_kernels.ts).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import type { NodeBackend, OpAttr } from "./node_backend.ts";
+
+type KernelArgs = {
+  inputs: Record<string, tf.TensorInfo | undefined>;
+  backend: NodeBackend;
+  attrs: Record<string, unknown>;
+};
+type KernelFunc = (args: KernelArgs) => tf.TensorInfo;
+
+/** A forward pass's workspace, and the gradient tape it was made under. */
+interface Workspace {
+  tensor: tf.Tensor;
+  tape: unknown;
+}
+
+/** Workspaces by the dataId of the pooled output whose gradient will need them. */
+const workspaces = new Map<unknown, Workspace>();
+
+/** The parts of tfjs's engine state read here (tfjs-core 4.22's Engine). */
+interface EngineState {
+  gradientDepth: number;
+  kernelDepth: number;
+  activeTape: unknown;
+}
+
+function engineState(): EngineState {
+  return (tf.engine() as unknown as { state: EngineState }).state;
+}
+
+/**
+ * True inside a kernel that the gradient tape records: the engine counts this kernel in
+ * `kernelDepth`, so 1 means it was called from a model, not from inside another kernel.
+ */
+function taped(): boolean {
+  const state = engineState();
+  return state.gradientDepth > 0 && state.kernelDepth === 1;
+}
+
+/** The attributes of both oneDNN ops, or undefined for pooling they do not cover. */
+function poolAttrs(x: tf.TensorInfo, b: NodeBackend, attrs: Record<string, unknown>) {
+  if (x.dtype !== "float32" || x.shape.length !== 4 || attrs.dimRoundingMode != null) return;
+  if (attrs.pad !== "valid" && attrs.pad !== "same") return;
+  const info = tf.backend_util.computePool2DInfo(
+    x.shape as [number, number, number, number],
+    attrs.filterSize as [number, number] | number,
+    attrs.strides as [number, number] | number,
+    1,
+    attrs.pad,
+  );
+  const ints = (name: string, value: number[]): OpAttr => ({
+    name,
+    type: b.binding.TF_ATTR_INT,
+    value,
+  });
+  return [
+    { name: "T", type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT },
+    ints("ksize", [1, info.filterHeight, info.filterWidth, 1]),
+    ints("strides", [1, info.strideHeight, info.strideWidth, 1]),
+    { name: "padding", type: b.binding.TF_ATTR_STRING, value: info.padInfo.type },
+    { name: "data_format", type: b.binding.TF_ATTR_STRING, value: "NHWC" },
+    { name: "workspace_enabled", type: b.binding.TF_ATTR_BOOL, value: true },
+    // The kernel label that TensorFlow's oneDNN graph pass gives the ops it creates.
+    { name: "_kernel", type: b.binding.TF_ATTR_STRING, value: "MklNameChangeOp" },
+  ];
+}
+
+/** Dispose the workspaces of finished gradient tapes. */
+function dropStale(tape: unknown): void {
+  for (const [key, workspace] of workspaces) {
+    if (workspace.tape === tape) continue;
+    workspace.tensor.dispose();
+    workspaces.delete(key);
+  }
+}
+
+/** false once the oneDNN op failed here (a library without it): the original kernels run. */
+let available = true;
+
+/** The MaxPool kernel: oneDNN's with a workspace under a gradient, else `original`. */
+export function maxPoolWithWorkspace(original: KernelFunc): KernelFunc {
+  return (args) => {
+    const x = args.inputs.x!;
+    const attrs = available && taped() ? poolAttrs(x, args.backend, args.attrs) : undefined;
+    if (!attrs) return original(args);
+    const tape = engineState().activeTape;
+    dropStale(tape);
+    let outputs: tf.Tensor[];
+    try {
+      outputs = args.backend.executeMultipleOutputs("_MklNativeMaxPool", attrs, [x], 2);
+    } catch {
+      available = false;
+      return original(args);
+    }
+    const [y, workspace] = outputs;
+    // Kept: the forward pass's scope ends before the backward pass that needs it.
+    workspaces.set(y.dataId, { tensor: tf.keep(workspace), tape });
+    return y;
+  };
+}
+
+/** The MaxPoolGrad kernel: oneDNN's from the forward pass's workspace, else `original`. */
+export function maxPoolGradFromWorkspace(original: KernelFunc): KernelFunc {
+  return (args) => {
+    const { dy, input, output } = args.inputs;
+    const workspace = output && workspaces.get(output.dataId);
+    const attrs = workspace && poolAttrs(input!, args.backend, args.attrs);
+    if (!workspace || !attrs) return original(args);
+    workspaces.delete(output!.dataId);
+    try {
+      return args.backend.executeSingleOutput("_MklNativeMaxPoolGrad", attrs, [
+        input!,
+        output!,
+        dy!,
+        workspace.tensor,
+      ]);
+    } finally {
+      workspace.tensor.dispose();
+    }
+  };
+}
