@@ -31,10 +31,7 @@ import { basename, join, relative, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { isUserError, UserError } from "../util/errors.ts";
 import { PROJECT_ROOT } from "../util/paths.ts";
-import { budgetFromEnv } from "../train/profile.ts";
-
-/** The profiles a notebook run can use. */
-type Profile = "smoke" | "full";
+import { budgetFromEnv, type ProfileName, profileSettings } from "../train/profile.ts";
 
 /** Where executed notebooks go by default, relative to the repository root. */
 export const DEFAULT_OUT_DIR = "build/notebooks";
@@ -48,27 +45,9 @@ export const DEFAULT_CELL_TIMEOUT_S = 6 * 3600;
 
 const RUNNER = fromFileUrl(new URL("./execute_notebook.py", import.meta.url));
 
-/**
- * Read the profile from env CIFAR_PROFILE.
- *
- * @returns "smoke" or "full" (the default)
- * @throws UserError for any other value
- */
-function profileFromEnv(): Profile {
-  const value = Deno.env.get("CIFAR_PROFILE") || "full";
-  if (value !== "smoke" && value !== "full") {
-    throw new UserError(`CIFAR_PROFILE=${value} is not a profile: use smoke or full`);
-  }
-  return value;
-}
-
-/**
- * The notebooks in a folder, sorted by name.
- *
- * @param dir folder holding .ipynb files
- * @returns their paths
- */
-export async function listNotebooks(dir = join(PROJECT_ROOT, "notebooks")): Promise<string[]> {
+/** The paths of notebooks/*.ipynb, sorted by name. */
+export async function listNotebooks(): Promise<string[]> {
+  const dir = join(PROJECT_ROOT, "notebooks");
   const names: string[] = [];
   for await (const entry of Deno.readDir(dir)) {
     if (entry.isFile && entry.name.endsWith(".ipynb")) names.push(entry.name);
@@ -179,7 +158,7 @@ async function preflightWeights(): Promise<void> {
  * @param profile their profile
  * @throws a one-line UserError
  */
-async function preflight(notebooks: string[], profile: Profile): Promise<void> {
+async function preflight(notebooks: string[], profile: ProfileName): Promise<void> {
   budgetFromEnv();
   if (profile !== "full") return;
   await preflightData();
@@ -193,11 +172,9 @@ interface ExecuteOptions {
   /** Folder for NAME.ipynb and NAME.html (default build/notebooks). */
   outDir?: string;
   /** Profile for the kernel (default: env CIFAR_PROFILE, else full). */
-  profile?: Profile;
+  profile?: ProfileName;
   /** Per-cell timeout in seconds. */
   timeoutS?: number;
-  /** Check the budget variables, and in the full profile the data and weights (default true). */
-  preflight?: boolean;
   /** Called with one line per notebook as it starts and ends. */
   log?: (line: string) => void;
 }
@@ -210,12 +187,12 @@ interface ExecuteOptions {
  * @throws UserError naming the notebook and cell that failed
  */
 export async function executeNotebooks(options: ExecuteOptions = {}): Promise<string[]> {
-  const profile = options.profile ?? profileFromEnv();
+  const profile = options.profile ?? profileSettings().name;
   const notebooks = options.notebooks ?? await listNotebooks();
   const outDir = resolve(options.outDir ?? join(PROJECT_ROOT, DEFAULT_OUT_DIR));
   const log = options.log ?? ((line: string) => console.error(line));
   if (notebooks.length === 0) throw new UserError("no notebooks to execute");
-  if (options.preflight ?? true) await preflight(notebooks, profile);
+  await preflight(notebooks, profile);
   const python = await findPython();
   await ensureDenoKernel(python);
   await Deno.mkdir(outDir, { recursive: true });

@@ -94,17 +94,15 @@ export async function ensureSmokeBuild(): Promise<string[]> {
   const stamp = join(outDir, ".smoke-stamp");
   const outputs = notebooks.map((n) => join(outDir, n.split("/").pop()!));
   const key = await sourceKey(notebooks);
-  for (;;) {
-    if ((await readText(stamp)) === key) return outputs;
-    const release = await acquireNotebooksLock();
-    try {
-      if ((await readText(stamp)) === key) return outputs; // finished while we waited
-      await Deno.remove(stamp).catch(() => {});
-      await executeNotebooks({ notebooks, outDir, profile: "smoke", log: () => {} });
-      await Deno.writeTextFile(stamp, key);
-      return outputs;
-    } finally {
-      await release();
-    }
+  if ((await readText(stamp)) === key) return outputs;
+  const release = await acquireNotebooksLock();
+  try {
+    if ((await readText(stamp)) === key) return outputs; // finished while we waited
+    await Deno.remove(stamp).catch(() => {});
+    await executeNotebooks({ notebooks, outDir, profile: "smoke", log: () => {} });
+    await Deno.writeTextFile(stamp, key);
+    return outputs;
+  } finally {
+    await release();
   }
 }
