@@ -14,7 +14,7 @@
 import { join } from "node:path";
 import { UserError } from "../util/errors.ts";
 import { type ArchiveEntry, readArchive } from "./archive.ts";
-import { parseLabelNames, RECORD_BYTES, RecordDecoder, UNSEEN } from "./cifar_binary.ts";
+import { parseLabelNames, RECORD_BYTES, RecordDecoder, thousands, UNSEEN } from "./cifar_binary.ts";
 import {
   decodePythonMeta,
   decodePythonSplit,
@@ -316,7 +316,9 @@ async function readWhole(entry: ArchiveEntry, name: string): Promise<Uint8Array>
 
 /** How data with other counts than CIFAR-100's is described: never as CIFAR-100. */
 function notCifarDescription(where: string, parts: Parts, layout: Layout): string {
-  return `NOT CIFAR-100: ${fmt(parts.records.train)} train / ${fmt(parts.records.test)} test ` +
+  return `NOT CIFAR-100: ${thousands(parts.records.train)} train / ${
+    thousands(parts.records.test)
+  } test ` +
     `images in CIFAR-100's ${layout} layout from ${where}`;
 }
 
@@ -330,8 +332,10 @@ function countsNote(where: string, parts: Parts, counts: Counts): string | undef
   if (!accepted || (train === CIFAR100_COUNTS.train && test === CIFAR100_COUNTS.test)) {
     return undefined;
   }
-  return `${where} holds ${fmt(train)} training and ${fmt(test)} test records, not ` +
-    `CIFAR-100's ${fmt(CIFAR100_COUNTS.train)} and ${fmt(CIFAR100_COUNTS.test)}: it is not ` +
+  return `${where} holds ${thousands(train)} training and ${thousands(test)} test records, not ` +
+    `CIFAR-100's ${thousands(CIFAR100_COUNTS.train)} and ${
+      thousands(CIFAR100_COUNTS.test)
+    }: it is not ` +
     `CIFAR-100, and its results are not CIFAR-100 results`;
 }
 
@@ -344,10 +348,6 @@ function assemble(parts: Parts, fineToCoarse: Uint8Array, source: DataSource): C
     fineToCoarse,
     source,
   };
-}
-
-function fmt(n: number): string {
-  return n.toLocaleString("en-US");
 }
 
 /** Stat, with a missing path (or a file where a folder was expected) as undefined. */
