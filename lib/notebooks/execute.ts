@@ -64,13 +64,7 @@ async function output(cmd: string, args: string[]): Promise<{ ok: boolean; stdou
   }
 }
 
-/**
- * Find a Python that has nbclient and nbconvert: env PYTHON, else Debian's
- * /usr/bin/python3, else python3 on PATH.
- *
- * @returns the interpreter's path or name
- * @throws UserError naming the packages to install
- */
+/** A Python with nbclient and nbconvert: env PYTHON, else Debian's /usr/bin/python3, else python3. */
 async function findPython(): Promise<string> {
   const env = Deno.env.get("PYTHON");
   const candidates = env ? [env] : ["/usr/bin/python3", "python3"];
@@ -86,11 +80,7 @@ async function findPython(): Promise<string> {
   );
 }
 
-/**
- * Register Deno's Jupyter kernel ("deno") unless Jupyter already knows it.
- *
- * @param python an interpreter with jupyter_client
- */
+/** Register Deno's Jupyter kernel ("deno") unless the Jupyter of `python` already knows it. */
 async function ensureDenoKernel(python: string): Promise<void> {
   const probe = await output(python, [
     "-c",
@@ -110,12 +100,7 @@ async function ensureDenoKernel(python: string): Promise<void> {
   }
 }
 
-/**
- * Check that the full profile's data can be loaded, with the notebooks' own
- * loader, so a missing dataset stops the run before the first notebook.
- *
- * @throws the loader's UserError (e.g. no data and no network)
- */
+/** Check with the notebooks' own loader that the full profile's data can be loaded. */
 async function preflightData(): Promise<void> {
   const { loadCifar100 } = await import("../data/cifar100.ts");
   try {
@@ -130,13 +115,7 @@ async function preflightData(): Promise<void> {
 /** The notebook that needs the VGG16 weights in the full profile. */
 const VGG16_NOTEBOOK = "04_vgg16.ipynb";
 
-/**
- * Check that the full profile's VGG16 ImageNet weights can be found (env VGG16_WEIGHTS, the
- * cache, or a download, as in notebook 04), so a missing file stops the run before the first
- * notebook rather than after the others have trained.
- *
- * @throws the weights lookup's UserError (e.g. no file and no network)
- */
+/** Check that the full profile's VGG16 ImageNet weights can be found, as notebook 04 looks. */
 async function preflightWeights(): Promise<void> {
   const { resolveVgg16Weights } = await import("../models/vgg16_weights.ts");
   try {
@@ -151,12 +130,9 @@ async function preflightWeights(): Promise<void> {
 }
 
 /**
- * The checks before the first notebook: the budget variables always; in the full profile the
+ * The checks before the first notebook, so that what is missing is one error line before, not a
+ * failed cell after, hours of training: the budget variables always; in the full profile the
  * data, and the VGG16 weights when notebook 04 is to run.
- *
- * @param notebooks the notebooks to run
- * @param profile their profile
- * @throws a one-line UserError
  */
 async function preflight(notebooks: string[], profile: ProfileName): Promise<void> {
   budgetFromEnv();
