@@ -39,13 +39,13 @@ import {
   type RemoteFile,
 } from "../util/cache.ts";
 import { UserError } from "../util/errors.ts";
+import { statOrUndefined } from "../util/paths.ts";
 import {
   BINARY_FOLDER,
   CIFAR100_COUNTS,
   readDataArchive,
   readDataFolder,
   type ReadOptions,
-  statOrUndefined,
 } from "./cifar_read.ts";
 import type { Cifar100 } from "./dataset.ts";
 import { syntheticCifar100 } from "./synthetic.ts";

@@ -13,6 +13,7 @@
  */
 import { join } from "node:path";
 import { UserError } from "../util/errors.ts";
+import { statOrUndefined } from "../util/paths.ts";
 import { type ArchiveEntry, readArchive } from "./archive.ts";
 import { parseLabelNames, RECORD_BYTES, RecordDecoder, thousands, UNSEEN } from "./cifar_binary.ts";
 import {
@@ -348,18 +349,6 @@ function assemble(parts: Parts, fineToCoarse: Uint8Array, source: DataSource): C
     fineToCoarse,
     source,
   };
-}
-
-/** Stat, with a missing path (or a file where a folder was expected) as undefined. */
-export async function statOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
-  try {
-    return await Deno.stat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
-      return undefined;
-    }
-    throw e;
-  }
 }
 
 async function isFile(path: string): Promise<boolean> {

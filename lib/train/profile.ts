@@ -27,7 +27,7 @@
  */
 import { join } from "node:path";
 import { UserError } from "../util/errors.ts";
-import { PROJECT_ROOT } from "../util/paths.ts";
+import { PROJECT_ROOT, statOrUndefined } from "../util/paths.ts";
 import { loadCifar100, type LoadOptions } from "../data/cifar100.ts";
 import type { Cifar100 } from "../data/dataset.ts";
 import {
@@ -254,12 +254,7 @@ export async function readProfileRecordIfPresent(
   settings: ProfileSettings,
   model: ModelName,
 ): Promise<RunRecord | undefined> {
-  try {
-    await Deno.stat(settings.recordPath(model));
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
-  }
+  if (!(await statOrUndefined(settings.recordPath(model)))) return undefined;
   return (await readProfileRecords(settings, [model]))[0];
 }
 
