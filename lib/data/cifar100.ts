@@ -15,18 +15,10 @@
  *    or `cifar-100-binary.tar.gz` with the official MD5;
  * 4. a download from {@linkcode CIFAR100_URL}, MD5-checked, written atomically into the cache.
  *
- * `source.origin` says whether it is the official dataset: `official` only for an archive whose
- * MD5 is its version's official one; `unofficial` for another archive (accepted when its
- * structure is valid); `unverified` for an extracted folder, since the files inside the archives
- * have no published checksums to check them against.
- *
- * Record counts: data named explicitly (1.) may hold any number of images (it is then described
- * and noted as NOT CIFAR-100); data found without being named (2., 3.) must hold CIFAR-100's
- * 50,000 and 10,000, like the download. An archive in Keras's cache is the user's own file, read
- * in place and never replaced: it is used whatever its MD5 (Keras checked its SHA-256 when it
- * downloaded it), and labelled `unofficial` with a note when the MD5 is not the official one.
- *
- * Images stay uint8 (184 MB for both splits); lib/data/examples.ts converts a batch at a time.
+ * `source.origin` says whether it is the official dataset, and data named explicitly (1.) may
+ * hold other record counts than CIFAR-100's, described as NOT CIFAR-100: docs/data.md has both.
+ * An archive in Keras's cache is the user's own file, read in place and never replaced: it is
+ * used whatever its MD5 (Keras checked its SHA-256 when it downloaded it).
  *
  * @module
  */
