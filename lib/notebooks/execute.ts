@@ -1,29 +1,8 @@
 /**
- * Execute the notebooks headless, the library behind `deno task notebooks:execute` (and
- * `deno task demo`).
- *
- * Runs every notebooks/*.ipynb in name order (or the notebooks named on the
- * command line) on Deno's Jupyter kernel through nbclient, with env
- * CIFAR_PROFILE (smoke|full, default full) passed on to the kernel, and the rest
- * of the environment with it (CIFAR_EPOCHS, CIFAR_LIMIT_TRAIN, CIFAR_LIMIT_TEST,
- * CIFAR100_DATA, VGG16_WEIGHTS...). Writes the
- * executed copy to build/notebooks/NAME.ipynb and an HTML export to
- * build/notebooks/NAME.html; sources are never written. Stops at the first
- * failing cell with one line naming the notebook, the cell and the error, and
- * exits non-zero.
- *
- * Before the first notebook it checks the budget variables (a bad CIFAR_EPOCHS
- * is one error line), and in the full profile that CIFAR-100 can be loaded and,
- * when 04_vgg16 is among the notebooks, that the VGG16 weights can be found
- * (the same lookups as the notebooks), so a machine without them gets the
- * loader's one-line error instead of a failed cell after an hour of training.
- *
- * Jupyter comes from Debian (python3-nbclient, jupyter-nbconvert,
- * jupyter-client) or pip; the Deno kernel is registered with
- * `deno jupyter --install` when missing. Env PYTHON picks the interpreter.
- *
- * The command line is lib/cli/notebooks.ts (`deno task notebooks:execute [--out DIR]
- * [--timeout S] [NOTEBOOK...]`; docs/cli.md).
+ * Execute the notebooks headless on Deno's Jupyter kernel through nbclient, the library behind
+ * `deno task notebooks:execute` and `deno task demo` (lib/cli/notebooks.ts). What it runs, checks
+ * first and writes, and how it fails: docs/cli.md. The Deno kernel is registered with
+ * `deno jupyter --install` when Jupyter lacks it.
  *
  * @module
  */
