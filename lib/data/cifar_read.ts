@@ -241,13 +241,11 @@ function describe(path: string, layout: Layout, kind: string, options: ReadOptio
 }
 
 function checkComplete(path: string, parts: Parts, layout: Layout): void {
-  const needed = layout === "binary"
-    ? Object.entries(BINARY_FILES).map(([key, file]) => [key, `${BINARY_FOLDER}/${file}`])
-    : [["train", "train"], ["test", "test"], ["fine", "meta"]].map(([key, file]) => [
-      key,
-      `${PYTHON_FOLDER}/${file}`,
-    ]);
-  const missing = needed.filter(([key]) => !parts[key as keyof Parts]).map(([, file]) => file);
+  const [folder, files] = layout === "binary"
+    ? [BINARY_FOLDER, BINARY_FILES]
+    : [PYTHON_FOLDER, { train: "train", test: "test", fine: PYTHON_FILES.meta }];
+  const missing = Object.entries(files).filter(([key]) => !parts[key as keyof Parts])
+    .map(([, file]) => `${folder}/${file}`);
   if (missing.length > 0) {
     throw new UserError(
       `${path}: no ${missing.join(", ")} inside; is it cifar-100-binary.tar.gz or ` +
