@@ -439,6 +439,14 @@ Deno.test("corrupt archives and wrong paths", async () => {
     const missing = join(dir, "nowhere.tar.gz");
     await rejectsWith(loadCifar100({ data: missing }), missing, "not found", "synthetic");
 
+    const noTest = join(dir, "notest.tar.gz");
+    const withoutTest = { ...fixtureFiles(TRAIN, TEST), "test.bin": undefined };
+    await Deno.writeFile(noTest, await packFixtureArchive(withoutTest));
+    await rejectsWith(
+      loadCifar100({ data: noTest, expectedCounts: COUNTS }),
+      `${noTest}: no cifar-100-binary/test.bin inside`,
+    );
+
     const python = join(dir, "cifar-100-python.tar.gz");
     const { packTar } = await import("modern-tar");
     const tar = await packTar([{

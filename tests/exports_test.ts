@@ -69,7 +69,7 @@ const PENDING_OTHER_BRANCHES: Record<string, string[]> = {
   "lib/train/fit.ts": ["FitResult"],
   "lib/train/hyp.ts": ["Recipe"],
   "lib/train/parallel.ts": ["SplitStepRun", "TrainRecipe", "Vgg16Recipe"],
-  "lib/train/profile.ts": ["BudgetOverride", "ProfileName", "Subset"],
+  "lib/train/profile.ts": ["BudgetOverride"],
   "lib/train/resume.ts": ["EpochCheckpointRun"],
   "lib/train/step.ts": ["GradientRequest"],
   "lib/cli/train.ts": ["main"],

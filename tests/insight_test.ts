@@ -141,9 +141,8 @@ Deno.test("Grad-CAM and features reach ResNet-9's last block and VGG16's block5_
     ]] as const
   ) {
     const classifier = inMemory(model, name, 5);
-    const cam = gradCam(classifier, pixels, [0, 1, 2]);
+    const cam = gradCam(classifier, pixels);
     assert.equal(cam.layer, layer);
-    assert.deepEqual(cam.classes, [0, 1, 2]);
     assert.ok(cam.maps.every((v) => Number.isFinite(v) && v >= 0 && v <= 1));
     assert.equal(penultimateFeatures(classifier, pixels).dim, dim);
     model.dispose();

@@ -1,22 +1,7 @@
 /**
- * `deno task bench`: training throughput of the MLP, the CNN and ResNet-9, and VGG16 feature
- * extraction, on the active engine, optionally side by side with Keras and PyTorch on the same
- * machine; or, with `--accuracy`, ResNet-9's test accuracy at equal epochs on every side.
- *
- * Every engine gets the same synthetic images (written in the CIFAR-100 binary layout for the
- * Python scripts, in the order of our epoch's shuffle), batch 128, no validation. Each side
- * builds its model once and keeps it (the references in one Python process each, timing on
- * request), warms up one epoch, then the sides alternate timed epochs, ours, theirs, ... for
- * `--pairs` pairs; the ratio of each pair, their median, minimum and maximum, and whether the
- * machine was too quiet to conclude are reported. VGG16 is the frozen base's forward pass at
- * 32 px (random weights) on both sides.
- *
- * `--keras` runs lib/bench/keras_reference.py (Keras 3 on TensorFlow CPU) in a virtual
- * environment it creates once under `<cache>/bench/`, with the same tensorflow-cpu version as
- * the native engine. `--torch` runs lib/bench/torch_reference.py with PyTorch 2.x from pip (its
- * own environment) and, when installed, Debian's python3-torch. The JSON line (stdout) has
- * every figure. The measuring is lib/bench/side_by_side.ts and lib/bench/accuracy.ts; this file
- * is the command line.
+ * `deno task bench`: training throughput on the active engine, optionally side by side with Keras
+ * and PyTorch on the same machine, or ResNet-9's accuracy at equal epochs (`--accuracy`). The
+ * measuring is lib/bench/side_by_side.ts and lib/bench/accuracy.ts; this file is the command line.
  *
  * The usage: `deno task bench --help`; every flag, the output and the exit status: docs/cli.md.
  *

@@ -3,12 +3,6 @@
  * machine (lib/train/equal_time.ts), repeated with seeds 0..R-1, medians reported
  * (lib/train/equal_time_repeats.ts).
  *
- * Each repeat trains the CNN (HYP.cnn: 20 epochs, batch 128, Adam), then ResNet-9 for the whole
- * epochs of its recipe that fit in the CNN's training time (with its augmentation), then ResNet-9
- * again without augmentation (the ablation). The log goes to stderr, ending with one line per
- * repeat; stdout gets one JSON line: the data, every run's accuracy and training seconds, and the
- * medians. Data that is not CIFAR-100 (e.g. `deno task data:digits`) is described as such in both.
- *
  * The usage: `deno task equal-time --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module

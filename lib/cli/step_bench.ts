@@ -1,11 +1,6 @@
 /**
- * `deno task bench:step`: the median time of one training step (gradients and the optimizer's
- * update) of the MLP, the CNN or ResNet-9 on the active engine, on random images; for profiling
- * the engine, where `deno task bench` times whole epochs.
- *
- * ResNet-9 steps use its recipe's loss (label smoothing, weight decay) and optimizer. tfjs's
- * per-kernel times (the profile) leave out kernels the project runs inside a gradient, such as
- * FusedBatchNormGradV3. Prints one JSON line. The measuring is lib/bench/step.ts; this file is
+ * `deno task bench:step`: the median time of one training step of the MLP, the CNN or ResNet-9
+ * on the active engine, for profiling the engine. The measuring is lib/bench/step.ts; this file is
  * the command line.
  *
  * The usage: `deno task bench:step --help`; every flag, the output and the exit status: docs/cli.md.

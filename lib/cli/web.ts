@@ -29,44 +29,26 @@ export const USAGE =
   SITE: where the served site is written (default: a temporary folder, removed on exit)
   IMAGE: files copied into the site's images/, for page?image=images/NAME`;
 
-/** What the command line asks for. */
-interface WebArgs {
-  run: string;
-  port: number;
-  host: string;
-  out?: string;
-  images: string[];
-}
-
-/**
- * Parse the flags.
- *
- * @throws {HelpRequested} for `--help` / `-h`
- * @throws {UserError} naming a bad flag or value
- */
-function parseWebArgs(args: string[]): WebArgs {
-  const { values: v, positionals } = parseCommandLine(args, {
-    usage: USAGE,
-    positionals: true,
-    options: {
-      run: { type: "string" },
-      port: { type: "string" },
-      host: { type: "string" },
-      out: { type: "string" },
-    },
-  });
-  if (!v.run) throw new UsageError("--run DIR is required", USAGE);
-  const port = wholeNumber("--port", v.port) ?? 8000;
-  if (port > 65535) throw new UserError(`--port must be 0..65535, got ${port}`);
-  return { run: v.run, port, host: v.host ?? "127.0.0.1", out: v.out, images: positionals };
-}
-
 const LOCAL_HOSTS = ["127.0.0.1", "localhost", "::1"];
 
 /** Run the command line; returns the exit code. */
 function main(args: string[]): Promise<number> {
   return runCommand(async () => {
-    const { run, port, host, out, images } = parseWebArgs(args);
+    const { values: v, positionals: images } = parseCommandLine(args, {
+      usage: USAGE,
+      positionals: true,
+      options: {
+        run: { type: "string" },
+        port: { type: "string" },
+        host: { type: "string" },
+        out: { type: "string" },
+      },
+    });
+    if (!v.run) throw new UsageError("--run DIR is required", USAGE);
+    const { run, out } = v;
+    const port = wholeNumber("--port", v.port) ?? 8000;
+    if (port > 65535) throw new UserError(`--port must be 0..65535, got ${port}`);
+    const host = v.host ?? "127.0.0.1";
     // Loaded after the flags are read, so that --help and bad flags never load tfjs.
     const { initBackend } = await import("../engine/backend.ts");
     const { exportSite } = await import("../web/export.ts");

@@ -20,34 +20,17 @@ export const USAGE = `usage: deno task web:export --run DIR --out SITE [IMAGE...
   SITE: the folder to write (new, empty, or an earlier export, which is replaced)
   IMAGE: files copied into SITE/images/, for SITE's page?image=images/NAME`;
 
-/** What the command line asks for. */
-interface WebExportArgs {
-  run: string;
-  out: string;
-  images: string[];
-}
-
-/**
- * Parse the flags.
- *
- * @throws {HelpRequested} for `--help` / `-h`
- * @throws {UsageError} naming a missing or unknown flag
- */
-function parseWebExportArgs(args: string[]): WebExportArgs {
-  const { values: v, positionals } = parseCommandLine(args, {
-    usage: USAGE,
-    positionals: true,
-    options: { run: { type: "string" }, out: { type: "string" } },
-  });
-  if (!v.run) throw new UsageError("--run DIR is required", USAGE);
-  if (!v.out) throw new UsageError("--out SITE is required", USAGE);
-  return { run: v.run, out: v.out, images: positionals };
-}
-
 /** Run the command line; returns the exit code. */
 function main(args: string[]): Promise<number> {
   return runCommand(async () => {
-    const { run, out, images } = parseWebExportArgs(args);
+    const { values: v, positionals: images } = parseCommandLine(args, {
+      usage: USAGE,
+      positionals: true,
+      options: { run: { type: "string" }, out: { type: "string" } },
+    });
+    if (!v.run) throw new UsageError("--run DIR is required", USAGE);
+    if (!v.out) throw new UsageError("--out SITE is required", USAGE);
+    const { run, out } = v;
     // Loaded after the flags are read, so that --help and bad flags never load tfjs.
     const { initBackend } = await import("../engine/backend.ts");
     const { exportSite } = await import("../web/export.ts");

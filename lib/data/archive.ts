@@ -20,12 +20,6 @@ export interface ArchiveEntry {
   body: ReadableStream<Uint8Array>;
 }
 
-/** Options for {@linkcode readArchive}. */
-interface ReadArchiveOptions {
-  /** Also compute the archive's MD5 in the same pass. */
-  md5?: boolean;
-}
-
 /**
  * Read every regular file of a tar.gz (or tar) archive in order, handing each to `onEntry`.
  *
@@ -35,7 +29,7 @@ interface ReadArchiveOptions {
  *
  * @param path the archive file
  * @param onEntry called per regular file; directories and links are skipped
- * @param options whether to hash the archive while reading it
+ * @param options `md5`: also compute the archive's MD5 in the same pass
  * @returns the archive's MD5 (hex) when asked for
  * @throws {UserError} when the archive is corrupt, truncated or not a tar.gz
  * @example
@@ -57,7 +51,7 @@ interface ReadArchiveOptions {
 export async function readArchive(
   path: string,
   onEntry: (entry: ArchiveEntry) => Promise<void>,
-  options: ReadArchiveOptions = {},
+  options: { md5?: boolean } = {},
 ): Promise<{ md5?: string }> {
   const hash = options.md5 ? createHash("md5") : undefined;
   try {

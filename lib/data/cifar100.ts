@@ -15,18 +15,10 @@
  *    or `cifar-100-binary.tar.gz` with the official MD5;
  * 4. a download from {@linkcode CIFAR100_URL}, MD5-checked, written atomically into the cache.
  *
- * `source.origin` says whether it is the official dataset: `official` only for an archive whose
- * MD5 is its version's official one; `unofficial` for another archive (accepted when its
- * structure is valid); `unverified` for an extracted folder, since the files inside the archives
- * have no published checksums to check them against.
- *
- * Record counts: data named explicitly (1.) may hold any number of images (it is then described
- * and noted as NOT CIFAR-100); data found without being named (2., 3.) must hold CIFAR-100's
- * 50,000 and 10,000, like the download. An archive in Keras's cache is the user's own file, read
- * in place and never replaced: it is used whatever its MD5 (Keras checked its SHA-256 when it
- * downloaded it), and labelled `unofficial` with a note when the MD5 is not the official one.
- *
- * Images stay uint8 (184 MB for both splits); lib/data/examples.ts converts a batch at a time.
+ * `source.origin` says whether it is the official dataset, and data named explicitly (1.) may
+ * hold other record counts than CIFAR-100's, described as NOT CIFAR-100: docs/data.md has both.
+ * An archive in Keras's cache is the user's own file, read in place and never replaced: it is
+ * used whatever its MD5 (Keras checked its SHA-256 when it downloaded it).
  *
  * @module
  */
@@ -39,13 +31,13 @@ import {
   type RemoteFile,
 } from "../util/cache.ts";
 import { UserError } from "../util/errors.ts";
+import { statOrUndefined } from "../util/paths.ts";
 import {
   BINARY_FOLDER,
   CIFAR100_COUNTS,
   readDataArchive,
   readDataFolder,
   type ReadOptions,
-  statOrUndefined,
 } from "./cifar_read.ts";
 import type { Cifar100 } from "./dataset.ts";
 import { syntheticCifar100 } from "./synthetic.ts";
@@ -58,8 +50,6 @@ export const CIFAR100_MD5 = "03b5dce01913d631647c71ecec9e9cb8";
 export const CIFAR100_PYTHON_MD5 = "eb9058c3a382ffc7106e4002c42a8d85";
 /** The archive's name in the cache folder. */
 const CIFAR100_ARCHIVE = "cifar-100-binary.tar.gz";
-/** The folder inside the archive. */
-const CIFAR100_FOLDER = BINARY_FOLDER;
 
 /**
  * What Keras leaves in `<Keras home>/datasets`, looked for in this order: archives first (they
@@ -174,13 +164,8 @@ export async function loadCifar100(
     await download(places, options, seams, read);
 }
 
-/** The folders looked in when no data is named, from the options and the environment. */
-interface DataPlaces {
-  /** `<Keras home>/datasets`. */
-  keras: string;
-  /** This project's cache folder. */
-  cacheDir: string;
-}
+/** The folders looked in when no data is named: `<Keras home>/datasets`, this project's cache. */
+type DataPlaces = { keras: string; cacheDir: string };
 
 /**
  * Where data not named explicitly is looked for (read from the environment now).
@@ -227,7 +212,7 @@ async function fromKerasCache(datasets: string, found: ReadOptions) {
 
 /** Step 3 (its folder; the archive is step 4's cache hit). */
 async function fromProjectCache(cacheDir: string, read: ReadOptions) {
-  const folder = join(cacheDir, CIFAR100_FOLDER);
+  const folder = join(cacheDir, BINARY_FOLDER);
   if (!(await statOrUndefined(folder))?.isDirectory) return undefined;
   return await readDataFolder(folder, "cache", read);
 }
@@ -262,7 +247,7 @@ function notFoundMessage(places: DataPlaces, why: string): string {
     `(1) --data PATH (a cifar-100-binary.tar.gz or cifar-100-python.tar.gz, or its extracted ` +
     `folder): not given; (2) env CIFAR100_DATA=PATH: not set; (3) Keras's cache ` +
     `(KERAS_HOME, else ~/.keras): ${keras}: none there; (4) this project's cache ` +
-    `${join(places.cacheDir, CIFAR100_FOLDER)}/ or ${join(places.cacheDir, CIFAR100_ARCHIVE)}: ` +
+    `${join(places.cacheDir, BINARY_FOLDER)}/ or ${join(places.cacheDir, CIFAR100_ARCHIVE)}: ` +
     `none there; (5) the download from ${CIFAR100_URL}: failed. Provide the data in any of ` +
     `these places (put cifar-100-binary.tar.gz in ${places.cacheDir}; when online it downloads ` +
     `there automatically). For a quick run without the real data: --data synthetic`;

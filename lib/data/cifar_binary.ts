@@ -74,8 +74,8 @@ export class RecordDecoder {
     const { name, byteLength, expectedCount } = options;
     if (byteLength % RECORD_BYTES !== 0) {
       throw new UserError(
-        `${name}: size ${fmt(byteLength)} bytes is not a multiple of the ${
-          fmt(RECORD_BYTES)
+        `${name}: size ${thousands(byteLength)} bytes is not a multiple of the ${
+          thousands(RECORD_BYTES)
         }-byte CIFAR-100 record; the file is truncated or not CIFAR-100 binary, get it again`,
       );
     }
@@ -85,7 +85,7 @@ export class RecordDecoder {
     }
     if (expectedCount !== undefined && count !== expectedCount) {
       throw new UserError(
-        `${name}: has ${fmt(count)} records, expected ${fmt(expectedCount)}; ` +
+        `${name}: has ${thousands(count)} records, expected ${thousands(expectedCount)}; ` +
           `the file is incomplete or not CIFAR-100 binary, get it again`,
       );
     }
@@ -132,8 +132,8 @@ export class RecordDecoder {
   finish(): Split {
     if (this.#index !== this.#total || this.#carried !== 0) {
       throw new UserError(
-        `${this.#name}: ended after ${fmt(this.#index * RECORD_BYTES + this.#carried)} of ${
-          fmt(this.#total * RECORD_BYTES)
+        `${this.#name}: ended after ${thousands(this.#index * RECORD_BYTES + this.#carried)} of ${
+          thousands(this.#total * RECORD_BYTES)
         } bytes; the file is truncated, get it again`,
       );
     }
@@ -202,7 +202,8 @@ export function parseLabelNames(text: string, name: string, expected: number): s
   return names;
 }
 
-function fmt(n: number): string {
+/** A count with thousands separators, for messages: `50,000`. */
+export function thousands(n: number): string {
   return n.toLocaleString("en-US");
 }
 

@@ -13,7 +13,7 @@
  * @module
  */
 import { UserError } from "../util/errors.ts";
-import { RECORD_BYTES, RecordDecoder } from "./cifar_binary.ts";
+import { RECORD_BYTES, RecordDecoder, thousands } from "./cifar_binary.ts";
 import { COARSE_CLASSES, FINE_CLASSES, IMAGE_BYTES, type Split } from "./dataset.ts";
 import { NumpyArray, unpickleCifar } from "./pickle.ts";
 
@@ -71,7 +71,9 @@ export function decodePythonSplit(
   }
   if (options.expectedCount !== undefined && count !== options.expectedCount) {
     throw new UserError(
-      `${name}: has ${fmt(count)} images, expected ${fmt(options.expectedCount)}; the file is ` +
+      `${name}: has ${thousands(count)} images, expected ${
+        thousands(options.expectedCount)
+      }; the file is ` +
         `incomplete or not CIFAR-100, get it again`,
     );
   }
@@ -147,7 +149,9 @@ function labelList(
   }
   if (value.length !== count) {
     throw new UserError(
-      `${name}: has ${fmt(count)} images but ${fmt(value.length)} ${key}; the file is damaged, ` +
+      `${name}: has ${thousands(count)} images but ${
+        thousands(value.length)
+      } ${key}; the file is damaged, ` +
         `get it again`,
     );
   }
@@ -170,8 +174,4 @@ function kind(value: unknown): string {
   if (value instanceof NumpyArray) return "a numpy array";
   if (value === null || value === undefined) return "None";
   return `a ${typeof value}`;
-}
-
-function fmt(n: number): string {
-  return n.toLocaleString("en-US");
 }

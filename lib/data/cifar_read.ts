@@ -13,8 +13,9 @@
  */
 import { join } from "node:path";
 import { UserError } from "../util/errors.ts";
+import { statOrUndefined } from "../util/paths.ts";
 import { type ArchiveEntry, readArchive } from "./archive.ts";
-import { parseLabelNames, RECORD_BYTES, RecordDecoder, UNSEEN } from "./cifar_binary.ts";
+import { parseLabelNames, RECORD_BYTES, RecordDecoder, thousands, UNSEEN } from "./cifar_binary.ts";
 import {
   decodePythonMeta,
   decodePythonSplit,
@@ -251,13 +252,11 @@ function describe(path: string, layout: Layout, kind: string, options: ReadOptio
 }
 
 function checkComplete(path: string, parts: Parts, layout: Layout): void {
-  const needed = layout === "binary"
-    ? Object.entries(BINARY_FILES).map(([key, file]) => [key, `${BINARY_FOLDER}/${file}`])
-    : [["train", "train"], ["test", "test"], ["fine", "meta"]].map(([key, file]) => [
-      key,
-      `${PYTHON_FOLDER}/${file}`,
-    ]);
-  const missing = needed.filter(([key]) => !parts[key as keyof Parts]).map(([, file]) => file);
+  const [folder, files] = layout === "binary"
+    ? [BINARY_FOLDER, BINARY_FILES]
+    : [PYTHON_FOLDER, { train: "train", test: "test", fine: PYTHON_FILES.meta }];
+  const missing = Object.entries(files).filter(([key]) => !parts[key as keyof Parts])
+    .map(([, file]) => `${folder}/${file}`);
   if (missing.length > 0) {
     throw new UserError(
       `${path}: no ${missing.join(", ")} inside; is it cifar-100-binary.tar.gz or ` +
@@ -327,7 +326,9 @@ async function readWhole(entry: ArchiveEntry, name: string): Promise<Uint8Array>
 
 /** How data with other counts than CIFAR-100's is described: never as CIFAR-100. */
 function notCifarDescription(where: string, parts: Parts, layout: Layout): string {
-  return `NOT CIFAR-100: ${fmt(parts.records.train)} train / ${fmt(parts.records.test)} test ` +
+  return `NOT CIFAR-100: ${thousands(parts.records.train)} train / ${
+    thousands(parts.records.test)
+  } test ` +
     `images in CIFAR-100's ${layout} layout from ${where}`;
 }
 
@@ -341,8 +342,10 @@ function countsNote(where: string, parts: Parts, counts: Counts): string | undef
   if (!accepted || (train === CIFAR100_COUNTS.train && test === CIFAR100_COUNTS.test)) {
     return undefined;
   }
-  return `${where} holds ${fmt(train)} training and ${fmt(test)} test records, not ` +
-    `CIFAR-100's ${fmt(CIFAR100_COUNTS.train)} and ${fmt(CIFAR100_COUNTS.test)}: it is not ` +
+  return `${where} holds ${thousands(train)} training and ${thousands(test)} test records, not ` +
+    `CIFAR-100's ${thousands(CIFAR100_COUNTS.train)} and ${
+      thousands(CIFAR100_COUNTS.test)
+    }: it is not ` +
     `CIFAR-100, and its results are not CIFAR-100 results`;
 }
 
@@ -355,22 +358,6 @@ function assemble(parts: Parts, fineToCoarse: Uint8Array, source: DataSource): C
     fineToCoarse,
     source,
   };
-}
-
-function fmt(n: number): string {
-  return n.toLocaleString("en-US");
-}
-
-/** Stat, with a missing path (or a file where a folder was expected) as undefined. */
-export async function statOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {
-  try {
-    return await Deno.stat(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.NotADirectory) {
-      return undefined;
-    }
-    throw e;
-  }
 }
 
 async function isFile(path: string): Promise<boolean> {

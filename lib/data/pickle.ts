@@ -50,11 +50,6 @@ export class NumpyArray {
   data: Uint8Array = new Uint8Array(0);
   #built = false;
 
-  /** True once the pickle gave the array's contents. */
-  get built(): boolean {
-    return this.#built;
-  }
-
   /** Called by the parser's BUILD with numpy's array state. */
   __setstate__(state: unknown): void {
     if (this.#built || !Array.isArray(state) || state.length !== 5) {

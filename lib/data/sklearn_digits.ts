@@ -1,19 +1,9 @@
 /**
  * Real images for offline measurements, in the exact CIFAR-100 binary layout: scikit-learn's
- * 1,797 handwritten digits (the UCI "Optical Recognition of Handwritten Digits" test set, 8x8
- * pixels of 17 grey levels), upscaled to 32x32 RGB. They are real scans, unlike the synthetic
- * stand-in, but they are **not CIFAR-100**: ten classes (fine labels 0-9, all in superclass 0),
- * grey, and far easier. The loader accepts the folder (data given explicitly may hold any
- * number of records), describes it as NOT CIFAR-100 with a note naming its record counts, and
- * labels its results unverified, never as CIFAR-100 results.
- *
- * ```sh
- * deno task data:digits OUT   # writes OUT/cifar-100-binary/ (lib/cli/digits.ts)
- * CIFAR100_DATA=OUT/cifar-100-binary deno task train --model cnn --epochs 5
- * ```
- *
- * The digits come from the scikit-learn wheel (`pip download`, no install), which ships them
- * as `sklearn/datasets/data/digits.csv.gz`.
+ * 1,797 handwritten digits, 8x8 pixels of 17 grey levels, upscaled to 32x32 RGB, read from the
+ * scikit-learn wheel (`pip download`, no install). They are **not CIFAR-100**: ten classes (fine
+ * labels 0-9, all in superclass 0), grey, and far easier; docs/data.md says how to use them and
+ * how the loader labels them.
  *
  * @module
  */

@@ -29,7 +29,6 @@ interface Features {
  *
  * @param classifier from `loadClassifier` (lib/inference/predict.ts)
  * @param pixels `[N, 32, 32, 3]` uint8 images
- * @param batchSize images per forward pass
  * @returns the features, one row per image
  * @example
  * ```ts
@@ -50,11 +49,7 @@ interface Features {
  * await Deno.remove(out, { recursive: true });
  * ```
  */
-export function penultimateFeatures(
-  classifier: Classifier,
-  pixels: Uint8Array,
-  batchSize: number = EVAL_BATCH_SIZE,
-): Features {
+export function penultimateFeatures(classifier: Classifier, pixels: Uint8Array): Features {
   const count = pixels.length / IMAGE_BYTES;
   if (!Number.isInteger(count) || count === 0) {
     throw new RangeError(`expected [N, 32, 32, 3] bytes, got ${pixels.length}`);
@@ -66,8 +61,8 @@ export function penultimateFeatures(
   const upTo = modelUpTo(classifier.model, before.name);
   const dim = (upTo.outputs[0].shape.slice(1) as number[]).reduce((a, b) => a * b, 1);
   const values = new Float32Array(count * dim);
-  for (let first = 0; first < count; first += batchSize) {
-    const last = Math.min(first + batchSize, count);
+  for (let first = 0; first < count; first += EVAL_BATCH_SIZE) {
+    const last = Math.min(first + EVAL_BATCH_SIZE, count);
     const rows = tf.tidy(() => {
       const x = modelInput(classifier, pixels.subarray(first * IMAGE_BYTES, last * IMAGE_BYTES));
       return (upTo.predict(x) as tf.Tensor).dataSync();

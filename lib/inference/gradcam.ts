@@ -27,7 +27,7 @@ export interface Explanation {
   layer: string;
   /** N maps of 32x32 values in [0, 1], row by row, 1 where the model looks most. */
   maps: Float32Array;
-  /** The class explained for each image: the model's top class unless given. */
+  /** The class explained for each image: the model's top class. */
   classes: number[];
   /** The model's probability for that class (tempered as predict's). */
   probabilities: number[];
@@ -48,7 +48,6 @@ const BATCH = 32;
  *
  * @param classifier from `loadClassifier` (lib/inference/predict.ts)
  * @param pixels `[N, 32, 32, 3]` uint8 images
- * @param classes the class to explain per image; default the model's top class
  * @returns the maps, the classes explained and their probabilities
  * @example
  * ```ts
@@ -70,14 +69,10 @@ const BATCH = 32;
  * await Deno.remove(out, { recursive: true });
  * ```
  */
-export function gradCam(
-  classifier: Classifier,
-  pixels: Uint8Array,
-  classes?: number[],
-): Explanation {
+export function gradCam(classifier: Classifier, pixels: Uint8Array): Explanation {
   const layer = camLayer(classifier.model, classifier.record.model);
   const { upTo, tail } = cutAt(classifier.model, layer);
-  return inBatches(classifier, pixels, classes, "grad-cam", layer, (x, mask) => {
+  return inBatches(classifier, pixels, "grad-cam", layer, (x, mask) => {
     const activations = upTo.apply(x, { training: false }) as tf.Tensor4D;
     const score = (a: tf.Tensor) => tf.sum(tf.mul(tailLogits(tail, a), mask)) as tf.Scalar;
     const gradient = tf.grad(score)(activations);
@@ -93,18 +88,13 @@ export function gradCam(
  *
  * @param classifier from `loadClassifier`
  * @param pixels `[N, 32, 32, 3]` uint8 images
- * @param classes the class to explain per image; default the model's top class
  * @returns the maps, the classes explained and their probabilities
  */
-export function saliency(
-  classifier: Classifier,
-  pixels: Uint8Array,
-  classes?: number[],
-): Explanation {
+export function saliency(classifier: Classifier, pixels: Uint8Array): Explanation {
   if (classifier.inputSize !== IMAGE_SIZE) {
     throw new RangeError(`saliency needs 32x32 input; this model takes ${classifier.inputSize}`);
   }
-  return inBatches(classifier, pixels, classes, "saliency", "input", (x, mask) => {
+  return inBatches(classifier, pixels, "saliency", "input", (x, mask) => {
     const score = (input: tf.Tensor) =>
       tf.sum(tf.mul(logitsOf(classifier.model, input), mask)) as tf.Scalar;
     return tf.max(tf.abs(tf.grad(score)(x)), -1) as tf.Tensor3D;
@@ -116,32 +106,23 @@ export function saliency(
  *
  * @param classifier from `loadClassifier`
  * @param pixels `[N, 32, 32, 3]` uint8 images
- * @param classes the class to explain per image; default the model's top class
  */
-export function whereItLooks(
-  classifier: Classifier,
-  pixels: Uint8Array,
-  classes?: number[],
-): Explanation {
+export function whereItLooks(classifier: Classifier, pixels: Uint8Array): Explanation {
   return classifier.record.model === "mlp"
-    ? saliency(classifier, pixels, classes)
-    : gradCam(classifier, pixels, classes);
+    ? saliency(classifier, pixels)
+    : gradCam(classifier, pixels);
 }
 
-/** Runs `maps` on batches of images; top classes, probabilities and scaling to [0, 1]. */
+/** Runs `maps` on batches of images for their top classes; probabilities, scaling to [0, 1]. */
 function inBatches(
   classifier: Classifier,
   pixels: Uint8Array,
-  given: number[] | undefined,
   method: Explanation["method"],
   layer: string,
   maps: (x: tf.Tensor4D, mask: tf.Tensor2D) => tf.Tensor3D,
 ): Explanation {
   const count = pixels.length / IMAGE_BYTES;
   if (!Number.isInteger(count)) throw new RangeError(`expected [N, 32, 32, 3] bytes`);
-  if (given && given.length !== count) {
-    throw new RangeError(`${given.length} classes, ${count} images`);
-  }
   const classCount = classifier.record.fine_label_names.length;
   const out: Explanation = {
     method,
@@ -155,9 +136,7 @@ function inBatches(
     const [map, classes, probabilities] = tf.tidy(() => {
       const x = modelInput(classifier, pixels.subarray(first * IMAGE_BYTES, last * IMAGE_BYTES));
       const p = probabilitiesOf(classifier, x);
-      const chosen = given
-        ? tf.tensor1d(given.slice(first, last), "int32")
-        : tf.argMax(p, 1) as tf.Tensor1D;
+      const chosen = tf.argMax(p, 1) as tf.Tensor1D;
       const mask = tf.oneHot(chosen, classCount).toFloat() as tf.Tensor2D;
       const raw = maps(x, mask);
       const peak = tf.maximum(tf.max(raw, [1, 2], true), 1e-12);

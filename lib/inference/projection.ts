@@ -161,12 +161,8 @@ function symmetricEigen(matrix: number[][]): { values: number[]; vectors: number
 interface UmapOptions {
   /** Seed of the layout (default 0). */
   seed?: number;
-  /** Neighbours per point (default 15, UMAP's). */
-  neighbors?: number;
   /** Optimisation epochs (default 200: the map settles well before umap-js's 500). */
   epochs?: number;
-  /** Principal components UMAP runs on (default 50). */
-  components?: number;
 }
 
 /**
@@ -175,7 +171,7 @@ interface UmapOptions {
  * @param values the features, row by row
  * @param count rows
  * @param dim features per row
- * @param options seed, neighbours, epochs, components
+ * @param options seed and epochs
  * @returns 2-D coordinates
  */
 export function umap(
@@ -185,7 +181,7 @@ export function umap(
   options: UmapOptions = {},
 ): Projection {
   const seed = options.seed ?? 0;
-  const components = Math.min(options.components ?? 50, dim, count);
+  const components = Math.min(50, dim, count);
   const reduced = pca(values, count, dim, components, seed);
   const rows = Array.from(
     { length: count },
@@ -193,7 +189,7 @@ export function umap(
   );
   const layout = new UMAP({
     nComponents: 2,
-    nNeighbors: Math.min(options.neighbors ?? 15, count - 1),
+    nNeighbors: Math.min(15, count - 1), // UMAP's default, for a small map's fewer points
     nEpochs: options.epochs ?? 200,
     random: mulberry32(seed + 1),
   }).fit(rows);

@@ -1,29 +1,8 @@
 /**
- * Execute the notebooks headless, the library behind `deno task notebooks:execute` (and
- * `deno task demo`).
- *
- * Runs every notebooks/*.ipynb in name order (or the notebooks named on the
- * command line) on Deno's Jupyter kernel through nbclient, with env
- * CIFAR_PROFILE (smoke|full, default full) passed on to the kernel, and the rest
- * of the environment with it (CIFAR_EPOCHS, CIFAR_LIMIT_TRAIN, CIFAR_LIMIT_TEST,
- * CIFAR100_DATA, VGG16_WEIGHTS...). Writes the
- * executed copy to build/notebooks/NAME.ipynb and an HTML export to
- * build/notebooks/NAME.html; sources are never written. Stops at the first
- * failing cell with one line naming the notebook, the cell and the error, and
- * exits non-zero.
- *
- * Before the first notebook it checks the budget variables (a bad CIFAR_EPOCHS
- * is one error line), and in the full profile that CIFAR-100 can be loaded and,
- * when 04_vgg16 is among the notebooks, that the VGG16 weights can be found
- * (the same lookups as the notebooks), so a machine without them gets the
- * loader's one-line error instead of a failed cell after an hour of training.
- *
- * Jupyter comes from Debian (python3-nbclient, jupyter-nbconvert,
- * jupyter-client) or pip; the Deno kernel is registered with
- * `deno jupyter --install` when missing. Env PYTHON picks the interpreter.
- *
- * The command line is lib/cli/notebooks.ts (`deno task notebooks:execute [--out DIR]
- * [--timeout S] [NOTEBOOK...]`; docs/cli.md).
+ * Execute the notebooks headless on Deno's Jupyter kernel through nbclient, the library behind
+ * `deno task notebooks:execute` and `deno task demo` (lib/cli/notebooks.ts). What it runs, checks
+ * first and writes, and how it fails: docs/cli.md. The Deno kernel is registered with
+ * `deno jupyter --install` when Jupyter lacks it.
  *
  * @module
  */
@@ -31,10 +10,7 @@ import { basename, join, relative, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { isUserError, UserError } from "../util/errors.ts";
 import { PROJECT_ROOT } from "../util/paths.ts";
-import { budgetFromEnv } from "../train/profile.ts";
-
-/** The profiles a notebook run can use. */
-type Profile = "smoke" | "full";
+import { budgetFromEnv, type ProfileName, profileSettings } from "../train/profile.ts";
 
 /** Where executed notebooks go by default, relative to the repository root. */
 export const DEFAULT_OUT_DIR = "build/notebooks";
@@ -48,27 +24,9 @@ export const DEFAULT_CELL_TIMEOUT_S = 6 * 3600;
 
 const RUNNER = fromFileUrl(new URL("./execute_notebook.py", import.meta.url));
 
-/**
- * Read the profile from env CIFAR_PROFILE.
- *
- * @returns "smoke" or "full" (the default)
- * @throws UserError for any other value
- */
-function profileFromEnv(): Profile {
-  const value = Deno.env.get("CIFAR_PROFILE") || "full";
-  if (value !== "smoke" && value !== "full") {
-    throw new UserError(`CIFAR_PROFILE=${value} is not a profile: use smoke or full`);
-  }
-  return value;
-}
-
-/**
- * The notebooks in a folder, sorted by name.
- *
- * @param dir folder holding .ipynb files
- * @returns their paths
- */
-export async function listNotebooks(dir = join(PROJECT_ROOT, "notebooks")): Promise<string[]> {
+/** The paths of notebooks/*.ipynb, sorted by name. */
+export async function listNotebooks(): Promise<string[]> {
+  const dir = join(PROJECT_ROOT, "notebooks");
   const names: string[] = [];
   for await (const entry of Deno.readDir(dir)) {
     if (entry.isFile && entry.name.endsWith(".ipynb")) names.push(entry.name);
@@ -85,13 +43,7 @@ async function output(cmd: string, args: string[]): Promise<{ ok: boolean; stdou
   }
 }
 
-/**
- * Find a Python that has nbclient and nbconvert: env PYTHON, else Debian's
- * /usr/bin/python3, else python3 on PATH.
- *
- * @returns the interpreter's path or name
- * @throws UserError naming the packages to install
- */
+/** A Python with nbclient and nbconvert: env PYTHON, else Debian's /usr/bin/python3, else python3. */
 async function findPython(): Promise<string> {
   const env = Deno.env.get("PYTHON");
   const candidates = env ? [env] : ["/usr/bin/python3", "python3"];
@@ -107,11 +59,7 @@ async function findPython(): Promise<string> {
   );
 }
 
-/**
- * Register Deno's Jupyter kernel ("deno") unless Jupyter already knows it.
- *
- * @param python an interpreter with jupyter_client
- */
+/** Register Deno's Jupyter kernel ("deno") unless the Jupyter of `python` already knows it. */
 async function ensureDenoKernel(python: string): Promise<void> {
   const probe = await output(python, [
     "-c",
@@ -131,12 +79,7 @@ async function ensureDenoKernel(python: string): Promise<void> {
   }
 }
 
-/**
- * Check that the full profile's data can be loaded, with the notebooks' own
- * loader, so a missing dataset stops the run before the first notebook.
- *
- * @throws the loader's UserError (e.g. no data and no network)
- */
+/** Check with the notebooks' own loader that the full profile's data can be loaded. */
 async function preflightData(): Promise<void> {
   const { loadCifar100 } = await import("../data/cifar100.ts");
   try {
@@ -175,14 +118,11 @@ async function preflightWeights(): Promise<void> {
 }
 
 /**
- * The checks before the first notebook: the budget variables always; in the full profile the
+ * The checks before the first notebook, so that what is missing is one error line before, not a
+ * failed cell after, hours of training: the budget variables always; in the full profile the
  * data, and the VGG16 weights when notebook 04 is to run.
- *
- * @param notebooks the notebooks to run
- * @param profile their profile
- * @throws a one-line UserError
  */
-async function preflight(notebooks: string[], profile: Profile): Promise<void> {
+async function preflight(notebooks: string[], profile: ProfileName): Promise<void> {
   budgetFromEnv();
   if (profile !== "full") return;
   await preflightData();
@@ -196,11 +136,9 @@ interface ExecuteOptions {
   /** Folder for NAME.ipynb and NAME.html (default build/notebooks). */
   outDir?: string;
   /** Profile for the kernel (default: env CIFAR_PROFILE, else full). */
-  profile?: Profile;
+  profile?: ProfileName;
   /** Per-cell timeout in seconds. */
   timeoutS?: number;
-  /** Check the budget variables, and in the full profile the data and weights (default true). */
-  preflight?: boolean;
   /** Called with one line per notebook as it starts and ends. */
   log?: (line: string) => void;
   /** More environment for the kernel, e.g. `IMAGE_FOLDER` (default: this process's only). */
@@ -215,7 +153,7 @@ interface ExecuteOptions {
  * @throws UserError naming the notebook and cell that failed
  */
 export async function executeNotebooks(options: ExecuteOptions = {}): Promise<string[]> {
-  const profile = options.profile ?? profileFromEnv();
+  const profile = options.profile ?? profileSettings().name;
   const log = options.log ?? ((line: string) => console.error(line));
   const imageFolder = options.env?.IMAGE_FOLDER ?? Deno.env.get("IMAGE_FOLDER");
   const notebooks = options.notebooks ?? await listNotebooks();
@@ -232,7 +170,7 @@ export async function executeNotebooks(options: ExecuteOptions = {}): Promise<st
   }
   const outDir = resolve(options.outDir ?? join(PROJECT_ROOT, DEFAULT_OUT_DIR));
   if (notebooks.length === 0) throw new UserError("no notebooks to execute");
-  if (options.preflight ?? true) await preflight(notebooks, profile);
+  await preflight(notebooks, profile);
   const python = await findPython();
   await ensureDenoKernel(python);
   await Deno.mkdir(outDir, { recursive: true });

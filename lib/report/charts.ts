@@ -138,26 +138,14 @@ export function runCurves(record: RunRecord): Displayable {
   return withCaveat(shown, record);
 }
 
-/** Images of one class in each split (a type alias, so it passes as a table row). */
-type ClassCount = {
-  /** Class index (fine 0..99 or coarse 0..19). */
-  class: number;
-  /** Class name. */
-  name: string;
-  /** Training images of this class. */
-  train: number;
-  /** Test images of this class. */
-  test: number;
-};
-
-/** Which labels to count: the 100 fine classes or the 20 superclasses. */
-type LabelLevel = "fine" | "coarse";
+/** Images of one class (its index and name) in each split; a type alias passes as a table row. */
+type ClassCount = { class: number; name: string; train: number; test: number };
 
 /**
  * Count the images of each class in both splits.
  *
  * @param data the dataset (its splits' labels and the label names)
- * @param level fine classes or superclasses
+ * @param level the fine classes or the superclasses
  * @returns one row per class, in class-index order (0 where a class has no images)
  * @example
  * ```ts
@@ -173,7 +161,7 @@ type LabelLevel = "fine" | "coarse";
  */
 export function classCounts(
   data: Pick<Cifar100, "train" | "test" | "fineLabelNames" | "coarseLabelNames">,
-  level: LabelLevel,
+  level: "fine" | "coarse",
 ): ClassCount[] {
   const names = level === "fine" ? data.fineLabelNames : data.coarseLabelNames;
   const rows = names.map((name, i) => ({ class: i, name, train: 0, test: 0 }));
@@ -187,13 +175,7 @@ export function classCounts(
   return rows;
 }
 
-/**
- * The class-distribution figure: one bar per class, training and test images stacked.
- *
- * @param counts per-class counts, e.g. from {@linkcode classCounts}
- * @param title chart title
- * @returns the plotly figure
- */
+/** The figure of {@linkcode classHistogram}: one bar per class, training and test images stacked. */
 export function classHistogramFigure(counts: ClassCount[], title: string): Figure {
   const names = counts.map((c) => c.name);
   return {
@@ -214,7 +196,7 @@ export function classHistogramFigure(counts: ClassCount[], title: string): Figur
 }
 
 /**
- * Show the class distribution as a stacked bar chart (see {@linkcode classHistogramFigure}).
+ * Show the class distribution as a stacked bar chart.
  *
  * @param counts per-class counts, e.g. from {@linkcode classCounts}
  * @param title chart title
@@ -321,13 +303,8 @@ interface MetricBarsOptions {
 const modelNames = (records: RunRecord[]) => records.map((r) => modelName(r.model));
 
 /**
- * The figure of {@linkcode metricBars}: one bar group per run, one trace per metric, with the
- * values of the comparison table (`comparisonRows`, so rounded and averaged the same way).
- *
- * @param records the runs, one group of bars each
- * @param metrics trace name to comparison-table column, e.g. `{ "top-1": "test_accuracy" }`
- * @param opts titles and scale
- * @returns the plotly figure
+ * The figure of {@linkcode metricBars}, with the values of the comparison table
+ * (`comparisonRows`, so rounded and averaged the same way).
  */
 export function metricBarsFigure(
   records: RunRecord[],
@@ -385,13 +362,7 @@ export function metricBars(
   return dataChart(metricBarsFigure(records, metrics, opts), records, 340);
 }
 
-/**
- * The figure of {@linkcode superclassBars}: per run, the fine-class test accuracy on the images
- * of each superclass (`superclassAccuracy`).
- *
- * @param records the runs, one trace each
- * @returns the plotly figure
- */
+/** The figure of {@linkcode superclassBars}, from `superclassAccuracy`. */
 export function superclassBarsFigure(records: RunRecord[]): Figure {
   const names = modelNames(records);
   return {
@@ -414,12 +385,7 @@ export function superclassBarsFigure(records: RunRecord[]): Figure {
   };
 }
 
-/**
- * Show each run's test accuracy per superclass as grouped bars, labelled with their data.
- *
- * @param records the runs, one trace each
- * @returns a displayable chart
- */
+/** Show each run's fine-class test accuracy per superclass as grouped bars (one trace a run). */
 export function superclassBars(records: RunRecord[]): Displayable {
   return dataChart(superclassBarsFigure(records), records, 480);
 }
@@ -500,13 +466,9 @@ interface TopKPanel {
 const TOPK = { panel: 210, top: 70, bottom: 20, gap: 55 } as const;
 
 /**
- * The figure of {@linkcode topKChart}: per image, a horizontal bar per class (probability,
- * most probable at the top, labelled `name (superclass)`), stacked one image under the other,
- * each with its title and, when given, its 32x32 picture enlarged beside the bars.
- *
- * @param panels one per image
- * @param title chart title
- * @returns the plotly figure
+ * The figure of {@linkcode topKChart}: per image, a horizontal bar per class (most probable at
+ * the top, labelled `name (superclass)`), one image under the other, each with its title and,
+ * when given, its picture enlarged beside the bars.
  */
 export function topKFigure(panels: TopKPanel[], title: string): Figure {
   const plotHeight = panels.length * TOPK.panel;

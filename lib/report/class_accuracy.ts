@@ -65,15 +65,8 @@ export function sortedClassAccuracy(p: Predictions): ClassAccuracy[] {
     .sort((a, b) => b.accuracy - a.accuracy || a.class - b.class);
 }
 
-/** A class the images of another are taken for. */
-interface TakenFor {
-  /** Fine class index. */
-  class: number;
-  /** Its name. */
-  name: string;
-  /** Images of the true class predicted as it. */
-  count: number;
-}
+/** A class (index and name) the images of another are taken for, `count` times. */
+type TakenFor = { class: number; name: string; count: number };
 
 /**
  * The classes the images of class `c` are most often predicted as, wrong ones only, most first.

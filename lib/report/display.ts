@@ -6,30 +6,16 @@
  * of a cell (or pass it to `Deno.jupyter.display`) and the frontend shows its
  * `text/html`; `text/plain` is the fallback for terminals and plain viewers.
  *
- * ## How plotly.js gets to the page (offline, no CDN)
- *
  * Charts are `text/html` carrying plotly.js rather than plotly's own MIME type,
- * because that type renders only where the frontend has a plotly renderer,
- * while HTML with scripts renders in JupyterLab, VS Code and the nbconvert HTML
- * export alike. The bundle is inlined, since our machines have no internet:
- * plotly.js's official partial build of the cartesian trace types
- * (plotly.js-cartesian-dist-min, minified, 1.5 MB where the full bundle is
- * 4.8 MB). It has the types the charts use (bar, scatter, heatmap) and a few
- * more ({@linkcode PLOTLY_TRACE_TYPES}); {@linkcode plot} rejects the others,
- * which would otherwise draw nothing.
- *
- * Inlining it in every chart would make each notebook tens of MB, so the
- * bundle is embedded once per kernel session: the first chart's output
- * carries it in a `<script>` that defines `window.Plotly` and then fires the
- * `cifar-plotly-ready` event; every later chart draws at once when
- * `window.Plotly` exists and otherwise waits for that event. All outputs of a
- * notebook share one page in each of the three frontends (JupyterLab's
- * document, VS Code's output webview, the exported HTML file), so later charts
- * find the bundle. A restarted kernel embeds it again in its first chart.
- * If you clear the first chart's output and re-run only a later chart, call
+ * which renders only where the frontend has a plotly renderer. The bundle
+ * (docs/notebooks.md: offline, a partial build) is embedded once per kernel
+ * session: the first chart's output carries it in a `<script>` that defines
+ * `window.Plotly` and then fires the `cifar-plotly-ready` event; every later
+ * chart draws at once when `window.Plotly` exists and otherwise waits for that
+ * event. All outputs of a notebook share one page in JupyterLab, VS Code and
+ * the exported HTML file, so later charts find the bundle. If you clear the
+ * first chart's output and re-run only a later chart, call
  * {@linkcode resetPlotlyEmbedding} (or restart the kernel) to embed it again.
- * As for any scripted output, JupyterLab runs the scripts of a notebook that
- * was executed elsewhere only once it is trusted (`jupyter trust NAME.ipynb`).
  *
  * @module
  */

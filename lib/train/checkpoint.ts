@@ -102,12 +102,9 @@ interface TensorEntry {
   bytes: number;
 }
 
-interface Header {
-  identity: RunIdentity;
-  progress: TrainingProgress;
-  dropout: number[];
+/** The file's JSON header: the checkpoint's state, and where each tensor's bytes are. */
+interface Header extends Pick<Checkpoint, "identity" | "progress" | "dropout" | "phase"> {
   replicaDropout?: number[][];
-  phase?: PhaseProgress;
   weights: TensorEntry[];
   optimizer: TensorEntry[];
   sha256: string;

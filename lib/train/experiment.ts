@@ -7,7 +7,8 @@
 import { join } from "node:path";
 import { type BackendInfo, initBackend, type tf } from "../engine/backend.ts";
 import { loadCifar100 } from "../data/cifar100.ts";
-import { holdsCifarFiles, statOrUndefined } from "../data/cifar_read.ts";
+import { holdsCifarFiles } from "../data/cifar_read.ts";
+import { statOrUndefined } from "../util/paths.ts";
 import { type Cifar100, IMAGE_SIZE } from "../data/dataset.ts";
 import { imageExamples } from "../data/examples.ts";
 import { type ImageFolderData, loadImageFolder } from "../data/image_folder.ts";

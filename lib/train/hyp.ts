@@ -183,7 +183,7 @@ export const DEFAULT_OUT = "runs";
 // ---- Notebook profiles ------------------------------------------------------------------------
 
 /** Training and test images a model trains and is tested on (undefined = the whole split). */
-export interface Subset {
+interface Subset {
   train?: number;
   test?: number;
 }

@@ -27,7 +27,7 @@
  */
 import { join } from "node:path";
 import { UserError } from "../util/errors.ts";
-import { PROJECT_ROOT } from "../util/paths.ts";
+import { PROJECT_ROOT, statOrUndefined } from "../util/paths.ts";
 import { loadCifar100, type LoadOptions } from "../data/cifar100.ts";
 import type { Cifar100 } from "../data/dataset.ts";
 import {
@@ -36,7 +36,6 @@ import {
   MODELS,
   NOTEBOOK_PROFILES,
   type NotebookProfile,
-  type Subset,
 } from "./hyp.ts";
 import type { ExperimentConfig } from "./experiment_config.ts";
 import { readHeldOut } from "./held_out.ts";
@@ -46,9 +45,6 @@ import { readRunRecord, type RunRecord } from "./run_record.ts";
 export type ProfileName = keyof typeof NOTEBOOK_PROFILES;
 /** The notebook profiles' names. */
 const PROFILES = Object.keys(NOTEBOOK_PROFILES) as readonly ProfileName[];
-
-/** Training and test images of a model (lib/train/hyp.ts). */
-export type { Subset };
 
 /** The env variables that override a profile's budget, by what they set. */
 const BUDGET_VARIABLES = {
@@ -115,26 +111,15 @@ export interface ProfileSettings {
   name: ProfileName;
   /** True when the profile trains on synthetic data. */
   synthetic: boolean;
-  /** `"synthetic"`, or undefined for the real data lookup (CIFAR100_DATA, cache, download). */
-  data: string | undefined;
   /** Seed for weights, shuffling, dropout and the synthetic data. */
   seed: number;
-  /**
-   * Epochs of the source's models (the profile's, or `CIFAR_EPOCHS`); ResNet-9 trains for
-   * `HYP.resnet9.epochs` in the full profile (its budget), `run("resnet9").epochs`.
-   */
+  /** Epochs of the source's models (ResNet-9's: `run("resnet9").epochs`). */
   epochs: number;
-  /** Subsets per model (the profile's, or `CIFAR_LIMIT_TRAIN` / `CIFAR_LIMIT_TEST` for all). */
-  subsets: Record<ModelName, Subset>;
-  /** The env overrides applied to this profile's budget. */
-  budget: BudgetOverride;
   /**
    * Load options for a notebook that shows the data itself (01): the profile's data and seed,
    * and the image limits only where env variables set them.
    */
   load: Pick<LoadOptions, "data" | "seed" | "limitTrain" | "limitTest">;
-  /** VGG16 weights: "none" (random) or undefined (ImageNet: VGG16_WEIGHTS, cache, download). */
-  weights: string | undefined;
   /** Absolute folder for run records and models: `<repo>/runs/<profile>`. */
   out: string;
   /** The ExperimentConfig of one model's run in this profile. */
@@ -168,61 +153,40 @@ export function profileSettings(
   if (!(PROFILES as readonly string[]).includes(name)) {
     throw new UserError(`CIFAR_PROFILE=${name} is not a profile: use smoke or full`);
   }
-  const table: NotebookProfile = NOTEBOOK_PROFILES[name as ProfileName];
-  const profile = {
-    name: name as ProfileName,
+  const profileName = name as ProfileName;
+  const table: NotebookProfile = NOTEBOOK_PROFILES[profileName];
+  const out = join(PROJECT_ROOT, DEFAULT_OUT, name);
+  return {
+    name: profileName,
     synthetic: table.data === "synthetic",
-    data: table.data,
     seed: table.seed,
     // The source's three models share their epochs; ResNet-9's are its own (run()).
-    epochs: table.epochs.mlp,
-    subsets: table.subsets,
-    weights: table.weights,
-    out: join(PROJECT_ROOT, DEFAULT_OUT, name),
-  };
-  const subset = (s: Subset): Subset => ({
-    train: budget.train ?? s.train,
-    test: budget.test ?? s.test,
-  });
-  const base = {
-    ...profile,
-    epochs: budget.epochs ?? profile.epochs,
-    subsets: {
-      mlp: subset(profile.subsets.mlp),
-      cnn: subset(profile.subsets.cnn),
-      vgg16: subset(profile.subsets.vgg16),
-      resnet9: subset(profile.subsets.resnet9),
-    },
-    budget,
+    epochs: budget.epochs ?? table.epochs.mlp,
     load: {
-      data: profile.data,
-      seed: profile.seed,
+      data: table.data,
+      seed: table.seed,
       limitTrain: budget.train,
       limitTest: budget.test,
     },
-  };
-  return {
-    ...base,
+    out,
     run(model: ModelName): ExperimentConfig {
       if (!MODELS.includes(model)) {
         throw new UserError(`unknown model '${model}': use one of ${MODELS.join(", ")}`);
       }
-      const subset = base.subsets[model];
-      const epochs = budget.epochs ?? table.epochs[model];
       return {
         model,
-        epochs,
-        data: base.data,
-        limitTrain: subset.train,
-        limitTest: subset.test,
-        seed: base.seed,
-        out: base.out,
-        profile: base.name,
+        epochs: budget.epochs ?? table.epochs[model],
+        data: table.data,
+        limitTrain: budget.train ?? table.subsets[model].train,
+        limitTest: budget.test ?? table.subsets[model].test,
+        seed: table.seed,
+        out,
+        profile: profileName,
         ...(budget.variables.length ? { budgetOverrides: [...budget.variables] } : {}),
-        ...(model === "vgg16" ? { weights: base.weights } : {}),
+        ...(model === "vgg16" ? { weights: table.weights } : {}),
       };
     },
-    recordPath: (model: ModelName) => join(base.out, model, "run.json"),
+    recordPath: (model: ModelName) => join(out, model, "run.json"),
   };
 }
 
@@ -253,7 +217,6 @@ export async function readProfileRecords(
   settings: ProfileSettings,
   models: readonly ModelName[] = SOURCE_MODELS,
 ): Promise<RunRecord[]> {
-  const notebooks = MODEL_NOTEBOOKS;
   const records: RunRecord[] = [];
   for (const model of models) {
     const path = settings.recordPath(model);
@@ -261,12 +224,12 @@ export async function readProfileRecords(
       await Deno.stat(path);
     } catch {
       throw new UserError(
-        `no run record at ${path}: execute notebooks/${notebooks[model]} ` +
+        `no run record at ${path}: execute notebooks/${MODEL_NOTEBOOKS[model]} ` +
           `with CIFAR_PROFILE=${settings.name} first`,
       );
     }
     const record = await readRunRecord(path);
-    const again = `execute notebooks/${notebooks[model]} with CIFAR_PROFILE=${settings.name}`;
+    const again = `execute notebooks/${MODEL_NOTEBOOKS[model]} with CIFAR_PROFILE=${settings.name}`;
     if (record.profile !== settings.name) {
       throw new UserError(
         `${path} was saved by profile '${record.profile}', not '${settings.name}': ${again}`,
@@ -292,12 +255,7 @@ export async function readProfileRecordIfPresent(
   settings: ProfileSettings,
   model: ModelName,
 ): Promise<RunRecord | undefined> {
-  try {
-    await Deno.stat(settings.recordPath(model));
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
-  }
+  if (!(await statOrUndefined(settings.recordPath(model)))) return undefined;
   return (await readProfileRecords(settings, [model]))[0];
 }
 

@@ -33,36 +33,13 @@ import { TrainingStopped } from "./fit.ts";
 /** The folder, inside a run's, that holds the best epoch's model with `keepBest`. */
 const BEST_FOLDER = "best";
 
-/** The values that make two runs one run, as a run record names them. */
-interface RunIdentityFields {
-  model: string;
-  data: string;
-  train_images: number;
-  test_images: number;
-  seed: number;
-  batch_size: number;
-  epochs: number;
-  loss: string;
-  augmentation: string;
-  lr_schedule: string;
-  label_smoothing: number;
-  weight_decay: number;
-  optimizer: string;
-  /** Threads: the dropout masks and the batch-norm parts depend on them. */
-  workers: number;
-  /** The engine: another one rounds differently. */
-  backend: string;
-  width?: number;
-  /** The model's input side: another one is another model. */
-  input_size: number;
-}
-
 /**
- * The identity of `run` on `data` (every field of {@linkcode RunIdentityFields}); a model adds
- * its own fields (VGG16: weights, input size, fine-tuning).
+ * The identity of `run` on `data`, as a run record names its values; a model adds its own
+ * fields (VGG16: weights, input size, fine-tuning). The threads count because the dropout masks
+ * and the batch-norm parts depend on them, the engine because another one rounds differently.
  */
 export function experimentIdentity(run: Run, data: Cifar100): RunIdentity {
-  const fields: RunIdentityFields = {
+  return {
     model: run.model,
     data: data.source.id,
     train_images: data.train.count,
@@ -78,10 +55,9 @@ export function experimentIdentity(run: Run, data: Cifar100): RunIdentity {
     optimizer: run.optimizerLabel,
     workers: run.threads,
     backend: run.backend,
-    width: run.width,
+    width: run.width ?? null,
     input_size: run.inputSize,
   };
-  return { ...fields, width: fields.width ?? null };
 }
 
 /**

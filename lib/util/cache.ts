@@ -13,6 +13,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { homedir } from "node:os";
 import { firstLine, UserError } from "./errors.ts";
+import { statOrUndefined } from "./paths.ts";
 import { createProgress } from "./progress.ts";
 
 /**
@@ -174,7 +175,7 @@ async function findVerifiedCopy(
 ): Promise<{ path?: string; rejected: string }> {
   const notes = [];
   for (const place of places) {
-    if (!(await isFile(place))) continue;
+    if (!(await statOrUndefined(place))?.isFile) continue;
     if (md5 === undefined) return { path: place, rejected: "" };
     const actual = await md5File(place);
     if (actual === md5) return { path: place, rejected: "" };
@@ -301,15 +302,6 @@ async function keepIfVerified(
   } catch (e) {
     await removeQuietly(temp);
     throw new UserError(`cannot move the download into ${path} (${firstLine(e)})`);
-  }
-}
-
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
   }
 }
 
