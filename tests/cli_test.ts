@@ -46,7 +46,15 @@ Deno.test("cli: bad flags and values get one clear error line and exit 2", async
       /'--batch-size' argument is ambiguous.*--batch-size=-XYZ/,
     ],
     [["--model", "cnn", "--frobnicate"], /Unknown option '--frobnicate'/],
-    [["--model", "mlp", "--weights", "none"], /--weights applies to --model vgg16 only/],
+    [["--model", "mlp", "--weights", "none"], /--weights applies to --model vgg16 and mobilenet/],
+    [["--model", "cnn", "--alpha", "0.5"], /--alpha applies to --model mobilenetv2 only/],
+    [["--model", "mobilenetv2", "--alpha", "wide"], /--alpha must be a number .*'wide'/],
+    [
+      ["--model", "mobilenetv2", "--alpha", "0.6"],
+      /--alpha 0\.6: .* 0\.35, 0\.5, 0\.75, 1, 1\.3, 1\.4/,
+    ],
+    [["--model", "mobilenetv2", "--input-size", "16"], /--input-size 16 is too small .*: .* 32/],
+    [["--model", "mobilenetv2", "--augment", "crop"], /--augment does not apply to --model mob/],
     [["--model", "mlp", "--loss", "mse"], /unknown loss 'mse'/],
     [["--model", "resnet9", "--augment", "rotate"], /unknown augmentation 'rotate'/],
     [["--model", "vgg16", "--augment", "crop"], /--augment does not apply to --model vgg16/],
@@ -70,6 +78,14 @@ Deno.test("cli: no data and no network names the three ways and the synthetic op
 Deno.test("cli: vgg16 without weights and without network says how to supply them", async () => {
   const r = await train(["--model", "vgg16", "--data", "synthetic"]);
   assertUserError(r, /--weights PATH.*VGG16_WEIGHTS.*--weights none/);
+});
+
+Deno.test("cli: mobilenetv2 without weights and without network names its file and the places", async () => {
+  const r = await train(["--model", "mobilenetv2", "--alpha", "0.5", "--data", "synthetic"]);
+  assertUserError(
+    r,
+    /MobileNetV2 alpha 0\.5 96 px ImageNet weights .*MOBILENET_V2_WEIGHTS.*mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0\.5_96_no_top\.h5.*--weights none/,
+  );
 });
 
 Deno.test("cli: a synthetic run prints the log on stderr and one JSON line on stdout", async () => {

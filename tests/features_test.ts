@@ -5,9 +5,8 @@ import {
   cachedFeatures,
   clearFeatureMemoryCache,
   extractFeatures,
-  vgg16Input,
 } from "../lib/train/features.ts";
-import { buildVgg16Base, IMAGENET_MEAN_BGR } from "../lib/models/vgg16.ts";
+import { buildVgg16Base, IMAGENET_MEAN_BGR, vgg16Input } from "../lib/models/vgg16.ts";
 import { HYP } from "../lib/train/hyp.ts";
 
 await initBackend();
@@ -47,7 +46,7 @@ for (const inputSize of [32, 64]) {
     const { features, seconds, imagesPerSecond } = await extractFeatures(
       base,
       constantImages(colours),
-      { inputSize, batchSize: 2, onProgress: (done, total) => progress.push([done, total]) },
+      { inputSize, input: vgg16Input, batchSize: 2, onProgress: (done, total) => progress.push([done, total]) },
     );
     assert.equal(features.length, 3 * 3);
     colours.forEach(([r, g, b], i) => {
@@ -118,8 +117,8 @@ Deno.test("VGG16 features: [N, 512], independent of the batch size, no tensor le
   const base = buildVgg16Base(32, HYP.vgg16.seed);
   const images = seededImages(5, 7);
   const before = tf.memory().numTensors;
-  const a = await extractFeatures(base, images, { inputSize: 32, batchSize: 2 });
-  const b = await extractFeatures(base, images, { inputSize: 32, batchSize: 5 });
+  const a = await extractFeatures(base, images, { inputSize: 32, input: vgg16Input, batchSize: 2 });
+  const b = await extractFeatures(base, images, { inputSize: 32, input: vgg16Input, batchSize: 5 });
   assert.equal(tf.memory().numTensors, before);
   assert.equal(a.features.length, 5 * 512);
   a.features.forEach((v, i) => assert.ok(Math.abs(v - b.features[i]) <= 1e-4 * (1 + Math.abs(v))));
@@ -133,7 +132,7 @@ Deno.test("VGG16 features: [N, 512], independent of the batch size, no tensor le
 Deno.test("extractFeatures rejects an input size the base was not built for", async () => {
   const base = identityBase(32);
   await assert.rejects(
-    extractFeatures(base, constantImages([[0, 0, 0]]), { inputSize: 64 }),
+    extractFeatures(base, constantImages([[0, 0, 0]]), { inputSize: 64, input: vgg16Input }),
     /inputSize is 64/,
   );
   base.dispose();
@@ -143,6 +142,7 @@ Deno.test("feature cache: memory, then disk; a damaged file is recomputed, not t
   const dir = await Deno.makeTempDir({ prefix: "features_test_" });
   try {
     const key = {
+      base: "vgg16",
       weightsId: "md5abc",
       dataId: "synthetic-seed1",
       split: "train",

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { BN_WEIGHTS } from "./mobilenet_v2_fixture.ts";
 import { join } from "node:path";
 import { initBackend, tf } from "../lib/engine/backend.ts";
 import { UserError } from "../lib/util/errors.ts";
@@ -15,7 +16,6 @@ import { fill, type FixtureLayer, writeKerasWeights } from "./vgg16_fixture.ts";
 
 await initBackend();
 
-const BN_WEIGHTS = ["gamma", "beta", "moving_mean", "moving_variance"];
 
 /** A no-top file's layers for `alpha` in Keras's legacy layout; weight w of layer l is l + w/10. */
 function notopLayers(alpha: number, leaveOut?: string): FixtureLayer[] {

@@ -82,23 +82,25 @@ Deno.test("two-thread training learns, keeps memory flat and closes cleanly", as
 });
 
 Deno.test("VGG16 features from two threads equal one thread's, in image order", async () => {
-  const { buildVgg16Base } = await import("../lib/models/vgg16.ts");
+  const { buildVgg16Base, vgg16Input } = await import("../lib/models/vgg16.ts");
   const { extractFeatures } = await import("../lib/train/features.ts");
   const images = syntheticCifar100({ seed: 6, trainCount: 9, testCount: 1 }).train.images;
   const base = buildVgg16Base(32, 5);
   const workers = await startWorkers(1, backend.name, {
-    model: "vgg16-base",
-    inputSize: 32,
+    model: "backbone",
+    choice: { name: "vgg16", inputSize: 32, alpha: 1 },
     seed: 5,
   });
   try {
     const alone = await extractFeatures(base, images, {
       inputSize: 32,
+      input: vgg16Input,
       batchSize: 4,
       progress: false,
     });
     const shared = await extractFeatures(base, images, {
       inputSize: 32,
+      input: vgg16Input,
       batchSize: 4,
       progress: false,
       workers,

@@ -11,7 +11,7 @@ import type { Cifar100 } from "../data/dataset.ts";
 import { imageExamples } from "../data/examples.ts";
 import { initBackend, tf } from "../engine/backend.ts";
 import { decayedWeights } from "../models/resnet9.ts";
-import { buildVgg16Base } from "../models/vgg16.ts";
+import { buildVgg16Base, vgg16Input } from "../models/vgg16.ts";
 import { extractFeatures } from "../train/features.ts";
 import { fit, type FitOptions } from "../train/fit.ts";
 import { HYP } from "../train/hyp.ts";
@@ -51,8 +51,8 @@ export async function openOurs(
     const base = buildVgg16Base(HYP.vgg16.inputSize, 0);
     const workers = workerCount > 0
       ? await startWorkers(workerCount, backend.name, {
-        model: "vgg16-base",
-        inputSize: HYP.vgg16.inputSize,
+        model: "backbone",
+        choice: { name: "vgg16", inputSize: HYP.vgg16.inputSize, alpha: 1 },
         seed: 0,
       })
       : [];
@@ -107,7 +107,7 @@ function featureSession(
   images: Uint8Array,
   workers: GradientWorker[],
 ): OursSession {
-  const options = { inputSize: HYP.vgg16.inputSize, workers, progress: false };
+  const options = { inputSize: HYP.vgg16.inputSize, input: vgg16Input, workers, progress: false };
   return {
     async epoch() {
       const timed = await extractFeatures(base, images, options);

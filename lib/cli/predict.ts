@@ -23,6 +23,7 @@ import {
   USER_ERROR_CODE,
 } from "../util/errors.ts";
 import { dataCaveat } from "../report/analysis.ts";
+import { modelName } from "../report/format.ts";
 import type { Classifier, ImageFileResult, TopClass } from "../inference/predict.ts";
 
 /** `deno task predict --help`. */
@@ -71,7 +72,7 @@ function resultTable(classifier: Classifier, results: ImageFileResult[]): string
   // The caveats are about CIFAR-100's results; a folder of your own images is none.
   const caveat = record.data.held_out ? undefined : dataCaveat(record);
   const lines = [
-    `Model: ${record.model.toUpperCase()} from ${dir}` +
+    `Model: ${modelName(record.model)} from ${dir}` +
     (record.synthetic ? " (trained on SYNTHETIC data: its answers say nothing about photos)" : "") +
     (caveat ? ` (⚠ ${caveat})` : ""),
   ];

@@ -23,13 +23,14 @@ import { signalExitCode, stopOnSignals } from "../util/interrupt.ts";
 
 /** `deno task train --help`. */
 export const USAGE =
-  `usage: deno task train --model <mlp|cnn|vgg16|resnet9> [--epochs N] [--batch-size N]
+  `usage: deno task train --model <mlp|cnn|vgg16|resnet9|mobilenetv2> [--epochs N] [--batch-size N]
   [--data PATH|DIR|synthetic] [--limit-train N] [--limit-test N] [--seed N] [--out DIR]
   [--loss categorical_crossentropy|binary_crossentropy] [--workers N] [--input-size N]
   a folder of your images (DIR/<class>/...): [--validation-split F] (default 0.2)
   mlp, cnn, resnet9: [--augment crop+flip|crop|none] (default crop+flip for resnet9, else none)
   [--resume|--restart] [--keep-best] (a checkpoint in <out>/<model>/)
-  vgg16 only: [--weights PATH|none] [--fine-tune]`;
+  vgg16, mobilenetv2: [--weights PATH|none] [--fine-tune]
+  mobilenetv2 only: [--alpha 0.35|0.5|0.75|1.0|1.3|1.4] (default 1.0)`;
 
 /**
  * Parse the flags into a config (values are checked by the experiment's validation).
@@ -51,6 +52,7 @@ function parseTrainArgs(args: string[]): ExperimentConfig {
       out: { type: "string" },
       loss: { type: "string" },
       weights: { type: "string" },
+      alpha: { type: "string" },
       "input-size": { type: "string" },
       "validation-split": { type: "string" },
       "fine-tune": { type: "boolean" },
@@ -76,6 +78,7 @@ function parseTrainArgs(args: string[]): ExperimentConfig {
     out: v.out,
     loss: v.loss as LossName | undefined,
     weights: v.weights,
+    alpha: alphaFlag(v.alpha),
     inputSize: wholeNumber("--input-size", v["input-size"]),
     validationSplit: fraction("--validation-split", v["validation-split"]),
     fineTune: v["fine-tune"] || undefined,
@@ -93,6 +96,16 @@ function fraction(flag: string, value: string | undefined): number | undefined {
   const n = Number(value);
   if (value.trim() === "" || Number.isNaN(n)) {
     throw new UserError(`${flag} must be a fraction between 0 and 1 (e.g. 0.2), got '${value}'`);
+  }
+  return n;
+}
+
+/** `--alpha`'s number, or undefined when not given (which widths exist is the config's to check). */
+function alphaFlag(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === "" || Number.isNaN(n)) {
+    throw new UserError(`--alpha must be a number such as 1.0 or 0.35, got '${value}'`);
   }
   return n;
 }

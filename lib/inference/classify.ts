@@ -3,9 +3,9 @@
  * (lib/inference/predict.ts, which loads the model from disk and re-exports this module) and the
  * web page (lib/web/, which loads it over HTTP) share, so both give the same answer: the
  * examples' scaling (lib/data/examples.ts: pixels / 255 for the MLP, the CNN and ResNet-9,
- * 0..255 for VGG16), then for VGG16 {@linkcode vgg16Input} (resize to the run's input size,
- * "caffe" preprocessing), the forward pass, the run's calibration temperature if it has one, and
- * the top classes with their names.
+ * 0..255 for a backbone), then for a backbone its input (lib/models/backbone.ts: resize to the
+ * run's input size, VGG16's "caffe" or MobileNetV2's [-1, 1] preprocessing), the forward pass,
+ * the run's calibration temperature if it has one, and the top classes with their names.
  *
  * No Deno or Node API here (the page's bundle swaps lib/engine/backend.ts for the browser's tfjs).
  *
@@ -15,7 +15,8 @@ import { tf } from "../engine/backend.ts";
 import { IMAGE_SIZE } from "../data/dataset.ts";
 import { imageExamples } from "../data/examples.ts";
 import { logitsOf } from "../models/logits.ts";
-import { toInputSize, vgg16Input } from "../models/vgg16.ts";
+import { backbone, isBackbone } from "../models/backbone.ts";
+import { toInputSize } from "../models/vgg16.ts";
 import { UserError } from "../util/user_error.ts";
 import { EVAL_BATCH_SIZE, MODELS } from "../train/hyp.ts";
 import type { RunRecord } from "../train/run_record.ts";
@@ -100,8 +101,8 @@ export function imageSideOf(record: RunRecord): number {
  *
  * @param classifier the loaded model and its run
  * @param pixels `[N, side, side, 3]` bytes
- * @returns MLP/CNN/ResNet-9: pixels / 255 at the model's input size; VGG16: 0..255 at its input
- *   size, caffe-preprocessed
+ * @returns MLP/CNN/ResNet-9: pixels / 255 at the model's input size; a backbone: 0..255 at its
+ *   input size, preprocessed as the backbone's
  */
 export function modelInput(classifier: Classifier, pixels: Uint8Array): tf.Tensor4D {
   const side = imageSideOf(classifier.record);
@@ -109,18 +110,21 @@ export function modelInput(classifier: Classifier, pixels: Uint8Array): tf.Tenso
   if (!Number.isInteger(count) || count === 0) {
     throw new RangeError(`expected [N, ${side}, ${side}, 3] bytes, got ${pixels.length}`);
   }
-  const vgg16 = classifier.record.model === "vgg16";
-  // The examples' conventions: [0, 1] for the small models, 0..255 for VGG16.
+  const { model } = classifier.record;
+  const transfer = isBackbone(model);
+  // The examples' conventions: [0, 1] for the small models, 0..255 for a backbone.
   const examples = imageExamples(
     { images: pixels, count },
     new Uint8Array(count),
-    vgg16 ? 1 : 1 / 255,
+    transfer ? 1 : 1 / 255,
     side,
   );
   const batch = examples.gather(Array.from({ length: count }, (_, i) => i));
   return tf.tidy(() => {
     const x = tf.tensor4d(batch, [count, side, side, 3]);
-    return vgg16 ? vgg16Input(x, classifier.inputSize) : toInputSize(x, classifier.inputSize);
+    return transfer
+      ? backbone(model).input(x, classifier.inputSize)
+      : toInputSize(x, classifier.inputSize);
   });
 }
 
@@ -234,7 +238,7 @@ export function modelMismatch(model: tf.LayersModel, record: RunRecord): string 
   const [, height, width, channels] = model.inputs[0].shape;
   const classes = model.outputs[0].shape.at(-1);
   // Records before every model had an input size: VGG16's is its model's, the others' 32.
-  const expectedSide = record.input_size ?? (record.model === "vgg16" ? height : IMAGE_SIZE);
+  const expectedSide = record.input_size ?? (isBackbone(record.model) ? height : IMAGE_SIZE);
   return classes !== record.fine_label_names.length
     ? `it has ${classes} outputs but run.json names ${record.fine_label_names.length} classes`
     : height !== width || channels !== 3 || height !== expectedSide

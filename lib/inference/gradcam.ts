@@ -4,7 +4,7 @@
  * 32x32 images with the preprocessing of `deno task predict` ({@linkcode modelInput}).
  *
  * Grad-CAM takes the activations A of a convolution block (the CNN's last convolution,
- * ResNet-9's last residual block, VGG16's `block5_conv3`), the gradient of the explained class's
+ * ResNet-9's last residual block, VGG16's `block5_conv3`, MobileNetV2's `out_relu`), the gradient of the explained class's
  * logit with respect to them, averages the gradient over positions into one weight per channel,
  * and keeps the positive part of the weighted sum of A's channels, scaled up to 32x32. The MLP
  * has no spatial layers: its map is the largest absolute gradient of the logit over each
@@ -13,6 +13,7 @@
  * @module
  */
 import { tf } from "../engine/backend.ts";
+import { backbone, isBackbone } from "../models/backbone.ts";
 import { IMAGE_BYTES, IMAGE_SIZE } from "../data/dataset.ts";
 import { logitsOf } from "../models/logits.ts";
 import type { ModelName } from "../train/hyp.ts";
@@ -35,7 +36,9 @@ export interface Explanation {
 
 /** The layer Grad-CAM explains, by model: the last block with a spatial map. */
 function camLayer(model: tf.LayersModel, name: ModelName): string {
-  // ResNet-9's last convolution is followed by batch norm, ReLU and the residual addition.
+  // A backbone names its own (MobileNetV2's last convolution is followed by batch norm and
+  // ReLU6); ResNet-9's is followed by batch norm, ReLU and the residual addition.
+  if (isBackbone(name)) return backbone(name).lastConvLayer;
   return lastLayerOf(model, name === "resnet9" ? "Add" : "Conv2D").name;
 }
 

@@ -5,8 +5,8 @@
  *
  * The images are preprocessed exactly as in training (lib/inference/classify.ts, re-exported
  * here and run by the web page too): the examples' conventions (lib/data/examples.ts: pixels /
- * 255 for the MLP and the CNN, 0..255 for VGG16), then for VGG16 lib/models/vgg16.ts's
- * `vgg16Input` (resize to the run's input size, "caffe" preprocessing).
+ * 255 for the small models, 0..255 for a backbone), then for a backbone its own input
+ * (lib/models/backbone.ts: resize to the run's input size and Keras's preprocessing).
  *
  * @module
  */

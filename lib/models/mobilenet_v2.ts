@@ -17,7 +17,7 @@
  */
 import { tf } from "../engine/backend.ts";
 import type { RemoteFile } from "../util/cache.ts";
-import { UserError } from "../util/errors.ts";
+import { UserError } from "../util/user_error.ts";
 import { glorot, SeedSequence } from "./layers.ts";
 
 /** Width multipliers Keras publishes ImageNet weights for. */

@@ -190,15 +190,20 @@ export function buildVgg16Head(
  *
  * @param base a model from {@linkcode buildVgg16Base}.
  * @param head a model from {@linkcode buildVgg16Head}.
+ * @param name the model's name (lib/models/backbone.ts names it after any base).
  */
-export function buildVgg16Classifier(base: tf.LayersModel, head: tf.LayersModel): tf.LayersModel {
+export function buildVgg16Classifier(
+  base: tf.LayersModel,
+  head: tf.LayersModel,
+  name = "vgg16_classifier",
+): tf.LayersModel {
   const [, height, width, channels] = base.inputs[0].shape;
   const input = tf.input({ shape: [height!, width!, channels!], name: "image" });
   const features = base.apply(input) as tf.SymbolicTensor;
   const pooled = tf.layers.globalAveragePooling2d({ name: "global_average_pooling2d" })
     .apply(features) as tf.SymbolicTensor;
   const output = head.apply(pooled) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: output, name: "vgg16_classifier" });
+  return tf.model({ inputs: input, outputs: output, name });
 }
 
 /**

@@ -12,6 +12,7 @@ const MODEL_NAMES: Record<ModelName, string> = {
   cnn: "CNN",
   vgg16: "VGG16",
   resnet9: "ResNet-9",
+  mobilenetv2: "MobileNetV2",
 };
 
 /**

@@ -60,9 +60,9 @@ export async function runExperiment(
   const backend = await initBackend();
   const run = resolveRun(config, { backend: backend.name, threads: defaultWorkers(backend.name) });
   log(`Backend: ${backend.name}${backend.note ? ` (skipped ${backend.note})` : ""}`);
-  // VGG16 weights first: a missing 58 MB file should fail before a long data load.
-  const vgg16 = run.vgg16 ? await import("./vgg16_transfer.ts") : undefined;
-  const weights = await vgg16?.resolveWeights(run);
+  // A backbone's weights first: a missing 58 MB file should fail before a long data load.
+  const transfer = run.transfer ? await import("./transfer.ts") : undefined;
+  const weights = await transfer?.resolveWeights(run);
   const data = await runData(run, hooks, log);
   log(`Data: ${data.source.description}`);
   if (data.source.note) log(`Note: ${data.source.note}`);
@@ -71,8 +71,8 @@ export async function runExperiment(
     log(`Budget overridden by ${run.budgetOverrides.join(", ")} (not the profile's)`);
   }
 
-  const trained = vgg16 && weights
-    ? await vgg16.trainVgg16(run, weights, data, hooks, log)
+  const trained = transfer && weights
+    ? await transfer.trainTransfer(run, weights, data, hooks, log)
     : await trainSmallModel(run, data, hooks, log);
   const record = runRecord(run, backend, data, trained, started);
   if (run.out !== null) {

@@ -1,12 +1,14 @@
 /**
  * What a run is asked to do ({@linkcode ExperimentConfig}, from the command line's flags or a
  * notebook profile), checked and completed from {@linkcode HYP} once, before any work starts,
- * into the {@linkcode Run} that the trainers take ({@linkcode resolveRun}). Plain data, no tfjs.
+ * into the {@linkcode Run} that the trainers take ({@linkcode resolveRun}). Plain data.
  *
  * @module
  */
 import { join } from "node:path";
 import type { AugmentOptions } from "../data/augment.ts";
+import { backbone, type BackboneChoice, isBackbone } from "../models/backbone.ts";
+import { MOBILENET_V2_ALPHAS } from "../models/mobilenet_v2.ts";
 import type { Cifar100 } from "../data/dataset.ts";
 import { UserError } from "../util/errors.ts";
 import type { ProgressInfo } from "../util/progress.ts";
@@ -59,23 +61,26 @@ export interface ExperimentConfig {
    * Default: every core on single-threaded backends (wasm, cpu), 1 on tfjs-node.
    */
   workers?: number;
-  /** VGG16 only: a weights path, or "none" for random weights. */
+  /** VGG16 and MobileNetV2: a weights path, or "none" for random weights. */
   weights?: string;
+  /** MobileNetV2 only: its width multiplier (default `HYP.mobilenetv2.alpha`). */
+  alpha?: number;
   /**
    * The model's input side in pixels: a folder of images is decoded at it, CIFAR's 32 px images
    * are resized to it. Default: a given folder dataset's `imageSize` (it was read at it; another
-   * size is refused), else 32 for mlp, cnn and resnet9 and `HYP.vgg16.inputSize` for vgg16.
+   * size is refused), else 32 for mlp, cnn and resnet9 and HYP's `inputSize` for vgg16 and
+   * mobilenetv2.
    */
   inputSize?: number;
-  /** VGG16 only: after the head, fine-tune block5 at a low learning rate. */
+  /** VGG16 and MobileNetV2: after the head, fine-tune the top of the base at a low learning rate. */
   fineTune?: boolean;
   /**
    * Augmentation of training batches ({@linkcode AUGMENTATIONS}): default `crop+flip` for
-   * resnet9 (its recipe), `none` for mlp and cnn (the source); only `none` for vgg16 (its head
-   * trains on cached features).
+   * resnet9 (its recipe), `none` for mlp and cnn (the source); only `none` for vgg16 and
+   * mobilenetv2 (their heads train on cached features).
    */
   augment?: AugmentName;
-  /** Cache folder for the data, the VGG16 weights and features; default `cacheRoot()`. */
+  /** Cache folder for the data, the backbones' weights and features; default `cacheRoot()`. */
   cacheDir?: string;
   /** An already loaded dataset, to skip loading (limits still apply). */
   dataset?: Cifar100;
@@ -136,7 +141,7 @@ export interface Run
   readonly budgetOverrides: readonly string[];
   /** The tfjs backend the run trains on (initialised once per process). */
   readonly backend: string;
-  /** This thread plus gradient (or, for vgg16, feature) workers. */
+  /** This thread plus gradient (or, for a backbone, feature) workers. */
   readonly threads: number;
   /** The optimizer, its learning rate scaled to the batch size (the schedule's peak). */
   readonly optimizer: OptimizerSpec;
@@ -155,8 +160,11 @@ export interface Run
   readonly validationSplit: number;
   /** ResNet-9's width (filters of its first conv); undefined for other models. */
   readonly width: number | undefined;
-  /** VGG16 only: the weights asked for, the input side and whether block5 is fine-tuned. */
-  readonly vgg16: Vgg16Settings | undefined;
+  /**
+   * VGG16 and MobileNetV2: the backbone, its input side and width, the weights asked for and
+   * whether its top is fine-tuned; undefined for the small models.
+   */
+  readonly transfer: TransferSettings | undefined;
 }
 
 /** Share of each class a folder of images holds out, unless the run says otherwise. */
@@ -170,12 +178,12 @@ const SMALL_MODEL_INPUT_SIZE = 32;
  * convolutions and 2x2 poolings need 10 px, ResNet-9's three poolings 8 (VGG16's base refuses
  * its own, lib/models/vgg16.ts).
  */
-const MIN_INPUT_SIZE: Partial<Record<ModelName, number>> = { cnn: 10, resnet9: 8 };
+const MIN_INPUT_SIZE: Partial<Record<ModelName, number>> = { cnn: 10, resnet9: 8, mobilenetv2: 32 };
 
-/** The settings only VGG16 has (see {@linkcode ExperimentConfig}). */
-export type Vgg16Settings = Readonly<
-  Pick<ExperimentConfig, "weights"> & Required<Pick<ExperimentConfig, "inputSize" | "fineTune">>
->;
+/** The settings only a transfer-learning run has (see {@linkcode ExperimentConfig}). */
+export type TransferSettings =
+  & BackboneChoice
+  & Readonly<Pick<ExperimentConfig, "weights"> & Required<Pick<ExperimentConfig, "fineTune">>>;
 
 /**
  * Validate `config` and resolve it into the {@linkcode Run} every trainer takes.
@@ -205,13 +213,21 @@ export function resolveRun(
   const optimizer = { ...hyp.optimizer, learningRate: recipe.learningRate };
   const out = config.out === undefined ? DEFAULT_OUT : config.out;
   // A folder of images already read (a notebook's) was brought to its size: the model takes that.
+  const model = config.model;
   const inputSize = config.inputSize ?? config.dataset?.imageSize ??
-    (config.model === "vgg16" ? HYP.vgg16.inputSize : SMALL_MODEL_INPUT_SIZE);
-  const vgg16 = config.model === "vgg16"
-    ? { weights: config.weights, inputSize, fineTune: !!config.fineTune }
+    (isBackbone(model) ? HYP[model].inputSize : SMALL_MODEL_INPUT_SIZE);
+  const transfer = isBackbone(model)
+    ? {
+      name: model,
+      inputSize,
+      alpha: model === "mobilenetv2" ? config.alpha ?? HYP.mobilenetv2.alpha : 1,
+      weights: config.weights,
+      fineTune: !!config.fineTune,
+    }
     : undefined;
-  const fineTuned = vgg16?.fineTune
-    ? `, then ${optimizerLabel(HYP.vgg16.fineTune.optimizer)} on block5`
+  const fineTuned = transfer?.fineTune
+    ? `, then ${optimizerLabel(HYP[transfer.name].fineTune.optimizer)} on ` +
+      backbone(transfer.name).fineTuned
     : "";
   return {
     model: config.model,
@@ -238,7 +254,7 @@ export function resolveRun(
     inputSize,
     validationSplit: config.validationSplit ?? DEFAULT_VALIDATION_SPLIT,
     width: config.model === "resnet9" ? HYP.resnet9.width : undefined,
-    vgg16,
+    transfer,
     checkpoint: config.checkpoint ?? "auto",
     keepBest: !!config.keepBest,
     cacheDir: config.cacheDir,
@@ -292,13 +308,24 @@ export function validateConfig(config: ExperimentConfig): void {
       `unknown checkpoint mode '${config.checkpoint}': use one of ${CHECKPOINT_MODES.join(", ")}`,
     );
   }
-  if (config.model === "vgg16" && config.augment && config.augment !== "none") {
-    throw new UserError("--augment does not apply to --model vgg16 (cached features)");
+  const { model } = config;
+  if (isBackbone(model) && config.augment && config.augment !== "none") {
+    throw new UserError(`--augment does not apply to --model ${model} (cached features)`);
   }
-  if (config.model !== "vgg16") {
+  if (!isBackbone(model)) {
     if (config.weights !== undefined) {
-      throw new UserError("--weights applies to --model vgg16 only");
+      throw new UserError("--weights applies to --model vgg16 and mobilenetv2 only");
     }
-    if (config.fineTune) throw new UserError("--fine-tune applies to --model vgg16 only");
+    if (config.fineTune) {
+      throw new UserError("--fine-tune applies to --model vgg16 and mobilenetv2 only");
+    }
+  }
+  if (config.alpha !== undefined && model !== "mobilenetv2") {
+    throw new UserError("--alpha applies to --model mobilenetv2 only");
+  }
+  if (config.alpha !== undefined && !MOBILENET_V2_ALPHAS.includes(config.alpha)) {
+    throw new UserError(
+      `--alpha ${config.alpha}: MobileNetV2 has Keras weights for ${MOBILENET_V2_ALPHAS.join(", ")}`,
+    );
   }
 }

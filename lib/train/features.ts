@@ -1,10 +1,10 @@
 /**
- * Features from a frozen convolutional base (VGG16), computed once and cached.
+ * Features from a frozen convolutional base (VGG16, MobileNetV2), computed once and cached.
  *
  * The base does not train while the head does, so its output for an image never changes:
  * compute the pooled features of every image once per dataset, weights and input size, keep
  * them in memory and on disk, and train the head on them. A head epoch then costs a dense layer
- * over 512 numbers per image instead of a full VGG16 forward pass.
+ * over 512 (VGG16) or 1,280 (MobileNetV2) numbers per image instead of a full forward pass.
  *
  * @module
  */
@@ -15,10 +15,6 @@ import { HYP } from "./hyp.ts";
 import { cacheRoot } from "../util/cache.ts";
 import { evenShares, type GradientWorker } from "./parallel.ts";
 import { createProgress } from "../util/progress.ts";
-import { vgg16Input } from "../models/vgg16.ts";
-
-// Moved to lib/models/vgg16.ts (the web page bundles it without this module's file caches).
-export { vgg16Input };
 
 /** Side of the source images by default (CIFAR-100 is 32x32). */
 const SOURCE_SIZE = 32;
@@ -28,6 +24,8 @@ const CHANNELS = 3;
 export interface ExtractOptions {
   /** Side the images are resized to before the base; must equal the base's input size. */
   inputSize: number;
+  /** The base's preprocessing of 0..255 pixels at any side (lib/models/backbone.ts `input`). */
+  input: (pixels: tf.Tensor4D, inputSize: number) => tf.Tensor4D;
   /** Side of the given images (a folder's are decoded at the input size); default 32. */
   imageSize?: number;
   /** Images per forward pass; default `HYP.vgg16.featureBatchSize`. */
@@ -37,7 +35,7 @@ export interface ExtractOptions {
   /** Show the terminal progress bar (default: when stderr is a terminal). */
   progress?: boolean;
   /**
-   * Workers started with a VGG16 recipe for the same weights and input size (lib/train/parallel.ts):
+   * Workers started with a backbone recipe for the same base and weights (lib/train/parallel.ts):
    * each extracts an equal share of the images while this thread does the first.
    */
   workers?: GradientWorker[];
@@ -56,7 +54,7 @@ export interface ExtractedFeatures {
 /**
  * Run every image through the frozen `base` and average its output over height and width
  * (global average pooling), batch by batch: uint8 to float, bilinear resize when `inputSize`
- * is not 32 (half-pixel centres, as TF2's `tf.image.resize`), Keras "caffe" preprocessing,
+ * is not 32 (half-pixel centres, as TF2's `tf.image.resize`), the base's preprocessing,
  * the base, the average. Shows a progress bar on a terminal; leaves no tensors behind.
  *
  * @param base the convolutional base, e.g. `buildVgg16Base(inputSize, seed)`; its weights are not changed
@@ -68,12 +66,13 @@ export interface ExtractedFeatures {
  * import assert from "node:assert/strict";
  * import { initBackend } from "../engine/backend.ts";
  * import { syntheticCifar100 } from "../data/synthetic.ts";
- * import { buildVgg16Base } from "../models/vgg16.ts";
+ * import { buildVgg16Base, vgg16Input } from "../models/vgg16.ts";
  * await initBackend();
  * const data = syntheticCifar100({ trainCount: 8, testCount: 0 });
  * const base = buildVgg16Base(64, 0); // random weights here; ImageNet's in the notebooks
  * const { features, imagesPerSecond } = await extractFeatures(base, data.train.images, {
  *   inputSize: 64,
+ *   input: vgg16Input,
  *   progress: false,
  * });
  * assert.equal(features.length, 8 * 512);
@@ -133,7 +132,7 @@ export async function extractFeatures(
           images.subarray(first * pixelsPerImage, last * pixelsPerImage),
         );
         const x = tf.tensor4d(pixels, [last - first, imageSize, imageSize, CHANNELS]);
-        const output = base.predict(vgg16Input(x, inputSize), {
+        const output = base.predict(opts.input(x, inputSize), {
           batchSize: last - first,
         }) as tf.Tensor4D;
         return tf.mean(output, [1, 2]);
@@ -159,6 +158,8 @@ export async function extractFeatures(
 
 /** What cached features depend on; every field goes into the cache key. */
 export interface FeatureKey {
+  /** The base, e.g. `vgg16` or `mobilenetv2-1.0` (with its width). */
+  base: string;
   /**
    * Identity of the base's weights, e.g. the MD5 of the weights file. Random weights
    * (`--weights none`) differ per seed: include it, e.g. `none-seed42`, or do not cache.
@@ -193,6 +194,7 @@ const MAGIC = "VGGFEAT1";
  * import assert from "node:assert/strict";
  * const cacheDir = await Deno.makeTempDir(); // default: <cacheRoot()>/features
  * const key = {
+ *   base: "vgg16",
  *   weightsId: "none-seed0",
  *   dataId: "synthetic-seed0-8-0",
  *   split: "train",
@@ -215,7 +217,7 @@ export async function cachedFeatures(
   compute: () => Promise<Float32Array>,
   opts: { cacheDir?: string } = {},
 ): Promise<{ features: Float32Array; fromCache: boolean }> {
-  const id = JSON.stringify([key.weightsId, key.dataId, key.split, key.inputSize]);
+  const id = JSON.stringify([key.base, key.weightsId, key.dataId, key.split, key.inputSize]);
   const dir = opts.cacheDir ?? join(cacheRoot(), "features");
   const path = join(dir, featureFileName(key, id));
   const memoryKey = `${path}\n${id}`;
@@ -240,7 +242,7 @@ export function clearFeatureMemoryCache(): void {
 
 function featureFileName(key: FeatureKey, id: string): string {
   const hash = createHash("sha256").update(id).digest("hex").slice(0, 16);
-  return `vgg16-${key.split}-${key.inputSize}px-${hash}.f32`;
+  return `${key.base}-${key.split}-${key.inputSize}px-${hash}.f32`;
 }
 
 interface Header {

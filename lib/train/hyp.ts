@@ -13,10 +13,10 @@
 import type { AugmentOptions } from "../data/augment.ts";
 
 /**
- * The models this project trains: the source's three, and ResNet-9, a model of the fast CIFAR
- * training recipes (notebook 06).
+ * The models this project trains: the source's three, ResNet-9, a model of the fast CIFAR
+ * training recipes (notebook 06), and MobileNetV2, a pretrained base fast enough for photos.
  */
-export const MODELS = ["mlp", "cnn", "vgg16", "resnet9"] as const;
+export const MODELS = ["mlp", "cnn", "vgg16", "resnet9", "mobilenetv2"] as const;
 /** A model name. */
 export type ModelName = typeof MODELS[number];
 
@@ -172,6 +172,21 @@ export const HYP = {
     },
   },
   resnet9: RESNET9,
+  mobilenetv2: {
+    ...COMMON,
+    optimizer: KERAS_ADAM,
+    /** The smallest side Keras has weights for: about 0.1 GFLOP per image at alpha 1. */
+    inputSize: 96,
+    /** Keras's default width; its ImageNet top-1 is VGG16's. */
+    alpha: 1.0,
+    /** A forward pass needs far less memory per image than VGG16's, so batches can be larger. */
+    featureBatchSize: 128,
+    fineTune: {
+      /** As VGG16's: 100x below the head's rate, so the pretrained filters move little. */
+      optimizer: { ...KERAS_ADAM, learningRate: 1e-5 },
+      epochs: 2,
+    },
+  },
 } as const;
 
 /** Evaluation is forward-only: larger batches than training amortise per-batch overhead. */
@@ -208,6 +223,7 @@ const allModels = (epochs: number): Record<ModelName, number> => ({
   cnn: epochs,
   vgg16: epochs,
   resnet9: epochs,
+  mobilenetv2: epochs,
 });
 
 /**
@@ -230,6 +246,7 @@ export const NOTEBOOK_PROFILES = {
       vgg16: { train: 512, test: 256 },
       // Notebook 06 trains it three times (recipe, no augmentation, the CNN at equal time).
       resnet9: { train: 2000, test: 500 },
+      mobilenetv2: { train: 512, test: 256 },
     },
     /** Random weights keep the smoke profile offline. */
     weights: "none",
@@ -240,7 +257,7 @@ export const NOTEBOOK_PROFILES = {
     /** The source's budget; ResNet-9's is its own (HYP.resnet9.epochs), not the source's. */
     epochs: { ...allModels(SOURCE_BUDGET.epochs), resnet9: RESNET9.epochs },
     /** Whole splits: on CIFAR-100, the source's images ({@linkcode SOURCE_BUDGET}). */
-    subsets: { mlp: {}, cnn: {}, vgg16: {}, resnet9: {} },
+    subsets: { mlp: {}, cnn: {}, vgg16: {}, resnet9: {}, mobilenetv2: {} },
     weights: undefined,
   },
 } as const satisfies Record<string, NotebookProfile>;

@@ -15,12 +15,13 @@
  * dropout masks then depend on the number of workers, and the run record
  * says how many there were. Batch normalisation (resnet9) then normalises each thread's part
  * of a batch with that part's statistics ("ghost" batch norm), and the moving averages the
- * trained model keeps are the main thread's. The same workers also share out VGG16 feature
+ * trained model keeps are the main thread's. The same workers also share out a backbone's feature
  * extraction (forward passes of the frozen base, rebuilt from its weights file).
  *
  * @module
  */
 import { tf } from "../engine/backend.ts";
+import type { BackboneChoice } from "../models/backbone.ts";
 import type { Examples } from "../data/examples.ts";
 import type { LossName } from "./hyp.ts";
 import type { SmallModel } from "./small_models.ts";
@@ -38,10 +39,11 @@ export interface TrainRecipe {
   index: number;
 }
 
-/** How a worker rebuilds the frozen VGG16 base, to extract features from its share of images. */
-export interface Vgg16Recipe {
-  model: "vgg16-base";
-  inputSize: number;
+/** How a worker rebuilds a frozen backbone, to extract features from its share of images. */
+export interface BackboneRecipe {
+  model: "backbone";
+  /** The base, its input side and width (lib/models/backbone.ts). */
+  choice: BackboneChoice;
   /** Seed of the random weights, when no weights file is given. */
   seed: number;
   /** Keras .h5 weights file, as loaded on the main thread. */
@@ -49,7 +51,7 @@ export interface Vgg16Recipe {
 }
 
 /** What a worker rebuilds. */
-export type ReplicaRecipe = TrainRecipe | Vgg16Recipe;
+export type ReplicaRecipe = TrainRecipe | BackboneRecipe;
 
 /** Main -> worker: start. */
 interface InitRequest {
@@ -85,7 +87,7 @@ export interface StepReply {
   correct: number;
 }
 
-/** Main -> worker: VGG16 features (pooled, 512 per image) of uint8 NHWC images. */
+/** Main -> worker: a backbone's pooled features of uint8 NHWC images. */
 interface FeaturesRequest {
   type: "features";
   images: Uint8Array;
@@ -94,7 +96,7 @@ interface FeaturesRequest {
   imageSize: number;
 }
 
-/** Worker -> main: the features, row-major [N, 512]. */
+/** Worker -> main: the features, row-major [N, features]. */
 interface FeaturesReply {
   features: Float32Array;
 }
@@ -123,7 +125,7 @@ type Reply =
   | { type: "ready" }
   | { type: "error"; message: string };
 
-/** One replica on its own thread: gradient steps (mlp, cnn) or VGG16 features. */
+/** One replica on its own thread: gradient steps (mlp, cnn) or a backbone's features. */
 export class GradientWorker {
   #worker: Worker;
   #pending?: { resolve: (r: Reply) => void; reject: (e: Error) => void };
@@ -162,7 +164,7 @@ export class GradientWorker {
     >;
   }
 
-  /** VGG16 features of `images` (a worker started with a {@linkcode Vgg16Recipe}). */
+  /** Pooled features of `images` (a worker started with a {@linkcode BackboneRecipe}). */
   async features(images: Uint8Array, batchSize: number, imageSize: number): Promise<Float32Array> {
     const reply = await this.#request({ type: "features", images, batchSize, imageSize });
     return (reply as FeaturesReply).features;
@@ -311,10 +313,10 @@ export function defaultWorkers(backend: string): number {
 export async function startWorkers(
   count: number,
   backend: string,
-  recipe: Omit<TrainRecipe, "index"> | Vgg16Recipe,
+  recipe: Omit<TrainRecipe, "index"> | BackboneRecipe,
 ): Promise<GradientWorker[]> {
   const recipeFor = (i: number): ReplicaRecipe =>
-    recipe.model === "vgg16-base" ? recipe : { ...recipe, index: i + 1 };
+    recipe.model === "backbone" ? recipe : { ...recipe, index: i + 1 };
   const started = await Promise.allSettled(
     Array.from({ length: count }, (_, i) => GradientWorker.start(backend, recipeFor(i))),
   );

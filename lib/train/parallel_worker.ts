@@ -2,8 +2,8 @@
  * A worker thread holding a replica of a model (see lib/train/parallel.ts). For mlp
  * and cnn, each step it receives the current weights and a slice of the batch
  * and returns the gradients of the slice's weighted mean loss (and, asked, where its dropout
- * layers are in their mask sequences, for a checkpoint); for the VGG16
- * base, it returns the pooled features of the images it is sent.
+ * layers are in their mask sequences, for a checkpoint); for a backbone
+ * (VGG16, MobileNetV2), it returns the pooled features of the images it is sent.
  *
  * @module
  */
@@ -12,19 +12,22 @@ import { initBackend, tf } from "../engine/backend.ts";
 import { extractFeatures } from "./features.ts";
 import type { ReplicaRecipe, StepReply, StepRequest, WorkerMessage } from "./parallel.ts";
 import { buildSmallModel } from "./small_models.ts";
-import { buildVgg16Base } from "../models/vgg16.ts";
+import { backbone } from "../models/backbone.ts";
 import { dropoutPositions, setDropoutPositions } from "../models/layers.ts";
-import { loadVgg16Weights } from "../models/vgg16_weights.ts";
+import { loadBackboneWeights } from "../models/backbone_weights.ts";
 import { gradients } from "./step.ts";
 import { SEED_STRIDE } from "../util/random.ts";
 
 let model: tf.LayersModel | undefined;
 let variables: tf.Variable[] = [];
+/** A backbone's preprocessing, for its features. */
+let input: ((pixels: tf.Tensor4D, inputSize: number) => tf.Tensor4D) | undefined;
 
 async function build(recipe: ReplicaRecipe): Promise<void> {
-  if (recipe.model === "vgg16-base") {
-    model = buildVgg16Base(recipe.inputSize, recipe.seed);
-    if (recipe.weightsPath) await loadVgg16Weights(model, recipe.weightsPath);
+  if (recipe.model === "backbone") {
+    model = backbone(recipe.choice.name).build(recipe.choice, recipe.seed);
+    input = backbone(recipe.choice.name).input;
+    if (recipe.weightsPath) await loadBackboneWeights(recipe.choice, model, recipe.weightsPath);
     return;
   }
   // Another seed than the main thread's, so the replica's dropout masks are its own.
@@ -71,6 +74,7 @@ self.onmessage = async (event: MessageEvent<WorkerMessage>) => {
     } else if (message.type === "features") {
       const { features } = await extractFeatures(model!, message.images, {
         inputSize: model!.inputs[0].shape[1]!,
+        input: input!,
         imageSize: message.imageSize,
         batchSize: message.batchSize,
         progress: false,

@@ -26,6 +26,7 @@
  * @module
  */
 import { join } from "node:path";
+import { isBackbone } from "../models/backbone.ts";
 import { UserError } from "../util/errors.ts";
 import { PROJECT_ROOT, statOrUndefined } from "../util/paths.ts";
 import { loadCifar100, type LoadOptions } from "../data/cifar100.ts";
@@ -183,7 +184,7 @@ export function profileSettings(
         out,
         profile: profileName,
         ...(budget.variables.length ? { budgetOverrides: [...budget.variables] } : {}),
-        ...(model === "vgg16" ? { weights: table.weights } : {}),
+        ...(isBackbone(model) ? { weights: table.weights } : {}),
       };
     },
     recordPath: (model: ModelName) => join(out, model, "run.json"),
@@ -202,6 +203,7 @@ export const MODEL_NOTEBOOKS: Record<ModelName, string> = {
   cnn: "03_cnn.ipynb",
   vgg16: "04_vgg16.ipynb",
   resnet9: "06_beyond.ipynb",
+  mobilenetv2: "04_vgg16.ipynb",
 };
 
 /**
@@ -235,7 +237,7 @@ export async function readProfileRecords(
         `${path} was saved by profile '${record.profile}', not '${settings.name}': ${again}`,
       );
     }
-    const fields = model === "vgg16" ? [...RECENT_FIELDS, "weights_kind"] : RECENT_FIELDS;
+    const fields = isBackbone(model) ? [...RECENT_FIELDS, "weights_kind"] : RECENT_FIELDS;
     const missing = fields.filter((field) => !(field in record));
     if (missing.length > 0) {
       throw new UserError(`${path} has no ${missing.join(", ")} (an older record): ${again}`);

@@ -59,7 +59,7 @@ export interface RunRecord {
   loss: LossName;
   optimizer: string;
   seed: number;
-  /** Threads used: training for mlp and cnn, feature extraction for vgg16 (1 = no workers). */
+  /** Threads used: training for mlp and cnn, feature extraction for a backbone (1 = no workers). */
   workers: number;
   train_images: number;
   test_images: number;
@@ -129,12 +129,14 @@ export interface RunRecord {
   /** Where the record and the model were written, when saved. */
   record_path?: string;
   model_path?: string;
-  /** VGG16 extras. */
+  /** VGG16 and MobileNetV2 extras. */
   weights?: string;
   /** `imagenet` (Keras's file, MD5 checked), `file` (another file) or `random` (`--weights none`). */
   weights_kind?: WeightsKind;
   /** The model's input side (every model; absent in older records: 32, or VGG16's model). */
   input_size?: number;
+  /** MobileNetV2's width multiplier. */
+  alpha?: number;
   fine_tune?: boolean;
   feature_seconds?: number;
   head_seconds_per_epoch?: number[];

@@ -22,6 +22,7 @@ import {
   predictTopK,
 } from "../../inference/classify.ts";
 import { dataCaveat } from "../../report/analysis.ts";
+import { modelName } from "../../report/format.ts";
 import type { RunRecord } from "../../train/run_record.ts";
 import { firstLine } from "../../util/user_error.ts";
 import { type SampleImage, SAMPLES_FILE, SITE_MODEL, siteTitle } from "../site.ts";
@@ -110,7 +111,7 @@ function describeModel(classifier: Classifier): void {
   const input = record.preprocessing
     ? `Images are brought to ${side}x${side} (${record.preprocessing}).`
     : `Images are brought to ${side}x${side}.`;
-  byId("model").textContent = `${record.model.toUpperCase()}: ${params} parameters, ` +
+  byId("model").textContent = `${modelName(record.model)}: ${params} parameters, ` +
     `${accuracy}, ${record.epochs ?? "?"} epoch${record.epochs === 1 ? "" : "s"}, ` +
     `${record.fine_label_names.length} classes. Data: ${
       record.data?.description ?? "unknown"
@@ -139,11 +140,19 @@ function classifyBytes(classifier: Classifier, bytes: Uint8Array, name: string):
   }
 }
 
+/** Photos classified so far: the first one's time includes the warm-up. */
+let photosTimed = 0;
+
 /** Classify a decoded image: the same pixels and call `deno task predict` makes. */
 function classifyImage(classifier: Classifier, image: RgbImage, name: string, url: string): void {
   const side = imageSideOf(classifier.record);
+  const start = performance.now();
   const pixels = toCifarPixels(image, side);
   const [top5] = predictTopK(classifier, pixels, 5);
+  const ms = performance.now() - start;
+  // The first photo also compiles the engine's kernels; later ones show the steady cost.
+  byId("timing").textContent = `This photo took ${ms.toFixed(0)} ms here (crop, resize, ` +
+    `model, top 5 on ${tf.getBackend()})${photosTimed++ ? "" : ", the engine's warm-up included"}.`;
   say(undefined);
   const original = byId<HTMLImageElement>("original");
   original.src = url;

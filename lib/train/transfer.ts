@@ -1,17 +1,20 @@
 /**
- * VGG16 transfer learning, done right and fast, in three phases:
+ * Transfer learning from a pretrained backbone (VGG16 or MobileNetV2, lib/models/backbone.ts),
+ * done right and fast, in three phases:
  *
  * 1. **Features.** The base is frozen, so its pooled output for an image never changes: it is
- *    computed once per (weights, images, input size), cached in memory and on disk, and shared
- *    out over every core. Images go through Keras's "caffe" preprocessing (0..255 BGR minus the
- *    ImageNet means); the source fed raw RGB, which ImageNet weights were never trained on.
+ *    computed once per (base, weights, images, input size), cached in memory and on disk, and
+ *    shared out over every core. Images go through the base's own Keras preprocessing (VGG16's
+ *    "caffe", MobileNetV2's [-1, 1]); the source fed VGG16 raw RGB, which ImageNet weights were
+ *    never trained on.
  * 2. **Head.** A softmax head trains on the cached features, with the loss computed from its
  *    logits (lib/train/loss.ts): head epochs take seconds, not the source's 56 s.
- * 3. **Fine-tune** (optional). block5 is unfrozen and the whole network trains end to end at a
- *    low learning rate.
+ * 3. **Fine-tune** (optional). The top of the base (VGG16's block5, MobileNetV2's last blocks,
+ *    batch normalisation kept in inference mode) is unfrozen and the whole network trains end
+ *    to end at a low learning rate.
  *
  * A run saved in a folder writes a checkpoint after every epoch of phases 2 and 3
- * (lib/train/resume.ts): in the head phase the head's weights and optimizer (51,300 parameters),
+ * (lib/train/resume.ts): in the head phase the head's weights and optimizer,
  * in the fine-tuning phase the whole classifier's and the fine-tuning optimizer's, with the
  * head phase's history and timings. A resumed head phase reads the features from their cache;
  * a resumed fine-tuning phase needs none.
@@ -23,23 +26,18 @@ import type { tf } from "../engine/backend.ts";
 import type { Cifar100 } from "../data/dataset.ts";
 import { featureExamples, imageExamples } from "../data/examples.ts";
 import { countParams, summary } from "../models/summary.ts";
+import { backbone, buildClassifier, buildHead } from "../models/backbone.ts";
 import {
-  buildVgg16Base,
-  buildVgg16Classifier,
-  buildVgg16Head,
-  setFineTunable,
-  VGG16_FEATURE_DIM,
-} from "../models/vgg16.ts";
-import {
-  loadVgg16Weights,
-  resolveVgg16Weights,
-  weightsKind,
-  type WeightsSource,
-} from "../models/vgg16_weights.ts";
+  backboneWeightsKind,
+  loadBackboneWeights,
+  resolveBackboneWeights,
+} from "../models/backbone_weights.ts";
+import type { WeightsSource } from "../models/keras_weights.ts";
+import { alphaName } from "../models/mobilenet_v2.ts";
 import { HYP } from "./hyp.ts";
-import type { ExperimentHooks, Run, Vgg16Settings } from "./experiment_config.ts";
+import type { ExperimentHooks, Run, TransferSettings } from "./experiment_config.ts";
 import type { History } from "./run_record.ts";
-import { cachedFeatures, extractFeatures, vgg16Input } from "./features.ts";
+import { cachedFeatures, extractFeatures } from "./features.ts";
 import {
   evaluate,
   type Evaluation,
@@ -64,11 +62,12 @@ import {
   stoppedWithCheckpoint,
 } from "./resume.ts";
 
-const hyp = HYP.vgg16;
-
-/** Find the weights (--weights, env VGG16_WEIGHTS, cache, download) or say how to supply them. */
+/** Find the weights (--weights, the base's env variable, caches, download) or say how. */
 export function resolveWeights(run: Run): Promise<WeightsSource> {
-  return resolveVgg16Weights({ weights: run.vgg16?.weights, cacheDir: run.cacheDir });
+  return resolveBackboneWeights(run.transfer!, {
+    weights: run.transfer!.weights,
+    cacheDir: run.cacheDir,
+  });
 }
 
 /** The phases that checkpoints are of, and how the log names them. */
@@ -79,8 +78,8 @@ const PHASE_WORDS: Record<PhaseName, string> = { head: "the head", "fine-tune": 
 /** What the phases share. */
 interface Context {
   run: Run;
-  /** The run's VGG16 settings (`run.vgg16`). */
-  vgg16: Vgg16Settings;
+  /** The run's backbone settings (`run.transfer`). */
+  transfer: TransferSettings;
   weights: WeightsSource;
   data: Cifar100;
   hooks: ExperimentHooks;
@@ -90,8 +89,8 @@ interface Context {
   checkpoint?: Checkpoint;
 }
 
-/** Train the VGG16 head (and optionally fine-tune block5); see the module doc. */
-export async function trainVgg16(
+/** Train the head on the backbone's features (and optionally fine-tune); see the module doc. */
+export async function trainTransfer(
   run: Run,
   weights: WeightsSource,
   data: Cifar100,
@@ -99,11 +98,13 @@ export async function trainVgg16(
   log: (line: string) => void,
 ): Promise<Trained> {
   const ctx = await context(run, weights, data, hooks, log);
-  const base = buildVgg16Base(ctx.vgg16.inputSize, run.seed);
-  if (weights.path) await loadVgg16Weights(base, weights.path);
-  setFineTunable(base, false);
-  const head = buildVgg16Head(data.fineLabelNames.length, VGG16_FEATURE_DIM, run.seed);
-  const classifier = buildVgg16Classifier(base, head);
+  const { transfer } = ctx;
+  const parts = backbone(transfer.name);
+  const base = parts.build(transfer, run.seed);
+  if (weights.path) await loadBackboneWeights(transfer, base, weights.path);
+  parts.setFineTunable(base, false);
+  const head = buildHead(data.fineLabelNames.length, parts.featureDim(transfer), run.seed);
+  const classifier = buildClassifier(transfer.name, base, head);
   const text = summary(classifier);
   if (hooks.summary !== false) log(text);
   const resumedFrom = resumedEpoch(ctx.checkpoint);
@@ -124,9 +125,10 @@ export async function trainVgg16(
     resumedFromEpoch: resumedFrom,
     extra: {
       weights: weights.description,
-      weights_kind: weightsKind(weights),
-      input_size: ctx.vgg16.inputSize,
-      fine_tune: ctx.vgg16.fineTune,
+      weights_kind: backboneWeightsKind(transfer, weights),
+      input_size: transfer.inputSize,
+      ...(transfer.name === "mobilenetv2" ? { alpha: transfer.alpha } : {}),
+      fine_tune: transfer.fineTune,
       feature_seconds: featureSeconds,
       head_seconds_per_epoch: headRun.secondsPerEpoch,
     },
@@ -144,22 +146,30 @@ async function context(
   hooks: ExperimentHooks,
   log: (line: string) => void,
 ): Promise<Context> {
-  const vgg16 = run.vgg16!;
+  const transfer = run.transfer!;
   const identity: RunIdentity = {
     ...experimentIdentity(run, data),
-    weights_kind: weightsKind(weights),
+    weights_kind: backboneWeightsKind(transfer, weights),
     weights_md5: weights.md5 ?? null,
-    input_size: vgg16.inputSize,
-    fine_tune: vgg16.fineTune,
+    input_size: transfer.inputSize,
+    ...(transfer.name === "mobilenetv2" ? { alpha: transfer.alpha } : {}),
+    fine_tune: transfer.fineTune,
   };
   log(`Weights: ${weights.description}`);
   if (weights.kind === "none") {
-    log("RANDOM VGG16 weights (--weights none): features are not ImageNet features.");
+    log(
+      `RANDOM ${baseLabel(transfer)} weights (--weights none): features are not ImageNet features.`,
+    );
   }
   const checkpoint = run.dir === undefined
     ? undefined
     : await openCheckpoint(run.dir, identity, run.checkpoint, log);
-  return { run, vgg16, weights, data, hooks, log, identity, checkpoint };
+  return { run, transfer, weights, data, hooks, log, identity, checkpoint };
+}
+
+/** How logs name the base, e.g. `VGG16` or `MobileNetV2 (alpha 1.0)`. */
+function baseLabel(transfer: TransferSettings): string {
+  return transfer.name === "vgg16" ? "VGG16" : `MobileNetV2 (alpha ${alphaName(transfer.alpha)})`;
 }
 
 function phaseOf(checkpoint: Checkpoint): PhaseName {
@@ -199,7 +209,7 @@ async function trainPhases(
     featureSeconds = features.seconds;
     headRun = await stopsIn(ctx, PHASES.head, headPhase(ctx, head, classifier, features));
   }
-  if (!ctx.vgg16.fineTune) return { headRun, featureSeconds };
+  if (!ctx.transfer.fineTune) return { headRun, featureSeconds };
   const earlier: PhaseProgress = {
     name: PHASES.fineTune,
     earlier: [pickRecord(headRun)],
@@ -295,7 +305,9 @@ interface Features {
 
 async function featuresPhase(ctx: Context, base: tf.LayersModel): Promise<Features> {
   const { data, log, hooks, run: { threads } } = ctx;
-  const { inputSize } = ctx.vgg16;
+  const { transfer } = ctx;
+  const { inputSize } = transfer;
+  const input = backbone(transfer.name).input;
   const start = performance.now();
   // Extraction is forward passes only: every core gets a share of the images. Workers start
   // only when a split is not cached.
@@ -304,8 +316,8 @@ async function featuresPhase(ctx: Context, base: tf.LayersModel): Promise<Featur
     if (!workers && threads > 1) log(`Extracting features on ${threads} threads`);
     return workers ??= threads > 1
       ? startWorkers(threads - 1, ctx.run.backend, {
-        model: "vgg16-base",
-        inputSize,
+        model: "backbone",
+        choice: transfer,
         seed: ctx.run.seed,
         weightsPath: ctx.weights.path,
       })
@@ -316,6 +328,8 @@ async function featuresPhase(ctx: Context, base: tf.LayersModel): Promise<Featur
     const compute = async () => {
       const extracted = await extractFeatures(base, data[name].images, {
         inputSize,
+        input,
+        batchSize: HYP[transfer.name].featureBatchSize,
         imageSize: data.imageSize,
         workers: await startFeatureWorkers(),
         onProgress: hooks.onProgress
@@ -327,6 +341,7 @@ async function featuresPhase(ctx: Context, base: tf.LayersModel): Promise<Featur
     };
     const { features, fromCache } = await cachedFeatures(
       {
+        base: transfer.name === "vgg16" ? "vgg16" : `mobilenetv2-${alphaName(transfer.alpha)}`,
         // Random weights are cheap to recreate but differ per seed; key them by it.
         weightsId: ctx.weights.md5 ?? `none-seed${ctx.run.seed}`,
         dataId: `${data.source.id}:${name}:${data[name].count}`,
@@ -366,8 +381,9 @@ async function headPhase(
   features: Features,
 ): Promise<PhaseResult> {
   const { data, run } = ctx;
-  const train = featureExamples(features.train, VGG16_FEATURE_DIM, data.train.fineLabels);
-  const test = featureExamples(features.test, VGG16_FEATURE_DIM, data.test.fineLabels);
+  const dim = backbone(ctx.transfer.name).featureDim(ctx.transfer);
+  const train = featureExamples(features.train, dim, data.train.fineLabels);
+  const test = featureExamples(features.test, dim, data.test.fineLabels);
   const optimizer = makeOptimizer(run.optimizer);
   const phase: PhaseProgress = { name: PHASES.head, earlier: [], values: {} };
   try {
@@ -393,7 +409,7 @@ async function headPhase(
   }
 }
 
-// ---- Phase 3: fine-tuning block5, end to end on images --------------------------------------------
+// ---- Phase 3: fine-tuning the top of the base, end to end on images -------------------------------
 
 async function fineTunePhase(
   ctx: Context,
@@ -401,15 +417,18 @@ async function fineTunePhase(
   classifier: tf.LayersModel,
   phase: PhaseProgress,
 ): Promise<PhaseResult & { trainable: number }> {
-  const { data, run } = ctx;
-  const { inputSize } = ctx.vgg16;
-  setFineTunable(base, true);
+  const { data, run, transfer } = ctx;
+  const parts = backbone(transfer.name);
+  const hyp = HYP[transfer.name].fineTune;
+  parts.setFineTunable(base, true);
   const trainable = countParams(classifier).trainable;
-  ctx.log(`Fine-tuning block5 (${trainable.toLocaleString("en-US")} trainable parameters)`);
-  // VGG16 takes 0..255 pixels (scale 1), resized and caffe-preprocessed per batch.
-  const transform = (x: tf.Tensor) => vgg16Input(x as tf.Tensor4D, inputSize);
+  ctx.log(
+    `Fine-tuning ${parts.fineTuned} (${trainable.toLocaleString("en-US")} trainable parameters)`,
+  );
+  // The base takes 0..255 pixels (scale 1), resized and preprocessed per batch.
+  const transform = (x: tf.Tensor) => parts.input(x as tf.Tensor4D, transfer.inputSize);
   const test = imageExamples(data.test, data.test.fineLabels, 1, data.imageSize);
-  const optimizer = makeOptimizer(hyp.fineTune.optimizer);
+  const optimizer = makeOptimizer(hyp.optimizer);
   try {
     // After setFineTunable: `weights` lists the trainable first, as when the checkpoint was written.
     const resumeFrom = await resumePhase(ctx, PHASES.fineTune, classifier, optimizer);
@@ -417,7 +436,7 @@ async function fineTunePhase(
       classifier,
       imageExamples(data.train, data.train.fineLabels, 1, data.imageSize),
       {
-        epochs: hyp.fineTune.epochs,
+        epochs: hyp.epochs,
         batchSize: run.batchSize,
         optimizer,
         loss: run.loss,
@@ -437,7 +456,7 @@ async function fineTunePhase(
     return { ...result, evaluation, trainable };
   } finally {
     optimizer.dispose();
-    setFineTunable(base, false);
+    parts.setFineTunable(base, false);
   }
 }
 

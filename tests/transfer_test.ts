@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { initBackend, tf } from "../lib/engine/backend.ts";
 import { syntheticCifar100 } from "../lib/data/synthetic.ts";
-import { trainVgg16 } from "../lib/train/vgg16_transfer.ts";
+import { trainTransfer } from "../lib/train/transfer.ts";
 import { type ExperimentConfig, resolveRun } from "../lib/train/experiment_config.ts";
 import { defaultWorkers } from "../lib/train/parallel.ts";
 
@@ -14,7 +14,7 @@ Deno.test("vgg16: cached features train the head, fine-tuning moves block5 only"
     const data = syntheticCifar100({ seed: 3, trainCount: 24, testCount: 8 });
     const lines: string[] = [];
     const weights = { kind: "none" as const, description: "random initial weights (test)" };
-    // out null: trainVgg16 alone saves nothing, not even checkpoints (runExperiment saves).
+    // out null: trainTransfer alone saves nothing, not even checkpoints (runExperiment saves).
     const config: ExperimentConfig = {
       model: "vgg16",
       epochs: 2,
@@ -25,7 +25,7 @@ Deno.test("vgg16: cached features train the head, fine-tuning moves block5 only"
     };
 
     const run = resolveRun(config, engine);
-    const head = await trainVgg16(run, weights, data, {}, (l) => lines.push(l));
+    const head = await trainTransfer(run, weights, data, {}, (l) => lines.push(l));
     assert.equal(head.params.total, 14_765_988);
     assert.equal(head.params.trainable, 51_300);
     assert.equal(head.history.loss.length, 2);
@@ -42,7 +42,7 @@ Deno.test("vgg16: cached features train the head, fine-tuning moves block5 only"
 
     // Same weights, data and size: the features now come from the cache.
     lines.length = 0;
-    const tuned = await trainVgg16(
+    const tuned = await trainTransfer(
       resolveRun({ ...config, fineTune: true }, engine),
       weights,
       data,

@@ -1,0 +1,114 @@
+/**
+ * The pretrained convolutional bases a transfer-learning run can stand on, behind one face:
+ * VGG16 (the source's) and MobileNetV2 (fifty times fewer FLOPs per image, for photos on a CPU).
+ * What differs between them (building the base, its input's preprocessing, the layers that
+ * fine-tuning unfreezes, the layer Grad-CAM looks at) is decided here, so that training
+ * (lib/train/transfer.ts), `deno task predict` and the web page take a run's backbone from its
+ * record and never ask which one it is. Plain tfjs, no files: the web page bundles it.
+ *
+ * @module
+ */
+import type { tf } from "../engine/backend.ts";
+import {
+  buildMobileNetV2Base,
+  MOBILENET_V2_LAST_CONV_LAYER,
+  mobilenetV2FeatureDim,
+  mobilenetV2Input,
+  setMobileNetV2FineTunable,
+} from "./mobilenet_v2.ts";
+import {
+  buildVgg16Base,
+  buildVgg16Classifier,
+  buildVgg16Head,
+  setFineTunable,
+  VGG16_FEATURE_DIM,
+  vgg16Input,
+} from "./vgg16.ts";
+
+/** The bases, by the name `--model` gives them. */
+export const BACKBONES = ["vgg16", "mobilenetv2"] as const;
+/** One of {@linkcode BACKBONES}. */
+export type BackboneName = typeof BACKBONES[number];
+
+/** Which base, at which input side and (MobileNetV2) width: what its weights file depends on. */
+export interface BackboneChoice {
+  readonly name: BackboneName;
+  /** The base's input side in pixels. */
+  readonly inputSize: number;
+  /** MobileNetV2's width multiplier; 1 for VGG16, which has none. */
+  readonly alpha: number;
+}
+
+/** What a base does, whichever it is. */
+interface Backbone {
+  /** The base with random weights (seeded), its output the last convolution block's, unpooled. */
+  build(choice: BackboneChoice, seed: number): tf.LayersModel;
+  /** Length of a pooled feature vector. */
+  featureDim(choice: BackboneChoice): number;
+  /** Pixels 0..255 resized to the input side and preprocessed as Keras's `preprocess_input`. */
+  input(pixels: tf.Tensor4D, inputSize: number): tf.Tensor4D;
+  /** Unfreeze the top of the base for fine-tuning (`true`), or freeze all of it (`false`). */
+  setFineTunable(base: tf.LayersModel, trainable: boolean): void;
+  /** The part of the base fine-tuning trains, for logs and run records. */
+  fineTuned: string;
+  /** The layer Grad-CAM explains: the last convolution block's output. */
+  lastConvLayer: string;
+}
+
+const BASES: Record<BackboneName, Backbone> = {
+  vgg16: {
+    build: ({ inputSize }, seed) => buildVgg16Base(inputSize, seed),
+    featureDim: () => VGG16_FEATURE_DIM,
+    input: vgg16Input,
+    setFineTunable,
+    fineTuned: "block5",
+    lastConvLayer: "block5_conv3",
+  },
+  mobilenetv2: {
+    build: ({ inputSize, alpha }, seed) => buildMobileNetV2Base({ alpha, inputSize, seed }),
+    featureDim: ({ alpha }) => mobilenetV2FeatureDim(alpha),
+    input: mobilenetV2Input,
+    setFineTunable: (base, trainable) => setMobileNetV2FineTunable(base, trainable),
+    fineTuned: "blocks 13 to 16 and Conv_1",
+    lastConvLayer: MOBILENET_V2_LAST_CONV_LAYER,
+  },
+};
+
+/**
+ * The backbone named `name`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(backbone("mobilenetv2").lastConvLayer, "out_relu");
+ * assert.equal(backbone("vgg16").featureDim({ name: "vgg16", inputSize: 32, alpha: 1 }), 512);
+ * ```
+ */
+export function backbone(name: BackboneName): Backbone {
+  return BASES[name];
+}
+
+/** Whether a model name is a backbone's (a transfer-learning run) rather than a small model's. */
+export function isBackbone(model: string): model is BackboneName {
+  return (BACKBONES as readonly string[]).includes(model);
+}
+
+/**
+ * The softmax head trained on a base's pooled features (`Dense(numClasses)`); seeded after the
+ * base's draws, as {@linkcode buildVgg16Head} is, so that one seed fixes the whole classifier.
+ */
+export function buildHead(numClasses: number, featureDim: number, seed: number): tf.Sequential {
+  return buildVgg16Head(numClasses, featureDim, seed);
+}
+
+/**
+ * The whole classifier: input, base, global average pooling, head (base and head shared, not
+ * copied), named after the base, e.g. `mobilenetv2_classifier`.
+ */
+export function buildClassifier(
+  name: BackboneName,
+  base: tf.LayersModel,
+  head: tf.LayersModel,
+): tf.LayersModel {
+  return buildVgg16Classifier(base, head, `${name}_classifier`);
+}

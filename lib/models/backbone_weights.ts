@@ -1,0 +1,56 @@
+/**
+ * A backbone's ImageNet weights (./backbone.ts): found and loaded through VGG16's or
+ * MobileNetV2's own lookup, which share Keras's places and file formats (./keras_weights.ts).
+ *
+ * @module
+ */
+import type { tf } from "../engine/backend.ts";
+import type { BackboneChoice } from "./backbone.ts";
+import type { WeightsSource } from "./keras_weights.ts";
+import { loadMobileNetV2Weights, resolveMobileNetV2Weights } from "./mobilenet_v2_weights.ts";
+import {
+  loadVgg16Weights,
+  resolveVgg16Weights,
+  weightsKind,
+  type WeightsKind,
+} from "./vgg16_weights.ts";
+
+/**
+ * Find the weights of `choice`'s base: `--weights PATH` (or its env variable), Keras's cache,
+ * this project's, then a download; `none` for random weights.
+ *
+ * @throws {UserError} naming every place looked in, when none has them
+ */
+export function resolveBackboneWeights(
+  choice: BackboneChoice,
+  opts: { weights?: string; cacheDir?: string },
+): Promise<WeightsSource> {
+  return choice.name === "vgg16"
+    ? resolveVgg16Weights(opts)
+    : resolveMobileNetV2Weights(choice, opts);
+}
+
+/**
+ * Copy a Keras weights file into a base built for `choice`, by layer name.
+ *
+ * @throws {UserError} naming the file and what does not match (a layer, a shape, an alpha, a size)
+ */
+export function loadBackboneWeights(
+  choice: BackboneChoice,
+  base: tf.LayersModel,
+  path: string,
+): Promise<void> {
+  return choice.name === "vgg16"
+    ? loadVgg16Weights(base, path)
+    : loadMobileNetV2Weights(base, path, choice);
+}
+
+/**
+ * What the run record says the weights were: VGG16's from their MD5; MobileNetV2's, which Keras
+ * publishes no checksum for, `imagenet` when they came from Keras's file name in a cache or its
+ * download, `file` when given.
+ */
+export function backboneWeightsKind(choice: BackboneChoice, source: WeightsSource): WeightsKind {
+  if (choice.name === "vgg16" || source.kind === "none") return weightsKind(source);
+  return source.kind === "file" ? "file" : "imagenet";
+}
