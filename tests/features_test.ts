@@ -1,11 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { initBackend, tf } from "../lib/engine/backend.ts";
-import {
-  cachedFeatures,
-  clearFeatureMemoryCache,
-  extractFeatures,
-} from "../lib/train/features.ts";
+import { cachedFeatures, clearFeatureMemoryCache, extractFeatures } from "../lib/train/features.ts";
 import { buildVgg16Base, IMAGENET_MEAN_BGR, vgg16Input } from "../lib/models/vgg16.ts";
 import { HYP } from "../lib/train/hyp.ts";
 
@@ -46,7 +42,12 @@ for (const inputSize of [32, 64]) {
     const { features, seconds, imagesPerSecond } = await extractFeatures(
       base,
       constantImages(colours),
-      { inputSize, input: vgg16Input, batchSize: 2, onProgress: (done, total) => progress.push([done, total]) },
+      {
+        inputSize,
+        input: vgg16Input,
+        batchSize: 2,
+        onProgress: (done, total) => progress.push([done, total]),
+      },
     );
     assert.equal(features.length, 3 * 3);
     colours.forEach(([r, g, b], i) => {

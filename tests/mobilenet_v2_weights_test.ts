@@ -16,7 +16,6 @@ import { fill, type FixtureLayer, writeKerasWeights } from "./vgg16_fixture.ts";
 
 await initBackend();
 
-
 /** A no-top file's layers for `alpha` in Keras's legacy layout; weight w of layer l is l + w/10. */
 function notopLayers(alpha: number, leaveOut?: string): FixtureLayer[] {
   const layers: FixtureLayer[] = [{ name: "input_1", weights: [] }];

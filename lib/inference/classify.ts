@@ -15,10 +15,10 @@ import { tf } from "../engine/backend.ts";
 import { IMAGE_SIZE } from "../data/dataset.ts";
 import { imageExamples } from "../data/examples.ts";
 import { logitsOf } from "../models/logits.ts";
-import { backbone, isBackbone } from "../models/backbone.ts";
+import { backbone } from "../models/backbone.ts";
 import { toInputSize } from "../models/vgg16.ts";
 import { UserError } from "../util/user_error.ts";
-import { EVAL_BATCH_SIZE, MODELS } from "../train/hyp.ts";
+import { EVAL_BATCH_SIZE, isBackbone, MODELS } from "../train/hyp.ts";
 import type { RunRecord } from "../train/run_record.ts";
 
 /** One of the most probable classes for an image. */

@@ -13,10 +13,10 @@
  * @module
  */
 import { tf } from "../engine/backend.ts";
-import { backbone, isBackbone } from "../models/backbone.ts";
+import { backbone } from "../models/backbone.ts";
 import { IMAGE_BYTES, IMAGE_SIZE } from "../data/dataset.ts";
 import { logitsOf } from "../models/logits.ts";
-import type { ModelName } from "../train/hyp.ts";
+import { isBackbone, type ModelName } from "../train/hyp.ts";
 import { type Classifier, modelInput, probabilitiesOf } from "./predict.ts";
 import { cutAt, lastLayerOf, tailLogits } from "./model_parts.ts";
 

@@ -9,6 +9,7 @@
  * @module
  */
 import type { tf } from "../engine/backend.ts";
+import type { BackboneName } from "../train/hyp.ts";
 import {
   buildMobileNetV2Base,
   MOBILENET_V2_LAST_CONV_LAYER,
@@ -24,11 +25,6 @@ import {
   VGG16_FEATURE_DIM,
   vgg16Input,
 } from "./vgg16.ts";
-
-/** The bases, by the name `--model` gives them. */
-export const BACKBONES = ["vgg16", "mobilenetv2"] as const;
-/** One of {@linkcode BACKBONES}. */
-export type BackboneName = typeof BACKBONES[number];
 
 /** Which base, at which input side and (MobileNetV2) width: what its weights file depends on. */
 export interface BackboneChoice {
@@ -86,11 +82,6 @@ const BASES: Record<BackboneName, Backbone> = {
  */
 export function backbone(name: BackboneName): Backbone {
   return BASES[name];
-}
-
-/** Whether a model name is a backbone's (a transfer-learning run) rather than a small model's. */
-export function isBackbone(model: string): model is BackboneName {
-  return (BACKBONES as readonly string[]).includes(model);
 }
 
 /**

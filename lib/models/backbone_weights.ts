@@ -11,8 +11,8 @@ import { loadMobileNetV2Weights, resolveMobileNetV2Weights } from "./mobilenet_v
 import {
   loadVgg16Weights,
   resolveVgg16Weights,
-  weightsKind,
   type WeightsKind,
+  weightsKind,
 } from "./vgg16_weights.ts";
 
 /**

@@ -17,8 +17,6 @@ import {
 import type { RemoteFile } from "../util/cache.ts";
 import { VGG16_WEIGHTS } from "./vgg16.ts";
 
-export type { WeightsSource } from "./keras_weights.ts";
-
 /**
  * What a run's VGG16 weights were, as its record says (`weights_kind`):
  *

@@ -7,7 +7,7 @@
  */
 import { join } from "node:path";
 import type { AugmentOptions } from "../data/augment.ts";
-import { backbone, type BackboneChoice, isBackbone } from "../models/backbone.ts";
+import { backbone, type BackboneChoice } from "../models/backbone.ts";
 import { MOBILENET_V2_ALPHAS } from "../models/mobilenet_v2.ts";
 import type { Cifar100 } from "../data/dataset.ts";
 import { UserError } from "../util/errors.ts";
@@ -17,6 +17,7 @@ import {
   type AugmentName,
   DEFAULT_OUT,
   HYP,
+  isBackbone,
   LOSSES,
   type LossName,
   type ModelName,
@@ -325,7 +326,9 @@ export function validateConfig(config: ExperimentConfig): void {
   }
   if (config.alpha !== undefined && !MOBILENET_V2_ALPHAS.includes(config.alpha)) {
     throw new UserError(
-      `--alpha ${config.alpha}: MobileNetV2 has Keras weights for ${MOBILENET_V2_ALPHAS.join(", ")}`,
+      `--alpha ${config.alpha}: MobileNetV2 has Keras weights for ${
+        MOBILENET_V2_ALPHAS.join(", ")
+      }`,
     );
   }
 }

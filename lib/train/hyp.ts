@@ -20,6 +20,16 @@ export const MODELS = ["mlp", "cnn", "vgg16", "resnet9", "mobilenetv2"] as const
 /** A model name. */
 export type ModelName = typeof MODELS[number];
 
+/** The models that are a head on a pretrained base (lib/models/backbone.ts). */
+const BACKBONES = ["vgg16", "mobilenetv2"] as const satisfies readonly ModelName[];
+/** One of {@linkcode BACKBONES}. */
+export type BackboneName = typeof BACKBONES[number];
+
+/** Whether a model is a head on a pretrained base rather than a model trained whole. */
+export function isBackbone(model: string): model is BackboneName {
+  return (BACKBONES as readonly string[]).includes(model);
+}
+
 /** Loss functions; the source's MLP used binary cross-entropy on a softmax, a mistake kept selectable. */
 export const LOSSES = ["categorical_crossentropy", "binary_crossentropy"] as const;
 /** A loss name, as Keras spells it. */

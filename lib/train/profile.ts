@@ -26,13 +26,13 @@
  * @module
  */
 import { join } from "node:path";
-import { isBackbone } from "../models/backbone.ts";
 import { UserError } from "../util/errors.ts";
 import { PROJECT_ROOT, statOrUndefined } from "../util/paths.ts";
 import { loadCifar100, type LoadOptions } from "../data/cifar100.ts";
 import type { Cifar100 } from "../data/dataset.ts";
 import {
   DEFAULT_OUT,
+  isBackbone,
   type ModelName,
   MODELS,
   NOTEBOOK_PROFILES,
