@@ -65,3 +65,87 @@ Deno.test("vgg16: cached features train the head, fine-tuning moves block5 only"
     await Deno.remove(cacheDir, { recursive: true });
   }
 });
+
+Deno.test("mobilenetv2: fine-tuning moves the top blocks only, batch norm keeps its statistics", async () => {
+  const cacheDir = await Deno.makeTempDir();
+  try {
+    const data = syntheticCifar100({ seed: 3, trainCount: 24, testCount: 8 });
+    const weights = { kind: "none" as const, description: "random initial weights (test)" };
+    const lines: string[] = [];
+    const config: ExperimentConfig = {
+      model: "mobilenetv2",
+      alpha: 0.35,
+      inputSize: 32,
+      epochs: 1,
+      batchSize: 12,
+      seed: 3,
+      fineTune: true,
+      cacheDir,
+      out: null,
+    };
+    const tuned = await trainTransfer(
+      resolveRun(config, engine),
+      weights,
+      data,
+      {},
+      (l) => lines.push(l),
+    );
+    assert.ok(lines.some((l) => /RANDOM MobileNetV2 \(alpha 0\.35\) weights/.test(l)));
+    assert.ok(lines.some((l) => /Fine-tuning blocks 13 to 16 and Conv_1 \(/.test(l)));
+    assert.equal(tuned.history.loss.length, 1 + 2, "head epochs, then fine-tuning epochs");
+    assert.equal(tuned.extra!.alpha, 0.35);
+    const { buildMobileNetV2Base } = await import("../lib/models/mobilenet_v2.ts");
+    const fresh = buildMobileNetV2Base({ alpha: 0.35, inputSize: 32, seed: 3 });
+    const layer = (m: tf.LayersModel, name: string) => m.getLayer(name).getWeights()[0].dataSync();
+    const base = tuned.model.getLayer("mobilenetv2_0.35_224") as tf.LayersModel;
+    for (const frozen of ["Conv1", "block_12_project", "block_13_expand_BN", "Conv_1_bn"]) {
+      assert.deepEqual(layer(base, frozen), layer(fresh, frozen), frozen);
+    }
+    const movingMean = (m: tf.LayersModel) => m.getLayer("block_16_project_BN").getWeights()[2];
+    assert.deepEqual(movingMean(base).dataSync(), movingMean(fresh).dataSync());
+    for (const trained of ["block_13_expand", "block_16_depthwise", "Conv_1"]) {
+      assert.notDeepEqual(layer(base, trained), layer(fresh, trained), trained);
+    }
+    fresh.dispose();
+    tuned.model.dispose();
+  } finally {
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+});
+
+Deno.test("mobilenetv2: a saved run predicts, explains itself at out_relu and calibrates", async () => {
+  const { runExperiment } = await import("../lib/train/experiment.ts");
+  const { loadClassifier, predictTopK } = await import("../lib/inference/predict.ts");
+  const { gradCam } = await import("../lib/inference/gradcam.ts");
+  const { calibrate } = await import("../lib/inference/calibration.ts");
+  const out = await Deno.makeTempDir();
+  try {
+    await runExperiment({
+      model: "mobilenetv2",
+      alpha: 0.35,
+      inputSize: 64,
+      weights: "none",
+      data: "synthetic",
+      epochs: 2,
+      limitTrain: 64,
+      limitTest: 32,
+      out,
+      cacheDir: out,
+    }, { log: () => {}, summary: false });
+    const classifier = await loadClassifier(`${out}/mobilenetv2`);
+    assert.equal(classifier.inputSize, 64);
+    const test = syntheticCifar100({ trainCount: 0, testCount: 32 }).test;
+    const before = tf.memory().numTensors;
+    const [top] = predictTopK(classifier, test.images.subarray(0, 32 * 32 * 3), 5);
+    assert.equal(top.length, 5);
+    const cam = gradCam(classifier, test.images.subarray(0, 2 * 32 * 32 * 3));
+    assert.equal(cam.layer, "out_relu");
+    assert.equal(cam.maps.length, 2 * 32 * 32);
+    const calibration = await calibrate(classifier, test.images);
+    assert.ok(calibration.temperature > 0);
+    assert.equal(tf.memory().numTensors, before, "no tensors left behind");
+    classifier.model.dispose();
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
