@@ -91,36 +91,44 @@ async function preflightData(): Promise<void> {
   }
 }
 
-/** The notebook that needs the VGG16 weights in the full profile. */
+/** The notebook that needs the backbones' weights (VGG16's, MobileNetV2's) in the full profile. */
 const VGG16_NOTEBOOK = "04_vgg16.ipynb";
 
 /** The notebook of your own images: it reads the folder named by env IMAGE_FOLDER. */
 export const YOUR_IMAGES_NOTEBOOK = "08_your_images.ipynb";
 
 /**
- * Check that the full profile's VGG16 ImageNet weights can be found (env VGG16_WEIGHTS, the
- * cache, or a download, as in notebook 04), so a missing file stops the run before the first
- * notebook rather than after the others have trained.
+ * Check that the full profile's ImageNet weights of VGG16 and MobileNetV2 can be found (env
+ * VGG16_WEIGHTS or MOBILENET_V2_WEIGHTS, the caches, or a download, as in notebook 04), so a
+ * missing file stops the run before the first notebook rather than after the others have trained.
  *
  * @throws the weights lookup's UserError (e.g. no file and no network)
  */
 async function preflightWeights(): Promise<void> {
-  const { resolveVgg16Weights } = await import("../models/vgg16_weights.ts");
-  try {
-    await resolveVgg16Weights();
-  } catch (e) {
-    if (!isUserError(e)) throw e;
-    // The notebooks' way to random weights is the smoke profile, not a flag.
-    throw new UserError(
-      `${e.message} (notebooks: CIFAR_PROFILE=smoke, or leave ${VGG16_NOTEBOOK} out)`,
-    );
+  const { resolveBackboneWeights } = await import("../models/backbone_weights.ts");
+  const { HYP } = await import("../train/hyp.ts");
+  const { inputSize, alpha } = HYP.mobilenetv2;
+  const choices = [
+    { name: "vgg16", inputSize: HYP.vgg16.inputSize, alpha: 1 },
+    { name: "mobilenetv2", inputSize, alpha },
+  ] as const;
+  for (const choice of choices) {
+    try {
+      await resolveBackboneWeights(choice, {});
+    } catch (e) {
+      if (!isUserError(e)) throw e;
+      // The notebooks' way to random weights is the smoke profile, not a flag.
+      throw new UserError(
+        `${e.message} (notebooks: CIFAR_PROFILE=smoke, or leave ${VGG16_NOTEBOOK} out)`,
+      );
+    }
   }
 }
 
 /**
  * The checks before the first notebook, so that what is missing is one error line before, not a
  * failed cell after, hours of training: the budget variables always; in the full profile the
- * data, and the VGG16 weights when notebook 04 is to run.
+ * data, and the backbones' weights when notebook 04 is to run.
  */
 async function preflight(notebooks: string[], profile: ProfileName): Promise<void> {
   budgetFromEnv();
