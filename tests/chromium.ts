@@ -1,4 +1,4 @@
-/** Headless Chromium for the rendering tests (tests/browser_test.ts, tests/jupyterlab_test.ts). */
+/** Headless Chromium for the rendering tests (the browser, JupyterLab and web page tests). */
 import { type BrowserContext, chromium } from "playwright-core";
 
 /** The browser: env CHROMIUM (e.g. Google Chrome where apt's chromium is a snap stub), else Debian's. */
@@ -26,4 +26,41 @@ export function launchChromium(
       "--disable-sync",
     ],
   });
+}
+
+/** A static site served by Python's plain `http.server`, and a headless Chromium to open it. */
+export interface OpenSite {
+  /** The site's address, e.g. `http://127.0.0.1:8000/`. */
+  base: string;
+  browser: BrowserContext;
+  /** Close the browser, stop the server and remove the browser's profile. */
+  close(): Promise<void>;
+}
+
+/** Serve `site` on a free port of 127.0.0.1 (as docs/web.md says to) and start Chromium. */
+export async function openSite(site: string): Promise<OpenSite> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  const python = new Deno.Command("python3", {
+    args: ["-m", "http.server", "-b", "127.0.0.1", "-d", site, String(port)],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const base = `http://127.0.0.1:${port}/`;
+  const profile = await Deno.makeTempDir({ prefix: "chromium-profile-" });
+  const browser = await launchChromium(profile);
+  for (let i = 0; i < 100 && !(await fetch(base).then((r) => r.body?.cancel(), () => 1)); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    base,
+    browser,
+    async close() {
+      await browser.close();
+      python.kill();
+      await python.status;
+      await Deno.remove(profile, { recursive: true });
+    },
+  };
 }

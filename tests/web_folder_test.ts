@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
-import { launchChromium } from "./chromium.ts";
+import { openSite } from "./chromium.ts";
 import { makeImageFolder } from "./image_folder_fixture.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -81,23 +81,8 @@ Deno.test({
         assert.ok(!text.includes(absolute), `${path} holds ${absolute}`);
       }
     }
-    const port = (() => {
-      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      listener.close();
-      return (listener.addr as Deno.NetAddr).port;
-    })();
-    const python = new Deno.Command("python3", {
-      args: ["-m", "http.server", "-b", "127.0.0.1", "-d", site, String(port)],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    const profile = await Deno.makeTempDir({ prefix: "chromium-profile-" });
-    const browser = await launchChromium(profile);
+    const { base, browser, close } = await openSite(site);
     try {
-      const base = `http://127.0.0.1:${port}/`;
-      for (let i = 0; i < 100 && !(await fetch(base).then((r) => r.body?.cancel(), () => 1)); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
       const page = await browser.newPage();
       const errors: string[] = [];
       page.on("pageerror", (e) => errors.push(e.message));
@@ -125,10 +110,7 @@ Deno.test({
       assert.deepEqual([...samples].sort(), [...names].sort());
       assert.deepEqual(errors, []);
     } finally {
-      await browser.close();
-      python.kill();
-      await python.status;
-      await Deno.remove(profile, { recursive: true });
+      await close();
       await Deno.remove(dir, { recursive: true });
     }
   },

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { launchChromium } from "./chromium.ts";
+import { openSite } from "./chromium.ts";
 import { makeImageFolder } from "./image_folder_fixture.ts";
 import { writeHeScaledMobileNetV2 } from "./mobilenet_v2_fixture.ts";
 
@@ -57,21 +57,8 @@ Deno.test({
     const site = join(dir, "site");
     const exported = await deno(["task", "web:export", "--run", run, "--out", site, ...held]);
     assert.equal(exported.code, 0, exported.stderr);
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const port = (listener.addr as Deno.NetAddr).port;
-    listener.close();
-    const python = new Deno.Command("python3", {
-      args: ["-m", "http.server", "-b", "127.0.0.1", "-d", site, String(port)],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    const profile = await Deno.makeTempDir({ prefix: "chromium-profile-" });
-    const browser = await launchChromium(profile);
+    const { base, browser, close } = await openSite(site);
     try {
-      const base = `http://127.0.0.1:${port}/`;
-      for (let i = 0; i < 100 && !(await fetch(base).then((r) => r.body?.cancel(), () => 1)); i++) {
-        await new Promise((r) => setTimeout(r, 100));
-      }
       const page = await browser.newPage();
       const errors: string[] = [];
       page.on("pageerror", (e) => errors.push(e.message));
@@ -100,10 +87,7 @@ Deno.test({
       console.log(`MobileNetV2 alpha 0.35 at 96 px in Chromium: ${timing}`);
       assert.deepEqual(errors, []);
     } finally {
-      await browser.close();
-      python.kill();
-      await python.status;
-      await Deno.remove(profile, { recursive: true });
+      await close();
       await Deno.remove(dir, { recursive: true });
     }
   },

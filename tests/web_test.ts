@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import jpeg from "jpeg-js";
 import type { Page } from "playwright-core";
-import { launchChromium } from "./chromium.ts";
+import { launchChromium, openSite } from "./chromium.ts";
 import { type RgbImage, writePng } from "../lib/data/images.ts";
 import { syntheticCifar100 } from "../lib/data/synthetic.ts";
 import { mulberry32 } from "../lib/util/random.ts";
@@ -35,26 +35,6 @@ async function deno(args: string[]): Promise<{ code: number; stdout: string; std
     .output();
   const text = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
-/** Wait until an HTTP server answers on `url`. */
-async function waitForServer(url: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      await (await fetch(url)).body?.cancel();
-      return;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error(`no server at ${url}`);
 }
 
 /**
@@ -206,17 +186,8 @@ Deno.test({
     const site = join(dir, "site");
     const exported = await deno(["task", "web:export", "--run", run, "--out", site, ...images]);
     assert.equal(exported.code, 0, exported.stderr);
-    const port = freePort();
-    const python = new Deno.Command("python3", {
-      args: ["-m", "http.server", "-b", "127.0.0.1", "-d", site, String(port)],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    const profile = await Deno.makeTempDir({ prefix: "chromium-profile-" });
-    const browser = await launchChromium(profile);
+    const { base, browser, close } = await openSite(site);
     try {
-      const base = `http://127.0.0.1:${port}/`;
-      await waitForServer(base);
       const page = await browser.newPage();
       const errors: string[] = [];
       page.on("pageerror", (e) => errors.push(e.message));
@@ -240,10 +211,7 @@ Deno.test({
       assertSameTop(await top5(page), expected.get("wide.png")!, "picked after the text file");
       assert.deepEqual(errors, []);
     } finally {
-      await browser.close();
-      python.kill();
-      await python.status;
-      await Deno.remove(profile, { recursive: true });
+      await close();
     }
   },
 });
