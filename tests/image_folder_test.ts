@@ -92,6 +92,18 @@ Deno.test("image folder: classes are the folders in code-point order, every usab
   assert.match(data.source.description, /6 classes, \d+ training and \d+ held-out images/);
 });
 
+Deno.test("image folder: both splits are views of the one buffer the pixels were read into", () => {
+  // A copy of a split, even a moment's, held the training images twice at the peak of a run.
+  const { data } = first;
+  const bytes = data.imageSize ** 2 * 3;
+  assert.ok(data.skipped.length > 0, "the fixture has skipped files");
+  assert.equal(data.train.images.buffer, data.test.images.buffer);
+  assert.equal(data.train.images.byteOffset, 0);
+  assert.equal(data.test.images.byteOffset, data.train.images.byteLength);
+  const files = data.train.count + data.test.count + data.skipped.length;
+  assert.equal(data.train.images.buffer.byteLength, files * bytes);
+});
+
 Deno.test("image folder: each bad file is named once with its reason, skipped, and the load goes on", () => {
   const { data, lines } = first;
   const skippedLines = lines.filter((line) => line.startsWith("skipped "));

@@ -18,8 +18,8 @@
  *   to the input size), uint8 RGB.
  * - **Fast and bounded**: Workers decode (lib/data/image_folder_decode.ts), the pixels at the
  *   input size are cached (lib/data/image_folder_cache.ts), and memory holds the images at the
- *   input size, once: the splits are views moved into place in the one buffer they were read
- *   into, then cut apart.
+ *   input size, once: the images are moved into place in the one buffer they were read into,
+ *   and both splits are views of it.
  *
  * The result is a {@linkcode Cifar100} (classes as fine labels, no coarse ones: coarse labels
  * are 255 and there are no coarse names), with more fields that say what was read.
@@ -395,11 +395,11 @@ function nameHash(name: string): number {
 
 /**
  * The training and held-out splits from the packed pixels: the images are reordered in place
- * (training first), the held-out ones copied out, and the buffer cut to the training images, so
- * memory peaks at the images once plus the held-out share.
+ * (training first) and each split is a view of its part of the buffer, so memory holds the
+ * images once (cutting the buffer apart copied the training images: docs/performance.md).
  */
 function cutSplits(
-  pixels: Uint8Array<ArrayBuffer>,
+  pixels: Uint8Array,
   imageSize: number,
   kept: FolderFile[],
   heldOut: boolean[],
@@ -408,8 +408,8 @@ function cutSplits(
   const order = [...kept.keys()].sort((a, b) => Number(heldOut[a]) - Number(heldOut[b]));
   permuteBlocks(pixels, imageBytes, order);
   const trainCount = heldOut.filter((h) => !h).length;
-  const testImages = pixels.slice(trainCount * imageBytes, kept.length * imageBytes);
-  const trainImages = new Uint8Array(pixels.buffer.transfer(trainCount * imageBytes));
+  const trainImages = pixels.subarray(0, trainCount * imageBytes);
+  const testImages = pixels.subarray(trainCount * imageBytes, kept.length * imageBytes);
   const split = (images: Uint8Array, indices: number[]): Split => ({
     images,
     fineLabels: Uint8Array.from(indices, (i) => kept[i].label),
