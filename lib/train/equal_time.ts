@@ -28,7 +28,7 @@ import { type ProfileSettings, readProfileRecordIfPresent } from "./profile.ts";
 import { loadCifar100 } from "../data/cifar100.ts";
 
 /** Options for {@linkcode equalTime}. */
-export interface EqualTimeOptions {
+interface EqualTimeOptions {
   /** The data, loaded once for every run. */
   dataset: Cifar100;
   /** Seed of every run (weights, shuffling, augmentation). Default 0. */

@@ -15,7 +15,7 @@ import type { AugmentName } from "./hyp.ts";
 import { type RunRecord, trainingSeconds } from "./run_record.ts";
 
 /** Options for {@linkcode equalTimeRepeats}. */
-export interface EqualTimeRepeatsOptions {
+interface EqualTimeRepeatsOptions {
   /** `--data`: a CIFAR-100 path, `synthetic`, or undefined for the usual lookup. */
   data?: string;
   limitTrain?: number;

@@ -73,7 +73,7 @@ export interface RemoteFile {
 }
 
 /** Options for {@linkcode fetchCached}. */
-export interface FetchOptions {
+interface FetchOptions {
   /** Folder to cache in; default {@linkcode cacheRoot}. Created when needed. */
   cacheDir?: string;
   /**
