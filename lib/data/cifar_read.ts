@@ -122,11 +122,10 @@ export async function readDataFolder(
   const missing = [];
   for (const file of files) if (!(await isFile(join(folder, file)))) missing.push(file);
   if (missing.length > 0) {
+    const binary = Object.values(BINARY_FILES).join(", ");
     throw new UserError(
       `${folder}: missing ${missing.join(", ")}; expected the extracted cifar-100-binary folder ` +
-        `(${
-          Object.values(BINARY_FILES).join(", ")
-        }) or cifar-100-python folder (train, test, meta)`,
+        `(${binary}) or cifar-100-python folder (train, test, meta)`,
     );
   }
   const sizes: number[] = [];
@@ -326,10 +325,9 @@ async function readWhole(entry: ArchiveEntry, name: string): Promise<Uint8Array>
 
 /** How data with other counts than CIFAR-100's is described: never as CIFAR-100. */
 function notCifarDescription(where: string, parts: Parts, layout: Layout): string {
-  return `NOT CIFAR-100: ${thousands(parts.records.train)} train / ${
-    thousands(parts.records.test)
-  } test ` +
-    `images in CIFAR-100's ${layout} layout from ${where}`;
+  const { train, test } = parts.records;
+  return `NOT CIFAR-100: ${thousands(train)} train / ${thousands(test)} test images in ` +
+    `CIFAR-100's ${layout} layout from ${where}`;
 }
 
 /**
@@ -343,10 +341,8 @@ function countsNote(where: string, parts: Parts, counts: Counts): string | undef
     return undefined;
   }
   return `${where} holds ${thousands(train)} training and ${thousands(test)} test records, not ` +
-    `CIFAR-100's ${thousands(CIFAR100_COUNTS.train)} and ${
-      thousands(CIFAR100_COUNTS.test)
-    }: it is not ` +
-    `CIFAR-100, and its results are not CIFAR-100 results`;
+    `CIFAR-100's ${thousands(CIFAR100_COUNTS.train)} and ${thousands(CIFAR100_COUNTS.test)}: ` +
+    `it is not CIFAR-100, and its results are not CIFAR-100 results`;
 }
 
 function assemble(parts: Parts, fineToCoarse: Uint8Array, source: DataSource): Cifar100 {

@@ -70,9 +70,6 @@ function extraFormat(bytes: Uint8Array): ExtraFormat | undefined {
  * Decode an image file's bytes (PNG, JPEG, BMP, GIF's first frame or WebP) into upright 8-bit
  * RGB, transparency over white; PNG and JPEG exactly as {@linkcode decodeImage} does.
  *
- * @param bytes the file's contents
- * @param name the file's name, for messages
- * @returns the image at its own size
  * @throws {ImageFileError} naming the file, with the reason: empty, not an image (saying what
  *   it looks like), damaged, or over {@linkcode MAX_MEGAPIXELS}
  * @example

@@ -140,7 +140,6 @@ function numpyGlobals(): Map<string, (...args: unknown[]) => unknown> {
 /**
  * Unpickle one file of CIFAR-100's python version, refusing everything those files never hold.
  *
- * @param bytes the whole pickle
  * @param name the file, for messages (e.g. `cifar-100-python.tar.gz:cifar-100-python/train`)
  * @returns Maps for dicts, arrays for lists and tuples, strings, numbers, booleans, null and
  *   {@linkcode NumpyArray}s

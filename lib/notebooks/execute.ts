@@ -148,7 +148,6 @@ interface ExecuteOptions {
 /**
  * Execute notebooks in order, stopping at the first failure.
  *
- * @param options which notebooks, where to write, which profile
  * @returns the executed notebook paths written
  * @throws UserError naming the notebook and cell that failed
  */

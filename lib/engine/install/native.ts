@@ -365,11 +365,10 @@ async function tensorflowLibrary(native: string, log: (line: string) => void): P
     );
     wheel = await findWheel(wheels);
     if (!pip.ok || !wheel) {
+      const why = pip.error ?? "no wheel";
       throw new UserError(
-        `pip could not download ${spec} (${
-          pip.error ?? "no wheel"
-        }): check pip's index or network, ` +
-          `or put the wheel in ${wheels}; ${FALLBACK}`,
+        `pip could not download ${spec} (${why}): check pip's index or network, or put the ` +
+          `wheel in ${wheels}; ${FALLBACK}`,
       );
     }
   }
