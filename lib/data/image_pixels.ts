@@ -41,7 +41,7 @@ export interface RgbImage {
 }
 
 /** Largest image decoded, in megapixels (a 100 MP photo needs 300 MB as RGB). */
-export const MAX_MEGAPIXELS = 100;
+const MAX_MEGAPIXELS = 100;
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -129,7 +129,8 @@ export function decodeImage(bytes: Uint8Array, name = "image"): RgbImage {
   return format === "jpeg" ? applyOrientation(image, jpegOrientation(bytes)) : image;
 }
 
-function checkSize(width: number, height: number) {
+/** Throws a {@linkcode UserError} for an image over {@linkcode MAX_MEGAPIXELS}. */
+export function checkSize(width: number, height: number): void {
   if (width * height > MAX_MEGAPIXELS * 1e6) {
     throw new UserError(
       `the image is ${width}x${height}, over ${MAX_MEGAPIXELS} megapixels; scale it down first`,
