@@ -30,12 +30,8 @@ const RAW_MIN = 1 << 16;
 
 /** A long Python 2 `str`: its bytes, untouched. `String(raw)` gives its Latin-1 text. */
 class RawBytes {
-  /** The string's bytes, a view into the pickle's buffer. */
-  readonly bytes: Uint8Array;
-  /** @param bytes the string's bytes */
-  constructor(bytes: Uint8Array) {
-    this.bytes = bytes;
-  }
+  /** `bytes`: the string's bytes, a view into the pickle's buffer. */
+  constructor(readonly bytes: Uint8Array) {}
   /** The bytes as Latin-1 text. */
   toString(): string {
     return latin1(this.bytes);
