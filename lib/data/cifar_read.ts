@@ -79,18 +79,16 @@ interface Parts {
 
 /**
  * The folder that holds a layout's files: `folder` itself, or its `cifar-100-binary/` or
- * `cifar-100-python/`. A folder with neither is taken as a binary folder (whose missing files
- * the reader then names).
+ * `cifar-100-python/`; no layout when it has neither.
  */
-async function resolveDataFolder(
-  folder: string,
-): Promise<{ folder: string; layout: Layout }> {
+async function resolveDataFolder(folder: string): Promise<{ folder: string; layout?: Layout }> {
   if (await isFile(join(folder, BINARY_FILES.train))) return { folder, layout: "binary" };
   if (await isFile(join(folder, PYTHON_FILES.meta))) return { folder, layout: "python" };
   for (const [sub, layout] of [[BINARY_FOLDER, "binary"], [PYTHON_FOLDER, "python"]] as const) {
-    if (await isDirectory(join(folder, sub))) return { folder: join(folder, sub), layout };
+    const info = await statOrUndefined(join(folder, sub));
+    if (info?.isDirectory) return { folder: join(folder, sub), layout };
   }
-  return { folder, layout: "binary" };
+  return { folder };
 }
 
 /**
@@ -98,14 +96,12 @@ async function resolveDataFolder(
  * `cifar-100-binary/` or `cifar-100-python/` inside), rather than, say, folders of images.
  */
 export async function holdsCifarFiles(folder: string): Promise<boolean> {
-  const { folder: resolved } = await resolveDataFolder(folder);
-  return resolved !== folder ||
-    await isFile(join(folder, BINARY_FILES.train)) ||
-    await isFile(join(folder, PYTHON_FILES.meta));
+  return (await resolveDataFolder(folder)).layout !== undefined;
 }
 
 /**
- * Read an extracted folder (see {@linkcode resolveDataFolder} for which one). Its origin is
+ * Read an extracted folder (see {@linkcode resolveDataFolder} for which one; a folder with
+ * neither layout is read as a binary one, whose missing files the error names). Its origin is
  * `unverified`: the files inside the archives have no published checksums.
  *
  * @throws {UserError} one line naming the file: missing files, bad records, pickles or names
@@ -115,7 +111,7 @@ export async function readDataFolder(
   kind: "folder" | "cache",
   options: ReadOptions,
 ): Promise<Cifar100> {
-  const { folder, layout } = await resolveDataFolder(given);
+  const { folder, layout = "binary" } = await resolveDataFolder(given);
   const fineToCoarse = new Uint8Array(FINE_CLASSES).fill(UNSEEN);
   const parts: Parts = { records: { train: 0, test: 0 } };
   const files: readonly string[] = Object.values(layout === "binary" ? BINARY_FILES : PYTHON_FILES);
@@ -358,8 +354,4 @@ function assemble(parts: Parts, fineToCoarse: Uint8Array, source: DataSource): C
 
 async function isFile(path: string): Promise<boolean> {
   return (await statOrUndefined(path))?.isFile ?? false;
-}
-
-async function isDirectory(path: string): Promise<boolean> {
-  return (await statOrUndefined(path))?.isDirectory ?? false;
 }
