@@ -21,8 +21,8 @@ function repeatLine(r: EqualTimeSummary["repeats"][number]): string {
   return `seed ${r.seed}: CNN ${r.cnn.epochs} epochs ${r.cnn.train_seconds} s -> ` +
     `${r.cnn.test_accuracy.toFixed(4)}; ResNet-9 ${r.resnet9.epochs} epochs ` +
     `${r.resnet9.train_seconds} s -> ${r.resnet9.test_accuracy.toFixed(4)}; without ` +
-    `augmentation ${r.resnet9_no_augment?.train_seconds} s -> ` +
-    `${r.resnet9_no_augment?.test_accuracy.toFixed(4)}`;
+    `augmentation ${r.resnet9_no_augment.train_seconds} s -> ` +
+    `${r.resnet9_no_augment.test_accuracy.toFixed(4)}`;
 }
 
 /** Run the command line; returns the exit code. */

@@ -27,7 +27,6 @@ export interface ArchiveEntry {
  * thrown by `onEntry` passes through unchanged; any other failure (bad gzip, bad tar header,
  * truncation) becomes one UserError naming the archive.
  *
- * @param path the archive file
  * @param onEntry called per regular file; directories and links are skipped
  * @param options `md5`: also compute the archive's MD5 in the same pass
  * @returns the archive's MD5 (hex) when asked for

@@ -8,7 +8,7 @@
  */
 
 /** A decoded BMP: `data` holds 4 bytes per pixel, in A, B, G, R order, rows top first. */
-export interface BmpImage {
+interface BmpImage {
   width: number;
   height: number;
   data: Uint8Array;

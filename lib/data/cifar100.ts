@@ -123,9 +123,7 @@ const refuseDownload = () => Promise.reject(new Error("downloads are off for thi
 /**
  * Load CIFAR-100 (or the synthetic stand-in), finding or downloading it as described above.
  *
- * @param options where the data is, limits, cache folders
  * @param seams for tests only: a fetch and stand-ins for the official MD5s
- * @returns both splits with label names, mapping and a description of the source
  * @throws {UserError} one line naming the file and the problem: missing path, corrupt archive,
  *   wrong size or record count, label out of range, missing label names, a refused pickle, or
  *   no data and no network (then it lists every place looked in, in order)

@@ -74,9 +74,9 @@ export class RecordDecoder {
     const { name, byteLength, expectedCount } = options;
     if (byteLength % RECORD_BYTES !== 0) {
       throw new UserError(
-        `${name}: size ${thousands(byteLength)} bytes is not a multiple of the ${
-          thousands(RECORD_BYTES)
-        }-byte CIFAR-100 record; the file is truncated or not CIFAR-100 binary, get it again`,
+        `${name}: size ${thousands(byteLength)} bytes is not a multiple of the ` +
+          `${thousands(RECORD_BYTES)}-byte CIFAR-100 record; the file is truncated or not ` +
+          `CIFAR-100 binary, get it again`,
       );
     }
     const count = byteLength / RECORD_BYTES;
@@ -131,10 +131,10 @@ export class RecordDecoder {
    */
   finish(): Split {
     if (this.#index !== this.#total || this.#carried !== 0) {
+      const got = thousands(this.#index * RECORD_BYTES + this.#carried);
+      const all = thousands(this.#total * RECORD_BYTES);
       throw new UserError(
-        `${this.#name}: ended after ${thousands(this.#index * RECORD_BYTES + this.#carried)} of ${
-          thousands(this.#total * RECORD_BYTES)
-        } bytes; the file is truncated, get it again`,
+        `${this.#name}: ended after ${got} of ${all} bytes; the file is truncated, get it again`,
       );
     }
     return this.#split;
@@ -185,10 +185,7 @@ export class RecordDecoder {
 /**
  * Parse a label-name file: one name per line, blank lines and surrounding spaces ignored.
  *
- * @param text file contents
- * @param name file name for messages
  * @param expected required number of names (100 fine, 20 coarse)
- * @returns the names in label order
  * @throws {UserError} when the number of names is wrong
  */
 export function parseLabelNames(text: string, name: string, expected: number): string[] {

@@ -37,7 +37,6 @@ interface PythonSplitOptions {
 /**
  * Decode a `train` or `test` pickle into a split.
  *
- * @param bytes the whole pickle
  * @param options name, expected count, limit and the shared fine-to-coarse table
  * @returns the split and the number of images in the file (before the limit)
  * @throws {UserError} one line naming the file: not the expected dict, arrays of the wrong
@@ -71,10 +70,8 @@ export function decodePythonSplit(
   }
   if (options.expectedCount !== undefined && count !== options.expectedCount) {
     throw new UserError(
-      `${name}: has ${thousands(count)} images, expected ${
-        thousands(options.expectedCount)
-      }; the file is ` +
-        `incomplete or not CIFAR-100, get it again`,
+      `${name}: has ${thousands(count)} images, expected ${thousands(options.expectedCount)}; ` +
+        `the file is incomplete or not CIFAR-100, get it again`,
     );
   }
   const decoder = new RecordDecoder({
@@ -97,8 +94,6 @@ export function decodePythonSplit(
 /**
  * Decode the `meta` pickle: the 100 fine and 20 coarse label names, in label order.
  *
- * @param bytes the whole pickle
- * @param name the file, for messages
  * @throws {UserError} one line naming the file when it is not that dict or has other counts
  */
 export function decodePythonMeta(
@@ -149,10 +144,8 @@ function labelList(
   }
   if (value.length !== count) {
     throw new UserError(
-      `${name}: has ${thousands(count)} images but ${
-        thousands(value.length)
-      } ${key}; the file is damaged, ` +
-        `get it again`,
+      `${name}: has ${thousands(count)} images but ${thousands(value.length)} ${key}; ` +
+        `the file is damaged, get it again`,
     );
   }
   for (let i = 0; i < count; i++) {

@@ -79,18 +79,16 @@ interface Parts {
 
 /**
  * The folder that holds a layout's files: `folder` itself, or its `cifar-100-binary/` or
- * `cifar-100-python/`. A folder with neither is taken as a binary folder (whose missing files
- * the reader then names).
+ * `cifar-100-python/`; no layout when it has neither.
  */
-async function resolveDataFolder(
-  folder: string,
-): Promise<{ folder: string; layout: Layout }> {
+async function resolveDataFolder(folder: string): Promise<{ folder: string; layout?: Layout }> {
   if (await isFile(join(folder, BINARY_FILES.train))) return { folder, layout: "binary" };
   if (await isFile(join(folder, PYTHON_FILES.meta))) return { folder, layout: "python" };
   for (const [sub, layout] of [[BINARY_FOLDER, "binary"], [PYTHON_FOLDER, "python"]] as const) {
-    if (await isDirectory(join(folder, sub))) return { folder: join(folder, sub), layout };
+    const info = await statOrUndefined(join(folder, sub));
+    if (info?.isDirectory) return { folder: join(folder, sub), layout };
   }
-  return { folder, layout: "binary" };
+  return { folder };
 }
 
 /**
@@ -98,14 +96,12 @@ async function resolveDataFolder(
  * `cifar-100-binary/` or `cifar-100-python/` inside), rather than, say, folders of images.
  */
 export async function holdsCifarFiles(folder: string): Promise<boolean> {
-  const { folder: resolved } = await resolveDataFolder(folder);
-  return resolved !== folder ||
-    await isFile(join(folder, BINARY_FILES.train)) ||
-    await isFile(join(folder, PYTHON_FILES.meta));
+  return (await resolveDataFolder(folder)).layout !== undefined;
 }
 
 /**
- * Read an extracted folder (see {@linkcode resolveDataFolder} for which one). Its origin is
+ * Read an extracted folder (see {@linkcode resolveDataFolder} for which one; a folder with
+ * neither layout is read as a binary one, whose missing files the error names). Its origin is
  * `unverified`: the files inside the archives have no published checksums.
  *
  * @throws {UserError} one line naming the file: missing files, bad records, pickles or names
@@ -115,18 +111,17 @@ export async function readDataFolder(
   kind: "folder" | "cache",
   options: ReadOptions,
 ): Promise<Cifar100> {
-  const { folder, layout } = await resolveDataFolder(given);
+  const { folder, layout = "binary" } = await resolveDataFolder(given);
   const fineToCoarse = new Uint8Array(FINE_CLASSES).fill(UNSEEN);
   const parts: Parts = { records: { train: 0, test: 0 } };
   const files: readonly string[] = Object.values(layout === "binary" ? BINARY_FILES : PYTHON_FILES);
   const missing = [];
   for (const file of files) if (!(await isFile(join(folder, file)))) missing.push(file);
   if (missing.length > 0) {
+    const binary = Object.values(BINARY_FILES).join(", ");
     throw new UserError(
       `${folder}: missing ${missing.join(", ")}; expected the extracted cifar-100-binary folder ` +
-        `(${
-          Object.values(BINARY_FILES).join(", ")
-        }) or cifar-100-python folder (train, test, meta)`,
+        `(${binary}) or cifar-100-python folder (train, test, meta)`,
     );
   }
   const sizes: number[] = [];
@@ -326,10 +321,9 @@ async function readWhole(entry: ArchiveEntry, name: string): Promise<Uint8Array>
 
 /** How data with other counts than CIFAR-100's is described: never as CIFAR-100. */
 function notCifarDescription(where: string, parts: Parts, layout: Layout): string {
-  return `NOT CIFAR-100: ${thousands(parts.records.train)} train / ${
-    thousands(parts.records.test)
-  } test ` +
-    `images in CIFAR-100's ${layout} layout from ${where}`;
+  const { train, test } = parts.records;
+  return `NOT CIFAR-100: ${thousands(train)} train / ${thousands(test)} test images in ` +
+    `CIFAR-100's ${layout} layout from ${where}`;
 }
 
 /**
@@ -343,10 +337,8 @@ function countsNote(where: string, parts: Parts, counts: Counts): string | undef
     return undefined;
   }
   return `${where} holds ${thousands(train)} training and ${thousands(test)} test records, not ` +
-    `CIFAR-100's ${thousands(CIFAR100_COUNTS.train)} and ${
-      thousands(CIFAR100_COUNTS.test)
-    }: it is not ` +
-    `CIFAR-100, and its results are not CIFAR-100 results`;
+    `CIFAR-100's ${thousands(CIFAR100_COUNTS.train)} and ${thousands(CIFAR100_COUNTS.test)}: ` +
+    `it is not CIFAR-100, and its results are not CIFAR-100 results`;
 }
 
 function assemble(parts: Parts, fineToCoarse: Uint8Array, source: DataSource): Cifar100 {
@@ -362,8 +354,4 @@ function assemble(parts: Parts, fineToCoarse: Uint8Array, source: DataSource): C
 
 async function isFile(path: string): Promise<boolean> {
   return (await statOrUndefined(path))?.isFile ?? false;
-}
-
-async function isDirectory(path: string): Promise<boolean> {
-  return (await statOrUndefined(path))?.isDirectory ?? false;
 }

@@ -19,13 +19,7 @@ import { Buffer } from "node:buffer";
 import { decode as decodeBmp } from "bmp-ts";
 // @ts-types="npm:@types/omggif@1.0.5"
 import { GifReader } from "omggif";
-import {
-  decodeImage,
-  imageFormat,
-  looksLike,
-  MAX_MEGAPIXELS,
-  type RgbImage,
-} from "./image_pixels.ts";
+import { checkSize, decodeImage, imageFormat, looksLike, type RgbImage } from "./image_pixels.ts";
 import { firstLine, UserError } from "../util/user_error.ts";
 
 /**
@@ -70,11 +64,8 @@ function extraFormat(bytes: Uint8Array): ExtraFormat | undefined {
  * Decode an image file's bytes (PNG, JPEG, BMP, GIF's first frame or WebP) into upright 8-bit
  * RGB, transparency over white; PNG and JPEG exactly as {@linkcode decodeImage} does.
  *
- * @param bytes the file's contents
- * @param name the file's name, for messages
- * @returns the image at its own size
  * @throws {ImageFileError} naming the file, with the reason: empty, not an image (saying what
- *   it looks like), damaged, or over {@linkcode MAX_MEGAPIXELS}
+ *   it looks like), damaged, or over 100 megapixels
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -123,14 +114,6 @@ export async function decodeImageFile(bytes: Uint8Array, name: string): Promise<
     throw new ImageFileError(name, `the image has no pixels (${image.width}x${image.height})`);
   }
   return image;
-}
-
-function checkSize(width: number, height: number): void {
-  if (!(width * height <= MAX_MEGAPIXELS * 1e6)) {
-    throw new UserError(
-      `the image is ${width}x${height}, over ${MAX_MEGAPIXELS} megapixels; scale it down first`,
-    );
-  }
 }
 
 /** BMP of any bit depth (bmp-ts: 1, 4, 8 with a palette, 16, 24, 32; RLE), alpha ignored. */

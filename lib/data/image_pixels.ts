@@ -41,7 +41,7 @@ export interface RgbImage {
 }
 
 /** Largest image decoded, in megapixels (a 100 MP photo needs 300 MB as RGB). */
-export const MAX_MEGAPIXELS = 100;
+const MAX_MEGAPIXELS = 100;
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -91,9 +91,6 @@ export function looksLike(bytes: Uint8Array): string {
  * Decode a PNG or JPEG file's bytes into 8-bit RGB, upright (JPEG EXIF orientation applied),
  * transparency composited over white.
  *
- * @param bytes the file's contents
- * @param name the file's name, for error messages
- * @returns the image at its own size
  * @throws {UserError} naming the file when it is empty, not a PNG or JPEG (the message says
  *   what it looks like, e.g. text or WebP), damaged, or over {@linkcode MAX_MEGAPIXELS}
  * @example
@@ -132,7 +129,8 @@ export function decodeImage(bytes: Uint8Array, name = "image"): RgbImage {
   return format === "jpeg" ? applyOrientation(image, jpegOrientation(bytes)) : image;
 }
 
-function checkSize(width: number, height: number) {
+/** Throws a {@linkcode UserError} for an image over {@linkcode MAX_MEGAPIXELS}. */
+export function checkSize(width: number, height: number): void {
   if (width * height > MAX_MEGAPIXELS * 1e6) {
     throw new UserError(
       `the image is ${width}x${height}, over ${MAX_MEGAPIXELS} megapixels; scale it down first`,
@@ -216,7 +214,6 @@ function unpackBits(
  * The EXIF orientation of a JPEG (1 = upright, 2..8 = mirrored and/or rotated), read from its
  * APP1 segment; 1 when there is none or it cannot be read.
  *
- * @param bytes the JPEG file's contents
  * @returns 1..8
  */
 export function jpegOrientation(bytes: Uint8Array): number {
@@ -357,9 +354,6 @@ function resampleWeights(from: number, to: number): { index: number[]; weight: n
  * is the mean of the source pixels it covers), bilinear with half-pixel centres along one that
  * grows. Values are rounded to the nearest integer.
  *
- * @param image the source
- * @param width output width
- * @param height output height
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -432,7 +426,6 @@ export function toCifarPixels(image: RgbImage, size: number = IMAGE_SIZE): Uint8
  * One image of an NHWC uint8 batch of square images (a view, not a copy).
  *
  * @param images `[N, size, size, 3]` bytes, e.g. `data.test.images`
- * @param index which image
  * @param size the images' side (default 32, {@linkcode IMAGE_SIZE})
  * @example
  * ```ts
@@ -453,8 +446,6 @@ export function cifarImage(images: Uint8Array, index: number, size: number = IMA
 /**
  * Encode an image as an 8-bit RGB PNG.
  *
- * @param image the image
- * @returns the PNG file's bytes
  * @example
  * ```ts
  * import assert from "node:assert/strict";

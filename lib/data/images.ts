@@ -35,7 +35,6 @@ export interface CifarImageFile {
  * {@linkcode toCifarPixels}): what predict does, and what the folder loader
  * (lib/data/image_folder.ts) does to every file.
  *
- * @param path the file
  * @param size the model's input side (default 32, {@linkcode IMAGE_SIZE})
  * @throws {UserError} naming the file: missing, a folder, unreadable, or not a usable image
  * @example
@@ -79,8 +78,6 @@ async function isFolder(path: string): Promise<boolean> {
  * Write an image as an 8-bit RGB PNG file, creating its folder.
  *
  * @param path where to write, e.g. `build/images/test_0.png`
- * @param image the image
- * @returns the path
  * @example
  * ```ts
  * import assert from "node:assert/strict";

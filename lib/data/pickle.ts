@@ -30,12 +30,8 @@ const RAW_MIN = 1 << 16;
 
 /** A long Python 2 `str`: its bytes, untouched. `String(raw)` gives its Latin-1 text. */
 class RawBytes {
-  /** The string's bytes, a view into the pickle's buffer. */
-  readonly bytes: Uint8Array;
-  /** @param bytes the string's bytes */
-  constructor(bytes: Uint8Array) {
-    this.bytes = bytes;
-  }
+  /** `bytes`: the string's bytes, a view into the pickle's buffer. */
+  constructor(readonly bytes: Uint8Array) {}
   /** The bytes as Latin-1 text. */
   toString(): string {
     return latin1(this.bytes);
@@ -140,7 +136,6 @@ function numpyGlobals(): Map<string, (...args: unknown[]) => unknown> {
 /**
  * Unpickle one file of CIFAR-100's python version, refusing everything those files never hold.
  *
- * @param bytes the whole pickle
  * @param name the file, for messages (e.g. `cifar-100-python.tar.gz:cifar-100-python/train`)
  * @returns Maps for dicts, arrays for lists and tuples, strings, numbers, booleans, null and
  *   {@linkcode NumpyArray}s

@@ -78,10 +78,7 @@ function labelNames(): { fine: string; coarse: string } {
     { length: FINE_CLASSES },
     (_, i) => i < 10 ? `digit_${i}` : `unused_${i}`,
   );
-  const coarse = Array.from(
-    { length: COARSE_CLASSES },
-    (_, i) => i === 0 ? "digits" : `unused_${i}`,
-  );
+  const coarse = Array.from({ length: COARSE_CLASSES }, (_, i) => i ? `unused_${i}` : "digits");
   return { fine: fine.join("\n") + "\n", coarse: coarse.join("\n") + "\n" };
 }
 
@@ -90,19 +87,9 @@ export async function writeDigitsFolder(out: string): Promise<string> {
   const python = await findPython("to fetch scikit-learn's digits");
   const temp = await Deno.makeTempDir({ prefix: "sklearn-digits-" });
   try {
-    await run(python, [
-      "-m",
-      "pip",
-      "download",
-      "--no-deps",
-      "--only-binary=:all:",
-      "-d",
-      temp,
-      SKLEARN_WHEEL,
-    ], {
-      what: `pip download ${SKLEARN_WHEEL}`,
-      hint: "check pip's index or network",
-    });
+    const pip = ["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", temp];
+    const what = `pip download ${SKLEARN_WHEEL}`;
+    await run(python, [...pip, SKLEARN_WHEEL], { what, hint: "check pip's index or network" });
     const read =
       `import sys, zipfile, glob\nz = zipfile.ZipFile(glob.glob(sys.argv[1] + "/*.whl")[0])\n` +
       `sys.stdout.buffer.write(z.read("sklearn/datasets/data/digits.csv.gz"))`;

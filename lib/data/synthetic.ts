@@ -35,7 +35,6 @@ interface SyntheticOptions {
  * The test split depends only on the seed and its own count, not on `trainCount`.
  * Fine class `i` belongs to coarse class `floor(i / 5)`.
  *
- * @param options seed and split sizes
  * @returns the same structure as `loadCifar100`, with `source.synthetic` true
  * @example
  * ```ts

@@ -147,25 +147,20 @@ export function conv2dBiasRelu(
   ) as tf.Tensor4D;
 }
 
+type KernelArgs = {
+  inputs: Record<string, tf.TensorInfo>;
+  backend: NodeBackend;
+  attrs: ConvGeometry;
+};
+
 /** Register the op's kernel on the tensorflow backend and its gradient; idempotent. */
 export function registerConv2dBiasRelu(): void {
   if (tf.getKernel(CONV2D_BIAS_RELU, BACKEND)) return;
   tf.registerKernel({
     kernelName: CONV2D_BIAS_RELU,
     backendName: BACKEND,
-    kernelFunc: (({ inputs, backend, attrs }: {
-      inputs: Record<string, tf.TensorInfo>;
-      backend: NodeBackend;
-      attrs: ConvGeometry;
-    }) =>
-      fusedConv(
-        backend,
-        inputs.x,
-        inputs.filter,
-        inputs.bias,
-        attrs,
-        true,
-      )) as unknown as tf.KernelFunc,
+    kernelFunc: (({ inputs: { x, filter, bias }, backend, attrs }: KernelArgs) =>
+      fusedConv(backend, x, filter, bias, attrs, true)) as unknown as tf.KernelFunc,
   });
   tf.registerGradient({
     kernelName: CONV2D_BIAS_RELU,

@@ -51,14 +51,8 @@ export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
   const key = tf.tensor1d([seed | 0, Math.floor(seed / 2 ** 32) | 0], "int32");
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const save = args[1] as tf.GradSaveFunc;
-    const [y, mask] = b.executeMultipleOutputs(
-      DROPOUT_OP,
-      [
-        { name: "rate", type: b.binding.TF_ATTR_FLOAT, value: rate },
-      ],
-      [args[0] as tf.Tensor, key],
-      2,
-    );
+    const attrs = [{ name: "rate", type: b.binding.TF_ATTR_FLOAT, value: rate }];
+    const [y, mask] = b.executeMultipleOutputs(DROPOUT_OP, attrs, [args[0] as tf.Tensor, key], 2);
     save([mask]);
     // `save` kept its own reference.
     mask.dispose();

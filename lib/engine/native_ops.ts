@@ -10,18 +10,12 @@ import { PROJECT_ROOT } from "../util/paths.ts";
 /** The ops library's file name, next to tfjs_binding.node. */
 export const NATIVE_OPS_LIBRARY = "cifar100_ops.so";
 
-/** Where setup puts the library for the tfjs-node package in `root`'s node_modules. */
-function nativeOpsPath(root = PROJECT_ROOT): string {
-  return join(
-    root,
-    "node_modules",
-    "@tensorflow",
-    "tfjs-node",
-    "lib",
-    "napi-v8",
-    NATIVE_OPS_LIBRARY,
-  );
-}
+/** Where setup puts the library: beside tfjs-node's binding in this project's node_modules. */
+const NATIVE_OPS_PATH = join(
+  PROJECT_ROOT,
+  "node_modules/@tensorflow/tfjs-node/lib/napi-v8",
+  NATIVE_OPS_LIBRARY,
+);
 
 let loaded: boolean | undefined;
 
@@ -30,11 +24,13 @@ let loaded: boolean | undefined;
  * setup did not build them (no compiler) or FFI is not permitted: the kernels then keep
  * TensorFlow's own ops.
  */
-export function loadNativeOps(path = nativeOpsPath()): boolean {
+export function loadNativeOps(): boolean {
   if (loaded !== undefined) return loaded;
   try {
-    Deno.statSync(path);
-    const library = Deno.dlopen(path, { cifar100_register_ops: { parameters: [], result: "i32" } });
+    Deno.statSync(NATIVE_OPS_PATH);
+    const library = Deno.dlopen(NATIVE_OPS_PATH, {
+      cifar100_register_ops: { parameters: [], result: "i32" },
+    });
     // Kept open for the life of the process: TensorFlow holds the kernels' code.
     loaded = library.symbols.cifar100_register_ops() === 0;
   } catch {

@@ -10,6 +10,7 @@ import { basename, join, relative, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { isUserError, UserError } from "../util/errors.ts";
 import { PROJECT_ROOT } from "../util/paths.ts";
+import { run } from "../util/process.ts";
 import { budgetFromEnv, type ProfileName, profileSettings } from "../train/profile.ts";
 
 /** Where executed notebooks go by default, relative to the repository root. */
@@ -34,23 +35,17 @@ export async function listNotebooks(): Promise<string[]> {
   return names.sort().map((name) => join(dir, name));
 }
 
-async function output(cmd: string, args: string[]): Promise<{ ok: boolean; stdout: string }> {
-  try {
-    const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "null" }).output();
-    return { ok: out.success, stdout: new TextDecoder().decode(out.stdout) };
-  } catch {
-    return { ok: false, stdout: "" };
-  }
+/** Run Python code; its output, or `ok: false` when it fails or `python` does not run. */
+function python(path: string, code: string) {
+  return run(path, ["-c", code], { what: "python", allowFailure: true });
 }
 
 /** A Python with nbclient and nbconvert: env PYTHON, else Debian's /usr/bin/python3, else python3. */
 async function findPython(): Promise<string> {
   const env = Deno.env.get("PYTHON");
   const candidates = env ? [env] : ["/usr/bin/python3", "python3"];
-  for (const python of candidates) {
-    if ((await output(python, ["-c", "import nbclient, nbconvert, jupyter_client"])).ok) {
-      return python;
-    }
+  for (const path of candidates) {
+    if ((await python(path, "import nbclient, nbconvert, jupyter_client")).ok) return path;
   }
   throw new UserError(
     `no Python with nbclient and nbconvert (tried ${candidates.join(", ")}): ` +
@@ -59,13 +54,13 @@ async function findPython(): Promise<string> {
   );
 }
 
-/** Register Deno's Jupyter kernel ("deno") unless the Jupyter of `python` already knows it. */
-async function ensureDenoKernel(python: string): Promise<void> {
-  const probe = await output(python, [
-    "-c",
+/** Register Deno's Jupyter kernel ("deno") unless the Jupyter of that Python already knows it. */
+async function ensureDenoKernel(path: string): Promise<void> {
+  const probe = await python(
+    path,
     "from jupyter_client.kernelspec import KernelSpecManager as K; " +
-    "print('deno' in K().find_kernel_specs())",
-  ]);
+      "print('deno' in K().find_kernel_specs())",
+  );
   if (probe.stdout.trim() === "True") return;
   const install = await new Deno.Command(Deno.execPath(), {
     args: ["jupyter", "--install"],
@@ -156,7 +151,6 @@ interface ExecuteOptions {
 /**
  * Execute notebooks in order, stopping at the first failure.
  *
- * @param options which notebooks, where to write, which profile
  * @returns the executed notebook paths written
  * @throws UserError naming the notebook and cell that failed
  */

@@ -44,7 +44,6 @@ export function checkLengths(p: Predictions): void {
  * Fine and coarse accuracy per superclass: fine predictions and labels are mapped through
  * `fine_to_coarse`.
  *
- * @param p predictions, labels and the class mapping of a run
  * @returns one row per superclass, in coarse-index order (accuracy 0 where it has no images)
  * @example
  * ```ts
@@ -89,7 +88,6 @@ export function superclassAccuracy(p: Predictions): SuperclassAccuracy[] {
 /**
  * Share of test images whose predicted fine class lies in the right superclass.
  *
- * @param p predictions, labels and the class mapping of a run
  * @returns a fraction in [0, 1] (0 for no images)
  */
 export function coarseAccuracy(p: Predictions): number {
@@ -105,9 +103,6 @@ export function coarseAccuracy(p: Predictions): number {
 /**
  * Count matrix of true against predicted class.
  *
- * @param truth true class per example
- * @param predicted predicted class per example
- * @param classes number of classes
  * @returns `m[t][p]` = examples of true class t predicted as p
  * @example
  * ```ts
@@ -134,12 +129,7 @@ export function confusionMatrix(
   return m;
 }
 
-/**
- * The fine-class confusion matrix of a run (100x100 for CIFAR-100).
- *
- * @param p predictions and labels of a run
- * @returns `m[true][predicted]` counts
- */
+/** The fine-class confusion matrix of a run (100x100 for CIFAR-100). */
 export function fineConfusion(p: Predictions): number[][] {
   return confusionMatrix(p.test_labels, p.test_predictions, p.fine_label_names.length);
 }
@@ -148,7 +138,6 @@ export function fineConfusion(p: Predictions): number[][] {
  * The superclass confusion matrix of a run (20x20): fine labels and predictions mapped
  * through `fine_to_coarse`.
  *
- * @param p predictions, labels and the class mapping of a run
  * @returns `m[true superclass][predicted superclass]` counts
  */
 export function coarseConfusion(p: Predictions): number[][] {
@@ -175,10 +164,6 @@ interface ConfusedPair {
 /**
  * The most frequent mistakes: off-diagonal cells of the fine confusion matrix, largest first
  * (ties in class-index order), zero counts left out.
- *
- * @param p predictions, labels, names and mapping of a run
- * @param n how many pairs (default 10)
- * @returns up to n pairs
  */
 export function topConfusedPairs(p: Predictions, n = 10): ConfusedPair[] {
   const m = fineConfusion(p);
@@ -213,9 +198,6 @@ interface Mistake {
  * The mistakes a run was surest of: wrongly predicted test images, highest top-1 probability
  * first (ties in image order).
  *
- * @param p predictions, labels, names and top-1 probabilities of a run
- * @param n how many (default 24)
- * @returns up to n mistakes
  * @throws {UserError} when the record has no probability per prediction (a record older than
  *   `test_confidences`)
  * @example
@@ -302,7 +284,6 @@ const CAVEATS: Partial<Record<DataOrigin, string>> = {
  * official CIFAR-100 (synthetic data has its own banner): undefined for the official archive
  * and for a folder of your own images, which is not meant to be CIFAR-100.
  *
- * @param of a dataset's source, a run or runs
  * @returns one line, naming the models when only some runs are concerned
  * @example
  * ```ts
@@ -392,9 +373,6 @@ export const mean = (xs: number[]): number =>
 /**
  * The comparison table: one row per run, rounded for display (metrics to 4 decimals,
  * seconds to 3, feature seconds to 1, images/s to whole images).
- *
- * @param records run records
- * @returns rows in the records' order
  */
 export function comparisonRows(records: RunRecord[]): ComparisonRow[] {
   return records.map((r) => ({

@@ -36,13 +36,12 @@ const AIRBENCH = "Jordan, airbench (2024)";
 export function recipeRows(): RecipeRow[] {
   const h = HYP.resnet9;
   const w = h.width;
+  const head = h.head === "flatten" ? "last 4x4 map flattened" : "global max pool";
   return [
     {
       ingredient: "network",
       setting: `ResNet-9, widths ${w}/${2 * w}/${4 * w}/${8 * w}, 3x3 convs, batch norm, ReLU, ` +
-        `2 residual blocks, ${
-          h.head === "flatten" ? "last 4x4 map flattened" : "global max pool"
-        }, logits x ${h.logitScale}`,
+        `2 residual blocks, ${head}, logits x ${h.logitScale}`,
       source: `${PAGE} (widths 64-512, global max pool); width ${w} for a 2-core CPU, ` +
         "flattened to keep positions (docs/resnet9.md)",
     },

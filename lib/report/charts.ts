@@ -51,7 +51,6 @@ const banner = (caveat: string) =>
  * Put a heading and, when real data is not the verified official CIFAR-100, the data caveat
  * above a display (HTML and plain text alike).
  *
- * @param shown what to label
  * @param of the data behind it: a dataset's source, a run or runs
  * @param heading an optional caption line above it
  * @returns the labelled display (the same one when there is nothing to add)
@@ -94,8 +93,6 @@ function withTitleCaveat(figure: Figure, of: DataOf): Figure {
  *
  * @param figure the plotly figure, titled with `layout.title.text`
  * @param of the data behind it: a dataset's source, a run or runs
- * @param height chart height in pixels
- * @returns a displayable chart
  */
 export function dataChart(figure: Figure, of: DataOf, height: number): Displayable {
   const shown = plot(withTitleCaveat(figure, of), { synthetic: isSyntheticData(of), height });
@@ -106,10 +103,7 @@ export function dataChart(figure: Figure, of: DataOf, height: number): Displayab
  * A table labelled with its data: the caption, the synthetic-data banner, and the data caveat
  * above it when real data is not the verified official CIFAR-100.
  *
- * @param rows the table's rows
- * @param caption what the table shows
  * @param of the data behind it: a dataset's source, a run or runs
- * @returns a displayable table
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -129,9 +123,6 @@ export function dataTable(rows: readonly object[], caption: string, of: DataOf):
 /**
  * A run's accuracy and loss per epoch ({@linkcode curves}), titled with its model (and VGG16's
  * weights) and labelled with its data.
- *
- * @param record the run
- * @returns a displayable pair of charts
  */
 export function runCurves(record: RunRecord): Displayable {
   const shown = curves(record.history, { title: modelLabel(record), synthetic: record.synthetic });
@@ -144,8 +135,6 @@ type ClassCount = { class: number; name: string; train: number; test: number };
 /**
  * Count the images of each class in both splits.
  *
- * @param data the dataset (its splits' labels and the label names)
- * @param level the fine classes or the superclasses
  * @returns one row per class, in class-index order (0 where a class has no images)
  * @example
  * ```ts
@@ -199,9 +188,7 @@ export function classHistogramFigure(counts: ClassCount[], title: string): Figur
  * Show the class distribution as a stacked bar chart.
  *
  * @param counts per-class counts, e.g. from {@linkcode classCounts}
- * @param title chart title
  * @param of the dataset's source, for its labels (synthetic, not verified)
- * @returns a displayable chart
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -219,13 +206,7 @@ export function classHistogram(counts: ClassCount[], title: string, of: DataOf):
   return dataChart(classHistogramFigure(counts, title), of, 460);
 }
 
-/**
- * The first training images, each captioned with its fine class and, below, its superclass.
- *
- * @param data the dataset
- * @param count how many images (default 24)
- * @returns a displayable image grid, labelled with the data
- */
+/** The first training images, each captioned with its fine class and, below, its superclass. */
 export function sampleGrid(data: Cifar100, count = 24): Displayable {
   const n = Math.min(count, data.train.count);
   const captions = Array.from({ length: n }, (_, i) => {
@@ -246,8 +227,6 @@ export function sampleGrid(data: Cifar100, count = 24): Displayable {
  *
  * @param record the run (with `test_confidences`)
  * @param data the run's test images, e.g. from `runTestImages(record)` in lib/train/profile.ts
- * @param count how many (default 24)
- * @returns a displayable image grid with a heading, labelled with the data
  * @throws {RangeError} when the images are not the run's (another count or other labels)
  */
 export function mistakesGrid(
@@ -333,8 +312,6 @@ export function metricBarsFigure(
  *
  * @param records the runs, one group of bars each
  * @param metrics trace name to comparison-table column, e.g. `{ "top-1": "test_accuracy" }`
- * @param opts titles and scale
- * @returns a displayable chart
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -395,7 +372,6 @@ export function superclassBars(records: RunRecord[]): Displayable {
  * class confusion matrix when it has no superclasses, as a folder of images), each row divided
  * by its total (rows without images stay 0), the counts kept for the hover.
  *
- * @param record the run
  * @returns the plotly figure (`z` row-normalised, `customdata` the counts)
  */
 export function confusionHeatmapFigure(record: RunRecord): Figure {
@@ -431,8 +407,6 @@ export function confusionHeatmapFigure(record: RunRecord): Figure {
  * Show a run's superclass confusion matrix as a heatmap: row = true superclass, column =
  * predicted, colour = share of the row's test images, counts on hover.
  *
- * @param record the run
- * @returns a displayable chart
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -550,10 +524,7 @@ export function topKFigure(panels: TopKPanel[], title: string): Figure {
  * image with its picture, labelled with the data the model was trained on (synthetic banner,
  * data caveat).
  *
- * @param panels one per image: title, top classes, pixels
- * @param title chart title
  * @param of the model's run record
- * @returns a displayable chart
  * @example
  * ```ts
  * import assert from "node:assert/strict";

@@ -27,7 +27,6 @@ interface ClassAccuracy {
  * Accuracy of every fine class, in class order. The correct counts sum to the run's correct
  * predictions, so `sum(correct) / sum(images)` is its test accuracy.
  *
- * @param p predictions, labels, names and mapping of a run
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -68,13 +67,7 @@ export function sortedClassAccuracy(p: Predictions): ClassAccuracy[] {
 /** A class (index and name) the images of another are taken for, `count` times. */
 type TakenFor = { class: number; name: string; count: number };
 
-/**
- * The classes the images of class `c` are most often predicted as, wrong ones only, most first.
- *
- * @param p the run's predictions
- * @param c the true class
- * @param n how many (default 3)
- */
+/** The classes the images of class `c` are most often predicted as, wrong ones only, most first. */
 export function takenFor(p: Predictions, c: number, n = 3): TakenFor[] {
   const counts = new Map<number, number>();
   p.test_labels.forEach((label, i) => {
@@ -103,6 +96,8 @@ type ExtremeClassRow = {
 export function extremeClasses(p: Predictions, n = 10): ExtremeClassRow[] {
   const sorted = sortedClassAccuracy(p);
   const superclasses = p.coarse_label_names.length > 0;
+  const same = (a: number, b: number) =>
+    superclasses && p.fine_to_coarse[a] === p.fine_to_coarse[b];
   const row = (c: ClassAccuracy, rank: string, withMistakes: boolean): ExtremeClassRow => ({
     rank,
     class: c.name,
@@ -110,11 +105,8 @@ export function extremeClasses(p: Predictions, n = 10): ExtremeClassRow[] {
     accuracy_pct: percent(c.accuracy),
     test_images: c.images,
     taken_for: withMistakes
-      ? takenFor(p, c.class).map((t) =>
-        `${t.name}${
-          superclasses && p.fine_to_coarse[t.class] === p.fine_to_coarse[c.class] ? "*" : ""
-        } ${t.count}`
-      ).join(", ")
+      ? takenFor(p, c.class).map((t) => `${t.name}${same(t.class, c.class) ? "*" : ""} ${t.count}`)
+        .join(", ")
       : "",
   });
   const best = sorted.slice(0, n).map((c, i) => row(c, `best ${i + 1}`, false));

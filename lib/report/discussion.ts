@@ -31,9 +31,6 @@ const sourceBudget = (r: RunRecord) =>
 /**
  * A warning when the runs had different budgets (epochs, training or test images), so their
  * accuracies are not like for like; undefined when they all had the same.
- *
- * @param records the runs compared
- * @returns markdown, one paragraph
  */
 export function budgetNote(records: RunRecord[]): string | undefined {
   if (new Set(records.map(budgetKey)).size <= 1) return undefined;
@@ -46,7 +43,6 @@ export function budgetNote(records: RunRecord[]): string | undefined {
  * What each run was: its data (and whether it is the verified official CIFAR-100), its budget
  * (and any env override), and VGG16's weights; then {@linkcode budgetNote} when budgets differ.
  *
- * @param records the runs
  * @returns markdown: one bullet per run
  */
 export function runsOverview(records: RunRecord[]): string {
@@ -105,9 +101,6 @@ export const SOURCE_RESULTS: readonly {
  * confused pair of the best model, and how the numbers relate to the source's. Says
  * prominently when the data was synthetic or not the verified official CIFAR-100, when VGG16's
  * weights were not ImageNet's, and when budgets differ from each other or from the source's.
- *
- * @param records run records of one profile
- * @returns markdown text
  */
 export function discussion(records: RunRecord[]): string {
   if (records.length === 0) return "No runs to discuss.";
@@ -140,38 +133,30 @@ const CAVEAT_CONSEQUENCE = "The numbers below are measured on that data; they ar
 /** The runs from most to least accurate, against guessing; `budgets` when they differ. */
 function accuracyParagraph(ranked: RunRecord[], budgets: string | undefined): string {
   const best = ranked[0];
-  const chance = 1 / best.fine_label_names.length;
-  return `**Accuracy.** ${
-    ranked.map((r) =>
-      `${modelName(r.model)} ${pct(r.test_accuracy)} (top-5 ${pct(r.top5_accuracy)})`
-    )
-      .join(", ")
-  }, from most to least accurate, ${
-    budgets ? "on different budgets (below)" : `after ${budgetText(best)}`
-  }; guessing scores ${pct(chance)}.`;
+  const runs = ranked.map((r) =>
+    `${modelName(r.model)} ${pct(r.test_accuracy)} (top-5 ${pct(r.top5_accuracy)})`
+  );
+  const budget = budgets ? "on different budgets (below)" : `after ${budgetText(best)}`;
+  return `**Accuracy.** ${runs.join(", ")}, from most to least accurate, ${budget}; ` +
+    `guessing scores ${pct(1 / best.fine_label_names.length)}.`;
 }
 
 /** The test losses, and whether they can be compared (one loss function for all). */
 function lossParagraph(records: RunRecord[]): string {
   const losses = new Set(records.map((r) => r.loss));
-  return `**Loss.** Test loss: ${
-    records.map((r) => `${modelName(r.model)} ${r.test_loss.toFixed(3)}`).join(", ")
-  }. ${
-    losses.size === 1
+  const each = records.map((r) => `${modelName(r.model)} ${r.test_loss.toFixed(3)}`);
+  return `**Loss.** Test loss: ${each.join(", ")}. ` +
+    (losses.size === 1
       ? `Every model was trained and evaluated with ${[...losses][0]}, so these are comparable ` +
         "(the source's MLP loss of 0.045 was binary cross-entropy and compared with nothing)."
-      : "The models used different losses, so their loss values are not comparable."
-  }`;
+      : "The models used different losses, so their loss values are not comparable.");
 }
 
 /** Seconds per epoch and images per second of every run (VGG16: plus feature extraction). */
 function speedParagraph(records: RunRecord[], backend: string): string {
   const speed = records.map((r) => {
-    const extra = r.feature_seconds !== undefined
-      ? ` on cached features (plus ${
-        secs(r.feature_seconds)
-      } once to extract them, or to read them from the cache)`
-      : "";
+    const extra = r.feature_seconds === undefined ? "" : ` on cached features (plus ` +
+      `${secs(r.feature_seconds)} once to extract them, or to read them from the cache)`;
     return `${modelName(r.model)} ${secs(mean(r.seconds_per_epoch))} per epoch, ` +
       `${count(Math.round(r.train_images_per_second))} images/s${extra}`;
   });
@@ -200,11 +185,9 @@ function superclassParagraph(best: RunRecord): string | undefined {
   const byAccuracy = [...classes].sort((a, b) => b.accuracy - a.accuracy);
   const top = byAccuracy[0], bottom = byAccuracy[byAccuracy.length - 1];
   const pair = topConfusedPairs(best, 1)[0];
-  return `**Superclasses** (${modelName(best.model)}). ${
-    pct(coarseAccuracy(best))
-  } of its predictions fall in the right superclass, against ${
-    pct(best.test_accuracy)
-  } in the right fine class. Best superclass: ${top.superclass} (${pct(top.accuracy)}); ` +
+  return `**Superclasses** (${modelName(best.model)}). ${pct(coarseAccuracy(best))} of its ` +
+    `predictions fall in the right superclass, against ${pct(best.test_accuracy)} in the right ` +
+    `fine class. Best superclass: ${top.superclass} (${pct(top.accuracy)}); ` +
     `worst: ${bottom.superclass} (${pct(bottom.accuracy)}).` +
     (pair
       ? ` Its most frequent mistake: ${pair.true_class} taken for ${pair.predicted_as} ` +

@@ -21,11 +21,11 @@
  */
 import * as aq from "arquero";
 import { Buffer } from "node:buffer";
-import { encode } from "fast-png";
 import plotlyBundle from "plotly.js-cartesian-dist-min/plotly-cartesian.min.js" with {
   type: "text",
 };
 import { IMAGE_BYTES, IMAGE_SIZE } from "../data/dataset.ts";
+import { cifarImage, encodePng } from "../data/image_pixels.ts";
 import type { History } from "../train/run_record.ts";
 
 /** The key Deno's kernel looks for to get an object's MIME bundle: `Symbol.for("Jupyter.display")`. */
@@ -190,8 +190,6 @@ interface PlotOptions {
  * Show a plotly figure as HTML that renders offline.
  *
  * @param figure plotly traces and layout, as for `Plotly.newPlot`
- * @param opts synthetic-data labelling and height
- * @returns a displayable chart
  * @throws {RangeError} for a trace type the inlined plotly.js lacks (see {@linkcode PLOTLY_TRACE_TYPES})
  * @example
  * ```ts
@@ -226,9 +224,6 @@ interface TableOptions {
  * Show a table (an arquero table or an array of row objects) as HTML, with a
  * markdown text fallback.
  *
- * @param t the table
- * @param opts caption, synthetic-data banner, row limit
- * @returns a displayable table
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -261,22 +256,9 @@ export function table(
   return displayable({ "text/html": html, "text/plain": lines.join("\n") });
 }
 
-/**
- * Encode image `index` of an NHWC uint8 batch [N,32,32,3] as PNG.
- *
- * @param images the batch
- * @param index which image
- * @returns the PNG file bytes
- */
+/** Image `index` of an NHWC uint8 batch [N,32,32,3] as a PNG file's bytes. */
 export function encodeImagePng(images: Uint8Array, index: number): Uint8Array {
-  const start = index * IMAGE_BYTES;
-  if (index < 0 || start + IMAGE_BYTES > images.length) {
-    throw new RangeError(
-      `image ${index} is outside the batch of ${Math.floor(images.length / IMAGE_BYTES)} images`,
-    );
-  }
-  const data = images.subarray(start, start + IMAGE_BYTES);
-  return encode({ width: IMAGE_SIZE, height: IMAGE_SIZE, data, channels: 3, depth: 8 });
+  return encodePng(cifarImage(images, index));
 }
 
 /** Bytes as base64, for `data:` URIs and the `image/png` MIME type. */
@@ -300,8 +282,6 @@ interface ImageGridOptions {
  *
  * @param images NHWC uint8 [N,32,32,3], N = captions.length (extra images are ignored)
  * @param captions one caption per image; newlines start a new caption line
- * @param opts columns, scale, synthetic-data banner
- * @returns a displayable grid
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -320,11 +300,10 @@ export function imageGrid(
   opts: ImageGridOptions = {},
 ): Displayable {
   const count = captions.length;
-  if (images.length < count * IMAGE_BYTES) {
+  const have = Math.floor(images.length / IMAGE_BYTES);
+  if (have < count) {
     throw new RangeError(
-      `imageGrid got ${count} captions but only ${
-        Math.floor(images.length / IMAGE_BYTES)
-      } images of 32x32x3 bytes`,
+      `imageGrid got ${count} captions but only ${have} images of 32x32x3 bytes`,
     );
   }
   const columns = Math.max(1, Math.min(opts.columns ?? 8, Math.max(count, 1)));
@@ -362,10 +341,6 @@ interface CurvesOptions {
  * Show accuracy and loss per epoch as two charts side by side. "Train" is the
  * training split and "Test" the held-out split used as validation data (the
  * source's legend had them the wrong way round).
- *
- * @param history per-epoch metrics
- * @param opts heading and synthetic-data labelling
- * @returns a displayable pair of charts
  */
 export function curves(history: History, opts: CurvesOptions = {}): Displayable {
   const synthetic = opts.synthetic ?? false;
@@ -438,8 +413,6 @@ interface LiveTraining {
  * second). Outside the kernel `log` prints with console.log and progress is
  * ignored (the terminal has its own bar).
  *
- * @param opts where to send displays and how often
- * @returns callbacks for the training loop
  * @example
  * ```ts
  * import assert from "node:assert/strict";

@@ -52,12 +52,7 @@ export function imagesPerClass(data: ImageFolderData): Displayable {
   return classHistogram(counts, title, OWN_IMAGES);
 }
 
-/**
- * The first `perClass` training images of every class, one row per class.
- *
- * @param data the folder's images
- * @param perClass images per row (default 6)
- */
+/** The first `perClass` training images of every class, one row per class. */
 export function classSamples(data: ImageFolderData, perClass = 6): Displayable {
   const bytes = NOTEBOOK_IMAGE_SIZE ** 2 * 3;
   const picked = data.fineLabelNames.flatMap((_, label) =>
@@ -104,8 +99,6 @@ const FINE_TUNE_FROM = 2000;
  * block 5 fine-tuned from {@linkcode FINE_TUNE_FROM} training images; random weights in the
  * smoke profile, or when the weights are not here, as the smoke profile does.
  *
- * @param settings the notebook's profile
- * @param data the folder, loaded by {@linkcode loadYourImages}
  * @returns the run's config (saved under `<profile out>/your_images/`) and a sentence on why
  */
 export async function suitedRun(
@@ -144,12 +137,7 @@ export async function suitedRun(
   return { config, note: `${note} Features computed once, ${tuned}.` };
 }
 
-/**
- * Classify image files with a saved run, as `deno task predict` does, as bars.
- *
- * @param dir the run folder
- * @param paths image files
- */
+/** Classify image files with a saved run, as `deno task predict` does, as bars. */
 export async function predictFiles(dir: string, paths: string[]): Promise<Displayable> {
   const classifier = await loadClassifier(dir);
   try {

@@ -6,8 +6,8 @@
  * measured with a short warm run on the same images, and it gets as many whole epochs of its
  * recipe (HYP.resnet9, the one-cycle schedule stretched over them) as fit in that budget, at
  * least one. Both records keep their measured times, so a table can show whether ResNet-9 did
- * stay within the CNN's time. With `ablation`, ResNet-9 trains a second time with the same
- * epochs and no augmentation.
+ * stay within the CNN's time. ResNet-9 then trains a second time with the same epochs and no
+ * augmentation: the ablation.
  *
  * Used by notebook 06 and `deno task equal-time` (lib/cli/equal_time.ts).
  *
@@ -28,7 +28,7 @@ import { type ProfileSettings, readProfileRecordIfPresent } from "./profile.ts";
 import { loadCifar100 } from "../data/cifar100.ts";
 
 /** Options for {@linkcode equalTime}. */
-export interface EqualTimeOptions {
+interface EqualTimeOptions {
   /** The data, loaded once for every run. */
   dataset: Cifar100;
   /** Seed of every run (weights, shuffling, augmentation). Default 0. */
@@ -45,8 +45,6 @@ export interface EqualTimeOptions {
    * a mirror image changes, such as digits).
    */
   augment?: AugmentName;
-  /** Also train ResNet-9 without augmentation, with the same epochs. */
-  ablation?: boolean;
   /** Measures ResNet-9's images/s (default {@linkcode probeResnet9}; tests pass their own). */
   probe?: (data: Cifar100, seed: number, augment?: AugmentName) => Promise<number>;
   /** Folder for the runs' records and models (`<out>/<run>/<model>/`), or null to save none. */
@@ -62,8 +60,8 @@ export interface EqualTimeResult {
   cnn: RunRecord;
   /** ResNet-9 with its recipe, for the epochs that fit in the CNN's training time. */
   resnet9: RunRecord;
-  /** The same without augmentation (when asked for). */
-  noAugment?: RunRecord;
+  /** The same without augmentation. */
+  noAugment: RunRecord;
   /** The CNN's training seconds: the budget. */
   budgetSeconds: number;
   /** ResNet-9's training images per second in the warm-up measurement. */
@@ -127,7 +125,7 @@ async function probeResnet9(
 
 /**
  * Train the CNN (unless its record is given), then ResNet-9 for the whole epochs that fit in the
- * CNN's training time, and optionally ResNet-9 without augmentation (see the module doc).
+ * CNN's training time, and ResNet-9 without augmentation (see the module doc).
  */
 export async function equalTime(options: EqualTimeOptions): Promise<EqualTimeResult> {
   const { dataset, seed = 0, hooks = {} } = options;
@@ -157,15 +155,13 @@ export async function equalTime(options: EqualTimeOptions): Promise<EqualTimeRes
     augment: options.augment,
     out: where("resnet9"),
   }, hooks);
-  const noAugment = options.ablation
-    ? await runExperiment({
-      ...base,
-      model: "resnet9",
-      epochs,
-      augment: "none",
-      out: where("resnet9_no_augment"),
-    }, hooks)
-    : undefined;
+  const noAugment = await runExperiment({
+    ...base,
+    model: "resnet9",
+    epochs,
+    augment: "none",
+    out: where("resnet9_no_augment"),
+  }, hooks);
   return { cnn, resnet9, noAugment, budgetSeconds, probeImagesPerSecond, epochs };
 }
 
@@ -195,7 +191,6 @@ export async function profileEqualTime(
     seed: config.seed,
     cnn: same ? saved : undefined,
     cnnEpochs: config.epochs,
-    ablation: true,
     out: join(settings.out, "equal_time"),
     profile: settings.name,
     budgetOverrides: config.budgetOverrides,

@@ -15,7 +15,7 @@ import type { AugmentName } from "./hyp.ts";
 import { type RunRecord, trainingSeconds } from "./run_record.ts";
 
 /** Options for {@linkcode equalTimeRepeats}. */
-export interface EqualTimeRepeatsOptions {
+interface EqualTimeRepeatsOptions {
   /** `--data`: a CIFAR-100 path, `synthetic`, or undefined for the usual lookup. */
   data?: string;
   limitTrain?: number;
@@ -52,7 +52,6 @@ export async function equalTimeRepeats(
         dataset,
         seed,
         augment: options.augment,
-        ablation: true,
         out: join(options.out, `seed${seed}`),
         hooks: { log, summary: false },
       }),
@@ -91,12 +90,12 @@ export function summariseRepeats(results: EqualTimeResult[]) {
       probe_images_per_second: Math.round(r.probeImagesPerSecond),
       cnn: figures(r.cnn),
       resnet9: figures(r.resnet9),
-      resnet9_no_augment: r.noAugment ? figures(r.noAugment) : undefined,
+      resnet9_no_augment: figures(r.noAugment),
     })),
     median: {
       cnn_accuracy: pick((r) => r.cnn.test_accuracy),
       resnet9_accuracy: pick((r) => r.resnet9.test_accuracy),
-      resnet9_no_augment_accuracy: pick((r) => r.noAugment?.test_accuracy ?? NaN),
+      resnet9_no_augment_accuracy: pick((r) => r.noAugment.test_accuracy),
       cnn_seconds: pick((r) => trainingSeconds(r.cnn)),
       resnet9_seconds: pick((r) => trainingSeconds(r.resnet9)),
       cnn_images_per_second: pick((r) => r.cnn.train_images_per_second),

@@ -38,12 +38,7 @@ export function cacheRoot(): string {
   return join(home, ".cache", "cifar100-ts");
 }
 
-/**
- * MD5 of a file as lowercase hex, read in chunks (the file is never held in memory).
- *
- * @param path file to hash
- * @returns 32 hex digits
- */
+/** MD5 of a file as lowercase hex, read in chunks (the file is never held in memory). */
 export async function md5File(path: string): Promise<string> {
   const hash = createHash("md5");
   using file = await Deno.open(path, { read: true });
@@ -73,7 +68,7 @@ export interface RemoteFile {
 }
 
 /** Options for {@linkcode fetchCached}. */
-export interface FetchOptions {
+interface FetchOptions {
   /** Folder to cache in; default {@linkcode cacheRoot}. Created when needed. */
   cacheDir?: string;
   /**
@@ -91,16 +86,9 @@ export interface FetchOptions {
 /** A download failed (network, HTTP status, broken stream); `url` says which. */
 export class DownloadError extends UserError {
   override name = "DownloadError";
-  /** The URL that could not be downloaded. */
-  url: string;
-
-  /**
-   * @param url the URL that failed
-   * @param message one line: what failed and why
-   */
-  constructor(url: string, message: string) {
+  /** `url`: the URL that could not be downloaded; `message`: what failed and why, in one line. */
+  constructor(readonly url: string, message: string) {
     super(message);
-    this.url = url;
   }
 }
 
@@ -130,8 +118,6 @@ export function kerasHome(): string {
  * folder, its MD5 is checked, and it is renamed into place (replacing a cached copy whose MD5
  * was wrong).
  *
- * @param file what to fetch and its expected MD5
- * @param options cache folder, other folders to look in, fetch and progress callback
  * @returns the path used, and whether it was downloaded just now
  * @throws {DownloadError} when the download fails (callers add how to supply the file by hand)
  * @throws {UserError} when the downloaded bytes have the wrong MD5 (nothing is kept)
@@ -189,10 +175,9 @@ async function createCacheFolder(dir: string): Promise<void> {
   try {
     await Deno.mkdir(dir, { recursive: true });
   } catch (e) {
+    const why = firstLine(e);
     throw new UserError(
-      `cannot create cache folder ${dir} (${
-        firstLine(e)
-      }); set CIFAR100_CACHE to a writable folder`,
+      `cannot create cache folder ${dir} (${why}); set CIFAR100_CACHE to a writable folder`,
     );
   }
 }
@@ -245,7 +230,7 @@ async function downloadToTemp(
     total,
     label: `Downloading ${file.what}`,
     bytes: true,
-    onUpdate: onProgress ? (done, all) => onProgress(done, all) : undefined,
+    onUpdate: onProgress,
   });
   // A unique temp name in the same folder: rename is then atomic, and a leftover from a killed
   // process never has the final name.

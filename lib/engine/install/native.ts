@@ -53,28 +53,25 @@ interface NativeStatus {
 
 /** Options for {@linkcode setupNative}. */
 interface SetupOptions {
-  /** Project root; default {@linkcode PROJECT_ROOT}. */
-  root?: string;
   /** Cache folder (the library and built bindings go to `<cacheDir>/native`). */
   cacheDir: string;
-  /** Progress lines; default console.error. */
-  log?: (line: string) => void;
   /** Skip tfjs-node's own installer (it needs Google's storage). */
   skipInstaller?: boolean;
 }
 
 /** Where the state file is written once the engine works. */
-function statusFile(root = PROJECT_ROOT): string {
-  return join(root, "node_modules", ".native-engine.json");
-}
+const STATUS_FILE = join(PROJECT_ROOT, "node_modules", ".native-engine.json");
+
+/** Progress lines of the setup, on stderr. */
+const log = (line: string) => console.error(line);
 
 /**
  * The setup's record, if `deno task setup` made the native engine work in this project.
  * Tests use it: after setup, the default backend must be tensorflow.
  */
-export async function readNativeStatus(root = PROJECT_ROOT): Promise<NativeStatus | undefined> {
+export async function readNativeStatus(): Promise<NativeStatus | undefined> {
   try {
-    return JSON.parse(await Deno.readTextFile(statusFile(root)));
+    return JSON.parse(await Deno.readTextFile(STATUS_FILE));
   } catch {
     return undefined;
   }
@@ -91,18 +88,16 @@ const FALLBACK = "the WebAssembly engine still works (chosen automatically, or T
  *   fallback that still works
  */
 export async function setupNative(options: SetupOptions): Promise<NativeStatus> {
-  const root = options.root ?? PROJECT_ROOT;
-  const log = options.log ?? ((line: string) => console.error(line));
   const native = join(options.cacheDir, "native");
   const start = performance.now();
 
   log("[1/5] npm packages into node_modules (deno install)");
   await run(Deno.execPath(), ["install", "--quiet"], {
-    cwd: root,
+    cwd: PROJECT_ROOT,
     what: "deno install",
     hint: FALLBACK,
   });
-  const pkg = await Deno.realPath(join(root, "node_modules", "@tensorflow", "tfjs-node"))
+  const pkg = await Deno.realPath(join(PROJECT_ROOT, "node_modules", "@tensorflow", "tfjs-node"))
     .catch(() => {
       throw new UserError(
         `node_modules/@tensorflow/tfjs-node is missing after deno install: check "nodeModulesDir" in deno.json; ${FALLBACK}`,
@@ -110,11 +105,11 @@ export async function setupNative(options: SetupOptions): Promise<NativeStatus> 
     });
   const tfjsNode = JSON.parse(await Deno.readTextFile(join(pkg, "package.json"))).version;
 
-  const previous = await readNativeStatus(root);
-  const via = await binding(root, pkg, native, tfjsNode, options, log, previous);
+  const previous = await readNativeStatus();
+  const via = await binding(pkg, native, tfjsNode, options, previous);
   log("[5/5] the project's own TensorFlow ops (lib/engine/install/native_ops.cc)");
-  const ops = await nativeOps(pkg, native, log);
-  const probe = await probeNative(root);
+  const ops = await nativeOps(pkg, native);
+  const probe = await probeNative();
   if (!probe.ok) {
     throw new UserError(`tfjs-node does not load after setup (${probe.error}); ${FALLBACK}`);
   }
@@ -132,22 +127,20 @@ export async function setupNative(options: SetupOptions): Promise<NativeStatus> 
       (via === "already set up" && previous?.installer === true),
     seconds: Math.round((performance.now() - start) / 100) / 10,
   };
-  await Deno.writeTextFile(statusFile(root), JSON.stringify(status, null, 2) + "\n");
+  await Deno.writeTextFile(STATUS_FILE, JSON.stringify(status, null, 2) + "\n");
   return status;
 }
 
 /** Steps 2 to 4: a working tfjs_binding.node, however it can be had. */
 async function binding(
-  root: string,
   pkg: string,
   native: string,
   tfjsNode: string,
   options: SetupOptions,
-  log: (line: string) => void,
   previous: NativeStatus | undefined,
 ): Promise<NativeStatus["via"]> {
   log("[2/5] checking the native binding");
-  let probe = await probeNative(root);
+  let probe = await probeNative();
   // A binding built here before the list-attribute change is rebuilt; the installer's is kept
   // unless the installer is to be skipped (then it is replaced by one built here).
   const keepPrebuilt = previous?.installer && !options.skipInstaller;
@@ -163,17 +156,17 @@ async function binding(
     const installer = await run(
       Deno.execPath(),
       ["install", "--allow-scripts=npm:@tensorflow/tfjs-node"],
-      { cwd: root, what: "tfjs-node's installer", allowFailure: true },
+      { cwd: PROJECT_ROOT, what: "tfjs-node's installer", allowFailure: true },
     );
     if (installer.ok) {
-      probe = await probeNative(root);
+      probe = await probeNative();
       if (probe.ok) return "tfjs-node installer";
     }
     log(`      it did not work (${installer.error ?? probe.error}): building from source instead`);
   }
 
   log(`[4/5] building the binding against ${TENSORFLOW_WHEEL.name} ${TENSORFLOW_WHEEL.version}`);
-  const library = await tensorflowLibrary(native, log);
+  const library = await tensorflowLibrary(native);
   await linkLibrary(pkg, library);
   const key = `tfjs-node-${tfjsNode}-tf-${TENSORFLOW_WHEEL.version}-patch-${PATCH_VERSION}-` +
     `${Deno.build.os}-${Deno.build.arch}`;
@@ -185,8 +178,8 @@ async function binding(
     await copyAtomically(cached, target);
     return "cached build";
   }
-  const sources = await patchedSources(pkg, tfjsNode, join(native, "src", key), log);
-  await buildBinding(sources, native, target, log);
+  const sources = await patchedSources(pkg, tfjsNode, join(native, "src", key));
+  await buildBinding(sources, native, target);
   await copyAtomically(target, cached);
   return "built from source";
 }
@@ -205,7 +198,7 @@ async function copyAtomically(file: string, to: string): Promise<void> {
  * Compile lib/engine/install/native_ops.cc against the library tfjs-node uses (its deps/), cached
  * by the source's hash. Optional: without a compiler the engine keeps TensorFlow's own kernels.
  */
-async function nativeOps(pkg: string, native: string, log: (line: string) => void) {
+async function nativeOps(pkg: string, native: string) {
   const source = fileURLToPath(new URL("./native_ops.cc", import.meta.url));
   // Built for this CPU (-march=native): the key has the source and the CPU's features.
   const cpu = await Deno.readTextFile("/proc/cpuinfo").catch(() => "");
@@ -284,13 +277,13 @@ console.log(JSON.stringify({
 `;
 
 /** Load tfjs-node and run one op in a child process. */
-export async function probeNative(root = PROJECT_ROOT): Promise<Probe> {
+export async function probeNative(): Promise<Probe> {
   const backend = new URL("../backend.ts", import.meta.url).href;
   const ops = new URL("../native_ops.ts", import.meta.url).href;
   const conv = new URL("../conv_bias_relu.ts", import.meta.url).href;
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["eval", "--quiet", "--ext=ts", PROBE, backend, ops, conv],
-    cwd: root,
+    cwd: PROJECT_ROOT,
     stdout: "piped",
     stderr: "piped",
     env: { TF_CPP_MIN_LOG_LEVEL: "2" },
@@ -336,7 +329,7 @@ with zipfile.ZipFile(wheel) as z:
 print(len(names))
 `;
 
-async function tensorflowLibrary(native: string, log: (line: string) => void): Promise<Library> {
+async function tensorflowLibrary(native: string): Promise<Library> {
   const folder = join(native, `${TENSORFLOW_WHEEL.name}-${TENSORFLOW_WHEEL.version}`);
   const library = {
     lib: join(folder, "tensorflow"),
@@ -365,11 +358,10 @@ async function tensorflowLibrary(native: string, log: (line: string) => void): P
     );
     wheel = await findWheel(wheels);
     if (!pip.ok || !wheel) {
+      const why = pip.error ?? "no wheel";
       throw new UserError(
-        `pip could not download ${spec} (${
-          pip.error ?? "no wheel"
-        }): check pip's index or network, ` +
-          `or put the wheel in ${wheels}; ${FALLBACK}`,
+        `pip could not download ${spec} (${why}): check pip's index or network, or put the ` +
+          `wheel in ${wheels}; ${FALLBACK}`,
       );
     }
   }
@@ -426,12 +418,7 @@ async function linkLibrary(pkg: string, library: Library): Promise<void> {
  * node-gyp builds there, so the package in node_modules (hard links into Deno's npm cache) is
  * never edited. Where the patch does not apply, the copy is left as it is.
  */
-async function patchedSources(
-  pkg: string,
-  tfjsNode: string,
-  dir: string,
-  log: (line: string) => void,
-) {
+async function patchedSources(pkg: string, tfjsNode: string, dir: string) {
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.mkdir(join(dir, "binding"), { recursive: true });
   await Deno.copyFile(join(pkg, "binding.gyp"), join(dir, "binding.gyp"));
@@ -453,12 +440,7 @@ async function patchedSources(
   return dir;
 }
 
-async function buildBinding(
-  sources: string,
-  native: string,
-  target: string,
-  log: (line: string) => void,
-): Promise<void> {
+async function buildBinding(sources: string, native: string, target: string): Promise<void> {
   const compiler = await which("c++") ?? await which("g++");
   if (!compiler) {
     throw new UserError(
