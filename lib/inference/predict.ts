@@ -24,7 +24,7 @@ import {
   probabilitiesOf,
   type TopClass,
 } from "./classify.ts";
-import { firstLine, isUserError, UserError } from "../util/errors.ts";
+import { firstLine, UserError } from "../util/errors.ts";
 import { exists } from "../util/process.ts";
 import { recoverFolder } from "../util/replace_folder.ts";
 import { readRunRecord } from "../train/run_record.ts";
@@ -93,7 +93,7 @@ export async function loadClassifier(run: string): Promise<Classifier> {
   try {
     model = await loadModel(dir);
   } catch (e) {
-    if (isUserError(e)) throw e;
+    if (e instanceof UserError) throw e;
     throw new UserError(`cannot load the model ${modelPath} (${firstLine(e)}); train it again`);
   }
   const problem = modelMismatch(model, record);
@@ -183,7 +183,7 @@ export async function classifyImageFiles(
     try {
       read.push(await readCifarImage(path, side));
     } catch (e) {
-      if (!isUserError(e)) throw e;
+      if (!(e instanceof UserError)) throw e;
       read.push({ path, error: e.message });
     }
   }

@@ -8,7 +8,7 @@
  */
 import { basename, join, relative, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
-import { isUserError, UserError } from "../util/errors.ts";
+import { UserError } from "../util/errors.ts";
 import { PROJECT_ROOT } from "../util/paths.ts";
 import { run } from "../util/process.ts";
 import { budgetFromEnv, type ProfileName, profileSettings } from "../train/profile.ts";
@@ -80,7 +80,7 @@ async function preflightData(): Promise<void> {
   try {
     await loadCifar100({ limitTrain: 1, limitTest: 1 });
   } catch (e) {
-    if (!isUserError(e)) throw e;
+    if (!(e instanceof UserError)) throw e;
     // The notebooks' way to the synthetic data is the profile, not a flag.
     throw new UserError(`${e.message} (notebooks: CIFAR_PROFILE=smoke, or deno task demo)`);
   }
@@ -111,7 +111,7 @@ async function preflightWeights(): Promise<void> {
     try {
       await resolveBackboneWeights(choice, {});
     } catch (e) {
-      if (!isUserError(e)) throw e;
+      if (!(e instanceof UserError)) throw e;
       // The notebooks' way to random weights is the smoke profile, not a flag.
       throw new UserError(
         `${e.message} (notebooks: CIFAR_PROFILE=smoke, or leave ${VGG16_NOTEBOOK} out)`,

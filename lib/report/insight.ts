@@ -24,7 +24,7 @@ import {
   reliabilityBins,
   saveCalibration,
 } from "../inference/calibration.ts";
-import { isUserError, UserError } from "../util/errors.ts";
+import { UserError } from "../util/errors.ts";
 import { type ModelName, MODELS } from "../train/hyp.ts";
 import {
   MODEL_NOTEBOOKS,
@@ -99,7 +99,7 @@ export async function profileRuns(
       if (record) runs.push(await loadInsightRun(dirname(settings.recordPath(model))));
       else missing.push(`**${model}**: execute notebooks/${MODEL_NOTEBOOKS[model]}`);
     } catch (e) {
-      if (!isUserError(e)) throw e;
+      if (!(e instanceof UserError)) throw e;
       missing.push(`**${model}**: ${e.message}`);
     }
   }

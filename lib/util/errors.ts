@@ -7,14 +7,14 @@
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import { firstLine, isUserError, UserError } from "./user_error.ts";
+import { firstLine, UserError } from "./user_error.ts";
 
 /** The `values` that parseArgs gives for `options`, `--help` aside. */
 type ParsedValues<O extends ParseArgsOptionsConfig> = ReturnType<
   typeof parseArgs<{ options: O; strict: true; allowPositionals: boolean }>
 >["values"];
 
-export { firstLine, isUserError, UserError };
+export { firstLine, UserError };
 
 /**
  * Thrown for `--help` / `-h` by {@linkcode parseCommandLine}: {@linkcode runCommand} prints the
@@ -83,7 +83,7 @@ export async function runCommand(
       if (usage !== undefined) console.error(usage);
       return USER_ERROR_CODE;
     }
-    if (isUserError(e)) {
+    if (e instanceof UserError) {
       console.error(`error: ${e.message}`);
       return USER_ERROR_CODE;
     }

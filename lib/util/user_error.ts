@@ -11,11 +11,6 @@ export class UserError extends Error {
   override name = "UserError";
 }
 
-/** True for errors that should be shown to the user as one line. */
-export function isUserError(e: unknown): e is UserError {
-  return e instanceof UserError;
-}
-
 /**
  * The first line of an error's message: enough for a one-line report.
  *
