@@ -15,6 +15,7 @@ import { encodeRecords, RECORD_BYTES } from "../lib/data/cifar_binary.ts";
 import { IMAGE_BYTES } from "../lib/data/dataset.ts";
 import { syntheticCifar100 } from "../lib/data/synthetic.ts";
 import { initBackend, tf } from "../lib/engine/backend.ts";
+import { buildMobileNetV2Base } from "../lib/models/mobilenet_v2.ts";
 import { buildSmallModel } from "../lib/train/small_models.ts";
 import { exists, which } from "../lib/util/process.ts";
 
@@ -115,10 +116,11 @@ Deno.test("bench: the noise verdict concludes only when every pair agrees and th
   assert.equal(noiseVerdict([1, 1, 1]).conclusive, false);
 });
 
-Deno.test("bench: torch has no VGG16; Keras has every model; both have ResNet-9", () => {
+Deno.test("bench: torch has no VGG16 nor MobileNetV2; Keras has every model; both have ResNet-9", () => {
   const keras = { id: "keras", name: "Keras", python: "python" };
   const torch = { id: "torch", name: "PyTorch", python: "python" };
   assert.ok(referenceHas(keras, "vgg16") && referenceHas(keras, "mlp"));
+  assert.ok(referenceHas(keras, "mobilenetv2") && !referenceHas(torch, "mobilenetv2"));
   assert.ok(!referenceHas(torch, "vgg16") && referenceHas(torch, "cnn"));
   assert.ok(referenceHas(keras, "resnet9") && referenceHas(torch, "resnet9"));
 });
@@ -164,7 +166,27 @@ Deno.test("bench: bad flag values are one error line and exit 2, before any work
   const cases: [string[], RegExp][] = [
     [["--images", "100"], /--images must be a whole number >= 512, got '100'/],
     [["--pairs", "0"], /--pairs must be a whole number >= 1, got '0'/],
-    [["--models", "mlp,resnet"], /--models: unknown model 'resnet'; use mlp, cnn, vgg16, resnet9/],
+    [
+      ["--models", "mlp,resnet"],
+      /--models: unknown model 'resnet'; use mlp, cnn, vgg16, resnet9, mobilenetv2$/,
+    ],
+    [
+      ["--sizes", "96,16"],
+      /^error: --sizes: '16' is not a whole number >= 32; e\.g\. --sizes 96,160,224$/,
+    ],
+    [["--sizes", "96,,224"], /^error: --sizes: '' is not a whole number >= 32/],
+    [["--sizes", "96.5"], /^error: --sizes: '96\.5' is not a whole number >= 32/],
+    // A valid list parses, and is refused only because no model takes it.
+    [
+      ["--sizes", "96,160,224", "--models", "mlp"],
+      /^error: --sizes applies to vgg16 and mobilenetv2/,
+    ],
+    [["--feature-images", "9000"], /^error: --feature-images 9000 is more than --images 8192$/],
+    [["--feature-images", "0"], /^error: --feature-images must be a whole number >= 1, got '0'$/],
+    [
+      ["--alpha", "0.6"],
+      /^error: --alpha: '0\.6' is not one of 0\.35, 0\.5, 0\.75, 1, 1\.3, 1\.4$/,
+    ],
     [["--accuracy", "--models", "cnn"], /--accuracy measures resnet9 only; drop --models 'cnn'/],
     [["--workers", "0", "--models", "mlp"], /--workers must be a whole number >= 1, got '0'/],
   ];
@@ -191,6 +213,18 @@ Deno.test("bench: our side holds its model across epochs, and leaves no tensors 
   assert.equal(tf.memory().numTensors, before);
 });
 
+Deno.test("bench: MobileNetV2's feature extraction at a given side gives a rate and leaves no tensors", async () => {
+  await initBackend();
+  const data = syntheticCifar100({ seed: 0, trainCount: 512, testCount: 1 });
+  const images = data.train.images.subarray(0, 16 * IMAGE_BYTES);
+  const before = tf.memory().numTensors;
+  const ours = await openOurs("mobilenetv2", data, 1, { inputSize: 48, alpha: 0.35, images });
+  const rates = [await ours.epoch(), await ours.epoch()];
+  assert.ok(rates.every((r) => Number.isFinite(r) && r > 0), String(rates));
+  ours.close();
+  assert.equal(tf.memory().numTensors, before);
+});
+
 Deno.test("bench:step: a step's median time and the JSON line's fields", async () => {
   const result = await stepTime({ model: "mlp", batchSize: 16, steps: 3, profile: true });
   assert.equal(result.model, "mlp");
@@ -206,6 +240,36 @@ Deno.test("bench:step: a step's median time and the JSON line's fields", async (
 });
 
 // The real scripts, only where `deno task bench --keras` / `--torch` made their environments.
+Deno.test({
+  name:
+    "bench: keras_reference.py --serve extracts MobileNetV2 features at a side, with our weights count",
+  ignore: !(await exists(join(benchEnvDir("keras-venv"), ".ready"))),
+  fn: async () => {
+    await initBackend();
+    const python = join(benchEnvDir("keras-venv"), "bin", "python");
+    const data = syntheticCifar100({ seed: 0, trainCount: 512, testCount: 1 });
+    const dir = await writeBenchData(data);
+    const ours = buildMobileNetV2Base({ alpha: 0.35, inputSize: 64, seed: 0 });
+    const feature = { inputSize: 64, alpha: 0.35, count: 128 };
+    const theirs = await openReference(
+      { id: "keras", name: "keras", python },
+      "mobilenetv2",
+      dir,
+      feature,
+    );
+    try {
+      assert.equal(theirs.header.train_images, 128);
+      assert.equal(theirs.header.params, ours.countParams());
+      const rate = await theirs.epoch();
+      assert.ok(Number.isFinite(rate) && rate > 0, String(rate));
+    } finally {
+      await theirs.close();
+      ours.dispose();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
 for (const [id, env] of [["keras", "keras-venv"], ["torch", "torch-venv"]] as const) {
   const python = join(benchEnvDir(env), "bin", "python");
   Deno.test({

@@ -25,6 +25,14 @@ How `deno task bench --keras` calls it (lib/bench/reference.ts)
     not shuffled here, so both sides train on the same batches. VGG16 times the model's
     forward pass (predict_on_batch over the batches), as our side times feature extraction.
 
+    Feature extraction at a side S (VGG16 or MobileNetV2):
+        ... --serve --model vgg16|mobilenetv2 --input-size S [--alpha A] --limit-train N \\
+            --data DIR
+    times keras.applications' base (weights=None, include_top=False, pooling="avg",
+    input_shape=(S, S, 3); MobileNetV2 at width A) behind the work our side does per image:
+    the 32-px image resized to S (bilinear, as tf.image.resize) and the application's
+    preprocess_input, all inside the model, so that each predict_on_batch does all of it.
+
     Accuracy: <venv>/bin/python keras_reference.py --model resnet9 --resnet9 JSON \\
                   --data DIR --epochs E --one-cycle
     trains E epochs (the learning rate on HYP.resnet9's one-cycle schedule, step by step) and
@@ -60,7 +68,8 @@ RECORD_BYTES = 2 + 32 * 32 * 3  # coarse label, fine label, 3 planes of 32x32
 
 def parse_args():
     p = argparse.ArgumentParser(description="Time the source notebook's Keras models.")
-    p.add_argument("--model", choices=["mlp", "cnn", "vgg16", "resnet9"], required=True)
+    p.add_argument("--model", choices=["mlp", "cnn", "vgg16", "resnet9", "mobilenetv2"],
+                   required=True)
     p.add_argument("--data", required=True, help="cifar-100-binary folder (train.bin, test.bin)")
     p.add_argument("--serve", action="store_true",
                    help="time one epoch per 'epoch' line on stdin (see the module doc)")
@@ -74,6 +83,9 @@ def parse_args():
     p.add_argument("--one-cycle", action="store_true",
                    help="ResNet-9's one-cycle learning rate over --epochs (else its peak, constant)")
     p.add_argument("--weights", help="VGG16 notop .h5 (Keras layout)")
+    p.add_argument("--input-size", type=int,
+                   help="VGG16 or MobileNetV2 feature extraction at this side (--serve only)")
+    p.add_argument("--alpha", type=float, default=1.0, help="MobileNetV2's width multiplier")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val", action="store_true",
@@ -81,6 +93,10 @@ def parse_args():
     a = p.parse_args()
     if a.model == "resnet9" and not a.resnet9:
         p.error("--model resnet9 needs --resnet9 JSON (HYP.resnet9)")
+    if a.model == "mobilenetv2" and a.input_size is None:
+        p.error("--model mobilenetv2 needs --input-size S")
+    if a.input_size is not None and (a.model not in ("vgg16", "mobilenetv2") or not a.serve):
+        p.error("--input-size is for --serve with --model vgg16 or mobilenetv2")
     return a
 
 
@@ -135,11 +151,33 @@ def one_cycle(hyp, steps):
     return OneCycle()
 
 
+def feature_extractor(a):
+    """Feature extraction as our side runs it: 32-px images (0-255) resized to --input-size,
+    the application's preprocess_input, its base with global average pooling."""
+    import keras
+    from keras import Input, Model, layers
+
+    side = a.input_size
+    if a.model == "vgg16":
+        from keras.applications.vgg16 import VGG16 as application, preprocess_input
+        options = {}
+    else:
+        from keras.applications.mobilenet_v2 import MobileNetV2 as application, preprocess_input
+        options = {"alpha": a.alpha}
+    base = application(weights=None, include_top=False, pooling="avg",
+                       input_shape=(side, side, 3), **options)
+    inputs = Input((32, 32, 3))
+    x = inputs if side == 32 else layers.Resizing(side, side, interpolation="bilinear")(inputs)
+    return Model(inputs, base(preprocess_input(x), training=False))
+
+
 def build(a, steps):
     """The model and compile settings; (model, pixel scale) where the scale is what the 0-1
     inputs are multiplied by (VGG16 gets 0-255, as the source's cell 11 did). `steps` is the
     run's step count, for ResNet-9's one-cycle schedule."""
     import keras
+    if a.input_size is not None:
+        return feature_extractor(a), 255.0
     from keras import Input, Model
     from keras.layers import (Conv2D, Dense, Dropout, Flatten, GlobalAveragePooling2D,
                               MaxPooling2D)
@@ -203,7 +241,7 @@ def serve(net, model, x, y, header):
     forward = [tf.constant(x[i:i + BATCH_SIZE]) for i in range(0, len(x), BATCH_SIZE)]
 
     def epoch():
-        if model == "vgg16":
+        if model in ("vgg16", "mobilenetv2"):
             for batch in forward:
                 net.predict_on_batch(batch)
         else:

@@ -1,8 +1,8 @@
 /**
- * The Python references of `deno task bench --keras --torch`: the source's cells in Keras 3 on
- * TensorFlow CPU (keras_reference.py, beside this module) and the same MLP and CNN in PyTorch 2
- * (torch_reference.py), each in its own virtual environment (./python_env.ts), and optionally
- * Debian's python3-torch. They train on the same synthetic images as ours, written as a
+ * The Python references of `deno task bench --keras --torch`: the source's cells, ResNet-9 and
+ * MobileNetV2's feature extraction in Keras 3 on TensorFlow CPU (keras_reference.py, beside this
+ * module) and the same MLP and CNN in PyTorch 2 (torch_reference.py), each in its own virtual
+ * environment (./python_env.ts), and optionally Debian's python3-torch. They train on the same synthetic images as ours, written as a
  * cifar-100-binary folder ({@linkcode writeBenchData}).
  *
  * @module
@@ -13,7 +13,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { encodeRecords } from "../data/cifar_binary.ts";
 import { type Cifar100, IMAGE_BYTES, type Split } from "../data/dataset.ts";
-import { HYP } from "../train/hyp.ts";
+import { HYP, isBackbone } from "../train/hyp.ts";
 import { UserError } from "../util/errors.ts";
 import { TENSORFLOW_WHEEL } from "../engine/install/native.ts";
 import { run } from "../util/process.ts";
@@ -40,9 +40,18 @@ export interface Reference {
   python: string;
 }
 
-/** Whether a reference has `model`: torch_reference.py has no VGG16. */
+/** Whether a reference has `model`: torch_reference.py has neither VGG16 nor MobileNetV2. */
 export function referenceHas(reference: Reference, model: BenchModel): boolean {
-  return model !== "vgg16" || reference.id === "keras";
+  return !isBackbone(model) || reference.id === "keras";
+}
+
+/** A backbone's feature extraction in keras_reference.py: `--input-size`, `--alpha`, how many. */
+export interface ReferenceFeature {
+  inputSize: number;
+  /** MobileNetV2's width multiplier (VGG16 ignores it). */
+  alpha: number;
+  /** The first `count` images of the data folder (`--limit-train`). */
+  count: number;
 }
 
 /**
@@ -96,18 +105,23 @@ export interface ReferenceSession {
   close(): Promise<void>;
 }
 
-/** The script's arguments that pick the model: ResNet-9 takes HYP.resnet9 as JSON. */
-function modelArgs(model: BenchModel): string[] {
-  return model === "resnet9"
-    ? ["--model", model, "--resnet9", JSON.stringify(HYP.resnet9)]
-    : ["--model", model];
+/**
+ * The script's arguments that pick the model: ResNet-9 takes HYP.resnet9 as JSON; a backbone its
+ * input side, width and image count.
+ */
+function modelArgs(model: BenchModel, feature?: ReferenceFeature): string[] {
+  if (model === "resnet9") return ["--model", model, "--resnet9", JSON.stringify(HYP.resnet9)];
+  if (!feature) return ["--model", model];
+  const { inputSize, alpha, count } = feature;
+  return ["--model", model, "--input-size", `${inputSize}`, "--alpha", `${alpha}`]
+    .concat(["--limit-train", `${count}`]);
 }
 
 /**
  * Start `reference`'s script in `--serve` mode on the folder `data` (from
- * {@linkcode writeBenchData}): it builds and compiles `model` and loads the images once, then
- * times one epoch per {@linkcode ReferenceSession.epoch}, so that no pair pays Python's start-up
- * or the graph's building.
+ * {@linkcode writeBenchData}): it builds and compiles `model` (a backbone: as `feature` says) and
+ * loads the images once, then times one epoch per {@linkcode ReferenceSession.epoch}, so that no
+ * pair pays Python's start-up or the graph's building.
  *
  * @throws {UserError} when the script cannot start or stops early (its most telling line)
  */
@@ -115,10 +129,12 @@ export async function openReference(
   reference: Reference,
   model: BenchModel,
   data: string,
+  feature?: ReferenceFeature,
 ): Promise<ReferenceSession> {
   const script = REFERENCE_SCRIPTS[reference.id === "keras" ? "keras" : "torch"];
   const what = `${reference.name} (${script})`;
-  const child = spawn(reference.python, [script, "--serve", ...modelArgs(model), "--data", data], {
+  const args = [script, "--serve", ...modelArgs(model, feature), "--data", data];
+  const child = spawn(reference.python, args, {
     env: { ...Deno.env.toObject(), TF_CPP_MIN_LOG_LEVEL: "2", NO_COLOR: "1" },
     stdio: ["pipe", "pipe", "pipe"],
   });

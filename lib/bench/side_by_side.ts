@@ -4,24 +4,27 @@
  * alternate timed epochs, ours, theirs, ours, theirs ..., for `pairs` pairs. Each pair's ratio
  * (ours / theirs in images/s) compares neighbours in time, so a drift of the shared machine's
  * speed falls on both; the median, minimum and maximum of the ratios and a verdict on the
- * noise (./pairs.ts) are reported.
+ * noise (./pairs.ts) are reported. A backbone (VGG16, MobileNetV2) is timed once per input side,
+ * on fewer images than the others (its forward pass at 224 px is 100 times slower).
  *
  * @module
  */
-import type { Cifar100 } from "../data/dataset.ts";
+import { type Cifar100, IMAGE_BYTES } from "../data/dataset.ts";
 import { syntheticCifar100 } from "../data/synthetic.ts";
 import { initBackend, tf } from "../engine/backend.ts";
+import { HYP, isBackbone } from "../train/hyp.ts";
 import { permutation } from "../util/random.ts";
 import { type PairSummary, summarizePairs, turnOrder } from "./pairs.ts";
 import {
   openReference,
   type Reference,
+  type ReferenceFeature,
   referenceHas,
   references,
   type ReferenceSession,
   writeBenchData,
 } from "./reference.ts";
-import { type BenchModel, openOurs, type OursSession } from "./throughput.ts";
+import { type BenchModel, type FeatureSetting, openOurs, type OursSession } from "./throughput.ts";
 
 /** What {@linkcode sideBySide} measures. */
 export interface SideBySideOptions {
@@ -30,6 +33,12 @@ export interface SideBySideOptions {
   images: number;
   /** Timed pairs of epochs per model and reference, after a warm-up epoch of each side. */
   pairs: number;
+  /** The backbones' input sides, each timed on its own; default HYP[model].inputSize. */
+  sizes?: number[];
+  /** MobileNetV2's width multiplier. */
+  alpha: number;
+  /** Images per epoch of a backbone: the first of the epoch's order, at most `images`. */
+  featureImages: number;
   /** Our threads: this one plus threads-1 workers. */
   threads: number;
   /** Run the Keras reference. */
@@ -56,14 +65,30 @@ export type ModelFigures = { images_per_second: number[] } & {
   [reference: string]: ReferenceFigures | number[];
 };
 
-/** The JSON line of `deno task bench`: the setting, then one entry per model. */
+/**
+ * The JSON line of `deno task bench`: the setting, then one entry per model, a backbone's per
+ * input side (`mobilenetv2@96`).
+ */
 export type BenchResult = {
   backend: string;
   threads: number;
   images: number;
   data: "synthetic";
   pairs: number;
+  /** Images per epoch of the backbones, when any is timed. */
+  feature_images?: number;
+  /** MobileNetV2's width multiplier, when it is timed. */
+  alpha?: number;
 } & { [model: string]: ModelFigures | string | number };
+
+/** One entry of the JSON line: a model, and a backbone's input side, width and images. */
+interface BenchRun {
+  /** The entry's key: the model, or `model@side` for a backbone. */
+  key: string;
+  model: BenchModel;
+  /** A backbone's setting (every field given). */
+  feature?: Required<FeatureSetting>;
+}
 
 /** Benchmark `options.models` on the active engine and, as asked, beside Keras and PyTorch. */
 export async function sideBySide(options: SideBySideOptions): Promise<BenchResult> {
@@ -73,12 +98,14 @@ export async function sideBySide(options: SideBySideOptions): Promise<BenchResul
   const data = syntheticCifar100({ seed: 0, trainCount: images, testCount: 1 });
   // fit's shuffle of epoch 0 at seed 0 (lib/train/fit.ts): the references get the images in
   // this order and do not shuffle, so that both sides train on the same batches.
-  const dir = refs.length ? await writeBenchData(data, permutation(images, 0)) : "";
+  const order = permutation(images, 0);
+  const dir = refs.length ? await writeBenchData(data, order) : "";
   const result: BenchResult = { backend: backend.name, threads, images, data: "synthetic", pairs };
+  const runs = benchRuns(options, firstInOrder(data.train.images, order, options.featureImages));
+  if (runs.some((run) => run.feature)) result.feature_images = options.featureImages;
+  if (options.models.includes("mobilenetv2")) result.alpha = options.alpha;
   try {
-    for (const model of options.models) {
-      result[model] = await benchModel(model, refs, data, dir, options);
-    }
+    for (const run of runs) result[run.key] = await benchModel(run, refs, data, dir, options);
   } finally {
     if (dir) await Deno.remove(dir, { recursive: true });
   }
@@ -86,15 +113,44 @@ export async function sideBySide(options: SideBySideOptions): Promise<BenchResul
   return result;
 }
 
-/** One model: ours built once, then each reference's pairs against it. */
+/** The entries of the JSON line, in order: each model, a backbone once per input side. */
+function benchRuns(options: SideBySideOptions, featureImages: Uint8Array): BenchRun[] {
+  return options.models.flatMap((model): BenchRun[] => {
+    if (!isBackbone(model)) return [{ key: model, model }];
+    return (options.sizes ?? [HYP[model].inputSize]).map((inputSize) => ({
+      key: `${model}@${inputSize}`,
+      model,
+      feature: { inputSize, alpha: options.alpha, images: featureImages },
+    }));
+  });
+}
+
+/** The first `count` images of `images` (uint8 NHWC, 32 px) in `order`, as the scripts read them. */
+function firstInOrder(images: Uint8Array, order: Uint32Array, count: number): Uint8Array {
+  const picked = new Uint8Array(count * IMAGE_BYTES);
+  for (let i = 0; i < count; i++) {
+    picked.set(
+      images.subarray(order[i] * IMAGE_BYTES, (order[i] + 1) * IMAGE_BYTES),
+      i * IMAGE_BYTES,
+    );
+  }
+  return picked;
+}
+
+/** One entry: ours built once, then each reference's pairs against it. */
 async function benchModel(
-  model: BenchModel,
+  { key, model, feature }: BenchRun,
   refs: Reference[],
   data: Cifar100,
   dir: string,
   { threads, pairs, log }: SideBySideOptions,
 ): Promise<ModelFigures> {
-  const ours = await openOurs(model, data, threads);
+  const ours = await openOurs(model, data, threads, feature);
+  const theirFeature: ReferenceFeature | undefined = feature && {
+    inputSize: feature.inputSize,
+    alpha: feature.alpha,
+    count: feature.images.length / IMAGE_BYTES,
+  };
   const entry: ModelFigures = { images_per_second: [] };
   try {
     const present = refs.filter((ref) => referenceHas(ref, model));
@@ -102,12 +158,12 @@ async function benchModel(
       // No reference: a warm-up, then `pairs` timed epochs of ours alone.
       await ours.epoch();
       for (let i = 0; i < pairs; i++) entry.images_per_second.push(Math.round(await ours.epoch()));
-      log(`${model}: ${entry.images_per_second.join(", ")} images/s here`);
+      log(`${key}: ${entry.images_per_second.join(", ")} images/s here`);
     }
     for (const ref of present) {
-      const theirs = await openReference(ref, model, dir);
+      const theirs = await openReference(ref, model, dir, theirFeature);
       try {
-        const figures = await runPairs(model, ours, theirs, ref, pairs, log);
+        const figures = await runPairs(key, ours, theirs, ref, pairs, log);
         entry.images_per_second.push(...figures.ours);
         entry[ref.id] = figures;
       } finally {
@@ -122,7 +178,7 @@ async function benchModel(
 
 /** The turns of {@linkcode turnOrder}: both sides' warm-ups, then the timed pairs. */
 async function runPairs(
-  model: BenchModel,
+  key: string,
   ours: OursSession,
   theirs: ReferenceSession,
   ref: Reference,
@@ -137,13 +193,13 @@ async function runPairs(
     if (turn.side === "theirs") {
       const [o, t] = [rates.ours[turn.pair], rate];
       log(
-        `${model} pair ${turn.pair + 1}/${pairs}: ours ${o.toFixed(0)}, ${ref.name} ` +
+        `${key} pair ${turn.pair + 1}/${pairs}: ours ${o.toFixed(0)}, ${ref.name} ` +
           `${t.toFixed(0)} images/s, ratio ${(o / t).toFixed(2)}`,
       );
     }
   }
   const summary = summarizePairs(rates.ours, rates.theirs);
-  log(`${model} against ${ref.name}: ${summary.verdict}`);
+  log(`${key} against ${ref.name}: ${summary.verdict}`);
   return {
     name: ref.name,
     engine: theirs.header.engine,

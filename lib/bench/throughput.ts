@@ -1,9 +1,9 @@
 /**
  * Our side of `deno task bench`: a model built once and kept, whose epochs are timed on request
- * (images/s of a training epoch of the MLP, the CNN or ResNet-9, or of VGG16's frozen base's
- * forward pass at 32 px), on synthetic CIFAR-100 images (seed 0). Holding the model across
- * requests lets the paired benchmark (./side_by_side.ts) alternate with a reference process
- * without either side paying set-up inside a pair.
+ * (images/s of a training epoch of the MLP, the CNN or ResNet-9, or of VGG16's or MobileNetV2's
+ * frozen base's feature extraction at a given side), on synthetic CIFAR-100 images (seed 0).
+ * Holding the model across requests lets the paired benchmark (./side_by_side.ts) alternate with
+ * a reference process without either side paying set-up inside a pair.
  *
  * @module
  */
@@ -11,18 +11,28 @@ import type { Cifar100 } from "../data/dataset.ts";
 import { imageExamples } from "../data/examples.ts";
 import { initBackend, tf } from "../engine/backend.ts";
 import { decayedWeights } from "../models/resnet9.ts";
-import { buildVgg16Base, vgg16Input } from "../models/vgg16.ts";
+import { backbone } from "../models/backbone.ts";
 import { extractFeatures } from "../train/features.ts";
 import { fit, type FitOptions } from "../train/fit.ts";
-import { HYP } from "../train/hyp.ts";
+import { type BackboneName, HYP, isBackbone } from "../train/hyp.ts";
 import { makeOptimizer } from "../train/optimizer.ts";
 import { type GradientWorker, startWorkers } from "../train/parallel.ts";
 import { buildSmallModel, type SmallModel } from "../train/small_models.ts";
 
 /** What can be benchmarked. */
-export const BENCH_MODELS = ["mlp", "cnn", "vgg16", "resnet9"] as const;
+export const BENCH_MODELS = ["mlp", "cnn", "vgg16", "resnet9", "mobilenetv2"] as const;
 /** A benchmarked model. */
 export type BenchModel = typeof BENCH_MODELS[number];
+
+/** Which feature extraction a backbone (vgg16, mobilenetv2) times; see {@linkcode openOurs}. */
+export interface FeatureSetting {
+  /** The base's input side; default HYP[model].inputSize, the side training uses. */
+  inputSize?: number;
+  /** MobileNetV2's width multiplier; default HYP.mobilenetv2.alpha (VGG16 has none). */
+  alpha?: number;
+  /** uint8 `[N, 32, 32, 3]` images an epoch extracts; default all of `data.train`. */
+  images?: Uint8Array;
+}
 
 /** A model held for timing: each {@linkcode OursSession.epoch} is one pass over the images. */
 export interface OursSession {
@@ -36,27 +46,33 @@ export interface OursSession {
  * Build `model` once for timing on `data.train` (batch 128): the MLP, the CNN and ResNet-9
  * train as `deno task train` trains them (ResNet-9 with HYP.resnet9's optimizer, label
  * smoothing and weight decay, at its peak learning rate held constant and without augmentation,
- * as the references run it); VGG16 is the frozen base's forward pass (random weights, 32 px).
+ * as the references run it); VGG16 and MobileNetV2 are the frozen base's feature extraction as
+ * training runs it (random weights, seed 0): each 32-px image resized to the input side,
+ * preprocessed, through the base, averaged.
  *
  * @param threads this thread plus threads-1 workers (single-threaded engines)
+ * @param feature the input side, width and images of a backbone; ignored by the others
  */
 export async function openOurs(
   model: BenchModel,
   data: Cifar100,
   threads: number,
+  feature: FeatureSetting = {},
 ): Promise<OursSession> {
   const backend = await initBackend();
   const workerCount = threads - 1;
-  if (model === "vgg16") {
-    const base = buildVgg16Base(HYP.vgg16.inputSize, 0);
+  if (isBackbone(model)) {
+    const choice = {
+      name: model,
+      inputSize: feature.inputSize ?? HYP[model].inputSize,
+      alpha: model === "mobilenetv2" ? feature.alpha ?? HYP.mobilenetv2.alpha : 1,
+    };
+    const base = backbone(model).build(choice, 0);
     const workers = workerCount > 0
-      ? await startWorkers(workerCount, backend.name, {
-        model: "backbone",
-        choice: { name: "vgg16", inputSize: HYP.vgg16.inputSize, alpha: 1 },
-        seed: 0,
-      })
+      ? await startWorkers(workerCount, backend.name, { model: "backbone", choice, seed: 0 })
       : [];
-    return featureSession(base, data.train.images, workers);
+    const images = feature.images ?? data.train.images;
+    return featureSession(model, base, choice.inputSize, images, workers);
   }
   const workers = workerCount > 0
     ? await startWorkers(workerCount, backend.name, { model, seed: 0, numClasses: 100 })
@@ -101,13 +117,21 @@ function trainingSession(
   };
 }
 
-/** An {@linkcode OursSession} of VGG16's frozen base's forward pass over `images`. */
+/** An {@linkcode OursSession} of a frozen base's feature extraction over `images`. */
 function featureSession(
+  model: BackboneName,
   base: tf.LayersModel,
+  inputSize: number,
   images: Uint8Array,
   workers: GradientWorker[],
 ): OursSession {
-  const options = { inputSize: HYP.vgg16.inputSize, input: vgg16Input, workers, progress: false };
+  const options = {
+    inputSize,
+    input: backbone(model).input,
+    batchSize: HYP[model].featureBatchSize,
+    workers,
+    progress: false,
+  };
   return {
     async epoch() {
       const timed = await extractFeatures(base, images, options);

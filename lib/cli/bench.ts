@@ -12,19 +12,42 @@ import { parseCommandLine, positiveInt, runCommand, UserError } from "../util/er
 
 /** `deno task bench --help`. */
 export const USAGE =
-  `usage: deno task bench [--images N] [--models mlp,cnn,vgg16,resnet9] [--keras] [--torch]
-  [--workers N] [--pairs N] [--accuracy] [--epochs E]
+  `usage: deno task bench [--images N] [--models mlp,cnn,vgg16,resnet9,mobilenetv2] [--keras]
+  [--torch] [--workers N] [--pairs N] [--sizes S,...] [--alpha A] [--feature-images N]
+  [--accuracy] [--epochs E]
   --images N: synthetic training images per epoch, >= 512 (default 8192)
-  --models: the models to time, comma-separated (default mlp,cnn,vgg16,resnet9)
+  --models: the models to time, comma-separated (default mlp,cnn,vgg16,resnet9,mobilenetv2)
   --keras, --torch: also time the Python references (Keras; PyTorch) on the same images
   --workers N: our threads (default 1 on tensorflow, every core on the others)
   --pairs N: timed pairs of epochs (ours, theirs) per model after a warm-up of each (default 5)
+  --sizes S,...: input sides of vgg16 and mobilenetv2's feature extraction, each >= 32, one
+    entry per side (default each model's training side: 32 and 96)
+  --alpha A: mobilenetv2's width multiplier (default 1.0)
+  --feature-images N: images per epoch of vgg16 and mobilenetv2, <= --images (default 256)
   --accuracy: instead of timing, ResNet-9's test accuracy after --epochs on every side
     (synthetic images, 1,000 of them for the test)
   --epochs E: epochs of --accuracy (default 5)`;
 
 /** Test images of `--accuracy`. */
 const ACCURACY_TEST_IMAGES = 1000;
+/** Images per epoch of the backbones: VGG16 at 224 px extracts about 10 a second on 2 cores. */
+const FEATURE_IMAGES = "256";
+/** The smallest input side of VGG16 and MobileNetV2 (five stride-2 stages). */
+const MIN_SIDE = 32;
+
+/** `--sizes`: comma-separated whole numbers >= 32. */
+function parseSizes(value: string | undefined): number[] | undefined {
+  if (value === undefined) return undefined;
+  return value.split(",").map((side) => {
+    const n = Number(side);
+    if (side.trim() === "" || !Number.isInteger(n) || n < MIN_SIDE) {
+      throw new UserError(
+        `--sizes: '${side}' is not a whole number >= ${MIN_SIDE}; e.g. --sizes 96,160,224`,
+      );
+    }
+    return n;
+  });
+}
 
 /** Run the command line; returns the exit code. */
 export function main(args: string[]): Promise<number> {
@@ -39,6 +62,9 @@ export function main(args: string[]): Promise<number> {
         torch: { type: "boolean", default: false },
         workers: { type: "string" },
         pairs: { type: "string", default: "5" },
+        sizes: { type: "string" },
+        alpha: { type: "string", default: "1.0" },
+        "feature-images": { type: "string", default: FEATURE_IMAGES },
         accuracy: { type: "boolean", default: false },
         epochs: { type: "string", default: "5" },
       },
@@ -49,6 +75,11 @@ export function main(args: string[]): Promise<number> {
     }
     const pairs = positiveInt("--pairs", values.pairs)!;
     const epochs = positiveInt("--epochs", values.epochs)!;
+    const sizes = parseSizes(values.sizes);
+    const featureImages = positiveInt("--feature-images", values["feature-images"])!;
+    if (featureImages > images) {
+      throw new UserError(`--feature-images ${featureImages} is more than --images ${images}`);
+    }
     if (values.accuracy && values.models !== undefined && values.models !== "resnet9") {
       throw new UserError(`--accuracy measures resnet9 only; drop --models '${values.models}'`);
     }
@@ -59,6 +90,17 @@ export function main(args: string[]): Promise<number> {
       if (!BENCH_MODELS.includes(m)) {
         throw new UserError(`--models: unknown model '${m}'; use ${BENCH_MODELS.join(", ")}`);
       }
+    }
+    const { isBackbone } = await import("../train/hyp.ts");
+    if (sizes && !models.some(isBackbone)) {
+      throw new UserError(`--sizes applies to vgg16 and mobilenetv2: add one to --models`);
+    }
+    const { MOBILENET_V2_ALPHAS } = await import("../models/mobilenet_v2.ts");
+    const alpha = Number(values.alpha);
+    if (!MOBILENET_V2_ALPHAS.includes(alpha)) {
+      throw new UserError(
+        `--alpha: '${values.alpha}' is not one of ${MOBILENET_V2_ALPHAS.join(", ")}`,
+      );
     }
     const { initBackend } = await import("../engine/backend.ts");
     const { defaultWorkers } = await import("../train/parallel.ts");
@@ -76,7 +118,8 @@ export function main(args: string[]): Promise<number> {
       return 0;
     }
     const { sideBySide } = await import("../bench/side_by_side.ts");
-    console.log(JSON.stringify(await sideBySide({ models, images, pairs, ...sides })));
+    const run = { models, images, pairs, sizes, alpha, featureImages, ...sides };
+    console.log(JSON.stringify(await sideBySide(run)));
     return 0;
   });
 }
