@@ -9,7 +9,6 @@
  * @module
  */
 import type { tf } from "../engine/backend.ts";
-import type { BackboneName } from "../train/hyp.ts";
 import {
   buildMobileNetV2Base,
   MOBILENET_V2_LAST_CONV_LAYER,
@@ -25,6 +24,9 @@ import {
   VGG16_FEATURE_DIM,
   vgg16Input,
 } from "./vgg16.ts";
+
+/** The bases, by the name `--model` gives them (lib/train/hyp.ts lists them as models). */
+export type BackboneName = "vgg16" | "mobilenetv2";
 
 /** Which base, at which input side and (MobileNetV2) width: what its weights file depends on. */
 export interface BackboneChoice {

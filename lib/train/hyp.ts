@@ -11,6 +11,7 @@
  * @module
  */
 import type { AugmentOptions } from "../data/augment.ts";
+import type { BackboneName } from "../models/backbone.ts";
 
 /**
  * The models this project trains: the source's three, ResNet-9, a model of the fast CIFAR
@@ -21,9 +22,7 @@ export const MODELS = ["mlp", "cnn", "vgg16", "resnet9", "mobilenetv2"] as const
 export type ModelName = typeof MODELS[number];
 
 /** The models that are a head on a pretrained base (lib/models/backbone.ts). */
-const BACKBONES = ["vgg16", "mobilenetv2"] as const satisfies readonly ModelName[];
-/** One of {@linkcode BACKBONES}. */
-export type BackboneName = typeof BACKBONES[number];
+const BACKBONES = ["vgg16", "mobilenetv2"] as const satisfies readonly (ModelName & BackboneName)[];
 
 /** Whether a model is a head on a pretrained base rather than a model trained whole. */
 export function isBackbone(model: string): model is BackboneName {
