@@ -94,6 +94,21 @@ class KerasBatchNormalization extends BatchNormalization {
   }
 }
 
+type ReLUClass = new (args: Parameters<typeof tf.layers.reLU>[0]) => tf.layers.Layer;
+// As for batch normalisation: the factory's class, to subclass it.
+const ReLU = tf.layers.reLU({}).constructor as ReLUClass;
+
+/**
+ * Keras's `ReLU(6.0)`, computed as one `Relu6` op: tfjs's ReLU layer with a `maxValue` runs a
+ * ReLU and then a clip (three passes over the activation on tfjs-node, where TensorFlow's Relu6
+ * is one), for the same values. It serialises as tfjs's ReLU with `maxValue` 6.
+ */
+class ReLU6 extends ReLU {
+  override call(inputs: tf.Tensor | tf.Tensor[]) {
+    return tf.relu6(Array.isArray(inputs) ? inputs[0] : inputs);
+  }
+}
+
 /** Block 0 keeps its width (expansion 1, no expand convolution); the others expand six times. */
 const EXPANSION = 6;
 
@@ -319,7 +334,7 @@ export function buildMobileNetV2Base(opts: MobileNetV2Options): tf.LayersModel {
       name,
     });
   const norm = (name: string) => new KerasBatchNormalization({ ...BATCH_NORM, axis: -1, name });
-  const relu6 = (name: string) => tf.layers.reLU({ maxValue: 6, name });
+  const relu6 = (name: string) => new ReLU6({ maxValue: 6, name });
 
   let x = apply(conv(first, 3, 2, "Conv1"), input);
   x = apply(relu6("Conv1_relu"), apply(norm("bn_Conv1"), x));
