@@ -42,9 +42,20 @@ againstCpu("Sum over every axis but the last (a bias gradient), and other sums",
 });
 
 for (const pad of ["valid", "same"] as const) {
-  for (const activation of ["relu", "linear"] as const) {
+  for (const activation of ["relu", "relu6", "linear"] as const) {
+    againstCpu(`FusedDepthwiseConv2D, ${pad} padding, ${activation}, strides 1 and 2`, () => {
+      // Scaled so that relu6 clips at both ends.
+      const x = input([2, 9, 8, 4], 18).mul(4) as tf.Tensor4D;
+      const filter = input([3, 3, 4, 1], 19) as tf.Tensor4D;
+      const bias = input([4], 20);
+      const strides = [1, 2] as const;
+      return strides.map((s) =>
+        tf.fused.depthwiseConv2d({ x, filter, strides: s, pad, bias, activation })
+      )
+        .concat([tf.fused.depthwiseConv2d({ x, filter, strides: 1, pad, activation })]);
+    });
     againstCpu(`FusedConv2D, ${pad} padding, ${activation}, strides 1 and 2`, () => {
-      const x = input([2, 9, 8, 3], 4) as tf.Tensor4D;
+      const x = input([2, 9, 8, 3], 4).mul(4) as tf.Tensor4D;
       const filter = input([3, 2, 3, 5], 5) as tf.Tensor4D;
       const bias = input([5], 6);
       return [1, 2].map((strides) => tf.fused.conv2d({ x, filter, strides, pad, bias, activation }))

@@ -68,7 +68,9 @@ export async function openOurs(
       inputSize: feature.inputSize ?? HYP[model].inputSize,
       alpha: model === "mobilenetv2" ? feature.alpha ?? HYP.mobilenetv2.alpha : 1,
     };
-    const base = backbone(model).build(choice, 0);
+    const built = backbone(model).build(choice, 0);
+    const base = backbone(model).featureModel(built, choice);
+    if (base !== built) built.dispose();
     const workers = workerCount > 0
       ? await startWorkers(workerCount, backend.name, { model: "backbone", choice, seed: 0 })
       : [];

@@ -18,7 +18,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { floatType, nhwc, type NodeBackend, nodeBackend, runOp } from "./node_backend.ts";
+import {
+  floatType,
+  nhwc,
+  type NodeBackend,
+  nodeBackend,
+  type OpAttr,
+  runOp,
+} from "./node_backend.ts";
 import { loadNativeOps } from "./native_ops.ts";
 
 /**
@@ -54,7 +61,7 @@ export function fusedConvAvailable(): boolean {
       try {
         const one = tf.ones([1, 1, 1, 1]);
         const geometry: ConvGeometry = { strides: [1, 1], pad: "valid" };
-        const y = fusedConv(nodeBackend(), one, one, tf.ones([1]), geometry, true, true);
+        const y = fusedConv(nodeBackend(), one, one, tf.ones([1]), geometry, "relu", true);
         return y.dataSync()[0] === 2;
       } catch {
         return false;
@@ -64,10 +71,20 @@ export function fusedConvAvailable(): boolean {
   return fusedProbe;
 }
 
+/** The activations the fused kernels apply, by their tfjs names. */
+export type FusedActivation = "linear" | "relu" | "relu6";
+
+/** TensorFlow's op for each activation (none for linear). */
+const ACTIVATION_OPS: Record<FusedActivation, string | undefined> = {
+  linear: undefined,
+  relu: "Relu",
+  relu6: "Relu6",
+};
+
 /**
- * conv2d(x, filter) + bias, then ReLU when `relu`, as TensorFlow ops: one fused oneDNN kernel
- * where the binding allows it (`fused`), else Conv2D, BiasAdd and Relu. NHWC, float32, no
- * dilation. The fused ReLU gives -0 where the sum is negative (Relu gives +0); they compare
+ * conv2d(x, filter) + bias, then the activation, as TensorFlow ops: one fused oneDNN kernel
+ * where the binding allows it (`fused`), else Conv2D, BiasAdd and the activation. NHWC, float32,
+ * no dilation. The fused ReLU gives -0 where the sum is negative (Relu gives +0); they compare
  * equal, and Keras's graph runs the same kernel.
  */
 export function fusedConv(
@@ -76,7 +93,7 @@ export function fusedConv(
   filter: tf.TensorInfo,
   bias: tf.TensorInfo | undefined,
   geometry: ConvGeometry,
-  relu: boolean,
+  activation: FusedActivation,
   fused = fusedConvAvailable(),
 ): tf.Tensor {
   const [sh, sw] = geometry.strides;
@@ -93,19 +110,77 @@ export function fusedConv(
     ints("dilations", [1, 1, 1, 1]),
     { name: "use_cudnn_on_gpu", type: b.binding.TF_ATTR_BOOL, value: true },
   ];
-  const ops = [...(bias ? ["BiasAdd"] : []), ...(relu ? ["Relu"] : [])];
-  if (!fused || ops.length === 0) {
-    const y = runOp(b, "Conv2D", [x, filter], conv);
-    const biased = bias ? runOp(b, "BiasAdd", [y, bias], [floatType(b), nhwc(b)], [y]) : y;
-    return relu ? runOp(b, "Relu", [biased], undefined, [biased]) : biased;
+  const act = ACTIVATION_OPS[activation];
+  if (!fused || (!bias && !act)) {
+    return biasAndActivation(b, runOp(b, "Conv2D", [x, filter], conv), bias, act);
   }
-  // A ReLU without bias still needs one (zero) argument: TensorFlow fuses BiasAdd first.
-  const args = bias ?? tf.zeros([filter.shape[3]]);
-  return runOp(b, FUSED_OP, [x, filter, args], [
+  return fusedCall(b, FUSED_OP, [x, filter], filter.shape[3], bias, act, [
     ...conv,
     { name: "TArgs", type: b.binding.TF_ATTR_TYPE, value: [b.binding.TF_FLOAT] },
+  ]);
+}
+
+/**
+ * depthwiseConv2d(x, filter) + bias, then the activation: oneDNN's fused depthwise kernel where
+ * the binding allows it, else DepthwiseConv2dNative, BiasAdd and the activation. NHWC, float32,
+ * no dilation, channel multiplier any.
+ */
+export function fusedDepthwiseConv(
+  b: NodeBackend,
+  x: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  bias: tf.TensorInfo | undefined,
+  geometry: ConvGeometry,
+  activation: FusedActivation,
+  fused = fusedConvAvailable(),
+): tf.Tensor {
+  const [sh, sw] = geometry.strides;
+  const attrs = [
+    floatType(b),
+    { name: "strides", type: b.binding.TF_ATTR_INT, value: [1, sh, sw, 1] },
+    { name: "padding", type: b.binding.TF_ATTR_STRING, value: geometry.pad.toUpperCase() },
+    nhwc(b),
+    { name: "dilations", type: b.binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
+  ];
+  const act = ACTIVATION_OPS[activation];
+  if (!fused || (!bias && !act)) {
+    const y = runOp(b, "DepthwiseConv2dNative", [x, filter], attrs);
+    return biasAndActivation(b, y, bias, act);
+  }
+  const channels = filter.shape[2] * filter.shape[3];
+  return fusedCall(b, FUSED_DEPTHWISE_OP, [x, filter], channels, bias, act, attrs);
+}
+
+/** The depthwise counterpart of {@linkcode FUSED_OP}. */
+const FUSED_DEPTHWISE_OP = "_MklNativeFusedDepthwiseConv2dNative";
+
+/** `y` + bias, then the activation op, as separate TensorFlow ops. */
+function biasAndActivation(
+  b: NodeBackend,
+  y: tf.Tensor,
+  bias: tf.TensorInfo | undefined,
+  act: string | undefined,
+): tf.Tensor {
+  const biased = bias ? runOp(b, "BiasAdd", [y, bias], [floatType(b), nhwc(b)], [y]) : y;
+  return act ? runOp(b, act, [biased], undefined, [biased]) : biased;
+}
+
+/** One of oneDNN's fused convolutions, with BiasAdd (and the activation) as post-ops. */
+function fusedCall(
+  b: NodeBackend,
+  op: string,
+  inputs: tf.TensorInfo[],
+  channels: number,
+  bias: tf.TensorInfo | undefined,
+  act: string | undefined,
+  attrs: OpAttr[],
+): tf.Tensor {
+  // An activation without bias still needs one (zero) argument: TensorFlow fuses BiasAdd first.
+  const args = bias ?? tf.zeros([channels]);
+  return runOp(b, op, [...inputs, args], [
+    ...attrs,
     { name: "num_args", type: b.binding.TF_ATTR_INT, value: 1 },
-    { name: "fused_ops", type: b.binding.TF_ATTR_STRING, value: bias ? ops : ["BiasAdd", "Relu"] },
+    { name: "fused_ops", type: b.binding.TF_ATTR_STRING, value: ["BiasAdd", ...act ? [act] : []] },
     // The kernel label that TensorFlow's oneDNN graph pass gives the op it creates.
     { name: "_kernel", type: b.binding.TF_ATTR_STRING, value: "MklNameChangeOp" },
   ], bias ? [] : [args as tf.Tensor]);
@@ -160,7 +235,7 @@ export function registerConv2dBiasRelu(): void {
     kernelName: CONV2D_BIAS_RELU,
     backendName: BACKEND,
     kernelFunc: (({ inputs: { x, filter, bias }, backend, attrs }: KernelArgs) =>
-      fusedConv(backend, x, filter, bias, attrs, true)) as unknown as tf.KernelFunc,
+      fusedConv(backend, x, filter, bias, attrs, "relu")) as unknown as tf.KernelFunc,
   });
   tf.registerGradient({
     kernelName: CONV2D_BIAS_RELU,

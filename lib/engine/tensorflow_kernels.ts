@@ -11,10 +11,10 @@
  *   it from IsNan, Greater, OnesLike, Fill, Select and Select again; Relu(Sign(x)) gives the
  *   same values in two ops.
  * - Sum over every axis but the last (a bias gradient): BiasAddGrad, one kernel.
- * - FusedConv2D (conv + bias + activation, in inference): tfjs-node dispatches conv, a
- *   broadcasting Add and the activation as separate tfjs kernels; here it is TensorFlow's fused
- *   oneDNN kernel (lib/engine/conv_bias_relu.ts, which also has the trainable version), or
- *   Conv2D, BiasAdd and Relu where the binding cannot call it.
+ * - FusedConv2D and FusedDepthwiseConv2D (conv + bias + relu or relu6, in inference): tfjs-node
+ *   dispatches conv, a broadcasting Add and the activation as separate tfjs kernels; here each is
+ *   TensorFlow's fused oneDNN kernel (lib/engine/conv_bias_relu.ts, which also has the trainable
+ *   version), or the conv, BiasAdd and the activation where the binding cannot call it.
  * - _FusedMatMul (dense + bias + activation): MatMul, BiasAdd and Relu executed directly.
  * - ReLU's gradient (the Relu kernel's registered gradient): tfjs's is dy x Cast(Step(x)), four
  *   TensorFlow ops and four passes over the activation; here TensorFlow's `ReluGrad`, one. The
@@ -31,7 +31,12 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { floatType, nhwc, type NodeBackend, nodeBackend, runOp } from "./node_backend.ts";
-import { fusedConv, registerConv2dBiasRelu } from "./conv_bias_relu.ts";
+import {
+  type FusedActivation,
+  fusedConv,
+  fusedDepthwiseConv,
+  registerConv2dBiasRelu,
+} from "./conv_bias_relu.ts";
 import { loadNativeOps } from "./native_ops.ts";
 import { maxPoolGradFromWorkspace, maxPoolWithWorkspace } from "./max_pool.ts";
 
@@ -53,6 +58,7 @@ export function registerTensorflowKernels(): void {
   replaceKernel("Step", step);
   replaceKernel("Sum", sum);
   replaceKernel("FusedConv2D", fusedConv2D);
+  replaceKernel("FusedDepthwiseConv2D", fusedDepthwiseConv2D);
   replaceKernel("_FusedMatMul", fusedMatMul);
   if (loadNativeOps()) replaceKernel("MaxPoolGrad", maxPoolGrad);
   replaceKernel("MaxPool", maxPoolWithWorkspace);
@@ -121,10 +127,12 @@ function biasActivation(b: NodeBackend, pre: tf.Tensor, bias?: tf.TensorInfo, re
   return relu ? runOp(b, "Relu", [biased], undefined, [biased]) : biased;
 }
 
-/** Activations handled here; others (and prelu weights) go to tfjs-node's kernel. */
-function simpleActivation(attrs: Record<string, unknown>): boolean {
-  return attrs.activation === "relu" || attrs.activation === "linear" ||
-    attrs.activation == null;
+/** The activation, when it is one handled here; others (and prelu) go to tfjs-node's kernel. */
+function simpleActivation(attrs: Record<string, unknown>): FusedActivation | undefined {
+  const activation = attrs.activation ?? "linear";
+  return activation === "relu" || activation === "relu6" || activation === "linear"
+    ? activation
+    : undefined;
 }
 
 /** One fused kernel (or Conv2D + BiasAdd + Relu), when the convolution is NHWC without dilation. */
@@ -135,23 +143,41 @@ function fusedConv2D(original: KernelFunc): KernelFunc {
     const dilations = attrs.dilations as number | [number, number] | undefined;
     const plain = dilations === undefined || dilations === 1 ||
       (Array.isArray(dilations) && dilations.every((d) => d === 1));
+    const activation = simpleActivation(attrs);
     if (
       x!.dtype !== "float32" || attrs.dataFormat !== "NHWC" || !plain || preluActivationWeights ||
-      !simpleActivation(attrs) || (attrs.pad !== "valid" && attrs.pad !== "same")
+      !activation || (attrs.pad !== "valid" && attrs.pad !== "same")
     ) {
       return original(args);
     }
-    const strides: [number, number] = typeof attrs.strides === "number"
-      ? [attrs.strides, attrs.strides]
-      : attrs.strides as [number, number];
-    return fusedConv(
-      args.backend,
-      x!,
-      filter!,
-      bias,
-      { strides, pad: attrs.pad },
-      attrs.activation === "relu",
-    );
+    return fusedConv(args.backend, x!, filter!, bias, geometry(attrs), activation);
+  };
+}
+
+/** The strides and padding of a convolution kernel's attributes. */
+function geometry(attrs: Record<string, unknown>) {
+  const strides: [number, number] = typeof attrs.strides === "number"
+    ? [attrs.strides, attrs.strides]
+    : attrs.strides as [number, number];
+  return { strides, pad: attrs.pad as "valid" | "same" };
+}
+
+/** oneDNN's fused depthwise convolution (or its three ops), NHWC without dilation. */
+function fusedDepthwiseConv2D(original: KernelFunc): KernelFunc {
+  return (args) => {
+    const { x, filter, bias, preluActivationWeights } = args.inputs;
+    const attrs = args.attrs;
+    const dilations = attrs.dilations as number | [number, number] | undefined;
+    const plain = dilations === undefined || dilations === 1 ||
+      (Array.isArray(dilations) && dilations.every((d) => d === 1));
+    const activation = simpleActivation(attrs);
+    if (
+      x!.dtype !== "float32" || attrs.dataFormat !== "NHWC" || !plain || preluActivationWeights ||
+      !activation || (attrs.pad !== "valid" && attrs.pad !== "same")
+    ) {
+      return original(args);
+    }
+    return fusedDepthwiseConv(args.backend, x!, filter!, bias, geometry(attrs), activation);
   };
 }
 
@@ -166,7 +192,8 @@ function fusedMatMul(original: KernelFunc): KernelFunc {
     const rank = a!.shape.length;
     if (
       (rank !== 2 && rank !== 3) || w!.shape.length !== rank || a!.dtype !== "float32" ||
-      (bias && bias.shape.length !== 1) || preluActivationWeights || !simpleActivation(attrs)
+      (bias && bias.shape.length !== 1) || preluActivationWeights ||
+      !["relu", "linear"].includes(simpleActivation(attrs) ?? "")
     ) {
       return original(args);
     }

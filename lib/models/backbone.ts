@@ -11,6 +11,7 @@
 import type { tf } from "../engine/backend.ts";
 import {
   buildMobileNetV2Base,
+  foldMobileNetV2,
   MOBILENET_V2_LAST_CONV_LAYER,
   mobilenetV2FeatureDim,
   mobilenetV2Input,
@@ -41,6 +42,11 @@ export interface BackboneChoice {
 interface Backbone {
   /** The base with random weights (seeded), its output the last convolution block's, unpooled. */
   build(choice: BackboneChoice, seed: number): tf.LayersModel;
+  /**
+   * The model that feature extraction runs for a frozen `base` with its weights: the base itself,
+   * or (MobileNetV2) its twin with the batch normalisations folded in (a new model, to dispose).
+   */
+  featureModel(base: tf.LayersModel, choice: BackboneChoice): tf.LayersModel;
   /** Length of a pooled feature vector. */
   featureDim(choice: BackboneChoice): number;
   /** Pixels 0..255 resized to the input side and preprocessed as Keras's `preprocess_input`. */
@@ -56,6 +62,7 @@ interface Backbone {
 const BASES: Record<BackboneName, Backbone> = {
   vgg16: {
     build: ({ inputSize }, seed) => buildVgg16Base(inputSize, seed),
+    featureModel: (base) => base,
     featureDim: () => VGG16_FEATURE_DIM,
     input: vgg16Input,
     setFineTunable,
@@ -64,6 +71,7 @@ const BASES: Record<BackboneName, Backbone> = {
   },
   mobilenetv2: {
     build: ({ inputSize, alpha }, seed) => buildMobileNetV2Base({ alpha, inputSize, seed }),
+    featureModel: (base, { alpha, inputSize }) => foldMobileNetV2(base, { alpha, inputSize }),
     featureDim: ({ alpha }) => mobilenetV2FeatureDim(alpha),
     input: mobilenetV2Input,
     setFineTunable: (base, trainable) => setMobileNetV2FineTunable(base, trainable),

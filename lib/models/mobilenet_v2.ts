@@ -109,6 +109,101 @@ class ReLU6 extends ReLU {
   }
 }
 
+type Conv2DClass = new (args: Parameters<typeof tf.layers.conv2d>[0]) => tf.layers.Layer;
+type DepthwiseClass = new (
+  args: Parameters<typeof tf.layers.depthwiseConv2d>[0],
+) => tf.layers.Layer;
+const Conv2D = tf.layers.conv2d({ filters: 1, kernelSize: 1 }).constructor as Conv2DClass;
+const DepthwiseConv2D = tf.layers.depthwiseConv2d({ kernelSize: 1 })
+  .constructor as DepthwiseClass;
+
+/** The fields of tfjs's convolution layers that a folded call reads. */
+interface ConvFields {
+  kernel: tf.LayerVariable;
+  depthwiseKernel: tf.LayerVariable;
+  bias: tf.LayerVariable;
+  strides: [number, number];
+  padding: "same" | "valid";
+}
+
+/**
+ * A convolution with its bias and activation in one fused op (`tf.fused.conv2d`, on tfjs-node
+ * oneDNN's fused kernel): tfjs's Conv2D layer fuses ReLU but applies ReLU6 as a separate pass.
+ */
+class FoldedConv2D extends Conv2D {
+  constructor(args: Parameters<typeof tf.layers.conv2d>[0], readonly fused: "relu6" | "linear") {
+    super(args);
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[]) {
+    const layer = this as unknown as ConvFields;
+    return tf.fused.conv2d({
+      x: (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D,
+      filter: layer.kernel.read() as tf.Tensor4D,
+      bias: layer.bias.read(),
+      strides: layer.strides,
+      pad: layer.padding,
+      activation: this.fused,
+    });
+  }
+}
+
+/** {@linkcode FoldedConv2D}'s depthwise counterpart (`tf.fused.depthwiseConv2d`). */
+class FoldedDepthwiseConv2D extends DepthwiseConv2D {
+  constructor(
+    args: Parameters<typeof tf.layers.depthwiseConv2d>[0],
+    readonly fused: "relu6" | "linear",
+  ) {
+    super(args);
+  }
+  override call(inputs: tf.Tensor | tf.Tensor[]) {
+    const layer = this as unknown as ConvFields;
+    return tf.fused.depthwiseConv2d({
+      x: (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D,
+      filter: layer.depthwiseKernel.read() as tf.Tensor4D,
+      bias: layer.bias.read(),
+      strides: layer.strides,
+      pad: layer.padding,
+      activation: this.fused,
+    });
+  }
+}
+
+/**
+ * A frozen base's inference twin: each batch normalisation folded into the convolution before
+ * it (kernel times `gamma / sqrt(variance + epsilon)` per output channel, bias `beta - mean` times
+ * the same), with the ReLU6 fused, so that feature extraction runs one kernel per convolution
+ * where the base runs five ops. Its features differ from the base's (and Keras's) by rounding
+ * only, within 1e-4 of their scale (tests/mobilenet_v2_test.ts). The twin has weights of its
+ * own: build it again after the base's change.
+ *
+ * @param base a model from {@linkcode buildMobileNetV2Base}, without pooling
+ * @param alpha and `inputSize`: the base's
+ */
+export function foldMobileNetV2(
+  base: tf.LayersModel,
+  opts: Pick<MobileNetV2Options, "alpha" | "inputSize">,
+): tf.LayersModel {
+  const folded = buildMobileNetV2Base({ ...opts, seed: 0, fold: true });
+  tf.tidy(() => {
+    for (const layer of folded.layers) {
+      if (!(layer instanceof FoldedConv2D || layer instanceof FoldedDepthwiseConv2D)) continue;
+      const [kernel] = base.getLayer(layer.name).getWeights();
+      const bn = base.getLayer(batchNormOf(layer.name)) as unknown as BatchNormalizationFields;
+      const inv = tf.mul(tf.rsqrt(tf.add(bn.movingVariance.read(), bn.epsilon)), bn.gamma.read());
+      const shift = tf.sub(bn.beta.read(), tf.mul(bn.movingMean.read(), inv));
+      // A depthwise kernel [h, w, channels, 1] scales along its channels, a kernel along its last.
+      const scale = layer instanceof FoldedDepthwiseConv2D ? inv.reshape([1, 1, -1, 1]) : inv;
+      layer.setWeights([tf.mul(kernel, scale), shift]);
+    }
+  });
+  return folded;
+}
+
+/** The batch normalisation after convolution `conv`, as Keras names it. */
+function batchNormOf(conv: string): string {
+  return conv === "Conv1" ? "bn_Conv1" : conv === "Conv_1" ? "Conv_1_bn" : `${conv}_BN`;
+}
+
 /** Block 0 keeps its width (expansion 1, no expand convolution); the others expand six times. */
 const EXPANSION = 6;
 
@@ -295,6 +390,11 @@ export interface MobileNetV2Options {
    * the output is `out_relu`'s `[N, h, w, features]`.
    */
   pooling?: "avg";
+  /**
+   * Each convolution, its batch normalisation and ReLU6 as one layer with a bias, for
+   * {@linkcode foldMobileNetV2}: what a frozen base computes, in a third of the passes.
+   */
+  fold?: boolean;
 }
 
 /**
@@ -321,28 +421,17 @@ export function buildMobileNetV2Base(opts: MobileNetV2Options): tf.LayersModel {
   const { first, blocks, last } = plan(alpha);
   const seeds = new SeedSequence(opts.seed);
   const input = tf.input({ shape: [inputSize, inputSize, 3], name: "input_layer" });
-  const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) =>
-    layer.apply(x) as tf.SymbolicTensor;
-  const conv = (filters: number, kernelSize: number, strides: number, name: string) =>
-    tf.layers.conv2d({
-      filters,
-      kernelSize,
-      strides,
-      padding: "same",
-      useBias: false,
-      kernelInitializer: glorot(seeds),
-      name,
-    });
-  const norm = (name: string) => new KerasBatchNormalization({ ...BATCH_NORM, axis: -1, name });
-  const relu6 = (name: string) => new ReLU6({ maxValue: 6, name });
-
-  let x = apply(conv(first, 3, 2, "Conv1"), input);
-  x = apply(relu6("Conv1_relu"), apply(norm("bn_Conv1"), x));
-  for (const block of blocks) {
-    x = invertedResidual(x, block, { apply, conv, norm, relu6, seeds });
-  }
-  x = apply(norm("Conv_1_bn"), apply(conv(last, 1, 1, "Conv_1"), x));
-  x = apply(relu6(MOBILENET_V2_LAST_CONV_LAYER), x);
+  const kit = layerKit(seeds, !!opts.fold);
+  const apply = kit.apply;
+  let x = kit.unit(input, { conv: "Conv1", bn: "bn_Conv1", relu: "Conv1_relu" }, first, 3, 2);
+  for (const block of blocks) x = invertedResidual(x, block, kit);
+  x = kit.unit(
+    x,
+    { conv: "Conv_1", bn: "Conv_1_bn", relu: MOBILENET_V2_LAST_CONV_LAYER },
+    last,
+    1,
+    1,
+  );
   if (opts.pooling === "avg") {
     x = apply(tf.layers.globalAveragePooling2d({ name: "global_average_pooling2d" }), x);
   }
@@ -366,46 +455,82 @@ function checkOptions(alpha: number, inputSize: number): void {
   }
 }
 
-/** The layer factories one base shares across its blocks (one seed sequence, one BN setting). */
+/** A convolution, the batch normalisation after it and, where Keras has one, its ReLU6. */
+interface UnitNames {
+  conv: string;
+  bn: string;
+  relu?: string;
+}
+
+/** How one base builds its layers (one seed sequence; folded or as Keras has them). */
 interface LayerKit {
   apply: (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) => tf.SymbolicTensor;
-  conv: (filters: number, kernelSize: number, strides: number, name: string) => tf.layers.Layer;
-  norm: (name: string) => tf.layers.Layer;
-  relu6: (name: string) => tf.layers.Layer;
-  seeds: SeedSequence;
+  /**
+   * A convolution unit: `filters` > 0 a convolution of that many filters, 0 a 3x3 depthwise one
+   * ("same" padding at stride 1, "valid" at 2 after `_pad`). Folded, it is one layer named as
+   * the convolution, with a bias and the ReLU6 fused in.
+   */
+  unit(
+    x: tf.SymbolicTensor,
+    names: UnitNames,
+    filters: number,
+    kernelSize: number,
+    strides: number,
+  ): tf.SymbolicTensor;
+}
+
+function layerKit(seeds: SeedSequence, fold: boolean): LayerKit {
+  const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) =>
+    layer.apply(x) as tf.SymbolicTensor;
+  return {
+    apply,
+    unit(x, names, filters, kernelSize, strides) {
+      const common = {
+        kernelSize,
+        strides,
+        padding: filters === 0 && strides === 2 ? "valid" as const : "same" as const,
+        useBias: fold,
+        name: names.conv,
+      };
+      const initializer = glorot(seeds);
+      if (fold) {
+        const activation = names.relu ? "relu6" : "linear";
+        const layer = filters === 0
+          ? new FoldedDepthwiseConv2D({ ...common, depthwiseInitializer: initializer }, activation)
+          : new FoldedConv2D({ ...common, filters, kernelInitializer: initializer }, activation);
+        return apply(layer, x);
+      }
+      const conv = filters === 0
+        ? tf.layers.depthwiseConv2d({ ...common, depthwiseInitializer: initializer })
+        : tf.layers.conv2d({ ...common, filters, kernelInitializer: initializer });
+      x = apply(
+        new KerasBatchNormalization({ ...BATCH_NORM, axis: -1, name: names.bn }),
+        apply(conv, x),
+      );
+      return names.relu ? apply(new ReLU6({ maxValue: 6, name: names.relu }), x) : x;
+    },
+  };
 }
 
 /** Keras's `_inverted_res_block`: expand (1x1), depthwise 3x3, project (1x1, linear), add. */
 function invertedResidual(
   input: tf.SymbolicTensor,
   block: BlockPlan,
-  { apply, conv, norm, relu6, seeds }: LayerKit,
+  { apply, unit }: LayerKit,
 ): tf.SymbolicTensor {
   const { prefix, stride } = block;
+  const names = (part: string, relu = true) => ({
+    conv: `${prefix}${part}`,
+    bn: `${prefix}${part}_BN`,
+    relu: relu ? `${prefix}${part}_relu` : undefined,
+  });
   let x = input;
-  if (prefix !== "expanded_conv_") {
-    x = apply(conv(block.expanded, 1, 1, `${prefix}expand`), x);
-    x = apply(relu6(`${prefix}expand_relu`), apply(norm(`${prefix}expand_BN`), x));
-  }
+  if (prefix !== "expanded_conv_") x = unit(x, names("expand"), block.expanded, 1, 1);
   if (stride === 2) {
     x = apply(tf.layers.zeroPadding2d({ padding: correctPad(x), name: `${prefix}pad` }), x);
   }
-  x = apply(
-    tf.layers.depthwiseConv2d({
-      kernelSize: 3,
-      strides: stride,
-      padding: stride === 1 ? "same" : "valid",
-      useBias: false,
-      depthwiseInitializer: glorot(seeds),
-      name: `${prefix}depthwise`,
-    }),
-    x,
-  );
-  x = apply(relu6(`${prefix}depthwise_relu`), apply(norm(`${prefix}depthwise_BN`), x));
-  x = apply(
-    norm(`${prefix}project_BN`),
-    apply(conv(block.outChannels, 1, 1, `${prefix}project`), x),
-  );
+  x = unit(x, names("depthwise"), 0, 3, stride);
+  x = unit(x, names("project", false), block.outChannels, 1, 1);
   return block.residual ? apply(tf.layers.add({ name: `${prefix}add` }), [input, x]) : x;
 }
 

@@ -25,9 +25,12 @@ let input: ((pixels: tf.Tensor4D, inputSize: number) => tf.Tensor4D) | undefined
 
 async function build(recipe: ReplicaRecipe): Promise<void> {
   if (recipe.model === "backbone") {
-    model = backbone(recipe.choice.name).build(recipe.choice, recipe.seed);
-    input = backbone(recipe.choice.name).input;
-    if (recipe.weightsPath) await loadBackboneWeights(recipe.choice, model, recipe.weightsPath);
+    const parts = backbone(recipe.choice.name);
+    const base = parts.build(recipe.choice, recipe.seed);
+    input = parts.input;
+    if (recipe.weightsPath) await loadBackboneWeights(recipe.choice, base, recipe.weightsPath);
+    model = parts.featureModel(base, recipe.choice);
+    if (model !== base) base.dispose();
     return;
   }
   // Another seed than the main thread's, so the replica's dropout masks are its own.
