@@ -83,6 +83,10 @@ Deno.test("mobilenetv2: fine-tuning moves the top blocks only, batch norm keeps 
       cacheDir,
       out: null,
     };
+    if (backend.name === "wasm") {
+      assert.throws(() => resolveRun(config, engine), /--fine-tune .* needs the native engine/);
+      return;
+    }
     const tuned = await trainTransfer(
       resolveRun(config, engine),
       weights,

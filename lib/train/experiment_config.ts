@@ -209,6 +209,13 @@ export function resolveRun(
   engine: { backend: string; threads: number },
 ): Run {
   validateConfig(config);
+  if (config.model === "mobilenetv2" && config.fineTune && engine.backend === "wasm") {
+    // tfjs's WebAssembly backend has no gradient kernels for depthwise convolutions.
+    throw new UserError(
+      "--fine-tune of --model mobilenetv2 needs the native engine (the WebAssembly engine has " +
+        "no depthwise convolution gradients): run deno task setup, or leave --fine-tune out",
+    );
+  }
   const hyp = HYP[config.model];
   const recipe = runRecipe(config);
   const optimizer = { ...hyp.optimizer, learningRate: recipe.learningRate };
