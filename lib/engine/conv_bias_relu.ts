@@ -96,18 +96,8 @@ export function fusedConv(
   activation: FusedActivation,
   fused = fusedConvAvailable(),
 ): tf.Tensor {
-  const [sh, sw] = geometry.strides;
-  const ints = (name: string, value: number[]) => ({
-    name,
-    type: b.binding.TF_ATTR_INT,
-    value,
-  });
   const conv = [
-    floatType(b),
-    ints("strides", [1, sh, sw, 1]),
-    { name: "padding", type: b.binding.TF_ATTR_STRING, value: geometry.pad.toUpperCase() },
-    nhwc(b),
-    ints("dilations", [1, 1, 1, 1]),
+    ...convAttrs(b, geometry),
     { name: "use_cudnn_on_gpu", type: b.binding.TF_ATTR_BOOL, value: true },
   ];
   const act = ACTIVATION_OPS[activation];
@@ -134,14 +124,7 @@ export function fusedDepthwiseConv(
   activation: FusedActivation,
   fused = fusedConvAvailable(),
 ): tf.Tensor {
-  const [sh, sw] = geometry.strides;
-  const attrs = [
-    floatType(b),
-    { name: "strides", type: b.binding.TF_ATTR_INT, value: [1, sh, sw, 1] },
-    { name: "padding", type: b.binding.TF_ATTR_STRING, value: geometry.pad.toUpperCase() },
-    nhwc(b),
-    { name: "dilations", type: b.binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
-  ];
+  const attrs = convAttrs(b, geometry);
   const act = ACTIVATION_OPS[activation];
   if (!fused || (!bias && !act)) {
     const y = runOp(b, "DepthwiseConv2dNative", [x, filter], attrs);
@@ -149,6 +132,18 @@ export function fusedDepthwiseConv(
   }
   const channels = filter.shape[2] * filter.shape[3];
   return fusedCall(b, FUSED_DEPTHWISE_OP, [x, filter], channels, bias, act, attrs);
+}
+
+/** A convolution's type, strides, padding, layout and (no) dilation, as TensorFlow's attributes. */
+function convAttrs(b: NodeBackend, geometry: ConvGeometry): OpAttr[] {
+  const [sh, sw] = geometry.strides;
+  return [
+    floatType(b),
+    { name: "strides", type: b.binding.TF_ATTR_INT, value: [1, sh, sw, 1] },
+    { name: "padding", type: b.binding.TF_ATTR_STRING, value: geometry.pad.toUpperCase() },
+    nhwc(b),
+    { name: "dilations", type: b.binding.TF_ATTR_INT, value: [1, 1, 1, 1] },
+  ];
 }
 
 /** The depthwise counterpart of {@linkcode FUSED_OP}. */

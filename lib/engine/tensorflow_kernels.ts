@@ -57,8 +57,8 @@ export function registerTensorflowKernels(): void {
   registered = true;
   replaceKernel("Step", step);
   replaceKernel("Sum", sum);
-  replaceKernel("FusedConv2D", fusedConv2D);
-  replaceKernel("FusedDepthwiseConv2D", fusedDepthwiseConv2D);
+  replaceKernel("FusedConv2D", fusedConvolution(fusedConv));
+  replaceKernel("FusedDepthwiseConv2D", fusedConvolution(fusedDepthwiseConv));
   replaceKernel("_FusedMatMul", fusedMatMul);
   if (loadNativeOps()) replaceKernel("MaxPoolGrad", maxPoolGrad);
   replaceKernel("MaxPool", maxPoolWithWorkspace);
@@ -135,9 +135,13 @@ function simpleActivation(attrs: Record<string, unknown>): FusedActivation | und
     : undefined;
 }
 
-/** One fused kernel (or Conv2D + BiasAdd + Relu), when the convolution is NHWC without dilation. */
-function fusedConv2D(original: KernelFunc): KernelFunc {
-  return (args) => {
+/**
+ * A fused convolution kernel as `run` (oneDNN's fused kernel, or the conv, BiasAdd and the
+ * activation), when the convolution is NHWC float32 without dilation, padded "valid" or "same",
+ * with an activation handled here; tfjs-node's kernel otherwise.
+ */
+function fusedConvolution(run: typeof fusedConv): (original: KernelFunc) => KernelFunc {
+  return (original) => (args) => {
     const { x, filter, bias, preluActivationWeights } = args.inputs;
     const attrs = args.attrs;
     const dilations = attrs.dilations as number | [number, number] | undefined;
@@ -150,34 +154,10 @@ function fusedConv2D(original: KernelFunc): KernelFunc {
     ) {
       return original(args);
     }
-    return fusedConv(args.backend, x!, filter!, bias, geometry(attrs), activation);
-  };
-}
-
-/** The strides and padding of a convolution kernel's attributes. */
-function geometry(attrs: Record<string, unknown>) {
-  const strides: [number, number] = typeof attrs.strides === "number"
-    ? [attrs.strides, attrs.strides]
-    : attrs.strides as [number, number];
-  return { strides, pad: attrs.pad as "valid" | "same" };
-}
-
-/** oneDNN's fused depthwise convolution (or its three ops), NHWC without dilation. */
-function fusedDepthwiseConv2D(original: KernelFunc): KernelFunc {
-  return (args) => {
-    const { x, filter, bias, preluActivationWeights } = args.inputs;
-    const attrs = args.attrs;
-    const dilations = attrs.dilations as number | [number, number] | undefined;
-    const plain = dilations === undefined || dilations === 1 ||
-      (Array.isArray(dilations) && dilations.every((d) => d === 1));
-    const activation = simpleActivation(attrs);
-    if (
-      x!.dtype !== "float32" || attrs.dataFormat !== "NHWC" || !plain || preluActivationWeights ||
-      !activation || (attrs.pad !== "valid" && attrs.pad !== "same")
-    ) {
-      return original(args);
-    }
-    return fusedDepthwiseConv(args.backend, x!, filter!, bias, geometry(attrs), activation);
+    const strides: [number, number] = typeof attrs.strides === "number"
+      ? [attrs.strides, attrs.strides]
+      : attrs.strides as [number, number];
+    return run(args.backend, x!, filter!, bias, { strides, pad: attrs.pad }, activation);
   };
 }
 
