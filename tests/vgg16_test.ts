@@ -115,7 +115,7 @@ Deno.test("the head trains on pooled features with categorical cross-entropy on 
   const shift = tf.tidy(() => tf.oneHot(labels, 3).matMul(tf.tensor2d(centres, [3, 512])));
   const x = random.add(shift);
   const y = tf.oneHot(labels, 3);
-  const head = buildVgg16Head(3);
+  const head = buildVgg16Head(3, 512, 1);
   head.compile({
     optimizer: tf.train.adam(0.01),
     loss: "categoricalCrossentropy",
