@@ -50,7 +50,16 @@ export async function openSite(site: string): Promise<OpenSite> {
   const base = `http://127.0.0.1:${port}/`;
   const profile = await Deno.makeTempDir({ prefix: "chromium-profile-" });
   const browser = await launchChromium(profile);
-  for (let i = 0; i < 100 && !(await fetch(base).then((r) => r.body?.cancel(), () => 1)); i++) {
+  // Wait up to 10 s for the server to answer: on a loaded machine Python starts slowly.
+  const answers = async () => {
+    try {
+      await (await fetch(base)).body?.cancel();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (let i = 0; i < 100 && !(await answers()); i++) {
     await new Promise((r) => setTimeout(r, 100));
   }
   return {
