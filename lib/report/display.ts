@@ -273,8 +273,8 @@ interface ImageGridOptions {
   /** Side of the square images in pixels (default 32, CIFAR's). */
   side?: number;
   /**
-   * Pixel scale factor; images drawn larger than they are stay crisp, without smoothing
-   * (default: the whole factor nearest to 96 px drawn, 3 at 32 px, drawn at most 160 px).
+   * Pixel scale factor; images enlarged by a whole factor stay crisp, without smoothing
+   * (default: about 96 px drawn, 3 at 32 px; larger images 96 to 112 px, smoothed).
    */
   scale?: number;
   /** Add a visible "SYNTHETIC DATA — not CIFAR-100" banner. */
@@ -314,8 +314,8 @@ export function imageGrid(
   }
   const columns = Math.max(1, Math.min(opts.columns ?? 8, Math.max(count, 1)));
   const size = drawnSize(side, opts.scale);
-  // Enlarged pixels stay square blocks; a picture drawn smaller is smoothed by the browser.
-  const rendering = size >= side ? ` style="image-rendering:pixelated"` : "";
+  // Pixels enlarged by a whole factor stay square blocks; other sizes are smoothed by the browser.
+  const rendering = size % side === 0 ? ` style="image-rendering:pixelated"` : "";
   const pngs = captions.map((_, i) => encodeImagePng(images, i, side));
   const cells = pngs.map((png, i) => {
     const caption = escapeHtml(captions[i]).replace(/\n/g, "<br>");
@@ -337,13 +337,16 @@ export function imageGrid(
   return displayable(bundle);
 }
 
-/** Most pixels a grid image is drawn at by default: 8 photos at 224 px would not fit a page. */
-const MAX_DRAWN = 160;
+/** Most pixels a grid image is drawn at by default: 8 across still fit a notebook's width. */
+const MAX_DRAWN = 112;
 
 /** The side an image of `side` pixels is drawn at in a grid (see {@linkcode ImageGridOptions}). */
 function drawnSize(side: number, scale?: number): number {
   if (scale !== undefined) return Math.round(side * scale);
-  return Math.min(side * Math.max(1, Math.round(96 / side)), MAX_DRAWN);
+  const enlarged = side * Math.round(96 / side);
+  return enlarged >= side && enlarged <= MAX_DRAWN
+    ? enlarged
+    : Math.min(Math.max(side, 96), MAX_DRAWN);
 }
 
 /** Options for {@linkcode curves}. */

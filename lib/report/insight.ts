@@ -74,6 +74,7 @@ export async function loadInsightRun(dir: string): Promise<InsightRun> {
   // The views take the images at the side the model's preprocessing expects them.
   const side = imageSideOf(classifier.record);
   if (sideOf(data) !== side) {
+    classifier.model.dispose();
     throw new UserError(
       `${dir}: its images were read at ${sideOf(data)}x${sideOf(data)}, but the run takes ` +
         `them at ${side}x${side}: train it again`,
