@@ -1,8 +1,10 @@
 /**
  * Notebook 08's helpers (lib/report/your_images.ts) and the executor's handling of it: no
- * folder set is one clear line, the run suited to a folder falls back to random VGG16 weights
- * and says so when the ImageNet file is not here, the views name the skipped files and show
- * every class, and notebook 08 named without IMAGE_FOLDER is refused before any kernel starts.
+ * folder set is one clear line; the run suited to a folder is MobileNetV2 at 96 px when its
+ * ImageNet file is here, else VGG16 at 32 px with its ImageNet file, else with random weights,
+ * saying which and why, and random VGG16 at 64 px in the smoke profile; the views name the
+ * skipped files and show every class; and notebook 08 named without IMAGE_FOLDER is refused
+ * before any kernel starts.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -83,6 +85,18 @@ Deno.test("the smoke profile trains VGG16 with random weights at 64 px, long eno
   assert.match(smoke.note, /smoke profile trains VGG16 with random weights \(offline\) at 64x64/);
   const budget = { variables: ["CIFAR_EPOCHS=1"], epochs: 1 };
   assert.equal((await suitedModel(profileSettings("smoke", budget))).epochs, 1, "CIFAR_EPOCHS");
+});
+
+Deno.test("with only VGG16's weights here the full profile trains VGG16 at 32 px, naming MobileNetV2's", async () => {
+  const file = join(tmp, "vgg16.h5"); // found by path; read only when training
+  await Deno.writeFile(file, new Uint8Array(8));
+  const env = { VGG16_WEIGHTS: file, MOBILENET_V2_WEIGHTS: join(tmp, "missing-mobilenet.h5") };
+  await withEnv(env, async () => {
+    const { config, note } = await suitedRun(profileSettings("full", noBudget), data);
+    assert.deepEqual([config.model, config.inputSize, config.weights], ["vgg16", 32, undefined]);
+    assert.match(note, /^VGG16 with ImageNet weights \(.*vgg16\.h5.*\) at 32x32; MobileNetV2's/);
+    assert.match(note, /missing-mobilenet\.h5.*set MOBILENET_V2_WEIGHTS/);
+  });
 });
 
 Deno.test("with MobileNetV2's weights here the full profile trains it at 96 px, saying so", async () => {
