@@ -164,7 +164,7 @@ export async function suitedModel(settings: ProfileSettings): Promise<SuitedMode
     return { ...vgg16, weights: undefined, note };
   } catch (e) {
     const note = `No ImageNet weights here (${missing}; VGG16: ${firstLine(e)}): VGG16 with ` +
-      `random weights instead, as the smoke profile does; set MOBILENET_V2_WEIGHTS (or ` +
+      `random weights at ${VGG16_SIZE}x${VGG16_SIZE} instead; set MOBILENET_V2_WEIGHTS (or ` +
       `VGG16_WEIGHTS) to the .h5 file for transfer learning.`;
     return { ...vgg16, weights: "none", note };
   }
