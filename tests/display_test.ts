@@ -137,6 +137,28 @@ Deno.test("imageGrid encodes each image as a PNG with its caption", () => {
   assert.throws(() => imageGrid(images, ["a", "b", "c"]), /3 captions but only 2 images/);
 });
 
+Deno.test("imageGrid draws square images of any side, 8 across within a notebook's width", () => {
+  const drawn = (side: number) => {
+    const images = Uint8Array.from({ length: side * side * 3 }, (_, i) => i % 251);
+    const out = bundle(imageGrid(images, ["photo"], { side }));
+    const [, b64] = out["text/html"].match(/data:image\/png;base64,([^"]+)/)!;
+    const png = decode(Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)));
+    assert.deepEqual([png.width, png.height], [side, side]);
+    assert.deepEqual([...png.data], [...images], `${side} px: the pixels as given`);
+    assert.match(out["text/plain"], new RegExp(`^1 images \\(${side}x${side}\\): photo`));
+    const width = Number(out["text/html"].match(/width="(\d+)"/)![1]);
+    return { width, crisp: out["text/html"].includes("image-rendering:pixelated") };
+  };
+  // CIFAR's 32 px as before; larger ones about as wide, smoothed unless enlarged by a whole factor.
+  assert.deepEqual(drawn(32), { width: 96, crisp: true });
+  assert.deepEqual(drawn(48), { width: 96, crisp: true });
+  assert.deepEqual(drawn(64), { width: 96, crisp: false });
+  assert.deepEqual(drawn(96), { width: 96, crisp: true });
+  assert.deepEqual(drawn(224), { width: 112, crisp: false });
+  const two = new Uint8Array(2 * 64 * 64 * 3);
+  assert.throws(() => imageGrid(two, ["a", "b", "c"], { side: 64 }), /only 2 images of 64x64x3/);
+});
+
 Deno.test("liveTraining shows one display and updates it in place, throttled", async () => {
   const sent: { type: string; content: Record<string, unknown> }[] = [];
   const jupyter: JupyterBroadcaster = {

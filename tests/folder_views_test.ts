@@ -2,8 +2,8 @@
  * The views of a run trained on a folder of your own images, which has no superclasses: the
  * confusion chart over its classes, the best and worst classes without a superclass column or
  * marks, the embedding coloured by class, no CIFAR-100 caveat, calibration on its held-out
- * images (fitted on half, measured on the other half), a clear refusal of insight views for a
- * run whose images are not 32x32, and notebook 07 executed on the run (INSIGHT_RUN).
+ * images (fitted on half, measured on the other half), the insight views of a run whose images
+ * are not 32x32 at their size, and notebook 07 executed on the run (INSIGHT_RUN).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -13,9 +13,13 @@ import { dataCaveat } from "../lib/report/analysis.ts";
 import { confusionHeatmapFigure } from "../lib/report/charts.ts";
 import { extremeClasses } from "../lib/report/class_accuracy.ts";
 import { JUPYTER_DISPLAY } from "../lib/report/display.ts";
-import { confusedGallery, embeddingView, loadInsightRun } from "../lib/report/insight.ts";
+import {
+  confusedGallery,
+  embeddingView,
+  loadInsightRun,
+  whereItLooksView,
+} from "../lib/report/insight.ts";
 import { executeNotebooks } from "../lib/notebooks/execute.ts";
-import { UserError } from "../lib/util/errors.ts";
 import { makeImageFolder } from "./image_folder_fixture.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -86,13 +90,13 @@ Deno.test("calibration of a folder run fits on half its held-out images, measure
   run.classifier.model.dispose();
 });
 
-Deno.test("insight refuses a folder run not at 32x32, saying what to do", async () => {
-  const wide = await train("runs48", "--input-size", "48");
-  await assert.rejects(loadInsightRun(wide), (e) => {
-    assert.ok(e instanceof UserError);
-    assert.match(e.message, /48x48.*--input-size 32/);
-    return true;
-  });
+Deno.test("insight shows a folder run not at 32x32 at its own size", async () => {
+  const wide = await loadInsightRun(await train("runs48", "--input-size", "48"));
+  assert.equal(wide.data.imageSize, 48);
+  const looks = whereItLooksView([wide], 2)[JUPYTER_DISPLAY]();
+  assert.match(looks["text/plain"], /held-out images it got \w+ \(48x48;/);
+  assert.match(looks["text/plain"], /^\d+ images \(48x48\): true: /m);
+  wide.classifier.model.dispose();
 });
 
 Deno.test({

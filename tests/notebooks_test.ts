@@ -37,7 +37,7 @@ const EXPECTED: Record<string, { plots: number; tables: number; grids: number }>
   "05_comparison": { plots: 6, tables: 4, grids: 1 },
   "06_beyond": { plots: 5, tables: 4, grids: 1 },
   "07_insight": { plots: 12, tables: 5, grids: 8 },
-  "08_your_images": { plots: 4, tables: 4, grids: 1 },
+  "08_your_images": { plots: 4, tables: 4, grids: 2 },
 };
 
 Deno.test("the notebooks lock waits for a live holder and breaks one left by a killed run", async () => {

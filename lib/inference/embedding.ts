@@ -1,14 +1,14 @@
 /**
  * How a model arranges the images: its penultimate-layer features (the input of its last dense
- * layer, what the classifier separates linearly) for any 32x32 images, preprocessed as
- * `deno task predict` does. lib/inference/projection.ts projects them to 2-D.
+ * layer, what the classifier separates linearly) for images at the run's side (`imageSideOf`: 32
+ * for CIFAR, the input size for a folder of images), preprocessed as `deno task predict` does. lib/inference/projection.ts projects them to 2-D.
  *
  * @module
  */
 import { tf } from "../engine/backend.ts";
-import { IMAGE_BYTES } from "../data/dataset.ts";
 import { EVAL_BATCH_SIZE } from "../train/hyp.ts";
 import { type Classifier, modelInput } from "./predict.ts";
+import { imageSideOf } from "./classify.ts";
 import { flatLayers, modelUpTo } from "./model_parts.ts";
 
 /** Features of a batch of images. */
@@ -24,11 +24,12 @@ interface Features {
 }
 
 /**
- * The penultimate-layer features of `[N, 32, 32, 3]` images: the MLP's second hidden layer
- * (512), the CNN's and ResNet-9's flattened last map, VGG16's pooled base output (512).
+ * The penultimate-layer features of `[N, side, side, 3]` images: the MLP's second hidden layer
+ * (512), the CNN's and ResNet-9's flattened last map, a backbone's pooled base output (VGG16's
+ * 512).
  *
  * @param classifier from `loadClassifier` (lib/inference/predict.ts)
- * @param pixels `[N, 32, 32, 3]` uint8 images
+ * @param pixels `[N, side, side, 3]` uint8 images at the run's side
  * @returns the features, one row per image
  * @example
  * ```ts
@@ -50,9 +51,11 @@ interface Features {
  * ```
  */
 export function penultimateFeatures(classifier: Classifier, pixels: Uint8Array): Features {
-  const count = pixels.length / IMAGE_BYTES;
+  const side = imageSideOf(classifier.record);
+  const bytes = side * side * 3;
+  const count = pixels.length / bytes;
   if (!Number.isInteger(count) || count === 0) {
-    throw new RangeError(`expected [N, 32, 32, 3] bytes, got ${pixels.length}`);
+    throw new RangeError(`expected [N, ${side}, ${side}, 3] bytes, got ${pixels.length}`);
   }
   const layers = flatLayers(classifier.model);
   // Dropout passes its input through at inference: the features are those before it.
@@ -64,7 +67,7 @@ export function penultimateFeatures(classifier: Classifier, pixels: Uint8Array):
   for (let first = 0; first < count; first += EVAL_BATCH_SIZE) {
     const last = Math.min(first + EVAL_BATCH_SIZE, count);
     const rows = tf.tidy(() => {
-      const x = modelInput(classifier, pixels.subarray(first * IMAGE_BYTES, last * IMAGE_BYTES));
+      const x = modelInput(classifier, pixels.subarray(first * bytes, last * bytes));
       return (upTo.predict(x) as tf.Tensor).dataSync();
     });
     values.set(rows, first * dim);

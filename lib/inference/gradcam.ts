@@ -1,23 +1,25 @@
 /**
  * Where a model looks: Grad-CAM (Selvaraju et al. 2017) for the convolutional models and a
- * gradient saliency map for the MLP, computed with tfjs gradients on a saved model, on any
- * 32x32 images with the preprocessing of `deno task predict` ({@linkcode modelInput}).
+ * gradient saliency map for the MLP, computed with tfjs gradients on a saved model, on images at
+ * the run's side (`imageSideOf`: 32 for CIFAR, the input size for a folder of images) with the
+ * preprocessing of `deno task predict` ({@linkcode modelInput}).
  *
  * Grad-CAM takes the activations A of a convolution block (the CNN's last convolution,
  * ResNet-9's last residual block, VGG16's `block5_conv3`, MobileNetV2's `out_relu`), the gradient of the explained class's
  * logit with respect to them, averages the gradient over positions into one weight per channel,
- * and keeps the positive part of the weighted sum of A's channels, scaled up to 32x32. The MLP
- * has no spatial layers: its map is the largest absolute gradient of the logit over each
- * pixel's three channels. Every map is scaled so its largest value is 1.
+ * and keeps the positive part of the weighted sum of A's channels, scaled up to the images' side.
+ * The MLP has no spatial layers: its map is the largest absolute gradient of the logit over each
+ * pixel's three channels of the model's input, brought to the images' side. Every map is scaled
+ * so its largest value is 1.
  *
  * @module
  */
 import { tf } from "../engine/backend.ts";
 import { backbone } from "../models/backbone.ts";
-import { IMAGE_BYTES, IMAGE_SIZE } from "../data/dataset.ts";
 import { logitsOf } from "../models/logits.ts";
 import { isBackbone, type ModelName } from "../train/hyp.ts";
 import { type Classifier, modelInput, probabilitiesOf } from "./predict.ts";
+import { imageSideOf } from "./classify.ts";
 import { cutAt, lastLayerOf, tailLogits } from "./model_parts.ts";
 
 /** Heatmaps for a batch of images. */
@@ -26,8 +28,10 @@ export interface Explanation {
   method: "grad-cam" | "saliency";
   /** The layer whose activations Grad-CAM weighs, or `input` for saliency. */
   layer: string;
-  /** N maps of 32x32 values in [0, 1], row by row, 1 where the model looks most. */
+  /** N maps of `side` x `side` values in [0, 1], row by row, 1 where the model looks most. */
   maps: Float32Array;
+  /** Side of the images and their maps: the run's (`imageSideOf`, 32 for CIFAR). */
+  side: number;
   /** The class explained for each image: the model's top class. */
   classes: number[];
   /** The model's probability for that class (tempered as predict's). */
@@ -46,11 +50,11 @@ function camLayer(model: tf.LayersModel, name: ModelName): string {
 const BATCH = 32;
 
 /**
- * Grad-CAM maps for `[N, 32, 32, 3]` images (see the module doc); for the MLP, which has no
- * convolution, use {@linkcode saliency} or {@linkcode whereItLooks}.
+ * Grad-CAM maps for `[N, side, side, 3]` images at the run's side (see the module doc); for the
+ * MLP, which has no convolution, use {@linkcode saliency} or {@linkcode whereItLooks}.
  *
  * @param classifier from `loadClassifier` (lib/inference/predict.ts)
- * @param pixels `[N, 32, 32, 3]` uint8 images
+ * @param pixels `[N, side, side, 3]` uint8 images
  * @returns the maps, the classes explained and their probabilities
  * @example
  * ```ts
@@ -75,32 +79,32 @@ const BATCH = 32;
 export function gradCam(classifier: Classifier, pixels: Uint8Array): Explanation {
   const layer = camLayer(classifier.model, classifier.record.model);
   const { upTo, tail } = cutAt(classifier.model, layer);
-  return inBatches(classifier, pixels, "grad-cam", layer, (x, mask) => {
+  return inBatches(classifier, pixels, "grad-cam", layer, (x, mask, side) => {
     const activations = upTo.apply(x, { training: false }) as tf.Tensor4D;
     const score = (a: tf.Tensor) => tf.sum(tf.mul(tailLogits(tail, a), mask)) as tf.Scalar;
     const gradient = tf.grad(score)(activations);
     const weights = tf.mean(gradient, [1, 2], true);
     const cam = tf.relu(tf.sum(tf.mul(weights, activations), -1, true)) as tf.Tensor4D;
-    return tf.image.resizeBilinear(cam, [IMAGE_SIZE, IMAGE_SIZE]).squeeze([3]) as tf.Tensor3D;
+    return tf.image.resizeBilinear(cam, [side, side]).squeeze([3]) as tf.Tensor3D;
   });
 }
 
 /**
- * Gradient saliency maps: for each pixel, the largest absolute gradient of the explained class's
- * logit over its three channels (the MLP's view; works for any model of 32x32 input).
+ * Gradient saliency maps: for each pixel of the model's input, the largest absolute gradient of
+ * the explained class's logit over its three channels, brought to the images' side when the
+ * model resizes them (the MLP's view; works for any model).
  *
  * @param classifier from `loadClassifier`
- * @param pixels `[N, 32, 32, 3]` uint8 images
+ * @param pixels `[N, side, side, 3]` uint8 images at the run's side
  * @returns the maps, the classes explained and their probabilities
  */
 export function saliency(classifier: Classifier, pixels: Uint8Array): Explanation {
-  if (classifier.inputSize !== IMAGE_SIZE) {
-    throw new RangeError(`saliency needs 32x32 input; this model takes ${classifier.inputSize}`);
-  }
-  return inBatches(classifier, pixels, "saliency", "input", (x, mask) => {
+  return inBatches(classifier, pixels, "saliency", "input", (x, mask, side) => {
     const score = (input: tf.Tensor) =>
       tf.sum(tf.mul(logitsOf(classifier.model, input), mask)) as tf.Scalar;
-    return tf.max(tf.abs(tf.grad(score)(x)), -1) as tf.Tensor3D;
+    const map = tf.max(tf.abs(tf.grad(score)(x)), -1, true) as tf.Tensor4D;
+    const sized = map.shape[1] === side ? map : tf.image.resizeBilinear(map, [side, side]);
+    return sized.squeeze([3]) as tf.Tensor3D;
   });
 }
 
@@ -108,7 +112,7 @@ export function saliency(classifier: Classifier, pixels: Uint8Array): Explanatio
  * The model's own view: {@linkcode saliency} for the MLP, {@linkcode gradCam} for the others.
  *
  * @param classifier from `loadClassifier`
- * @param pixels `[N, 32, 32, 3]` uint8 images
+ * @param pixels `[N, side, side, 3]` uint8 images at the run's side (`imageSideOf`)
  */
 export function whereItLooks(classifier: Classifier, pixels: Uint8Array): Explanation {
   return classifier.record.model === "mlp"
@@ -122,26 +126,29 @@ function inBatches(
   pixels: Uint8Array,
   method: Explanation["method"],
   layer: string,
-  maps: (x: tf.Tensor4D, mask: tf.Tensor2D) => tf.Tensor3D,
+  maps: (x: tf.Tensor4D, mask: tf.Tensor2D, side: number) => tf.Tensor3D,
 ): Explanation {
-  const count = pixels.length / IMAGE_BYTES;
-  if (!Number.isInteger(count)) throw new RangeError(`expected [N, 32, 32, 3] bytes`);
+  const side = imageSideOf(classifier.record);
+  const bytes = side * side * 3;
+  const count = pixels.length / bytes;
+  if (!Number.isInteger(count)) throw new RangeError(`expected [N, ${side}, ${side}, 3] bytes`);
   const classCount = classifier.record.fine_label_names.length;
   const out: Explanation = {
     method,
     layer,
-    maps: new Float32Array(count * IMAGE_SIZE ** 2),
+    maps: new Float32Array(count * side ** 2),
+    side,
     classes: [],
     probabilities: [],
   };
   for (let first = 0; first < count; first += BATCH) {
     const last = Math.min(first + BATCH, count);
     const [map, classes, probabilities] = tf.tidy(() => {
-      const x = modelInput(classifier, pixels.subarray(first * IMAGE_BYTES, last * IMAGE_BYTES));
+      const x = modelInput(classifier, pixels.subarray(first * bytes, last * bytes));
       const p = probabilitiesOf(classifier, x);
       const chosen = tf.argMax(p, 1) as tf.Tensor1D;
       const mask = tf.oneHot(chosen, classCount).toFloat() as tf.Tensor2D;
-      const raw = maps(x, mask);
+      const raw = maps(x, mask, side);
       const peak = tf.maximum(tf.max(raw, [1, 2], true), 1e-12);
       return [
         tf.div(raw, peak).dataSync(),
@@ -149,7 +156,7 @@ function inBatches(
         Array.from(tf.sum(tf.mul(p, mask), 1).dataSync()),
       ] as const;
     });
-    out.maps.set(map, first * IMAGE_SIZE ** 2);
+    out.maps.set(map, first * side ** 2);
     out.classes.push(...classes);
     out.probabilities.push(...probabilities);
   }

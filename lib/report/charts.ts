@@ -22,7 +22,7 @@ import {
   modelLabel,
   superclassAccuracy,
 } from "./analysis.ts";
-import { type Cifar100, IMAGE_BYTES, IMAGE_SIZE } from "../data/dataset.ts";
+import { type Cifar100, IMAGE_SIZE } from "../data/dataset.ts";
 import {
   bannerHtml,
   base64,
@@ -213,9 +213,10 @@ export function sampleGrid(data: Cifar100, count = 24): Displayable {
     const fine = data.fineLabelNames[data.train.fineLabels[i]];
     return `${fine}\n(${data.coarseLabelNames[data.train.coarseLabels[i]]})`;
   });
-  const images = data.train.images.subarray(0, n * IMAGE_BYTES);
+  const side = data.imageSize ?? IMAGE_SIZE;
+  const images = data.train.images.subarray(0, n * side * side * 3);
   return withCaveat(
-    imageGrid(images, captions, { synthetic: data.source.synthetic }),
+    imageGrid(images, captions, { side, synthetic: data.source.synthetic }),
     data.source,
   );
 }
@@ -231,7 +232,7 @@ export function sampleGrid(data: Cifar100, count = 24): Displayable {
  */
 export function mistakesGrid(
   record: RunRecord,
-  data: Pick<Cifar100, "test">,
+  data: Pick<Cifar100, "test" | "imageSize">,
   count = 24,
 ): Displayable {
   if (data.test.count !== record.test_labels.length) {
@@ -249,17 +250,22 @@ export function mistakesGrid(
   const captions = mistakes.map((m) =>
     `true: ${m.true_class}\npredicted: ${m.predicted_as} (${Math.round(m.confidence * 100)}%)`
   );
-  const grid = imageGrid(images, captions, { synthetic: record.synthetic });
+  const side = data.imageSize ?? IMAGE_SIZE;
+  const grid = imageGrid(images, captions, { side, synthetic: record.synthetic });
   const heading = `${modelLabel(record)}: its ${mistakes.length} most confident mistakes ` +
     `on the test set, most confident first`;
   return withCaveat(grid, record, heading);
 }
 
-/** The pixels of some test images of a run, in the order given. */
-export function testPixels(data: Pick<Cifar100, "test">, indices: number[]): Uint8Array {
-  const pixels = new Uint8Array(indices.length * IMAGE_BYTES);
+/** The pixels of some test images of a run, in the order given, at the data's side. */
+export function testPixels(
+  data: Pick<Cifar100, "test" | "imageSize">,
+  indices: number[],
+): Uint8Array {
+  const bytes = (data.imageSize ?? IMAGE_SIZE) ** 2 * 3;
+  const pixels = new Uint8Array(indices.length * bytes);
   indices.forEach((t, i) =>
-    pixels.set(data.test.images.subarray(t * IMAGE_BYTES, (t + 1) * IMAGE_BYTES), i * IMAGE_BYTES)
+    pixels.set(data.test.images.subarray(t * bytes, (t + 1) * bytes), i * bytes)
   );
   return pixels;
 }

@@ -24,7 +24,7 @@ import { Buffer } from "node:buffer";
 import plotlyBundle from "plotly.js-cartesian-dist-min/plotly-cartesian.min.js" with {
   type: "text",
 };
-import { IMAGE_BYTES, IMAGE_SIZE } from "../data/dataset.ts";
+import { IMAGE_SIZE } from "../data/dataset.ts";
 import { cifarImage, encodePng } from "../data/image_pixels.ts";
 import type { History } from "../train/run_record.ts";
 
@@ -256,9 +256,9 @@ export function table(
   return displayable({ "text/html": html, "text/plain": lines.join("\n") });
 }
 
-/** Image `index` of an NHWC uint8 batch [N,32,32,3] as a PNG file's bytes. */
-export function encodeImagePng(images: Uint8Array, index: number): Uint8Array {
-  return encodePng(cifarImage(images, index));
+/** Image `index` of an NHWC uint8 batch [N, side, side, 3] (default 32) as a PNG file's bytes. */
+export function encodeImagePng(images: Uint8Array, index: number, side = IMAGE_SIZE): Uint8Array {
+  return encodePng(cifarImage(images, index, side));
 }
 
 /** Bytes as base64, for `data:` URIs and the `image/png` MIME type. */
@@ -270,7 +270,12 @@ export function base64(bytes: Uint8Array): string {
 interface ImageGridOptions {
   /** Images per row (default 8). */
   columns?: number;
-  /** Pixel scale factor; images are drawn crisp, without smoothing (default 3). */
+  /** Side of the square images in pixels (default 32, CIFAR's). */
+  side?: number;
+  /**
+   * Pixel scale factor; images enlarged by a whole factor stay crisp, without smoothing
+   * (default: about 96 px drawn, 3 at 32 px; larger images 96 to 112 px, smoothed).
+   */
   scale?: number;
   /** Add a visible "SYNTHETIC DATA — not CIFAR-100" banner. */
   synthetic?: boolean;
@@ -280,7 +285,7 @@ interface ImageGridOptions {
  * Show images as a grid of pictures with captions (e.g. "apple / fruit and
  * vegetables"); one image also gets an `image/png` bundle entry.
  *
- * @param images NHWC uint8 [N,32,32,3], N = captions.length (extra images are ignored)
+ * @param images NHWC uint8 [N, side, side, 3], N = captions.length (extra images are ignored)
  * @param captions one caption per image; newlines start a new caption line
  * @example
  * ```ts
@@ -300,20 +305,23 @@ export function imageGrid(
   opts: ImageGridOptions = {},
 ): Displayable {
   const count = captions.length;
-  const have = Math.floor(images.length / IMAGE_BYTES);
+  const side = opts.side ?? IMAGE_SIZE;
+  const have = Math.floor(images.length / (side * side * 3));
   if (have < count) {
     throw new RangeError(
-      `imageGrid got ${count} captions but only ${have} images of 32x32x3 bytes`,
+      `imageGrid got ${count} captions but only ${have} images of ${side}x${side}x3 bytes`,
     );
   }
   const columns = Math.max(1, Math.min(opts.columns ?? 8, Math.max(count, 1)));
-  const size = IMAGE_SIZE * (opts.scale ?? 3);
-  const pngs = captions.map((_, i) => encodeImagePng(images, i));
+  const size = drawnSize(side, opts.scale);
+  // Pixels enlarged by a whole factor stay square blocks; other sizes are smoothed by the browser.
+  const rendering = size % side === 0 ? ` style="image-rendering:pixelated"` : "";
+  const pngs = captions.map((_, i) => encodeImagePng(images, i, side));
   const cells = pngs.map((png, i) => {
     const caption = escapeHtml(captions[i]).replace(/\n/g, "<br>");
     return `<figure style="margin:0;text-align:center;font:11px sans-serif">` +
-      `<img src="data:image/png;base64,${base64(png)}" width="${size}" height="${size}" ` +
-      `style="image-rendering:pixelated" alt="${escapeHtml(captions[i])}">` +
+      `<img src="data:image/png;base64,${base64(png)}" width="${size}" height="${size}"` +
+      `${rendering} alt="${escapeHtml(captions[i])}">` +
       `<figcaption style="width:${size + 16}px;overflow-wrap:anywhere">${caption}</figcaption>` +
       `</figure>`;
   }).join("");
@@ -323,10 +331,22 @@ export function imageGrid(
   const note = opts.synthetic ? ` [${SYNTHETIC_NOTE}]` : "";
   const bundle: Record<string, string> = {
     "text/html": html,
-    "text/plain": `${count} images (32x32): ${captions.join(", ")}${note}`,
+    "text/plain": `${count} images (${side}x${side}): ${captions.join(", ")}${note}`,
   };
   if (count === 1) bundle["image/png"] = base64(pngs[0]);
   return displayable(bundle);
+}
+
+/** Most pixels a grid image is drawn at by default: 8 across still fit a notebook's width. */
+const MAX_DRAWN = 112;
+
+/** The side an image of `side` pixels is drawn at in a grid (see {@linkcode ImageGridOptions}). */
+function drawnSize(side: number, scale?: number): number {
+  if (scale !== undefined) return Math.round(side * scale);
+  const enlarged = side * Math.round(96 / side);
+  return enlarged >= side && enlarged <= MAX_DRAWN
+    ? enlarged
+    : Math.min(Math.max(side, 96), MAX_DRAWN);
 }
 
 /** Options for {@linkcode curves}. */

@@ -3,16 +3,18 @@
  * how far to trust its confidence (reliability diagrams, calibration error, temperature
  * scaling), how it arranges the classes (2-D maps of its penultimate features) and which
  * classes it cannot tell apart (accuracy per class, what the worst are taken for). Every view
- * works on any run folder ({@linkcode loadInsightRun}) and says when the data was not the
- * official CIFAR-100, as the other charts do.
+ * works on any run folder ({@linkcode loadInsightRun}), at the side its images were read at (32
+ * for CIFAR, the input size for a folder of your own images), and says when the data was not
+ * the official CIFAR-100, as the other charts do.
  *
  * @module
  */
 import { basename, dirname } from "node:path";
 import { initBackend } from "../engine/backend.ts";
 import type { Cifar100 } from "../data/dataset.ts";
-import { IMAGE_BYTES, IMAGE_SIZE } from "../data/dataset.ts";
+import { IMAGE_SIZE } from "../data/dataset.ts";
 import { type Classifier, loadClassifier } from "../inference/predict.ts";
+import { imageSideOf } from "../inference/classify.ts";
 import { type Explanation, whereItLooks } from "../inference/gradcam.ts";
 import { penultimateFeatures } from "../inference/embedding.ts";
 import { pca, type Projection, umap } from "../inference/projection.ts";
@@ -50,25 +52,32 @@ import { modelName, pct, percent, round } from "./format.ts";
 export interface InsightRun {
   record: RunRecord;
   classifier: Classifier;
-  /** The run's test images, in its order. */
+  /** The run's test images, in its order, at their side ({@linkcode sideOf}). */
   data: Cifar100;
+}
+
+/** Side of a run's images as read: 32 for CIFAR, the input size for a folder of images. */
+function sideOf(data: Pick<Cifar100, "imageSize">): number {
+  return data.imageSize ?? IMAGE_SIZE;
 }
 
 /**
  * Load a run folder for the views: the model, its record and its test images again.
  *
  * @param dir a run folder (model.json, weights.bin, run.json)
- * @throws {UserError} when its data is gone or changed, or its images are not 32x32
+ * @throws {UserError} when its data is gone or changed
  */
 export async function loadInsightRun(dir: string): Promise<InsightRun> {
   await initBackend(); // tfjs-node, else WebAssembly, else cpu (once per process)
   const classifier = await loadClassifier(dir);
   const data = await runTestImages(classifier.record);
-  // The views draw and explain 32x32 images (IMAGE_BYTES throughout).
-  if ((data.imageSize ?? IMAGE_SIZE) !== IMAGE_SIZE) {
+  // The views take the images at the side the model's preprocessing expects them.
+  const side = imageSideOf(classifier.record);
+  if (sideOf(data) !== side) {
+    classifier.model.dispose();
     throw new UserError(
-      `${dir}: its images are ${data.imageSize}x${data.imageSize}; the insight views show ` +
-        `runs at ${IMAGE_SIZE}x${IMAGE_SIZE} only: train it with --input-size ${IMAGE_SIZE}`,
+      `${dir}: its images were read at ${sideOf(data)}x${sideOf(data)}, but the run takes ` +
+        `them at ${side}x${side}: train it again`,
     );
   }
   return { record: classifier.record, classifier, data };
@@ -147,7 +156,7 @@ function heatColour(v: number): [number, number, number] {
   return stops[i].map((c, k) => c + t * (stops[i + 1][k] - c)) as [number, number, number];
 }
 
-/** 32x32 images with their heatmaps laid over them (the hotter, the more opaque). */
+/** Images with their heatmaps (same side) laid over them (the hotter, the more opaque). */
 function overlayHeatmaps(pixels: Uint8Array, maps: Float32Array): Uint8Array {
   const out = new Uint8Array(pixels.length);
   for (let p = 0; p < maps.length; p++) {
@@ -158,6 +167,11 @@ function overlayHeatmaps(pixels: Uint8Array, maps: Float32Array): Uint8Array {
     }
   }
   return out;
+}
+
+/** What a run's test images are called: a folder run's are its held-out images. */
+function testImages(record: RunRecord): string {
+  return record.data.held_out ? "held-out images" : "test images";
 }
 
 /** Indices of the first `n` right and the first `n` wrong test predictions of a run. */
@@ -179,13 +193,14 @@ function explanationImages(
 ): { images: Uint8Array; captions: string[] } {
   const names = record.fine_label_names;
   const count = explanation.classes.length;
+  const bytes = explanation.side ** 2 * 3;
   const overlays = overlayHeatmaps(pixels, explanation.maps);
-  const images = new Uint8Array(2 * count * IMAGE_BYTES);
+  const images = new Uint8Array(2 * count * bytes);
   const captions: string[] = [];
   for (let i = 0; i < count; i++) {
-    const [from, to] = [i * IMAGE_BYTES, (i + 1) * IMAGE_BYTES];
+    const [from, to] = [i * bytes, (i + 1) * bytes];
     images.set(pixels.subarray(from, to), 2 * from);
-    images.set(overlays.subarray(from, to), 2 * from + IMAGE_BYTES);
+    images.set(overlays.subarray(from, to), 2 * from + bytes);
     const p = Math.round(explanation.probabilities[i] * 100);
     captions.push(
       `true: ${names[record.test_labels[indices[i]]]}`,
@@ -213,9 +228,14 @@ export function whereItLooksView(runs: InsightRun[], n = 8): Displayable {
       const how = explanation.method === "saliency"
         ? "gradient saliency"
         : `Grad-CAM on ${explanation.layer}`;
-      const heading = `${modelLabel(record)}, ${how}: ${indices.length} test images it got ` +
-        `${kind} (each image, then its map for the predicted class)`;
-      const grid = imageGrid(images, captions, { columns: 8, synthetic: record.synthetic });
+      const side = explanation.side;
+      const heading = `${modelLabel(record)}, ${how}: ${indices.length} ${testImages(record)} ` +
+        `it got ${kind} (${side}x${side}; each image, then its map for the predicted class)`;
+      const grid = imageGrid(images, captions, {
+        columns: 8,
+        side,
+        synthetic: record.synthetic,
+      });
       return withCaveat(grid, record, heading);
     });
   }));
@@ -413,7 +433,8 @@ export function embeddingView(runs: InsightRun[], options: EmbeddingOptions = {}
   const method = options.method ?? "pca";
   return stack(runs.map(({ record, classifier, data }) => {
     const count = Math.min(options.images ?? 2000, data.test.count);
-    const pixels = data.test.images.subarray(0, count * IMAGE_BYTES);
+    const side = sideOf(data);
+    const pixels = data.test.images.subarray(0, count * side * side * 3);
     const features = penultimateFeatures(classifier, pixels);
     const projection = method === "umap"
       ? umap(features.values, count, features.dim, { seed: record.seed })
@@ -427,7 +448,7 @@ export function embeddingView(runs: InsightRun[], options: EmbeddingOptions = {}
       `(${features.layer}) of ${count} test images${kept}`;
     const pngs = Array.from(
       { length: Math.min(options.hoverImages ?? 100, count) },
-      (_, i) => base64(encodeImagePng(pixels, i)),
+      (_, i) => base64(encodeImagePng(pixels, i, side)),
     );
     const shown = dataChart(embeddingFigure(record, projection, title), record, 520);
     return withHoverImages(shown, pngs);
@@ -496,11 +517,13 @@ export function confusedGallery(run: InsightRun, n = 10, perSide = 3): Displayab
       ...theirs.map(() => `a real ${other.name}`),
     );
   }
+  const side = sideOf(data);
   const grid = imageGrid(testPixels(data, indices), captions, {
     columns: 2 * perSide,
+    side,
     synthetic: record.synthetic,
   });
   const heading = `${modelLabel(record)}: its worst classes, each beside the class it takes ` +
-    `them for (${IMAGE_SIZE}x${IMAGE_SIZE} test images)`;
+    `them for (${side}x${side} ${testImages(record)})`;
   return withCaveat(grid, record, heading);
 }

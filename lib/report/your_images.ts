@@ -1,24 +1,37 @@
 /**
  * Notebook 08's views of a folder of your own images (one sub-folder per class): what the data
  * is (images per class, samples of each class, the files skipped and why, the split), which
- * model suits it (transfer learning: VGG16 with ImageNet weights when they are here), and one
- * file classified by the trained run. The training, the curves, the confusion chart, the worst
- * classes and calibration are the other notebooks' functions, which take a folder run as is.
+ * model suits it (transfer learning: MobileNetV2 at 96 px with ImageNet weights when they are
+ * here, else VGG16), and one file classified by the trained run. The training, the curves, the
+ * confusion chart, the worst classes, where it looks and calibration are the other notebooks'
+ * functions, which take a folder run as is.
  *
  * @module
  */
 import { join } from "node:path";
 import { type ImageFolderData, loadImageFolder } from "../data/image_folder.ts";
+import { backbone, type BackboneName } from "../models/backbone.ts";
+import { resolveMobileNetV2Weights } from "../models/mobilenet_v2_weights.ts";
 import { resolveVgg16Weights } from "../models/vgg16_weights.ts";
 import { classifyImageFiles, loadClassifier } from "../inference/predict.ts";
 import type { ExperimentConfig } from "../train/experiment_config.ts";
+import { HYP } from "../train/hyp.ts";
 import type { ProfileSettings } from "../train/profile.ts";
 import { firstLine, UserError } from "../util/errors.ts";
 import { classCounts, classHistogram, dataTable, topKChart } from "./charts.ts";
 import { type Displayable, imageGrid } from "./display.ts";
 
-/** The side the notebook reads images at: VGG16's and the small models' default input. */
-const NOTEBOOK_IMAGE_SIZE = 32;
+/** The side VGG16 reads a folder at here with ImageNet weights: its default input. */
+const VGG16_SIZE = 32;
+
+/** The smoke profile's side: random features at 64 px tell a folder's classes apart at 32's cost. */
+const SMOKE_SIZE = 64;
+
+/**
+ * The smoke profile's epochs for the head (unless CIFAR_EPOCHS sets them): on cached features
+ * they take a second, and its 2 epochs are 4 steps on a few dozen images, too few to learn.
+ */
+const SMOKE_EPOCHS = 20;
 
 /** Images with no CIFAR-100 caveat: a folder of your own images is not meant to be CIFAR-100. */
 const OWN_IMAGES: readonly never[] = [];
@@ -29,19 +42,21 @@ const OWN_IMAGES: readonly never[] = [];
  *
  * @param folder the folder, one sub-folder per class (undefined: IMAGE_FOLDER was not set)
  * @param seed the seed of the held-out split (the training run uses the same)
- * @returns the images at 32x32, the held-out split as its test split
+ * @param imageSize the side to read them at: the suited model's ({@linkcode suitedModel})
+ * @returns the images at `imageSize`, the held-out split as its test split
  * @throws {UserError} when no folder is given, or it is not a usable folder of classes
  */
 export async function loadYourImages(
   folder: string | undefined,
   seed: number,
+  imageSize: number = VGG16_SIZE,
 ): Promise<ImageFolderData> {
   if (!folder) {
     throw new UserError(
       "IMAGE_FOLDER is not set: set it to a folder with one sub-folder of images per class",
     );
   }
-  return await loadImageFolder(folder, { seed, imageSize: NOTEBOOK_IMAGE_SIZE, log: console.log });
+  return await loadImageFolder(folder, { seed, imageSize, log: console.log });
 }
 
 /** Images per class, training and held-out stacked. */
@@ -54,7 +69,8 @@ export function imagesPerClass(data: ImageFolderData): Displayable {
 
 /** The first `perClass` training images of every class, one row per class. */
 export function classSamples(data: ImageFolderData, perClass = 6): Displayable {
-  const bytes = NOTEBOOK_IMAGE_SIZE ** 2 * 3;
+  const side = data.imageSize;
+  const bytes = side * side * 3;
   const picked = data.fineLabelNames.flatMap((_, label) =>
     Array.from(data.train.fineLabels.entries()).filter(([, l]) => l === label)
       .slice(0, perClass).map(([i]) => i)
@@ -64,7 +80,7 @@ export function classSamples(data: ImageFolderData, perClass = 6): Displayable {
     images.set(data.train.images.subarray(t * bytes, (t + 1) * bytes), i * bytes)
   );
   const captions = picked.map((t) => data.fineLabelNames[data.train.fineLabels[t]]);
-  return imageGrid(images, captions, { columns: perClass });
+  return imageGrid(images, captions, { columns: perClass, side });
 }
 
 /** The files that were skipped and why, and what was ignored. */
@@ -90,50 +106,111 @@ export function splitTable(data: ImageFolderData): Displayable {
   );
 }
 
-/** Training images from which VGG16's last block is fine-tuned too (fewer overfit it). */
+/** Training images from which the top of the base is fine-tuned too (fewer overfit it). */
 const FINE_TUNE_FROM = 2000;
 
+/** The model that suits a folder of photos, the side it reads them at, and why. */
+interface SuitedModel {
+  model: BackboneName;
+  /** The side the images are read at and the model takes. */
+  inputSize: number;
+  /** `none` for random weights; undefined: the ImageNet weights found, as training finds them. */
+  weights: "none" | undefined;
+  /** Epochs, when not the profile's. */
+  epochs?: number;
+  /** One sentence: which model and weights, and why. */
+  note: string;
+}
+
+/** Never a download from a notebook: only weights already on this machine are used. */
+const NOT_DOWNLOADED = {
+  fetch: () => Promise.reject(new Error("not downloaded from a notebook")),
+};
+
 /**
- * The run that suits a folder: transfer learning from VGG16 with ImageNet weights when they are
- * here (VGG16_WEIGHTS, Keras's cache or this project's; never a download in a notebook), with
- * block 5 fine-tuned from {@linkcode FINE_TUNE_FROM} training images; random weights in the
- * smoke profile, or when the weights are not here, as the smoke profile does.
+ * The model that suits photos: MobileNetV2 at 96 px with ImageNet weights when they are here
+ * (MOBILENET_V2_WEIGHTS, Keras's cache or this project's), else VGG16 at 32 px with its ImageNet
+ * weights (VGG16_WEIGHTS, the same caches), else VGG16 at 32 px with random weights. The smoke
+ * profile trains VGG16 with random weights at {@linkcode SMOKE_SIZE} px for
+ * {@linkcode SMOKE_EPOCHS} epochs (offline, cheap and still learning).
  *
+ * @param settings the profile
+ */
+export async function suitedModel(settings: ProfileSettings): Promise<SuitedModel> {
+  const vgg16 = { model: "vgg16", inputSize: VGG16_SIZE } as const;
+  const base = settings.run("vgg16");
+  if (base.weights === "none") {
+    const budget = base.budgetOverrides?.some((v) => v.startsWith("CIFAR_EPOCHS="));
+    const epochs = budget ? base.epochs : Math.max(base.epochs ?? 0, SMOKE_EPOCHS);
+    const note = `The ${settings.name} profile trains VGG16 with random weights (offline) at ` +
+      `${SMOKE_SIZE}x${SMOKE_SIZE}, the head for ${epochs} epochs.`;
+    return { model: "vgg16", inputSize: SMOKE_SIZE, weights: "none", epochs, note };
+  }
+  const { alpha, inputSize } = HYP.mobilenetv2;
+  let missing: string;
+  try {
+    const source = await resolveMobileNetV2Weights({ alpha, inputSize }, NOT_DOWNLOADED);
+    const note = `MobileNetV2 with ImageNet weights (${source.description}) at ` +
+      `${inputSize}x${inputSize}.`;
+    return { model: "mobilenetv2", inputSize, weights: undefined, note };
+  } catch (e) {
+    missing = `MobileNetV2: ${firstLine(e)}`;
+  }
+  try {
+    const source = await resolveVgg16Weights(NOT_DOWNLOADED);
+    const note = `VGG16 with ImageNet weights (${source.description}) at ` +
+      `${VGG16_SIZE}x${VGG16_SIZE}; MobileNetV2's, which suit photos better, are not here ` +
+      `(${missing}): set MOBILENET_V2_WEIGHTS to its .h5 file.`;
+    return { ...vgg16, weights: undefined, note };
+  } catch (e) {
+    const note = `No ImageNet weights here (${missing}; VGG16: ${firstLine(e)}): VGG16 with ` +
+      `random weights at ${VGG16_SIZE}x${VGG16_SIZE} instead; set MOBILENET_V2_WEIGHTS (or ` +
+      `VGG16_WEIGHTS) to the .h5 file for transfer learning.`;
+    return { ...vgg16, weights: "none", note };
+  }
+}
+
+/**
+ * The run that suits a folder: transfer learning from the {@linkcode suitedModel}, features
+ * computed once, with the top of the base fine-tuned from {@linkcode FINE_TUNE_FROM} training
+ * images.
+ *
+ * @param settings the profile
+ * @param data the folder, read at `suited.inputSize` ({@linkcode loadYourImages})
+ * @param suited the model (default: {@linkcode suitedModel} of `settings`)
  * @returns the run's config (saved under `<profile out>/your_images/`) and a sentence on why
+ * @throws {UserError} when `data` was read at another side than the model takes
  */
 export async function suitedRun(
   settings: ProfileSettings,
   data: ImageFolderData,
+  suited?: SuitedModel,
 ): Promise<{ config: ExperimentConfig; note: string }> {
-  const base = settings.run("vgg16");
-  let weights = base.weights;
-  let note = `The ${settings.name} profile trains VGG16 with random weights (offline).`;
-  if (weights !== "none") {
-    try {
-      const source = await resolveVgg16Weights({
-        fetch: () => Promise.reject(new Error("not downloaded from a notebook")),
-      });
-      note = `VGG16 with ImageNet weights (${source.description}).`;
-    } catch (e) {
-      weights = "none";
-      note = `No ImageNet weights here (${firstLine(e)}): VGG16 with random weights instead, ` +
-        `as the smoke profile does; set VGG16_WEIGHTS to the .h5 file for transfer learning.`;
-    }
+  const { model, inputSize, weights, epochs, note } = suited ?? await suitedModel(settings);
+  if (data.imageSize !== inputSize) {
+    throw new UserError(
+      `the images were read at ${data.imageSize}x${data.imageSize} but ${model} takes ` +
+        `${inputSize}x${inputSize}: read them with loadYourImages(folder, seed, ${inputSize})`,
+    );
   }
   const fineTune = data.train.count >= FINE_TUNE_FROM;
+  const run = settings.run(model);
   const config: ExperimentConfig = {
-    ...base,
+    ...run,
+    epochs: epochs ?? run.epochs,
     data: data.source.path,
     dataset: data,
     weights,
+    inputSize,
     fineTune,
     limitTrain: undefined,
     limitTest: undefined,
     out: join(settings.out, "your_images"),
   };
+  const top = backbone(model).fineTuned;
   const tuned = fineTune
-    ? `then block 5 fine-tuned (${data.train.count} training images)`
-    : `the head only (block 5 is fine-tuned from ${FINE_TUNE_FROM} training images)`;
+    ? `then ${top} fine-tuned (${data.train.count} training images)`
+    : `the head only (${top} fine-tuned from ${FINE_TUNE_FROM} training images)`;
   return { config, note: `${note} Features computed once, ${tuned}.` };
 }
 
