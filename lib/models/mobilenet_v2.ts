@@ -19,6 +19,7 @@ import { tf } from "../engine/backend.ts";
 import type { RemoteFile } from "../util/cache.ts";
 import { UserError } from "../util/user_error.ts";
 import { glorot, SeedSequence } from "./layers.ts";
+import { toInputSize } from "./vgg16.ts";
 
 /** Width multipliers Keras publishes ImageNet weights for. */
 export const MOBILENET_V2_ALPHAS: readonly number[] = [0.35, 0.5, 0.75, 1.0, 1.3, 1.4];
@@ -35,26 +36,21 @@ export const MOBILENET_V2_LAST_CONV_LAYER = "out_relu";
 /** Keras's BatchNormalization settings in MobileNetV2. */
 const BATCH_NORM = { epsilon: 1e-3, momentum: 0.999 };
 
-/** The 17 inverted residual blocks as Keras lists them: output filters (before alpha), stride. */
-const BLOCKS: ReadonlyArray<{ filters: number; stride: 1 | 2 }> = [
-  { filters: 16, stride: 1 },
-  { filters: 24, stride: 2 },
-  { filters: 24, stride: 1 },
-  { filters: 32, stride: 2 },
-  { filters: 32, stride: 1 },
-  { filters: 32, stride: 1 },
-  { filters: 64, stride: 2 },
-  { filters: 64, stride: 1 },
-  { filters: 64, stride: 1 },
-  { filters: 64, stride: 1 },
-  { filters: 96, stride: 1 },
-  { filters: 96, stride: 1 },
-  { filters: 96, stride: 1 },
-  { filters: 160, stride: 2 },
-  { filters: 160, stride: 1 },
-  { filters: 160, stride: 1 },
-  { filters: 320, stride: 1 },
-];
+/** The paper's Table 2: stages of inverted residual blocks, the first of each at `stride`. */
+const STAGES = [
+  { filters: 16, repeats: 1, stride: 1 },
+  { filters: 24, repeats: 2, stride: 2 },
+  { filters: 32, repeats: 3, stride: 2 },
+  { filters: 64, repeats: 4, stride: 2 },
+  { filters: 96, repeats: 3, stride: 1 },
+  { filters: 160, repeats: 3, stride: 2 },
+  { filters: 320, repeats: 1, stride: 1 },
+] as const;
+
+/** The 17 blocks as Keras lists them: output filters (before alpha), stride. */
+const BLOCKS = STAGES.flatMap(({ filters, repeats, stride }) =>
+  Array.from({ length: repeats }, (_, i) => ({ filters, stride: i === 0 ? stride : 1 as const }))
+);
 
 type BatchNormalizationClass = new (
   args: Parameters<typeof tf.layers.batchNormalization>[0],
@@ -362,19 +358,11 @@ export function preprocessMobileNetV2(images: tf.Tensor4D): tf.Tensor4D {
 }
 
 /**
- * What MobileNetV2 is fed: pixels 0..255 resized (bilinear, half-pixel centres, as TF2) to
- * `inputSize`, then {@linkcode preprocessMobileNetV2}.
- *
- * @param pixels RGB pixels in 0..255, NHWC, square.
- * @param inputSize the base's input side.
+ * What MobileNetV2 is fed: pixels 0..255 brought to `inputSize` (vgg16.ts `toInputSize`), then
+ * {@linkcode preprocessMobileNetV2}.
  */
 export function mobilenetV2Input(pixels: tf.Tensor4D, inputSize: number): tf.Tensor4D {
-  return tf.tidy(() => {
-    const resized = inputSize === pixels.shape[1]
-      ? pixels
-      : tf.image.resizeBilinear(pixels, [inputSize, inputSize], false, true);
-    return preprocessMobileNetV2(resized);
-  });
+  return tf.tidy(() => preprocessMobileNetV2(toInputSize(pixels, inputSize)));
 }
 
 /** Options for {@linkcode buildMobileNetV2Base}. */
@@ -546,25 +534,16 @@ function correctPad(x: tf.SymbolicTensor): [[number, number], [number, number]] 
 
 /**
  * Freeze the whole base (`false`, for feature extraction and head training) or unfreeze the
- * convolutions of its blocks from `fromBlock` up and `Conv_1` (`true`, for fine-tuning at a low
+ * convolutions of blocks 13 to 16 (the last stride-2 stage) and `Conv_1` (`true`, for fine-tuning at a low
  * learning rate once the head has trained). Batch normalisation stays frozen, so it runs in
  * inference mode with ImageNet's statistics while the rest trains (Keras's transfer-learning
  * guide). Recompile any model containing the base afterwards.
- *
- * @param base a model from {@linkcode buildMobileNetV2Base}.
- * @param trainable whether the top blocks train.
- * @param fromBlock the first block that trains; default 13, the last stride-2 stage (blocks 13
- *   to 16).
  */
-export function setMobileNetV2FineTunable(
-  base: tf.LayersModel,
-  trainable: boolean,
-  fromBlock = 13,
-): void {
+export function setMobileNetV2FineTunable(base: tf.LayersModel, trainable: boolean): void {
   base.trainable = trainable;
   for (const layer of base.layers) {
     const block = /^block_(\d+)_/.exec(layer.name)?.[1];
-    const top = block !== undefined ? Number(block) >= fromBlock : layer.name === "Conv_1";
+    const top = block !== undefined ? Number(block) >= 13 : layer.name === "Conv_1";
     layer.trainable = trainable && top && !(layer instanceof KerasBatchNormalization);
   }
 }
