@@ -108,12 +108,8 @@ interface SettableRate {
   setLearningRate(learningRate: number): void;
 }
 
-function hasSettableRate(optimizer: tf.Optimizer): optimizer is tf.Optimizer & SettableRate {
-  return typeof (optimizer as unknown as Partial<SettableRate>).setLearningRate === "function";
-}
-
 /** What {@linkcode fit} returns. */
-export interface FitResult {
+interface FitResult {
   history: History;
   /** Training time per epoch, without validation. */
   secondsPerEpoch: number[];
@@ -343,7 +339,8 @@ function checkedLoop(model: tf.LayersModel, train: Examples, options: FitOptions
   if (options.augment && !train.gatherAugmented) {
     throw new Error("fit: augmentation needs image examples (imageExamples)");
   }
-  if (schedule && !hasSettableRate(optimizer)) {
+  const settable = (optimizer as unknown as Partial<SettableRate>).setLearningRate;
+  if (schedule && typeof settable !== "function") {
     throw new Error("fit: a learning-rate schedule needs an optimizer with setLearningRate");
   }
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
