@@ -23,7 +23,7 @@ import {
   classifierLogits,
   expectedCalibrationError,
   fitTemperature,
-  recordCalibrationError,
+  recordOutcomes,
   saveCalibration,
   temperedTop1,
 } from "../lib/inference/calibration.ts";
@@ -161,7 +161,7 @@ Deno.test("the expected calibration error of known confidences equals the hand-c
     test_predictions: [1, 2, 0, 4, 0, 0],
     test_labels: [1, 2, 3, 4, 5, 6],
   } as unknown as RunRecord;
-  assert.ok(Math.abs(recordCalibrationError(record, 10) - expected) < 1e-12);
+  assert.deepEqual(recordOutcomes(record), correct);
   // Perfectly calibrated: 0.75 sure, right 3 times in 4.
   assert.equal(expectedCalibrationError([0.75, 0.75, 0.75, 0.75], [true, true, true, false]), 0);
 });

@@ -18,7 +18,7 @@
 import { tf } from "../engine/backend.ts";
 import type { RemoteFile } from "../util/cache.ts";
 import { UserError } from "../util/user_error.ts";
-import { glorot, SeedSequence } from "./layers.ts";
+import { classOf, glorot, SeedSequence } from "./layers.ts";
 import { toInputSize } from "./vgg16.ts";
 
 /** Width multipliers Keras publishes ImageNet weights for. */
@@ -52,11 +52,11 @@ const BLOCKS = STAGES.flatMap(({ filters, repeats, stride }) =>
   Array.from({ length: repeats }, (_, i) => ({ filters, stride: i === 0 ? stride : 1 as const }))
 );
 
-type BatchNormalizationClass = new (
-  args: Parameters<typeof tf.layers.batchNormalization>[0],
-) => tf.layers.Layer;
-// tfjs exports the factory, not the class; the class is needed to subclass it.
-const BatchNormalization = tf.layers.batchNormalization({}).constructor as BatchNormalizationClass;
+// tfjs exports the layers' factories, not their classes; subclassing needs the classes.
+const BatchNormalization = classOf(tf.layers.batchNormalization, {});
+const ReLU = classOf(tf.layers.reLU, {});
+const Conv2D = classOf(tf.layers.conv2d, { filters: 1, kernelSize: 1 });
+const DepthwiseConv2D = classOf(tf.layers.depthwiseConv2d, { kernelSize: 1 });
 
 /** The fields of tfjs's BatchNormalization that inference reads. */
 interface BatchNormalizationFields {
@@ -90,10 +90,6 @@ class KerasBatchNormalization extends BatchNormalization {
   }
 }
 
-type ReLUClass = new (args: Parameters<typeof tf.layers.reLU>[0]) => tf.layers.Layer;
-// As for batch normalisation: the factory's class, to subclass it.
-const ReLU = tf.layers.reLU({}).constructor as ReLUClass;
-
 /**
  * Keras's `ReLU(6.0)`, computed as one `Relu6` op: tfjs's ReLU layer with a `maxValue` runs a
  * ReLU and then a clip (three passes over the activation on tfjs-node, where TensorFlow's Relu6
@@ -104,14 +100,6 @@ class ReLU6 extends ReLU {
     return tf.relu6(Array.isArray(inputs) ? inputs[0] : inputs);
   }
 }
-
-type Conv2DClass = new (args: Parameters<typeof tf.layers.conv2d>[0]) => tf.layers.Layer;
-type DepthwiseClass = new (
-  args: Parameters<typeof tf.layers.depthwiseConv2d>[0],
-) => tf.layers.Layer;
-const Conv2D = tf.layers.conv2d({ filters: 1, kernelSize: 1 }).constructor as Conv2DClass;
-const DepthwiseConv2D = tf.layers.depthwiseConv2d({ kernelSize: 1 })
-  .constructor as DepthwiseClass;
 
 /** The fields of tfjs's convolution layers that a folded call reads. */
 interface ConvFields {
@@ -207,10 +195,9 @@ const EXPANSION = 6;
  * Keras's `_make_divisible(v, 8)`: `v` rounded to the nearest multiple of 8 (at least 8), one
  * step up when rounding lost more than 10%.
  */
-function makeDivisible(v: number, divisor = 8): number {
-  let rounded = Math.max(divisor, Math.floor(Math.trunc(v + divisor / 2) / divisor) * divisor);
-  if (rounded < 0.9 * v) rounded += divisor;
-  return rounded;
+function makeDivisible(v: number): number {
+  const rounded = Math.max(8, Math.floor(Math.trunc(v + 4) / 8) * 8);
+  return rounded < 0.9 * v ? rounded + 8 : rounded;
 }
 
 /** One inverted residual block's channels, as `_inverted_res_block` derives them. */
