@@ -62,13 +62,7 @@ const PENDING_OTHER_BRANCHES: Record<string, string[]> = {
     "SideBySideOptions",
   ],
   "lib/bench/step.ts": ["StepTimeOptions"],
-  "lib/train/features.ts": ["ExtractOptions", "ExtractedFeatures", "FeatureKey"],
-  "lib/train/fit.ts": ["FitResult"],
   "lib/train/hyp.ts": ["Recipe"],
-  "lib/train/parallel.ts": ["SplitStepRun", "TrainRecipe", "BackboneRecipe"],
-  "lib/train/profile.ts": ["BudgetOverride"],
-  "lib/train/resume.ts": ["EpochCheckpointRun"],
-  "lib/train/step.ts": ["GradientRequest"],
   "lib/cli/train.ts": ["main"],
 };
 

@@ -162,7 +162,6 @@ function settingsOf(options: ImageFolderOptions): Settings {
  * Read a folder of images as a dataset (see the module doc for what it does and refuses).
  *
  * @param dir the folder: one sub-folder per class, or train/ and test/ (val/, valid/) of them
- * @param options the seed, the input size, the validation split, the cache, callbacks
  * @returns the dataset, with what was skipped and ignored, the held-out files and the cache use
  * @throws {UserError} naming the folder when it is missing or unreadable, has fewer than 2
  *   classes or more than 256, or a class folder with fewer than 2 usable images

@@ -86,7 +86,6 @@ export interface ResolveWeightsOptions {
  * description says so; a cached copy or a download must match where an MD5 is known.
  *
  * @param file the base's file (e.g. `VGG16_WEIGHTS` with env `VGG16_WEIGHTS`)
- * @param opts `--weights`, folders and fetch
  * @returns where the weights are and a one-line description
  * @throws {UserError} when an explicit path does not exist, or nothing is cached and the
  *   download fails: one line listing every place looked in, in order

@@ -148,9 +148,6 @@ export function buildVgg16Base(inputSize: number, seed: number): tf.LayersModel 
  * unfreeze only its top block, `block5_conv1` to `block5_conv3` (`true`, for
  * fine-tuning at a low learning rate once the head has trained). Recompile any
  * model containing the base afterwards.
- *
- * @param base a model from {@linkcode buildVgg16Base}.
- * @param trainable whether block 5 trains.
  */
 export function setFineTunable(base: tf.LayersModel, trainable: boolean): void {
   base.trainable = trainable;

@@ -55,7 +55,7 @@ const BUDGET_VARIABLES = {
 } as const;
 
 /** A budget set by env variables instead of the profile. */
-export interface BudgetOverride {
+interface BudgetOverride {
   /** Epochs for every model (`CIFAR_EPOCHS`). */
   epochs?: number;
   /** Training images for every model (`CIFAR_LIMIT_TRAIN`). */
@@ -134,7 +134,6 @@ export interface ProfileSettings {
  *
  * @param name `smoke` or `full`; default env CIFAR_PROFILE, else `full`
  * @param budget overrides of epochs and images; default from the environment ({@linkcode budgetFromEnv})
- * @returns the profile's settings
  * @throws {UserError} for any other name, or a bad budget variable
  * @example
  * ```ts
@@ -209,7 +208,6 @@ export const MODEL_NOTEBOOKS: Record<ModelName, string> = {
 /**
  * Read the saved run records of a profile, in the order given.
  *
- * @param settings the profile
  * @param models which models (default the source's three, in reading order)
  * @returns one record per model
  * @throws {UserError} naming the missing record and the notebook that writes it, or a record
@@ -266,7 +264,6 @@ export async function readProfileRecordIfPresent(
  * held-out files of a folder of images (lib/train/held_out.ts), or the synthetic data with the run's seed, and the run's number of test images (no training
  * images). The labels are checked against the record's, so the images are the run's.
  *
- * @param record the run
  * @param options more load options (tests: `expectedCounts` of a small fixture)
  * @returns the dataset, its test split the run's test images in the run's order
  * @throws {UserError} when the data is gone or its test labels differ from the record's
