@@ -303,7 +303,7 @@ function layerTable(h5: File, path: string): LayerTable {
     }
     if (table.size > 0) return table;
   }
-  const root = weightsRoot(h5, path);
+  const root = weightsRoot(h5);
   const names = readStrings(root, "layer_names");
   if (names.length === 0) {
     throw new UserError(
@@ -368,13 +368,9 @@ async function openHdf5(path: string): Promise<File> {
 }
 
 /** The group holding `layer_names`: the root, or `model_weights` in a whole-model save. */
-function weightsRoot(file: File, path: string): Group {
-  if (isLegacy(file)) return file;
+function weightsRoot(file: File): Group {
   const nested = file.get("model_weights");
-  if (nested instanceof Group) return nested;
-  throw new UserError(
-    `${path} is not a Keras weights file: its root has no 'layer_names' attribute`,
-  );
+  return !isLegacy(file) && nested instanceof Group ? nested : file;
 }
 
 function hasAttribute(group: Group, name: string): boolean {

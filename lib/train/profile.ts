@@ -28,6 +28,7 @@
 import { join } from "node:path";
 import { UserError } from "../util/errors.ts";
 import { PROJECT_ROOT, statOrUndefined } from "../util/paths.ts";
+import { exists } from "../util/process.ts";
 import { loadCifar100, type LoadOptions } from "../data/cifar100.ts";
 import type { Cifar100 } from "../data/dataset.ts";
 import {
@@ -220,9 +221,7 @@ export async function readProfileRecords(
   const records: RunRecord[] = [];
   for (const model of models) {
     const path = settings.recordPath(model);
-    try {
-      await Deno.stat(path);
-    } catch {
+    if (!(await exists(path))) {
       throw new UserError(
         `no run record at ${path}: execute notebooks/${MODEL_NOTEBOOKS[model]} ` +
           `with CIFAR_PROFILE=${settings.name} first`,
