@@ -54,7 +54,7 @@ import { UserError } from "../util/user_error.ts";
 export type { IgnoredCounts } from "./image_folder_scan.ts";
 
 /** Options for {@linkcode loadImageFolder}. */
-export interface ImageFolderOptions {
+interface ImageFolderOptions {
   /** The run's seed: the same seed gives the same validation split. */
   seed: number;
   /** The model's input side N: every image is brought to N x N. Default 32. */
