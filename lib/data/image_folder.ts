@@ -124,15 +124,8 @@ const MAX_IMAGE_SIZE = 1024;
 /** Derives each class's split seed from the run's seed (a prime no other stream uses). */
 const SPLIT_SEED_STRIDE = 1_000_039;
 
-interface Settings {
-  seed: number;
-  imageSize: number;
-  validationSplit: number;
-  cacheDir: string | false;
-  workers: number;
-  log: (line: string) => void;
-  onProgress?: (done: number, total: number) => void;
-}
+/** The options with their defaults. */
+type Settings = Required<Omit<ImageFolderOptions, "onProgress">> & ImageFolderOptions;
 
 function settingsOf(options: ImageFolderOptions): Settings {
   const imageSize = options.imageSize ?? IMAGE_SIZE;
