@@ -43,11 +43,7 @@ const CALIBRATION_BINS = 15;
 
 /**
  * Sort predictions into equal-width confidence bins: (0, 1/B], (1/B, 2/B], ... (a confidence of
- * 0 goes in the first).
- *
- * @param confidences top-1 probability of each prediction
- * @param correct whether each prediction was right
- * @param bins how many bins (default {@linkcode CALIBRATION_BINS})
+ * 0 goes in the first); `bins` defaults to {@linkcode CALIBRATION_BINS}.
  */
 export function reliabilityBins(
   confidences: ArrayLike<number>,

@@ -11,14 +11,13 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { tf } from "../engine/backend.ts";
+import { IMAGE_SIZE } from "../data/dataset.ts";
 import { HYP } from "./hyp.ts";
 import { cacheRoot } from "../util/cache.ts";
 import { evenShares, type GradientWorker } from "./parallel.ts";
 import { createProgress } from "../util/progress.ts";
 import { writeFileAtomically } from "../util/replace_folder.ts";
 
-/** Side of the source images by default (CIFAR-100 is 32x32). */
-const SOURCE_SIZE = 32;
 const CHANNELS = 3;
 
 /** Options for {@linkcode extractFeatures}. */
@@ -85,7 +84,7 @@ export async function extractFeatures(
   images: Uint8Array,
   opts: ExtractOptions,
 ): Promise<ExtractedFeatures> {
-  const { inputSize, imageSize = SOURCE_SIZE, batchSize = HYP.vgg16.featureBatchSize } = opts;
+  const { inputSize, imageSize = IMAGE_SIZE, batchSize = HYP.vgg16.featureBatchSize } = opts;
   const [, height, width, channels] = base.inputs[0].shape;
   if (height !== inputSize || width !== inputSize) {
     throw new Error(`base expects ${height}x${width} input, but inputSize is ${inputSize}`);
