@@ -52,8 +52,6 @@ const PENDING_OTHER_BRANCHES: Record<string, string[]> = {
   // training wiring (issues 25 and 26) will import.
   "lib/bench/image_folder.ts": ["FolderLoadTimes"],
   "lib/data/image_folder.ts": ["SkippedFile", "HeldOut", "CacheUse"],
-  "lib/models/mobilenet_v2.ts": ["MobileNetV2Options"],
-  "lib/models/mobilenet_v2_weights.ts": ["MobileNetV2Choice"],
   "lib/bench/accuracy.ts": ["AccuracyOptions", "SideAccuracy", "AccuracyResult"],
   "lib/bench/pairs.ts": ["Turn"],
   "lib/bench/reference.ts": ["TORCH_PIP", "ReferenceHeader", "ReferenceAccuracy"],
@@ -64,14 +62,7 @@ const PENDING_OTHER_BRANCHES: Record<string, string[]> = {
     "SideBySideOptions",
   ],
   "lib/bench/step.ts": ["StepTimeOptions"],
-  "lib/models/vgg16_weights.ts": ["ResolveWeightsOptions"],
-  "lib/train/features.ts": ["ExtractOptions", "ExtractedFeatures", "FeatureKey"],
-  "lib/train/fit.ts": ["FitResult"],
   "lib/train/hyp.ts": ["Recipe"],
-  "lib/train/parallel.ts": ["SplitStepRun", "TrainRecipe", "BackboneRecipe"],
-  "lib/train/profile.ts": ["BudgetOverride"],
-  "lib/train/resume.ts": ["EpochCheckpointRun"],
-  "lib/train/step.ts": ["GradientRequest"],
   "lib/cli/train.ts": ["main"],
 };
 

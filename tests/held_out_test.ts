@@ -40,7 +40,7 @@ Deno.test("a held-out file changed since the run is refused, naming the folder",
     await Deno.copyFile(join(fixture.dir, file), join(copy, file));
   }
   const record = folderRecord(data, copy);
-  assert.equal((await readHeldOut(record, 2)).test.count, 2);
+  assert.equal((await readHeldOut(record)).test.count, data.heldOut.files.length);
   const changed = join(copy, data.heldOut.files[0]);
   const bytes = await Deno.readFile(changed);
   bytes[bytes.length - 1] ^= 1;

@@ -8,11 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { encode as encodePng } from "fast-png";
-import {
-  type ImageFolderData,
-  type ImageFolderOptions,
-  loadImageFolder,
-} from "../lib/data/image_folder.ts";
+import { type ImageFolderData, loadImageFolder } from "../lib/data/image_folder.ts";
 import { readCifarImage } from "../lib/data/images.ts";
 import { UserError } from "../lib/util/errors.ts";
 import { makeImageFolder } from "./image_folder_fixture.ts";
@@ -23,7 +19,10 @@ const fixture = await makeImageFolder(join(tmp, "photos"));
 const fixtureCache = join(tmp, "fixture-cache");
 
 /** Load with the log's lines and the progress calls kept. */
-async function load(dir: string, options: Partial<ImageFolderOptions> = {}) {
+async function load(
+  dir: string,
+  options: Partial<Parameters<typeof loadImageFolder>[1]> = {},
+) {
   const lines: string[] = [];
   const progress: [number, number][] = [];
   const data = await loadImageFolder(dir, {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { initBackend, tf } from "../lib/engine/backend.ts";
 import { featureExamples } from "../lib/data/examples.ts";
 import { logitsOf } from "../lib/models/logits.ts";
-import { buildVgg16Head } from "../lib/models/vgg16.ts";
+import { buildHead } from "../lib/models/backbone.ts";
 import { HYP } from "../lib/train/hyp.ts";
 import { evaluate, fit } from "../lib/train/fit.ts";
 import { lossFromLogits } from "../lib/train/loss.ts";
@@ -48,7 +48,7 @@ Deno.test("a VGG16 head on features multiplied by 100 still learns", async () =>
   };
   const [train, test] = [make(classes * perClass), make(classes * 10)];
   // Seeded: an unseeded head once drew a start that reached only 0.8 in three epochs.
-  const head = buildVgg16Head(classes, dim, 1);
+  const head = buildHead(classes, dim, 1);
   // The saturated start: the head's logits on these features are in the hundreds.
   const logits = tf.tidy(() => logitsOf(head, tf.tensor2d(test.gather([0, 1, 2]), [3, dim])));
   assert.ok(tf.max(tf.abs(logits)).dataSync()[0] > 50, "features too small to saturate");

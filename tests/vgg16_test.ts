@@ -4,13 +4,12 @@ import { UserError } from "../lib/util/errors.ts";
 import { countParams } from "../lib/models/summary.ts";
 import {
   buildVgg16Base,
-  buildVgg16Classifier,
-  buildVgg16Head,
   IMAGENET_MEAN_BGR,
   preprocessCaffe,
   setFineTunable,
   VGG16_CONV_LAYERS,
 } from "../lib/models/vgg16.ts";
+import { buildClassifier, buildHead } from "../lib/models/backbone.ts";
 import { HYP } from "../lib/train/hyp.ts";
 
 await initBackend();
@@ -60,11 +59,11 @@ Deno.test("VGG16 base, head and classifier have Keras's layer names and paramete
   ]);
   assert.deepEqual(base.outputs[0].shape, [null, 1, 1, 512]);
 
-  const head = buildVgg16Head(100);
+  const head = buildHead(100, 512);
   assert.equal(head.countParams(), 51_300);
 
   setFineTunable(base, false);
-  const classifier = buildVgg16Classifier(base, head);
+  const classifier = buildClassifier("vgg16", base, head);
   assert.equal(classifier.countParams(), 14_765_988);
   assert.equal(countParams(classifier).trainable, 51_300);
   assert.equal(countParams(classifier).nonTrainable, 14_714_688);
@@ -83,8 +82,8 @@ Deno.test("VGG16 base, head and classifier have Keras's layer names and paramete
 Deno.test("the classifier maps images to class probabilities; larger inputs shrink to 512 features", () => {
   const base = buildVgg16Base(64, HYP.vgg16.seed);
   assert.deepEqual(base.outputs[0].shape, [null, 2, 2, 512]);
-  const head = buildVgg16Head(7);
-  const classifier = buildVgg16Classifier(base, head);
+  const head = buildHead(7, 512);
+  const classifier = buildClassifier("vgg16", base, head);
   const x = tf.randomUniform([2, 64, 64, 3], -100, 100, "float32", 1);
   const p = classifier.predict(x) as tf.Tensor;
   assert.deepEqual(p.shape, [2, 7]);
@@ -115,7 +114,7 @@ Deno.test("the head trains on pooled features with categorical cross-entropy on 
   const shift = tf.tidy(() => tf.oneHot(labels, 3).matMul(tf.tensor2d(centres, [3, 512])));
   const x = random.add(shift);
   const y = tf.oneHot(labels, 3);
-  const head = buildVgg16Head(3, 512, 1);
+  const head = buildHead(3, 512, 1);
   head.compile({
     optimizer: tf.train.adam(0.01),
     loss: "categoricalCrossentropy",

@@ -32,30 +32,6 @@ export const USAGE = `usage: deno task predict --run DIR [--top K] IMAGE...
   IMAGE: PNG, JPEG, BMP, GIF or WebP files of any size (centre-cropped, then resized to
     32x32, or to the input size of a run trained on a folder of images)`;
 
-/** What the command line asks for. */
-interface PredictArgs {
-  run: string;
-  images: string[];
-  top: number;
-}
-
-/**
- * Parse the flags.
- *
- * @throws {HelpRequested} for `--help` / `-h`
- * @throws {UserError} naming a bad flag or value
- */
-function parsePredictArgs(args: string[]): PredictArgs {
-  const { values: v, positionals } = parseCommandLine(args, {
-    usage: USAGE,
-    positionals: true,
-    options: { run: { type: "string" }, top: { type: "string" } },
-  });
-  if (!v.run) throw new UsageError("--run DIR is required", USAGE);
-  if (positionals.length === 0) throw new UsageError("no images given", USAGE);
-  return { run: v.run, images: positionals, top: positiveInt("--top", v.top) ?? 5 };
-}
-
 /** The JSON line of one classified image. */
 function resultLine(result: ImageFileResult & { ok: true }): string {
   const { path, width, height } = result;
@@ -93,12 +69,19 @@ function resultTable(classifier: Classifier, results: ImageFileResult[]): string
 /** Run the command line; returns the exit code. */
 function main(args: string[]): Promise<number> {
   return runCommand(async () => {
-    const { run, images, top } = parsePredictArgs(args);
+    const { values: v, positionals: images } = parseCommandLine(args, {
+      usage: USAGE,
+      positionals: true,
+      options: { run: { type: "string" }, top: { type: "string" } },
+    });
+    if (!v.run) throw new UsageError("--run DIR is required", USAGE);
+    if (images.length === 0) throw new UsageError("no images given", USAGE);
+    const top = positiveInt("--top", v.top) ?? 5;
     // Loaded after the flags are read, so that --help and bad flags never load tfjs.
     const { initBackend } = await import("../engine/backend.ts");
     const { classifyImageFiles, loadClassifier } = await import("../inference/predict.ts");
     await initBackend();
-    const classifier = await loadClassifier(run);
+    const classifier = await loadClassifier(v.run);
     const results = await classifyImageFiles(classifier, images, top);
     for (const result of results) {
       if (result.ok) console.log(resultLine(result));

@@ -22,17 +22,8 @@ export const PYTHON_FOLDER = "cifar-100-python";
 /** The three pickles inside it. */
 export const PYTHON_FILES = { train: "train", test: "test", meta: "meta" } as const;
 
-/** Options for {@linkcode decodePythonSplit}. */
-interface PythonSplitOptions {
-  /** Name for messages, e.g. `/data/cifar-100-python/train`. */
-  name: string;
-  /** Images the file must hold; undefined accepts any number from 1. */
-  expectedCount?: number;
-  /** Keep only the first `limit` images (all are still checked). */
-  limit?: number;
-  /** Fine-to-coarse table shared across splits, as for {@linkcode RecordDecoder}. */
-  fineToCoarse: Uint8Array;
-}
+/** Options for {@linkcode decodePythonSplit}: the binary decoder's, but for the length. */
+type PythonSplitOptions = Omit<ConstructorParameters<typeof RecordDecoder>[0], "byteLength">;
 
 /**
  * Decode a `train` or `test` pickle into a split.

@@ -54,7 +54,7 @@ import { UserError } from "../util/user_error.ts";
 export type { IgnoredCounts } from "./image_folder_scan.ts";
 
 /** Options for {@linkcode loadImageFolder}. */
-export interface ImageFolderOptions {
+interface ImageFolderOptions {
   /** The run's seed: the same seed gives the same validation split. */
   seed: number;
   /** The model's input side N: every image is brought to N x N. Default 32. */
@@ -124,15 +124,8 @@ const MAX_IMAGE_SIZE = 1024;
 /** Derives each class's split seed from the run's seed (a prime no other stream uses). */
 const SPLIT_SEED_STRIDE = 1_000_039;
 
-interface Settings {
-  seed: number;
-  imageSize: number;
-  validationSplit: number;
-  cacheDir: string | false;
-  workers: number;
-  log: (line: string) => void;
-  onProgress?: (done: number, total: number) => void;
-}
+/** The options with their defaults. */
+type Settings = Required<Omit<ImageFolderOptions, "onProgress">> & ImageFolderOptions;
 
 function settingsOf(options: ImageFolderOptions): Settings {
   const imageSize = options.imageSize ?? IMAGE_SIZE;
@@ -162,7 +155,6 @@ function settingsOf(options: ImageFolderOptions): Settings {
  * Read a folder of images as a dataset (see the module doc for what it does and refuses).
  *
  * @param dir the folder: one sub-folder per class, or train/ and test/ (val/, valid/) of them
- * @param options the seed, the input size, the validation split, the cache, callbacks
  * @returns the dataset, with what was skipped and ignored, the held-out files and the cache use
  * @throws {UserError} naming the folder when it is missing or unreadable, has fewer than 2
  *   classes or more than 256, or a class folder with fewer than 2 usable images

@@ -32,6 +32,7 @@ import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
 import { PREPROCESSING } from "./image_pixels.ts";
 import { firstLine } from "../util/user_error.ts";
+import { writeFileAtomically } from "../util/replace_folder.ts";
 
 const MAGIC = "IMGFOLD1";
 const HEADER_AT = MAGIC.length + 4;
@@ -65,8 +66,6 @@ export interface FolderCache {
  * The cache file for a folder at an input size: named by a hash of the folder's absolute path,
  * the size and the preprocessing.
  *
- * @param dir the image folder
- * @param imageSize the input side
  * @param cacheDir the cache folder (e.g. `join(cacheRoot(), "image-folders")`)
  */
 export function folderCacheFile(dir: string, imageSize: number, cacheDir: string): string {
@@ -123,7 +122,6 @@ async function readInto(handle: Deno.FsFile, offset: number, into: Uint8Array) {
 /**
  * Copy cached images into place.
  *
- * @param cache an open cache
  * @param copies for each image: its slot in the cache and the bytes to fill
  */
 export async function readCachedPixels(
@@ -138,10 +136,9 @@ export async function readCachedPixels(
 }
 
 /**
- * Write a cache file atomically (a temporary file beside it, renamed into place).
+ * Write a cache file atomically (lib/util/replace_folder.ts `writeFileAtomically`).
  *
  * @param file from {@linkcode folderCacheFile}
- * @param imageSize the input side
  * @param files every file's entry; usable ones have slots 0..n-1
  * @param pixels the usable files' pixels in slot order
  * @returns undefined, or why the file could not be written (the load goes on without it)
@@ -158,19 +155,10 @@ export async function writeFolderCache(
   const head = new Uint8Array(HEADER_AT);
   head.set(new TextEncoder().encode(MAGIC));
   new DataView(head.buffer).setUint32(MAGIC.length, header.length, true);
-  const temp = `${file}.${crypto.randomUUID().slice(0, 8)}.part`;
   try {
-    await Deno.mkdir(join(file, ".."), { recursive: true });
-    {
-      using out = await Deno.open(temp, { write: true, createNew: true });
-      for (const part of [head, header, pixels]) {
-        for (let done = 0; done < part.length;) done += await out.write(part.subarray(done));
-      }
-    }
-    await Deno.rename(temp, file);
+    await writeFileAtomically(file, [head, header, pixels]);
     return undefined;
   } catch (e) {
-    await Deno.remove(temp).catch(() => {});
     return firstLine(e);
   }
 }

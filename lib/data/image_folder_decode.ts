@@ -39,7 +39,6 @@ const IN_FLIGHT = 2;
  * Decode `jobs` on `workers` threads, calling `onReply` for each answer as it comes (in any
  * order). The workers are stopped at the end, and on failure.
  *
- * @param jobs the files
  * @param workers threads to start (at most one per job)
  * @param onReply called once per job
  * @throws Error when a worker itself fails (a bug; a bad file is a reply with a reason)

@@ -164,8 +164,6 @@ class Walker {
  * List a folder of images: its layout, classes and image files, with their sizes and times.
  * Nothing is decoded.
  *
- * @param dir the folder
- * @returns the listing
  * @throws {UserError} naming the folder when it is missing, not a folder, unreadable, or when
  *   a given held-out folder has a class that train/ has not
  * @example

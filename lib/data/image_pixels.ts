@@ -216,7 +216,7 @@ function unpackBits(
  *
  * @returns 1..8
  */
-export function jpegOrientation(bytes: Uint8Array): number {
+function jpegOrientation(bytes: Uint8Array): number {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 2; // after SOI
   while (at + 4 <= bytes.length && bytes[at] === 0xff) {

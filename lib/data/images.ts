@@ -57,21 +57,14 @@ export async function readCifarImage(
     if (e instanceof Deno.errors.NotFound) {
       throw new UserError(`${path}: no such file; check the path`);
     }
-    if (e instanceof Deno.errors.IsADirectory || (await isFolder(path))) {
+    const folder = await Deno.stat(path).then((info) => info.isDirectory, () => false);
+    if (e instanceof Deno.errors.IsADirectory || folder) {
       throw new UserError(`${path}: is a folder; name the image files inside it`);
     }
     throw new UserError(`${path}: cannot read it (${firstLine(e)})`);
   }
   const image = await decodeImageFile(bytes, path);
   return { path, width: image.width, height: image.height, pixels: toCifarPixels(image, size) };
-}
-
-async function isFolder(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isDirectory;
-  } catch {
-    return false;
-  }
 }
 
 /**

@@ -21,6 +21,7 @@ import { logitsOf } from "../models/logits.ts";
 import { EVAL_BATCH_SIZE } from "../train/hyp.ts";
 import { runTestImages } from "../train/profile.ts";
 import { readRunRecord, type RunRecord } from "../train/run_record.ts";
+import { writeFileAtomically } from "../util/replace_folder.ts";
 import { imageSideOf } from "./classify.ts";
 import { type Classifier, modelInput } from "./predict.ts";
 
@@ -42,11 +43,7 @@ const CALIBRATION_BINS = 15;
 
 /**
  * Sort predictions into equal-width confidence bins: (0, 1/B], (1/B, 2/B], ... (a confidence of
- * 0 goes in the first).
- *
- * @param confidences top-1 probability of each prediction
- * @param correct whether each prediction was right
- * @param bins how many bins (default {@linkcode CALIBRATION_BINS})
+ * 0 goes in the first); `bins` defaults to {@linkcode CALIBRATION_BINS}.
  */
 export function reliabilityBins(
   confidences: ArrayLike<number>,
@@ -104,11 +101,6 @@ export function recordOutcomes(
   record: Pick<RunRecord, "test_predictions" | "test_labels">,
 ): boolean[] {
   return record.test_predictions.map((p, i) => p === record.test_labels[i]);
-}
-
-/** A run record's ECE, from its top-1 probabilities and outcomes alone. */
-export function recordCalibrationError(record: RunRecord, bins = CALIBRATION_BINS): number {
-  return expectedCalibrationError(record.test_confidences, recordOutcomes(record), bins);
 }
 
 /** Logits of N images, row by row. */
@@ -224,15 +216,11 @@ interface HeldOut {
 }
 
 /**
- * Images the run did not train on, for fitting its temperature (see the module doc).
- *
- * @param record the run
- * @param count how many at most (default: as many as its test images, 500 to 2,000)
+ * Images the run did not train on, for fitting its temperature (see the module doc): as many as
+ * its test images, 500 to 2,000.
  */
-async function heldOutImages(
-  record: RunRecord,
-  count = Math.min(2000, Math.max(500, record.test_images)),
-): Promise<HeldOut> {
+async function heldOutImages(record: RunRecord): Promise<HeldOut> {
+  const count = Math.min(2000, Math.max(500, record.test_images));
   if (record.synthetic) {
     const data = await loadCifar100({
       data: "synthetic",
@@ -287,15 +275,13 @@ export type Calibration = NonNullable<RunRecord["calibration"]> & { temperature:
  *
  * @param classifier from `loadClassifier`; its record's `temperature` is ignored
  * @param testPixels the run's test images (`runTestImages(record).test.images`)
- * @param heldOut default {@linkcode heldOutImages}
  */
 export async function calibrate(
   classifier: Classifier,
   testPixels: Uint8Array,
-  heldOut?: HeldOut,
 ): Promise<Calibration> {
   const { record } = classifier;
-  const fitOn = heldOut ?? await heldOutImages(record);
+  const fitOn = await heldOutImages(record);
   const temperature = fitTemperature(classifierLogits(classifier, fitOn.pixels), fitOn.labels);
   const testLogits = classifierLogits(classifier, testPixels);
   const measured = fitOn.measureOn ?? record.test_labels.map((_, i) => i);
@@ -321,17 +307,11 @@ export async function calibrate(
 /**
  * Save a calibration in the run folder's record (run.json: `temperature`, `calibration`), which
  * `deno task predict` reads.
- *
- * @param dir the run folder
- * @param calibration from {@linkcode calibrate}
- * @returns the updated record
  */
 export async function saveCalibration(dir: string, calibration: Calibration): Promise<RunRecord> {
   const path = join(dir, "run.json");
   const { temperature, ...how } = calibration;
   const record = { ...(await readRunRecord(path)), temperature, calibration: how };
-  const temporary = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeTextFile(temporary, JSON.stringify(record) + "\n");
-  await Deno.rename(temporary, path);
+  await writeFileAtomically(path, [JSON.stringify(record) + "\n"]);
   return record;
 }

@@ -80,8 +80,6 @@ export function checkRecord(record: RunRecord, path: string): void {
  * its `input_size` when its data was brought to size from files of any size (a folder of images,
  * `record.preprocessing`), else CIFAR's 32, which the model resizes to its input as in training.
  *
- * @param record the run's record
- * @returns the side in pixels
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -99,7 +97,6 @@ export function imageSideOf(record: RunRecord): number {
  * The model's input for a batch of uint8 images at the run's side ({@linkcode imageSideOf}),
  * preprocessed as in training.
  *
- * @param classifier the loaded model and its run
  * @param pixels `[N, side, side, 3]` bytes
  * @returns MLP/CNN/ResNet-9: pixels / 255 at the model's input size; a backbone: 0..255 at its
  *   input size, preprocessed as the backbone's
@@ -134,7 +131,6 @@ export function modelInput(classifier: Classifier, pixels: Uint8Array): tf.Tenso
  * softmax of its logits divided by that temperature.
  *
  * @param classifier from lib/inference/predict.ts's `loadClassifier`
- * @param x the model's input
  * @param batchSize images per forward pass
  * @returns `[N, classes]` probabilities
  */
@@ -230,8 +226,6 @@ export function predictTopK(
  * What is wrong when a model does not fit its run record: a different number of outputs than
  * classes, or an input that is not the run's square RGB size.
  *
- * @param model the loaded model
- * @param record its run.json
  * @returns a phrase for the message, or undefined when they fit
  */
 export function modelMismatch(model: tf.LayersModel, record: RunRecord): string | undefined {

@@ -171,8 +171,6 @@ interface UmapOptions {
  * @param values the features, row by row
  * @param count rows
  * @param dim features per row
- * @param options seed and epochs
- * @returns 2-D coordinates
  */
 export function umap(
   values: Float32Array,

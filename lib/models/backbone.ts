@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { tf } from "../engine/backend.ts";
+import { tf } from "../engine/backend.ts";
 import {
   buildMobileNetV2Base,
   foldMobileNetV2,
@@ -19,12 +19,12 @@ import {
 } from "./mobilenet_v2.ts";
 import {
   buildVgg16Base,
-  buildVgg16Classifier,
-  buildVgg16Head,
   setFineTunable,
+  VGG16_CONV_LAYERS,
   VGG16_FEATURE_DIM,
   vgg16Input,
 } from "./vgg16.ts";
+import { glorot, SeedSequence } from "./layers.ts";
 
 /** The bases, by the name `--model` gives them (lib/train/hyp.ts lists them as models). */
 export type BackboneName = "vgg16" | "mobilenetv2";
@@ -74,7 +74,7 @@ const BASES: Record<BackboneName, Backbone> = {
     featureModel: (base, { alpha, inputSize }) => foldMobileNetV2(base, { alpha, inputSize }),
     featureDim: ({ alpha }) => mobilenetV2FeatureDim(alpha),
     input: mobilenetV2Input,
-    setFineTunable: (base, trainable) => setMobileNetV2FineTunable(base, trainable),
+    setFineTunable: setMobileNetV2FineTunable,
     fineTuned: "blocks 13 to 16 and Conv_1",
     lastConvLayer: MOBILENET_V2_LAST_CONV_LAYER,
   },
@@ -95,21 +95,53 @@ export function backbone(name: BackboneName): Backbone {
 }
 
 /**
- * The softmax head trained on a base's pooled features (`Dense(numClasses)`); seeded after the
- * base's draws, as {@linkcode buildVgg16Head} is, so that one seed fixes the whole classifier.
+ * The classification head trained on a base's pooled features: one dense layer with softmax,
+ * `Dense(numClasses)` as in the source but ending in probabilities, so that `predict` gives
+ * probabilities. It is trained from its logits (`logitsOf` in ./logits.ts, the loss in
+ * lib/train/loss.ts), which stay stable where a softmax's clipped log would saturate.
+ *
+ * @param featureDim length of the input feature vectors, e.g. 512 for VGG16.
+ * @param seed fixes the random initial kernel (the run's seed: its draws follow VGG16's 13
+ *   convolutions', so that one seed fixes the whole classifier); without it, tfjs's unseeded
+ *   Glorot uniform.
  */
-export function buildHead(numClasses: number, featureDim: number, seed: number): tf.Sequential {
-  return buildVgg16Head(numClasses, featureDim, seed);
+export function buildHead(numClasses: number, featureDim: number, seed?: number): tf.Sequential {
+  let kernelInitializer;
+  if (seed !== undefined) {
+    const seeds = new SeedSequence(seed);
+    VGG16_CONV_LAYERS.forEach(() => seeds.next());
+    kernelInitializer = glorot(seeds);
+  }
+  const head = tf.sequential({ name: "head" });
+  head.add(tf.layers.dense({
+    inputShape: [featureDim],
+    units: numClasses,
+    activation: "softmax",
+    kernelInitializer,
+    name: "predictions",
+  }));
+  return head;
 }
 
 /**
- * The whole classifier: input, base, global average pooling, head (base and head shared, not
- * copied), named after the base, e.g. `mobilenetv2_classifier`.
+ * The whole classifier: input, base, global average pooling, head, named after the base, e.g.
+ * `mobilenetv2_classifier`. Used for the Keras-like summary and for fine-tuning; it expects the
+ * base's preprocessed input at the base's input size.
+ *
+ * The base and head are shared, not copied: training one trains the other. Freezing follows
+ * `base.trainable` (`setFineTunable`); compile again afterwards, as tfjs fixes the trainable set
+ * at compile time.
  */
 export function buildClassifier(
   name: BackboneName,
   base: tf.LayersModel,
   head: tf.LayersModel,
 ): tf.LayersModel {
-  return buildVgg16Classifier(base, head, `${name}_classifier`);
+  const [, height, width, channels] = base.inputs[0].shape;
+  const input = tf.input({ shape: [height!, width!, channels!], name: "image" });
+  const features = base.apply(input) as tf.SymbolicTensor;
+  const pooled = tf.layers.globalAveragePooling2d({ name: "global_average_pooling2d" })
+    .apply(features) as tf.SymbolicTensor;
+  const output = head.apply(pooled) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: output, name: `${name}_classifier` });
 }

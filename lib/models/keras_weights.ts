@@ -86,7 +86,6 @@ export interface ResolveWeightsOptions {
  * description says so; a cached copy or a download must match where an MD5 is known.
  *
  * @param file the base's file (e.g. `VGG16_WEIGHTS` with env `VGG16_WEIGHTS`)
- * @param opts `--weights`, folders and fetch
  * @returns where the weights are and a one-line description
  * @throws {UserError} when an explicit path does not exist, or nothing is cached and the
  *   download fails: one line listing every place looked in, in order
@@ -304,7 +303,7 @@ function layerTable(h5: File, path: string): LayerTable {
     }
     if (table.size > 0) return table;
   }
-  const root = weightsRoot(h5, path);
+  const root = weightsRoot(h5);
   const names = readStrings(root, "layer_names");
   if (names.length === 0) {
     throw new UserError(
@@ -369,13 +368,9 @@ async function openHdf5(path: string): Promise<File> {
 }
 
 /** The group holding `layer_names`: the root, or `model_weights` in a whole-model save. */
-function weightsRoot(file: File, path: string): Group {
-  if (isLegacy(file)) return file;
+function weightsRoot(file: File): Group {
   const nested = file.get("model_weights");
-  if (nested instanceof Group) return nested;
-  throw new UserError(
-    `${path} is not a Keras weights file: its root has no 'layer_names' attribute`,
-  );
+  return !isLegacy(file) && nested instanceof Group ? nested : file;
 }
 
 function hasAttribute(group: Group, name: string): boolean {

@@ -46,7 +46,7 @@ export function glorot(seeds: SeedSequence): ReturnType<typeof tf.initializers.g
 }
 
 /** The class behind a tfjs layer factory: tfjs exports the factories, subclassing needs it. */
-function classOf<Args>(factory: (args: Args) => tf.layers.Layer, args: NoInfer<Args>) {
+export function classOf<Args>(factory: (args: Args) => tf.layers.Layer, args: NoInfer<Args>) {
   return factory(args).constructor as new (args: Args) => tf.layers.Layer;
 }
 

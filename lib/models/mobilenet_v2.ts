@@ -18,7 +18,8 @@
 import { tf } from "../engine/backend.ts";
 import type { RemoteFile } from "../util/cache.ts";
 import { UserError } from "../util/user_error.ts";
-import { glorot, SeedSequence } from "./layers.ts";
+import { classOf, glorot, SeedSequence } from "./layers.ts";
+import { toInputSize } from "./vgg16.ts";
 
 /** Width multipliers Keras publishes ImageNet weights for. */
 export const MOBILENET_V2_ALPHAS: readonly number[] = [0.35, 0.5, 0.75, 1.0, 1.3, 1.4];
@@ -35,32 +36,27 @@ export const MOBILENET_V2_LAST_CONV_LAYER = "out_relu";
 /** Keras's BatchNormalization settings in MobileNetV2. */
 const BATCH_NORM = { epsilon: 1e-3, momentum: 0.999 };
 
-/** The 17 inverted residual blocks as Keras lists them: output filters (before alpha), stride. */
-const BLOCKS: ReadonlyArray<{ filters: number; stride: 1 | 2 }> = [
-  { filters: 16, stride: 1 },
-  { filters: 24, stride: 2 },
-  { filters: 24, stride: 1 },
-  { filters: 32, stride: 2 },
-  { filters: 32, stride: 1 },
-  { filters: 32, stride: 1 },
-  { filters: 64, stride: 2 },
-  { filters: 64, stride: 1 },
-  { filters: 64, stride: 1 },
-  { filters: 64, stride: 1 },
-  { filters: 96, stride: 1 },
-  { filters: 96, stride: 1 },
-  { filters: 96, stride: 1 },
-  { filters: 160, stride: 2 },
-  { filters: 160, stride: 1 },
-  { filters: 160, stride: 1 },
-  { filters: 320, stride: 1 },
-];
+/** The paper's Table 2: stages of inverted residual blocks, the first of each at `stride`. */
+const STAGES = [
+  { filters: 16, repeats: 1, stride: 1 },
+  { filters: 24, repeats: 2, stride: 2 },
+  { filters: 32, repeats: 3, stride: 2 },
+  { filters: 64, repeats: 4, stride: 2 },
+  { filters: 96, repeats: 3, stride: 1 },
+  { filters: 160, repeats: 3, stride: 2 },
+  { filters: 320, repeats: 1, stride: 1 },
+] as const;
 
-type BatchNormalizationClass = new (
-  args: Parameters<typeof tf.layers.batchNormalization>[0],
-) => tf.layers.Layer;
-// tfjs exports the factory, not the class; the class is needed to subclass it.
-const BatchNormalization = tf.layers.batchNormalization({}).constructor as BatchNormalizationClass;
+/** The 17 blocks as Keras lists them: output filters (before alpha), stride. */
+const BLOCKS = STAGES.flatMap(({ filters, repeats, stride }) =>
+  Array.from({ length: repeats }, (_, i) => ({ filters, stride: i === 0 ? stride : 1 as const }))
+);
+
+// tfjs exports the layers' factories, not their classes; subclassing needs the classes.
+const BatchNormalization = classOf(tf.layers.batchNormalization, {});
+const ReLU = classOf(tf.layers.reLU, {});
+const Conv2D = classOf(tf.layers.conv2d, { filters: 1, kernelSize: 1 });
+const DepthwiseConv2D = classOf(tf.layers.depthwiseConv2d, { kernelSize: 1 });
 
 /** The fields of tfjs's BatchNormalization that inference reads. */
 interface BatchNormalizationFields {
@@ -94,10 +90,6 @@ class KerasBatchNormalization extends BatchNormalization {
   }
 }
 
-type ReLUClass = new (args: Parameters<typeof tf.layers.reLU>[0]) => tf.layers.Layer;
-// As for batch normalisation: the factory's class, to subclass it.
-const ReLU = tf.layers.reLU({}).constructor as ReLUClass;
-
 /**
  * Keras's `ReLU(6.0)`, computed as one `Relu6` op: tfjs's ReLU layer with a `maxValue` runs a
  * ReLU and then a clip (three passes over the activation on tfjs-node, where TensorFlow's Relu6
@@ -108,14 +100,6 @@ class ReLU6 extends ReLU {
     return tf.relu6(Array.isArray(inputs) ? inputs[0] : inputs);
   }
 }
-
-type Conv2DClass = new (args: Parameters<typeof tf.layers.conv2d>[0]) => tf.layers.Layer;
-type DepthwiseClass = new (
-  args: Parameters<typeof tf.layers.depthwiseConv2d>[0],
-) => tf.layers.Layer;
-const Conv2D = tf.layers.conv2d({ filters: 1, kernelSize: 1 }).constructor as Conv2DClass;
-const DepthwiseConv2D = tf.layers.depthwiseConv2d({ kernelSize: 1 })
-  .constructor as DepthwiseClass;
 
 /** The fields of tfjs's convolution layers that a folded call reads. */
 interface ConvFields {
@@ -211,10 +195,9 @@ const EXPANSION = 6;
  * Keras's `_make_divisible(v, 8)`: `v` rounded to the nearest multiple of 8 (at least 8), one
  * step up when rounding lost more than 10%.
  */
-function makeDivisible(v: number, divisor = 8): number {
-  let rounded = Math.max(divisor, Math.floor(Math.trunc(v + divisor / 2) / divisor) * divisor);
-  if (rounded < 0.9 * v) rounded += divisor;
-  return rounded;
+function makeDivisible(v: number): number {
+  const rounded = Math.max(8, Math.floor(Math.trunc(v + 4) / 8) * 8);
+  return rounded < 0.9 * v ? rounded + 8 : rounded;
 }
 
 /** One inverted residual block's channels, as `_inverted_res_block` derives them. */
@@ -362,19 +345,11 @@ export function preprocessMobileNetV2(images: tf.Tensor4D): tf.Tensor4D {
 }
 
 /**
- * What MobileNetV2 is fed: pixels 0..255 resized (bilinear, half-pixel centres, as TF2) to
- * `inputSize`, then {@linkcode preprocessMobileNetV2}.
- *
- * @param pixels RGB pixels in 0..255, NHWC, square.
- * @param inputSize the base's input side.
+ * What MobileNetV2 is fed: pixels 0..255 brought to `inputSize` (vgg16.ts `toInputSize`), then
+ * {@linkcode preprocessMobileNetV2}.
  */
 export function mobilenetV2Input(pixels: tf.Tensor4D, inputSize: number): tf.Tensor4D {
-  return tf.tidy(() => {
-    const resized = inputSize === pixels.shape[1]
-      ? pixels
-      : tf.image.resizeBilinear(pixels, [inputSize, inputSize], false, true);
-    return preprocessMobileNetV2(resized);
-  });
+  return tf.tidy(() => preprocessMobileNetV2(toInputSize(pixels, inputSize)));
 }
 
 /** Options for {@linkcode buildMobileNetV2Base}. */
@@ -546,25 +521,16 @@ function correctPad(x: tf.SymbolicTensor): [[number, number], [number, number]] 
 
 /**
  * Freeze the whole base (`false`, for feature extraction and head training) or unfreeze the
- * convolutions of its blocks from `fromBlock` up and `Conv_1` (`true`, for fine-tuning at a low
+ * convolutions of blocks 13 to 16 (the last stride-2 stage) and `Conv_1` (`true`, for fine-tuning at a low
  * learning rate once the head has trained). Batch normalisation stays frozen, so it runs in
  * inference mode with ImageNet's statistics while the rest trains (Keras's transfer-learning
  * guide). Recompile any model containing the base afterwards.
- *
- * @param base a model from {@linkcode buildMobileNetV2Base}.
- * @param trainable whether the top blocks train.
- * @param fromBlock the first block that trains; default 13, the last stride-2 stage (blocks 13
- *   to 16).
  */
-export function setMobileNetV2FineTunable(
-  base: tf.LayersModel,
-  trainable: boolean,
-  fromBlock = 13,
-): void {
+export function setMobileNetV2FineTunable(base: tf.LayersModel, trainable: boolean): void {
   base.trainable = trainable;
   for (const layer of base.layers) {
     const block = /^block_(\d+)_/.exec(layer.name)?.[1];
-    const top = block !== undefined ? Number(block) >= fromBlock : layer.name === "Conv_1";
+    const top = block !== undefined ? Number(block) >= 13 : layer.name === "Conv_1";
     layer.trainable = trainable && top && !(layer instanceof KerasBatchNormalization);
   }
 }

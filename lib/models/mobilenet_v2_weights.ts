@@ -25,18 +25,14 @@ import {
 import {
   alphaName,
   MOBILENET_V2_ALPHAS,
+  type MobileNetV2Options,
   mobilenetV2WeightsFile,
   mobilenetV2WeightShapes,
   mobilenetV2WeightsSize,
 } from "./mobilenet_v2.ts";
 
 /** Which base the weights are for: the model's alpha and input size. */
-export interface MobileNetV2Choice {
-  /** Width multiplier, one of `MOBILENET_V2_ALPHAS`. */
-  alpha: number;
-  /** The base's input side; the weights are the size `mobilenetV2WeightsSize` picks. */
-  inputSize: number;
-}
+type MobileNetV2Choice = Pick<MobileNetV2Options, "alpha" | "inputSize">;
 
 function weightsFile({ alpha, inputSize }: MobileNetV2Choice): KerasWeightsFile {
   const rows = mobilenetV2WeightsSize(inputSize);
@@ -48,14 +44,10 @@ function weightsFile({ alpha, inputSize }: MobileNetV2Choice): KerasWeightsFile 
 }
 
 /**
- * Find MobileNetV2's weights for `choice`: `--weights PATH` (or env MOBILENET_V2_WEIGHTS), else
- * Keras's cache, else this project's cache, else a download into it. `none` selects random
- * weights.
+ * Find MobileNetV2's weights for `choice`, whose alpha and input size name the file
+ * (keras_weights.ts `resolveKerasWeights`: `--weights PATH` or env MOBILENET_V2_WEIGHTS, Keras's
+ * cache, this project's, a download; `none` for random weights).
  *
- * @param choice the model's alpha and input size, which name the file
- * @param opts `--weights`, folders and fetch, as for VGG16
- * @returns where the weights are and a one-line description (`md5` is the file's, for feature
- *   caches)
  * @throws {UserError} when an explicit path does not exist, or nothing is cached and the
  *   download fails: one line listing every place looked in, in order
  * @example
@@ -81,9 +73,6 @@ const KERAS_NAME = /^mobilenet_v2_weights_tf_dim_ordering_tf_kernels_([\d.]+)_(\
  * sizes named), a missing layer or dataset, any other wrong shape.
  *
  * @param base a model from `buildMobileNetV2Base` with `choice`'s alpha and input size
- * @param path the `.h5` file
- * @param choice the base's alpha and input size
- * @throws {UserError} as above
  */
 export async function loadMobileNetV2Weights(
   base: tf.LayersModel,

@@ -144,76 +144,10 @@ export function buildVgg16Base(inputSize: number, seed: number): tf.LayersModel 
 }
 
 /**
- * The classification head trained on pooled VGG16 features: one dense layer
- * with softmax, `Dense(numClasses)` as in the source but ending in
- * probabilities, so that `predict` gives probabilities. It is trained from its
- * logits (`logitsOf` in ./logits.ts, the loss in lib/train/loss.ts), which stay
- * stable where a softmax's clipped log would saturate. 512 x 100 + 100 = 51,300
- * parameters for CIFAR-100.
- *
- * @param numClasses number of classes, e.g. 100.
- * @param featureDim length of the input feature vectors; 512 for VGG16.
- * @param seed fixes the random initial kernel (the run's seed: its draws follow the base's 13
- *   of {@linkcode buildVgg16Base}); without it, tfjs's unseeded Glorot uniform.
- */
-export function buildVgg16Head(
-  numClasses: number,
-  featureDim = VGG16_FEATURE_DIM,
-  seed?: number,
-): tf.Sequential {
-  let kernelInitializer;
-  if (seed !== undefined) {
-    const seeds = new SeedSequence(seed);
-    VGG16_CONV_LAYERS.forEach(() => seeds.next());
-    kernelInitializer = glorot(seeds);
-  }
-  const head = tf.sequential({ name: "head" });
-  head.add(tf.layers.dense({
-    inputShape: [featureDim],
-    units: numClasses,
-    activation: "softmax",
-    kernelInitializer,
-    name: "predictions",
-  }));
-  return head;
-}
-
-/**
- * The whole network as in the source: input, VGG16 base, global average
- * pooling, head. Used for the Keras-like summary (14,765,988 parameters, 51,300
- * trainable while the base is frozen) and for fine-tuning. It expects
- * preprocessed input ({@linkcode preprocessCaffe}) of the base's input size.
- *
- * The base and head are shared, not copied: training one trains the other.
- * Freezing follows `base.trainable`; call {@linkcode setFineTunable} to change it
- * and compile (again) afterwards, as tfjs fixes the trainable set at compile time.
- *
- * @param base a model from {@linkcode buildVgg16Base}.
- * @param head a model from {@linkcode buildVgg16Head}.
- * @param name the model's name (lib/models/backbone.ts names it after any base).
- */
-export function buildVgg16Classifier(
-  base: tf.LayersModel,
-  head: tf.LayersModel,
-  name = "vgg16_classifier",
-): tf.LayersModel {
-  const [, height, width, channels] = base.inputs[0].shape;
-  const input = tf.input({ shape: [height!, width!, channels!], name: "image" });
-  const features = base.apply(input) as tf.SymbolicTensor;
-  const pooled = tf.layers.globalAveragePooling2d({ name: "global_average_pooling2d" })
-    .apply(features) as tf.SymbolicTensor;
-  const output = head.apply(pooled) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: output, name });
-}
-
-/**
  * Freeze the whole base (`false`, for feature extraction and head training) or
  * unfreeze only its top block, `block5_conv1` to `block5_conv3` (`true`, for
  * fine-tuning at a low learning rate once the head has trained). Recompile any
  * model containing the base afterwards.
- *
- * @param base a model from {@linkcode buildVgg16Base}.
- * @param trainable whether block 5 trains.
  */
 export function setFineTunable(base: tf.LayersModel, trainable: boolean): void {
   base.trainable = trainable;

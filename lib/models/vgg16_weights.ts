@@ -43,10 +43,8 @@ export function weightsKind(source: Pick<WeightsSource, "kind" | "md5">): Weight
   return source.md5 === VGG16_WEIGHTS.md5 ? "imagenet" : "file";
 }
 
-/** Options for {@linkcode resolveVgg16Weights}. */
-export interface ResolveWeightsOptions extends KerasResolveOptions {
-  /** `--weights`: a path to the .h5 file (or a folder holding it), or `none`; default env VGG16_WEIGHTS. */
-  weights?: string;
+/** Options for {@linkcode resolveVgg16Weights}: keras_weights.ts's, and the file to look for. */
+interface ResolveWeightsOptions extends KerasResolveOptions {
   /** The file to look for and download; default {@linkcode VGG16_WEIGHTS} (tests use others). */
   remote?: RemoteFile;
 }
@@ -56,13 +54,9 @@ function vgg16File(remote: RemoteFile = VGG16_WEIGHTS): KerasWeightsFile {
 }
 
 /**
- * Find the VGG16 weights: `--weights PATH` (or env VGG16_WEIGHTS), else Keras's cache, else this
- * project's cache, else a download. `none` (option or env) selects random weights.
+ * Find the VGG16 weights (keras_weights.ts `resolveKerasWeights`: `--weights PATH` or env
+ * VGG16_WEIGHTS, Keras's cache, this project's, a download; `none` for random weights).
  *
- * An explicit file whose MD5 differs from Keras's is used anyway (it may be a re-save), and the
- * description says so; a cached copy or a download must match.
- *
- * @returns where the weights are and a one-line description
  * @throws {UserError} when an explicit path does not exist, or nothing is cached and the
  *   download fails: one line listing every place looked in, in order
  * @example
@@ -78,15 +72,9 @@ export async function resolveVgg16Weights(
 }
 
 /**
- * Copy weights from a Keras HDF5 weights file into `base`, matching layers by name.
+ * Copy Keras's VGG16 weights file into `base` by layer name (keras_weights.ts `loadKerasWeights`:
+ * everything is checked before anything is assigned).
  *
- * Every layer of `base` that has weights must be in the file with the same number of weights
- * and the same shapes; layers in the file that `base` lacks are ignored. Everything is checked
- * before anything is assigned, so a bad file leaves `base` unchanged.
- *
- * @param base a model from `buildVgg16Base` (or any model whose weighted layers are named as in
- *   the file)
- * @param path the `.h5` file, e.g. `vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5`
  * @throws {UserError} naming the file and the missing layer or dataset, the wrong shape, or the
  *   broken structure
  * @example

@@ -32,7 +32,7 @@ const sourceBudget = (r: RunRecord) =>
  * A warning when the runs had different budgets (epochs, training or test images), so their
  * accuracies are not like for like; undefined when they all had the same.
  */
-export function budgetNote(records: RunRecord[]): string | undefined {
+function budgetNote(records: RunRecord[]): string | undefined {
   if (new Set(records.map(budgetKey)).size <= 1) return undefined;
   return "**Different budgets.** These runs did not train on the same budget: " +
     records.map((r) => `${modelName(r.model)} ${budgetText(r)}`).join("; ") +

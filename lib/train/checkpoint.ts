@@ -33,7 +33,7 @@ import { join } from "node:path";
 import { tf } from "../engine/backend.ts";
 import { dropoutPositions, setDropoutPositions } from "../models/layers.ts";
 import { UserError } from "../util/errors.ts";
-import { writeFileDurably } from "../util/replace_folder.ts";
+import { writeFileAtomically } from "../util/replace_folder.ts";
 
 /** The checkpoint's file name in a run's folder. */
 export const CHECKPOINT_FILE = "checkpoint.ckpt";
@@ -151,7 +151,8 @@ export async function writeCheckpoint(
   const slots = await state.optimizer.getWeights();
   const optimizer = slots.map(({ name, tensor }) => entry(name, tensor));
   tf.dispose(slots.map((s) => s.tensor).filter((t) => !(t instanceof tf.Variable)));
-  const body = concat(blobs);
+  const sha256 = createHash("sha256");
+  for (const blob of blobs) sha256.update(blob);
   const header: Header = {
     identity: state.identity,
     progress: state.progress,
@@ -160,34 +161,15 @@ export async function writeCheckpoint(
     ...(state.phase ? { phase: state.phase } : {}),
     weights,
     optimizer,
-    sha256: createHash("sha256").update(body).digest("hex"),
+    sha256: sha256.digest("hex"),
     savedAt: new Date().toISOString(),
   };
   const json = new TextEncoder().encode(JSON.stringify(header));
   const length = new Uint8Array(4);
   new DataView(length.buffer).setUint32(0, json.length, true);
-  const file = concat([new TextEncoder().encode(TAG), length, json, body]);
-  await Deno.mkdir(dir, { recursive: true });
   const path = join(dir, CHECKPOINT_FILE);
-  const temporary = `${path}.${Deno.pid}.tmp`;
-  try {
-    await writeFileDurably(temporary, file);
-    await Deno.rename(temporary, path);
-  } catch (e) {
-    await Deno.remove(temporary).catch(() => {});
-    throw e;
-  }
-  return { path, bytes: file.length };
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  await writeFileAtomically(path, [TAG, length, json, ...blobs], true);
+  return { path, bytes: TAG.length + length.length + json.length + offset };
 }
 
 /**

@@ -9,19 +9,19 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { tf } from "../engine/backend.ts";
+import { IMAGE_SIZE } from "../data/dataset.ts";
 import { HYP } from "./hyp.ts";
 import { cacheRoot } from "../util/cache.ts";
 import { evenShares, type GradientWorker } from "./parallel.ts";
 import { createProgress } from "../util/progress.ts";
+import { writeFileAtomically } from "../util/replace_folder.ts";
 
-/** Side of the source images by default (CIFAR-100 is 32x32). */
-const SOURCE_SIZE = 32;
 const CHANNELS = 3;
 
 /** Options for {@linkcode extractFeatures}. */
-export interface ExtractOptions {
+interface ExtractOptions {
   /** Side the images are resized to before the base; must equal the base's input size. */
   inputSize: number;
   /** The base's preprocessing of 0..255 pixels at any side (lib/models/backbone.ts `input`). */
@@ -42,7 +42,7 @@ export interface ExtractOptions {
 }
 
 /** Result of {@linkcode extractFeatures}. */
-export interface ExtractedFeatures {
+interface ExtractedFeatures {
   /** `[N, C]` row-major: per image, the base's output averaged over height and width. */
   features: Float32Array;
   /** Wall-clock seconds for all images. */
@@ -59,7 +59,6 @@ export interface ExtractedFeatures {
  *
  * @param base the convolutional base, e.g. `buildVgg16Base(inputSize, seed)`; its weights are not changed
  * @param images uint8 RGB pixels, NHWC `[N, 32, 32, 3]`, as the CIFAR-100 loader returns them
- * @param opts input size, batch size, progress callback
  * @returns `[N, 512]` features for VGG16, the time taken and images per second
  * @example
  * ```ts
@@ -85,7 +84,7 @@ export async function extractFeatures(
   images: Uint8Array,
   opts: ExtractOptions,
 ): Promise<ExtractedFeatures> {
-  const { inputSize, imageSize = SOURCE_SIZE, batchSize = HYP.vgg16.featureBatchSize } = opts;
+  const { inputSize, imageSize = IMAGE_SIZE, batchSize = HYP.vgg16.featureBatchSize } = opts;
   const [, height, width, channels] = base.inputs[0].shape;
   if (height !== inputSize || width !== inputSize) {
     throw new Error(`base expects ${height}x${width} input, but inputSize is ${inputSize}`);
@@ -157,7 +156,7 @@ export async function extractFeatures(
 }
 
 /** What cached features depend on; every field goes into the cache key. */
-export interface FeatureKey {
+interface FeatureKey {
   /** The base, e.g. `vgg16` or `mobilenetv2-1.0` (with its width). */
   base: string;
   /**
@@ -261,23 +260,10 @@ async function writeFeatureFile(path: string, id: string, features: Float32Array
   json += " ".repeat((4 - ((MAGIC.length + 4 + json.length) % 4)) % 4);
   const head = new TextEncoder().encode(MAGIC + "    " + json);
   new DataView(head.buffer).setUint32(MAGIC.length, head.length - MAGIC.length - 4, true);
-  const temp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   try {
-    await Deno.mkdir(dirname(path), { recursive: true });
-    using file = await Deno.open(temp, { write: true, createNew: true });
-    for (
-      const part of [
-        head,
-        new Uint8Array(features.buffer, features.byteOffset, features.byteLength),
-      ]
-    ) {
-      for (let written = 0; written < part.length;) {
-        written += await file.write(part.subarray(written));
-      }
-    }
-    await Deno.rename(temp, path);
+    const values = new Uint8Array(features.buffer, features.byteOffset, features.byteLength);
+    await writeFileAtomically(path, [head, values]);
   } catch (e) {
-    await Deno.remove(temp).catch(() => {});
     console.warn(`note: could not write the feature cache ${path} (${(e as Error).message})`);
   }
 }

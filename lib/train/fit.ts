@@ -108,12 +108,8 @@ interface SettableRate {
   setLearningRate(learningRate: number): void;
 }
 
-function hasSettableRate(optimizer: tf.Optimizer): optimizer is tf.Optimizer & SettableRate {
-  return typeof (optimizer as unknown as Partial<SettableRate>).setLearningRate === "function";
-}
-
 /** What {@linkcode fit} returns. */
-export interface FitResult {
+interface FitResult {
   history: History;
   /** Training time per epoch, without validation. */
   secondsPerEpoch: number[];
@@ -167,20 +163,10 @@ export interface Evaluation {
   seconds: number;
 }
 
-function batchTensors(examples: Examples, indices: ArrayLike<number>) {
-  const x = tf.tensor(examples.gather(indices), [indices.length, ...examples.shape]);
-  return { x, labels: batchLabels(examples, indices) };
-}
-
 function batchLabels(examples: Examples, indices: ArrayLike<number>): tf.Tensor1D {
   const labels = new Int32Array(indices.length);
   for (let i = 0; i < indices.length; i++) labels[i] = examples.labels[indices[i]];
   return tf.tensor1d(labels, "int32");
-}
-
-function numClassesOf(model: tf.LayersModel): number {
-  const shape = model.outputs[0].shape;
-  return shape[shape.length - 1] as number;
 }
 
 /**
@@ -343,7 +329,8 @@ function checkedLoop(model: tf.LayersModel, train: Examples, options: FitOptions
   if (options.augment && !train.gatherAugmented) {
     throw new Error("fit: augmentation needs image examples (imageExamples)");
   }
-  if (schedule && !hasSettableRate(optimizer)) {
+  const settable = (optimizer as unknown as Partial<SettableRate>).setLearningRate;
+  if (schedule && typeof settable !== "function") {
     throw new Error("fit: a learning-rate schedule needs an optimizer with setLearningRate");
   }
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -360,7 +347,7 @@ function checkedLoop(model: tf.LayersModel, train: Examples, options: FitOptions
     seed: options.seed ?? 0,
     labelSmoothing: options.labelSmoothing ?? 0,
     log: options.log ?? ((line: string) => console.error(line)),
-    numClasses: numClassesOf(model),
+    numClasses: model.outputs[0].shape.at(-1)!,
     variables,
     workers,
     schedule,
@@ -460,7 +447,7 @@ export function evaluate(
   options: { loss?: LossName; batchSize?: number; transform?: (x: tf.Tensor) => tf.Tensor } = {},
 ): Evaluation {
   const { loss = "categorical_crossentropy", batchSize = EVAL_BATCH_SIZE } = options;
-  const numClasses = numClassesOf(model);
+  const numClasses = model.outputs[0].shape.at(-1)!;
   const predictions = new Uint8Array(examples.count);
   const confidences = new Float32Array(examples.count);
   let lossSum = 0, correct = 0, top5 = 0;
@@ -471,7 +458,8 @@ export function evaluate(
       (_, i) => s + i,
     );
     const { batchLoss, hits, inTop5, best, confidence } = tf.tidy(() => {
-      const { x, labels } = batchTensors(examples, indices);
+      const x = tf.tensor(examples.gather(indices), [indices.length, ...examples.shape]);
+      const labels = batchLabels(examples, indices);
       const input = options.transform ? options.transform(x) : x;
       const logits = logitsOf(model, input, false);
       const top = tf.topk(logits, Math.min(5, numClasses)).indices;

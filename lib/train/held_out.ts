@@ -19,11 +19,10 @@ import type { RunRecord } from "./run_record.ts";
  * Read a folder run's held-out images at its input size, in the order of its `test_labels`.
  *
  * @param record a run whose `data.held_out` is set (a folder of images)
- * @param count how many of them (default: all); the digest is checked over all of them
  * @returns a dataset with no training images whose test split is the held-out set, with files
  * @throws {UserError} when the record names no held-out set or folder, or the files changed
  */
-export async function readHeldOut(record: RunRecord, count?: number): Promise<Cifar100> {
+export async function readHeldOut(record: RunRecord): Promise<Cifar100> {
   const { held_out: heldOut, path: dir } = record.data;
   if (!heldOut || dir === undefined) {
     throw new UserError(`the ${record.model} run's record names no held-out images to read again`);
@@ -45,7 +44,7 @@ export async function readHeldOut(record: RunRecord, count?: number): Promise<Ci
     );
   }
   const side = record.input_size ?? 32;
-  const used = Math.min(count ?? heldOut.files.length, heldOut.files.length);
+  const used = heldOut.files.length;
   const images = new Uint8Array(used * side * side * 3);
   for (let i = 0; i < used; i++) {
     const image = await decodeImageFile(bytes[i], join(dir, heldOut.files[i]));

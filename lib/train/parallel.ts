@@ -28,7 +28,7 @@ import type { SmallModel } from "./small_models.ts";
 import type { Gradients } from "./step.ts";
 
 /** How a worker rebuilds a trainable model (its initial weights are overwritten every step). */
-export interface TrainRecipe {
+interface TrainRecipe {
   model: SmallModel;
   seed: number;
   /** The data's number of classes. */
@@ -40,7 +40,7 @@ export interface TrainRecipe {
 }
 
 /** How a worker rebuilds a frozen backbone, to extract features from its share of images. */
-export interface BackboneRecipe {
+interface BackboneRecipe {
   model: "backbone";
   /** The base, its input side and width (lib/models/backbone.ts). */
   choice: BackboneChoice;
@@ -212,7 +212,7 @@ export function evenShares(count: number, parts: number): [number, number][] {
 // ---- One training step split between this thread and the workers -----------------------------
 
 /** What {@linkcode parallelStep} needs of the training run (lib/train/fit.ts). */
-export interface SplitStepRun {
+interface SplitStepRun {
   /** The model's trainable variables, in the order of the workers' weights. */
   variables: tf.Variable[];
   optimizer: tf.Optimizer;

@@ -28,6 +28,7 @@
 import { join } from "node:path";
 import { UserError } from "../util/errors.ts";
 import { PROJECT_ROOT, statOrUndefined } from "../util/paths.ts";
+import { exists } from "../util/process.ts";
 import { loadCifar100, type LoadOptions } from "../data/cifar100.ts";
 import type { Cifar100 } from "../data/dataset.ts";
 import {
@@ -55,7 +56,7 @@ const BUDGET_VARIABLES = {
 } as const;
 
 /** A budget set by env variables instead of the profile. */
-export interface BudgetOverride {
+interface BudgetOverride {
   /** Epochs for every model (`CIFAR_EPOCHS`). */
   epochs?: number;
   /** Training images for every model (`CIFAR_LIMIT_TRAIN`). */
@@ -134,7 +135,6 @@ export interface ProfileSettings {
  *
  * @param name `smoke` or `full`; default env CIFAR_PROFILE, else `full`
  * @param budget overrides of epochs and images; default from the environment ({@linkcode budgetFromEnv})
- * @returns the profile's settings
  * @throws {UserError} for any other name, or a bad budget variable
  * @example
  * ```ts
@@ -209,7 +209,6 @@ export const MODEL_NOTEBOOKS: Record<ModelName, string> = {
 /**
  * Read the saved run records of a profile, in the order given.
  *
- * @param settings the profile
  * @param models which models (default the source's three, in reading order)
  * @returns one record per model
  * @throws {UserError} naming the missing record and the notebook that writes it, or a record
@@ -222,9 +221,7 @@ export async function readProfileRecords(
   const records: RunRecord[] = [];
   for (const model of models) {
     const path = settings.recordPath(model);
-    try {
-      await Deno.stat(path);
-    } catch {
+    if (!(await exists(path))) {
       throw new UserError(
         `no run record at ${path}: execute notebooks/${MODEL_NOTEBOOKS[model]} ` +
           `with CIFAR_PROFILE=${settings.name} first`,
@@ -266,7 +263,6 @@ export async function readProfileRecordIfPresent(
  * held-out files of a folder of images (lib/train/held_out.ts), or the synthetic data with the run's seed, and the run's number of test images (no training
  * images). The labels are checked against the record's, so the images are the run's.
  *
- * @param record the run
  * @param options more load options (tests: `expectedCounts` of a small fixture)
  * @returns the dataset, its test split the run's test images in the run's order
  * @throws {UserError} when the data is gone or its test labels differ from the record's

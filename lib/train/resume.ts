@@ -138,7 +138,8 @@ export async function openCheckpoint(
 
 /**
  * Put `checkpoint`'s state into a freshly built model, optimizer and workers (their replicas'
- * dropout positions), log where the run goes on from, and free the checkpoint's tensors.
+ * dropout positions), log where the run goes on from (`phase`: how the log names a run's phase),
+ * and free the checkpoint's tensors.
  * @returns the progress to pass to fit's `resumeFrom`.
  */
 export async function resumeRun(
@@ -147,6 +148,7 @@ export async function resumeRun(
   optimizer: tf.Optimizer,
   workers: GradientWorker[],
   log: (line: string) => void,
+  phase?: string,
 ): Promise<TrainingProgress> {
   try {
     await restoreCheckpoint(checkpoint, model, optimizer);
@@ -161,13 +163,13 @@ export async function resumeRun(
   } finally {
     checkpoint.dispose();
   }
-  const { epoch } = checkpoint.progress;
-  log(`Resuming from epoch ${epoch} (${checkpoint.path})`);
+  const during = phase ? ` of ${phase}` : "";
+  log(`Resuming from epoch ${checkpoint.progress.epoch}${during} (${checkpoint.path})`);
   return checkpoint.progress;
 }
 
 /** What {@linkcode epochCheckpoints} writes with. */
-export interface EpochCheckpointRun {
+interface EpochCheckpointRun {
   dir: string;
   identity: RunIdentity;
   model: tf.LayersModel;

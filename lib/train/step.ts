@@ -20,7 +20,7 @@ export interface Gradients {
 }
 
 /** Inputs of {@linkcode gradients}. */
-export interface GradientRequest {
+interface GradientRequest {
   x: tf.Tensor;
   labels: tf.Tensor1D;
   numClasses: number;

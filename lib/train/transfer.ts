@@ -51,7 +51,6 @@ import { startWorkers } from "./parallel.ts";
 import {
   type Checkpoint,
   type PhaseProgress,
-  restoreCheckpoint,
   type RunIdentity,
   type TrainingProgress,
 } from "./checkpoint.ts";
@@ -59,6 +58,7 @@ import {
   epochCheckpoints,
   experimentIdentity,
   openCheckpoint,
+  resumeRun,
   stoppedWithCheckpoint,
 } from "./resume.ts";
 
@@ -125,10 +125,7 @@ export async function trainTransfer(
     resumedFromEpoch: resumedFrom,
     extra: {
       weights: weights.description,
-      weights_kind: backboneWeightsKind(transfer, weights),
-      input_size: transfer.inputSize,
-      ...(transfer.name === "mobilenetv2" ? { alpha: transfer.alpha } : {}),
-      fine_tune: transfer.fineTune,
+      ...baseFields(transfer, weights),
       feature_seconds: featureSeconds,
       head_seconds_per_epoch: headRun.secondsPerEpoch,
     },
@@ -149,17 +146,15 @@ async function context(
   const transfer = run.transfer!;
   const identity: RunIdentity = {
     ...experimentIdentity(run, data),
-    weights_kind: backboneWeightsKind(transfer, weights),
+    ...baseFields(transfer, weights),
     weights_md5: weights.md5 ?? null,
-    input_size: transfer.inputSize,
-    ...(transfer.name === "mobilenetv2" ? { alpha: transfer.alpha } : {}),
-    fine_tune: transfer.fineTune,
   };
   log(`Weights: ${weights.description}`);
   if (weights.kind === "none") {
-    log(
-      `RANDOM ${baseLabel(transfer)} weights (--weights none): features are not ImageNet features.`,
-    );
+    const base = transfer.name === "vgg16"
+      ? "VGG16"
+      : `MobileNetV2 (alpha ${alphaName(transfer.alpha)})`;
+    log(`RANDOM ${base} weights (--weights none): features are not ImageNet features.`);
   }
   const checkpoint = run.dir === undefined
     ? undefined
@@ -167,9 +162,14 @@ async function context(
   return { run, transfer, weights, data, hooks, log, identity, checkpoint };
 }
 
-/** How logs name the base, e.g. `VGG16` or `MobileNetV2 (alpha 1.0)`. */
-function baseLabel(transfer: TransferSettings): string {
-  return transfer.name === "vgg16" ? "VGG16" : `MobileNetV2 (alpha ${alphaName(transfer.alpha)})`;
+/** What the run record and the checkpoint's identity say of the base. */
+function baseFields(transfer: TransferSettings, weights: WeightsSource) {
+  return {
+    weights_kind: backboneWeightsKind(transfer, weights),
+    input_size: transfer.inputSize,
+    ...(transfer.name === "mobilenetv2" ? { alpha: transfer.alpha } : {}),
+    fine_tune: transfer.fineTune,
+  };
 }
 
 function phaseOf(checkpoint: Checkpoint): PhaseName {
@@ -201,7 +201,7 @@ async function trainPhases(
   const phase = ctx.checkpoint?.phase;
   let headRun: HeadRecord & Partial<PhaseResult>, featureSeconds: number;
   if (ctx.checkpoint && phaseOf(ctx.checkpoint) === PHASES.fineTune && phase) {
-    headRun = savedHeadRecord(phase.earlier[0]);
+    headRun = headRecord(phase.earlier[0]);
     featureSeconds = phase.values.featureSeconds ?? 0;
     ctx.log("Features: not needed (the checkpoint is past the head's training)");
   } else {
@@ -212,7 +212,7 @@ async function trainPhases(
   if (!ctx.transfer.fineTune) return { headRun, featureSeconds };
   const earlier: PhaseProgress = {
     name: PHASES.fineTune,
-    earlier: [pickRecord(headRun)],
+    earlier: [headRecord(headRun)],
     values: { featureSeconds },
   };
   const tuned = await stopsIn(ctx, PHASES.fineTune, fineTunePhase(ctx, base, classifier, earlier));
@@ -222,20 +222,17 @@ async function trainPhases(
 /** The head phase's history and timings, as a checkpoint of the fine-tuning phase keeps them. */
 type HeadRecord = Pick<PhaseResult, "history" | "secondsPerEpoch" | "validationSeconds">;
 
-/** The head phase's record as a checkpoint of the fine-tuning phase holds it. */
-function savedHeadRecord(saved: PhaseProgress["earlier"][number]): HeadRecord {
-  const { loss, accuracy, val_loss, val_accuracy } = saved.history;
-  const { secondsPerEpoch, validationSeconds } = saved;
+type Saved = PhaseProgress["earlier"][number];
+
+/** The head phase's record, from the phase's result or from a checkpoint that holds it. */
+function headRecord(from: HeadRecord | Saved): HeadRecord & Saved {
+  const { loss, accuracy, val_loss, val_accuracy } = from.history;
+  const { secondsPerEpoch, validationSeconds } = from;
   return {
     history: { loss, accuracy, val_loss, val_accuracy },
     secondsPerEpoch,
     validationSeconds,
   };
-}
-
-function pickRecord(record: HeadRecord): PhaseProgress["earlier"][number] {
-  const { history, secondsPerEpoch, validationSeconds } = record;
-  return { history: { ...history }, secondsPerEpoch, validationSeconds };
 }
 
 /**
@@ -251,14 +248,7 @@ async function resumePhase(
   const checkpoint = ctx.checkpoint;
   if (!checkpoint || phaseOf(checkpoint) !== phase) return undefined;
   ctx.checkpoint = undefined;
-  try {
-    await restoreCheckpoint(checkpoint, model, optimizer);
-  } finally {
-    checkpoint.dispose();
-  }
-  const { epoch } = checkpoint.progress;
-  ctx.log(`Resuming from epoch ${epoch} of ${PHASE_WORDS[phase]} (${checkpoint.path})`);
-  return checkpoint.progress;
+  return await resumeRun(checkpoint, model, optimizer, [], ctx.log, PHASE_WORDS[phase]);
 }
 
 /** fit's onEpochEnd for `phase`: a checkpoint in the run's folder, when it has one. */

@@ -172,14 +172,12 @@ async function findVerifiedCopy(
 
 /** Phase 2: the cache folder exists (a download lands there). */
 async function createCacheFolder(dir: string): Promise<void> {
-  try {
-    await Deno.mkdir(dir, { recursive: true });
-  } catch (e) {
-    const why = firstLine(e);
+  await Deno.mkdir(dir, { recursive: true }).catch((e) => {
     throw new UserError(
-      `cannot create cache folder ${dir} (${why}); set CIFAR100_CACHE to a writable folder`,
+      `cannot create cache folder ${dir} (${firstLine(e)}); set CIFAR100_CACHE to a writable ` +
+        "folder",
     );
-  }
+  });
 }
 
 /** Phase 3: a response with a body, unless offline; `rejected` explains unusable copies. */

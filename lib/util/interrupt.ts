@@ -29,21 +29,15 @@ interface StopSignals {
 
 /**
  * Listen for SIGINT and SIGTERM (SIGINT only on Windows, where SIGTERM cannot be caught): the
- * first aborts the returned signal and calls `onFirst`; the second calls `onSecond` and exits
- * with {@linkcode EXIT_AT_ONCE}.
+ * first aborts the returned signal and calls `onFirst`; the second exits with
+ * {@linkcode EXIT_AT_ONCE}.
  */
-export function stopOnSignals(
-  onFirst: (signal: Deno.Signal) => void = () => {},
-  onSecond: () => void = () => {},
-): StopSignals {
+export function stopOnSignals(onFirst: (signal: Deno.Signal) => void = () => {}): StopSignals {
   const controller = new AbortController();
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   const handlers = signals.map((signal) => {
     const handler = () => {
-      if (controller.signal.aborted) {
-        onSecond();
-        Deno.exit(EXIT_AT_ONCE);
-      }
+      if (controller.signal.aborted) Deno.exit(EXIT_AT_ONCE);
       controller.abort(signal);
       onFirst(signal);
     };

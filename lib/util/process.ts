@@ -16,12 +16,7 @@ export async function which(name: string): Promise<string | undefined> {
 
 /** True when `path` exists (following links). */
 export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
+  return await Deno.stat(path).then(() => true, () => false);
 }
 
 /** Options for {@linkcode run}. */

@@ -18,7 +18,8 @@
  * {@linkcode recoverFolder} sorts that out; the next save and every load call it first.
  * Renaming the folder itself (not its files one by one) is what makes the unit: Deno offers no
  * atomic exchange of two folders (Linux's renameat2), and two renames with a marker are the
- * portable equivalent.
+ * portable equivalent. One file is replaced the same way, by a rename
+ * ({@linkcode writeFileAtomically}).
  *
  * @module
  */
@@ -47,6 +48,34 @@ export async function writeFileDurably(path: string, data: Uint8Array | string):
   let written = 0;
   while (written < bytes.length) written += await file.write(bytes.subarray(written));
   await file.syncData();
+}
+
+/**
+ * Write `parts` to `path` through a temporary file beside it and a rename, so that a process
+ * killed at any instant leaves the earlier `path` or the new one; with `durable`, the bytes are
+ * flushed to disk before the rename. The temporary file is removed when the write fails.
+ */
+export async function writeFileAtomically(
+  path: string,
+  parts: (Uint8Array | string)[],
+  durable = false,
+): Promise<void> {
+  const temp = `${path}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  try {
+    await Deno.mkdir(dirname(path), { recursive: true });
+    {
+      using file = await Deno.open(temp, { write: true, createNew: true });
+      for (const part of parts) {
+        const bytes = typeof part === "string" ? new TextEncoder().encode(part) : part;
+        for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
+      }
+      if (durable) await file.syncData();
+    }
+    await Deno.rename(temp, path);
+  } catch (e) {
+    await Deno.remove(temp).catch(() => {});
+    throw e;
+  }
 }
 
 /** Flush a folder's entries (a rename inside it) to disk, where the platform allows it. */

@@ -43,16 +43,15 @@ const browserOnly: esbuild.Plugin = {
 };
 
 /**
- * Bundle the page's script.
+ * Bundle the page's script (lib/web/page/main.ts).
  *
- * @param entry the page's entry module (default lib/web/page/main.ts)
  * @returns the minified ES module's text
  * @throws {UserError} when esbuild cannot bundle it (the first error, with its file)
  */
-export async function bundlePageScript(entry: string = join(PAGE, "main.ts")): Promise<string> {
+export async function bundlePageScript(): Promise<string> {
   try {
     const result = await esbuild.build({
-      entryPoints: [entry],
+      entryPoints: [join(PAGE, "main.ts")],
       absWorkingDir: PROJECT_ROOT,
       bundle: true,
       write: false,

@@ -104,6 +104,7 @@ export async function exportSite(options: ExportOptions): Promise<ExportedSite> 
   const script = await bundlePageScript();
   const html = await Deno.readTextFile(PAGE_HTML);
   const { samples, note } = await sampleImages(classifier.record);
+  const listed: SampleImage[] = samples.map(({ png: _, ...s }) => s);
   const written: string[] = [];
   await replaceFolder(out, async (dir) => {
     await Deno.writeTextFile(join(dir, "index.html"), titledPage(html, classifier.record));
@@ -115,8 +116,7 @@ export async function exportSite(options: ExportOptions): Promise<ExportedSite> 
     await copyRun(classifier.dir, join(dir, SITE_MODEL), classifier.record);
     await Deno.mkdir(join(dir, "samples"));
     for (const sample of samples) await Deno.writeFile(join(dir, sample.file), sample.png);
-    const list: SampleImage[] = samples.map(({ png: _, ...s }) => s);
-    await Deno.writeTextFile(join(dir, SAMPLES_FILE), JSON.stringify(list, null, 1));
+    await Deno.writeTextFile(join(dir, SAMPLES_FILE), JSON.stringify(listed, null, 1));
     if (imageBytes.length) await Deno.mkdir(join(dir, "images"));
     for (const { name, bytes } of imageBytes) {
       await Deno.writeFile(join(dir, "images", name), bytes);
@@ -132,7 +132,7 @@ export async function exportSite(options: ExportOptions): Promise<ExportedSite> 
   return {
     out,
     model: classifier.record.model,
-    samples: samples.map(({ png: _, ...s }) => s),
+    samples: listed,
     samplesNote: note,
     images: written,
   };

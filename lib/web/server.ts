@@ -88,7 +88,6 @@ function plain(status: number, text: string, headers: Record<string, string> = {
  * Answer one request for a file of `root` (the handler of {@linkcode serveFolder}).
  *
  * @param root the served folder's real path
- * @param request the request
  */
 async function answer(root: string, request: Request): Promise<Response> {
   if (request.method !== "GET" && request.method !== "HEAD") {
