@@ -9,6 +9,7 @@
  */
 import { syntheticCifar100 } from "../data/synthetic.ts";
 import { runExperiment } from "../train/experiment.ts";
+import type { PrecisionName } from "../train/hyp.ts";
 import { referenceAccuracy, references, writeBenchData } from "./reference.ts";
 
 /** What {@linkcode accuracyComparison} measures. */
@@ -23,6 +24,8 @@ export interface AccuracyOptions {
   threads: number;
   keras: boolean;
   torch: boolean;
+  /** Ours in this precision, Keras under `mixed_bfloat16` for bfloat16; default float32. */
+  precision?: PrecisionName;
   log: (line: string) => void;
 }
 
@@ -40,6 +43,8 @@ export interface AccuracyResult {
   epochs: number;
   train_images: number;
   test_images: number;
+  /** Both sides' precision (Keras's `mixed_bfloat16` for bfloat16). */
+  precision: PrecisionName;
   ours: SideAccuracy;
   /** By reference id (`keras`, `torch`, `torch_debian`). */
   [reference: string]: SideAccuracy | string | number;
@@ -59,6 +64,7 @@ export async function accuracyComparison(options: AccuracyOptions): Promise<Accu
       out: null,
       augment: "none",
       workers: options.threads,
+      precision: options.precision,
     }, { log: () => {} });
     const result: AccuracyResult = {
       model: "resnet9",
@@ -66,6 +72,7 @@ export async function accuracyComparison(options: AccuracyOptions): Promise<Accu
       epochs,
       train_images: images,
       test_images: testImages,
+      precision: options.precision ?? "float32",
       ours: {
         engine: record.backend,
         test_accuracy: record.test_accuracy,
@@ -74,7 +81,7 @@ export async function accuracyComparison(options: AccuracyOptions): Promise<Accu
     };
     log(`resnet9, ${epochs} epochs, synthetic: ours ${record.test_accuracy.toFixed(4)}`);
     for (const ref of refs) {
-      const theirs = await referenceAccuracy(ref, dir, epochs);
+      const theirs = await referenceAccuracy(ref, dir, epochs, options.precision);
       result[ref.id] = {
         engine: theirs.engine,
         test_accuracy: theirs.test_accuracy,

@@ -48,6 +48,10 @@ Set-up
         python3 -m venv .venv-keras && .venv-keras/bin/pip install tensorflow-cpu==2.21.0
         .venv-keras/bin/python lib/bench/keras_reference.py --model cnn --data DIR --epochs 2
 
+--precision bfloat16 trains (or runs the forward pass) under Keras's "mixed_bfloat16" policy:
+bfloat16 compute, float32 variables, the last Dense layer (the softmax) in float32, as Keras's
+mixed-precision guide says; `deno task bench --precision bfloat16` passes it.
+
 Other flags: --weights H5 (VGG16 notop weights in Keras's layout; random otherwise),
 --threads N (TensorFlow's intra- and inter-op threads; default all cores), --seed N,
 --limit-train N, --limit-test N, --val (validate inside each epoch, as the source did).
@@ -88,6 +92,8 @@ def parse_args():
     p.add_argument("--alpha", type=float, default=1.0, help="MobileNetV2's width multiplier")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32",
+                   help='bfloat16: Keras\'s "mixed_bfloat16" policy (see the module doc)')
     p.add_argument("--val", action="store_true",
                    help="validate after each epoch inside the timed epoch, as the source did")
     a = p.parse_args()
@@ -133,7 +139,8 @@ def resnet9(hyp):
     x = residual(layers.MaxPooling2D(2)(block(x, 8 * w)), 8 * w)
     x = layers.Flatten()(x) if hyp["head"] == "flatten" else layers.GlobalMaxPooling2D()(x)
     x = layers.Rescaling(hyp["logitScale"])(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax", kernel_regularizer=decay)(x)
+    outputs = layers.Dense(NUM_CLASSES, activation="softmax", kernel_regularizer=decay,
+                           dtype="float32")(x)
     return keras.Model(inputs, outputs, name="resnet9")
 
 
@@ -198,7 +205,7 @@ def build(a, steps):
             Input((32, 32, 3)), Flatten(),
             Dense(512, activation="relu"), Dropout(0.2),
             Dense(512, activation="relu"), Dropout(0.2),
-            Dense(NUM_CLASSES, activation="softmax"),
+            Dense(NUM_CLASSES, activation="softmax", dtype="float32"),
         ])
         loss = "categorical_crossentropy" if a.fixed else "binary_crossentropy"
         net.compile(loss=loss, optimizer=keras.optimizers.RMSprop(), metrics=["accuracy"])
@@ -209,7 +216,7 @@ def build(a, steps):
             Conv2D(32, 3, activation="relu"), MaxPooling2D(2),
             Conv2D(64, 3, activation="relu"), MaxPooling2D(2),
             Flatten(), Dropout(0.5),
-            Dense(NUM_CLASSES, activation="softmax"),
+            Dense(NUM_CLASSES, activation="softmax", dtype="float32"),
         ])
         net.compile(loss="categorical_crossentropy", optimizer=keras.optimizers.Adam(),
                     metrics=["accuracy"])
@@ -224,7 +231,7 @@ def build(a, steps):
     inputs = Input((32, 32, 3))
     x = preprocess_input(inputs) if a.fixed else inputs
     x = GlobalAveragePooling2D()(base(x, training=False))
-    outputs = Dense(NUM_CLASSES, activation="softmax" if a.fixed else None)(x)
+    outputs = Dense(NUM_CLASSES, activation="softmax" if a.fixed else None, dtype="float32")(x)
     net = Model(inputs, outputs)
     net.compile(loss="categorical_crossentropy", optimizer=keras.optimizers.Adam(),
                 metrics=["accuracy"])
@@ -264,6 +271,9 @@ def main():
     tf.config.threading.set_inter_op_parallelism_threads(a.threads)
     import keras
     keras.utils.set_random_seed(a.seed)
+    if a.precision == "bfloat16":
+        # Before the model is built: each layer takes the global policy when it is made.
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
 
     x_train, y_train = load_binary(os.path.join(a.data, "train.bin"), a.limit_train)
     x_test, y_test = load_binary(os.path.join(a.data, "test.bin"), a.limit_test)
@@ -279,6 +289,7 @@ def main():
         "threads": a.threads,
         "model": a.model,
         "fixed": a.fixed,
+        "precision": keras.mixed_precision.global_policy().name,
         "train_images": len(x_train),
         "params": net.count_params(),
         "trainable_params": int(sum(np.prod(w.shape) for w in net.trainable_weights)),

@@ -13,7 +13,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { encodeRecords } from "../data/cifar_binary.ts";
 import { type Cifar100, IMAGE_BYTES, type Split } from "../data/dataset.ts";
-import { HYP, isBackbone } from "../train/hyp.ts";
+import { HYP, isBackbone, type PrecisionName as Precision } from "../train/hyp.ts";
 import { UserError } from "../util/errors.ts";
 import { TENSORFLOW_WHEEL } from "../engine/install/native.ts";
 import { run } from "../util/process.ts";
@@ -118,10 +118,24 @@ function modelArgs(model: BenchModel, feature?: ReferenceFeature): string[] {
 }
 
 /**
+ * `--precision bfloat16` for Keras (its `mixed_bfloat16` policy); nothing for float32.
+ *
+ * @throws {UserError} for bfloat16 with a reference that has none (PyTorch's scripts)
+ */
+function precisionArgs(reference: Reference, precision: Precision): string[] {
+  if (precision === "float32") return [];
+  if (reference.id !== "keras") {
+    throw new UserError(`${reference.name} has no --precision ${precision}: leave --torch out`);
+  }
+  return ["--precision", precision];
+}
+
+/**
  * Start `reference`'s script in `--serve` mode on the folder `data` (from
  * {@linkcode writeBenchData}): it builds and compiles `model` (a backbone: as `feature` says) and
  * loads the images once, then times one epoch per {@linkcode ReferenceSession.epoch}, so that no
- * pair pays Python's start-up or the graph's building.
+ * pair pays Python's start-up or the graph's building. `precision` bfloat16: Keras's
+ * `mixed_bfloat16` policy.
  *
  * @throws {UserError} when the script cannot start or stops early (its most telling line)
  */
@@ -130,10 +144,12 @@ export async function openReference(
   model: BenchModel,
   data: string,
   feature?: ReferenceFeature,
+  precision: Precision = "float32",
 ): Promise<ReferenceSession> {
   const script = REFERENCE_SCRIPTS[reference.id === "keras" ? "keras" : "torch"];
   const what = `${reference.name} (${script})`;
   const args = [script, "--serve", ...modelArgs(model, feature), "--data", data];
+  args.push(...precisionArgs(reference, precision));
   const child = spawn(reference.python, args, {
     env: { ...Deno.env.toObject(), TF_CPP_MIN_LOG_LEVEL: "2", NO_COLOR: "1" },
     stdio: ["pipe", "pipe", "pipe"],
@@ -182,7 +198,8 @@ export interface ReferenceAccuracy {
 
 /**
  * Train ResNet-9 in `reference` for `epochs` epochs on the folder `data`, with HYP.resnet9's
- * recipe and one-cycle schedule (without augmentation), and return its test accuracy.
+ * recipe and one-cycle schedule (without augmentation), and return its test accuracy;
+ * `precision` bfloat16: under Keras's `mixed_bfloat16` policy.
  *
  * @throws {UserError} when the script fails (its most telling line)
  */
@@ -190,9 +207,11 @@ export async function referenceAccuracy(
   reference: Reference,
   data: string,
   epochs: number,
+  precision: Precision = "float32",
 ): Promise<ReferenceAccuracy> {
   const script = REFERENCE_SCRIPTS[reference.id === "keras" ? "keras" : "torch"];
   const args = [script, ...modelArgs("resnet9"), "--data", data];
+  args.push(...precisionArgs(reference, precision));
   args.push("--epochs", String(epochs), "--one-cycle");
   const out = await run(reference.python, args, {
     what: `${reference.name} (${script})`,

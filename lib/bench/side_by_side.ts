@@ -12,7 +12,8 @@
 import { type Cifar100, IMAGE_BYTES } from "../data/dataset.ts";
 import { syntheticCifar100 } from "../data/synthetic.ts";
 import { initBackend, tf } from "../engine/backend.ts";
-import { HYP, isBackbone } from "../train/hyp.ts";
+import { setPrecision } from "../engine/precision.ts";
+import { HYP, isBackbone, type PrecisionName } from "../train/hyp.ts";
 import { permutation } from "../util/random.ts";
 import { type PairSummary, summarizePairs, turnOrder } from "./pairs.ts";
 import {
@@ -45,6 +46,8 @@ export interface SideBySideOptions {
   keras: boolean;
   /** Run the PyTorch references. */
   torch: boolean;
+  /** Ours in this precision; Keras under `mixed_bfloat16` for bfloat16. Default float32. */
+  precision?: PrecisionName;
   /** Progress lines (stderr in the command). */
   log: (line: string) => void;
 }
@@ -75,6 +78,8 @@ export type BenchResult = {
   images: number;
   data: "synthetic";
   pairs: number;
+  /** Both sides' precision: bfloat16 is ours in bfloat16 against Keras's `mixed_bfloat16`. */
+  precision: PrecisionName;
   /** Images per epoch of the backbones, when any is timed. */
   feature_images?: number;
   /** MobileNetV2's width multiplier, when it is timed. */
@@ -94,13 +99,22 @@ interface BenchRun {
 export async function sideBySide(options: SideBySideOptions): Promise<BenchResult> {
   const { images, threads, pairs, log } = options;
   const backend = await initBackend();
+  const precision = options.precision ?? "float32";
+  setPrecision(precision, backend.name);
   const refs = await references(options.keras, options.torch, log);
   const data = syntheticCifar100({ seed: 0, trainCount: images, testCount: 1 });
   // fit's shuffle of epoch 0 at seed 0 (lib/train/fit.ts): the references get the images in
   // this order and do not shuffle, so that both sides train on the same batches.
   const order = permutation(images, 0);
   const dir = refs.length ? await writeBenchData(data, order) : "";
-  const result: BenchResult = { backend: backend.name, threads, images, data: "synthetic", pairs };
+  const result: BenchResult = {
+    backend: backend.name,
+    threads,
+    images,
+    data: "synthetic",
+    pairs,
+    precision,
+  };
   const runs = benchRuns(options, firstInOrder(data.train.images, order, options.featureImages));
   if (runs.some((run) => run.feature)) result.feature_images = options.featureImages;
   if (options.models.includes("mobilenetv2")) result.alpha = options.alpha;
@@ -108,6 +122,7 @@ export async function sideBySide(options: SideBySideOptions): Promise<BenchResul
     for (const run of runs) result[run.key] = await benchModel(run, refs, data, dir, options);
   } finally {
     if (dir) await Deno.remove(dir, { recursive: true });
+    setPrecision("float32", backend.name);
   }
   tf.disposeVariables();
   return result;
@@ -143,7 +158,7 @@ async function benchModel(
   refs: Reference[],
   data: Cifar100,
   dir: string,
-  { threads, pairs, log }: SideBySideOptions,
+  { threads, pairs, log, precision }: SideBySideOptions,
 ): Promise<ModelFigures> {
   const ours = await openOurs(model, data, threads, feature);
   const theirFeature: ReferenceFeature | undefined = feature && {
@@ -161,7 +176,7 @@ async function benchModel(
       log(`${key}: ${entry.images_per_second.join(", ")} images/s here`);
     }
     for (const ref of present) {
-      const theirs = await openReference(ref, model, dir, theirFeature);
+      const theirs = await openReference(ref, model, dir, theirFeature, precision);
       try {
         const figures = await runPairs(key, ours, theirs, ref, pairs, log);
         entry.images_per_second.push(...figures.ours);

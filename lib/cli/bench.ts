@@ -8,13 +8,14 @@
  * @module
  */
 import type { BenchModel } from "../bench/throughput.ts";
+import { type PrecisionName, PRECISIONS } from "../train/hyp.ts";
 import { parseCommandLine, positiveInt, runCommand, UserError } from "../util/errors.ts";
 
 /** `deno task bench --help`. */
 export const USAGE =
   `usage: deno task bench [--images N] [--models mlp,cnn,vgg16,resnet9,mobilenetv2] [--keras]
   [--torch] [--workers N] [--pairs N] [--sizes S,...] [--alpha A] [--feature-images N]
-  [--accuracy] [--epochs E]
+  [--accuracy] [--epochs E] [--precision float32|bfloat16]
   --images N: synthetic training images per epoch, >= 512 (default 8192)
   --models: the models to time, comma-separated (default mlp,cnn,vgg16,resnet9,mobilenetv2)
   --keras, --torch: also time the Python references (Keras; PyTorch) on the same images
@@ -26,7 +27,9 @@ export const USAGE =
   --feature-images N: images per epoch of vgg16 and mobilenetv2, <= --images (default 256)
   --accuracy: instead of timing, ResNet-9's test accuracy after --epochs on every side
     (synthetic images, 1,000 of them for the test)
-  --epochs E: epochs of --accuracy (default 5)`;
+  --epochs E: epochs of --accuracy (default 5)
+  --precision bfloat16: ours in bfloat16 against Keras's mixed_bfloat16 (a CPU with bfloat16
+    instructions, one thread, no --torch; default float32)`;
 
 /** Test images of `--accuracy`. */
 const ACCURACY_TEST_IMAGES = 1000;
@@ -49,6 +52,17 @@ function parseSizes(value: string | undefined): number[] | undefined {
   });
 }
 
+/** `--precision`: float32 or bfloat16, the latter without the PyTorch references. */
+function parsePrecision(value: string | undefined, torch: boolean): PrecisionName {
+  if (!PRECISIONS.includes(value as PrecisionName)) {
+    throw new UserError(`--precision: '${value}' is not one of ${PRECISIONS.join(", ")}`);
+  }
+  if (value === "bfloat16" && torch) {
+    throw new UserError("--precision bfloat16 compares with Keras only: leave --torch out");
+  }
+  return value as PrecisionName;
+}
+
 /** Run the command line; returns the exit code. */
 export function main(args: string[]): Promise<number> {
   const log = (line: string) => console.error(line);
@@ -67,6 +81,7 @@ export function main(args: string[]): Promise<number> {
         "feature-images": { type: "string", default: FEATURE_IMAGES },
         accuracy: { type: "boolean", default: false },
         epochs: { type: "string", default: "5" },
+        precision: { type: "string", default: "float32" },
       },
     });
     const images = Number(values.images);
@@ -102,13 +117,18 @@ export function main(args: string[]): Promise<number> {
         `--alpha: '${values.alpha}' is not one of ${MOBILENET_V2_ALPHAS.join(", ")}`,
       );
     }
+    const precision = parsePrecision(values.precision, values.torch);
     const { initBackend } = await import("../engine/backend.ts");
     const { defaultWorkers } = await import("../train/parallel.ts");
     const backend = await initBackend();
     const threads = values.workers === undefined
       ? defaultWorkers(backend.name)
       : positiveInt("--workers", values.workers)!;
-    const sides = { threads, keras: values.keras, torch: values.torch, log };
+    if (precision === "bfloat16" && threads > 1) {
+      // Our gradient workers start their own engines at float32.
+      throw new UserError("--precision bfloat16 runs ours on one thread: leave --workers out");
+    }
+    const sides = { threads, keras: values.keras, torch: values.torch, precision, log };
     if (values.accuracy) {
       const { accuracyComparison } = await import("../bench/accuracy.ts");
       const testImages = ACCURACY_TEST_IMAGES;

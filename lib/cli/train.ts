@@ -17,7 +17,7 @@ import {
   wholeNumber,
 } from "../util/errors.ts";
 import type { ExperimentConfig } from "../train/experiment_config.ts";
-import type { AugmentName, LossName, ModelName } from "../train/hyp.ts";
+import type { AugmentName, LossName, ModelName, PrecisionName } from "../train/hyp.ts";
 import type { RunRecord } from "../train/run_record.ts";
 import { signalExitCode, stopOnSignals } from "../util/interrupt.ts";
 
@@ -29,6 +29,7 @@ export const USAGE =
   a folder of your images (DIR/<class>/...): [--validation-split F] (default 0.2)
   mlp, cnn, resnet9: [--augment crop+flip|crop|none] (default crop+flip for resnet9, else none)
   [--resume|--restart] [--keep-best] (a checkpoint in <out>/<model>/)
+  mlp, cnn, resnet9: [--precision float32|bfloat16] (default float32; bfloat16: CPUs with it)
   vgg16, mobilenetv2: [--weights PATH|none] [--fine-tune]
   mobilenetv2 only: [--alpha 0.35|0.5|0.75|1.0|1.3|1.4] (default 1.0)`;
 
@@ -61,6 +62,7 @@ function parseTrainArgs(args: string[]): ExperimentConfig {
       resume: { type: "boolean" },
       restart: { type: "boolean" },
       "keep-best": { type: "boolean" },
+      precision: { type: "string" },
     },
   });
   if (!v.model) throw new UsageError("--model is required", USAGE);
@@ -87,6 +89,7 @@ function parseTrainArgs(args: string[]): ExperimentConfig {
     // Without either flag a checkpoint is refused with a line saying to pass one (`ask`).
     checkpoint: v.resume ? "resume" : v.restart ? "restart" : "ask",
     keepBest: v["keep-best"] || undefined,
+    precision: v.precision as PrecisionName | undefined,
   };
 }
 

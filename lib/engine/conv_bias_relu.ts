@@ -27,6 +27,7 @@ import {
   runOp,
 } from "./node_backend.ts";
 import { loadNativeOps } from "./native_ops.ts";
+import { bfloat16Backend, convInBfloat16 } from "./precision.ts";
 
 /**
  * TensorFlow's oneDNN convolution with bias and ReLU as post-ops: what Keras's graph runs after
@@ -104,7 +105,9 @@ export function fusedConv(
   if (!fused || (!bias && !act)) {
     return biasAndActivation(b, runOp(b, "Conv2D", [x, filter], conv), bias, act);
   }
-  return fusedCall(b, FUSED_OP, [x, filter], filter.shape[3], bias, act, [
+  // In bfloat16 (lib/engine/precision.ts) the op's T and TArgs become bfloat16.
+  const run = convInBfloat16(filter.shape) ? bfloat16Backend(b) : b;
+  return fusedCall(run, FUSED_OP, [x, filter], filter.shape[3], bias, act, [
     ...conv,
     { name: "TArgs", type: b.binding.TF_ATTR_TYPE, value: [b.binding.TF_FLOAT] },
   ]);

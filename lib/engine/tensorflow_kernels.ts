@@ -24,6 +24,8 @@
  *   setup could build it, does the same in a vectorised loop.
  * - MaxPool and MaxPoolGrad under a gradient: oneDNN's, the gradient from the forward pass's
  *   workspace (lib/engine/max_pool.ts); the above where that cannot run.
+ * - Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter and BatchMatMul (with _FusedMatMul's
+ *   product): tfjs-node's, or in bfloat16 when the run asks for it (lib/engine/precision.ts).
  *
  * Each is tested against the cpu backend (tests/tensorflow_kernels_test.ts).
  *
@@ -39,6 +41,7 @@ import {
 } from "./conv_bias_relu.ts";
 import { loadNativeOps } from "./native_ops.ts";
 import { maxPoolGradFromWorkspace, maxPoolWithWorkspace } from "./max_pool.ts";
+import { bfloat16Backend, convInBfloat16, precision } from "./precision.ts";
 
 const BACKEND = "tensorflow";
 
@@ -63,8 +66,30 @@ export function registerTensorflowKernels(): void {
   if (loadNativeOps()) replaceKernel("MaxPoolGrad", maxPoolGrad);
   replaceKernel("MaxPool", maxPoolWithWorkspace);
   replaceKernel("MaxPoolGrad", maxPoolGradFromWorkspace);
+  replaceKernel("Conv2D", inBfloat16(({ inputs }) => convInBfloat16(inputs.filter!.shape)));
+  replaceKernel(
+    "Conv2DBackpropInput",
+    inBfloat16(({ inputs }) => convInBfloat16(inputs.filter!.shape)),
+  );
+  replaceKernel(
+    "Conv2DBackpropFilter",
+    inBfloat16(({ attrs }) => convInBfloat16(attrs.filterShape as number[])),
+  );
+  replaceKernel("BatchMatMul", inBfloat16(() => precision() === "bfloat16"));
   replaceReluGradient();
   registerConv2dBiasRelu();
+}
+
+/**
+ * tfjs-node's kernel, given a backend that runs its op in bfloat16 when `when` holds for
+ * float32 inputs; the kernel as it is otherwise.
+ */
+function inBfloat16(when: (args: KernelArgs) => boolean): (original: KernelFunc) => KernelFunc {
+  return (original) => (args) => {
+    const float = Object.values(args.inputs).every((t) => !t || t.dtype === "float32");
+    if (!float || !when(args)) return original(args);
+    return original({ ...args, backend: bfloat16Backend(args.backend) });
+  };
 }
 
 /** Relu's gradient as TensorFlow's ReluGrad on this backend; tfjs's own elsewhere. */
@@ -177,7 +202,8 @@ function fusedMatMul(original: KernelFunc): KernelFunc {
     ) {
       return original(args);
     }
-    const b = args.backend;
+    // The product in bfloat16 when the run asks for it; the bias and activation in float32.
+    const b = precision() === "bfloat16" ? bfloat16Backend(args.backend) : args.backend;
     const flag = (name: string, value: unknown) => ({
       name,
       type: b.binding.TF_ATTR_BOOL,
@@ -194,7 +220,7 @@ function fusedMatMul(original: KernelFunc): KernelFunc {
         flag("adj_x", attrs.transposeA),
         flag("adj_y", attrs.transposeB),
       ]);
-    return biasActivation(b, product, bias, attrs.activation === "relu");
+    return biasActivation(args.backend, product, bias, attrs.activation === "relu");
   };
 }
 

@@ -6,6 +6,7 @@
  */
 import { join } from "node:path";
 import { type BackendInfo, initBackend, type tf } from "../engine/backend.ts";
+import { setPrecision } from "../engine/precision.ts";
 import { loadCifar100 } from "../data/cifar100.ts";
 import { holdsCifarFiles } from "../data/cifar_read.ts";
 import { statOrUndefined } from "../util/paths.ts";
@@ -60,6 +61,11 @@ export async function runExperiment(
   const backend = await initBackend();
   const run = resolveRun(config, { backend: backend.name, threads: defaultWorkers(backend.name) });
   log(`Backend: ${backend.name}${backend.note ? ` (skipped ${backend.note})` : ""}`);
+  // Every run sets its own, so that a bfloat16 run leaves the next run in a process float32.
+  setPrecision(run.precision, backend.name);
+  if (run.precision !== "float32") {
+    log(`Precision: ${run.precision} convolutions and matrix products, float32 weights and loss`);
+  }
   // A backbone's weights first: a missing 58 MB file should fail before a long data load.
   const transfer = run.transfer ? await import("./transfer.ts") : undefined;
   const weights = await transfer?.resolveWeights(run);
@@ -171,6 +177,7 @@ function runRecord(
     summary: trained.summary,
     ...trained.extra,
     workers: run.threads,
+    precision: run.precision,
     ...(trained.resumedFromEpoch !== undefined
       ? { resumed_from_epoch: trained.resumedFromEpoch }
       : {}),
@@ -232,7 +239,11 @@ async function trainSmallModel(
   const model = buildSmallModel(kind, seed, numClasses, inputSize);
   const text = summary(model);
   if (hooks.summary !== false) log(text);
-  const identity = experimentIdentity(run, data);
+  // A checkpoint of another precision is refused; float32's identity is as it always was.
+  const identity = {
+    ...experimentIdentity(run, data),
+    ...(run.precision === "float32" ? {} : { precision: run.precision }),
+  };
   // Before the workers start, so that a refused checkpoint fails at once.
   const checkpoint = dir === undefined
     ? undefined

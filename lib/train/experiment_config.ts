@@ -25,6 +25,8 @@ import {
   type OneCycleSchedule,
   optimizerLabel,
   type OptimizerSpec,
+  type PrecisionName,
+  PRECISIONS,
   runRecipe,
 } from "./hyp.ts";
 
@@ -92,6 +94,11 @@ export interface ExperimentConfig {
   checkpoint?: CheckpointMode;
   /** Also keep the model of the epoch with the best validation accuracy, in `<out>/<model>/best/`. */
   keepBest?: boolean;
+  /**
+   * The convolutions' and matrix products' precision ({@linkcode PRECISIONS}); default float32.
+   * bfloat16 needs the tensorflow engine on a CPU with bfloat16 instructions and one thread.
+   */
+  precision?: PrecisionName;
 }
 
 /**
@@ -132,7 +139,7 @@ export interface ExperimentHooks {
 export interface Run
   extends
     Readonly<Required<Pick<ExperimentConfig, "model" | "epochs" | "batchSize" | "seed" | "loss">>>,
-    Readonly<Required<Pick<ExperimentConfig, "checkpoint" | "keepBest">>>,
+    Readonly<Required<Pick<ExperimentConfig, "checkpoint" | "keepBest" | "precision">>>,
     Readonly<Pick<ExperimentConfig, "data" | "dataset" | "limitTrain" | "limitTest">>,
     Readonly<Pick<ExperimentConfig, "profile" | "cacheDir">> {
   /** Folder for run records and models, or null to save nothing. */
@@ -265,6 +272,7 @@ export function resolveRun(
     transfer,
     checkpoint: config.checkpoint ?? "auto",
     keepBest: !!config.keepBest,
+    precision: config.precision ?? "float32",
     cacheDir: config.cacheDir,
   };
 }
@@ -316,6 +324,7 @@ export function validateConfig(config: ExperimentConfig): void {
       `unknown checkpoint mode '${config.checkpoint}': use one of ${CHECKPOINT_MODES.join(", ")}`,
     );
   }
+  validatePrecision(config);
   const { model } = config;
   if (isBackbone(model) && config.augment && config.augment !== "none") {
     throw new UserError(`--augment does not apply to --model ${model} (cached features)`);
@@ -336,6 +345,26 @@ export function validateConfig(config: ExperimentConfig): void {
       `--alpha ${config.alpha}: MobileNetV2 has Keras weights for ${
         MOBILENET_V2_ALPHAS.join(", ")
       }`,
+    );
+  }
+}
+
+/** `--precision`: a known one; bfloat16 only on one thread and for a model trained whole. */
+function validatePrecision(config: ExperimentConfig): void {
+  if (config.precision !== undefined && !PRECISIONS.includes(config.precision)) {
+    throw new UserError(
+      `unknown precision '${config.precision}': use one of ${PRECISIONS.join(", ")}`,
+    );
+  }
+  if (config.precision === "bfloat16" && config.workers !== undefined && config.workers > 1) {
+    // The gradient workers start their own engines at float32.
+    throw new UserError("--precision bfloat16 trains on one thread: leave --workers out");
+  }
+  if (config.precision === "bfloat16" && isBackbone(config.model)) {
+    // Their heads train on cached features, which are cached without a precision.
+    throw new UserError(
+      `--precision bfloat16 applies to mlp, cnn and resnet9, not --model ${config.model} ` +
+        "(its features are cached in float32)",
     );
   }
 }

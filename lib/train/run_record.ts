@@ -9,7 +9,7 @@ import type { DataOrigin } from "../data/dataset.ts";
 import type { IgnoredCounts } from "../data/image_folder.ts";
 import type { WeightsKind } from "../models/vgg16_weights.ts";
 import { UserError } from "../util/errors.ts";
-import type { LossName, ModelName } from "./hyp.ts";
+import type { LossName, ModelName, PrecisionName } from "./hyp.ts";
 
 /** Per-epoch metrics, named as Keras's `history.history`. */
 export interface History {
@@ -59,6 +59,11 @@ export interface RunRecord {
   loss: LossName;
   optimizer: string;
   seed: number;
+  /**
+   * The convolutions' and matrix products' precision (`--precision`); absent in older records:
+   * float32.
+   */
+  precision?: PrecisionName;
   /** Threads used: training for mlp and cnn, feature extraction for a backbone (1 = no workers). */
   workers: number;
   train_images: number;
