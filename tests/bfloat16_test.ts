@@ -247,7 +247,7 @@ Deno.test({
       );
       await assert.rejects(
         runExperiment({ ...config, epochs: 2, checkpoint: "resume" }, quiet),
-        /is of another run \(precision "bfloat16", this run's null\)/,
+        /is of another run \(precision "bfloat16", this run's "float32"\)/,
       );
       const float = await runExperiment({ ...config, epochs: 1, checkpoint: "restart" }, quiet);
       assert.equal(float.precision, "float32");

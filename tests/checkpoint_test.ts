@@ -125,4 +125,10 @@ Deno.test("configDifference names the first key whose value differs", () => {
     configDifference(run, { ...run, data: "synthetic" }),
     'data null, this run\'s "synthetic"',
   );
+  // Checkpoints written before runs recorded their precision were float32 runs.
+  assert.equal(configDifference(run, { ...run, precision: "float32" }), undefined);
+  assert.equal(
+    configDifference(run, { ...run, precision: "bfloat16" }),
+    'precision "float32", this run\'s "bfloat16"',
+  );
 });

@@ -260,14 +260,19 @@ function sameShape(a: readonly (number | null)[], b: readonly number[]): boolean
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
+/** Identity keys added after checkpoints were written, with the value those checkpoints ran with. */
+const IDENTITY_DEFAULTS: RunIdentity = { precision: "float32" };
+
 /**
  * The first difference between a checkpoint's run identity and this run's, as words for a
  * one-line error ("seed 3, this run's 4"), or undefined when they are the same run.
  */
 export function configDifference(saved: RunIdentity, current: RunIdentity): string | undefined {
   const keys = [...new Set([...Object.keys(current), ...Object.keys(saved)])];
+  const value = (identity: RunIdentity, key: string) =>
+    identity[key] ?? IDENTITY_DEFAULTS[key] ?? null;
   for (const key of keys) {
-    const was = saved[key] ?? null, now = current[key] ?? null;
+    const was = value(saved, key), now = value(current, key);
     if (was !== now) {
       return `${key} ${JSON.stringify(was)}, this run's ${JSON.stringify(now)}`;
     }

@@ -239,11 +239,7 @@ async function trainSmallModel(
   const model = buildSmallModel(kind, seed, numClasses, inputSize);
   const text = summary(model);
   if (hooks.summary !== false) log(text);
-  // A checkpoint of another precision is refused; float32's identity is as it always was.
-  const identity = {
-    ...experimentIdentity(run, data),
-    ...(run.precision === "float32" ? {} : { precision: run.precision }),
-  };
+  const identity = { ...experimentIdentity(run, data), precision: run.precision };
   // Before the workers start, so that a refused checkpoint fails at once.
   const checkpoint = dir === undefined
     ? undefined
