@@ -16,7 +16,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { UserError } from "../util/errors.ts";
+import { UserError } from "../util/user_error.ts";
 import type { NodeBackend, OpAttr } from "./node_backend.ts";
 
 /** The compute precisions a run can ask for; float32 is the default and unchanged by this module. */
