@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { basename, join } from "node:path";
 import { launchChromium } from "./chromium.ts";
-import { ensureSmokeBuild } from "../lib/notebooks/smoke_build.ts";
+import { ensureSmokeBuild } from "./smoke_build.ts";
 import { smokeNotebookEnv } from "./smoke_images.ts";
 import { PLOT_CLASS } from "../lib/report/display.ts";
 

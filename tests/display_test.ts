@@ -122,7 +122,7 @@ Deno.test("table renders arquero tables and row arrays, with caption and note", 
 Deno.test("imageGrid encodes each image as a PNG with its caption", () => {
   const images = new Uint8Array(2 * 32 * 32 * 3);
   for (let i = 0; i < images.length; i++) images[i] = (i * 7) % 256;
-  const out = bundle(imageGrid(images, ["apple\nfruit", "bee"], { columns: 2, scale: 2 }));
+  const out = bundle(imageGrid(images, ["apple\nfruit", "bee"], { columns: 2 }));
   const uris = [...out["text/html"].matchAll(/data:image\/png;base64,([^"]+)/g)].map((m) => m[1]);
   assert.equal(uris.length, 2);
   const second = decode(Uint8Array.from(atob(uris[1]), (c) => c.charCodeAt(0)));
@@ -130,7 +130,7 @@ Deno.test("imageGrid encodes each image as a PNG with its caption", () => {
   assert.equal(second.channels, 3);
   assert.deepEqual([...second.data], [...images.subarray(3072, 6144)]);
   assert.match(out["text/html"], /apple<br>fruit/);
-  assert.match(out["text/html"], /width="64"/);
+  assert.match(out["text/html"], /width="96"/);
   assert.equal(out["image/png"], undefined);
   const single = bundle(imageGrid(images, ["one"]));
   assert.equal(single["image/png"], uris[0]);

@@ -27,7 +27,7 @@ import {
   saveCalibration,
   temperedTop1,
 } from "../lib/inference/calibration.ts";
-import { classAccuracy, extremeClasses } from "../lib/report/class_accuracy.ts";
+import { extremeClasses, sortedClassAccuracy } from "../lib/report/class_accuracy.ts";
 
 await initBackend();
 
@@ -251,7 +251,7 @@ Deno.test("per-class accuracy sums back to the overall accuracy", () => {
     fine_label_names: Array.from({ length: 100 }, (_, i) => `c${i}`),
     coarse_label_names: Array.from({ length: 20 }, (_, i) => `s${i}`),
   };
-  const rows = classAccuracy(run);
+  const rows = sortedClassAccuracy(run);
   const overall = labels.filter((l, i) => predictions[i] === l).length / labels.length;
   assert.equal(rows.reduce((s, r) => s + r.images, 0), 1000);
   const weighted = rows.reduce((s, r) => s + (r.images ? r.accuracy * r.images : 0), 0) / 1000;

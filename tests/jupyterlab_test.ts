@@ -9,7 +9,7 @@
  * a late output with the next request, so JupyterLab shows it under the next cell. Two checks
  * catch that: an `execute_result` carries the execution count of the cell that made it, and
  * every cell's other outputs (streams, displays) must be those of the same cell in the headless
- * executor's copy (lib/notebooks/smoke_build.ts). Run All queues every cell's request at once,
+ * executor's copy (tests/smoke_build.ts). Run All queues every cell's request at once,
  * which leaves the kernel's race the widest opening, and it strikes often on a busy machine, so
  * the test reports what Run All put astray, re-runs those cells one by one (the README's advice
  * to users) and fails only if that does not put every output under its own cell; with
@@ -25,7 +25,7 @@ import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BrowserContext, type Page } from "playwright-core";
 import { launchChromium } from "./chromium.ts";
-import { acquireNotebooksLock, ensureSmokeBuild } from "../lib/notebooks/smoke_build.ts";
+import { acquireNotebooksLock, ensureSmokeBuild } from "./smoke_build.ts";
 import { smokeNotebookEnv } from "./smoke_images.ts";
 import { IMAGE_GRID_CLASS, LIVE_CLASS, PLOT_CLASS, TABLE_CLASS } from "../lib/report/display.ts";
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { basename } from "node:path";
 import { listNotebooks } from "../lib/notebooks/execute.ts";
-import { acquireNotebooksLock, ensureSmokeBuild } from "../lib/notebooks/smoke_build.ts";
+import { acquireNotebooksLock, ensureSmokeBuild } from "./smoke_build.ts";
 import { smokeNotebookEnv } from "./smoke_images.ts";
 import {
   IMAGE_GRID_CLASS,

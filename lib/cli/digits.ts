@@ -15,7 +15,6 @@ export const USAGE = `usage: deno task data:digits OUT
   writes OUT/cifar-100-binary/: scikit-learn's 1,797 handwritten digits (from the
   ${SKLEARN_WHEEL} wheel, via pip download) as 32x32 RGB records, 10 classes, NOT CIFAR-100`;
 
-/** Run the command line; returns the exit code. */
 function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { positionals } = parseCommandLine(args, {

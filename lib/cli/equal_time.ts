@@ -25,7 +25,6 @@ function repeatLine(r: EqualTimeSummary["repeats"][number]): string {
     `${r.resnet9_no_augment.test_accuracy.toFixed(4)}`;
 }
 
-/** Run the command line; returns the exit code. */
 function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values: v } = parseCommandLine(args, {

@@ -17,7 +17,6 @@ export const USAGE = `usage: deno task bench:folder [--make N] [--input-size N] 
   --make N: first write N photo-sized JPEGs (500x375, 10 classes) into DIR, which must not exist
   --input-size N: the side every image is brought to (default 32)`;
 
-/** Run the command line; returns the exit code. */
 function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values, positionals } = parseCommandLine(args, {

@@ -15,7 +15,6 @@ export const USAGE = `usage: deno task bench:insight [--images N] RUN_DIR...
   RUN_DIR: a run folder saved by deno task train or a notebook (model.json, weights.bin, run.json)
   --images N: test images for the PCA and UMAP maps (default 2000)`;
 
-/** Run the command line; returns the exit code. */
 function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values, positionals } = parseCommandLine(args, {

@@ -21,7 +21,6 @@ export const USAGE = `usage: deno task notebooks:execute [--out DIR] [--timeout 
 } h)
   env CIFAR_PROFILE: smoke or full (default full); the rest of the environment goes to the kernel`;
 
-/** Run the command line; returns the exit code. */
 function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values, positionals } = parseCommandLine(args, {

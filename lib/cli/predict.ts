@@ -23,8 +23,8 @@ import {
   USER_ERROR_CODE,
 } from "../util/errors.ts";
 import { dataCaveat } from "../report/analysis.ts";
-import { modelName } from "../report/format.ts";
-import type { Classifier, ImageFileResult, TopClass } from "../inference/predict.ts";
+import { modelName, pct } from "../report/format.ts";
+import type { Classifier, ImageFileResult } from "../inference/predict.ts";
 
 /** `deno task predict --help`. */
 export const USAGE = `usage: deno task predict --run DIR [--top K] IMAGE...
@@ -52,21 +52,20 @@ function resultTable(classifier: Classifier, results: ImageFileResult[]): string
     (record.synthetic ? " (trained on SYNTHETIC data: its answers say nothing about photos)" : "") +
     (caveat ? ` (⚠ ${caveat})` : ""),
   ];
-  const pct = (p: number) => `${(p * 100).toFixed(1)}%`.padStart(6);
   for (const result of results) {
     if (!result.ok) continue;
     lines.push("", `${result.path} (${result.width}x${result.height})`);
-    const width = Math.max(...result.top.map((t: TopClass) => t.name.length));
+    const width = Math.max(...result.top.map((t) => t.name.length));
     for (const t of result.top) {
       lines.push(
-        `  ${t.rank}. ${t.name.padEnd(width)}  ${pct(t.probability)}  ${t.superclass}`.trimEnd(),
+        `  ${t.rank}. ${t.name.padEnd(width)}  ${pct(t.probability).padStart(6)}  ${t.superclass}`
+          .trimEnd(),
       );
     }
   }
   return lines.join("\n");
 }
 
-/** Run the command line; returns the exit code. */
 function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values: v, positionals: images } = parseCommandLine(args, {

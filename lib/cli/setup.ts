@@ -18,7 +18,6 @@ export const USAGE = `usage: deno task setup [--no-installer]
   --no-installer: skip tfjs-node's own installer (it downloads from Google's storage) and build
     the binding here, against the tensorflow-cpu wheel from pip`;
 
-/** Run the setup; returns the exit code. */
 function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values } = parseCommandLine(args, {

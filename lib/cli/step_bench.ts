@@ -21,7 +21,6 @@ export const USAGE =
   --batch-norm: ResNet-9's batch normalisation: fused kernels (default; tensorflow engine) or tfjs's
   --profile: add tfjs's per-kernel times of one more step`;
 
-/** Run the command line; returns the exit code. */
 function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values: v } = parseCommandLine(args, {

@@ -31,7 +31,6 @@ export const USAGE =
 
 const LOCAL_HOSTS = ["127.0.0.1", "localhost", "::1"];
 
-/** Run the command line; returns the exit code. */
 function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values: v, positionals: images } = parseCommandLine(args, {

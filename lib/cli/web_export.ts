@@ -20,7 +20,6 @@ export const USAGE = `usage: deno task web:export --run DIR --out SITE [IMAGE...
   SITE: the folder to write (new, empty, or an earlier export, which is replaced)
   IMAGE: files copied into SITE/images/, for SITE's page?image=images/NAME`;
 
-/** Run the command line; returns the exit code. */
 function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const { values: v, positionals: images } = parseCommandLine(args, {

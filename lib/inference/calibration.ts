@@ -266,7 +266,7 @@ async function heldOutImages(record: RunRecord): Promise<HeldOut> {
 }
 
 /** A run's calibration: its temperature and the errors before and after. */
-export type Calibration = NonNullable<RunRecord["calibration"]> & { temperature: number };
+type Calibration = NonNullable<RunRecord["calibration"]> & { temperature: number };
 
 /**
  * Fit the run's temperature on held-out images ({@linkcode heldOutImages}) and measure the ECE of

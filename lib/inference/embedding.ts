@@ -30,7 +30,6 @@ interface Features {
  *
  * @param classifier from `loadClassifier` (lib/inference/predict.ts)
  * @param pixels `[N, side, side, 3]` uint8 images at the run's side
- * @returns the features, one row per image
  * @example
  * ```ts
  * import assert from "node:assert/strict";

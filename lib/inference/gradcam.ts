@@ -54,8 +54,6 @@ const BATCH = 32;
  * MLP, which has no convolution, use {@linkcode saliency} or {@linkcode whereItLooks}.
  *
  * @param classifier from `loadClassifier` (lib/inference/predict.ts)
- * @param pixels `[N, side, side, 3]` uint8 images
- * @returns the maps, the classes explained and their probabilities
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -93,10 +91,6 @@ export function gradCam(classifier: Classifier, pixels: Uint8Array): Explanation
  * Gradient saliency maps: for each pixel of the model's input, the largest absolute gradient of
  * the explained class's logit over its three channels, brought to the images' side when the
  * model resizes them (the MLP's view; works for any model).
- *
- * @param classifier from `loadClassifier`
- * @param pixels `[N, side, side, 3]` uint8 images at the run's side
- * @returns the maps, the classes explained and their probabilities
  */
 export function saliency(classifier: Classifier, pixels: Uint8Array): Explanation {
   return inBatches(classifier, pixels, "saliency", "input", (x, mask, side) => {
@@ -108,12 +102,7 @@ export function saliency(classifier: Classifier, pixels: Uint8Array): Explanatio
   });
 }
 
-/**
- * The model's own view: {@linkcode saliency} for the MLP, {@linkcode gradCam} for the others.
- *
- * @param classifier from `loadClassifier`
- * @param pixels `[N, side, side, 3]` uint8 images at the run's side (`imageSideOf`)
- */
+/** The model's own view: {@linkcode saliency} for the MLP, {@linkcode gradCam} for the others. */
 export function whereItLooks(classifier: Classifier, pixels: Uint8Array): Explanation {
   return classifier.record.model === "mlp"
     ? saliency(classifier, pixels)

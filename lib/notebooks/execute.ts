@@ -62,16 +62,7 @@ async function ensureDenoKernel(path: string): Promise<void> {
       "print('deno' in K().find_kernel_specs())",
   );
   if (probe.stdout.trim() === "True") return;
-  const install = await new Deno.Command(Deno.execPath(), {
-    args: ["jupyter", "--install"],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  if (!install.success) {
-    throw new UserError(
-      `deno jupyter --install failed: ${new TextDecoder().decode(install.stderr).trim()}`,
-    );
-  }
+  await run(Deno.execPath(), ["jupyter", "--install"], { what: "deno jupyter --install" });
 }
 
 /** Check with the notebooks' own loader that the full profile's data can be loaded. */

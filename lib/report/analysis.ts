@@ -100,17 +100,8 @@ export function coarseAccuracy(p: Predictions): number {
   return hits / p.test_labels.length;
 }
 
-/**
- * Count matrix of true against predicted class.
- *
- * @returns `m[t][p]` = examples of true class t predicted as p
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.deepEqual(confusionMatrix([0, 1, 1], [0, 0, 1], 2), [[1, 0], [1, 1]]);
- * ```
- */
-export function confusionMatrix(
+/** Count matrix of true against predicted class: `m[t][p]` = examples of class t predicted as p. */
+function confusionMatrix(
   truth: ArrayLike<number>,
   predicted: ArrayLike<number>,
   classes: number,

@@ -212,16 +212,10 @@ export function accuracyOverTime(records: RunRecord[]): Displayable {
       y: r.history.val_accuracy,
     };
   });
-  return dataChart(
-    {
-      data,
-      layout: {
-        title: { text: "Test accuracy against training time (validation not counted)" },
-        xaxis: { title: { text: "training seconds" } },
-        yaxis: { title: { text: "test accuracy" } },
-      },
-    },
-    records,
-    400,
-  );
+  const layout = {
+    title: { text: "Test accuracy against training time (validation not counted)" },
+    xaxis: { title: { text: "training seconds" } },
+    yaxis: { title: { text: "test accuracy" } },
+  };
+  return dataChart({ data, layout }, records, 400);
 }

@@ -52,7 +52,6 @@ const banner = (caveat: string) =>
  * above a display (HTML and plain text alike).
  *
  * @param of the data behind it: a dataset's source, a run or runs
- * @param heading an optional caption line above it
  * @returns the labelled display (the same one when there is nothing to add)
  */
 export function withCaveat(shown: Displayable, of: DataOf, heading?: string): Displayable {
@@ -89,10 +88,7 @@ function withTitleCaveat(figure: Figure, of: DataOf): Figure {
 
 /**
  * A chart labelled with its data: the synthetic-data banner, and when real data is not the
- * verified official CIFAR-100 the data caveat above it and under its title.
- *
- * @param figure the plotly figure, titled with `layout.title.text`
- * @param of the data behind it: a dataset's source, a run or runs
+ * verified official CIFAR-100 the data caveat above it and under its title (`layout.title.text`).
  */
 export function dataChart(figure: Figure, of: DataOf, height: number): Displayable {
   const shown = plot(withTitleCaveat(figure, of), { synthetic: isSyntheticData(of), height });
@@ -103,7 +99,6 @@ export function dataChart(figure: Figure, of: DataOf, height: number): Displayab
  * A table labelled with its data: the caption, the synthetic-data banner, and the data caveat
  * above it when real data is not the verified official CIFAR-100.
  *
- * @param of the data behind it: a dataset's source, a run or runs
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -444,6 +439,7 @@ interface TopKPanel {
 
 /** Pixel heights of {@linkcode topKFigure}'s parts. */
 const TOPK = { panel: 210, top: 70, bottom: 20, gap: 55 } as const;
+const PAPER = { xref: "paper", yref: "paper" } as const;
 
 /**
  * The figure of {@linkcode topKChart}: per image, a horizontal bar per class (most probable at
@@ -483,8 +479,7 @@ export function topKFigure(panels: TopKPanel[], title: string): Figure {
     };
     (layout.annotations as unknown[]).push({
       text: panel.title,
-      xref: "paper",
-      yref: "paper",
+      ...PAPER,
       x: 0,
       y: domain[1],
       xanchor: "left",
@@ -498,8 +493,7 @@ export function topKFigure(panels: TopKPanel[], title: string): Figure {
       );
       (layout.images as unknown[]).push({
         source: `data:image/png;base64,${base64(png)}`,
-        xref: "paper",
-        yref: "paper",
+        ...PAPER,
         x: 0.82,
         y: domain[1],
         sizex: 0.18,

@@ -19,13 +19,14 @@ interface ClassAccuracy {
   images: number;
   /** Of them, predicted right. */
   correct: number;
-  /** correct / images (NaN for a class without test images). */
+  /** correct / images. */
   accuracy: number;
 }
 
 /**
- * Accuracy of every fine class, in class order. The correct counts sum to the run's correct
- * predictions, so `sum(correct) / sum(images)` is its test accuracy.
+ * Accuracy of every fine class with test images, most accurate first (ties in class order). The
+ * correct counts sum to the run's correct predictions, so `sum(correct) / sum(images)` is its
+ * test accuracy.
  *
  * @example
  * ```ts
@@ -37,10 +38,13 @@ interface ClassAccuracy {
  *   fine_label_names: ["apple", "pear"],
  *   coarse_label_names: ["fruit"],
  * };
- * assert.deepEqual(classAccuracy(run).map((c) => c.accuracy), [0.5, 1]);
+ * assert.deepEqual(sortedClassAccuracy(run).map((c) => `${c.name} ${c.accuracy}`), [
+ *   "pear 1",
+ *   "apple 0.5",
+ * ]);
  * ```
  */
-export function classAccuracy(p: Predictions): ClassAccuracy[] {
+export function sortedClassAccuracy(p: Predictions): ClassAccuracy[] {
   checkLengths(p);
   const rows = p.fine_label_names.map((name, c) => ({
     class: c,
@@ -48,19 +52,14 @@ export function classAccuracy(p: Predictions): ClassAccuracy[] {
     superclass: p.coarse_label_names[p.fine_to_coarse[c]] ?? "",
     images: 0,
     correct: 0,
-    accuracy: NaN,
+    accuracy: 0,
   }));
   p.test_labels.forEach((label, i) => {
     rows[label].images += 1;
     if (p.test_predictions[i] === label) rows[label].correct += 1;
   });
-  for (const row of rows) row.accuracy = row.images ? row.correct / row.images : NaN;
-  return rows;
-}
-
-/** Classes with test images, most accurate first (ties in class order). */
-export function sortedClassAccuracy(p: Predictions): ClassAccuracy[] {
-  return classAccuracy(p).filter((c) => c.images > 0)
+  for (const row of rows) row.accuracy = row.correct / row.images;
+  return rows.filter((c) => c.images > 0)
     .sort((a, b) => b.accuracy - a.accuracy || a.class - b.class);
 }
 

@@ -272,11 +272,6 @@ interface ImageGridOptions {
   columns?: number;
   /** Side of the square images in pixels (default 32, CIFAR's). */
   side?: number;
-  /**
-   * Pixel scale factor; images enlarged by a whole factor stay crisp, without smoothing
-   * (default: about 96 px drawn, 3 at 32 px; larger images 96 to 112 px, smoothed).
-   */
-  scale?: number;
   /** Add a visible "SYNTHETIC DATA — not CIFAR-100" banner. */
   synthetic?: boolean;
 }
@@ -313,7 +308,7 @@ export function imageGrid(
     );
   }
   const columns = Math.max(1, Math.min(opts.columns ?? 8, Math.max(count, 1)));
-  const size = drawnSize(side, opts.scale);
+  const size = drawnSize(side);
   // Pixels enlarged by a whole factor stay square blocks; other sizes are smoothed by the browser.
   const rendering = size % side === 0 ? ` style="image-rendering:pixelated"` : "";
   const pngs = captions.map((_, i) => encodeImagePng(images, i, side));
@@ -340,9 +335,8 @@ export function imageGrid(
 /** Most pixels a grid image is drawn at by default: 8 across still fit a notebook's width. */
 const MAX_DRAWN = 112;
 
-/** The side an image of `side` pixels is drawn at in a grid (see {@linkcode ImageGridOptions}). */
-function drawnSize(side: number, scale?: number): number {
-  if (scale !== undefined) return Math.round(side * scale);
+/** About 96 px: a whole multiple of `side` (drawn crisp) if one fits, else smoothed up to 112. */
+function drawnSize(side: number): number {
   const enlarged = side * Math.round(96 / side);
   return enlarged >= side && enlarged <= MAX_DRAWN
     ? enlarged

@@ -20,14 +20,13 @@ import { penultimateFeatures } from "../inference/embedding.ts";
 import { pca, type Projection, umap } from "../inference/projection.ts";
 import {
   calibrate,
-  type Calibration,
   expectedCalibrationError,
   recordOutcomes,
   reliabilityBins,
   saveCalibration,
 } from "../inference/calibration.ts";
 import { UserError } from "../util/errors.ts";
-import { type ModelName, MODELS } from "../train/hyp.ts";
+import { MODELS } from "../train/hyp.ts";
 import {
   MODEL_NOTEBOOKS,
   type ProfileSettings,
@@ -90,19 +89,11 @@ interface ProfileRuns {
   note: string;
 }
 
-/**
- * The saved runs of a profile (every model whose notebook ran), loaded for the views.
- *
- * @param settings the profile
- * @param models which models (default all, in reading order)
- */
-export async function profileRuns(
-  settings: ProfileSettings,
-  models: readonly ModelName[] = MODELS,
-): Promise<ProfileRuns> {
+/** The saved runs of a profile (every model whose notebook ran), loaded for the views. */
+export async function profileRuns(settings: ProfileSettings): Promise<ProfileRuns> {
   const runs: InsightRun[] = [];
   const missing: string[] = [];
-  for (const model of models) {
+  for (const model of MODELS) {
     try {
       const record = await readProfileRecordIfPresent(settings, model);
       if (record) runs.push(await loadInsightRun(dirname(settings.recordPath(model))));
@@ -124,8 +115,6 @@ export async function profileRuns(
 /**
  * One run folder for notebook 07 instead of a profile's runs (env INSIGHT_RUN), e.g. a run on a
  * folder of your own images, whose classes have no superclasses: the note says so.
- *
- * @param dir the run folder
  */
 export async function singleRun(dir: string): Promise<ProfileRuns> {
   const run = await loadInsightRun(dir);
@@ -231,11 +220,7 @@ export function whereItLooksView(runs: InsightRun[], n = 8): Displayable {
       const side = explanation.side;
       const heading = `${modelLabel(record)}, ${how}: ${indices.length} ${testImages(record)} ` +
         `it got ${kind} (${side}x${side}; each image, then its map for the predicted class)`;
-      const grid = imageGrid(images, captions, {
-        columns: 8,
-        side,
-        synthetic: record.synthetic,
-      });
+      const grid = imageGrid(images, captions, { columns: 8, side, synthetic: record.synthetic });
       return withCaveat(grid, record, heading);
     });
   }));
@@ -244,12 +229,9 @@ export function whereItLooksView(runs: InsightRun[], n = 8): Displayable {
 // ---- How far to trust its confidence ----------------------------------------------------------
 
 /**
- * The reliability diagrams of runs side by side, from their records alone: for each confidence
- * bin the accuracy of its predictions (bars, labelled with their counts) against the diagonal
- * of perfect calibration, and the expected calibration error in each title.
- *
- * @param records the runs (with `test_confidences`)
- * @returns the plotly figure
+ * The reliability diagrams of runs side by side, from their records alone (`test_confidences`):
+ * for each confidence bin the accuracy of its predictions (bars, labelled with their counts)
+ * against the diagonal of perfect calibration, and the expected calibration error in each title.
  */
 function reliabilityFigure(records: RunRecord[]): Figure {
   const data: unknown[] = [];
@@ -262,6 +244,7 @@ function reliabilityFigure(records: RunRecord[]): Figure {
     const outcomes = recordOutcomes(record);
     const bins = reliabilityBins(record.test_confidences, outcomes);
     const ece = expectedCalibrationError(record.test_confidences, outcomes);
+    const on = { xaxis: `x${axis}`, yaxis: `y${axis}`, showlegend: false };
     data.push({
       type: "bar",
       name: `${modelName(record.model)} accuracy`,
@@ -271,18 +254,14 @@ function reliabilityFigure(records: RunRecord[]): Figure {
       text: bins.map((b) => (b.count ? String(b.count) : "")),
       textposition: "outside",
       hovertemplate: "confidence %{x:.2f}<br>accuracy %{y:.2f}<br>%{text} images<extra></extra>",
-      xaxis: `x${axis}`,
-      yaxis: `y${axis}`,
-      showlegend: false,
+      ...on,
     }, {
       type: "scatter",
       mode: "lines",
       x: [0, 1],
       y: [0, 1],
       line: { dash: "dot", color: "#888" },
-      xaxis: `x${axis}`,
-      yaxis: `y${axis}`,
-      showlegend: false,
+      ...on,
       hoverinfo: "skip",
     });
     annotations.push({
@@ -331,7 +310,7 @@ type CalibrationRow = {
 export async function calibrationView(runs: InsightRun[], save = true): Promise<Displayable> {
   const rows: CalibrationRow[] = [];
   for (const run of runs) {
-    const calibration: Calibration = await calibrate(run.classifier, run.data.test.images);
+    const calibration = await calibrate(run.classifier, run.data.test.images);
     if (save) {
       run.record = await saveCalibration(run.classifier.dir, calibration);
       run.classifier.record = run.record;
@@ -345,12 +324,8 @@ export async function calibrationView(runs: InsightRun[], save = true): Promise<
       fitted_on: calibration.fitted_on,
     });
   }
-  const records = runs.map((r) => r.record);
-  return dataTable(
-    rows,
-    "Temperature scaling: expected calibration error before and after",
-    records,
-  );
+  const caption = "Temperature scaling: expected calibration error before and after";
+  return dataTable(rows, caption, runs.map((r) => r.record));
 }
 
 // ---- How it arranges the classes --------------------------------------------------------------
@@ -425,9 +400,6 @@ function withHoverImages(shown: Displayable, pngs: string[]): Displayable {
  * Each run's penultimate-layer features of its first test images projected to 2-D (PCA or
  * UMAP), coloured by superclass; hovering a point shows its labels and, for the first
  * `hoverImages` points, its image.
- *
- * @param runs the runs
- * @param options method, images, hover images
  */
 export function embeddingView(runs: InsightRun[], options: EmbeddingOptions = {}): Displayable {
   const method = options.method ?? "pca";

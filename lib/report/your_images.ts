@@ -133,8 +133,6 @@ const NOT_DOWNLOADED = {
  * weights (VGG16_WEIGHTS, the same caches), else VGG16 at 32 px with random weights. The smoke
  * profile trains VGG16 with random weights at {@linkcode SMOKE_SIZE} px for
  * {@linkcode SMOKE_EPOCHS} epochs (offline, cheap and still learning).
- *
- * @param settings the profile
  */
 export async function suitedModel(settings: ProfileSettings): Promise<SuitedModel> {
   const vgg16 = { model: "vgg16", inputSize: VGG16_SIZE } as const;
@@ -175,7 +173,6 @@ export async function suitedModel(settings: ProfileSettings): Promise<SuitedMode
  * computed once, with the top of the base fine-tuned from {@linkcode FINE_TUNE_FROM} training
  * images.
  *
- * @param settings the profile
  * @param data the folder, read at `suited.inputSize` ({@linkcode loadYourImages})
  * @param suited the model (default: {@linkcode suitedModel} of `settings`)
  * @returns the run's config (saved under `<profile out>/your_images/`) and a sentence on why

@@ -16,8 +16,8 @@ import {
   executeNotebooks,
   listNotebooks,
   YOUR_IMAGES_NOTEBOOK,
-} from "./execute.ts";
-import { PROJECT_ROOT } from "../util/paths.ts";
+} from "../lib/notebooks/execute.ts";
+import { PROJECT_ROOT } from "../lib/util/paths.ts";
 
 async function* files(dir: string): AsyncGenerator<string> {
   const entries = [];
