@@ -19,8 +19,14 @@ import * as tf from "@tensorflow/tfjs";
 import { UserError } from "../util/user_error.ts";
 import type { NodeBackend, OpAttr } from "./node_backend.ts";
 
-/** The compute precisions a run can ask for; float32 is the default and unchanged by this module. */
-type Precision = "float32" | "bfloat16";
+/**
+ * Compute precisions (`--precision`): `float32` (the default, unchanged by this module), or
+ * `bfloat16` for the convolutions and matrix products, weights and loss kept float32.
+ */
+export const PRECISIONS = ["float32", "bfloat16"] as const;
+
+/** A precision name. */
+export type PrecisionName = typeof PRECISIONS[number];
 
 /** TensorFlow's `TF_BFLOAT16` dtype enum (tfjs-node's binding does not export it). */
 const TF_BFLOAT16 = 14;
@@ -28,7 +34,7 @@ const TF_BFLOAT16 = 14;
 /** The CPU flags (as /proc/cpuinfo names them) whose instructions compute in bfloat16. */
 const BF16_FLAGS = ["avx512_bf16", "amx_bf16"];
 
-let active: Precision = "float32";
+let active: PrecisionName = "float32";
 
 /** The binding calls on raw TensorFlow handles (tfjs-node 4.22's `TFJSBinding`). */
 interface RawBinding {
@@ -82,7 +88,7 @@ function readCpuinfo(): string {
  * @throws {UserError} for bfloat16 on another engine than tensorflow or on a CPU without it
  */
 export function setPrecision(
-  precision: Precision,
+  precision: PrecisionName,
   backend: string,
   cpuinfo?: () => string,
 ): void {
@@ -104,7 +110,7 @@ export function setPrecision(
 }
 
 /** The precision set by {@linkcode setPrecision}. */
-export function precision(): Precision {
+export function precision(): PrecisionName {
   return active;
 }
 

@@ -86,8 +86,10 @@ export function registerTensorflowKernels(): void {
  */
 function inBfloat16(when: (args: KernelArgs) => boolean): (original: KernelFunc) => KernelFunc {
   return (original) => (args) => {
-    const float = Object.values(args.inputs).every((t) => !t || t.dtype === "float32");
-    if (!float || !when(args)) return original(args);
+    // `when` first: in float32 runs it answers at once, before the inputs are looked at.
+    if (!when(args) || !Object.values(args.inputs).every((t) => !t || t.dtype === "float32")) {
+      return original(args);
+    }
     return original({ ...args, backend: bfloat16Backend(args.backend) });
   };
 }

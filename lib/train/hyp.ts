@@ -49,14 +49,8 @@ export const AUGMENTATIONS = ["crop+flip", "crop", "none"] as const;
 /** An augmentation name. */
 export type AugmentName = typeof AUGMENTATIONS[number];
 
-/**
- * Compute precisions (`--precision`): `float32` (the default), or `bfloat16` for the
- * convolutions and matrix products on a CPU with bfloat16 instructions, weights and loss kept
- * float32 (lib/engine/precision.ts).
- */
-export const PRECISIONS = ["float32", "bfloat16"] as const;
-/** A precision name. */
-export type PrecisionName = typeof PRECISIONS[number];
+/** The compute precisions, listed with the other choices of a run. */
+export { type PrecisionName, PRECISIONS } from "../engine/precision.ts";
 
 /**
  * Page's "one cycle": the learning rate rises linearly from 0 to its peak over the first
