@@ -15,7 +15,7 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs";
+import type * as tf from "@tensorflow/tfjs";
 import { UserError } from "../util/user_error.ts";
 import type { NodeBackend, OpAttr } from "./node_backend.ts";
 
