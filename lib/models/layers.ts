@@ -102,8 +102,8 @@ export function dropout(rate: number, seeds: SeedSequence, name?: string): tf.la
   return new SeededDropout({ rate, seed: seeds.next(), name });
 }
 
-/** The fields of tfjs's BatchNormalization used here (private in its types). */
-interface BatchNormalizationFields {
+/** The fields of tfjs's BatchNormalization (private in its types). */
+export interface BatchNormalizationFields {
   axis: number;
   momentum: number;
   epsilon: number;

@@ -8,7 +8,7 @@
 import { tf } from "../engine/backend.ts";
 import type { RemoteFile } from "../util/cache.ts";
 import { UserError } from "../util/user_error.ts";
-import { classOf, glorot, SeedSequence } from "./layers.ts";
+import { type BatchNormalizationFields, classOf, glorot, SeedSequence } from "./layers.ts";
 import { toInputSize } from "./vgg16.ts";
 
 /** Width multipliers Keras publishes ImageNet weights for. */
@@ -48,13 +48,11 @@ const ReLU = classOf(tf.layers.reLU, {});
 const Conv2D = classOf(tf.layers.conv2d, { filters: 1, kernelSize: 1 });
 const DepthwiseConv2D = classOf(tf.layers.depthwiseConv2d, { kernelSize: 1 });
 
-/** The fields of tfjs's BatchNormalization that inference reads. */
-interface BatchNormalizationFields {
-  epsilon: number;
-  gamma: tf.LayerVariable;
-  beta: tf.LayerVariable;
-  movingMean: tf.LayerVariable;
-  movingVariance: tf.LayerVariable;
+/** Inference batch normalisation as Keras 3 computes it: `x * inv + shift`, per channel. */
+function invAndShift(bn: BatchNormalizationFields): [tf.Tensor, tf.Tensor] {
+  const variance = bn.movingVariance.read();
+  const inv = tf.mul(tf.rsqrt(tf.add(variance, tf.scalar(bn.epsilon))), bn.gamma.read());
+  return [inv, tf.sub(bn.beta.read(), tf.mul(bn.movingMean.read(), inv))];
 }
 
 /**
@@ -65,12 +63,9 @@ interface BatchNormalizationFields {
 class KerasBatchNormalization extends BatchNormalization {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) {
     if (kwargs.training && this.trainable) return super.call(inputs, kwargs);
-    const layer = this as unknown as BatchNormalizationFields;
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     return tf.tidy(() => {
-      const variance = layer.movingVariance.read();
-      const inv = tf.mul(tf.rsqrt(tf.add(variance, tf.scalar(layer.epsilon))), layer.gamma.read());
-      const shift = tf.sub(layer.beta.read(), tf.mul(layer.movingMean.read(), inv));
+      const [inv, shift] = invAndShift(this as unknown as BatchNormalizationFields);
       return tf.add(tf.mul(x, inv), shift);
     });
   }
@@ -92,42 +87,35 @@ interface ConvFields {
   padding: "same" | "valid";
 }
 
+/** A folded layer's convolution, bias and activation as one fused op. */
+function foldedCall(layer: tf.layers.Layer, inputs: tf.Tensor | tf.Tensor[], fused: Fused) {
+  const { kernel, depthwiseKernel, bias, strides, padding } = layer as unknown as ConvFields;
+  const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+  const args = { x, bias: bias.read(), strides, pad: padding, activation: fused };
+  return layer instanceof FoldedDepthwiseConv2D
+    ? tf.fused.depthwiseConv2d({ ...args, filter: depthwiseKernel.read() as tf.Tensor4D })
+    : tf.fused.conv2d({ ...args, filter: kernel.read() as tf.Tensor4D });
+}
+
+type Fused = "relu6" | "linear";
+
 /** A convolution with bias and ReLU6 in one fused op: tfjs's Conv2D applies ReLU6 as a pass. */
 class FoldedConv2D extends Conv2D {
-  constructor(args: Parameters<typeof tf.layers.conv2d>[0], readonly fused: "relu6" | "linear") {
+  constructor(args: Parameters<typeof tf.layers.conv2d>[0], readonly fused: Fused) {
     super(args);
   }
   override call(inputs: tf.Tensor | tf.Tensor[]) {
-    const layer = this as unknown as ConvFields;
-    return tf.fused.conv2d({
-      x: (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D,
-      filter: layer.kernel.read() as tf.Tensor4D,
-      bias: layer.bias.read(),
-      strides: layer.strides,
-      pad: layer.padding,
-      activation: this.fused,
-    });
+    return foldedCall(this, inputs, this.fused);
   }
 }
 
-/** {@linkcode FoldedConv2D}'s depthwise counterpart (`tf.fused.depthwiseConv2d`). */
+/** {@linkcode FoldedConv2D}'s depthwise counterpart. */
 class FoldedDepthwiseConv2D extends DepthwiseConv2D {
-  constructor(
-    args: Parameters<typeof tf.layers.depthwiseConv2d>[0],
-    readonly fused: "relu6" | "linear",
-  ) {
+  constructor(args: Parameters<typeof tf.layers.depthwiseConv2d>[0], readonly fused: Fused) {
     super(args);
   }
   override call(inputs: tf.Tensor | tf.Tensor[]) {
-    const layer = this as unknown as ConvFields;
-    return tf.fused.depthwiseConv2d({
-      x: (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D,
-      filter: layer.depthwiseKernel.read() as tf.Tensor4D,
-      bias: layer.bias.read(),
-      strides: layer.strides,
-      pad: layer.padding,
-      activation: this.fused,
-    });
+    return foldedCall(this, inputs, this.fused);
   }
 }
 
@@ -146,8 +134,8 @@ export function foldMobileNetV2(
       if (!(layer instanceof FoldedConv2D || layer instanceof FoldedDepthwiseConv2D)) continue;
       const [kernel] = base.getLayer(layer.name).getWeights();
       const bn = base.getLayer(batchNormOf(layer.name)) as unknown as BatchNormalizationFields;
-      const inv = tf.mul(tf.rsqrt(tf.add(bn.movingVariance.read(), bn.epsilon)), bn.gamma.read());
-      const shift = tf.sub(bn.beta.read(), tf.mul(bn.movingMean.read(), inv));
+      const [inv, shift] = invAndShift(bn);
+
       // A depthwise kernel [h, w, channels, 1] scales along its channels, a kernel along its last.
       const scale = layer instanceof FoldedDepthwiseConv2D ? inv.reshape([1, 1, -1, 1]) : inv;
       layer.setWeights([tf.mul(kernel, scale), shift]);
@@ -346,11 +334,10 @@ export function buildMobileNetV2Base(opts: MobileNetV2Options): tf.LayersModel {
   const { first, blocks, last } = plan(alpha);
   const seeds = new SeedSequence(opts.seed);
   const input = tf.input({ shape: [inputSize, inputSize, 3], name: "input_layer" });
-  const kit = layerKit(seeds, !!opts.fold);
-  const apply = kit.apply;
-  let x = kit.unit(input, { conv: "Conv1", bn: "bn_Conv1", relu: "Conv1_relu" }, first, 3, 2);
-  for (const block of blocks) x = invertedResidual(x, block, kit);
-  x = kit.unit(
+  const unit = unitBuilder(seeds, !!opts.fold);
+  let x = unit(input, { conv: "Conv1", bn: "bn_Conv1", relu: "Conv1_relu" }, first, 3, 2);
+  for (const block of blocks) x = invertedResidual(x, block, unit);
+  x = unit(
     x,
     { conv: "Conv_1", bn: "Conv_1_bn", relu: MOBILENET_V2_LAST_CONV_LAYER },
     last,
@@ -387,49 +374,45 @@ interface UnitNames {
   relu?: string;
 }
 
-/** How one base builds its layers (one seed sequence; folded or as Keras has them). */
-interface LayerKit {
-  apply: (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) => tf.SymbolicTensor;
-  /** A convolution unit: `filters` 0 means a depthwise one ("valid" at stride 2, after `_pad`). */
-  unit(
+function apply(layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) {
+  return layer.apply(x) as tf.SymbolicTensor;
+}
+
+/**
+ * One base's convolution units (one seed sequence; folded or as Keras has them): `filters` 0
+ * means a depthwise one ("valid" at stride 2, after `_pad`).
+ */
+function unitBuilder(seeds: SeedSequence, fold: boolean) {
+  return (
     x: tf.SymbolicTensor,
     names: UnitNames,
     filters: number,
     kernelSize: number,
     strides: number,
-  ): tf.SymbolicTensor;
-}
-
-function layerKit(seeds: SeedSequence, fold: boolean): LayerKit {
-  const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) =>
-    layer.apply(x) as tf.SymbolicTensor;
-  return {
-    apply,
-    unit(x, names, filters, kernelSize, strides) {
-      const common = {
-        kernelSize,
-        strides,
-        padding: filters === 0 && strides === 2 ? "valid" as const : "same" as const,
-        useBias: fold,
-        name: names.conv,
-      };
-      const initializer = glorot(seeds);
-      if (fold) {
-        const activation = names.relu ? "relu6" : "linear";
-        const layer = filters === 0
-          ? new FoldedDepthwiseConv2D({ ...common, depthwiseInitializer: initializer }, activation)
-          : new FoldedConv2D({ ...common, filters, kernelInitializer: initializer }, activation);
-        return apply(layer, x);
-      }
-      const conv = filters === 0
-        ? tf.layers.depthwiseConv2d({ ...common, depthwiseInitializer: initializer })
-        : tf.layers.conv2d({ ...common, filters, kernelInitializer: initializer });
-      x = apply(
-        new KerasBatchNormalization({ ...BATCH_NORM, axis: -1, name: names.bn }),
-        apply(conv, x),
-      );
-      return names.relu ? apply(new ReLU6({ maxValue: 6, name: names.relu }), x) : x;
-    },
+  ): tf.SymbolicTensor => {
+    const common = {
+      kernelSize,
+      strides,
+      padding: filters === 0 && strides === 2 ? "valid" as const : "same" as const,
+      useBias: fold,
+      name: names.conv,
+    };
+    const initializer = glorot(seeds);
+    if (fold) {
+      const activation = names.relu ? "relu6" : "linear";
+      const layer = filters === 0
+        ? new FoldedDepthwiseConv2D({ ...common, depthwiseInitializer: initializer }, activation)
+        : new FoldedConv2D({ ...common, filters, kernelInitializer: initializer }, activation);
+      return apply(layer, x);
+    }
+    const conv = filters === 0
+      ? tf.layers.depthwiseConv2d({ ...common, depthwiseInitializer: initializer })
+      : tf.layers.conv2d({ ...common, filters, kernelInitializer: initializer });
+    x = apply(
+      new KerasBatchNormalization({ ...BATCH_NORM, axis: -1, name: names.bn }),
+      apply(conv, x),
+    );
+    return names.relu ? apply(new ReLU6({ maxValue: 6, name: names.relu }), x) : x;
   };
 }
 
@@ -437,7 +420,7 @@ function layerKit(seeds: SeedSequence, fold: boolean): LayerKit {
 function invertedResidual(
   input: tf.SymbolicTensor,
   block: BlockPlan,
-  { apply, unit }: LayerKit,
+  unit: ReturnType<typeof unitBuilder>,
 ): tf.SymbolicTensor {
   const { prefix, stride } = block;
   const names = (part: string, relu = true) => ({
