@@ -16,17 +16,11 @@ import {
   registerConv2dBiasRelu,
 } from "./conv_bias_relu.ts";
 import { loadNativeOps } from "./native_ops.ts";
-import { maxPoolGradFromWorkspace, maxPoolWithWorkspace } from "./max_pool.ts";
+import { type KernelFunc, maxPoolGradFromWorkspace, maxPoolWithWorkspace } from "./max_pool.ts";
+
 import { bfloat16Backend, convInBfloat16, precision } from "./precision.ts";
 
 const BACKEND = "tensorflow";
-
-type KernelArgs = {
-  inputs: Record<string, tf.TensorInfo | undefined>;
-  backend: NodeBackend;
-  attrs: Record<string, unknown>;
-};
-type KernelFunc = (args: KernelArgs) => tf.TensorInfo;
 
 let registered = false;
 
@@ -42,11 +36,9 @@ export function registerTensorflowKernels(): void {
   if (loadNativeOps()) replaceKernel("MaxPoolGrad", maxPoolGrad);
   replaceKernel("MaxPool", maxPoolWithWorkspace);
   replaceKernel("MaxPoolGrad", maxPoolGradFromWorkspace);
-  replaceKernel("Conv2D", inBfloat16(({ inputs }) => convInBfloat16(inputs.filter!.shape)));
-  replaceKernel(
-    "Conv2DBackpropInput",
-    inBfloat16(({ inputs }) => convInBfloat16(inputs.filter!.shape)),
-  );
+  const byFilter = inBfloat16(({ inputs }) => convInBfloat16(inputs.filter!.shape));
+  replaceKernel("Conv2D", byFilter);
+  replaceKernel("Conv2DBackpropInput", byFilter);
   replaceKernel(
     "Conv2DBackpropFilter",
     inBfloat16(({ attrs }) => convInBfloat16(attrs.filterShape as number[])),
@@ -57,7 +49,9 @@ export function registerTensorflowKernels(): void {
 }
 
 /** tfjs-node's kernel, on a backend that runs its op in bfloat16 when `when` holds. */
-function inBfloat16(when: (args: KernelArgs) => boolean): (original: KernelFunc) => KernelFunc {
+function inBfloat16(
+  when: (args: Parameters<KernelFunc>[0]) => boolean,
+): (original: KernelFunc) => KernelFunc {
   return (original) => (args) => {
     // `when` first: in float32 runs it answers at once, before the inputs are looked at.
     if (!when(args) || !Object.values(args.inputs).every((t) => !t || t.dtype === "float32")) {

@@ -53,7 +53,8 @@ abstract class FusedOptimizer extends tf.Optimizer {
   /** Constant scalars (learning rate, decay rates, epsilon), made once. */
   protected readonly constants: tf.Scalar[];
 
-  constructor(constants: number[]) {
+  /** @param stateSlots how many state slots each weight has */
+  constructor(constants: number[], protected readonly stateSlots: number) {
     super();
     this.constants = constants.map((c) => tf.keep(tf.scalar(c)));
   }
@@ -66,9 +67,6 @@ abstract class FusedOptimizer extends tf.Optimizer {
     t: number,
     grad: tf.Tensor,
   ): { op: string; inputs: tf.Tensor[]; attrs?: OpAttr[] };
-
-  /** How many state slots each weight has. */
-  protected abstract get stateSlots(): number;
 
   override applyGradients(
     gradients: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[],
@@ -207,11 +205,8 @@ export class FusedAdam extends FusedOptimizer {
   readonly #settings: AdamSettings;
   constructor(settings: AdamSettings) {
     const { learningRate, beta1, beta2, epsilon } = settings;
-    super([learningRate, beta1, beta2, epsilon]);
+    super([learningRate, beta1, beta2, epsilon], 2);
     this.#settings = settings;
-  }
-  protected get stateSlots(): number {
-    return 2;
   }
   protected update(t: number, grad: tf.Tensor) {
     const [lr, beta1, beta2, epsilon] = this.constants;
@@ -230,10 +225,7 @@ export class FusedRmsprop extends FusedOptimizer {
   }
   constructor(settings: RmspropSettings) {
     const { learningRate, rho, momentum, epsilon } = settings;
-    super([learningRate, rho, momentum, epsilon]);
-  }
-  protected get stateSlots(): number {
-    return 2;
+    super([learningRate, rho, momentum, epsilon], 2);
   }
   protected update(_t: number, grad: tf.Tensor) {
     return { op: "ResourceApplyRMSProp", inputs: [...this.constants, grad] };
@@ -247,7 +239,7 @@ export class FusedMomentum extends FusedOptimizer {
   }
   readonly #nesterov: boolean;
   constructor(settings: MomentumSettings) {
-    super([settings.momentum, settings.learningRate]);
+    super([settings.momentum, settings.learningRate], 1);
     this.#nesterov = settings.nesterov;
   }
   /** Use `learningRate` from the next update on (a schedule calls this before every step). */
@@ -256,11 +248,9 @@ export class FusedMomentum extends FusedOptimizer {
     this.constants[1].dispose();
     this.constants[1] = tf.keep(tf.scalar(learningRate));
   }
-  protected get stateSlots(): number {
-    return 1;
-  }
   protected update(_t: number, grad: tf.Tensor) {
     const b = nodeBackend();
+
     const [momentum, lr] = this.constants;
     return {
       op: "ResourceApplyMomentum",
