@@ -11,7 +11,7 @@ import type { PrecisionName } from "../train/hyp.ts";
 import { referenceAccuracy, references, writeBenchData } from "./reference.ts";
 
 /** What {@linkcode accuracyComparison} measures. */
-export interface AccuracyOptions {
+interface AccuracyOptions {
   epochs: number;
   /** Synthetic training images. */
   images: number;
@@ -26,14 +26,14 @@ export interface AccuracyOptions {
 }
 
 /** One side's result. */
-export interface SideAccuracy {
+interface SideAccuracy {
   engine: string;
   test_accuracy: number;
   seconds_per_epoch: number[];
 }
 
 /** The JSON line of `deno task bench --accuracy`. */
-export interface AccuracyResult {
+interface AccuracyResult {
   model: "resnet9";
   data: "synthetic";
   epochs: number;

@@ -46,7 +46,7 @@ export async function makePhotoFolder(
 }
 
 /** What {@linkcode timeFolderLoads} measured. */
-export interface FolderLoadTimes {
+interface FolderLoadTimes {
   images: number;
   skipped: number;
   firstSeconds: number;

@@ -7,7 +7,7 @@
 import { median } from "../util/stats.ts";
 
 /** One turn of a model's benchmark: which side runs an epoch, and whether it is timed. */
-export interface Turn {
+interface Turn {
   side: "ours" | "theirs";
   /** The untimed first epoch of each side (graph built, caches warm). */
   warmUp: boolean;

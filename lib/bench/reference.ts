@@ -24,7 +24,7 @@ export const REFERENCE_SCRIPTS = {
   torch: fileURLToPath(new URL("./torch_reference.py", import.meta.url)),
 } as const;
 /** PyTorch from pip for `--torch`. */
-export const TORCH_PIP = "torch==2.13.0+cpu";
+const TORCH_PIP = "torch==2.13.0+cpu";
 /** Debian's interpreter, whose python3-torch (1.13) is the older anchor. */
 const DEBIAN_PYTHON = "/usr/bin/python3";
 
@@ -83,7 +83,7 @@ export async function references(
 }
 
 /** The first JSON line a reference prints in `--serve` mode, once its model is built. */
-export interface ReferenceHeader {
+interface ReferenceHeader {
   /** e.g. `keras 3.15.0 tf 2.21.0 cpu`. */
   engine: string;
   train_images: number;
@@ -172,7 +172,7 @@ export async function openReference(
 }
 
 /** What {@linkcode referenceAccuracy} returns: the script's last JSON line. */
-export interface ReferenceAccuracy {
+interface ReferenceAccuracy {
   engine: string;
   test_accuracy: number;
   seconds_per_epoch: number[];
@@ -215,10 +215,10 @@ export async function writeBenchData(data: Cifar100, order?: Uint32Array): Promi
   return dir;
 }
 
-/** `split` with its images and labels in `order`. */
-function reordered(split: Split, order?: Uint32Array): Split {
+/** `split`'s images and labels at the indices `order` lists, in that order. */
+export function reordered(split: Split, order?: Uint32Array): Split {
   if (!order) return split;
-  const images = new Uint8Array(split.images.length);
+  const images = new Uint8Array(order.length * IMAGE_BYTES);
   order.forEach((from, to) => {
     images.set(
       split.images.subarray(from * IMAGE_BYTES, (from + 1) * IMAGE_BYTES),
@@ -230,6 +230,6 @@ function reordered(split: Split, order?: Uint32Array): Split {
     images,
     fineLabels: pick(split.fineLabels),
     coarseLabels: pick(split.coarseLabels),
-    count: split.count,
+    count: order.length,
   };
 }

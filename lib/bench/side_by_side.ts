@@ -19,12 +19,13 @@ import {
   referenceHas,
   references,
   type ReferenceSession,
+  reordered,
   writeBenchData,
 } from "./reference.ts";
 import { type BenchModel, type FeatureSetting, openOurs, type OursSession } from "./throughput.ts";
 
 /** What {@linkcode sideBySide} measures. */
-export interface SideBySideOptions {
+interface SideBySideOptions {
   models: BenchModel[];
   /** Synthetic training images per epoch (every engine gets the same ones). */
   images: number;
@@ -44,7 +45,7 @@ export interface SideBySideOptions {
 }
 
 /** One reference's figures for one model in the JSON line; images/s pair by pair. */
-export type ReferenceFigures = {
+type ReferenceFigures = {
   name: string;
   /** The reference's own words for its engine, e.g. `keras 3.15.0 tf 2.21.0 cpu`. */
   engine: string;
@@ -53,7 +54,7 @@ export type ReferenceFigures = {
 } & PairSummary;
 
 /** One model's figures: all our timed epochs, and a {@linkcode ReferenceFigures} per reference. */
-export type ModelFigures = { images_per_second: number[] } & {
+type ModelFigures = { images_per_second: number[] } & {
   [reference: string]: ReferenceFigures | number[];
 };
 
@@ -61,7 +62,7 @@ export type ModelFigures = { images_per_second: number[] } & {
  * The JSON line of `deno task bench`: the setting, then one entry per model, a backbone's per
  * input side (`mobilenetv2@96`).
  */
-export type BenchResult = {
+type BenchResult = {
   backend: string;
   threads: number;
   images: number;
@@ -100,7 +101,8 @@ export async function sideBySide(options: SideBySideOptions): Promise<BenchResul
     pairs,
     precision,
   };
-  const runs = benchRuns(options, firstInOrder(data.train.images, order, options.featureImages));
+  const first = reordered(data.train, order.subarray(0, options.featureImages)).images;
+  const runs = benchRuns(options, first);
   if (runs.some((run) => run.feature)) result.feature_images = options.featureImages;
   if (options.models.includes("mobilenetv2")) result.alpha = options.alpha;
   try {
@@ -123,18 +125,6 @@ function benchRuns(options: SideBySideOptions, featureImages: Uint8Array): Bench
       feature: { inputSize, alpha: options.alpha, images: featureImages },
     }));
   });
-}
-
-/** The first `count` images of `images` (uint8 NHWC, 32 px) in `order`, as the scripts read them. */
-function firstInOrder(images: Uint8Array, order: Uint32Array, count: number): Uint8Array {
-  const picked = new Uint8Array(count * IMAGE_BYTES);
-  for (let i = 0; i < count; i++) {
-    picked.set(
-      images.subarray(order[i] * IMAGE_BYTES, (order[i] + 1) * IMAGE_BYTES),
-      i * IMAGE_BYTES,
-    );
-  }
-  return picked;
 }
 
 /** One entry: ours built once, then each reference's pairs against it. */

@@ -14,7 +14,7 @@ import { mulberry32 } from "../util/random.ts";
 import { dispatchCost, stepSplit } from "./dispatch.ts";
 
 /** What {@linkcode stepTime} measures. */
-export interface StepTimeOptions {
+interface StepTimeOptions {
   model: SmallModel;
   batchSize: number;
   /** Timed steps (after 3 untimed ones); the median is reported. */
