@@ -7,7 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { floatType, nhwc, type NodeBackend, nodeBackend, runOp } from "./node_backend.ts";
+import { floatType, nhwc, nodeBackend, runOp } from "./node_backend.ts";
 import {
   biasAndActivation,
   type FusedActivation,

@@ -23,7 +23,8 @@ type KernelFunc = (args: {
 const BACKEND = "wasm";
 
 type Shape4 = [number, number, number, number];
-/** Attributes the conv gradient kernels share. */
+/** Attributes the conv gradient and pooling kernels share. */
+
 type ConvAttrs = {
   strides: number | [number, number];
   pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
@@ -209,11 +210,8 @@ function conv2DBackpropInput(
 /** MaxPoolGrad in JavaScript over the heap: dy goes to the first maximum of each window. */
 function maxPoolGrad({ inputs, backend, attrs }: Parameters<KernelFunc>[0]): TensorInfo {
   const { dy, input } = inputs;
-  const { filterSize, strides, pad, dimRoundingMode } = attrs as {
+  const { filterSize, strides, pad, dimRoundingMode } = attrs as ConvAttrs & {
     filterSize: number | [number, number];
-    strides: number | [number, number];
-    pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
-    dimRoundingMode?: "floor" | "round" | "ceil";
   };
   const info = tf.backend_util.computePool2DInfo(
     input.shape as Shape4,
