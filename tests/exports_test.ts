@@ -50,20 +50,8 @@ const INDIRECT: Record<string, { names: string[]; reason: string }> = {
 const PENDING_OTHER_BRANCHES: Record<string, string[]> = {
   // Types of the folder loader's and MobileNetV2's public results and options, which the
   // training wiring (issues 25 and 26) will import.
-  "lib/bench/image_folder.ts": ["FolderLoadTimes"],
   "lib/data/image_folder.ts": ["SkippedFile", "HeldOut", "CacheUse"],
-  "lib/bench/accuracy.ts": ["AccuracyOptions", "SideAccuracy", "AccuracyResult"],
-  "lib/bench/pairs.ts": ["Turn"],
-  "lib/bench/reference.ts": ["TORCH_PIP", "ReferenceHeader", "ReferenceAccuracy"],
-  "lib/bench/side_by_side.ts": [
-    "BenchResult",
-    "ModelFigures",
-    "ReferenceFigures",
-    "SideBySideOptions",
-  ],
-  "lib/bench/step.ts": ["StepTimeOptions"],
   "lib/train/hyp.ts": ["Recipe"],
-  "lib/cli/train.ts": ["main"],
 };
 
 /** Every .ts file under `dir`, as a path relative to the repository root. */

@@ -1,9 +1,7 @@
 /**
- * `deno task bench --accuracy`: ResNet-9's test accuracy at equal epochs on the same images,
- * ours against the references (Keras, PyTorch), each with HYP.resnet9's recipe (SGD with
- * Nesterov momentum, its one-cycle schedule, label smoothing, weight decay) and no augmentation,
- * which the references do not reproduce. The images are synthetic: the figures test that the
- * three train the same model alike, not what ResNet-9 reaches on CIFAR-100.
+ * `deno task bench --accuracy`: ResNet-9's test accuracy at equal epochs, ours against the
+ * references, with HYP.resnet9's recipe and no augmentation (which the references lack). The
+ * images are synthetic: it tests that the sides train alike, not what ResNet-9 reaches.
  *
  * @module
  */
@@ -13,12 +11,10 @@ import type { PrecisionName } from "../train/hyp.ts";
 import { referenceAccuracy, references, writeBenchData } from "./reference.ts";
 
 /** What {@linkcode accuracyComparison} measures. */
-export interface AccuracyOptions {
-  /** Training epochs of every side. */
+interface AccuracyOptions {
   epochs: number;
   /** Synthetic training images. */
   images: number;
-  /** Synthetic test images. */
   testImages: number;
   /** Our threads: this one plus threads-1 workers. */
   threads: number;
@@ -30,21 +26,21 @@ export interface AccuracyOptions {
 }
 
 /** One side's result. */
-export interface SideAccuracy {
+interface SideAccuracy {
   engine: string;
   test_accuracy: number;
   seconds_per_epoch: number[];
 }
 
 /** The JSON line of `deno task bench --accuracy`. */
-export interface AccuracyResult {
+interface AccuracyResult {
   model: "resnet9";
   data: "synthetic";
   epochs: number;
   train_images: number;
   test_images: number;
-  /** Both sides' precision (Keras's `mixed_bfloat16` for bfloat16). */
   precision: PrecisionName;
+
   ours: SideAccuracy;
   /** By reference id (`keras`, `torch`, `torch_debian`). */
   [reference: string]: SideAccuracy | string | number;

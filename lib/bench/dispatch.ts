@@ -1,33 +1,24 @@
 /**
  * How much of a training step is spent outside TensorFlow's kernels, for
- * `deno task bench:step --profile` (lib/bench/step.ts): the cost of one tiny op through tfjs and
- * through tfjs-node's binding directly, and a step's time inside the binding's `executeOp` (where
- * TensorFlow dispatches and runs each kernel) against its wall time.
+ * `deno task bench:step --profile`: a tiny op's cost through tfjs and through the binding, and a
+ * step's time inside the binding's `executeOp` against its wall time.
  *
  * @module
  */
 import { tf } from "../engine/backend.ts";
 import { nodeBackend } from "../engine/node_backend.ts";
+import { median } from "../util/stats.ts";
 
 /** The binding's `executeOp`, as far as used here. */
 type ExecuteOp = (name: string, attrs: unknown[], ids: number[], outputs: number) => {
   id: number;
 }[];
 
-/** Microseconds per tiny op: through tfjs (engine, tape, tensor bookkeeping) and the binding. */
-interface DispatchCost {
-  /** `tf.add` of two one-element tensors, and the result's disposal. */
-  tfjs_us_per_op: number;
-  /** The binding's `executeOp("Add")` on the same handles, and `deleteTensor` of the result. */
-  binding_us_per_op: number;
-}
-
 /**
- * The median over `repeats` alternating rounds of `ops` tiny ops through tfjs and through the
- * binding: both run the same TensorFlow `Add`, so their difference is tfjs's own cost per op.
- * Tensorflow backend only; leaves no tensors behind.
+ * Microseconds per one-element `Add` through tfjs and through the binding directly, the median
+ * of alternating rounds: their difference is tfjs's own cost per op. Tensorflow backend only.
  */
-export function dispatchCost(ops = 1000, repeats = 9): DispatchCost {
+export function dispatchCost(ops = 1000, repeats = 9) {
   const backend = nodeBackend();
   const binding = backend.binding as unknown as {
     executeOp: ExecuteOp;
@@ -64,22 +55,17 @@ export function dispatchCost(ops = 1000, repeats = 9): DispatchCost {
   };
 }
 
-/** Where one training step's time went, in ms. */
+/** Where one training step's time went, in ms: inside the binding's `executeOp`, or outside. */
 interface StepSplit {
-  /** Wall time of the step, up to its last result being readable. */
   step_ms: number;
-  /** Time inside the binding's `executeOp`: TensorFlow's eager dispatch and its kernels. */
   in_tensorflow_ms: number;
-  /** The rest: tfjs's engine, the gradient tape, the model's JS, tensor bookkeeping. */
   outside_ms: number;
-  /** TensorFlow ops the step ran. */
   ops: number;
 }
 
 /**
- * The split of `step`'s time, the median of `repeats` steps, found by timing every call into
- * the binding's `executeOp` (whichever path made it: tfjs's kernels or the project's `runOp`).
- * `settle` reads a small result, so that the step's last op has finished.
+ * The split of `step`'s time (median of `repeats`), timing every call into the binding's
+ * `executeOp`; `settle` reads a small result, so that the step's last op has finished.
  */
 export function stepSplit(step: () => void, settle: () => void, repeats = 5): StepSplit {
   // The binding's functions are read-only: the backend gets a stand-in that times executeOp.
@@ -124,11 +110,6 @@ export function stepSplit(step: () => void, settle: () => void, repeats = 5): St
     outside_ms: round(mid.outside_ms),
     ops: mid.ops,
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 function round(x: number): number {

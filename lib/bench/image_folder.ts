@@ -1,8 +1,6 @@
 /**
- * How long a folder of images takes to load (lib/data/image_folder.ts): the first load, which
- * decodes every file, and the second, which reads the cache; and the process's peak memory.
- * With {@linkcode makePhotoFolder}, the folder of photo-sized JPEGs the numbers in
- * docs/performance.md were taken on. The command line is `deno task bench:folder`.
+ * `deno task bench:folder`: how long a folder of images takes to load, cold and from the cache,
+ * and the process's peak memory, on {@linkcode makePhotoFolder}'s photo-sized JPEGs.
  *
  * @module
  */
@@ -11,14 +9,8 @@ import jpeg from "jpeg-js";
 import { loadImageFolder } from "../data/image_folder.ts";
 
 /**
- * Write `count` photo-sized JPEGs (500x375, quality 85, textured so they compress like photos,
- * about 80 KB each) into `classes` class folders under `dir`.
- *
- * @param dir where (created)
- * @param count how many files
- * @param classes how many class folders, the files dealt out in turn
- * @param onProgress called after each file
- * @returns the bytes written
+ * Write `count` photo-sized JPEGs (500x375, textured so they compress like photos) dealt out
+ * into `classes` class folders under `dir`; returns the bytes written.
  */
 export async function makePhotoFolder(
   dir: string,
@@ -54,25 +46,17 @@ export async function makePhotoFolder(
 }
 
 /** What {@linkcode timeFolderLoads} measured. */
-export interface FolderLoadTimes {
-  /** Usable images read, and files skipped. */
+interface FolderLoadTimes {
   images: number;
   skipped: number;
-  /** Seconds of the first load (every file decoded) and the second (from the cache). */
   firstSeconds: number;
   secondSeconds: number;
-  /** Peak resident memory of the process so far, MiB (Linux; undefined elsewhere). */
+  /** Peak resident memory of the process so far (Linux only). */
   peakRssMiB?: number;
 }
 
-/**
- * Load `dir` twice into a new, empty cache folder: cold, then from the cache.
- *
- * @param dir a folder of images
- * @param imageSize the input side
- * @param cacheDir an empty cache folder (the first load must find nothing)
- * @param onProgress the first load's progress
- */
+/** Load `dir` twice into an empty `cacheDir`: cold, then from the cache. */
+
 export async function timeFolderLoads(
   dir: string,
   imageSize: number,

@@ -1,8 +1,5 @@
 /**
- * Times the insight views (notebook 07, lib/report/insight.ts) on saved run folders, for
- * `deno task bench:insight` (lib/cli/insight_bench.ts). For each run: Grad-CAM (or saliency) of 32 test images, the reliability diagram, temperature
- * fitting (not saved), the PCA and UMAP maps of the first N test images (default 2,000) and the
- * class-accuracy views, one line of seconds each. docs/insight.md lists what it measured.
+ * Times the insight views (notebook 07) on saved run folders, for `deno task bench:insight`.
  *
  * @module
  */

@@ -1,14 +1,13 @@
 /**
- * The arithmetic of the paired benchmark behind `deno task bench`, kept free of engines so that
- * it can be tested on made-up timings: the order of the turns, each pair's ratio, their summary,
- * and whether the spread lets the run conclude anything.
+ * The arithmetic of the paired benchmark behind `deno task bench`, free of engines so it can be
+ * tested on made-up timings.
  *
  * @module
  */
 import { median } from "../util/stats.ts";
 
 /** One turn of a model's benchmark: which side runs an epoch, and whether it is timed. */
-export interface Turn {
+interface Turn {
   side: "ours" | "theirs";
   /** The untimed first epoch of each side (graph built, caches warm). */
   warmUp: boolean;
@@ -17,9 +16,8 @@ export interface Turn {
 }
 
 /**
- * The turns of one model against one reference: a warm-up of each side, then ours, theirs,
- * ours, theirs ... for `pairs` pairs, so that each pair's two epochs are neighbours in time and
- * a drift of the machine's speed falls on both.
+ * The turns of one model against one reference: a warm-up of each side, then ours, theirs ...
+ * for `pairs` pairs, so a drift of the machine's speed falls on both sides of a pair.
  *
  * @example
  * ```ts
@@ -45,20 +43,16 @@ export interface PairSummary {
   median: number;
   min: number;
   max: number;
-  /** Whether the pairs let the run say which side is faster; see {@linkcode noiseVerdict}. */
+  /** See {@linkcode noiseVerdict}. */
   conclusive: boolean;
-  /** One line: which side is faster and by how much, or why the machine was too noisy to say. */
   verdict: string;
 }
 
 const round3 = (x: number) => Number(x.toFixed(3));
 
 /**
- * Each pair's ratio ours / theirs (images/s), their median, minimum and maximum, and the
- * {@linkcode noiseVerdict}.
+ * Each pair's ratio ours / theirs (images/s, pair by pair), summarised.
  *
- * @param ours our images/s, pair by pair
- * @param theirs the reference's images/s, pair by pair (as many as `ours`)
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -83,11 +77,10 @@ export function summarizePairs(ours: number[], theirs: number[]): PairSummary {
 }
 
 /**
- * Whether the pairs' ratios say which side is faster. They do not when any pair lies on the
- * other side of 1.0 from the median, or when they spread (maximum less minimum) wider than the
- * median's distance from 1.0: the claimed lead would then be smaller than the noise that
- * measured it.
+ * Whether the pairs' ratios say which side is faster: not when a pair lies across 1.0 from the
+ * median, or when they spread wider than the median's distance from 1.0 (the lead is noise).
  *
+
  * @example
  * ```ts
  * import assert from "node:assert/strict";

@@ -14,13 +14,10 @@ export function benchEnvDir(name: string): string {
 }
 
 /**
- * The interpreter of a virtual environment with `packages` (pip specifiers), created the first
- * time (a few minutes) and reused while its `.ready` file lists the same packages; a changed
- * list rebuilds it from scratch.
- *
- * @param log progress lines (stderr in the command)
- * @throws {UserError} when no Python with pip is found, or venv or pip fails
+ * The interpreter of a virtual environment with `packages`, created once and reused while its
+ * `.ready` file lists the same packages.
  */
+
 export async function pythonEnv(
   name: string,
   packages: string[],

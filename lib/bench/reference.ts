@@ -1,9 +1,7 @@
 /**
- * The Python references of `deno task bench --keras --torch`: the source's cells, ResNet-9 and
- * MobileNetV2's feature extraction in Keras 3 on TensorFlow CPU (keras_reference.py, beside this
- * module) and the same MLP and CNN in PyTorch 2 (torch_reference.py), each in its own virtual
- * environment (./python_env.ts), and optionally Debian's python3-torch. They train on the same synthetic images as ours, written as a
- * cifar-100-binary folder ({@linkcode writeBenchData}).
+ * The Python references of `deno task bench --keras --torch`: Keras 3 on TensorFlow CPU
+ * (keras_reference.py) and PyTorch (torch_reference.py, pip's and Debian's), each in its own
+ * virtual environment, on the same synthetic images as ours.
  *
  * @module
  */
@@ -26,7 +24,7 @@ export const REFERENCE_SCRIPTS = {
   torch: fileURLToPath(new URL("./torch_reference.py", import.meta.url)),
 } as const;
 /** PyTorch from pip for `--torch`. */
-export const TORCH_PIP = "torch==2.13.0+cpu";
+const TORCH_PIP = "torch==2.13.0+cpu";
 /** Debian's interpreter, whose python3-torch (1.13) is the older anchor. */
 const DEBIAN_PYTHON = "/usr/bin/python3";
 
@@ -36,7 +34,6 @@ export interface Reference {
   id: string;
   /** e.g. `Keras on tensorflow-cpu==2.21.0`. */
   name: string;
-  /** The interpreter that runs its script. */
   python: string;
 }
 
@@ -48,15 +45,14 @@ export function referenceHas(reference: Reference, model: BenchModel): boolean {
 /** A backbone's feature extraction in keras_reference.py: `--input-size`, `--alpha`, how many. */
 export interface ReferenceFeature {
   inputSize: number;
-  /** MobileNetV2's width multiplier (VGG16 ignores it). */
   alpha: number;
   /** The first `count` images of the data folder (`--limit-train`). */
   count: number;
 }
 
 /**
- * The references `--keras` / `--torch` ask for, their environments set up as needed: Keras on
- * the native engine's tensorflow-cpu version; PyTorch from pip, and Debian's when installed.
+ * The references `--keras` / `--torch` ask for, their environments set up as needed; Keras on
+ * the native engine's tensorflow-cpu version.
  */
 export async function references(
   keras: boolean,
@@ -87,7 +83,7 @@ export async function references(
 }
 
 /** The first JSON line a reference prints in `--serve` mode, once its model is built. */
-export interface ReferenceHeader {
+interface ReferenceHeader {
   /** e.g. `keras 3.15.0 tf 2.21.0 cpu`. */
   engine: string;
   train_images: number;
@@ -101,14 +97,10 @@ export interface ReferenceSession {
   header: ReferenceHeader;
   /** One epoch over the training images, in their order: its images/s. */
   epoch(): Promise<number>;
-  /** Ask the process to quit and wait for it. */
   close(): Promise<void>;
 }
 
-/**
- * The script's arguments that pick the model: ResNet-9 takes HYP.resnet9 as JSON; a backbone its
- * input side, width and image count.
- */
+/** The script's arguments that pick the model (ResNet-9 takes HYP.resnet9 as JSON). */
 function modelArgs(model: BenchModel, feature?: ReferenceFeature): string[] {
   if (model === "resnet9") return ["--model", model, "--resnet9", JSON.stringify(HYP.resnet9)];
   if (!feature) return ["--model", model];
@@ -117,11 +109,7 @@ function modelArgs(model: BenchModel, feature?: ReferenceFeature): string[] {
     .concat(["--limit-train", `${count}`]);
 }
 
-/**
- * `--precision bfloat16` for Keras (its `mixed_bfloat16` policy); nothing for float32.
- *
- * @throws {UserError} for bfloat16 with a reference that has none (PyTorch's scripts)
- */
+/** `--precision bfloat16` for Keras (its `mixed_bfloat16` policy); PyTorch's scripts have none. */
 function precisionArgs(reference: Reference, precision: Precision): string[] {
   if (precision === "float32") return [];
   if (reference.id !== "keras") {
@@ -131,13 +119,8 @@ function precisionArgs(reference: Reference, precision: Precision): string[] {
 }
 
 /**
- * Start `reference`'s script in `--serve` mode on the folder `data` (from
- * {@linkcode writeBenchData}): it builds and compiles `model` (a backbone: as `feature` says) and
- * loads the images once, then times one epoch per {@linkcode ReferenceSession.epoch}, so that no
- * pair pays Python's start-up or the graph's building. `precision` bfloat16: Keras's
- * `mixed_bfloat16` policy.
- *
- * @throws {UserError} when the script cannot start or stops early (its most telling line)
+ * Start `reference`'s script in `--serve` mode on the folder `data`: it builds `model` and loads
+ * the images once, then times one epoch per request, so no pair pays Python's start-up.
  */
 export async function openReference(
   reference: Reference,
@@ -189,7 +172,7 @@ export async function openReference(
 }
 
 /** What {@linkcode referenceAccuracy} returns: the script's last JSON line. */
-export interface ReferenceAccuracy {
+interface ReferenceAccuracy {
   engine: string;
   test_accuracy: number;
   seconds_per_epoch: number[];
@@ -197,11 +180,8 @@ export interface ReferenceAccuracy {
 }
 
 /**
- * Train ResNet-9 in `reference` for `epochs` epochs on the folder `data`, with HYP.resnet9's
- * recipe and one-cycle schedule (without augmentation), and return its test accuracy;
- * `precision` bfloat16: under Keras's `mixed_bfloat16` policy.
- *
- * @throws {UserError} when the script fails (its most telling line)
+ * Train ResNet-9 in `reference` on the folder `data` with HYP.resnet9's recipe and one-cycle
+ * schedule (without augmentation), and return its test accuracy.
  */
 export async function referenceAccuracy(
   reference: Reference,
@@ -222,13 +202,12 @@ export async function referenceAccuracy(
 }
 
 /**
- * Write `data` as a cifar-100-binary folder (train.bin, test.bin) in a new temporary folder,
- * for the scripts; the caller removes it.
+ * Write `data` as a cifar-100-binary folder in a new temporary folder, which the caller removes.
  *
- * @param order the training images in this order (our epoch's shuffle, so that the references,
- *   which do not shuffle when timing, train on our batches); default as they are
- * @returns the folder
+ * @param order the training images in this order: our epoch's shuffle, so that the references,
+ *   which do not shuffle when timing, train on our batches
  */
+
 export async function writeBenchData(data: Cifar100, order?: Uint32Array): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "cifar100-bench-" });
   await Deno.writeFile(join(dir, "train.bin"), encodeRecords(reordered(data.train, order)));
@@ -236,10 +215,10 @@ export async function writeBenchData(data: Cifar100, order?: Uint32Array): Promi
   return dir;
 }
 
-/** `split` with its images and labels in `order`. */
-function reordered(split: Split, order?: Uint32Array): Split {
+/** `split`'s images and labels at the indices `order` lists, in that order. */
+export function reordered(split: Split, order?: Uint32Array): Split {
   if (!order) return split;
-  const images = new Uint8Array(split.images.length);
+  const images = new Uint8Array(order.length * IMAGE_BYTES);
   order.forEach((from, to) => {
     images.set(
       split.images.subarray(from * IMAGE_BYTES, (from + 1) * IMAGE_BYTES),
@@ -251,6 +230,6 @@ function reordered(split: Split, order?: Uint32Array): Split {
     images,
     fineLabels: pick(split.fineLabels),
     coarseLabels: pick(split.coarseLabels),
-    count: split.count,
+    count: order.length,
   };
 }

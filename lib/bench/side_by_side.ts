@@ -1,11 +1,7 @@
 /**
- * The side-by-side benchmark behind `deno task bench`: for each model, ours and each Python
- * reference hold their model (built, compiled, loaded once), warm up one epoch each, then
- * alternate timed epochs, ours, theirs, ours, theirs ..., for `pairs` pairs. Each pair's ratio
- * (ours / theirs in images/s) compares neighbours in time, so a drift of the shared machine's
- * speed falls on both; the median, minimum and maximum of the ratios and a verdict on the
- * noise (./pairs.ts) are reported. A backbone (VGG16, MobileNetV2) is timed once per input side,
- * on fewer images than the others (its forward pass at 224 px is 100 times slower).
+ * The side-by-side benchmark behind `deno task bench`: ours and each Python reference hold their
+ * model, warm up, then alternate timed epochs in pairs, so a drift of the shared machine's speed
+ * falls on both sides of each pair's ratio (./pairs.ts summarises them).
  *
  * @module
  */
@@ -23,48 +19,42 @@ import {
   referenceHas,
   references,
   type ReferenceSession,
+  reordered,
   writeBenchData,
 } from "./reference.ts";
 import { type BenchModel, type FeatureSetting, openOurs, type OursSession } from "./throughput.ts";
 
 /** What {@linkcode sideBySide} measures. */
-export interface SideBySideOptions {
+interface SideBySideOptions {
   models: BenchModel[];
   /** Synthetic training images per epoch (every engine gets the same ones). */
   images: number;
-  /** Timed pairs of epochs per model and reference, after a warm-up epoch of each side. */
   pairs: number;
   /** The backbones' input sides, each timed on its own; default HYP[model].inputSize. */
   sizes?: number[];
-  /** MobileNetV2's width multiplier. */
   alpha: number;
   /** Images per epoch of a backbone: the first of the epoch's order, at most `images`. */
   featureImages: number;
   /** Our threads: this one plus threads-1 workers. */
   threads: number;
-  /** Run the Keras reference. */
   keras: boolean;
-  /** Run the PyTorch references. */
   torch: boolean;
   /** Ours in this precision; Keras under `mixed_bfloat16` for bfloat16. Default float32. */
   precision?: PrecisionName;
-  /** Progress lines (stderr in the command). */
   log: (line: string) => void;
 }
 
-/** One reference's figures for one model in the JSON line. */
-export type ReferenceFigures = {
+/** One reference's figures for one model in the JSON line; images/s pair by pair. */
+type ReferenceFigures = {
   name: string;
   /** The reference's own words for its engine, e.g. `keras 3.15.0 tf 2.21.0 cpu`. */
   engine: string;
-  /** Our images/s in these pairs, pair by pair. */
   ours: number[];
-  /** Theirs, pair by pair. */
   theirs: number[];
 } & PairSummary;
 
 /** One model's figures: all our timed epochs, and a {@linkcode ReferenceFigures} per reference. */
-export type ModelFigures = { images_per_second: number[] } & {
+type ModelFigures = { images_per_second: number[] } & {
   [reference: string]: ReferenceFigures | number[];
 };
 
@@ -72,26 +62,22 @@ export type ModelFigures = { images_per_second: number[] } & {
  * The JSON line of `deno task bench`: the setting, then one entry per model, a backbone's per
  * input side (`mobilenetv2@96`).
  */
-export type BenchResult = {
+type BenchResult = {
   backend: string;
   threads: number;
   images: number;
   data: "synthetic";
   pairs: number;
-  /** Both sides' precision: bfloat16 is ours in bfloat16 against Keras's `mixed_bfloat16`. */
   precision: PrecisionName;
-  /** Images per epoch of the backbones, when any is timed. */
   feature_images?: number;
-  /** MobileNetV2's width multiplier, when it is timed. */
   alpha?: number;
 } & { [model: string]: ModelFigures | string | number };
 
 /** One entry of the JSON line: a model, and a backbone's input side, width and images. */
 interface BenchRun {
-  /** The entry's key: the model, or `model@side` for a backbone. */
+  /** The model, or `model@side` for a backbone. */
   key: string;
   model: BenchModel;
-  /** A backbone's setting (every field given). */
   feature?: Required<FeatureSetting>;
 }
 
@@ -115,7 +101,8 @@ export async function sideBySide(options: SideBySideOptions): Promise<BenchResul
     pairs,
     precision,
   };
-  const runs = benchRuns(options, firstInOrder(data.train.images, order, options.featureImages));
+  const first = reordered(data.train, order.subarray(0, options.featureImages)).images;
+  const runs = benchRuns(options, first);
   if (runs.some((run) => run.feature)) result.feature_images = options.featureImages;
   if (options.models.includes("mobilenetv2")) result.alpha = options.alpha;
   try {
@@ -138,18 +125,6 @@ function benchRuns(options: SideBySideOptions, featureImages: Uint8Array): Bench
       feature: { inputSize, alpha: options.alpha, images: featureImages },
     }));
   });
-}
-
-/** The first `count` images of `images` (uint8 NHWC, 32 px) in `order`, as the scripts read them. */
-function firstInOrder(images: Uint8Array, order: Uint32Array, count: number): Uint8Array {
-  const picked = new Uint8Array(count * IMAGE_BYTES);
-  for (let i = 0; i < count; i++) {
-    picked.set(
-      images.subarray(order[i] * IMAGE_BYTES, (order[i] + 1) * IMAGE_BYTES),
-      i * IMAGE_BYTES,
-    );
-  }
-  return picked;
 }
 
 /** One entry: ours built once, then each reference's pairs against it. */

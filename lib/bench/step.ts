@@ -1,10 +1,6 @@
 /**
- * The time of one training step (gradients and the optimizer's update) of the MLP, the CNN or
- * ResNet-9 on the active engine, on random images, as `deno task bench:step` reports it: for
- * profiling the engine, where lib/bench/side_by_side.ts times whole epochs.
- *
- * ResNet-9 steps use its recipe's loss (label smoothing, weight decay) and optimizer;
- * `batchNorm: "tfjs"` builds it with tfjs's own batch normalisation instead of the fused one.
+ * The time of one training step of the MLP, the CNN or ResNet-9 (with its recipe) on the active
+ * engine and random images, for `deno task bench:step`: for profiling the engine.
  *
  * @module
  */
@@ -18,27 +14,25 @@ import { mulberry32 } from "../util/random.ts";
 import { dispatchCost, stepSplit } from "./dispatch.ts";
 
 /** What {@linkcode stepTime} measures. */
-export interface StepTimeOptions {
+interface StepTimeOptions {
   model: SmallModel;
   batchSize: number;
   /** Timed steps (after 3 untimed ones); the median is reported. */
   steps: number;
   /** ResNet-9's batch normalisation: the fused kernels (default) or tfjs's. */
   batchNorm?: "fused" | "tfjs";
-  /** Add tfjs's per-kernel times of one more step. */
   profile?: boolean;
 }
 
 /** Warm-up steps before timing: the first steps compile and allocate. */
 const WARM_UP_STEPS = 3;
-/** Kernels listed with `profile`, slowest first. */
 const PROFILED_KERNELS = 15;
 
 /**
- * Median milliseconds per step, and the kernels of one step when asked for: the JSON line of
- * `deno task bench:step`. Kernels the project runs inside a gradient, such as
- * FusedBatchNormGradV3, are not listed separately.
+ * The JSON line of `deno task bench:step`: median milliseconds per step and, with `profile`, the
+ * kernels of one step (those the project runs inside a gradient are not listed).
  */
+
 export async function stepTime(options: StepTimeOptions) {
   const backend = await initBackend();
   const { model: name, batchSize: n } = options;

@@ -1,9 +1,6 @@
 /**
- * Our side of `deno task bench`: a model built once and kept, whose epochs are timed on request
- * (images/s of a training epoch of the MLP, the CNN or ResNet-9, or of VGG16's or MobileNetV2's
- * frozen base's feature extraction at a given side), on synthetic CIFAR-100 images (seed 0).
- * Holding the model across requests lets the paired benchmark (./side_by_side.ts) alternate with
- * a reference process without either side paying set-up inside a pair.
+ * Our side of `deno task bench`: a model built once and kept, so the paired benchmark can time
+ * its epochs (training, or a frozen base's feature extraction) without paying set-up in a pair.
  *
  * @module
  */
@@ -27,32 +24,27 @@ export type BenchModel = typeof BENCH_MODELS[number];
 
 /** Which feature extraction a backbone (vgg16, mobilenetv2) times; see {@linkcode openOurs}. */
 export interface FeatureSetting {
-  /** The base's input side; default HYP[model].inputSize, the side training uses. */
+  /** Default HYP[model].inputSize, the side training uses. */
   inputSize?: number;
-  /** MobileNetV2's width multiplier; default HYP.mobilenetv2.alpha (VGG16 has none). */
+  /** Default HYP.mobilenetv2.alpha. */
   alpha?: number;
   /** uint8 `[N, 32, 32, 3]` images an epoch extracts; default all of `data.train`. */
   images?: Uint8Array;
 }
 
-/** A model held for timing: each {@linkcode OursSession.epoch} is one pass over the images. */
+/** A model held for timing. */
 export interface OursSession {
   /** One epoch over the same images in the same batches: its images/s. */
   epoch(): Promise<number>;
-  /** Dispose of the model, the optimizer and the workers. */
   close(): void;
 }
 
 /**
- * Build `model` once for timing on `data.train` (batch 128): the MLP, the CNN and ResNet-9
- * train as `deno task train` trains them (ResNet-9 with HYP.resnet9's optimizer, label
- * smoothing and weight decay, at its peak learning rate held constant and without augmentation,
- * as the references run it); VGG16 and MobileNetV2 are the frozen base's feature extraction as
- * training runs it (random weights, seed 0): each 32-px image resized to the input side,
- * preprocessed, through the base, averaged.
+ * Build `model` once for timing on `data.train`: the small models train as `deno task train`
+ * does (ResNet-9 at a constant peak rate, no augmentation, as the references run it); a backbone
+ * times its frozen base's feature extraction (random weights) with `feature`'s settings.
  *
- * @param threads this thread plus threads-1 workers (single-threaded engines)
- * @param feature the input side, width and images of a backbone; ignored by the others
+ * @param threads this thread plus threads-1 workers
  */
 export async function openOurs(
   model: BenchModel,
@@ -83,7 +75,8 @@ export async function openOurs(
   return trainingSession(model, data, workers);
 }
 
-/** An {@linkcode OursSession} training `model` (see {@linkcode openOurs}). */
+/** An {@linkcode OursSession} training `model`. */
+
 function trainingSession(
   model: SmallModel,
   data: Cifar100,

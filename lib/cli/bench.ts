@@ -1,8 +1,6 @@
 /**
- * `deno task bench`: training throughput on the active engine, optionally side by side with Keras
- * and PyTorch on the same machine, or ResNet-9's accuracy at equal epochs (`--accuracy`). The
- * measuring is lib/bench/side_by_side.ts and lib/bench/accuracy.ts; this file is the command line.
- *
+ * `deno task bench`: training throughput, optionally side by side with Keras and PyTorch, or
+ * ResNet-9's accuracy at equal epochs (`--accuracy`).
  * The usage: `deno task bench --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
@@ -31,10 +29,7 @@ export const USAGE =
   --precision bfloat16: ours in bfloat16 against Keras's mixed_bfloat16 (a CPU with bfloat16
     instructions, one thread, no --torch; default float32)`;
 
-/** Test images of `--accuracy`. */
 const ACCURACY_TEST_IMAGES = 1000;
-/** Images per epoch of the backbones: VGG16 at 224 px extracts about 10 a second on 2 cores. */
-const FEATURE_IMAGES = "256";
 /** The smallest input side of VGG16 and MobileNetV2 (five stride-2 stages). */
 const MIN_SIDE = 32;
 
@@ -78,7 +73,8 @@ export function main(args: string[]): Promise<number> {
         pairs: { type: "string", default: "5" },
         sizes: { type: "string" },
         alpha: { type: "string", default: "1.0" },
-        "feature-images": { type: "string", default: FEATURE_IMAGES },
+        "feature-images": { type: "string", default: "256" },
+
         accuracy: { type: "boolean", default: false },
         epochs: { type: "string", default: "5" },
         precision: { type: "string", default: "float32" },

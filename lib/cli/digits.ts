@@ -1,9 +1,8 @@
 /**
- * `deno task data:digits`: write scikit-learn's handwritten digits as a cifar-100-binary/ folder
- * (lib/data/sklearn_digits.ts), real images for offline measurements that are NOT CIFAR-100;
- * `CIFAR100_DATA=OUT/cifar-100-binary` then trains on them.
- *
+ * `deno task data:digits`: write scikit-learn's handwritten digits as a cifar-100-binary/ folder,
+ * real images for offline measurements that are NOT CIFAR-100.
  * The usage: `deno task data:digits --help`; every flag, the output and the exit status: docs/cli.md.
+
  *
  * @module
  */

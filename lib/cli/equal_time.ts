@@ -1,9 +1,7 @@
 /**
- * `deno task equal-time`: ResNet-9 against the source's CNN at equal training time on this
- * machine (lib/train/equal_time.ts), repeated with seeds 0..R-1, medians reported
- * (lib/train/equal_time_repeats.ts).
- *
+ * `deno task equal-time`: ResNet-9 against the source's CNN at equal training time, repeated.
  * The usage: `deno task equal-time --help`; every flag, the output and the exit status: docs/cli.md.
+
  *
  * @module
  */

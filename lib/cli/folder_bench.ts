@@ -1,10 +1,8 @@
 /**
- * `deno task bench:folder`: the first and the second load of a folder of images (decoding every
- * file, then reading the cache), with peak memory; `--make N` first writes N photo-sized JPEGs
- * into the folder. The timing is lib/bench/image_folder.ts; this file is the command line.
- *
+ * `deno task bench:folder`: the cold and the cached load of a folder of images, and peak memory.
  * The usage: `deno task bench:folder --help`; every flag, the output and the exit status:
  * docs/cli.md.
+
  *
  * @module
  */

@@ -1,10 +1,7 @@
 /**
- * `deno task bench:insight`: the seconds each insight view of notebook 07 takes on saved run
- * folders (Grad-CAM or saliency of 32 test images, the reliability diagram, temperature fitting,
- * the PCA and UMAP maps, the class-accuracy views), one line per run. The timing is
- * lib/bench/insight.ts; this file is the command line.
- *
+ * `deno task bench:insight`: the seconds each insight view of notebook 07 takes, per saved run.
  * The usage: `deno task bench:insight --help`; every flag, the output and the exit status: docs/cli.md.
+
  *
  * @module
  */

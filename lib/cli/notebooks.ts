@@ -1,10 +1,8 @@
 /**
- * The command line behind `deno task notebooks:execute` and `deno task demo` (the same with
- * CIFAR_PROFILE=smoke): execute the notebooks headless with lib/notebooks/execute.ts. A failure
- * is one `error:` line naming the notebook and cell that failed, or what is missing (data,
- * weights, Jupyter).
- *
+ * `deno task notebooks:execute` and `deno task demo` (CIFAR_PROFILE=smoke): execute the
+ * notebooks headless; a failure names the notebook and cell.
  * The usage: `deno task notebooks:execute --help`; every flag, the output and the exit status: docs/cli.md.
+
  *
  * @module
  */

@@ -1,17 +1,8 @@
 /**
- * The command line behind `deno task predict`: classify your own images with a trained model.
- *
- * The run folder is one saved by `deno task train` or a notebook (`runs/<model>/`: model.json,
- * weights.bin, run.json). Each image file, of any size, is centre-cropped to a square and
- * area-averaged to the run's side (lib/data/images.ts: 32, or the input size of a run trained on
- * a folder of images, as in its training), preprocessed as the model was trained, and
- * classified. stdout gets one JSON line per image that could be read:
- * `{"file", "width", "height", "top": [{rank, class, name, superclass, probability}, ...]}`
- * (no superclass when the run's classes have none, as a folder's);
- * stderr gets a readable table. Each file that cannot be read gets one `error:` line naming it
- * and the others are still answered.
- *
+ * `deno task predict`: classify your own images with a trained model, one JSON line per image on
+ * stdout and a table on stderr; a file that cannot be read gets an `error:` line.
  * The usage: `deno task predict --help`; every flag, the output and the exit status: docs/cli.md.
+
  *
  * @module
  */

@@ -1,10 +1,7 @@
 /**
- * `deno task setup`: install the npm packages into node_modules and set up the native engine
- * (tfjs-node on libtensorflow; see lib/engine/install/native.ts). Idempotent and quick once done.
- * Prints progress on stderr and one JSON line on stdout; what is missing is one `error:` line
- * (the WebAssembly engine still works then).
- *
+ * `deno task setup`: install the npm packages and set up the native engine; idempotent.
  * The usage: `deno task setup --help`; every flag, the output and the exit status: docs/cli.md.
+
  *
  * @module
  */

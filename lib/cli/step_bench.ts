@@ -1,9 +1,7 @@
 /**
- * `deno task bench:step`: the median time of one training step of the MLP, the CNN or ResNet-9
- * on the active engine, for profiling the engine. The measuring is lib/bench/step.ts; this file is
- * the command line.
- *
+ * `deno task bench:step`: the median time of one training step, for profiling the engine.
  * The usage: `deno task bench:step --help`; every flag, the output and the exit status: docs/cli.md.
+
  *
  * @module
  */

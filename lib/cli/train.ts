@@ -1,10 +1,6 @@
 /**
- * The command line behind `deno task train`: train one model and save its run.
- *
- * The log goes to stderr; stdout gets exactly one JSON line, the run record without its
- * per-image arrays. A checkpoint is written after every epoch; Ctrl-C or SIGTERM stops after the
- * step under way, and a later run can resume from the checkpoint.
- *
+ * `deno task train`: train one model and save its run; stdout gets the run record as one JSON
+ * line. Ctrl-C stops after the step under way, and a later run can resume from the checkpoint.
  * The usage: `deno task train --help`; every flag, the output and the exit status: docs/cli.md.
  *
  * @module
@@ -33,12 +29,7 @@ export const USAGE =
   vgg16, mobilenetv2: [--weights PATH|none] [--fine-tune]
   mobilenetv2 only: [--alpha 0.35|0.5|0.75|1.0|1.3|1.4] (default 1.0)`;
 
-/**
- * Parse the flags into a config (values are checked by the experiment's validation).
- *
- * @throws {HelpRequested} for `--help` / `-h`
- * @throws {UserError} naming a bad flag or value
- */
+/** Parse the flags into a config (values are checked by the experiment's validation). */
 function parseTrainArgs(args: string[]): ExperimentConfig {
   const { values: v } = parseCommandLine(args, {
     usage: USAGE,
@@ -80,9 +71,13 @@ function parseTrainArgs(args: string[]): ExperimentConfig {
     out: v.out,
     loss: v.loss as LossName | undefined,
     weights: v.weights,
-    alpha: alphaFlag(v.alpha),
+    alpha: numberFlag("--alpha", v.alpha, "a number such as 1.0 or 0.35"),
     inputSize: wholeNumber("--input-size", v["input-size"]),
-    validationSplit: fraction("--validation-split", v["validation-split"]),
+    validationSplit: numberFlag(
+      "--validation-split",
+      v["validation-split"],
+      "a fraction between 0 and 1 (e.g. 0.2)",
+    ),
     fineTune: v["fine-tune"] || undefined,
     workers: wholeNumber("--workers", v.workers),
     augment: v.augment as AugmentName | undefined,
@@ -93,22 +88,12 @@ function parseTrainArgs(args: string[]): ExperimentConfig {
   };
 }
 
-/** A fraction flag's number, or undefined when not given (its range is the config's to check). */
-function fraction(flag: string, value: string | undefined): number | undefined {
+/** A number flag's value, or undefined when not given (its range is the config's to check). */
+function numberFlag(flag: string, value: string | undefined, what: string): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (value.trim() === "" || Number.isNaN(n)) {
-    throw new UserError(`${flag} must be a fraction between 0 and 1 (e.g. 0.2), got '${value}'`);
-  }
-  return n;
-}
-
-/** `--alpha`'s number, or undefined when not given (which widths exist is the config's to check). */
-function alphaFlag(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === "" || Number.isNaN(n)) {
-    throw new UserError(`--alpha must be a number such as 1.0 or 0.35, got '${value}'`);
+    throw new UserError(`${flag} must be ${what}, got '${value}'`);
   }
   return n;
 }
@@ -141,7 +126,7 @@ function summaryLine(record: RunRecord): string {
 }
 
 /** Run the command line; returns the exit code. */
-export function main(args: string[]): Promise<number> {
+function main(args: string[]): Promise<number> {
   return runCommand(async () => {
     const config = parseTrainArgs(args);
     // Loaded after the flags are read, so that --help and bad flags never load tfjs.

@@ -1,14 +1,8 @@
 /**
- * The command line behind `deno task web`: the web page for a saved model, served on this
- * machine. It exports the site (lib/web/export.ts) to the given folder or a temporary one and
- * serves that folder (lib/web/server.ts) until stopped (Ctrl-C); a temporary folder is removed
- * then. stdout gets one JSON line once listening: `{"url", "site", "model"}`.
- *
- * ```sh
- * deno task web --run runs/cnn            # then open http://127.0.0.1:8000/
- * ```
- *
+ * `deno task web`: export the web page for a saved model and serve it on this machine until
+ * Ctrl-C, e.g. `deno task web --run runs/cnn`, then open http://127.0.0.1:8000/.
  * The usage: `deno task web --help`; every flag, the output and the exit status: docs/cli.md.
+
  *
  * @module
  */

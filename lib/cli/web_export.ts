@@ -1,14 +1,8 @@
 /**
- * The command line behind `deno task web:export`: the web page for a saved model as a static
- * folder (lib/web/export.ts) that works from any static file server, offline. stdout gets one
- * JSON line: `{"out", "model", "samples", "images"}`.
- *
- * ```sh
- * deno task web:export --run runs/cnn --out build/site
- * python3 -m http.server -d build/site -b 127.0.0.1 8000   # then open http://127.0.0.1:8000/
- * ```
- *
+ * `deno task web:export`: the web page for a saved model as a static folder that works from any
+ * static file server, offline.
  * The usage: `deno task web:export --help`; every flag, the output and the exit status: docs/cli.md.
+
  *
  * @module
  */

@@ -1,10 +1,6 @@
 /**
- * Run time: the compute backend. Import this module before anything else that uses tf.
- *
- * `initBackend()` picks the fastest engine that works here: tfjs-node
- * (libtensorflow, set up by `deno task setup`) when its native binding loads, else
- * WebAssembly (with the kernels from `wasm_kernels.ts` registered), else the pure-JS
- * cpu backend. Env TFJS_BACKEND (`tensorflow`, `wasm` or `cpu`) overrides the choice.
+ * The compute backend: `initBackend()` picks tfjs-node when its binding loads, else WebAssembly,
+ * else cpu; env TFJS_BACKEND overrides. Import this module before anything else that uses tf.
  *
  * @module
  */
@@ -22,7 +18,6 @@ type BackendName = typeof BACKENDS[number];
 
 /** What `initBackend` chose and why. */
 export interface BackendInfo {
-  /** The active tfjs backend. */
   name: BackendName;
   /** Why a faster backend was not used, if one was skipped. */
   note?: string;
@@ -40,14 +35,8 @@ function supplyNodeUtil(): void {
   util.isNullOrUndefined ??= (value: unknown) => value === null || value === undefined;
 }
 
-/**
- * Select and initialise the backend once per process; later calls return the
- * same answer.
- *
- * @param preferred a backend to use instead of the automatic choice; default
- *   env TFJS_BACKEND.
- * @throws {UserError} when `preferred` is not a known backend or cannot start.
- */
+/** Select and initialise the backend once per process (`preferred` default env TFJS_BACKEND). */
+
 export function initBackend(preferred?: string): Promise<BackendInfo> {
   active ??= choose(preferred ?? Deno.env.get("TFJS_BACKEND") ?? undefined);
   return active;

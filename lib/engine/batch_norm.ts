@@ -1,17 +1,7 @@
 /**
- * Run time: batch normalisation in training mode, as TensorFlow's fused ops on the `tensorflow`
- * backend.
- *
- * tfjs normalises a training batch with `moments` (Mean, Sub, Square, Mean) and `batchNorm`,
- * and differentiates that graph op by op: about a dozen passes over the activation forward and
- * backward, each a separate kernel. On a ResNet-9 step they were most of the time outside the
- * convolutions (Multiply, Sub, Mean, Sum). TensorFlow has one kernel each way,
- * `FusedBatchNormV3` and `FusedBatchNormGradV3` (what Keras itself runs on CPU); here they are
- * joined by `tf.customGrad`, so tfjs's autodiff calls the second for the first. Other backends
- * keep tfjs's own math, which is the reference the tests compare against.
- *
- * Optionally a ReLU is folded in (`Relu` after the normalisation, `ReluGrad` before its
- * gradient): tfjs's ReLU gradient is three passes (Sign, Relu, Multiply), `ReluGrad` one.
+ * Batch normalisation in training mode as TensorFlow's one fused kernel each way
+ * (`FusedBatchNormV3` and its gradient, joined by `tf.customGrad`, as Keras runs on CPU) on the
+ * `tensorflow` backend, where tfjs differentiates about a dozen ops; other backends keep tfjs's.
  *
  * @module
  */
@@ -20,21 +10,17 @@ import { nodeBackend } from "./node_backend.ts";
 
 /** What {@linkcode batchNormTraining} returns. */
 interface BatchNormResult {
-  /** The normalised, scaled and shifted batch (after the ReLU, when asked for). */
   y: tf.Tensor;
-  /** The batch's mean per channel; kept (outside any tidy): the caller disposes it. */
+  /** The batch's mean per channel, kept: the caller disposes it. */
   mean: tf.Tensor1D;
-  /**
-   * The batch's variance per channel, biased (divided by the count, as tfjs's `moments`); kept:
-   * the caller disposes it.
-   */
+  /** The batch's biased variance per channel (as tfjs's `moments`), kept likewise. */
   variance: tf.Tensor1D;
 }
 
 /**
- * Normalise `x` (NHWC, or [N, C]) over every axis but the last with the batch's own statistics,
- * then scale by `gamma` and shift by `beta`, as Keras's BatchNormalization in training; with
- * `relu`, then max(0, y). Differentiable in `x`, `gamma` and `beta`.
+ * Normalise `x` over every axis but the last with the batch's statistics, scale and shift, as
+ * Keras's BatchNormalization in training; `relu` folds in a ReLU (`ReluGrad` is one pass).
+
  *
  * @example
  * ```ts

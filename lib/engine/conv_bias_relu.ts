@@ -1,19 +1,8 @@
 /**
- * Run time: convolution + bias + ReLU as one op, trainable, for the `tensorflow` backend.
- *
- * In training, tfjs-layers runs a `relu` Conv2D unfused (tfjs's fused conv has no gradient
- * for activations): Conv2D, a broadcasting Add and Relu, three passes over the output. Keras's
- * graph runs one oneDNN kernel with the bias and ReLU applied while the output is still in
- * cache, and so does this op (docs/engines.md), with the gradient Keras's graph computes: the ReLU's
- * gradient once (with the bias's, in one pass of the project's `Cifar100ReluBiasGrad` where
- * setup built it), then the filter and input gradients from it, each only when asked for (tfjs
- * asks for none of the first layer's input gradient).
- *
- * The fused kernel needs list attributes that only the binding built by `deno task setup` takes
- * (lib/engine/install/tfjs_node_binding.patch), and a TensorFlow built with oneDNN (x86-64 Linux
- * wheels are); {@linkcode fusedConvAvailable} says whether it can be called. Without it the op
- * is Conv2D, BiasAdd and Relu on this backend, and on other backends tfjs's own conv2d, add and
- * relu.
+ * Convolution + bias + ReLU as one trainable op on the `tensorflow` backend: one oneDNN kernel,
+ * as Keras's graph runs, where tfjs-layers trains a `relu` Conv2D as three ops (docs/engines.md).
+ * The fused kernel needs the binding `deno task setup` builds (list attributes); without it the op
+ * runs as Conv2D, BiasAdd and Relu, and on other backends as tfjs's own ops.
  *
  * @module
  */
@@ -30,14 +19,12 @@ import { loadNativeOps } from "./native_ops.ts";
 import { bfloat16Backend, convInBfloat16 } from "./precision.ts";
 
 /**
- * TensorFlow's oneDNN convolution with bias and ReLU as post-ops: what Keras's graph runs after
- * TensorFlow's graph passes (Conv2D + BiasAdd + Relu -> _FusedConv2D -> this). In eager mode
- * nothing rewrites to it, so it is called by name; TensorFlow's Eigen `_FusedConv2D` is slower
- * than the separate ops (docs/performance.md).
+ * TensorFlow's oneDNN convolution with bias and activation post-ops, what Keras's graph passes
+ * rewrite to; eager mode never does, so it is called by name (Eigen's `_FusedConv2D` is slower).
  */
 const FUSED_OP = "_MklNativeFusedConv2D";
+const FUSED_DEPTHWISE_OP = "_MklNativeFusedDepthwiseConv2dNative";
 
-/** The tfjs kernel name of {@linkcode conv2dBiasRelu}. */
 const CONV2D_BIAS_RELU = "Cifar100Conv2DBiasRelu";
 
 const BACKEND = "tensorflow";
@@ -51,9 +38,8 @@ interface ConvGeometry {
 let fusedProbe: boolean | undefined;
 
 /**
- * Whether TensorFlow's fused oneDNN convolution can be called through this binding (it needs
- * list attributes: the binding `deno task setup` builds has them, tfjs-node's prebuilt one does
- * not). Probed once, on a 1-pixel convolution; false on other backends.
+ * Whether the fused oneDNN convolution can be called through this binding (tfjs-node's prebuilt
+ * one lacks list attributes); probed once, false on other backends.
  */
 export function fusedConvAvailable(): boolean {
   if (tf.getBackend() !== BACKEND) return false;
@@ -83,10 +69,8 @@ const ACTIVATION_OPS: Record<FusedActivation, string | undefined> = {
 };
 
 /**
- * conv2d(x, filter) + bias, then the activation, as TensorFlow ops: one fused oneDNN kernel
- * where the binding allows it (`fused`), else Conv2D, BiasAdd and the activation. NHWC, float32,
- * no dilation. The fused ReLU gives -0 where the sum is negative (Relu gives +0); they compare
- * equal, and Keras's graph runs the same kernel.
+ * conv2d(x, filter) + bias, then the activation: one fused oneDNN kernel where the binding allows
+ * it, else separate ops. NHWC, no dilation. The fused ReLU gives -0 where Relu gives +0.
  */
 export function fusedConv(
   b: NodeBackend,
@@ -113,11 +97,7 @@ export function fusedConv(
   ]);
 }
 
-/**
- * depthwiseConv2d(x, filter) + bias, then the activation: oneDNN's fused depthwise kernel where
- * the binding allows it, else DepthwiseConv2dNative, BiasAdd and the activation. NHWC, float32,
- * no dilation, channel multiplier any.
- */
+/** {@linkcode fusedConv}'s depthwise counterpart. */
 export function fusedDepthwiseConv(
   b: NodeBackend,
   x: tf.TensorInfo,
@@ -149,11 +129,8 @@ function convAttrs(b: NodeBackend, geometry: ConvGeometry): OpAttr[] {
   ];
 }
 
-/** The depthwise counterpart of {@linkcode FUSED_OP}. */
-const FUSED_DEPTHWISE_OP = "_MklNativeFusedDepthwiseConv2dNative";
-
 /** `y` + bias, then the activation op, as separate TensorFlow ops. */
-function biasAndActivation(
+export function biasAndActivation(
   b: NodeBackend,
   y: tf.Tensor,
   bias: tf.TensorInfo | undefined,
@@ -187,9 +164,6 @@ function fusedCall(
 /**
  * relu(conv2d(x, filter) + bias): NHWC, no dilation, differentiable in all three inputs.
  *
- * @param x [batch, height, width, inChannels]
- * @param filter [kh, kw, inChannels, outChannels]
- * @param bias [outChannels]
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -243,9 +217,8 @@ export function registerConv2dBiasRelu(): void {
       const [x, filter, y] = saved as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
       const { strides, pad } = attrs as unknown as ConvGeometry;
       const b = nodeBackend();
-      // The gradient at the convolution's output, shared by the three closures, and the bias's:
-      // one pass with the project's op, else ReluGrad then BiasAddGrad. The engine's backward
-      // scope disposes them.
+      // The ReLU's and bias's gradients in one pass of the project's op where setup built it.
+
       const [dz, db] = loadNativeOps()
         ? b.executeMultipleOutputs("Cifar100ReluBiasGrad", [], [dy as tf.Tensor, y], 2)
         : [runOp(b, "ReluGrad", [dy as tf.Tensor, y])];

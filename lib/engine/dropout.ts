@@ -1,13 +1,7 @@
 /**
- * Run time: inverted dropout whose mask is fixed by a seed.
- *
- * tfjs draws the mask as uniform noise, then GreaterEqual, Cast and two Muls, and multiplies
- * the gradient by the mask again, five passes over the features (docs/engines.md). On the tensorflow
- * backend with the project's ops (lib/engine/install/native_ops.cc), `Cifar100Dropout` makes the
- * mask from a counter-based generator and applies it in one pass, and the gradient is one Mul
- * (through `tf.customGrad`).
- * Elsewhere it is tfjs's formula on {@linkcode uniformNoise}. Either way the same seed gives
- * the same mask on the same engine; the two engines' masks differ.
+ * Inverted dropout whose mask is fixed by a seed: one pass of the project's `Cifar100Dropout` on
+ * the tensorflow backend where tfjs makes five (docs/engines.md), else tfjs's formula on
+ * {@linkcode uniformNoise}. The two engines' masks differ.
  *
  * @module
  */
@@ -16,16 +10,14 @@ import { nodeBackend, runOp } from "./node_backend.ts";
 import { loadNativeOps } from "./native_ops.ts";
 import { uniformNoise } from "./random.ts";
 
-/** The project's TensorFlow op (lib/engine/install/native_ops.cc). */
 const DROPOUT_OP = "Cifar100Dropout";
 
 /**
- * `x` with each value kept with probability 1 - `rate` and scaled by 1 / (1 - `rate`), else 0
- * (Keras's and tfjs's training-time dropout); differentiable in `x`.
+ * `x` with each value kept with probability 1 - `rate` and scaled by 1 / (1 - `rate`), else 0,
+ * as Keras's training-time dropout; the same integer `seed` and shape give the same mask.
  *
- * @param rate in (0, 1)
- * @param seed an integer: the same seed and shape give the same mask.
  * @example
+
  * ```ts
  * import assert from "node:assert/strict";
  * import { initBackend, tf } from "./backend.ts";

@@ -1,28 +1,21 @@
 /**
- * Run time, tensorflow backend: max pooling under a gradient as oneDNN's, with its workspace, as
- * Keras's compiled step gets it from TensorFlow's oneDNN graph pass (`_MklNativeMaxPool` and
- * `_MklNativeMaxPoolGrad`); eager TensorFlow leaves pooling on Eigen, whose gradient has to find
- * every window's maximum again. oneDNN's forward pass writes the position of each window's
- * maximum (the workspace), and its gradient scatters dy through those positions.
- *
- * tfjs's MaxPool kernel has one output, so the workspace cannot travel on the gradient tape: the
- * forward kernel keeps it in a table keyed by the pooled output's data, and the MaxPoolGrad
- * kernel takes it from there (the tape saves the output itself, which shares that data) and
- * disposes it. A workspace whose gradient never ran (the backward pass did not reach the pool)
- * is disposed when the next gradient tape pools. Outside a gradient, and where the op cannot
- * run, the kernels are tfjs-node's and the project's (lib/engine/tensorflow_kernels.ts).
+ * Max pooling under a gradient as oneDNN's (`_MklNativeMaxPool`, as Keras's compiled step gets
+ * it): its forward pass records each window's maximum (the workspace) and its gradient scatters
+ * dy through it, where Eigen's gradient finds every maximum again. tfjs's MaxPool has one output,
+ * so the workspace waits in a table keyed by the pooled output's data until its gradient runs,
+ * or the next gradient tape pools.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
 import type { NodeBackend, OpAttr } from "./node_backend.ts";
 
-type KernelArgs = {
+/** A tfjs kernel function on tfjs-node's backend. */
+export type KernelFunc = (args: {
   inputs: Record<string, tf.TensorInfo | undefined>;
   backend: NodeBackend;
   attrs: Record<string, unknown>;
-};
-type KernelFunc = (args: KernelArgs) => tf.TensorInfo;
+}) => tf.TensorInfo;
 
 /** A forward pass's workspace, and the gradient tape it was made under. */
 interface Workspace {
@@ -44,10 +37,8 @@ function engineState(): EngineState {
   return (tf.engine() as unknown as { state: EngineState }).state;
 }
 
-/**
- * True inside a kernel that the gradient tape records: the engine counts this kernel in
- * `kernelDepth`, so 1 means it was called from a model, not from inside another kernel.
- */
+/** True inside a kernel the gradient tape records (`kernelDepth` 1: not nested in a kernel). */
+
 function taped(): boolean {
   const state = engineState();
   return state.gradientDepth > 0 && state.kernelDepth === 1;

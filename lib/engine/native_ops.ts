@@ -1,6 +1,6 @@
 /**
- * Run time: loading the project's own TensorFlow ops (lib/engine/install/native_ops.cc, compiled
- * by `deno task setup` next to tfjs-node's binding) into the running libtensorflow with Deno's FFI.
+ * Loads the project's own TensorFlow ops (install/native_ops.cc, built by `deno task setup`) into
+ * the running libtensorflow with Deno's FFI.
  *
  * @module
  */
@@ -10,7 +10,6 @@ import { PROJECT_ROOT } from "../util/paths.ts";
 /** The ops library's file name, next to tfjs_binding.node. */
 export const NATIVE_OPS_LIBRARY = "cifar100_ops.so";
 
-/** Where setup puts the library: beside tfjs-node's binding in this project's node_modules. */
 const NATIVE_OPS_PATH = join(
   PROJECT_ROOT,
   "node_modules/@tensorflow/tfjs-node/lib/napi-v8",
@@ -20,9 +19,8 @@ const NATIVE_OPS_PATH = join(
 let loaded: boolean | undefined;
 
 /**
- * Load and register the ops once; true when they are available. False (not an error) where
- * setup did not build them (no compiler) or FFI is not permitted: the kernels then keep
- * TensorFlow's own ops.
+ * Load and register the ops once; false (not an error) where setup did not build them or FFI is
+ * not permitted: the kernels then keep TensorFlow's own ops.
  */
 export function loadNativeOps(): boolean {
   if (loaded !== undefined) return loaded;
@@ -40,15 +38,11 @@ export function loadNativeOps(): boolean {
 }
 
 /**
- * Run `load` (the import of tfjs-node) with file descriptor 2 pointed at /dev/null when
- * `TF_CPP_MIN_LOG_LEVEL` asks for quiet.
- *
- * TensorFlow 2.21 logs some lines through absl while its library loads, before anything can set
- * absl's thresholds, and absl ignores TF_CPP_MIN_LOG_LEVEL: with oneDNN on, every run (and the
- * first cell of every notebook) began with "oneDNN custom operations are on". Failures of the
- * import still surface as exceptions. Where libc cannot be opened (FFI not permitted), `load`
- * runs as is.
+ * Run `load` (the import of tfjs-node) with stderr pointed at /dev/null when
+ * `TF_CPP_MIN_LOG_LEVEL` asks for quiet: TensorFlow logs through absl while it loads, which
+ * ignores that variable. Failures still surface as exceptions.
  */
+
 export async function quietLoad<T>(load: () => Promise<T>): Promise<T> {
   if (!(Number(Deno.env.get("TF_CPP_MIN_LOG_LEVEL") ?? 0) >= 1)) return await load();
   let libc;

@@ -1,8 +1,6 @@
 /**
- * Run time, tensorflow backend: the part of tfjs-node's `NodeJSKernelBackend` that the project's
- * kernels use, running a TensorFlow op by name on tensor handles (`tensorflow_kernels.ts`,
- * `conv_bias_relu.ts`, `tensorflow_optimizers.ts`, `batch_norm.ts`, `softmax_cross_entropy.ts`,
- * `dropout.ts`, `random.ts`).
+ * The part of tfjs-node's `NodeJSKernelBackend` that the project's kernels use: running a
+ * TensorFlow op by name on tensor handles.
  *
  * @module
  */

@@ -1,17 +1,8 @@
 /**
- * Run time, tensorflow backend: opt-in bfloat16 compute (`--precision bfloat16`). The
- * convolutions (forward, input and filter gradients) and the dense layers' matrix products run in
- * bfloat16 on CPUs whose instructions multiply it (avx512_bf16, AMX); everything else (bias,
- * activations, pooling, batch norm, loss, optimizer, the weights themselves) stays float32, as
- * Keras's `mixed_bfloat16` policy keeps its variables and loss.
- *
- * tfjs has no bfloat16 dtype and tfjs-node throws on an output of one, so each such op is run
- * on the binding's raw TensorFlow handles: Cast to bfloat16, the op with `T = bfloat16`, Cast
- * back; only the float32 result becomes a tfjs tensor and the intermediates are deleted at once.
- *
- * TensorFlow 2.21's oneDNN forward convolution in bfloat16 gives wrong channels when the input
- * has an odd number of channels (an RGB image: docs/performance.md), so such a convolution stays
- * float32, its gradients too.
+ * Opt-in bfloat16 compute on the tensorflow backend (`--precision bfloat16`): convolutions and
+ * matrix products run in bfloat16 on CPUs that multiply it; weights, loss and everything else
+ * stay float32, as Keras's `mixed_bfloat16` policy. tfjs has no bfloat16 dtype, so each such op
+ * runs on the binding's raw handles between two Casts.
  *
  * @module
  */
@@ -19,10 +10,7 @@ import type * as tf from "@tensorflow/tfjs";
 import { UserError } from "../util/user_error.ts";
 import type { NodeBackend, OpAttr } from "./node_backend.ts";
 
-/**
- * Compute precisions (`--precision`): `float32` (the default, unchanged by this module), or
- * `bfloat16` for the convolutions and matrix products, weights and loss kept float32.
- */
+/** Compute precisions (`--precision`); `float32` is the default. */
 export const PRECISIONS = ["float32", "bfloat16"] as const;
 
 /** A precision name. */
@@ -46,11 +34,7 @@ interface RawBinding {
 }
 
 /** One output of `executeOp`: a handle id, its shape and TensorFlow dtype enum. */
-interface RawOutput {
-  id: number;
-  shape: number[];
-  dtype: number;
-}
+type RawOutput = { id: number; shape: number[]; dtype: number };
 
 /** tfjs-node's backend with the handle-level methods used here. */
 interface RawBackend {
@@ -59,12 +43,10 @@ interface RawBackend {
   createOutputTensor(output: RawOutput): tf.Tensor;
 }
 
-/**
- * Whether this CPU computes in bfloat16: one of {@linkcode BF16_FLAGS} in /proc/cpuinfo.
- *
- * @param cpuinfo the text of /proc/cpuinfo (injectable for tests); none readable: false
- */
-export function cpuHasBfloat16(cpuinfo: () => string = readCpuinfo): boolean {
+/** Whether this CPU computes in bfloat16, read from /proc/cpuinfo (`cpuinfo` for tests). */
+export function cpuHasBfloat16(
+  cpuinfo: () => string = () => Deno.readTextFileSync("/proc/cpuinfo"),
+): boolean {
   let text: string;
   try {
     text = cpuinfo();
@@ -75,18 +57,7 @@ export function cpuHasBfloat16(cpuinfo: () => string = readCpuinfo): boolean {
   return BF16_FLAGS.some((flag) => flags.has(flag));
 }
 
-function readCpuinfo(): string {
-  return Deno.readTextFileSync("/proc/cpuinfo");
-}
-
-/**
- * Set the process's compute precision, once per run where its backend is initialised.
- *
- * @param precision float32 (the default) or bfloat16
- * @param backend the active tfjs backend's name
- * @param cpuinfo the text of /proc/cpuinfo (injectable for tests)
- * @throws {UserError} for bfloat16 on another engine than tensorflow or on a CPU without it
- */
+/** Set the process's compute precision, once per run, after its backend is initialised. */
 export function setPrecision(
   precision: PrecisionName,
   backend: string,
@@ -115,19 +86,14 @@ export function precision(): PrecisionName {
 }
 
 /**
- * Whether a convolution, or its gradients, with this filter shape ([kh, kw, in, out]) runs in
- * bfloat16: the precision is bfloat16 and the input's channels are even (an odd count gives
- * wrong forward results, and its filter gradient is slower in bfloat16).
+ * Whether a convolution and its gradients with this filter shape run in bfloat16: only with
+ * even input channels, as TF 2.21's oneDNN bfloat16 convolution is wrong for odd ones (RGB).
  */
 export function convInBfloat16(filterShape: number[]): boolean {
   return active === "bfloat16" && filterShape[2] % 2 === 0;
 }
 
-/**
- * `b`, with `executeSingleOutput` running each op in bfloat16 on its float32 inputs (other
- * inputs, such as shapes, as they are) and returning float32: the op's `T` and `TArgs`
- * attributes are set to bfloat16. Every other member is `b`'s.
- */
+/** `b`, with `executeSingleOutput` running each op in bfloat16 and returning float32. */
 export function bfloat16Backend(b: NodeBackend): NodeBackend {
   const bf16 = Object.create(b) as NodeBackend;
   bf16.executeSingleOutput = (op, attrs, inputs) =>
@@ -142,11 +108,8 @@ function retyped(attr: OpAttr, dtype: number): OpAttr {
   return attr;
 }
 
-/**
- * Run TensorFlow op `op` in bfloat16 and return its float32 output: the float32 inputs are cast
- * to bfloat16 on raw handles, the others passed as they are; the handles made here are deleted
- * before it returns, also when the op throws.
- */
+/** Run `op` in bfloat16 on raw handles, deleted before it returns, and return float32. */
+
 function runInBfloat16(
   b: NodeBackend,
   op: string,

@@ -1,11 +1,6 @@
 /**
- * Run time: seeded uniform noise on the active engine.
- *
- * tfjs's `randomUniform` draws every value in JavaScript and uploads them, which is slow for
- * dropout masks on the tensorflow backend (docs/performance.md). There TensorFlow's
- * `StatelessRandomUniform` makes them in one op; other backends keep tfjs's generator, so their
- * numbers are unchanged. Either way the same seed gives the same values on the same engine.
- * Dropout (lib/engine/dropout.ts) uses it where the project's one-pass op is not built.
+ * Seeded uniform noise: TensorFlow's `StatelessRandomUniform` on the tensorflow backend, where
+ * tfjs draws every value in JavaScript (docs/performance.md); tfjs's generator elsewhere.
  *
  * @module
  */

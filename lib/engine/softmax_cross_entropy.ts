@@ -1,14 +1,7 @@
 /**
- * Run time: softmax cross-entropy from logits, as TensorFlow's fused op on the `tensorflow`
- * backend.
- *
- * tfjs computes it as log-sum-exp, Sub, Mul, Neg, Sum and a mean, and its custom gradient
- * again as Exp, Sub and Mul for the logits and for the labels: about 35 kernels a step, each a
- * TensorFlow op with its dispatch cost (about 40 us) on a [128, 100] tensor that takes a few
- * microseconds to compute. TensorFlow's `SoftmaxCrossEntropyWithLogits` (what Keras runs)
- * returns the per-example loss and its gradient with respect to the logits in one kernel; here
- * it is joined to tfjs's autodiff by `tf.customGrad`. Other backends keep tfjs's
- * `softmaxCrossEntropy`, the reference the tests compare against.
+ * Softmax cross-entropy from logits as TensorFlow's one `SoftmaxCrossEntropyWithLogits` kernel
+ * (what Keras runs) on the `tensorflow` backend, where tfjs runs about 35 small ops a step; other
+ * backends keep tfjs's.
  *
  * @module
  */
@@ -16,13 +9,11 @@ import * as tf from "@tensorflow/tfjs";
 import { nodeBackend } from "./node_backend.ts";
 
 /**
- * The batch mean of -sum(truth x log softmax(logits)) over the last axis: categorical
- * cross-entropy computed from the logits, stable for any magnitude. Differentiable in `logits`
- * (not in `truth`, which is data).
+ * The batch mean of -sum(truth x log softmax(logits)): categorical cross-entropy from [N, C]
+ * logits, stable for any magnitude, differentiable in `logits`.
  *
- * @param truth [N, C] target distributions (one-hot, or smoothed)
- * @param logits [N, C]
  * @example
+
  * ```ts
  * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs";

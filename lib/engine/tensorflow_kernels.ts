@@ -1,56 +1,26 @@
 /**
- * Run time: kernels the project registers for tfjs-node's `tensorflow` backend (libtensorflow),
- * when lib/engine/backend.ts picks it.
- *
- * tfjs-node runs each tfjs kernel as TensorFlow eager ops. Some of its kernels are built from
- * many small ops where TensorFlow has one, which costs passes over memory and dispatch time on
- * every training step. They are replaced here by the ops TensorFlow's own Keras runs (what each
- * saves: docs/engines.md):
- *
- * - Step (ReLU's derivative, times dy in every ReLU and fused-conv gradient): tfjs-node builds
- *   it from IsNan, Greater, OnesLike, Fill, Select and Select again; Relu(Sign(x)) gives the
- *   same values in two ops.
- * - Sum over every axis but the last (a bias gradient): BiasAddGrad, one kernel.
- * - FusedConv2D and FusedDepthwiseConv2D (conv + bias + relu or relu6, in inference): tfjs-node
- *   dispatches conv, a broadcasting Add and the activation as separate tfjs kernels; here each is
- *   TensorFlow's fused oneDNN kernel (lib/engine/conv_bias_relu.ts, which also has the trainable
- *   version), or the conv, BiasAdd and the activation where the binding cannot call it.
- * - _FusedMatMul (dense + bias + activation): MatMul, BiasAdd and Relu executed directly.
- * - ReLU's gradient (the Relu kernel's registered gradient): tfjs's is dy x Cast(Step(x)), four
- *   TensorFlow ops and four passes over the activation; here TensorFlow's `ReluGrad`, one. The
- *   gradient registry is shared by all backends, so other backends keep tfjs's formula.
- * - MaxPoolGrad: TensorFlow's recomputes each window's argmax pixel by pixel; the project's own
- *   op (lib/engine/install/native_ops.cc), where
- *   setup could build it, does the same in a vectorised loop.
- * - MaxPool and MaxPoolGrad under a gradient: oneDNN's, the gradient from the forward pass's
- *   workspace (lib/engine/max_pool.ts); the above where that cannot run.
- * - Conv2D, Conv2DBackpropInput, Conv2DBackpropFilter and BatchMatMul (with _FusedMatMul's
- *   product): tfjs-node's, or in bfloat16 when the run asks for it (lib/engine/precision.ts).
- *
- * Each is tested against the cpu backend (tests/tensorflow_kernels_test.ts).
+ * Kernels the project registers for tfjs-node's `tensorflow` backend: where tfjs-node builds a
+ * kernel from many small eager ops, the one op TensorFlow's Keras runs (Step, a bias gradient's
+ * Sum, fused conv and matmul, ReLU's gradient, max pooling), and bfloat16 products when the run
+ * asks for them (docs/engines.md). Each is tested against the cpu backend.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { floatType, nhwc, type NodeBackend, nodeBackend, runOp } from "./node_backend.ts";
+import { floatType, nhwc, nodeBackend, runOp } from "./node_backend.ts";
 import {
+  biasAndActivation,
   type FusedActivation,
   fusedConv,
   fusedDepthwiseConv,
   registerConv2dBiasRelu,
 } from "./conv_bias_relu.ts";
 import { loadNativeOps } from "./native_ops.ts";
-import { maxPoolGradFromWorkspace, maxPoolWithWorkspace } from "./max_pool.ts";
+import { type KernelFunc, maxPoolGradFromWorkspace, maxPoolWithWorkspace } from "./max_pool.ts";
+
 import { bfloat16Backend, convInBfloat16, precision } from "./precision.ts";
 
 const BACKEND = "tensorflow";
-
-type KernelArgs = {
-  inputs: Record<string, tf.TensorInfo | undefined>;
-  backend: NodeBackend;
-  attrs: Record<string, unknown>;
-};
-type KernelFunc = (args: KernelArgs) => tf.TensorInfo;
 
 let registered = false;
 
@@ -66,11 +36,9 @@ export function registerTensorflowKernels(): void {
   if (loadNativeOps()) replaceKernel("MaxPoolGrad", maxPoolGrad);
   replaceKernel("MaxPool", maxPoolWithWorkspace);
   replaceKernel("MaxPoolGrad", maxPoolGradFromWorkspace);
-  replaceKernel("Conv2D", inBfloat16(({ inputs }) => convInBfloat16(inputs.filter!.shape)));
-  replaceKernel(
-    "Conv2DBackpropInput",
-    inBfloat16(({ inputs }) => convInBfloat16(inputs.filter!.shape)),
-  );
+  const byFilter = inBfloat16(({ inputs }) => convInBfloat16(inputs.filter!.shape));
+  replaceKernel("Conv2D", byFilter);
+  replaceKernel("Conv2DBackpropInput", byFilter);
   replaceKernel(
     "Conv2DBackpropFilter",
     inBfloat16(({ attrs }) => convInBfloat16(attrs.filterShape as number[])),
@@ -80,11 +48,10 @@ export function registerTensorflowKernels(): void {
   registerConv2dBiasRelu();
 }
 
-/**
- * tfjs-node's kernel, given a backend that runs its op in bfloat16 when `when` holds for
- * float32 inputs; the kernel as it is otherwise.
- */
-function inBfloat16(when: (args: KernelArgs) => boolean): (original: KernelFunc) => KernelFunc {
+/** tfjs-node's kernel, on a backend that runs its op in bfloat16 when `when` holds. */
+function inBfloat16(
+  when: (args: Parameters<KernelFunc>[0]) => boolean,
+): (original: KernelFunc) => KernelFunc {
   return (original) => (args) => {
     // `when` first: in float32 runs it answers at once, before the inputs are looked at.
     if (!when(args) || !Object.values(args.inputs).every((t) => !t || t.dtype === "float32")) {
@@ -148,12 +115,6 @@ function sum(original: KernelFunc): KernelFunc {
   };
 }
 
-/** The output of `pre` (conv or matmul) with the bias and a relu/linear activation applied. */
-function biasActivation(b: NodeBackend, pre: tf.Tensor, bias?: tf.TensorInfo, relu = false) {
-  const biased = bias ? runOp(b, "BiasAdd", [pre, bias], [floatType(b), nhwc(b)], [pre]) : pre;
-  return relu ? runOp(b, "Relu", [biased], undefined, [biased]) : biased;
-}
-
 /** The activation, when it is one handled here; others (and prelu) go to tfjs-node's kernel. */
 function simpleActivation(attrs: Record<string, unknown>): FusedActivation | undefined {
   const activation = attrs.activation ?? "linear";
@@ -162,11 +123,7 @@ function simpleActivation(attrs: Record<string, unknown>): FusedActivation | und
     : undefined;
 }
 
-/**
- * A fused convolution kernel as `run` (oneDNN's fused kernel, or the conv, BiasAdd and the
- * activation), when the convolution is NHWC float32 without dilation, padded "valid" or "same",
- * with an activation handled here; tfjs-node's kernel otherwise.
- */
+/** A fused convolution kernel as `run` where it can; tfjs-node's kernel otherwise. */
 function fusedConvolution(run: typeof fusedConv): (original: KernelFunc) => KernelFunc {
   return (original) => (args) => {
     const { x, filter, bias, preluActivationWeights } = args.inputs;
@@ -222,7 +179,8 @@ function fusedMatMul(original: KernelFunc): KernelFunc {
         flag("adj_x", attrs.transposeA),
         flag("adj_y", attrs.transposeB),
       ]);
-    return biasActivation(args.backend, product, bias, attrs.activation === "relu");
+    const relu = attrs.activation === "relu" ? "Relu" : undefined;
+    return biasAndActivation(args.backend, product, bias, relu);
   };
 }
 

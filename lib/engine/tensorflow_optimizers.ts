@@ -1,23 +1,8 @@
 /**
- * Run time: Adam, RMSprop and SGD with momentum as TensorFlow's fused training ops, for the
- * `tensorflow` backend.
- *
- * tfjs's optimizers update each weight with a dozen element-wise ops (and as many fresh
- * tensors); on the MLP's 1.9 million weights that was half of a training step. TensorFlow has
- * one kernel per update, `ResourceApplyAdam` and `ResourceApplyRMSProp`, which Keras uses.
- * They work on resource variables, so each weight gets a TensorFlow variable (and its
- * optimizer slots) next to the tfjs one: after an update the new value is read back
- * (`ReadVariableOp`) into the tfjs variable, and a tfjs variable changed elsewhere (a loaded
- * model) is written to its TensorFlow twin before the next update.
- *
- * The update rules are TensorFlow's (and Keras's):
- * - Adam: lr_t = lr * sqrt(1 - b2^t) / (1 - b1^t); m += (g - m)(1 - b1);
- *   v += (g^2 - v)(1 - b2); w -= lr_t * m / (sqrt(v) + eps).
- * - RMSprop: ms = rho * ms + (1 - rho) g^2; mom = momentum * mom + lr * g / sqrt(ms + eps);
- *   w -= mom.
- * - SGD with momentum (`ResourceApplyMomentum`): a = momentum * a + g; w -= lr * a, or with
- *   Nesterov momentum w -= lr * (g + momentum * a). The learning rate can change between steps
- *   (a schedule), as with tfjs's `setLearningRate`.
+ * Adam, RMSprop and SGD with momentum as TensorFlow's fused training ops (`ResourceApply*`, as
+ * Keras uses), where tfjs's optimizers run a dozen element-wise ops per weight. The ops work on
+ * resource variables, so each weight has a TensorFlow twin: the new value is read back after an
+ * update, and a tfjs variable changed elsewhere is written to its twin before the next one.
  *
  * @module
  */
@@ -34,7 +19,6 @@ interface AdamSettings {
 
 /** SGD with momentum's settings, as Keras names them. */
 interface MomentumSettings {
-  /** The starting learning rate; {@linkcode FusedMomentum.setLearningRate} changes it. */
   learningRate: number;
   momentum: number;
   nesterov: boolean;
@@ -55,9 +39,7 @@ let instances = 0;
 
 /** One weight's TensorFlow variable and its optimizer slots. */
 interface Slots {
-  /** The weight's TensorFlow twin. */
   weight: tf.Tensor;
-  /** Optimizer state (Adam: m, v; RMSprop: ms, mom). */
   state: tf.Tensor[];
   /** The tfjs value last written to or read from the twin. */
   dataId: unknown;
@@ -71,7 +53,8 @@ abstract class FusedOptimizer extends tf.Optimizer {
   /** Constant scalars (learning rate, decay rates, epsilon), made once. */
   protected readonly constants: tf.Scalar[];
 
-  constructor(constants: number[]) {
+  /** @param stateSlots how many state slots each weight has */
+  constructor(constants: number[], protected readonly stateSlots: number) {
     super();
     this.constants = constants.map((c) => tf.keep(tf.scalar(c)));
   }
@@ -84,9 +67,6 @@ abstract class FusedOptimizer extends tf.Optimizer {
     t: number,
     grad: tf.Tensor,
   ): { op: string; inputs: tf.Tensor[]; attrs?: OpAttr[] };
-
-  /** How many state slots each weight has. */
-  protected abstract get stateSlots(): number;
 
   override applyGradients(
     gradients: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[],
@@ -154,10 +134,8 @@ abstract class FusedOptimizer extends tf.Optimizer {
   }
 
   /**
-   * The step count, then each weight's slots (Adam: m, v; RMSprop: ms, mom; SGD: the
-   * accumulator) in the order the weights were first updated, as tfjs's optimizers list theirs:
-   * a checkpoint (lib/train/checkpoint.ts) saves them and {@linkcode setWeights} restores them.
-   * Slots are listed by position, not by variable name (names differ between processes).
+   * The step count, then each weight's slots in the order the weights were first updated, for
+   * a checkpoint; restored by position, since variable names differ between processes.
    */
   override async getWeights(): Promise<NamedTensor[]> {
     const b = nodeBackend();
@@ -171,10 +149,8 @@ abstract class FusedOptimizer extends tf.Optimizer {
     return [await this.saveIterations(), ...slots];
   }
 
-  /**
-   * Restore what {@linkcode getWeights} returned, before the first update: the step count and
-   * each weight's slots, by position in update order (the tensors are copied).
-   */
+  /** Restore what {@linkcode getWeights} returned, before the first update (tensors are copied). */
+
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     if (this.#slots.size) throw new Error("setWeights: restore before the first update");
     const slots = await this.extractIterations(weightValues);
@@ -229,11 +205,8 @@ export class FusedAdam extends FusedOptimizer {
   readonly #settings: AdamSettings;
   constructor(settings: AdamSettings) {
     const { learningRate, beta1, beta2, epsilon } = settings;
-    super([learningRate, beta1, beta2, epsilon]);
+    super([learningRate, beta1, beta2, epsilon], 2);
     this.#settings = settings;
-  }
-  protected get stateSlots(): number {
-    return 2;
   }
   protected update(t: number, grad: tf.Tensor) {
     const [lr, beta1, beta2, epsilon] = this.constants;
@@ -252,10 +225,7 @@ export class FusedRmsprop extends FusedOptimizer {
   }
   constructor(settings: RmspropSettings) {
     const { learningRate, rho, momentum, epsilon } = settings;
-    super([learningRate, rho, momentum, epsilon]);
-  }
-  protected get stateSlots(): number {
-    return 2;
+    super([learningRate, rho, momentum, epsilon], 2);
   }
   protected update(_t: number, grad: tf.Tensor) {
     return { op: "ResourceApplyRMSProp", inputs: [...this.constants, grad] };
@@ -269,7 +239,7 @@ export class FusedMomentum extends FusedOptimizer {
   }
   readonly #nesterov: boolean;
   constructor(settings: MomentumSettings) {
-    super([settings.momentum, settings.learningRate]);
+    super([settings.momentum, settings.learningRate], 1);
     this.#nesterov = settings.nesterov;
   }
   /** Use `learningRate` from the next update on (a schedule calls this before every step). */
@@ -278,11 +248,9 @@ export class FusedMomentum extends FusedOptimizer {
     this.constants[1].dispose();
     this.constants[1] = tf.keep(tf.scalar(learningRate));
   }
-  protected get stateSlots(): number {
-    return 1;
-  }
   protected update(_t: number, grad: tf.Tensor) {
     const b = nodeBackend();
+
     const [momentum, lr] = this.constants;
     return {
       op: "ResourceApplyMomentum",

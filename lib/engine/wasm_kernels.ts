@@ -1,28 +1,8 @@
 /**
- * Run time: kernels the project registers for tfjs's WebAssembly backend.
- *
- * The stock wasm backend (4.22) cannot train a conv net and is slow for dense
- * layers; both are fixed here by composing kernels the backend does have:
- *
- * - Conv2DBackpropFilter is missing. The filter gradient of a convolution is
- *   itself a convolution: of the input with channels and batch swapped
- *   ([C,H,W,N]) by the output gradient used as the filter ([OH,OW,N,F]), with
- *   dilation equal to the original stride. XNNPACK runs that at conv speed.
- * - Conv2DBackpropInput exists but is a naive loop, far slower than Conv2D
- *   (docs/engines.md has the times). For stride 1 the
- *   input gradient is a "full" convolution of the output gradient with the
- *   filter rotated 180 degrees and its channel axes swapped, so it runs as
- *   Conv2D; other strides keep the stock kernel.
- * - MaxPoolGrad and Sum over leading axes (a conv bias gradient) are slow
- *   loops in the stock build; the same loops written in JavaScript over the
- *   wasm heap are several times faster. They
- *   keep the cpu backend's semantics (the first maximum in a window wins).
- * - BatchMatMul with transposeA/transposeB (every dense layer's gradient) runs
- *   far slower than an explicit Transpose followed by a plain matmul, so
- *   transposed products are rewritten that way.
- *
- * Import order matters only in that `registerWasmKernels()` must run before
- * the first training step; lib/engine/backend.ts calls it when it picks wasm.
+ * Kernels the project registers for tfjs's WebAssembly backend (4.22), which lacks
+ * Conv2DBackpropFilter and is slow at the input gradient, MaxPoolGrad, leading-axis Sum and
+ * transposed BatchMatMul (docs/engines.md): each is composed from fast kernels the backend has,
+ * or written in JavaScript over the wasm heap with the cpu backend's semantics.
  *
  * @module
  */
@@ -43,7 +23,8 @@ type KernelFunc = (args: {
 const BACKEND = "wasm";
 
 type Shape4 = [number, number, number, number];
-/** Attributes the conv gradient kernels share. */
+/** Attributes the conv gradient and pooling kernels share. */
+
 type ConvAttrs = {
   strides: number | [number, number];
   pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
@@ -120,7 +101,7 @@ function transposeLast2(backend: Backend, x: TensorInfo): TensorInfo {
   return run(backend, "Transpose", { x }, { perm });
 }
 
-/** BatchMatMul with transposes done explicitly first (see module doc). */
+/** BatchMatMul with transposes done explicitly first: the stock transposed product is slow. */
 function transposedMatMul(
   batchMatMul: KernelFunc,
   { inputs, backend, attrs }: Parameters<KernelFunc>[0],
@@ -140,10 +121,7 @@ function transposedMatMul(
   return out;
 }
 
-/**
- * dW[kh,kw,c,f] = sum over n,oh,ow of x[n, oh*s+kh-padTop, ow*s+kw-padLeft, c] * dy[n,oh,ow,f],
- * computed as conv2d(xT=[C,H,W,N], dyT=[OH,OW,N,F], dilation=stride) -> [C,KH,KW,F].
- */
+/** The filter gradient as conv2d(xT=[C,H,W,N], dyT=[OH,OW,N,F], dilation=stride) -> [C,KH,KW,F]. */
 function conv2DBackpropFilter(
   { inputs, backend, attrs }: Parameters<KernelFunc>[0],
 ): TensorInfo {
@@ -188,9 +166,8 @@ function conv2DBackpropFilter(
   return dw;
 }
 
-/**
- * Stride 1: dx = conv2d(pad(dy, k-1-pad), reverse(W, [0,1]) with in/out swapped), valid.
- */
+/** Stride 1: dx = conv2d(pad(dy, k-1-pad), reverse(W, [0,1]) with in/out swapped), valid. */
+
 function conv2DBackpropInput(
   stock: KernelFunc,
   args: Parameters<KernelFunc>[0],
@@ -233,11 +210,8 @@ function conv2DBackpropInput(
 /** MaxPoolGrad in JavaScript over the heap: dy goes to the first maximum of each window. */
 function maxPoolGrad({ inputs, backend, attrs }: Parameters<KernelFunc>[0]): TensorInfo {
   const { dy, input } = inputs;
-  const { filterSize, strides, pad, dimRoundingMode } = attrs as {
+  const { filterSize, strides, pad, dimRoundingMode } = attrs as ConvAttrs & {
     filterSize: number | [number, number];
-    strides: number | [number, number];
-    pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
-    dimRoundingMode?: "floor" | "round" | "ceil";
   };
   const info = tf.backend_util.computePool2DInfo(
     input.shape as Shape4,

@@ -1,10 +1,7 @@
 /**
- * The pretrained convolutional bases a transfer-learning run can stand on, behind one face:
- * VGG16 (the source's) and MobileNetV2 (fifty times fewer FLOPs per image, for photos on a CPU).
- * What differs between them (building the base, its input's preprocessing, the layers that
- * fine-tuning unfreezes, the layer Grad-CAM looks at) is decided here, so that training
- * (lib/train/transfer.ts), `deno task predict` and the web page take a run's backbone from its
- * record and never ask which one it is. Plain tfjs, no files: the web page bundles it.
+ * The pretrained bases a transfer-learning run can stand on (VGG16, MobileNetV2) behind one
+ * face, so training, `deno task predict` and the web page never ask which one a run used. Plain
+ * tfjs, no files: the web page bundles it.
  *
  * @module
  */
@@ -32,7 +29,6 @@ export type BackboneName = "vgg16" | "mobilenetv2";
 /** Which base, at which input side and (MobileNetV2) width: what its weights file depends on. */
 export interface BackboneChoice {
   readonly name: BackboneName;
-  /** The base's input side in pixels. */
   readonly inputSize: number;
   /** MobileNetV2's width multiplier; 1 for VGG16, which has none. */
   readonly alpha: number;
@@ -40,22 +36,17 @@ export interface BackboneChoice {
 
 /** What a base does, whichever it is. */
 interface Backbone {
-  /** The base with random weights (seeded), its output the last convolution block's, unpooled. */
+  /** The base with seeded random weights, unpooled. */
   build(choice: BackboneChoice, seed: number): tf.LayersModel;
-  /**
-   * The model that feature extraction runs for a frozen `base` with its weights: the base itself,
-   * or (MobileNetV2) its twin with the batch normalisations folded in (a new model, to dispose).
-   */
+  /** What feature extraction runs for a frozen `base`: itself, or a folded twin to dispose. */
   featureModel(base: tf.LayersModel, choice: BackboneChoice): tf.LayersModel;
-  /** Length of a pooled feature vector. */
   featureDim(choice: BackboneChoice): number;
   /** Pixels 0..255 resized to the input side and preprocessed as Keras's `preprocess_input`. */
   input(pixels: tf.Tensor4D, inputSize: number): tf.Tensor4D;
-  /** Unfreeze the top of the base for fine-tuning (`true`), or freeze all of it (`false`). */
   setFineTunable(base: tf.LayersModel, trainable: boolean): void;
   /** The part of the base fine-tuning trains, for logs and run records. */
   fineTuned: string;
-  /** The layer Grad-CAM explains: the last convolution block's output. */
+  /** The layer Grad-CAM explains. */
   lastConvLayer: string;
 }
 
@@ -95,15 +86,11 @@ export function backbone(name: BackboneName): Backbone {
 }
 
 /**
- * The classification head trained on a base's pooled features: one dense layer with softmax,
- * `Dense(numClasses)` as in the source but ending in probabilities, so that `predict` gives
- * probabilities. It is trained from its logits (`logitsOf` in ./logits.ts, the loss in
- * lib/train/loss.ts), which stay stable where a softmax's clipped log would saturate.
+ * The classification head on a base's pooled features: `Dense(numClasses)` as in the source but
+ * ending in softmax, so `predict` gives probabilities (training uses its logits).
  *
- * @param featureDim length of the input feature vectors, e.g. 512 for VGG16.
- * @param seed fixes the random initial kernel (the run's seed: its draws follow VGG16's 13
- *   convolutions', so that one seed fixes the whole classifier); without it, tfjs's unseeded
- *   Glorot uniform.
+ * @param seed the run's seed; its draws follow VGG16's 13 convolutions' so one seed fixes the
+ *   whole classifier. Without it, tfjs's unseeded Glorot uniform.
  */
 export function buildHead(numClasses: number, featureDim: number, seed?: number): tf.Sequential {
   let kernelInitializer;
@@ -124,14 +111,10 @@ export function buildHead(numClasses: number, featureDim: number, seed?: number)
 }
 
 /**
- * The whole classifier: input, base, global average pooling, head, named after the base, e.g.
- * `mobilenetv2_classifier`. Used for the Keras-like summary and for fine-tuning; it expects the
- * base's preprocessed input at the base's input size.
- *
- * The base and head are shared, not copied: training one trains the other. Freezing follows
- * `base.trainable` (`setFineTunable`); compile again afterwards, as tfjs fixes the trainable set
- * at compile time.
+ * The whole classifier (base, global average pooling, head), for the summary and fine-tuning.
+ * The base and head are shared, not copied; compile again after `setFineTunable`.
  */
+
 export function buildClassifier(
   name: BackboneName,
   base: tf.LayersModel,

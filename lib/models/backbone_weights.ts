@@ -1,6 +1,5 @@
 /**
- * A backbone's ImageNet weights (./backbone.ts): found and loaded through VGG16's or
- * MobileNetV2's own lookup, which share Keras's places and file formats (./keras_weights.ts).
+ * A backbone's ImageNet weights, through VGG16's or MobileNetV2's own lookup.
  *
  * @module
  */
@@ -15,12 +14,7 @@ import {
   weightsKind,
 } from "./vgg16_weights.ts";
 
-/**
- * Find the weights of `choice`'s base: `--weights PATH` (or its env variable), Keras's cache,
- * this project's, then a download; `none` for random weights.
- *
- * @throws {UserError} naming every place looked in, when none has them
- */
+/** Find the weights of `choice`'s base (`resolveKerasWeights`). */
 export function resolveBackboneWeights(
   choice: BackboneChoice,
   opts: { weights?: string; cacheDir?: string },
@@ -30,11 +24,7 @@ export function resolveBackboneWeights(
     : resolveMobileNetV2Weights(choice, opts);
 }
 
-/**
- * Copy a Keras weights file into a base built for `choice`, by layer name.
- *
- * @throws {UserError} naming the file and what does not match (a layer, a shape, an alpha, a size)
- */
+/** Copy a Keras weights file into a base built for `choice`, by layer name. */
 export function loadBackboneWeights(
   choice: BackboneChoice,
   base: tf.LayersModel,
@@ -46,10 +36,10 @@ export function loadBackboneWeights(
 }
 
 /**
- * What the run record says the weights were: VGG16's from their MD5; MobileNetV2's, which Keras
- * publishes no checksum for, `imagenet` when they came from Keras's file name in a cache or its
- * download, `file` when given.
+ * What the run record says the weights were: VGG16's from their MD5; MobileNetV2's (no checksum)
+ * `imagenet` from a cache or download, `file` when given.
  */
+
 export function backboneWeightsKind(choice: BackboneChoice, source: WeightsSource): WeightsKind {
   if (choice.name === "vgg16" || source.kind === "none") return weightsKind(source);
   return source.kind === "file" ? "file" : "imagenet";

@@ -7,14 +7,12 @@ import { conv2d, dropout, glorot, LayerNames, SeedSequence } from "./layers.ts";
 
 /**
  * Conv(32, 3x3, relu) -> MaxPool(2) -> Conv(64, 3x3, relu) -> MaxPool(2) -> Flatten
- * -> Dropout(0.5) -> Dense(classes, softmax): 249,892 parameters for 100 classes,
- * as in the source.
+ * -> Dropout(0.5) -> Dense(classes, softmax), as in the source.
+
  *
- * @param options.seed fixes initial weights and dropout masks (HYP's `seed`, lib/train/hyp.ts,
- *   or the notebook profile's).
- * @param options.numClasses default 100 (CIFAR-100's fine labels).
- * @param options.inputSize side of the square RGB input, default 32 (CIFAR's).
+ * @param options.seed fixes initial weights and dropout masks.
  * @example
+
  * ```ts
  * import assert from "node:assert/strict";
  * import { initBackend } from "../engine/backend.ts";

@@ -1,30 +1,9 @@
 /**
- * Keras Applications' weights files, for every pretrained base (VGG16, MobileNetV2): where one is
- * found, and loading it into a model by layer name.
- *
- * Resolution follows the same order as the dataset: an explicit path (`--weights PATH` or the
- * base's env variable) first, then Keras's cache (`$KERAS_HOME/models`, else `~/.keras/models`,
- * where `keras.applications` leaves its downloads), then this project's cache folder, then a
- * download from Keras's URL (progress bar, atomic write, all in `cache.ts`). Where Keras checks a
- * file's MD5 (VGG16) a cached copy or a download must match it; where Keras publishes none
- * (MobileNetV2) a file is accepted when every layer's shapes match the model, which loading
- * checks. `--weights none` means random initial weights.
- *
- * The file is read with h5wasm (HDF5 compiled to WebAssembly; its Node build runs under Deno
- * and reads the file in place). Keras's legacy weights layout, which `load_weights` reads:
- *
- * - root attribute `layer_names`: every layer of the model, weighted or not, e.g. `input_1`,
- *   `block1_conv1`, ..., `block5_pool` (long lists are split into `layer_names0`, `layer_names1`...);
- * - one group per layer, with attribute `weight_names`: paths relative to that group, in the
- *   layer's weight order (kernel, bias; gamma, beta, moving mean, moving variance). VGG16's
- *   released notop file (Keras 1 era) names them `block1_conv1_W_1:0`, datasets directly in the
- *   layer group; Keras 2 writes `block1_conv1/kernel:0` in a subgroup. Both are read by following
- *   `weight_names`, as Keras does;
- * - kernels are `[kh, kw, in, out]` float32 (depthwise kernels `[kh, kw, in, 1]`), the layouts
- *   tfjs uses, so values are copied without transposing.
- *
- * A whole-model save (`model.save("x.h5")`) keeps the same layout under a `model_weights`
- * group; that is accepted too.
+ * Keras Applications' weights files for every pretrained base (VGG16, MobileNetV2): where one is
+ * found (`--weights PATH` or env, Keras's cache, this project's cache, a download), and loading
+ * it into a model by layer name with h5wasm. Keras's legacy layout (`layer_names`, a group per
+ * layer with `weight_names`), a whole-model save and Keras 3's `.weights.h5` are read; kernels
+ * share tfjs's layout, so values are copied without transposing.
  *
  * @module
  */
@@ -43,22 +22,16 @@ import { firstLine, UserError } from "../util/errors.ts";
 
 /** Where a base's weights came from; `description` is printed and recorded with every run. */
 export type WeightsSource = {
-  /**
-   * `file`: explicit path; `cache`: found in Keras's or this project's cache (`path` says which);
-   * `download`: fetched now; `none`: random.
-   */
   kind: "file" | "cache" | "download" | "none";
   /** The HDF5 file to load (absent for `none`). */
   path?: string;
   /** Its MD5 (absent for `none`); a stable identity for feature caches. */
   md5?: string;
-  /** One line for logs and run records, e.g. `ImageNet (Keras) from cache: /root/.cache/...`. */
   description: string;
 };
 
 /** One base's weights file as Keras Applications publishes it, and how users name it. */
 export interface KerasWeightsFile {
-  /** The file, its URL and (where Keras checks one) its MD5. */
   remote: RemoteFile;
   /** The base, for messages: `VGG16`, `MobileNetV2 alpha 1.0, 224 px`. */
   base: string;
@@ -70,25 +43,16 @@ export interface KerasWeightsFile {
 export interface ResolveWeightsOptions {
   /** `--weights`: a path to the .h5 file (or a folder holding it), or `none`; default the env. */
   weights?: string;
-  /** Cache folder; default `cacheRoot()`. */
   cacheDir?: string;
-  /** Keras's home folder, whose `models/` is looked in first; default `kerasHome()`. */
   kerasHome?: string;
-  /** The fetch used for the download (tests inject one). */
+  /** Tests inject one. */
   fetch?: typeof fetch;
 }
 
 /**
  * Find a base's weights: `--weights PATH` (or its env variable), else Keras's cache, else this
- * project's cache, else a download. `none` (option or env) selects random weights.
- *
- * An explicit file whose MD5 differs from Keras's is used anyway (it may be a re-save), and the
- * description says so; a cached copy or a download must match where an MD5 is known.
- *
- * @param file the base's file (e.g. `VGG16_WEIGHTS` with env `VGG16_WEIGHTS`)
- * @returns where the weights are and a one-line description
- * @throws {UserError} when an explicit path does not exist, or nothing is cached and the
- *   download fails: one line listing every place looked in, in order
+ * project's cache, else a download; `none` selects random weights. An explicit file with another
+ * MD5 is used anyway (it may be a re-save); a cached copy or a download must match.
  */
 export async function resolveKerasWeights(
   file: KerasWeightsFile,
@@ -182,14 +146,7 @@ async function explicitFile(
 const HDF5_SIGNATURE = [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a];
 const SIGNATURE_OFFSETS = [0, 512, 1024, 2048, 4096, 8192];
 
-/**
- * The shapes of every weighted layer in a Keras weights file, by layer name, in each layer's
- * weight order; layers without weights are left out.
- *
- * @param path the `.h5` file
- * @param file the base whose file this should be, for messages
- * @throws {UserError} naming the file when it is not a Keras weights file or is broken
- */
+/** The weight shapes of every weighted layer in a Keras weights file, by layer name. */
 export async function readWeightShapes(
   path: string,
   file: KerasWeightsFile,
@@ -206,17 +163,9 @@ export async function readWeightShapes(
 }
 
 /**
- * Copy weights from a Keras HDF5 weights file into `model`, matching layers by name.
- *
- * Every layer of `model` that has weights must be in the file with the same number of weights
- * and the same shapes; layers in the file that `model` lacks are ignored. Everything is checked
- * before anything is assigned, so a bad file leaves `model` unchanged.
- *
- * @param model a base whose weighted layers are named as in the file
- * @param path the `.h5` file, e.g. `vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5`
- * @param file the base's file, for messages
- * @throws {UserError} naming the file and the missing layer or dataset, the wrong shape, or the
- *   broken structure
+ * Copy weights from a Keras HDF5 file into `model` by layer name; every weighted layer must be
+ * there with the same shapes. All is checked before anything is assigned, so a bad file leaves
+ * `model` unchanged.
  */
 export async function loadKerasWeights(
   model: tf.LayersModel,
@@ -287,10 +236,10 @@ async function withWeightsFile<T>(
 }
 
 /**
- * Every layer of the file by name, from either layout: the legacy one (`layer_names`, a group per
- * layer with `weight_names`) or Keras 3's `.weights.h5` (`layers/<object name>/vars`, the layer's
- * name in its `name` attribute, datasets `0`, `1`, ... in the layer's weight order).
+ * Every layer of the file by name, from the legacy layout or Keras 3's `.weights.h5`
+ * (`layers/<object name>/vars`, datasets `0`, `1`, ... in weight order).
  */
+
 function layerTable(h5: File, path: string): LayerTable {
   const table: LayerTable = new Map();
   const keras3 = h5.get("layers");

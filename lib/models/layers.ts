@@ -11,28 +11,20 @@ import { dropout as seededDropout } from "../engine/dropout.ts";
 import { conv2dBiasRelu } from "../engine/conv_bias_relu.ts";
 import { SEED_STRIDE } from "../util/random.ts";
 
-/**
- * Hands out a distinct seed per layer so that one run seed fixes every
- * initial weight, and two layers never share a random stream.
- */
+/** A distinct seed per layer: one run seed fixes every initial weight, no streams shared. */
 export class SeedSequence {
   #next: number;
-  /** @param seed the run's seed. */
   constructor(seed: number) {
     this.#next = seed * SEED_STRIDE.layer + 1;
   }
-  /** The next seed. */
   next(): number {
     return this.#next++;
   }
 }
 
-/**
- * Keras-style layer names ("dense", "dense_1", ...) so summaries read like the source's.
- */
+/** Keras-style layer names ("dense", "dense_1", ...) so summaries read like the source's. */
 export class LayerNames {
   #counts = new Map<string, number>();
-  /** The next name for a layer of `kind`, e.g. "dense_2". */
   next(kind: string): string {
     const n = this.#counts.get(kind) ?? 0;
     this.#counts.set(kind, n + 1);
@@ -53,12 +45,8 @@ export function classOf<Args>(factory: (args: Args) => tf.layers.Layer, args: No
 const Dropout = classOf(tf.layers.dropout, { rate: 0.5 });
 
 /**
- * Dropout whose mask sequence is fixed by a seed.
- *
- * tfjs's Dropout with a `seed` draws the same mask on every call, and without
- * one draws from Math.random (not reproducible). This one advances the seed
- * on every call and draws the mask on the engine itself (lib/engine/dropout.ts: one pass on
- * the tensorflow backend). It serialises as a plain Dropout.
+ * Dropout whose mask sequence is fixed by a seed: tfjs's draws the same mask every call with a
+ * seed, and from Math.random without. It serialises as a plain Dropout.
  */
 class SeededDropout extends Dropout {
   /** Calls so far (training and inference): the position in the layer's mask sequence. */
@@ -80,9 +68,8 @@ class SeededDropout extends Dropout {
 }
 
 /**
- * Where each seeded dropout layer of `model` is in its mask sequence, in layer order: a
- * checkpoint (lib/train/checkpoint.ts) saves it so a resumed run draws the masks that an
- * uninterrupted one would. Layers nested in sub-models count too.
+ * Where each seeded dropout layer of `model` (nested ones too) is in its mask sequence: a
+ * checkpoint saves it so a resumed run draws the masks an uninterrupted one would.
  */
 export function dropoutPositions(model: tf.LayersModel): number[] {
   return seededDropouts(model).map((layer) => layer.calls);
@@ -115,8 +102,8 @@ export function dropout(rate: number, seeds: SeedSequence, name?: string): tf.la
   return new SeededDropout({ rate, seed: seeds.next(), name });
 }
 
-/** The fields of tfjs's BatchNormalization used here (private in its types). */
-interface BatchNormalizationFields {
+/** The fields of tfjs's BatchNormalization (private in its types). */
+export interface BatchNormalizationFields {
   axis: number;
   momentum: number;
   epsilon: number;
@@ -132,9 +119,7 @@ const BatchNormalization = classOf(tf.layers.batchNormalization, {});
 
 /**
  * Keras's BatchNormalization whose training pass runs as one fused kernel each way on the
- * tensorflow backend (lib/engine/batch_norm.ts) instead of tfjs's dozen element-wise ops; the
- * same math and moving averages as tfjs's layer, which it serialises as. Inference and other
- * backends are tfjs's own.
+ * tensorflow backend, instead of tfjs's dozen element-wise ops; it serialises as tfjs's layer.
  */
 class FusedBatchNormalization extends BatchNormalization {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) {
@@ -160,11 +145,8 @@ class FusedBatchNormalization extends BatchNormalization {
 }
 
 /**
- * A batch normalisation layer, Keras's, with the training pass fused on the tensorflow backend
- * (see {@linkcode FusedBatchNormalization}).
- *
- * @param args the layer's settings; required, so that a model passes its momentum and epsilon
- *   (ResNet-9: HYP.resnet9.batchNorm) rather than falling back on Keras's 0.99 and 1e-3.
+ * A {@linkcode FusedBatchNormalization}; `args` is required so a model passes its momentum and
+ * epsilon rather than falling back on Keras's.
  */
 export function batchNormalization(
   args: NonNullable<Parameters<typeof tf.layers.batchNormalization>[0]>,
@@ -186,9 +168,8 @@ interface Conv2DFields {
 const Conv2D = classOf(tf.layers.conv2d, { filters: 1, kernelSize: 1 });
 
 /**
- * Keras's Conv2D whose relu version runs as one trainable conv + bias + ReLU op
- * (lib/engine/conv_bias_relu.ts) in training as in inference; tfjs-layers runs it as three
- * in training. It serialises as a plain Conv2D; other activations are tfjs's own.
+ * Keras's Conv2D whose relu version trains as one conv + bias + ReLU op, where tfjs-layers runs
+ * three; it serialises as a plain Conv2D.
  */
 class FusedConv2D extends Conv2D {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) {
@@ -212,9 +193,9 @@ class FusedConv2D extends Conv2D {
 }
 
 /**
- * A 2-D convolution layer, Keras's, with conv + bias + ReLU fused in training too (see
- * {@linkcode FusedConv2D}).
+ * A {@linkcode FusedConv2D}.
  *
+
  * @example
  * ```ts
  * import assert from "node:assert/strict";

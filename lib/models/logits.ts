@@ -23,12 +23,11 @@ function bodyOf(model: tf.LayersModel): tf.LayersModel | null {
 }
 
 /**
- * The logits under a model's final softmax: the same weights and layers, without the softmax,
- * so losses can be computed stably from them (lib/train/loss.ts). The model must end in a
- * Dense layer with a softmax activation, or in a nested model that does (the VGG16 head).
+ * The logits under a model's final softmax Dense layer (or a nested model's, as the transfer
+ * head), so losses can be computed stably from them.
  *
- * @param training run dropout as in training
  * @example
+
  * ```ts
  * import assert from "node:assert/strict";
  * import { initBackend, tf } from "../engine/backend.ts";

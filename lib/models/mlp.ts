@@ -7,13 +7,12 @@ import { dropout, glorot, LayerNames, SeedSequence } from "./layers.ts";
 
 /**
  * Flatten -> Dense(512, relu) -> Dropout(0.2) -> Dense(512, relu) -> Dropout(0.2)
- * -> Dense(classes, softmax): 1,887,332 parameters for 100 classes, as in the source.
+ * -> Dense(classes, softmax), as in the source.
+
  *
- * @param options.seed fixes initial weights and dropout masks (HYP's `seed`, lib/train/hyp.ts,
- *   or the notebook profile's).
- * @param options.numClasses default 100 (CIFAR-100's fine labels).
- * @param options.inputSize side of the square RGB input, default 32 (CIFAR's).
+ * @param options.seed fixes initial weights and dropout masks.
  * @example
+
  * ```ts
  * import assert from "node:assert/strict";
  * import { initBackend } from "../engine/backend.ts";

@@ -1,24 +1,14 @@
 /**
- * MobileNetV2 (Sandler et al., 2018) as Keras Applications builds it
- * (`keras.applications.MobileNetV2(include_top=False)`), for transfer learning on photos: about
- * 0.3 GFLOP per 224-px image at alpha 1.0, fifty times less than VGG16.
- *
- * The layers and their names are Keras's, so Keras's ImageNet weights load by name
- * (./mobilenet_v2_weights.ts): `Conv1`, `bn_Conv1`, `Conv1_relu`; block 0 `expanded_conv_depthwise`
- * ... `expanded_conv_project_BN`; blocks 1 to 16 `block_N_expand`, `_expand_BN`, `_expand_relu`,
- * (`_pad` before a stride-2 depthwise convolution), `_depthwise`, `_depthwise_BN`,
- * `_depthwise_relu`, `_project`, `_project_BN` (and `_add` where the block keeps its shape);
- * then `Conv_1`, `Conv_1_bn`, `out_relu`. Activations are ReLU6, batch normalisation has
- * epsilon 1e-3 and momentum 0.999, convolutions have no bias, and stride-2 depthwise
- * convolutions are padded as Keras's `correct_pad` does (one more row and column at the bottom
- * and right for an even input than at the top and left).
+ * MobileNetV2 as Keras Applications builds it (`MobileNetV2(include_top=False)`), for transfer
+ * learning on photos. Layers carry Keras's names, so its ImageNet weights load by name
+ * (./mobilenet_v2_weights.ts).
  *
  * @module
  */
 import { tf } from "../engine/backend.ts";
 import type { RemoteFile } from "../util/cache.ts";
 import { UserError } from "../util/user_error.ts";
-import { classOf, glorot, SeedSequence } from "./layers.ts";
+import { type BatchNormalizationFields, classOf, glorot, SeedSequence } from "./layers.ts";
 import { toInputSize } from "./vgg16.ts";
 
 /** Width multipliers Keras publishes ImageNet weights for. */
@@ -58,43 +48,30 @@ const ReLU = classOf(tf.layers.reLU, {});
 const Conv2D = classOf(tf.layers.conv2d, { filters: 1, kernelSize: 1 });
 const DepthwiseConv2D = classOf(tf.layers.depthwiseConv2d, { kernelSize: 1 });
 
-/** The fields of tfjs's BatchNormalization that inference reads. */
-interface BatchNormalizationFields {
-  epsilon: number;
-  gamma: tf.LayerVariable;
-  beta: tf.LayerVariable;
-  movingMean: tf.LayerVariable;
-  movingVariance: tf.LayerVariable;
+/** Inference batch normalisation as Keras 3 computes it: `x * inv + shift`, per channel. */
+function invAndShift(bn: BatchNormalizationFields): [tf.Tensor, tf.Tensor] {
+  const variance = bn.movingVariance.read();
+  const inv = tf.mul(tf.rsqrt(tf.add(variance, tf.scalar(bn.epsilon))), bn.gamma.read());
+  return [inv, tf.sub(bn.beta.read(), tf.mul(bn.movingMean.read(), inv))];
 }
 
 /**
- * Batch normalisation whose inference computes what Keras 3 computes on TensorFlow
- * (`tf.nn.batch_normalization`): `x * inv + (beta - mean * inv)` with
- * `inv = rsqrt(variance + epsilon) * gamma`, op for op, so features equal Keras's bit for bit;
- * tfjs-node runs TF's FusedBatchNorm kernel instead, which rounds differently (up to 2e-5 of
- * the features' scale here). A frozen layer (`trainable` false) runs in inference mode even when
- * training, as Keras 3's does, so fine-tuning keeps its statistics (Keras's transfer-learning
- * guide); a trainable one trains as tfjs's. It serialises as a BatchNormalization.
+ * Batch normalisation whose inference runs Keras 3's ops (`x * inv + (beta - mean * inv)`), so
+ * features equal Keras's bit for bit where tfjs's FusedBatchNorm rounds differently. A frozen
+ * layer stays in inference mode while training, as in Keras 3, so fine-tuning keeps its statistics.
  */
 class KerasBatchNormalization extends BatchNormalization {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) {
     if (kwargs.training && this.trainable) return super.call(inputs, kwargs);
-    const layer = this as unknown as BatchNormalizationFields;
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     return tf.tidy(() => {
-      const variance = layer.movingVariance.read();
-      const inv = tf.mul(tf.rsqrt(tf.add(variance, tf.scalar(layer.epsilon))), layer.gamma.read());
-      const shift = tf.sub(layer.beta.read(), tf.mul(layer.movingMean.read(), inv));
+      const [inv, shift] = invAndShift(this as unknown as BatchNormalizationFields);
       return tf.add(tf.mul(x, inv), shift);
     });
   }
 }
 
-/**
- * Keras's `ReLU(6.0)`, computed as one `Relu6` op: tfjs's ReLU layer with a `maxValue` runs a
- * ReLU and then a clip (three passes over the activation on tfjs-node, where TensorFlow's Relu6
- * is one), for the same values. It serialises as tfjs's ReLU with `maxValue` 6.
- */
+/** Keras's `ReLU(6.0)` as one `Relu6` op, where tfjs's ReLU with `maxValue` runs a ReLU and a clip. */
 class ReLU6 extends ReLU {
   override call(inputs: tf.Tensor | tf.Tensor[]) {
     return tf.relu6(Array.isArray(inputs) ? inputs[0] : inputs);
@@ -110,58 +87,42 @@ interface ConvFields {
   padding: "same" | "valid";
 }
 
-/**
- * A convolution with its bias and activation in one fused op (`tf.fused.conv2d`, on tfjs-node
- * oneDNN's fused kernel): tfjs's Conv2D layer fuses ReLU but applies ReLU6 as a separate pass.
- */
+/** A folded layer's convolution, bias and activation as one fused op. */
+function foldedCall(layer: tf.layers.Layer, inputs: tf.Tensor | tf.Tensor[], fused: Fused) {
+  const { kernel, depthwiseKernel, bias, strides, padding } = layer as unknown as ConvFields;
+  const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
+  const args = { x, bias: bias.read(), strides, pad: padding, activation: fused };
+  return layer instanceof FoldedDepthwiseConv2D
+    ? tf.fused.depthwiseConv2d({ ...args, filter: depthwiseKernel.read() as tf.Tensor4D })
+    : tf.fused.conv2d({ ...args, filter: kernel.read() as tf.Tensor4D });
+}
+
+type Fused = "relu6" | "linear";
+
+/** A convolution with bias and ReLU6 in one fused op: tfjs's Conv2D applies ReLU6 as a pass. */
 class FoldedConv2D extends Conv2D {
-  constructor(args: Parameters<typeof tf.layers.conv2d>[0], readonly fused: "relu6" | "linear") {
+  constructor(args: Parameters<typeof tf.layers.conv2d>[0], readonly fused: Fused) {
     super(args);
   }
   override call(inputs: tf.Tensor | tf.Tensor[]) {
-    const layer = this as unknown as ConvFields;
-    return tf.fused.conv2d({
-      x: (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D,
-      filter: layer.kernel.read() as tf.Tensor4D,
-      bias: layer.bias.read(),
-      strides: layer.strides,
-      pad: layer.padding,
-      activation: this.fused,
-    });
+    return foldedCall(this, inputs, this.fused);
   }
 }
 
-/** {@linkcode FoldedConv2D}'s depthwise counterpart (`tf.fused.depthwiseConv2d`). */
+/** {@linkcode FoldedConv2D}'s depthwise counterpart. */
 class FoldedDepthwiseConv2D extends DepthwiseConv2D {
-  constructor(
-    args: Parameters<typeof tf.layers.depthwiseConv2d>[0],
-    readonly fused: "relu6" | "linear",
-  ) {
+  constructor(args: Parameters<typeof tf.layers.depthwiseConv2d>[0], readonly fused: Fused) {
     super(args);
   }
   override call(inputs: tf.Tensor | tf.Tensor[]) {
-    const layer = this as unknown as ConvFields;
-    return tf.fused.depthwiseConv2d({
-      x: (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D,
-      filter: layer.depthwiseKernel.read() as tf.Tensor4D,
-      bias: layer.bias.read(),
-      strides: layer.strides,
-      pad: layer.padding,
-      activation: this.fused,
-    });
+    return foldedCall(this, inputs, this.fused);
   }
 }
 
 /**
- * A frozen base's inference twin: each batch normalisation folded into the convolution before
- * it (kernel times `gamma / sqrt(variance + epsilon)` per output channel, bias `beta - mean` times
- * the same), with the ReLU6 fused, so that feature extraction runs one kernel per convolution
- * where the base runs five ops. Its features differ from the base's (and Keras's) by rounding
- * only, within 1e-4 of their scale (tests/mobilenet_v2_test.ts). The twin has weights of its
- * own: build it again after the base's change.
- *
- * @param base a model from {@linkcode buildMobileNetV2Base}, without pooling
- * @param alpha and `inputSize`: the base's
+ * A frozen base's inference twin: each batch normalisation folded into the convolution before it,
+ * ReLU6 fused, so feature extraction runs one kernel per convolution; features differ from the
+ * base's by rounding only. It copies the weights: build it again after the base changes.
  */
 export function foldMobileNetV2(
   base: tf.LayersModel,
@@ -173,8 +134,8 @@ export function foldMobileNetV2(
       if (!(layer instanceof FoldedConv2D || layer instanceof FoldedDepthwiseConv2D)) continue;
       const [kernel] = base.getLayer(layer.name).getWeights();
       const bn = base.getLayer(batchNormOf(layer.name)) as unknown as BatchNormalizationFields;
-      const inv = tf.mul(tf.rsqrt(tf.add(bn.movingVariance.read(), bn.epsilon)), bn.gamma.read());
-      const shift = tf.sub(bn.beta.read(), tf.mul(bn.movingMean.read(), inv));
+      const [inv, shift] = invAndShift(bn);
+
       // A depthwise kernel [h, w, channels, 1] scales along its channels, a kernel along its last.
       const scale = layer instanceof FoldedDepthwiseConv2D ? inv.reshape([1, 1, -1, 1]) : inv;
       layer.setWeights([tf.mul(kernel, scale), shift]);
@@ -191,10 +152,7 @@ function batchNormOf(conv: string): string {
 /** Block 0 keeps its width (expansion 1, no expand convolution); the others expand six times. */
 const EXPANSION = 6;
 
-/**
- * Keras's `_make_divisible(v, 8)`: `v` rounded to the nearest multiple of 8 (at least 8), one
- * step up when rounding lost more than 10%.
- */
+/** Keras's `_make_divisible(v, 8)`: nearest multiple of 8, one step up if that lost over 10%. */
 function makeDivisible(v: number): number {
   const rounded = Math.max(8, Math.floor(Math.trunc(v + 4) / 8) * 8);
   return rounded < 0.9 * v ? rounded + 8 : rounded;
@@ -205,11 +163,9 @@ interface BlockPlan {
   /** Layer name prefix: `expanded_conv_` for block 0, else `block_N_`. */
   prefix: string;
   inChannels: number;
-  /** Channels after the expand convolution; equal to `inChannels` in block 0 (no expansion). */
   expanded: number;
   outChannels: number;
   stride: 1 | 2;
-  /** Whether the block adds its input back (`_add`): stride 1 and the same width. */
   residual: boolean;
 }
 
@@ -249,9 +205,8 @@ export function mobilenetV2FeatureDim(alpha: number): number {
 }
 
 /**
- * The shape of every weight of every weighted layer for `alpha`, by layer name, in Keras's weight
- * order (kernel; gamma, beta, moving mean, moving variance): what a weights file of that alpha
- * holds, whatever its input size.
+ * Every weighted layer's weight shapes for `alpha`, by layer name, in Keras's weight order: what
+ * a weights file of that alpha holds.
  *
  * @example
  * ```ts
@@ -284,8 +239,7 @@ export function mobilenetV2WeightShapes(alpha: number): Map<string, number[][]> 
 }
 
 /**
- * The listed size whose weights a base of `inputSize` loads, as Keras picks it: the size itself
- * when Keras publishes weights for it, else 224 (Keras warns and loads the 224-px file).
+ * The size whose weights a base of `inputSize` loads: itself when Keras publishes it, else 224.
  *
  * @example
  * ```ts
@@ -304,8 +258,7 @@ export function alphaName(alpha: number): string {
 }
 
 /**
- * Keras Applications' no-top ImageNet weights file for `alpha` and `inputSize` (the size's
- * weights as {@linkcode mobilenetV2WeightsSize} picks them). Keras publishes no checksum for it.
+ * Keras's no-top ImageNet weights file for `alpha` and `inputSize` (no published checksum).
  *
  * @example
  * ```ts
@@ -329,8 +282,6 @@ export function mobilenetV2WeightsFile(alpha: number, inputSize: number): Remote
 /**
  * Keras's `mobilenet_v2.preprocess_input` ("tf" mode): pixels 0..255 to -1..1, `x / 127.5 - 1`.
  *
- * @param images RGB pixels in 0..255, NHWC.
- * @returns a new float32 tensor of the same shape.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -344,10 +295,7 @@ export function preprocessMobileNetV2(images: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => tf.sub(tf.div(tf.cast(images, "float32"), 127.5), 1) as tf.Tensor4D);
 }
 
-/**
- * What MobileNetV2 is fed: pixels 0..255 brought to `inputSize` (vgg16.ts `toInputSize`), then
- * {@linkcode preprocessMobileNetV2}.
- */
+/** What MobileNetV2 is fed: pixels 0..255 resized to `inputSize`, then preprocessed. */
 export function mobilenetV2Input(pixels: tf.Tensor4D, inputSize: number): tf.Tensor4D {
   return tf.tidy(() => preprocessMobileNetV2(toInputSize(pixels, inputSize)));
 }
@@ -358,28 +306,18 @@ export interface MobileNetV2Options {
   alpha: number;
   /** Input height and width, an integer of at least 32. */
   inputSize: number;
-  /** Fixes the random initial kernels (the run's seed). */
   seed: number;
-  /**
-   * `avg` ends in global average pooling (`pooling="avg"`), giving `[N, features]`; without it
-   * the output is `out_relu`'s `[N, h, w, features]`.
-   */
+  /** `avg` ends in global average pooling (`[N, features]`); else `out_relu`'s `[N, h, w, c]`. */
   pooling?: "avg";
-  /**
-   * Each convolution, its batch normalisation and ReLU6 as one layer with a bias, for
-   * {@linkcode foldMobileNetV2}: what a frozen base computes, in a third of the passes.
-   */
+  /** Each convolution, batch norm and ReLU6 as one layer, for {@linkcode foldMobileNetV2}. */
   fold?: boolean;
 }
 
 /**
- * The MobileNetV2 base, `MobileNetV2(include_top=False, alpha, input_shape=(s, s, 3))`.
- * Weights are random until `loadMobileNetV2Weights` fills them: Glorot uniform kernels as
- * Keras, batch normalisation at gamma 1, beta 0, moving mean 0 and variance 1. It expects
+ * The MobileNetV2 base, `MobileNetV2(include_top=False, alpha, input_shape=(s, s, 3))`, with
+ * random weights until `loadMobileNetV2Weights` fills them; it expects
  * {@linkcode preprocessMobileNetV2}'s input.
  *
- * @returns a model named as Keras names it, e.g. `mobilenetv2_1.00_224`.
- * @throws {UserError} for an alpha Keras has no weights for, or an input size below 32.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -396,11 +334,10 @@ export function buildMobileNetV2Base(opts: MobileNetV2Options): tf.LayersModel {
   const { first, blocks, last } = plan(alpha);
   const seeds = new SeedSequence(opts.seed);
   const input = tf.input({ shape: [inputSize, inputSize, 3], name: "input_layer" });
-  const kit = layerKit(seeds, !!opts.fold);
-  const apply = kit.apply;
-  let x = kit.unit(input, { conv: "Conv1", bn: "bn_Conv1", relu: "Conv1_relu" }, first, 3, 2);
-  for (const block of blocks) x = invertedResidual(x, block, kit);
-  x = kit.unit(
+  const unit = unitBuilder(seeds, !!opts.fold);
+  let x = unit(input, { conv: "Conv1", bn: "bn_Conv1", relu: "Conv1_relu" }, first, 3, 2);
+  for (const block of blocks) x = invertedResidual(x, block, unit);
+  x = unit(
     x,
     { conv: "Conv_1", bn: "Conv_1_bn", relu: MOBILENET_V2_LAST_CONV_LAYER },
     last,
@@ -437,53 +374,45 @@ interface UnitNames {
   relu?: string;
 }
 
-/** How one base builds its layers (one seed sequence; folded or as Keras has them). */
-interface LayerKit {
-  apply: (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) => tf.SymbolicTensor;
-  /**
-   * A convolution unit: `filters` > 0 a convolution of that many filters, 0 a 3x3 depthwise one
-   * ("same" padding at stride 1, "valid" at 2 after `_pad`). Folded, it is one layer named as
-   * the convolution, with a bias and the ReLU6 fused in.
-   */
-  unit(
+function apply(layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) {
+  return layer.apply(x) as tf.SymbolicTensor;
+}
+
+/**
+ * One base's convolution units (one seed sequence; folded or as Keras has them): `filters` 0
+ * means a depthwise one ("valid" at stride 2, after `_pad`).
+ */
+function unitBuilder(seeds: SeedSequence, fold: boolean) {
+  return (
     x: tf.SymbolicTensor,
     names: UnitNames,
     filters: number,
     kernelSize: number,
     strides: number,
-  ): tf.SymbolicTensor;
-}
-
-function layerKit(seeds: SeedSequence, fold: boolean): LayerKit {
-  const apply = (layer: tf.layers.Layer, x: tf.SymbolicTensor | tf.SymbolicTensor[]) =>
-    layer.apply(x) as tf.SymbolicTensor;
-  return {
-    apply,
-    unit(x, names, filters, kernelSize, strides) {
-      const common = {
-        kernelSize,
-        strides,
-        padding: filters === 0 && strides === 2 ? "valid" as const : "same" as const,
-        useBias: fold,
-        name: names.conv,
-      };
-      const initializer = glorot(seeds);
-      if (fold) {
-        const activation = names.relu ? "relu6" : "linear";
-        const layer = filters === 0
-          ? new FoldedDepthwiseConv2D({ ...common, depthwiseInitializer: initializer }, activation)
-          : new FoldedConv2D({ ...common, filters, kernelInitializer: initializer }, activation);
-        return apply(layer, x);
-      }
-      const conv = filters === 0
-        ? tf.layers.depthwiseConv2d({ ...common, depthwiseInitializer: initializer })
-        : tf.layers.conv2d({ ...common, filters, kernelInitializer: initializer });
-      x = apply(
-        new KerasBatchNormalization({ ...BATCH_NORM, axis: -1, name: names.bn }),
-        apply(conv, x),
-      );
-      return names.relu ? apply(new ReLU6({ maxValue: 6, name: names.relu }), x) : x;
-    },
+  ): tf.SymbolicTensor => {
+    const common = {
+      kernelSize,
+      strides,
+      padding: filters === 0 && strides === 2 ? "valid" as const : "same" as const,
+      useBias: fold,
+      name: names.conv,
+    };
+    const initializer = glorot(seeds);
+    if (fold) {
+      const activation = names.relu ? "relu6" : "linear";
+      const layer = filters === 0
+        ? new FoldedDepthwiseConv2D({ ...common, depthwiseInitializer: initializer }, activation)
+        : new FoldedConv2D({ ...common, filters, kernelInitializer: initializer }, activation);
+      return apply(layer, x);
+    }
+    const conv = filters === 0
+      ? tf.layers.depthwiseConv2d({ ...common, depthwiseInitializer: initializer })
+      : tf.layers.conv2d({ ...common, filters, kernelInitializer: initializer });
+    x = apply(
+      new KerasBatchNormalization({ ...BATCH_NORM, axis: -1, name: names.bn }),
+      apply(conv, x),
+    );
+    return names.relu ? apply(new ReLU6({ maxValue: 6, name: names.relu }), x) : x;
   };
 }
 
@@ -491,7 +420,7 @@ function layerKit(seeds: SeedSequence, fold: boolean): LayerKit {
 function invertedResidual(
   input: tf.SymbolicTensor,
   block: BlockPlan,
-  { apply, unit }: LayerKit,
+  unit: ReturnType<typeof unitBuilder>,
 ): tf.SymbolicTensor {
   const { prefix, stride } = block;
   const names = (part: string, relu = true) => ({
@@ -509,23 +438,18 @@ function invertedResidual(
   return block.residual ? apply(tf.layers.add({ name: `${prefix}add` }), [input, x]) : x;
 }
 
-/**
- * Keras's `correct_pad` for a 3x3 stride-2 convolution: `[[top, bottom], [left, right]]`, one
- * row (column) fewer at the top (left) when the side is even, so the kernel's centre taps land
- * where TensorFlow's "same" padding would put them.
- */
+/** Keras's `correct_pad` for a 3x3 stride-2 convolution: one row less at the top for even sides. */
 function correctPad(x: tf.SymbolicTensor): [[number, number], [number, number]] {
   const [, height, width] = x.shape as number[];
   return [[height % 2, 1], [width % 2, 1]];
 }
 
 /**
- * Freeze the whole base (`false`, for feature extraction and head training) or unfreeze the
- * convolutions of blocks 13 to 16 (the last stride-2 stage) and `Conv_1` (`true`, for fine-tuning at a low
- * learning rate once the head has trained). Batch normalisation stays frozen, so it runs in
- * inference mode with ImageNet's statistics while the rest trains (Keras's transfer-learning
- * guide). Recompile any model containing the base afterwards.
+ * Freeze the whole base (`false`) or unfreeze blocks 13 to 16 and `Conv_1` for fine-tuning
+ * (`true`); batch normalisation stays frozen, as Keras's transfer-learning guide does. Recompile
+ * any model containing the base afterwards.
  */
+
 export function setMobileNetV2FineTunable(base: tf.LayersModel, trainable: boolean): void {
   base.trainable = trainable;
   for (const layer of base.layers) {

@@ -1,13 +1,7 @@
 /**
- * MobileNetV2's ImageNet weights from Keras's own no-top files
- * (`mobilenet_v2_weights_tf_dim_ordering_tf_kernels_<alpha>_<rows>_no_top.h5`), found where
- * VGG16's are (./keras_weights.ts: `--weights PATH`, env `MOBILENET_V2_WEIGHTS`, Keras's cache,
- * this project's cache, a download from Keras Applications' URL) and loaded by layer name.
- *
- * Keras publishes no checksum for these files, so a file is accepted when every layer's shapes
- * match the model. Shapes tell the alpha, not the input size (the base is fully convolutional),
- * so a file of another alpha is named from its shapes and one of another size from its name,
- * which is Keras's.
+ * MobileNetV2's ImageNet weights from Keras's no-top files, found as VGG16's are (env
+ * `MOBILENET_V2_WEIGHTS`). Keras publishes no checksum, so a file is accepted when its shapes
+ * match; shapes tell the alpha, and Keras's file name the input size.
  *
  * @module
  */
@@ -44,12 +38,8 @@ function weightsFile({ alpha, inputSize }: MobileNetV2Choice): KerasWeightsFile 
 }
 
 /**
- * Find MobileNetV2's weights for `choice`, whose alpha and input size name the file
- * (keras_weights.ts `resolveKerasWeights`: `--weights PATH` or env MOBILENET_V2_WEIGHTS, Keras's
- * cache, this project's, a download; `none` for random weights).
+ * Find MobileNetV2's weights for `choice` (`resolveKerasWeights`, env MOBILENET_V2_WEIGHTS).
  *
- * @throws {UserError} when an explicit path does not exist, or nothing is cached and the
- *   download fails: one line listing every place looked in, in order
  * @example
  * ```ts
  * const source = await resolveMobileNetV2Weights({ alpha: 1.0, inputSize: 224 }, { weights: "none" });
@@ -66,13 +56,8 @@ export async function resolveMobileNetV2Weights(
 const KERAS_NAME = /^mobilenet_v2_weights_tf_dim_ordering_tf_kernels_([\d.]+)_(\d+)_no_top\.h5$/;
 
 /**
- * Copy weights from a Keras MobileNetV2 no-top file into `base`, matching layers by name.
- *
- * Refused, in one line naming the file, before anything is assigned: a file whose shapes are
- * another alpha's (both alphas named), a file named as Keras names another size's weights (both
- * sizes named), a missing layer or dataset, any other wrong shape.
- *
- * @param base a model from `buildMobileNetV2Base` with `choice`'s alpha and input size
+ * Copy weights from a Keras MobileNetV2 no-top file into `base` by layer name; a file of another
+ * alpha or size is refused, naming both, before anything is assigned.
  */
 export async function loadMobileNetV2Weights(
   base: tf.LayersModel,
@@ -99,11 +84,8 @@ export async function loadMobileNetV2Weights(
   await loadKerasWeights(base, path, file);
 }
 
-/**
- * The alpha whose weight shapes `shapes` has: the one alpha all of whose layers the file holds
- * with the same shapes; undefined when none does (a partial or foreign file, which loading then
- * names precisely).
- */
+/** The alpha all of whose layers' shapes `shapes` holds; undefined for a partial or foreign file. */
+
 function alphaOf(shapes: Map<string, number[][]>): number | undefined {
   const same = (a: number[][] | undefined, b: number[][]) =>
     a !== undefined && a.length === b.length &&

@@ -1,13 +1,7 @@
 /**
- * Save and load tfjs Layers models as files (model.json + weights.bin), the
- * same format tfjs-node's `file://` handler writes, without needing tfjs-node.
- *
- * Loading checks the weights against the manifest before building anything: the byte size
- * that the weight specs' shapes and dtypes call for, and, for models saved here, the SHA-256
- * that model.json records (`weightsSha256`, a field tfjs ignores). A damaged or mismatched
- * file is named in one line instead of loading as garbage. Files are flushed to disk as they
- * are written; a run folder is replaced as one unit by lib/util/replace_folder.ts, whose
- * interrupted replacements {@linkcode loadModel} finishes first.
+ * Save and load tfjs Layers models as model.json + weights.bin, tfjs-node's `file://` format,
+ * without tfjs-node. Loading checks the weights' size and the SHA-256 model.json records
+ * (`weightsSha256`, which tfjs ignores), so a damaged file is named instead of loading as garbage.
  * @module
  */
 import { createHash } from "node:crypto";
@@ -32,10 +26,8 @@ function sha256(bytes: Uint8Array): string {
 }
 
 /**
- * Write `model` to `dir` as model.json and weights.bin (created if missing), each flushed to
- * disk. To replace an earlier model and its record as one unit, write into the staging folder
- * of lib/util/replace_folder.ts's `replaceFolder`.
- * @returns the path of model.json.
+ * Write `model` to `dir` as model.json and weights.bin, each flushed to disk; returns the path
+ * of model.json. To replace an earlier model as one unit, write into `replaceFolder`'s staging.
  */
 export async function saveModel(model: tf.LayersModel, dir: string): Promise<string> {
   await Deno.mkdir(dir, { recursive: true });
@@ -68,11 +60,7 @@ const DTYPE_BYTES: Record<string, number> = {
   float16: 2,
 };
 
-/**
- * The bytes that `specs` call for: each weight's element count times its stored dtype's size
- * (the quantized dtype where there is one).
- * @throws {Error} for a dtype with no fixed size (string weights).
- */
+/** The bytes that `specs` call for (the quantized dtype's where there is one). */
 function manifestBytes(specs: tf.io.WeightsManifestEntry[]): number {
   let total = 0;
   for (const spec of specs) {
@@ -85,12 +73,10 @@ function manifestBytes(specs: tf.io.WeightsManifestEntry[]): number {
 }
 
 /**
- * Load a model saved by {@linkcode saveModel} (or by tfjs-node's file:// handler), first
- * finishing a replacement of its folder that a kill interrupted.
- * @param dir the folder holding model.json, or the path of model.json itself.
- * @throws {UserError} when the files are missing, unreadable, or the weights do not match the
- *   manifest (naming the damaged file).
+ * Load a model saved by {@linkcode saveModel} or tfjs-node's file:// handler from its folder or
+ * model.json, first finishing a replacement of its folder that a kill interrupted.
  */
+
 export async function loadModel(dir: string): Promise<tf.LayersModel> {
   const modelPath = dir.endsWith(".json") ? dir : join(dir, "model.json");
   const folder = dirname(modelPath);

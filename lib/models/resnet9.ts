@@ -1,17 +1,8 @@
 /**
- * ResNet-9: the network of fast CIFAR training recipes (David Page, "How to train your ResNet",
- * 2018; DAWNBench's fastest CIFAR-10 entry, 94% in 79 s on a V100), sized for a CPU.
- *
- * prep conv(w) -> layer1 conv(2w), max pool, + residual of two conv(2w) -> layer2 conv(4w),
- * max pool -> layer3 conv(8w), max pool, + residual of two conv(8w) -> head (the last 4x4 map
- * flattened, or Page's global max pool) -> x logit scale (Page: 0.125) -> dense(classes,
- * softmax). Every conv is 3x3, "same" padding, no bias, then batch normalisation and ReLU.
- * Page's width is w = 64. The width, head, logit scale and batch-norm settings are arguments
- * with no defaults here: their values and the reasons for them are `HYP.resnet9`
- * (lib/train/hyp.ts), which lib/train/small_models.ts passes.
- *
- * Batch normalisation is Keras's layer with its training pass fused on the tensorflow backend
- * (lib/models/layers.ts); the model saves and loads as plain Keras layers.
+ * ResNet-9, the network of fast CIFAR training recipes (David Page, "How to train your ResNet",
+ * 2018): prep conv(w) -> conv(2w), pool, residual -> conv(4w), pool -> conv(8w), pool, residual
+ * -> head -> x logit scale -> dense softmax; every conv 3x3, no bias, then batch norm and ReLU.
+ * Its settings have no defaults here: their values and reasons are `HYP.resnet9`.
  *
  * @module
  */
@@ -20,27 +11,17 @@ import { batchNormalization, LayerNames, SeedSequence } from "./layers.ts";
 
 /** Options for {@linkcode buildResnet9}: HYP.resnet9's settings, and the seed. */
 interface Resnet9Options {
-  /** Default 100 (CIFAR-100's fine labels). */
   numClasses?: number;
-  /** Side of the square RGB input, default 32 (CIFAR's); three poolings divide it by 8. */
   inputSize?: number;
   /** Filters of the first conv; the stages have 2, 4 and 8 times as many. */
   width: number;
-  /** Fixes the initial weights. */
   seed: number;
-  /** Batch normalisation's moving-average momentum and epsilon. */
   batchNorm: { momentum: number; epsilon: number };
   /** Multiplies the pooled features, hence the logits less the bias (Page: 0.125). */
   logitScale: number;
-  /**
-   * How the last 4x4 map becomes features: `max` (Page's global max pool: where a pattern is
-   * does not matter) or `flatten` (every position its own feature, as the source's CNN).
-   */
+  /** The last map to features: Page's global max pool, or flattened as the source's CNN. */
   head: "max" | "flatten";
-  /**
-   * `fused` (default): the batch-norm layer whose training pass is fused on the tensorflow
-   * backend; `tfjs`: tfjs's own layer (to measure what the fusion saves).
-   */
+  /** `tfjs`: tfjs's own batch-norm layer, to measure what the fused one saves. */
   batchNormKernel?: "fused" | "tfjs";
 }
 
@@ -109,10 +90,8 @@ export function buildResnet9(options: Resnet9Options): tf.LayersModel {
   return tf.model({ inputs: input, outputs: output, name: "resnet9" });
 }
 
-/**
- * The weights weight decay applies to: conv and dense kernels, not biases or batch-norm
- * parameters (as airbench).
- */
+/** The weights weight decay applies to: conv and dense kernels (as airbench). */
+
 export function decayedWeights(model: tf.LayersModel): string[] {
   return model.layers
     .filter((layer) => ["Conv2D", "Dense"].includes(layer.getClassName()))

@@ -1,20 +1,7 @@
 /**
- * VGG16 for transfer learning, as Keras Applications builds it.
- *
- * The base is `VGG16(include_top=False)`: thirteen 3x3 convolutions in five
- * blocks, each block ending in 2x2 max pooling, with the same layer names as
- * Keras (`block1_conv1` ... `block5_conv3`, `block1_pool` ... `block5_pool`)
- * so ImageNet weights load by name (see `vgg16_weights.ts`).
- *
- * Two fixes over the source notebook, which reached 9% accuracy:
- * - Inputs go through {@linkcode preprocessCaffe}, Keras's
- *   `vgg16.preprocess_input`: 0-255 RGB to BGR minus the ImageNet channel means.
- *   The source fed raw 0-255 RGB.
- * - The head ends in softmax, so that its outputs are the probabilities the
- *   source's loss expected; training computes the loss from the head's logits
- *   (lib/train/loss.ts, as Keras does under a softmax output). The source's head
- *   output logits (`Dense(100)` without an activation) while its loss expected
- *   probabilities.
+ * VGG16's base as Keras Applications builds it (`VGG16(include_top=False)`), with Keras's layer
+ * names so ImageNet weights load by name. Unlike the source notebook, inputs go through Keras's
+ * `preprocess_input` ({@linkcode preprocessCaffe}); the source fed raw RGB.
  *
  * @module
  */
@@ -57,11 +44,7 @@ export const VGG16_CONV_LAYERS: readonly string[] = BLOCKS.flatMap(({ convs }, b
 );
 
 /**
- * Keras's `vgg16.preprocess_input` ("caffe" mode): flip RGB to BGR and subtract
- * the ImageNet mean of each channel; no scaling.
- *
- * @param images RGB pixels as float32 in 0..255, NHWC.
- * @returns a new tensor of the same shape, BGR, zero-centred per channel.
+ * Keras's `vgg16.preprocess_input` ("caffe" mode): RGB 0..255 to BGR less the ImageNet means.
  *
  * @example
  * ```ts
@@ -80,14 +63,8 @@ export function preprocessCaffe(images: tf.Tensor4D): tf.Tensor4D {
 }
 
 /**
- * Images brought to a model's input side: resized bilinearly with half-pixel centres (as TF2's
- * `tf.image.resize`), or returned as they are when they have that side already. Every model
- * whose input differs from its data's side (CIFAR's 32 px) is fed through this, in training,
- * `deno task predict` and the web page alike.
- *
- * @param pixels NHWC images, any scale
- * @param inputSize the model's input side
- * @returns `[N, inputSize, inputSize, C]`; `pixels` itself when no resize is needed
+ * Images resized bilinearly to a model's input side with half-pixel centres (as TF2's
+ * `tf.image.resize`); `pixels` itself when they have that side already.
  */
 export function toInputSize(pixels: tf.Tensor4D, inputSize: number): tf.Tensor4D {
   return inputSize === pixels.shape[1]
@@ -95,25 +72,14 @@ export function toInputSize(pixels: tf.Tensor4D, inputSize: number): tf.Tensor4D
     : tf.image.resizeBilinear(pixels, [inputSize, inputSize], false, true);
 }
 
-/**
- * What VGG16 is fed (training, feature extraction, `deno task predict` and the web page): pixels
- * 0..255 brought to `inputSize` ({@linkcode toInputSize}), then Keras's "caffe" preprocessing.
- */
+/** What VGG16 is fed: pixels 0..255 resized to `inputSize`, then preprocessed. */
 export function vgg16Input(pixels: tf.Tensor4D, inputSize: number): tf.Tensor4D {
   return tf.tidy(() => preprocessCaffe(toInputSize(pixels, inputSize)));
 }
 
 /**
- * The VGG16 convolutional base, `VGG16(include_top=False, input_shape=(s, s, 3))`.
- * Weights are random (Glorot uniform kernels, zero biases, as Keras) until
- * `loadVgg16Weights` fills them. It expects preprocessed input
- * ({@linkcode preprocessCaffe}) and outputs `[N, s/32, s/32, 512]`.
- *
- * @param inputSize height and width of the input images, at least 32 (the run's; by default
- *   HYP.vgg16.inputSize, lib/train/hyp.ts).
- * @param seed fixes the random initial weights (the run's seed).
- * @returns a model named `vgg16` with 14,714,688 parameters.
- * @throws {UserError} when `inputSize` is not an integer of at least 32.
+ * The VGG16 base, `VGG16(include_top=False, input_shape=(s, s, 3))`, with random weights until
+ * `loadVgg16Weights` fills them; it expects {@linkcode preprocessCaffe}'s input.
  */
 export function buildVgg16Base(inputSize: number, seed: number): tf.LayersModel {
   if (!Number.isInteger(inputSize) || inputSize < VGG16_MIN_INPUT_SIZE) {
@@ -144,11 +110,10 @@ export function buildVgg16Base(inputSize: number, seed: number): tf.LayersModel 
 }
 
 /**
- * Freeze the whole base (`false`, for feature extraction and head training) or
- * unfreeze only its top block, `block5_conv1` to `block5_conv3` (`true`, for
- * fine-tuning at a low learning rate once the head has trained). Recompile any
- * model containing the base afterwards.
+ * Freeze the whole base (`false`) or unfreeze only block5 for fine-tuning (`true`); recompile
+ * any model containing the base afterwards.
  */
+
 export function setFineTunable(base: tf.LayersModel, trainable: boolean): void {
   base.trainable = trainable;
   for (const layer of base.layers) {

@@ -1,8 +1,5 @@
 /**
- * Where the VGG16 ImageNet weights come from, and loading them from Keras's HDF5 file: the lookup
- * and loader shared with every Keras base (./keras_weights.ts), with VGG16's file, its MD5 (a
- * cached copy or a download must match Keras's; an explicit file is used anyway, described as
- * not known to be ImageNet's) and env `VGG16_WEIGHTS`.
+ * VGG16's ImageNet weights through ./keras_weights.ts, with its file, MD5 and env `VGG16_WEIGHTS`.
  *
  * @module
  */
@@ -17,13 +14,7 @@ import {
 import type { RemoteFile } from "../util/cache.ts";
 import { VGG16_WEIGHTS } from "./vgg16.ts";
 
-/**
- * What a run's VGG16 weights were, as its record says (`weights_kind`):
- *
- * - `imagenet`: Keras's ImageNet file, its MD5 matching {@linkcode VGG16_WEIGHTS}'s;
- * - `file`: another weights file (a re-save, other weights): not known to be ImageNet's;
- * - `random`: random initial weights (`--weights none`).
- */
+/** What a run's VGG16 weights were (`weights_kind`): `file` is not known to be ImageNet's. */
 export type WeightsKind = "imagenet" | "file" | "random";
 
 /**
@@ -54,11 +45,8 @@ function vgg16File(remote: RemoteFile = VGG16_WEIGHTS): KerasWeightsFile {
 }
 
 /**
- * Find the VGG16 weights (keras_weights.ts `resolveKerasWeights`: `--weights PATH` or env
- * VGG16_WEIGHTS, Keras's cache, this project's, a download; `none` for random weights).
+ * Find the VGG16 weights (`resolveKerasWeights`, env VGG16_WEIGHTS).
  *
- * @throws {UserError} when an explicit path does not exist, or nothing is cached and the
- *   download fails: one line listing every place looked in, in order
  * @example
  * ```ts
  * const source = await resolveVgg16Weights({ weights: "none" });
@@ -72,12 +60,10 @@ export async function resolveVgg16Weights(
 }
 
 /**
- * Copy Keras's VGG16 weights file into `base` by layer name (keras_weights.ts `loadKerasWeights`:
- * everything is checked before anything is assigned).
+ * Copy Keras's VGG16 weights file into `base` by layer name (`loadKerasWeights`).
  *
- * @throws {UserError} naming the file and the missing layer or dataset, the wrong shape, or the
- *   broken structure
  * @example
+
  * ```ts
  * import assert from "node:assert/strict";
  * import { initBackend } from "../engine/backend.ts";

@@ -1,13 +1,6 @@
 /**
- * Install time (`deno task setup`, through lib/engine/install/native.ts): the one change to
- * tfjs-node's binding sources before they are built, list-valued string and type attributes.
- *
- * The change itself is C++, in tfjs_node_binding.patch beside this module: a unified diff
- * against tfjs-node 4.22.0's `binding/tfjs_backend.cc`, to be read and reviewed as C++ (its
- * preamble says what it does and why). This module applies it with jsdiff (npm `diff`) and keys
- * the cached binding by the patch's bytes. A binding without the change (tfjs-node's own
- * prebuilt one) still works: lib/engine/conv_bias_relu.ts probes for the fused kernel and keeps
- * separate ops where it is missing.
+ * Install time: applies tfjs_node_binding.patch (list-valued attributes; the C++ diff says why)
+ * to tfjs-node's binding sources with jsdiff, and keys the cached binding by the patch's bytes.
  *
  * @module
  */
@@ -40,10 +33,10 @@ const MARK: string = PATCH.hunks.flatMap((h) => h.lines)
   .find((added) => added.startsWith("//"))!;
 
 /**
- * `tfjs_backend.cc` with the patch applied, the source as it is when it already has it (so that
- * patching twice is a no-op), or `undefined` when the patch does not apply (another tfjs-node
- * version): the caller then builds the binding unchanged.
+ * `tfjs_backend.cc` with the patch applied (a no-op the second time), or `undefined` when it does
+ * not apply (another tfjs-node version).
  *
+
  * @example
  * ```ts
  * import assert from "node:assert/strict";

@@ -1,18 +1,8 @@
 /**
- * Install time (`deno task setup`, lib/cli/setup.ts): setting up the native engine, tfjs-node's
- * binding to libtensorflow, in this project's node_modules, on any machine that can compile C++.
- * Nothing here runs when a model trains; lib/engine/backend.ts only loads what this built.
- *
- * tfjs-node's own install script downloads libtensorflow and a prebuilt binding from Google's
- * storage. Where that works it is used. Where it does not (offline machines, mirrors of the
- * npm registry only), the binding is built from the package's own C sources (binding.gyp,
- * binding/) with node-gyp against the TensorFlow C library inside the `tensorflow-cpu` Python
- * wheel, which pip fetches from PyPI or a local package index: TensorFlow's
- * `libtensorflow_cc.so.2` exports the same TF_ and TFE_ C API tfjs-node calls.
- *
- * Everything is written to the project's node_modules and the cache folder
- * (`<cache>/native/`): the extracted library and headers, and the built binding, so that a
- * second setup, or a fresh node_modules, takes seconds.
+ * Install time (`deno task setup`): tfjs-node's binding to libtensorflow in this project's
+ * node_modules. tfjs-node's own installer is used where Google's storage is reachable; else the
+ * binding is built with node-gyp against the C library in the `tensorflow-cpu` wheel (the same
+ * TF_/TFE_ C API), cached under `<cache>/native/` so a second setup takes seconds.
  *
  * @module
  */
@@ -30,45 +20,32 @@ export const TENSORFLOW_WHEEL = { name: "tensorflow-cpu", version: "2.21.0" } as
 
 /** What the setup found or did, also written to `node_modules/.native-engine.json`. */
 interface NativeStatus {
-  /** `ready`: tfjs-node loads and runs; the default backend is then tensorflow. */
   state: "ready";
-  /** How the binding got there. */
   via: "already set up" | "tfjs-node installer" | "built from source" | "cached build";
   /** libtensorflow's version, as the binding reports it. */
   tensorflow: string;
-  /** tfjs-node's version. */
   tfjsNode: string;
-  /** The project's own TensorFlow ops (lib/engine/install/native_ops.cc) were built and load. */
+  /** The project's own TensorFlow ops (native_ops.cc) were built and load. */
   ops: boolean;
-  /**
-   * The binding takes list attributes (lib/engine/install/tfjs_node_binding.patch), so
-   * convolutions run as TensorFlow's fused conv + bias + ReLU kernel.
-   */
+  /** The binding takes list attributes (tfjs_node_binding.patch), so convolutions fuse. */
   fusedConv: boolean;
-  /** The binding is tfjs-node's own prebuilt one (its installer worked). */
+  /** The binding is tfjs-node's own prebuilt one. */
   installer: boolean;
-  /** Seconds the setup took. */
   seconds: number;
 }
 
 /** Options for {@linkcode setupNative}. */
 interface SetupOptions {
-  /** Cache folder (the library and built bindings go to `<cacheDir>/native`). */
   cacheDir: string;
   /** Skip tfjs-node's own installer (it needs Google's storage). */
   skipInstaller?: boolean;
 }
 
-/** Where the state file is written once the engine works. */
 const STATUS_FILE = join(PROJECT_ROOT, "node_modules", ".native-engine.json");
 
-/** Progress lines of the setup, on stderr. */
 const log = (line: string) => console.error(line);
 
-/**
- * The setup's record, if `deno task setup` made the native engine work in this project.
- * Tests use it: after setup, the default backend must be tensorflow.
- */
+/** The setup's record, if `deno task setup` made the native engine work in this project. */
 export async function readNativeStatus(): Promise<NativeStatus | undefined> {
   try {
     return JSON.parse(await Deno.readTextFile(STATUS_FILE));
@@ -80,12 +57,8 @@ export async function readNativeStatus(): Promise<NativeStatus | undefined> {
 const FALLBACK = "the WebAssembly engine still works (chosen automatically, or TFJS_BACKEND=wasm)";
 
 /**
- * Make tfjs-node work in this project: check it, else run its installer, else build its
- * binding from source. Idempotent: a working setup is detected in seconds.
- *
- * @returns what was found or done
- * @throws {UserError} one line naming what is missing (compiler, headers, pip, ...) and the
- *   fallback that still works
+ * Make tfjs-node work in this project: check it, else run its installer, else build its binding
+ * from source. Idempotent; a user error names what is missing and the fallback that still works.
  */
 export async function setupNative(options: SetupOptions): Promise<NativeStatus> {
   const native = join(options.cacheDir, "native");
@@ -184,10 +157,7 @@ async function binding(
   return "built from source";
 }
 
-/**
- * Copy `file` to `to` (into the cache, or from it into node_modules) as a new file renamed into
- * place: a process that has the old library loaded keeps its copy instead of seeing it rewritten.
- */
+/** Copy as a new file renamed into place: a process with the old library loaded keeps its copy. */
 async function copyAtomically(file: string, to: string): Promise<void> {
   await Deno.mkdir(dirname(to), { recursive: true });
   await Deno.copyFile(file, `${to}.tmp`);
@@ -250,16 +220,9 @@ async function nativeOps(pkg: string, native: string) {
 
 // ---- Probing: load tfjs-node in a child process (a broken library may crash it) -----------------
 
-interface Probe {
-  ok: boolean;
-  error?: string;
-  /** libtensorflow's version, when ok. */
-  tensorflow: string;
-  /** The project's own ops loaded. */
-  ops: boolean;
-  /** TensorFlow's fused conv + bias + ReLU kernel can be called. */
-  fusedConv: boolean;
-}
+type Probe =
+  & { ok: boolean; error?: string }
+  & Pick<NativeStatus, "tensorflow" | "ops" | "fusedConv">;
 
 const PROBE = `
 const { initBackend, tf } = await import(Deno.args[0]);
@@ -300,12 +263,8 @@ export async function probeNative(): Promise<Probe> {
 
 // ---- The TensorFlow C library, from the tensorflow-cpu wheel -------------------------------------
 
-interface Library {
-  /** Folder with libtensorflow_cc.so.2 and libtensorflow_framework.so.2. */
-  lib: string;
-  /** Folder with tensorflow/c/*.h and what they include. */
-  include: string;
-}
+/** Folders of libtensorflow*.so.2 (`lib`) and of the C API headers (`include`). */
+type Library = { lib: string; include: string };
 
 /** The wheel's members the binding needs: the two libraries and the C API headers. */
 const WHEEL_MEMBERS = [
@@ -390,10 +349,7 @@ async function findWheel(folder: string): Promise<string | undefined> {
   return undefined;
 }
 
-/**
- * Put the library where binding.gyp and the binding's rpath (`$ORIGIN/../../deps/lib`) look:
- * symlinks into the cache, under the names the linker and the loader ask for.
- */
+/** Symlink the library where binding.gyp and the binding's rpath look, under the names asked for. */
 async function linkLibrary(pkg: string, library: Library): Promise<void> {
   const deps = join(pkg, "deps");
   await Deno.remove(deps, { recursive: true }).catch(() => {});
@@ -413,11 +369,10 @@ async function linkLibrary(pkg: string, library: Library): Promise<void> {
 // ---- Building the binding with node-gyp ---------------------------------------------------------
 
 /**
- * A copy of the binding's sources (binding.gyp, binding/) in `dir`, with list attributes
- * (tfjs_node_binding.patch, applied by binding_patch.ts), and `deps` pointing at the package's:
- * node-gyp builds there, so the package in node_modules (hard links into Deno's npm cache) is
- * never edited. Where the patch does not apply, the copy is left as it is.
+ * A patched copy of the binding's sources in `dir` for node-gyp to build, so the package in
+ * node_modules (hard links into Deno's npm cache) is never edited.
  */
+
 async function patchedSources(pkg: string, tfjsNode: string, dir: string) {
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.mkdir(join(dir, "binding"), { recursive: true });
