@@ -1,10 +1,6 @@
 /**
- * Progress bars for long work (downloads, epochs, feature extraction).
- *
- * On a terminal this draws a cli-progress bar on stderr. Elsewhere (CI logs,
- * notebooks, pipes) it stays silent so logs are not flooded with redraws;
- * callers print their own summary lines, and notebooks pass `onUpdate` to
- * drive a live display instead.
+ * Progress bars for long work: a cli-progress bar on a terminal's stderr, silent elsewhere so
+ * logs are not flooded with redraws (notebooks pass `onUpdate` to drive their own display).
  *
  * @module
  */
@@ -38,7 +34,6 @@ interface ProgressOptions {
 
 /**
  * Start a progress indicator.
- *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
