@@ -1,13 +1,7 @@
 /**
- * Reading CIFAR-100 from a folder or a `.tar.gz`, in either of its two published layouts:
- *
- * - the binary version, `cifar-100-binary/`: `train.bin`, `test.bin`, `fine_label_names.txt`,
- *   `coarse_label_names.txt` (lib/data/cifar_binary.ts);
- * - the python version, `cifar-100-python/`: the pickles `train`, `test`, `meta`
- *   (lib/data/cifar_python.ts).
- *
- * Both give the same {@linkcode Cifar100}, byte for byte. Where the data is looked for is
- * lib/data/cifar100.ts's business; this module reads what it is given.
+ * Reading CIFAR-100 from a folder or a `.tar.gz`, in its binary layout (lib/data/cifar_binary.ts)
+ * or its python one (lib/data/cifar_python.ts): both give the same {@linkcode Cifar100}, byte for
+ * byte. Where the data is looked for is lib/data/cifar100.ts's business.
  *
  * @module
  */
@@ -32,7 +26,6 @@ import {
 
 /** The binary version's folder inside its archive. */
 export const BINARY_FOLDER = "cifar-100-binary";
-/** The binary version's four files. */
 const BINARY_FILES = {
   train: "train.bin",
   test: "test.bin",
@@ -45,7 +38,6 @@ export const CIFAR100_COUNTS: Readonly<{ train: number; test: number }> = {
   test: 10000,
 };
 
-/** Which of CIFAR-100's two published layouts a file or folder has. */
 type Layout = "binary" | "python";
 
 /** Record counts each split must have; undefined: any. */
@@ -53,9 +45,8 @@ type Counts = { train?: number; test?: number };
 
 /** What to read and how to label it. */
 export interface ReadOptions {
-  /** Keep the first N training images (all are still validated). */
+  /** Keep the first N images (all are still validated). */
   limitTrain?: number;
-  /** Keep the first N test images. */
   limitTest?: number;
   /** Counts the splits must have; `{}` accepts any (noted when not CIFAR-100's). */
   counts: Counts;
@@ -67,7 +58,6 @@ export interface ReadOptions {
   noteUnofficial?: boolean;
 }
 
-/** The parts a dataset is made of, from a folder or an archive. */
 interface Parts {
   train?: Split;
   test?: Split;
@@ -91,18 +81,14 @@ async function resolveDataFolder(folder: string): Promise<{ folder: string; layo
   return { folder };
 }
 
-/**
- * Whether `folder` holds CIFAR-100 as {@linkcode readDataFolder} reads it (its files, or a
- * `cifar-100-binary/` or `cifar-100-python/` inside), rather than, say, folders of images.
- */
+/** Whether `folder` holds CIFAR-100's files (or their folder) rather than, say, images. */
 export async function holdsCifarFiles(folder: string): Promise<boolean> {
   return (await resolveDataFolder(folder)).layout !== undefined;
 }
 
 /**
- * Read an extracted folder (see {@linkcode resolveDataFolder} for which one; a folder with
- * neither layout is read as a binary one, whose missing files the error names). Its origin is
- * `unverified`: the files inside the archives have no published checksums.
+ * Read an extracted folder (one with neither layout as a binary one, whose missing files the
+ * error names). Its origin is `unverified`: the files in the archives have no published checksums.
  *
  * @throws {UserError} one line naming the file: missing files, bad records, pickles or names
  */
@@ -161,7 +147,6 @@ export async function readDataFolder(
     kind,
     path: folder,
     synthetic: false,
-    // No published checksums for the extracted files: only an archive can be verified.
     origin: "unverified",
     note: other ? `${other}; ${unverified}` : unverified,
     id: `folder:${folder}:${sizes.join(",")}`,
@@ -172,12 +157,10 @@ export async function readDataFolder(
 }
 
 /**
- * Read a `.tar.gz` of either layout in one pass; its origin is `official` when its MD5 is the
- * official one for its layout, else `unofficial`.
+ * Read a `.tar.gz` of either layout in one pass (hashing it unless `knownMd5` is given); its
+ * origin is `official` when its MD5 is the official one for its layout.
  *
- * @param knownMd5 the archive's MD5 when already checked (a cached download), else undefined
- * @throws {UserError} one line naming the archive (and the entry): corrupt archive, missing
- *   files, bad records, pickles or names
+ * @throws {UserError} one line naming the archive and entry: corrupt, missing files, bad records
  */
 export async function readDataArchive(
   path: string,
@@ -326,10 +309,7 @@ function notCifarDescription(where: string, parts: Parts, layout: Layout): strin
     `CIFAR-100's ${layout} layout from ${where}`;
 }
 
-/**
- * A note, which every run logs and records, when data has other record counts than
- * CIFAR-100's: it is then no CIFAR-100, whatever its origin.
- */
+/** A note, which every run logs and records, when data has other counts than CIFAR-100's. */
 function countsNote(where: string, parts: Parts, counts: Counts): string | undefined {
   const { train, test } = parts.records;
   const accepted = counts.train === undefined || counts.test === undefined;

@@ -1,9 +1,7 @@
 /**
- * Real images for offline measurements, in the exact CIFAR-100 binary layout: scikit-learn's
- * 1,797 handwritten digits, 8x8 pixels of 17 grey levels, upscaled to 32x32 RGB, read from the
- * scikit-learn wheel (`pip download`, no install). They are **not CIFAR-100**: ten classes (fine
- * labels 0-9, all in superclass 0), grey, and far easier; docs/data.md says how to use them and
- * how the loader labels them.
+ * Real images for offline measurements in CIFAR-100's binary layout: scikit-learn's 1,797 8x8
+ * handwritten digits, upscaled to 32x32 RGB, read from its wheel (`pip download`, no install).
+ * They are not CIFAR-100 (docs/data.md).
  *
  * @module
  */
@@ -15,16 +13,14 @@ import { findPython, run } from "../util/process.ts";
 
 /** The wheel the digits are read from. */
 export const SKLEARN_WHEEL = "scikit-learn==1.9.1";
-/** Digits per split: the first ones train, the rest test. */
+/** The first digits train, the rest test. */
 const DIGITS_TRAIN = 1500;
 
 const SIDE = 8;
 const LEVELS = 16;
 
 /**
- * Parse `digits.csv` (64 grey levels 0..16 and the digit per line) into CIFAR-shaped splits:
- * each digit upscaled bilinearly (half-pixel centres) to 32x32, grey levels scaled to 0..255
- * and copied to the three channels.
+ * Parse `digits.csv` (64 grey levels 0..16 and the digit per line) into CIFAR-shaped splits.
  *
  * @example
  * ```ts
