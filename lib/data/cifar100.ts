@@ -11,13 +11,7 @@
  * @module
  */
 import { join } from "node:path";
-import {
-  cacheRoot,
-  DownloadError,
-  fetchCached,
-  kerasHome,
-  type RemoteFile,
-} from "../util/cache.ts";
+import { cacheRoot, DownloadError, fetchCached, kerasHome } from "../util/cache.ts";
 import { UserError } from "../util/errors.ts";
 import { statOrUndefined } from "../util/paths.ts";
 import {
@@ -44,13 +38,6 @@ const KERAS_DATA_NAMES: readonly string[] = [
   "cifar-100-python",
   "cifar-100-python-target",
 ];
-
-const REMOTE: RemoteFile = {
-  url: CIFAR100_URL,
-  md5: CIFAR100_MD5,
-  fileName: CIFAR100_ARCHIVE,
-  what: "CIFAR-100 archive",
-};
 
 /** Options for {@linkcode loadCifar100}. */
 export interface LoadOptions {
@@ -119,7 +106,16 @@ export async function loadCifar100(
       testCount: options.limitTest,
     });
   }
-  const read = readOptions(options, seams);
+  // Data found without being named has CIFAR-100's counts unless asked for others.
+  const read: ReadOptions = {
+    limitTrain: options.limitTrain,
+    limitTest: options.limitTest,
+    counts: options.expectedCounts ?? CIFAR100_COUNTS,
+    officialMd5: {
+      binary: seams.expectedMd5 ?? CIFAR100_MD5,
+      python: seams.expectedPythonMd5 ?? CIFAR100_PYTHON_MD5,
+    },
+  };
   // Explicit data may hold any number of records (noted when not CIFAR-100's).
   const explicit = { ...read, counts: options.expectedCounts ?? {} };
   if (data !== undefined) return await loadExplicit(data, fromEnv, explicit);
@@ -190,7 +186,8 @@ async function download(
   const md5 = read.officialMd5.binary;
   let fetched: { path: string; downloaded: boolean };
   try {
-    fetched = await fetchCached({ ...REMOTE, md5 }, {
+    const file = { url: CIFAR100_URL, md5, fileName: CIFAR100_ARCHIVE, what: "CIFAR-100 archive" };
+    fetched = await fetchCached(file, {
       cacheDir: places.cacheDir,
       fetch: options.download === false ? refuseDownload : seams.fetch,
       onProgress: options.onProgress,
@@ -214,19 +211,6 @@ function notFoundMessage(places: DataPlaces, why: string): string {
     `none there; (5) the download from ${CIFAR100_URL}: failed. Provide the data in any of ` +
     `these places (put cifar-100-binary.tar.gz in ${places.cacheDir}; when online it downloads ` +
     `there automatically). For a quick run without the real data: --data synthetic`;
-}
-
-/** How data found without being named is read: CIFAR-100's counts unless asked for others. */
-function readOptions(options: LoadOptions, seams: TestSeams): ReadOptions {
-  return {
-    limitTrain: options.limitTrain,
-    limitTest: options.limitTest,
-    counts: options.expectedCounts ?? CIFAR100_COUNTS,
-    officialMd5: {
-      binary: seams.expectedMd5 ?? CIFAR100_MD5,
-      python: seams.expectedPythonMd5 ?? CIFAR100_PYTHON_MD5,
-    },
-  };
 }
 
 function checkLimit(name: string, value: number | undefined): void {

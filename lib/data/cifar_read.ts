@@ -58,13 +58,44 @@ export interface ReadOptions {
   noteUnofficial?: boolean;
 }
 
-interface Parts {
+/** The parts of a dataset as they are read, from a folder or an archive, checked as one. */
+class Parts {
   train?: Split;
   test?: Split;
   fine?: string[];
   coarse?: string[];
   /** Records in each file, before limits. */
-  records: { train: number; test: number };
+  readonly records = { train: 0, test: 0 };
+  readonly #fineToCoarse = new Uint8Array(FINE_CLASSES).fill(UNSEEN);
+  constructor(readonly options: ReadOptions) {}
+
+  /** A decoder for a binary split file; its records are counted now. */
+  binary(name: string, byteLength: number, split: "train" | "test"): RecordDecoder {
+    this.records[split] = byteLength / RECORD_BYTES;
+    return new RecordDecoder({ name, byteLength, ...this.#checks(split) });
+  }
+
+  python(bytes: Uint8Array, name: string, split: "train" | "test"): void {
+    const decoded = decodePythonSplit(bytes, { name, ...this.#checks(split) });
+    this[split] = decoded.split;
+    this.records[split] = decoded.records;
+  }
+
+  names(text: string, name: string, key: "fine" | "coarse"): void {
+    this[key] = parseLabelNames(text, name, key === "fine" ? FINE_CLASSES : COARSE_CLASSES);
+  }
+
+  #checks(split: "train" | "test") {
+    const { counts, limitTrain, limitTest } = this.options;
+    const limit = split === "train" ? limitTrain : limitTest;
+    return { expectedCount: counts[split], limit, fineToCoarse: this.#fineToCoarse };
+  }
+
+  dataset(source: DataSource): Cifar100 {
+    const { train, test, fine, coarse } = this;
+    const names = { fineLabelNames: fine!, coarseLabelNames: coarse! };
+    return { train: train!, test: test!, ...names, fineToCoarse: this.#fineToCoarse, source };
+  }
 }
 
 /**
@@ -98,8 +129,7 @@ export async function readDataFolder(
   options: ReadOptions,
 ): Promise<Cifar100> {
   const { folder, layout = "binary" } = await resolveDataFolder(given);
-  const fineToCoarse = new Uint8Array(FINE_CLASSES).fill(UNSEEN);
-  const parts: Parts = { records: { train: 0, test: 0 } };
+  const parts = new Parts(options);
   const files: readonly string[] = Object.values(layout === "binary" ? BINARY_FILES : PYTHON_FILES);
   const missing = [];
   for (const file of files) if (!(await isFile(join(folder, file)))) missing.push(file);
@@ -117,7 +147,7 @@ export async function readDataFolder(
       using file = await Deno.open(path, { read: true });
       const byteLength = (await file.stat()).size;
       sizes.push(byteLength);
-      const decoder = binaryDecoder(path, byteLength, split, options, parts, fineToCoarse);
+      const decoder = parts.binary(path, byteLength, split);
       const buffer = new Uint8Array(4 << 20);
       while (true) {
         const n = await file.read(buffer);
@@ -128,13 +158,13 @@ export async function readDataFolder(
     } else {
       const bytes = await Deno.readFile(path);
       sizes.push(bytes.length);
-      pythonSplit(bytes, path, split, options, parts, fineToCoarse);
+      parts.python(bytes, path, split);
     }
   }
   if (layout === "binary") {
     for (const key of ["fine", "coarse"] as const) {
       const path = join(folder, BINARY_FILES[key]);
-      parts[key] = labelNames(await Deno.readTextFile(path), path, key);
+      parts.names(await Deno.readTextFile(path), path, key);
     }
   } else {
     const path = join(folder, PYTHON_FILES.meta);
@@ -143,7 +173,7 @@ export async function readDataFolder(
   const unverified = `${folder} is an extracted folder, which cannot be checked against the ` +
     `official archive's MD5: results are labelled unverified (give the .tar.gz to verify it)`;
   const other = countsNote(folder, parts, options.counts);
-  return assemble(parts, fineToCoarse, {
+  return parts.dataset({
     kind,
     path: folder,
     synthetic: false,
@@ -168,8 +198,7 @@ export async function readDataArchive(
   knownMd5: string | undefined,
   options: ReadOptions,
 ): Promise<Cifar100> {
-  const fineToCoarse = new Uint8Array(FINE_CLASSES).fill(UNSEEN);
-  const parts: Parts = { records: { train: 0, test: 0 } };
+  const parts = new Parts(options);
   let sawPython = false;
   const onEntry = async (entry: ArchiveEntry) => {
     const base = entry.name.split("/").pop() ?? "";
@@ -178,17 +207,17 @@ export async function readDataArchive(
     if (base === BINARY_FILES.train || base === BINARY_FILES.test) {
       const split = base === BINARY_FILES.train ? "train" : "test";
       if (parts[split]) return;
-      const decoder = binaryDecoder(name, entry.size, split, options, parts, fineToCoarse);
+      const decoder = parts.binary(name, entry.size, split);
       for await (const chunk of entry.body) decoder.push(chunk);
       parts[split] = decoder.finish();
     } else if (base === BINARY_FILES.fine || base === BINARY_FILES.coarse) {
       const key = base === BINARY_FILES.fine ? "fine" : "coarse";
-      parts[key] = labelNames(await new Response(entry.body).text(), name, key);
+      parts.names(await new Response(entry.body).text(), name, key);
     } else if (Object.values(PYTHON_FILES).includes(base as "meta")) {
       sawPython = true;
       const bytes = await readWhole(entry, name);
       if (base === PYTHON_FILES.meta) Object.assign(parts, decodePythonMeta(bytes, name));
-      else pythonSplit(bytes, name, base as "train" | "test", options, parts, fineToCoarse);
+      else parts.python(bytes, name, base as "train" | "test");
     }
   };
   const { md5 } = await readArchive(path, onEntry, { md5: knownMd5 === undefined });
@@ -205,7 +234,7 @@ export async function readDataArchive(
     );
   }
   const note = notes.filter((n) => n !== undefined).join("; ") || undefined;
-  return assemble(parts, fineToCoarse, {
+  return parts.dataset({
     kind,
     path,
     md5: archiveMd5,
@@ -241,46 +270,6 @@ function checkComplete(path: string, parts: Parts, layout: Layout): void {
         `cifar-100-python.tar.gz?`,
     );
   }
-}
-
-function binaryDecoder(
-  name: string,
-  byteLength: number,
-  split: "train" | "test",
-  options: ReadOptions,
-  parts: Parts,
-  fineToCoarse: Uint8Array,
-): RecordDecoder {
-  parts.records[split] = byteLength / RECORD_BYTES;
-  return new RecordDecoder({
-    name,
-    byteLength,
-    expectedCount: options.counts[split],
-    limit: split === "train" ? options.limitTrain : options.limitTest,
-    fineToCoarse,
-  });
-}
-
-function pythonSplit(
-  bytes: Uint8Array,
-  name: string,
-  split: "train" | "test",
-  options: ReadOptions,
-  parts: Parts,
-  fineToCoarse: Uint8Array,
-): void {
-  const { split: decoded, records } = decodePythonSplit(bytes, {
-    name,
-    expectedCount: options.counts[split],
-    limit: split === "train" ? options.limitTrain : options.limitTest,
-    fineToCoarse,
-  });
-  parts[split] = decoded;
-  parts.records[split] = records;
-}
-
-function labelNames(text: string, name: string, key: "fine" | "coarse"): string[] {
-  return parseLabelNames(text, name, key === "fine" ? FINE_CLASSES : COARSE_CLASSES);
 }
 
 /** An archive entry's bytes (a pickle is parsed whole); a short entry is an error. */
@@ -319,17 +308,6 @@ function countsNote(where: string, parts: Parts, counts: Counts): string | undef
   return `${where} holds ${thousands(train)} training and ${thousands(test)} test records, not ` +
     `CIFAR-100's ${thousands(CIFAR100_COUNTS.train)} and ${thousands(CIFAR100_COUNTS.test)}: ` +
     `it is not CIFAR-100, and its results are not CIFAR-100 results`;
-}
-
-function assemble(parts: Parts, fineToCoarse: Uint8Array, source: DataSource): Cifar100 {
-  return {
-    train: parts.train!,
-    test: parts.test!,
-    fineLabelNames: parts.fine!,
-    coarseLabelNames: parts.coarse!,
-    fineToCoarse,
-    source,
-  };
 }
 
 async function isFile(path: string): Promise<boolean> {

@@ -434,11 +434,7 @@ function sourceOf(
   dir: string,
   listing: FolderListing,
   settings: Settings,
-  read: {
-    train: Split;
-    test: Split;
-    heldOut: HeldOut;
-    skipped: SkippedFile[];
+  read: Pick<ImageFolderData, "train" | "test" | "heldOut" | "skipped"> & {
     keptMd5: string[];
     kept: FolderFile[];
   },

@@ -68,16 +68,6 @@ function upscale(values: number[], out: Uint8Array): void {
   }
 }
 
-/** Label-name files: digit_0 ... digit_9, then unused names up to 100 fine and 20 coarse. */
-function labelNames(): { fine: string; coarse: string } {
-  const fine = Array.from(
-    { length: FINE_CLASSES },
-    (_, i) => i < 10 ? `digit_${i}` : `unused_${i}`,
-  );
-  const coarse = Array.from({ length: COARSE_CLASSES }, (_, i) => i ? `unused_${i}` : "digits");
-  return { fine: fine.join("\n") + "\n", coarse: coarse.join("\n") + "\n" };
-}
-
 /** Fetch the wheel, read the digits and write `<out>/cifar-100-binary/`; returns that folder. */
 export async function writeDigitsFolder(out: string): Promise<string> {
   const python = await findPython("to fetch scikit-learn's digits");
@@ -102,9 +92,14 @@ export async function writeDigitsFolder(out: string): Promise<string> {
     await Deno.mkdir(folder, { recursive: true });
     await Deno.writeFile(join(folder, "train.bin"), encodeRecords(train));
     await Deno.writeFile(join(folder, "test.bin"), encodeRecords(test));
-    const names = labelNames();
-    await Deno.writeTextFile(join(folder, "fine_label_names.txt"), names.fine);
-    await Deno.writeTextFile(join(folder, "coarse_label_names.txt"), names.coarse);
+    // digit_0 ... digit_9, then unused names up to 100 fine and 20 coarse.
+    const fine = Array.from(
+      { length: FINE_CLASSES },
+      (_, i) => i < 10 ? `digit_${i}` : `unused_${i}`,
+    );
+    const coarse = Array.from({ length: COARSE_CLASSES }, (_, i) => i ? `unused_${i}` : "digits");
+    await Deno.writeTextFile(join(folder, "fine_label_names.txt"), fine.join("\n") + "\n");
+    await Deno.writeTextFile(join(folder, "coarse_label_names.txt"), coarse.join("\n") + "\n");
     return folder;
   } finally {
     await Deno.remove(temp, { recursive: true });

@@ -47,7 +47,6 @@ export async function md5File(path: string): Promise<string> {
 
 /** A file known by URL and checksum. */
 export interface RemoteFile {
-  /** Where to download it from. */
   url: string;
   /** Expected MD5, lowercase hex; absent where the publisher gives none (the caller checks). */
   md5?: string;
@@ -165,22 +164,17 @@ async function startDownload(
       `not downloading ${file.what} from ${file.url}: CIFAR100_OFFLINE=1${rejected}`,
     );
   }
+  const failed = (why: string) =>
+    new DownloadError(file.url, `could not download ${file.what} from ${file.url}: ${why}`);
   let response: Response;
   try {
     response = await doFetch(file.url);
   } catch (e) {
-    throw new DownloadError(
-      file.url,
-      `could not download ${file.what} from ${file.url}: ${firstLine(e)}${rejected}`,
-    );
+    throw failed(`${firstLine(e)}${rejected}`);
   }
   if (!response.ok || !response.body) {
     await response.body?.cancel();
-    throw new DownloadError(
-      file.url,
-      `could not download ${file.what} from ${file.url}: HTTP ${response.status} ${response.statusText}${rejected}`
-        .trimEnd(),
-    );
+    throw failed(`HTTP ${response.status} ${response.statusText}${rejected}`.trimEnd());
   }
   return response as Response & { body: ReadableStream<Uint8Array> };
 }

@@ -22,7 +22,6 @@ export interface Progress {
 interface ProgressOptions {
   /** Units in all, e.g. batches or bytes. */
   total: number;
-  /** Short text before the bar. */
   label: string;
   /** Format units as bytes (MB) instead of counts. */
   bytes?: boolean;
