@@ -8,6 +8,8 @@ import { createHash } from "node:crypto";
 import { createTarDecoder } from "modern-tar";
 import { firstLine, UserError } from "../util/errors.ts";
 
+type Bytes = TransformStream<Uint8Array, Uint8Array>;
+
 /** A regular file inside an archive (`name` e.g. `cifar-100-binary/train.bin`). */
 export interface ArchiveEntry {
   name: string;
@@ -60,14 +62,8 @@ export async function readArchive(
         }),
       );
     }
-    if (gzip) {
-      // DecompressionStream is typed as taking any BufferSource; it gets Uint8Array here.
-      const gunzip = new DecompressionStream("gzip") as unknown as TransformStream<
-        Uint8Array,
-        Uint8Array
-      >;
-      bytes = bytes.pipeThrough(gunzip);
-    }
+    // DecompressionStream is typed as taking any BufferSource; it gets Uint8Array here.
+    if (gzip) bytes = bytes.pipeThrough(new DecompressionStream("gzip") as unknown as Bytes);
     const entries = bytes.pipeThrough(createTarDecoder({ strict: true }));
     for await (const entry of entries) {
       const { name, size, type } = entry.header;

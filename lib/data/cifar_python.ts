@@ -28,11 +28,8 @@ export function decodePythonSplit(
   options: PythonSplitOptions,
 ): { split: Split; records: number } {
   const { name } = options;
-  const dict = expectDict(unpickleCifar(bytes, name), name, [
-    "data",
-    "fine_labels",
-    "coarse_labels",
-  ]);
+  const keys = ["data", "fine_labels", "coarse_labels"];
+  const dict = expectDict(unpickleCifar(bytes, name), name, keys);
   const data = dict.get("data");
   if (!(data instanceof NumpyArray) || data.shape.length !== 2 || data.shape[1] !== IMAGE_BYTES) {
     const shape = data instanceof NumpyArray
