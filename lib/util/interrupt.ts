@@ -6,9 +6,6 @@
  * @module
  */
 
-/** Exit status after a second signal (128 + SIGINT, as shells report Ctrl-C). */
-const EXIT_AT_ONCE = 130;
-
 /** The exit status that shells give a process ended by `signal`: 128 + its number. */
 export function signalExitCode(signal: string): number {
   return 128 + (signal === "SIGTERM" ? 15 : 2);
@@ -17,7 +14,7 @@ export function signalExitCode(signal: string): number {
 /**
  * Listen for SIGINT and SIGTERM (SIGINT only on Windows, where SIGTERM cannot be caught): the
  * first aborts `signal` (its reason the signal's name) and calls `onFirst`; the second exits
- * with {@linkcode EXIT_AT_ONCE}. `dispose` removes the listeners.
+ * with 130, as shells report Ctrl-C. `dispose` removes the listeners.
  */
 export function stopOnSignals(
   onFirst: (signal: Deno.Signal) => void = () => {},
@@ -26,7 +23,7 @@ export function stopOnSignals(
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   const handlers = signals.map((signal) => {
     const handler = () => {
-      if (controller.signal.aborted) Deno.exit(EXIT_AT_ONCE);
+      if (controller.signal.aborted) Deno.exit(signalExitCode("SIGINT"));
       controller.abort(signal);
       onFirst(signal);
     };
