@@ -214,7 +214,7 @@ async function downloadInto(
     }
     progress.update(done);
   } catch (e) {
-    await removeQuietly(temp);
+    await Deno.remove(temp).catch(() => {});
     throw new DownloadError(
       file.url,
       `download of ${file.what} from ${file.url} failed after ${done} bytes: ${firstLine(e)}`,
@@ -224,7 +224,7 @@ async function downloadInto(
   }
   const md5 = hash.digest("hex");
   if (file.md5 !== undefined && md5 !== file.md5) {
-    await removeQuietly(temp);
+    await Deno.remove(temp).catch(() => {});
     throw new UserError(
       `downloaded ${file.what} from ${file.url} has MD5 ${md5}, expected ${file.md5} ` +
         `(${done} bytes); it was not kept, try again`,
@@ -233,15 +233,7 @@ async function downloadInto(
   try {
     await Deno.rename(temp, path);
   } catch (e) {
-    await removeQuietly(temp);
+    await Deno.remove(temp).catch(() => {});
     throw new UserError(`cannot move the download into ${path} (${firstLine(e)})`);
-  }
-}
-
-async function removeQuietly(path: string): Promise<void> {
-  try {
-    await Deno.remove(path);
-  } catch {
-    // Already gone (or never created): nothing to clean up.
   }
 }
