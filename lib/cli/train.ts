@@ -162,7 +162,7 @@ export function main(args: string[]): Promise<number> {
     } finally {
       stop.dispose();
     }
-  }, { usage: USAGE });
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

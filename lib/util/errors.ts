@@ -17,7 +17,7 @@ export { firstLine, UserError };
 /** Thrown for `--help` / `-h`: {@linkcode runCommand} prints the usage and gives 0. */
 export class HelpRequested extends Error {
   override name = "HelpRequested";
-  constructor(readonly usage?: string) {
+  constructor(readonly usage: string) {
     super("help requested");
   }
 }
@@ -51,28 +51,22 @@ export const USER_ERROR_CODE = 2;
  * assert.equal(await runCommand(() => Promise.resolve(0)), 0);
  * ```
  */
-export async function runCommand(
-  body: () => Promise<number>,
-  options: { usage?: string } = {},
-): Promise<number> {
+export async function runCommand(body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (e) {
-    const usage = (e as { usage?: string }).usage ?? options.usage;
-    if (e instanceof HelpRequested && usage !== undefined) {
-      console.log(usage);
+    if (e instanceof HelpRequested) {
+      console.log(e.usage);
       return 0;
     }
     if (e instanceof UsageError || isParseArgsError(e)) {
-      console.error(`error: ${oneLine((e as Error).message)}`);
-      if (usage !== undefined) console.error(usage);
+      console.error(`error: ${oneLine(e.message)}`);
+      if (e instanceof UsageError) console.error(e.usage);
       return USER_ERROR_CODE;
     }
-    if (e instanceof UserError) {
-      console.error(`error: ${e.message}`);
-      return USER_ERROR_CODE;
-    }
-    throw e;
+    if (!(e instanceof UserError)) throw e;
+    console.error(`error: ${e.message}`);
+    return USER_ERROR_CODE;
   }
 }
 
