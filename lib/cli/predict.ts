@@ -80,7 +80,7 @@ function main(args: string[]): Promise<number> {
     if (results.some((r) => r.ok)) console.error(resultTable(classifier, results));
     classifier.model.dispose();
     return results.every((r) => r.ok) ? 0 : USER_ERROR_CODE;
-  }, { usage: USAGE });
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

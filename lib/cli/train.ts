@@ -147,7 +147,7 @@ function main(args: string[]): Promise<number> {
     } finally {
       stop.dispose();
     }
-  }, { usage: USAGE });
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

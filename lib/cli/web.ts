@@ -77,7 +77,7 @@ function main(args: string[]): Promise<number> {
     await server.finished;
     if (!out) await Deno.remove(site, { recursive: true });
     return 0;
-  }, { usage: USAGE });
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

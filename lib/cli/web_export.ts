@@ -41,7 +41,7 @@ function main(args: string[]): Promise<number> {
       images: site.images,
     }));
     return 0;
-  }, { usage: USAGE });
+  });
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,8 +1,6 @@
 /**
- * Streaming reads of `.tar.gz` (or plain `.tar`) archives, one pass, nothing extracted to disk.
- *
- * gzip is undone by the runtime's native DecompressionStream; tar entries come from the
- * `modern-tar` decoder in strict mode, so bad header checksums and truncation are errors.
+ * Streaming reads of `.tar.gz` (or `.tar`) archives in one pass, nothing extracted; modern-tar's
+ * strict mode makes bad header checksums and truncation errors.
  *
  * @module
  */
@@ -10,27 +8,21 @@ import { createHash } from "node:crypto";
 import { createTarDecoder } from "modern-tar";
 import { firstLine, UserError } from "../util/errors.ts";
 
-/** A regular file inside an archive. Its body must be read to the end or cancelled. */
+type Bytes = TransformStream<Uint8Array, Uint8Array>;
+
+/** A regular file inside an archive (`name` e.g. `cifar-100-binary/train.bin`). */
 export interface ArchiveEntry {
-  /** Path inside the archive, e.g. `cifar-100-binary/train.bin`. */
   name: string;
-  /** Size in bytes from the tar header. */
   size: number;
-  /** The file's bytes. */
   body: ReadableStream<Uint8Array>;
 }
 
 /**
- * Read every regular file of a tar.gz (or tar) archive in order, handing each to `onEntry`.
+ * Hand every regular file of a tar.gz (or tar) archive to `onEntry` in order (a body it leaves
+ * unread is skipped), and with `md5`, hash the archive in the same pass.
  *
- * `onEntry` may read the body or leave it; unread bodies are skipped. A {@linkcode UserError}
- * thrown by `onEntry` passes through unchanged; any other failure (bad gzip, bad tar header,
- * truncation) becomes one UserError naming the archive.
- *
- * @param onEntry called per regular file; directories and links are skipped
- * @param options `md5`: also compute the archive's MD5 in the same pass
- * @returns the archive's MD5 (hex) when asked for
- * @throws {UserError} when the archive is corrupt, truncated or not a tar.gz
+ * @throws {UserError} when the archive is corrupt, truncated or not a tar.gz; one from `onEntry`
+ *   passes through unchanged
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -70,14 +62,8 @@ export async function readArchive(
         }),
       );
     }
-    if (gzip) {
-      // DecompressionStream is typed as taking any BufferSource; it gets Uint8Array here.
-      const gunzip = new DecompressionStream("gzip") as unknown as TransformStream<
-        Uint8Array,
-        Uint8Array
-      >;
-      bytes = bytes.pipeThrough(gunzip);
-    }
+    // DecompressionStream is typed as taking any BufferSource; it gets Uint8Array here.
+    if (gzip) bytes = bytes.pipeThrough(new DecompressionStream("gzip") as unknown as Bytes);
     const entries = bytes.pipeThrough(createTarDecoder({ strict: true }));
     for await (const entry of entries) {
       const { name, size, type } = entry.header;

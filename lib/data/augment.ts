@@ -1,12 +1,7 @@
 /**
- * Data augmentation for training: a fresh random crop and horizontal flip of every image in
- * every batch, on the uint8 pixels, before they become float. Nothing is stored: each epoch
- * sees new variants of the same images.
- *
- * The recipe is the one fast CIFAR training uses (Page's "How to train your ResNet", 2018;
- * Jordan's airbench, 2024): pad each side by a few pixels with a mirror image of the border,
- * take a random 32x32 window, and flip it left-right with probability 1/2. Objects keep their
- * class when shifted or mirrored, so the network learns that, instead of memorising pixels.
+ * Data augmentation as fast CIFAR training does it (Page's "How to train your ResNet", airbench):
+ * a fresh random crop after mirror padding, and a left-right flip with probability 1/2, of every
+ * image in every batch, on the uint8 pixels.
  *
  * @module
  */
@@ -29,12 +24,9 @@ function reflect(i: number, size: number): number {
 }
 
 /**
- * A random crop (after mirror padding) and flip of each image in a batch of uint8 NHWC
- * `imageSize` x `imageSize` x 3 images, drawn from `seed`: the same seed gives the same batch.
+ * A random crop and flip of each image in a uint8 NHWC batch, into a new array; the same seed
+ * gives the same batch.
  *
- * @param pixels `count * imageSize * imageSize * 3` bytes; not modified
- * @param imageSize side of the images (default CIFAR's 32)
- * @returns a new array of the same size
  * @example
  * ```ts
  * import assert from "node:assert/strict";

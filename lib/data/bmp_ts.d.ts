@@ -1,8 +1,6 @@
 /**
- * The part of npm:bmp-ts that lib/data/image_decode.ts uses. bmp-ts's own declarations start
- * with `/// <reference types="node" />`, which brings @types/node into every program that imports
- * them and changes node:assert's overloads there (tests that pass `e.stack` as a message stop
- * type-checking), so its import names this file instead.
+ * The part of npm:bmp-ts that lib/data/image_decode.ts uses: bmp-ts's own declarations reference
+ * @types/node, which changes node:assert's overloads in every program that imports them.
  *
  * @module
  */

@@ -1,35 +1,17 @@
 /**
- * CIFAR-100, in the spirit of `keras.datasets.cifar100.load_data`: both splits as uint8 NHWC
- * images with fine and coarse labels, the label names and the fine-to-coarse mapping.
- *
- * Either published version is read: the binary one (`cifar-100-binary.tar.gz`, which this
- * project downloads) or the python one (`cifar-100-python.tar.gz`, which Keras and torchvision
- * download), as an archive or its extracted folder; both give the same bytes.
- *
- * Where the data comes from, in this order ({@linkcode dataPlaces} lists them):
- * 1. `options.data`, else env `CIFAR100_DATA`: an archive of either version, its extracted
- *    folder (or the folder holding it), or `"synthetic"`;
- * 2. Keras's cache, `$KERAS_HOME/datasets` (else `~/.keras/datasets`): the python version as
- *    Keras 2 or 3 leaves it, {@linkcode KERAS_DATA_NAMES} in that order;
- * 3. this project's cache folder ({@linkcode cacheRoot}): `cifar-100-binary/` extracted there,
- *    or `cifar-100-binary.tar.gz` with the official MD5;
- * 4. a download from {@linkcode CIFAR100_URL}, MD5-checked, written atomically into the cache.
- *
- * `source.origin` says whether it is the official dataset, and data named explicitly (1.) may
- * hold other record counts than CIFAR-100's, described as NOT CIFAR-100: docs/data.md has both.
- * An archive in Keras's cache is the user's own file, read in place and never replaced: it is
- * used whatever its MD5 (Keras checked its SHA-256 when it downloaded it).
+ * CIFAR-100, in the spirit of `keras.datasets.cifar100.load_data`, from either published version
+ * (binary or python, archive or extracted folder; both give the same bytes). Looked for in order:
+ * 1. `options.data`, else env `CIFAR100_DATA` (a path, or `"synthetic"`);
+ * 2. Keras's cache, `<Keras home>/datasets`: used whatever its MD5, since it is the user's own
+ *    file, read in place (Keras checked its SHA-256 when it downloaded it);
+ * 3. this project's cache folder ({@linkcode cacheRoot}), extracted or as the official archive;
+ * 4. a download, MD5-checked, into that cache.
+ * docs/data.md says what `source.origin` and data with other record counts mean.
  *
  * @module
  */
 import { join } from "node:path";
-import {
-  cacheRoot,
-  DownloadError,
-  fetchCached,
-  kerasHome,
-  type RemoteFile,
-} from "../util/cache.ts";
+import { cacheRoot, DownloadError, fetchCached, kerasHome } from "../util/cache.ts";
 import { UserError } from "../util/errors.ts";
 import { statOrUndefined } from "../util/paths.ts";
 import {
@@ -42,21 +24,14 @@ import {
 import type { Cifar100 } from "./dataset.ts";
 import { syntheticCifar100 } from "./synthetic.ts";
 
-/** The official CIFAR-100 binary archive. */
 const CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz";
 /** MD5 of the official binary archive. */
 export const CIFAR100_MD5 = "03b5dce01913d631647c71ecec9e9cb8";
 /** MD5 of the official python-version archive, `cifar-100-python.tar.gz`. */
 export const CIFAR100_PYTHON_MD5 = "eb9058c3a382ffc7106e4002c42a8d85";
-/** The archive's name in the cache folder. */
 const CIFAR100_ARCHIVE = "cifar-100-binary.tar.gz";
 
-/**
- * What Keras leaves in `<Keras home>/datasets`, looked for in this order: archives first (they
- * can be verified), then extracted folders. Keras 2 (and tf.keras) download
- * `cifar-100-python.tar.gz` and extract `cifar-100-python/`; Keras 3 downloads
- * `cifar-100-python-target_archive` and extracts `cifar-100-python-target/cifar-100-python/`.
- */
+/** What Keras 2 and then Keras 3 leave in `<Keras home>/datasets`: archives (verifiable) first. */
 const KERAS_DATA_NAMES: readonly string[] = [
   "cifar-100-python.tar.gz",
   "cifar-100-python-target_archive",
@@ -64,56 +39,36 @@ const KERAS_DATA_NAMES: readonly string[] = [
   "cifar-100-python-target",
 ];
 
-const REMOTE: RemoteFile = {
-  url: CIFAR100_URL,
-  md5: CIFAR100_MD5,
-  fileName: CIFAR100_ARCHIVE,
-  what: "CIFAR-100 archive",
-};
-
 /** Options for {@linkcode loadCifar100}. */
 export interface LoadOptions {
-  /** An archive of either version, an extracted folder, or `"synthetic"`; default env `CIFAR100_DATA`. */
+  /** An archive, an extracted folder, or `"synthetic"`; default env `CIFAR100_DATA`. */
   data?: string;
   /** Seed for synthetic data (default 0). */
   seed?: number;
-  /**
-   * Keep the first N training records (all are still validated). For synthetic data this is
-   * the number generated (default 5,000).
-   */
+  /** Keep the first N records (all are still validated); for synthetic data, the number made. */
   limitTrain?: number;
-  /** Keep the first N test records; for synthetic data the number generated (default 1,000). */
+  /** As `limitTrain`, for the test split. */
   limitTest?: number;
-  /** Cache folder; default {@linkcode cacheRoot}. */
+  /** Default {@linkcode cacheRoot}. */
   cacheDir?: string;
-  /** Keras's home folder, whose `datasets/` is looked in; default {@linkcode kerasHome}. */
+  /** Default {@linkcode kerasHome}. */
   kerasHome?: string;
   /** False: only data already here, never a download (default true). */
   download?: boolean;
-  /** Download progress callback (bytes done, bytes in all). */
   onProgress?: (done: number, total: number) => void;
   /**
-   * The record counts train and test must have. Default: CIFAR-100's 50,000 and 10,000 for data
-   * found in a cache or downloaded; for data given explicitly (`data`, `CIFAR100_DATA`), any
-   * counts, with a note in `source.note` when they are not CIFAR-100's (such data is not
-   * CIFAR-100, e.g. lib/data/sklearn_digits.ts). Tests pass small fixtures' counts.
+   * The record counts the splits must have. Default: CIFAR-100's for data found or downloaded;
+   * any for data given explicitly, with a note in `source.note` when they are not CIFAR-100's.
    */
   expectedCounts?: { train: number; test: number };
 }
 
-/**
- * What tests replace, through {@linkcode loadCifar100}'s second argument, to run the download and
- * the official-archive checks on small fixture archives; nothing else passes it.
- */
+/** What tests replace to run the download and official-archive checks on small fixtures. */
 interface TestSeams {
-  /** The fetch used for the download. */
   fetch?: typeof fetch;
-  /**
-   * The official binary archive's MD5 (default {@linkcode CIFAR100_MD5}), which a downloaded or
-   * cached archive must have and which makes an archive `official`.
-   */
+  /** Default {@linkcode CIFAR100_MD5}. */
   expectedMd5?: string;
-  /** The official python archive's MD5 (default {@linkcode CIFAR100_PYTHON_MD5}). */
+  /** Default {@linkcode CIFAR100_PYTHON_MD5}. */
   expectedPythonMd5?: string;
 }
 
@@ -123,10 +78,8 @@ const refuseDownload = () => Promise.reject(new Error("downloads are off for thi
 /**
  * Load CIFAR-100 (or the synthetic stand-in), finding or downloading it as described above.
  *
- * @param seams for tests only: a fetch and stand-ins for the official MD5s
- * @throws {UserError} one line naming the file and the problem: missing path, corrupt archive,
- *   wrong size or record count, label out of range, missing label names, a refused pickle, or
- *   no data and no network (then it lists every place looked in, in order)
+ * @throws {UserError} one line naming the file and the problem; with no data and no network, it
+ *   lists every place looked in
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -153,7 +106,16 @@ export async function loadCifar100(
       testCount: options.limitTest,
     });
   }
-  const read = readOptions(options, seams);
+  // Data found without being named has CIFAR-100's counts unless asked for others.
+  const read: ReadOptions = {
+    limitTrain: options.limitTrain,
+    limitTest: options.limitTest,
+    counts: options.expectedCounts ?? CIFAR100_COUNTS,
+    officialMd5: {
+      binary: seams.expectedMd5 ?? CIFAR100_MD5,
+      python: seams.expectedPythonMd5 ?? CIFAR100_PYTHON_MD5,
+    },
+  };
   // Explicit data may hold any number of records (noted when not CIFAR-100's).
   const explicit = { ...read, counts: options.expectedCounts ?? {} };
   if (data !== undefined) return await loadExplicit(data, fromEnv, explicit);
@@ -162,7 +124,6 @@ export async function loadCifar100(
     await download(places, options, seams, read);
 }
 
-/** The folders looked in when no data is named: `<Keras home>/datasets`, this project's cache. */
 type DataPlaces = { keras: string; cacheDir: string };
 
 /**
@@ -225,7 +186,8 @@ async function download(
   const md5 = read.officialMd5.binary;
   let fetched: { path: string; downloaded: boolean };
   try {
-    fetched = await fetchCached({ ...REMOTE, md5 }, {
+    const file = { url: CIFAR100_URL, md5, fileName: CIFAR100_ARCHIVE, what: "CIFAR-100 archive" };
+    fetched = await fetchCached(file, {
       cacheDir: places.cacheDir,
       fetch: options.download === false ? refuseDownload : seams.fetch,
       onProgress: options.onProgress,
@@ -249,19 +211,6 @@ function notFoundMessage(places: DataPlaces, why: string): string {
     `none there; (5) the download from ${CIFAR100_URL}: failed. Provide the data in any of ` +
     `these places (put cifar-100-binary.tar.gz in ${places.cacheDir}; when online it downloads ` +
     `there automatically). For a quick run without the real data: --data synthetic`;
-}
-
-/** How data found without being named is read: CIFAR-100's counts unless asked for others. */
-function readOptions(options: LoadOptions, seams: TestSeams): ReadOptions {
-  return {
-    limitTrain: options.limitTrain,
-    limitTest: options.limitTest,
-    counts: options.expectedCounts ?? CIFAR100_COUNTS,
-    officialMd5: {
-      binary: seams.expectedMd5 ?? CIFAR100_MD5,
-      python: seams.expectedPythonMd5 ?? CIFAR100_PYTHON_MD5,
-    },
-  };
 }
 
 function checkLimit(name: string, value: number | undefined): void {

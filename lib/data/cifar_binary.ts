@@ -1,16 +1,12 @@
 /**
- * The CIFAR-100 binary record format: parsing and validation, independent of where the bytes
- * come from (a folder or a tar.gz, read in chunks).
- *
- * A record is 3,074 bytes: coarse label, fine label, then 1,024 red, 1,024 green and 1,024 blue
- * bytes, each plane 32 rows of 32 pixels, top row first. Images are stored here as NHWC uint8.
+ * The CIFAR-100 binary record format, read in chunks from wherever: a record is the coarse label,
+ * the fine label, then the red, green and blue planes, each 32 rows of 32 pixels, top row first.
  *
  * @module
  */
 import { UserError } from "../util/errors.ts";
 import { COARSE_CLASSES, FINE_CLASSES, IMAGE_BYTES, IMAGE_SIZE, type Split } from "./dataset.ts";
 
-/** Pixels of one colour plane. */
 const PLANE = IMAGE_SIZE * IMAGE_SIZE;
 
 /** Bytes of one record: two label bytes and the image. */
@@ -22,28 +18,20 @@ export const UNSEEN = 255;
 interface RecordDecoderOptions {
   /** Name for messages, e.g. `/data/cifar-100-binary/train.bin`. */
   name: string;
-  /** Total byte length of the file (known up front from stat or the tar header). */
+  /** The file's length, known up front from stat or the tar header. */
   byteLength: number;
-  /**
-   * Records the file must hold (50,000 for train.bin, 10,000 for test.bin); undefined accepts
-   * any number from 1 (data given explicitly that is not CIFAR-100 itself).
-   */
+  /** Records the file must hold; undefined accepts any number from 1. */
   expectedCount?: number;
   /** Keep only the first `limit` records (all are still validated). */
   limit?: number;
-  /**
-   * Fine-to-coarse table shared across splits, {@linkcode UNSEEN} where not yet seen; filled
-   * and checked as records arrive.
-   */
+  /** Shared across splits, {@linkcode UNSEEN} where not yet seen; filled and checked. */
   fineToCoarse: Uint8Array;
 }
 
 /**
- * Decodes a `.bin` file fed in chunks of any size into a {@linkcode Split}.
- *
- * The size and record count are checked before any byte is read; labels are checked per
- * record. Pixels go straight from the chunks into the NHWC output, so a file is never held
- * twice in memory.
+ * Decodes a `.bin` file fed in chunks of any size into a {@linkcode Split}: size and count are
+ * checked up front, labels per record, and pixels go straight into the NHWC output, so a file
+ * is never held twice in memory.
  *
  * @example
  * ```ts
@@ -124,11 +112,7 @@ export class RecordDecoder {
     }
   }
 
-  /**
-   * The decoded split, once every byte was pushed.
-   *
-   * @throws {UserError} when fewer or more bytes arrived than the declared length
-   */
+  /** The decoded split, once every byte was pushed; throws when bytes are missing. */
   finish(): Split {
     if (this.#index !== this.#total || this.#carried !== 0) {
       const got = thousands(this.#index * RECORD_BYTES + this.#carried);
@@ -182,12 +166,7 @@ export class RecordDecoder {
   }
 }
 
-/**
- * Parse a label-name file: one name per line, blank lines and surrounding spaces ignored.
- *
- * @param expected required number of names (100 fine, 20 coarse)
- * @throws {UserError} when the number of names is wrong
- */
+/** Parse a label-name file (one per line, blanks ignored); throws unless `expected` names. */
 export function parseLabelNames(text: string, name: string, expected: number): string[] {
   const names = text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "");
   if (names.length !== expected) {
@@ -205,8 +184,7 @@ export function thousands(n: number): string {
 }
 
 /**
- * Encode a split as a CIFAR-100 `.bin` file (the inverse of {@linkcode RecordDecoder}): per
- * image, the coarse label, the fine label, then the red, green and blue planes.
+ * Encode a split as a CIFAR-100 `.bin` file (the inverse of {@linkcode RecordDecoder}).
  *
  * @example
  * ```ts

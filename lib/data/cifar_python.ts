@@ -1,14 +1,7 @@
 /**
- * CIFAR-100's python version (`cifar-100-python.tar.gz`, which Keras and torchvision download):
- * the pickled `train`, `test` and `meta` files, decoded into the same {@linkcode Split}s as the
- * binary version, to the byte.
- *
- * `train` and `test` are dicts with `data` (numpy uint8, shape (N, 3072): per image 1,024 red,
- * 1,024 green and 1,024 blue bytes, rows top to bottom, the binary record's layout without its
- * two label bytes), `fine_labels`, `coarse_labels` (lists of N ints), `filenames` and
- * `batch_label`; `meta` has `fine_label_names` (100) and `coarse_label_names` (20). Each image
- * goes through the binary version's {@linkcode RecordDecoder}, so labels, the fine-to-coarse
- * mapping and the NHWC layout are checked and converted by the same code.
+ * CIFAR-100's python version (which Keras and torchvision download): the pickled `train`, `test`
+ * and `meta` dicts. A `data` row is a binary record without its two label bytes, so each image
+ * goes through the binary {@linkcode RecordDecoder}: the same checks, the same bytes out.
  *
  * @module
  */
@@ -22,14 +15,11 @@ export const PYTHON_FOLDER = "cifar-100-python";
 /** The three pickles inside it. */
 export const PYTHON_FILES = { train: "train", test: "test", meta: "meta" } as const;
 
-/** Options for {@linkcode decodePythonSplit}: the binary decoder's, but for the length. */
 type PythonSplitOptions = Omit<ConstructorParameters<typeof RecordDecoder>[0], "byteLength">;
 
 /**
- * Decode a `train` or `test` pickle into a split.
+ * Decode a `train` or `test` pickle into a split, with the file's image count before the limit.
  *
- * @param options name, expected count, limit and the shared fine-to-coarse table
- * @returns the split and the number of images in the file (before the limit)
  * @throws {UserError} one line naming the file: not the expected dict, arrays of the wrong
  *   length, labels out of range, or a refused pickle
  */
@@ -38,11 +28,8 @@ export function decodePythonSplit(
   options: PythonSplitOptions,
 ): { split: Split; records: number } {
   const { name } = options;
-  const dict = expectDict(unpickleCifar(bytes, name), name, [
-    "data",
-    "fine_labels",
-    "coarse_labels",
-  ]);
+  const keys = ["data", "fine_labels", "coarse_labels"];
+  const dict = expectDict(unpickleCifar(bytes, name), name, keys);
   const data = dict.get("data");
   if (!(data instanceof NumpyArray) || data.shape.length !== 2 || data.shape[1] !== IMAGE_BYTES) {
     const shape = data instanceof NumpyArray
@@ -82,11 +69,7 @@ export function decodePythonSplit(
   return { split: decoder.finish(), records: count };
 }
 
-/**
- * Decode the `meta` pickle: the 100 fine and 20 coarse label names, in label order.
- *
- * @throws {UserError} one line naming the file when it is not that dict or has other counts
- */
+/** Decode the `meta` pickle: the 100 fine and 20 coarse label names; throws when it is not that. */
 export function decodePythonMeta(
   bytes: Uint8Array,
   name: string,

@@ -1,13 +1,7 @@
 /**
- * Reading CIFAR-100 from a folder or a `.tar.gz`, in either of its two published layouts:
- *
- * - the binary version, `cifar-100-binary/`: `train.bin`, `test.bin`, `fine_label_names.txt`,
- *   `coarse_label_names.txt` (lib/data/cifar_binary.ts);
- * - the python version, `cifar-100-python/`: the pickles `train`, `test`, `meta`
- *   (lib/data/cifar_python.ts).
- *
- * Both give the same {@linkcode Cifar100}, byte for byte. Where the data is looked for is
- * lib/data/cifar100.ts's business; this module reads what it is given.
+ * Reading CIFAR-100 from a folder or a `.tar.gz`, in its binary layout (lib/data/cifar_binary.ts)
+ * or its python one (lib/data/cifar_python.ts): both give the same {@linkcode Cifar100}, byte for
+ * byte. Where the data is looked for is lib/data/cifar100.ts's business.
  *
  * @module
  */
@@ -32,7 +26,6 @@ import {
 
 /** The binary version's folder inside its archive. */
 export const BINARY_FOLDER = "cifar-100-binary";
-/** The binary version's four files. */
 const BINARY_FILES = {
   train: "train.bin",
   test: "test.bin",
@@ -45,7 +38,6 @@ export const CIFAR100_COUNTS: Readonly<{ train: number; test: number }> = {
   test: 10000,
 };
 
-/** Which of CIFAR-100's two published layouts a file or folder has. */
 type Layout = "binary" | "python";
 
 /** Record counts each split must have; undefined: any. */
@@ -53,9 +45,8 @@ type Counts = { train?: number; test?: number };
 
 /** What to read and how to label it. */
 export interface ReadOptions {
-  /** Keep the first N training images (all are still validated). */
+  /** Keep the first N images (all are still validated). */
   limitTrain?: number;
-  /** Keep the first N test images. */
   limitTest?: number;
   /** Counts the splits must have; `{}` accepts any (noted when not CIFAR-100's). */
   counts: Counts;
@@ -67,14 +58,44 @@ export interface ReadOptions {
   noteUnofficial?: boolean;
 }
 
-/** The parts a dataset is made of, from a folder or an archive. */
-interface Parts {
+/** The parts of a dataset as they are read, from a folder or an archive, checked as one. */
+class Parts {
   train?: Split;
   test?: Split;
   fine?: string[];
   coarse?: string[];
   /** Records in each file, before limits. */
-  records: { train: number; test: number };
+  readonly records = { train: 0, test: 0 };
+  readonly #fineToCoarse = new Uint8Array(FINE_CLASSES).fill(UNSEEN);
+  constructor(readonly options: ReadOptions) {}
+
+  /** A decoder for a binary split file; its records are counted now. */
+  binary(name: string, byteLength: number, split: "train" | "test"): RecordDecoder {
+    this.records[split] = byteLength / RECORD_BYTES;
+    return new RecordDecoder({ name, byteLength, ...this.#checks(split) });
+  }
+
+  python(bytes: Uint8Array, name: string, split: "train" | "test"): void {
+    const decoded = decodePythonSplit(bytes, { name, ...this.#checks(split) });
+    this[split] = decoded.split;
+    this.records[split] = decoded.records;
+  }
+
+  names(text: string, name: string, key: "fine" | "coarse"): void {
+    this[key] = parseLabelNames(text, name, key === "fine" ? FINE_CLASSES : COARSE_CLASSES);
+  }
+
+  #checks(split: "train" | "test") {
+    const { counts, limitTrain, limitTest } = this.options;
+    const limit = split === "train" ? limitTrain : limitTest;
+    return { expectedCount: counts[split], limit, fineToCoarse: this.#fineToCoarse };
+  }
+
+  dataset(source: DataSource): Cifar100 {
+    const { train, test, fine, coarse } = this;
+    const names = { fineLabelNames: fine!, coarseLabelNames: coarse! };
+    return { train: train!, test: test!, ...names, fineToCoarse: this.#fineToCoarse, source };
+  }
 }
 
 /**
@@ -91,18 +112,14 @@ async function resolveDataFolder(folder: string): Promise<{ folder: string; layo
   return { folder };
 }
 
-/**
- * Whether `folder` holds CIFAR-100 as {@linkcode readDataFolder} reads it (its files, or a
- * `cifar-100-binary/` or `cifar-100-python/` inside), rather than, say, folders of images.
- */
+/** Whether `folder` holds CIFAR-100's files (or their folder) rather than, say, images. */
 export async function holdsCifarFiles(folder: string): Promise<boolean> {
   return (await resolveDataFolder(folder)).layout !== undefined;
 }
 
 /**
- * Read an extracted folder (see {@linkcode resolveDataFolder} for which one; a folder with
- * neither layout is read as a binary one, whose missing files the error names). Its origin is
- * `unverified`: the files inside the archives have no published checksums.
+ * Read an extracted folder (one with neither layout as a binary one, whose missing files the
+ * error names). Its origin is `unverified`: the files in the archives have no published checksums.
  *
  * @throws {UserError} one line naming the file: missing files, bad records, pickles or names
  */
@@ -112,8 +129,7 @@ export async function readDataFolder(
   options: ReadOptions,
 ): Promise<Cifar100> {
   const { folder, layout = "binary" } = await resolveDataFolder(given);
-  const fineToCoarse = new Uint8Array(FINE_CLASSES).fill(UNSEEN);
-  const parts: Parts = { records: { train: 0, test: 0 } };
+  const parts = new Parts(options);
   const files: readonly string[] = Object.values(layout === "binary" ? BINARY_FILES : PYTHON_FILES);
   const missing = [];
   for (const file of files) if (!(await isFile(join(folder, file)))) missing.push(file);
@@ -131,7 +147,7 @@ export async function readDataFolder(
       using file = await Deno.open(path, { read: true });
       const byteLength = (await file.stat()).size;
       sizes.push(byteLength);
-      const decoder = binaryDecoder(path, byteLength, split, options, parts, fineToCoarse);
+      const decoder = parts.binary(path, byteLength, split);
       const buffer = new Uint8Array(4 << 20);
       while (true) {
         const n = await file.read(buffer);
@@ -142,13 +158,13 @@ export async function readDataFolder(
     } else {
       const bytes = await Deno.readFile(path);
       sizes.push(bytes.length);
-      pythonSplit(bytes, path, split, options, parts, fineToCoarse);
+      parts.python(bytes, path, split);
     }
   }
   if (layout === "binary") {
     for (const key of ["fine", "coarse"] as const) {
       const path = join(folder, BINARY_FILES[key]);
-      parts[key] = labelNames(await Deno.readTextFile(path), path, key);
+      parts.names(await Deno.readTextFile(path), path, key);
     }
   } else {
     const path = join(folder, PYTHON_FILES.meta);
@@ -157,11 +173,10 @@ export async function readDataFolder(
   const unverified = `${folder} is an extracted folder, which cannot be checked against the ` +
     `official archive's MD5: results are labelled unverified (give the .tar.gz to verify it)`;
   const other = countsNote(folder, parts, options.counts);
-  return assemble(parts, fineToCoarse, {
+  return parts.dataset({
     kind,
     path: folder,
     synthetic: false,
-    // No published checksums for the extracted files: only an archive can be verified.
     origin: "unverified",
     note: other ? `${other}; ${unverified}` : unverified,
     id: `folder:${folder}:${sizes.join(",")}`,
@@ -172,12 +187,10 @@ export async function readDataFolder(
 }
 
 /**
- * Read a `.tar.gz` of either layout in one pass; its origin is `official` when its MD5 is the
- * official one for its layout, else `unofficial`.
+ * Read a `.tar.gz` of either layout in one pass (hashing it unless `knownMd5` is given); its
+ * origin is `official` when its MD5 is the official one for its layout.
  *
- * @param knownMd5 the archive's MD5 when already checked (a cached download), else undefined
- * @throws {UserError} one line naming the archive (and the entry): corrupt archive, missing
- *   files, bad records, pickles or names
+ * @throws {UserError} one line naming the archive and entry: corrupt, missing files, bad records
  */
 export async function readDataArchive(
   path: string,
@@ -185,8 +198,7 @@ export async function readDataArchive(
   knownMd5: string | undefined,
   options: ReadOptions,
 ): Promise<Cifar100> {
-  const fineToCoarse = new Uint8Array(FINE_CLASSES).fill(UNSEEN);
-  const parts: Parts = { records: { train: 0, test: 0 } };
+  const parts = new Parts(options);
   let sawPython = false;
   const onEntry = async (entry: ArchiveEntry) => {
     const base = entry.name.split("/").pop() ?? "";
@@ -195,17 +207,17 @@ export async function readDataArchive(
     if (base === BINARY_FILES.train || base === BINARY_FILES.test) {
       const split = base === BINARY_FILES.train ? "train" : "test";
       if (parts[split]) return;
-      const decoder = binaryDecoder(name, entry.size, split, options, parts, fineToCoarse);
+      const decoder = parts.binary(name, entry.size, split);
       for await (const chunk of entry.body) decoder.push(chunk);
       parts[split] = decoder.finish();
     } else if (base === BINARY_FILES.fine || base === BINARY_FILES.coarse) {
       const key = base === BINARY_FILES.fine ? "fine" : "coarse";
-      parts[key] = labelNames(await new Response(entry.body).text(), name, key);
+      parts.names(await new Response(entry.body).text(), name, key);
     } else if (Object.values(PYTHON_FILES).includes(base as "meta")) {
       sawPython = true;
       const bytes = await readWhole(entry, name);
       if (base === PYTHON_FILES.meta) Object.assign(parts, decodePythonMeta(bytes, name));
-      else pythonSplit(bytes, name, base as "train" | "test", options, parts, fineToCoarse);
+      else parts.python(bytes, name, base as "train" | "test");
     }
   };
   const { md5 } = await readArchive(path, onEntry, { md5: knownMd5 === undefined });
@@ -222,7 +234,7 @@ export async function readDataArchive(
     );
   }
   const note = notes.filter((n) => n !== undefined).join("; ") || undefined;
-  return assemble(parts, fineToCoarse, {
+  return parts.dataset({
     kind,
     path,
     md5: archiveMd5,
@@ -260,46 +272,6 @@ function checkComplete(path: string, parts: Parts, layout: Layout): void {
   }
 }
 
-function binaryDecoder(
-  name: string,
-  byteLength: number,
-  split: "train" | "test",
-  options: ReadOptions,
-  parts: Parts,
-  fineToCoarse: Uint8Array,
-): RecordDecoder {
-  parts.records[split] = byteLength / RECORD_BYTES;
-  return new RecordDecoder({
-    name,
-    byteLength,
-    expectedCount: options.counts[split],
-    limit: split === "train" ? options.limitTrain : options.limitTest,
-    fineToCoarse,
-  });
-}
-
-function pythonSplit(
-  bytes: Uint8Array,
-  name: string,
-  split: "train" | "test",
-  options: ReadOptions,
-  parts: Parts,
-  fineToCoarse: Uint8Array,
-): void {
-  const { split: decoded, records } = decodePythonSplit(bytes, {
-    name,
-    expectedCount: options.counts[split],
-    limit: split === "train" ? options.limitTrain : options.limitTest,
-    fineToCoarse,
-  });
-  parts[split] = decoded;
-  parts.records[split] = records;
-}
-
-function labelNames(text: string, name: string, key: "fine" | "coarse"): string[] {
-  return parseLabelNames(text, name, key === "fine" ? FINE_CLASSES : COARSE_CLASSES);
-}
-
 /** An archive entry's bytes (a pickle is parsed whole); a short entry is an error. */
 async function readWhole(entry: ArchiveEntry, name: string): Promise<Uint8Array> {
   const bytes = new Uint8Array(entry.size);
@@ -326,10 +298,7 @@ function notCifarDescription(where: string, parts: Parts, layout: Layout): strin
     `CIFAR-100's ${layout} layout from ${where}`;
 }
 
-/**
- * A note, which every run logs and records, when data has other record counts than
- * CIFAR-100's: it is then no CIFAR-100, whatever its origin.
- */
+/** A note, which every run logs and records, when data has other counts than CIFAR-100's. */
 function countsNote(where: string, parts: Parts, counts: Counts): string | undefined {
   const { train, test } = parts.records;
   const accepted = counts.train === undefined || counts.test === undefined;
@@ -339,17 +308,6 @@ function countsNote(where: string, parts: Parts, counts: Counts): string | undef
   return `${where} holds ${thousands(train)} training and ${thousands(test)} test records, not ` +
     `CIFAR-100's ${thousands(CIFAR100_COUNTS.train)} and ${thousands(CIFAR100_COUNTS.test)}: ` +
     `it is not CIFAR-100, and its results are not CIFAR-100 results`;
-}
-
-function assemble(parts: Parts, fineToCoarse: Uint8Array, source: DataSource): Cifar100 {
-  return {
-    train: parts.train!,
-    test: parts.test!,
-    fineLabelNames: parts.fine!,
-    coarseLabelNames: parts.coarse!,
-    fineToCoarse,
-    source,
-  };
 }
 
 async function isFile(path: string): Promise<boolean> {

@@ -1,6 +1,5 @@
 /**
- * Examples: what the training loop consumes. One interface covers images
- * (uint8, converted per batch) and precomputed features (VGG16 head).
+ * What the training loop consumes: images (uint8, converted per batch) or precomputed features.
  * @module
  */
 import { IMAGE_SIZE } from "./dataset.ts";
@@ -8,28 +7,19 @@ import { augmentBatch, type AugmentOptions } from "./augment.ts";
 
 /** A labelled set the training loop can batch from, in any order. */
 export interface Examples {
-  /** Number of examples. */
   count: number;
   /** Shape of one example, e.g. [32, 32, 3] or [512]. */
   shape: number[];
-  /** Class index per example. */
   labels: Uint8Array;
   /** Copy the examples at `indices` into one float32 batch, row-major. */
   gather(indices: ArrayLike<number>): Float32Array;
-  /**
-   * Images only: as `gather`, but each image randomly cropped and flipped on its uint8 pixels
-   * first (lib/data/augment.ts); the same seed gives the same batch.
-   */
+  /** Images only: as `gather`, each image first cropped and flipped from `seed`. */
   gatherAugmented?(indices: ArrayLike<number>, augment: AugmentOptions, seed: number): Float32Array;
 }
 
 /**
- * Images kept as uint8 NHWC and scaled to float32 only per batch, so the
- * 50,000 training images cost 154 MB rather than 614 MB.
- *
- * @param scale multiply pixel bytes by this: 1/255 gives [0,1] (MLP, CNN); 1 keeps
- *   0..255 (what VGG16's preprocessing expects).
- * @param imageSize side of the square images (the data's; default CIFAR's 32)
+ * Images kept as uint8 NHWC and scaled to float32 only per batch, so 50,000 images cost 154 MB
+ * rather than 614 MB. `scale` 1/255 gives [0, 1]; 1 keeps 0..255, as VGG16 expects.
  */
 export function imageExamples(
   split: { images: Uint8Array; count: number },

@@ -1,16 +1,9 @@
 /**
- * Every image format a folder of your own pictures may hold, decoded to upright 8-bit RGB: PNG
- * and JPEG through lib/data/image_pixels.ts (what the web page bundles too), BMP (npm bmp-ts),
- * GIF's first frame (npm omggif) and WebP (npm @jsquash/webp, libwebp compiled to WebAssembly).
- *
- * The format is read from the file's first bytes, never from its name: a PNG saved as `.jpg`
- * decodes, a text file named `.png` is refused. Transparency is composited over white for every
- * format that has it (PNG, GIF, WebP) the same way; BMP's fourth channel is ignored, as
- * TensorFlow's decode_bmp does, since most 32-bit BMPs leave it at 0 rather than meaning
- * "transparent".
- *
- * This module uses node:buffer (bmp-ts reads a Node Buffer), so it runs under Deno (predict, the
- * folder loader's workers) but is not bundled for the web page.
+ * Every image format a folder may hold, decoded to upright 8-bit RGB, the format read from the
+ * first bytes, never the name: PNG and JPEG through lib/data/image_pixels.ts, BMP (bmp-ts), GIF's
+ * first frame (omggif) and WebP (@jsquash/webp). BMP's fourth channel is ignored, as TensorFlow's
+ * decode_bmp does, since most 32-bit BMPs leave it at 0. Not bundled for the web page: bmp-ts
+ * reads a node:buffer Buffer.
  *
  * @module
  */
@@ -22,10 +15,7 @@ import { GifReader } from "omggif";
 import { checkSize, decodeImage, imageFormat, looksLike, type RgbImage } from "./image_pixels.ts";
 import { firstLine, UserError } from "../util/user_error.ts";
 
-/**
- * File name endings read as images, lowercase (Keras's list, plus WebP); any other file in a
- * folder is not an image and is ignored.
- */
+/** File name endings read as images, lowercase: Keras's list, plus WebP. */
 export const IMAGE_EXTENSIONS: readonly string[] = [
   ".bmp",
   ".gif",
@@ -35,13 +25,9 @@ export const IMAGE_EXTENSIONS: readonly string[] = [
   ".webp",
 ];
 
-/** The formats {@linkcode decodeImageFile} reads, for messages. */
 const FORMATS = "PNG, JPEG, BMP, GIF or WebP";
 
-/**
- * A file that cannot be used as an image: `message` is `<file>: <reason>`, one line; the folder
- * loader reports `skipped <file>: <reason>` and goes on.
- */
+/** A file that cannot be used as an image; the folder loader skips it with `reason`. */
 export class ImageFileError extends UserError {
   override name = "ImageFileError";
   constructor(readonly file: string, readonly reason: string) {
@@ -61,11 +47,10 @@ function extraFormat(bytes: Uint8Array): ExtraFormat | undefined {
 }
 
 /**
- * Decode an image file's bytes (PNG, JPEG, BMP, GIF's first frame or WebP) into upright 8-bit
- * RGB, transparency over white; PNG and JPEG exactly as {@linkcode decodeImage} does.
+ * Decode an image file's bytes into upright 8-bit RGB, transparency over white; PNG and JPEG
+ * exactly as {@linkcode decodeImage} does.
  *
- * @throws {ImageFileError} naming the file, with the reason: empty, not an image (saying what
- *   it looks like), damaged, or over 100 megapixels
+ * @throws {ImageFileError} naming the file: empty, not an image, damaged, or too large
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -161,10 +146,7 @@ async function webpToRgb(bytes: Uint8Array): Promise<RgbImage> {
   return compositeOverWhite(decoded.width, decoded.height, decoded.data);
 }
 
-/**
- * 8-bit RGBA to RGB over white, `round(c * a + 255 * (1 - a))` with `a = alpha / 255`: the same
- * arithmetic as image_pixels.ts applies to PNG.
- */
+/** 8-bit RGBA to RGB over white, with the same arithmetic as image_pixels.ts uses for PNG. */
 function compositeOverWhite(width: number, height: number, rgba: ArrayLike<number>): RgbImage {
   const out = new Uint8Array(width * height * 3);
   for (let p = 0; p < width * height; p++) {

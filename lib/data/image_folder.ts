@@ -1,28 +1,9 @@
 /**
- * A folder of your own images as a dataset: one sub-folder per class (or train/ and test/
- * folders of them), every image decoded on every core, brought to the model's input size the
- * way predict does it, split honestly, and cached for the next run.
- *
- * - **Layout** (lib/data/image_folder_scan.ts): `DIR/<class>/**`, or `DIR/train/<class>/**` with
- *   `DIR/test/<class>/**` (or `val/`, `valid/`). Class names are the folder names, sorted by code
- *   point as Keras sorts them. Hidden files and folders and non-image files are ignored and
- *   counted.
- * - **Bad files never stop a run**: each file is decoded when the data is read; one that fails
- *   (truncated, empty, not an image behind an image name) is reported once as
- *   `skipped <path>: <reason>`, left out, and returned in {@linkcode ImageFolderData.skipped}. A
- *   class with fewer than 2 usable images, or a folder with fewer than 2 classes, is refused.
- * - **Honest splits**: without given splits, a validation split stratified by class, drawn from
- *   the seed; the held-out files and a digest of their paths and contents are returned. With
- *   given splits, they are used as they are.
- * - **One preprocessing**: {@linkcode readCifarImage}'s (orientation, centre crop, area resize
- *   to the input size), uint8 RGB.
- * - **Fast and bounded**: Workers decode (lib/data/image_folder_decode.ts), the pixels at the
- *   input size are cached (lib/data/image_folder_cache.ts), and memory holds the images at the
- *   input size, once: the images are moved into place in the one buffer they were read into,
- *   and both splits are views of it.
- *
- * The result is a {@linkcode Cifar100} (classes as fine labels, no coarse ones: coarse labels
- * are 255 and there are no coarse names), with more fields that say what was read.
+ * A folder of your own images as a dataset (layout: lib/data/image_folder_scan.ts): decoded on
+ * every core, brought to the input size as predict does, split by class from the seed unless the
+ * splits are given, and cached. A file that fails to decode is reported once and left out, never
+ * stopping the run. Memory holds the images once: both splits are views of the buffer read into.
+ * The result is a {@linkcode Cifar100} whose classes are fine labels (coarse labels are 255).
  *
  * @module
  */
@@ -84,29 +65,24 @@ export interface HeldOut {
   kind: "split" | "given";
   /** What accuracy on it is called, e.g. `validation split (20%, seed 1)` or `test/ folder`. */
   name: string;
-  /** The held-out files, relative to the folder, sorted. */
+  /** Relative to the folder, sorted. */
   files: string[];
   /** SHA-256 (hex) of the held-out files' paths and MD5s: the same digest, the same images. */
   digest: string;
 }
 
-/** What the cache did on this load. */
+/** What the cache did on this load: files reused by size and time, hashed unchanged, decoded. */
 export interface CacheUse {
-  /** The cache file (absent when caching is off). */
+  /** Absent when caching is off. */
   file?: string;
-  /** Files taken from the cache by size and time, unread. */
   reused: number;
-  /** Files read and hashed whose bytes were the cached ones (a new time only). */
   unchanged: number;
-  /** Files decoded. */
   decoded: number;
-  /** Whether the cache file was (re)written. */
   written: boolean;
 }
 
 /** A folder of images, read: a {@linkcode Cifar100} whose test split is the held-out one. */
 export interface ImageFolderData extends Cifar100 {
-  /** Side N of every image, `images` holding `count * N * N * 3` bytes. */
   imageSize: number;
   heldOut: HeldOut;
   /** Files that did not decode, in path order. */
@@ -117,9 +93,9 @@ export interface ImageFolderData extends Cifar100 {
   cache: CacheUse;
 }
 
-/** At most this many classes: labels are bytes, as in every {@linkcode Split}. */
+/** Labels are bytes, as in every {@linkcode Split}. */
 const MAX_CLASSES = 256;
-/** Largest input side accepted (a 1024 px image is 3 MB; 10,000 of them, 30 GB). */
+/** A 1024 px image is 3 MB; 10,000 of them, 30 GB. */
 const MAX_IMAGE_SIZE = 1024;
 /** Derives each class's split seed from the run's seed (a prime no other stream uses). */
 const SPLIT_SEED_STRIDE = 1_000_039;
@@ -152,10 +128,8 @@ function settingsOf(options: ImageFolderOptions): Settings {
 }
 
 /**
- * Read a folder of images as a dataset (see the module doc for what it does and refuses).
+ * Read a folder of images as a dataset (see the module doc).
  *
- * @param dir the folder: one sub-folder per class, or train/ and test/ (val/, valid/) of them
- * @returns the dataset, with what was skipped and ignored, the held-out files and the cache use
  * @throws {UserError} naming the folder when it is missing or unreadable, has fewer than 2
  *   classes or more than 256, or a class folder with fewer than 2 usable images
  * @example
@@ -258,9 +232,8 @@ interface Outcome {
 }
 
 /**
- * Every file's pixels into one buffer, usable files packed from slot 0 in listing order, from
- * the cache where it still stands and from the workers otherwise; the cache rewritten when
- * anything changed; each skipped file logged once.
+ * Every file's pixels into one buffer (usable files packed from slot 0 in listing order), from
+ * the cache where it still stands, else from the workers; the cache rewritten if anything changed.
  */
 async function readAllPixels(dir: string, listing: FolderListing, settings: Settings) {
   const { files } = listing;
@@ -316,8 +289,8 @@ async function readAllPixels(dir: string, listing: FolderListing, settings: Sett
 }
 
 /**
- * Which files the cache still stands for by size and time (`fresh`), and the rest as jobs: those
- * of the same size carry the cached MD5, so a worker only hashes them when the bytes match.
+ * The files the cache stands for by size and time (`fresh`), and the rest as jobs, carrying the
+ * cached MD5 when the size is the same so a worker only hashes a file whose bytes match.
  */
 function planFromCache(files: FolderFile[], cache: FolderCache | undefined, imageSize: number) {
   const fresh: { index: number; entry: CachedFile }[] = [];
@@ -359,10 +332,9 @@ function cacheEntries(files: FolderFile[], outcomes: Outcome[]): CachedFile[] {
 }
 
 /**
- * Which files to hold out: in each class, `round(n * validationSplit)` of its `n` files (at
- * least 1, at most n - 1, so every class is both trained on and evaluated), chosen by a
- * permutation seeded from the run's seed and the class's name (so adding a class leaves the
- * others' splits as they were).
+ * In each class, `round(n * validationSplit)` of its `n` files held out (at least 1, at most
+ * n - 1), by a permutation seeded from the seed and the class's name, so adding a class leaves
+ * the others' splits as they were.
  */
 function stratifiedHoldOut(files: FolderFile[], classNames: string[], settings: Settings) {
   const byClass = classNames.map(() => [] as number[]);
@@ -386,9 +358,8 @@ function nameHash(name: string): number {
 }
 
 /**
- * The training and held-out splits from the packed pixels: the images are reordered in place
- * (training first) and each split is a view of its part of the buffer, so memory holds the
- * images once (cutting the buffer apart copied the training images: docs/performance.md).
+ * The training and held-out splits as views of the packed pixels, reordered in place (training
+ * first), so memory holds the images once.
  */
 function cutSplits(
   pixels: Uint8Array,
@@ -463,11 +434,7 @@ function sourceOf(
   dir: string,
   listing: FolderListing,
   settings: Settings,
-  read: {
-    train: Split;
-    test: Split;
-    heldOut: HeldOut;
-    skipped: SkippedFile[];
+  read: Pick<ImageFolderData, "train" | "test" | "heldOut" | "skipped"> & {
     keptMd5: string[];
     kept: FolderFile[];
   },
@@ -488,8 +455,7 @@ function sourceOf(
     kind: "folder",
     path: dir,
     synthetic: false,
-    // No origin of its own yet: report/analysis.ts maps every origin to a caption, and adding one
-    // belongs with wiring folders into the reports. "unverified" is what it is: not checked files.
+    // Not checked files; an origin of its own belongs with wiring folders into the reports.
     origin: "unverified",
     id: `image-folder:${id.digest("hex").slice(0, 32)}`,
     description,

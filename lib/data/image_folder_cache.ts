@@ -1,30 +1,12 @@
 /**
- * The decoded pixels of a folder of images, kept between runs: one file per folder and input
- * size, under the cache folder's `image-folders/`, so a second load of the same folder reads
- * pixels instead of decoding every image again.
+ * A folder's decoded pixels kept between runs, one file per folder, input size and
+ * {@linkcode PREPROCESSING}. A file whose size and time are the cached ones is taken unread (as
+ * make checks); one with a new time is hashed, and decoded only when its bytes differ, since a
+ * copy or unzip gives every file a new time and hashing costs a fraction of decoding. Files that
+ * did not decode are kept with their reason. A damaged cache file is read as no cache.
  *
- * Which files it still stands for is checked per file, in two steps:
- *
- * 1. **Size and modification time** (what make, rsync and git check first): a stat per file, so
- *    checking 10,000 files costs a fraction of a second. A file whose size and time are what the
- *    cache holds is taken from the cache unread.
- * 2. **Content (MD5)** for a file whose time or size changed: a copy, a `touch`, an unzip or a
- *    checkout gives every file a new time with the same bytes, and hashing a photo costs a small
- *    fraction of decoding it (MD5 runs at hundreds of MB/s, the JPEG decoder at tens), so the
- *    file is read and hashed, and decoded only when its bytes differ. A new file is decoded; a
- *    removed one is dropped.
- *
- * Files that did not decode are kept too (with their reason), so they are reported again without
- * being decoded again. The preprocessing's name and version
- * ({@linkcode PREPROCESSING}) and the input size are in the file: another size is another file,
- * and a changed preprocessing makes the old file unusable.
- *
- * The file is written whole to a temporary name beside it and renamed into place, so a run
- * killed while writing leaves the old file or the new one, never half of one. A damaged or
- * unreadable cache file is read as no cache.
- *
- * Layout: 8 bytes `IMGFOLD1`, a uint32 (little-endian) header length, the header as JSON, then
- * the pixels, `size * size * 3` bytes per usable file in slot order.
+ * Layout: `IMGFOLD1`, a little-endian uint32 header length, the header as JSON, then
+ * `size * size * 3` bytes per usable file in slot order.
  *
  * @module
  */
@@ -37,37 +19,26 @@ import { writeFileAtomically } from "../util/replace_folder.ts";
 const MAGIC = "IMGFOLD1";
 const HEADER_AT = MAGIC.length + 4;
 
-/** What the cache knows about one file. */
+/** What the cache knows about one file (path relative to the folder, MD5 in hex). */
 export interface CachedFile {
-  /** Path relative to the folder, as in the listing. */
   path: string;
   size: number;
   mtimeMs: number;
-  /** MD5 of the file's bytes, hex. */
   md5: string;
   /** Where its pixels are (a usable file), or why it was skipped. */
   slot?: number;
   skipped?: string;
 }
 
-/** A cache file opened for reading. */
+/** A cache file opened for reading: its entries by path, and where slot 0's pixels start. */
 export interface FolderCache {
-  /** The file. */
   file: string;
-  /** Its entries by relative path. */
   entries: Map<string, CachedFile>;
-  /** Byte offset of slot 0's pixels. */
   pixelsAt: number;
-  /** Bytes per image. */
   imageBytes: number;
 }
 
-/**
- * The cache file for a folder at an input size: named by a hash of the folder's absolute path,
- * the size and the preprocessing.
- *
- * @param cacheDir the cache folder (e.g. `join(cacheRoot(), "image-folders")`)
- */
+/** The cache file for a folder: named by a hash of its absolute path, size and preprocessing. */
 export function folderCacheFile(dir: string, imageSize: number, cacheDir: string): string {
   const key = createHash("sha256").update(`${resolve(dir)}\n${imageSize}\n${PREPROCESSING}`);
   return join(cacheDir, `${key.digest("hex").slice(0, 24)}-${imageSize}px.bin`);
@@ -75,10 +46,7 @@ export function folderCacheFile(dir: string, imageSize: number, cacheDir: string
 
 /**
  * Read a cache file's header; undefined when there is none, or it is damaged, for another size
- * or preprocessing, or cut short (then the pixels cannot be trusted).
- *
- * @param file from {@linkcode folderCacheFile}
- * @param imageSize the input side it must hold
+ * or preprocessing, or cut short.
  */
 export async function readFolderCache(
   file: string,
@@ -86,11 +54,11 @@ export async function readFolderCache(
 ): Promise<FolderCache | undefined> {
   try {
     using handle = await Deno.open(file, { read: true });
-    const head = await readExactly(handle, 0, HEADER_AT);
+    const head = await readInto(handle, 0, new Uint8Array(HEADER_AT));
     if (new TextDecoder().decode(head.subarray(0, MAGIC.length)) !== MAGIC) return undefined;
     const length = new DataView(head.buffer).getUint32(MAGIC.length, true);
     const header = JSON.parse(
-      new TextDecoder().decode(await readExactly(handle, HEADER_AT, length)),
+      new TextDecoder().decode(await readInto(handle, HEADER_AT, new Uint8Array(length))),
     );
     if (header.preprocessing !== PREPROCESSING || header.imageSize !== imageSize) return undefined;
     const files: CachedFile[] = header.files;
@@ -104,11 +72,7 @@ export async function readFolderCache(
   }
 }
 
-/** `length` bytes at `offset`, or an error when the file ends first. */
-async function readExactly(handle: Deno.FsFile, offset: number, length: number) {
-  return await readInto(handle, offset, new Uint8Array(length));
-}
-
+/** Fill `into` from `offset`, or throw when the file ends first. */
 async function readInto(handle: Deno.FsFile, offset: number, into: Uint8Array) {
   await handle.seek(offset, Deno.SeekMode.Start);
   for (let done = 0; done < into.length;) {
@@ -119,11 +83,7 @@ async function readInto(handle: Deno.FsFile, offset: number, into: Uint8Array) {
   return into;
 }
 
-/**
- * Copy cached images into place.
- *
- * @param copies for each image: its slot in the cache and the bytes to fill
- */
+/** Copy cached images into place: each slot's pixels into its `into`. */
 export async function readCachedPixels(
   cache: FolderCache,
   copies: { slot: number; into: Uint8Array }[],
@@ -136,12 +96,8 @@ export async function readCachedPixels(
 }
 
 /**
- * Write a cache file atomically (lib/util/replace_folder.ts `writeFileAtomically`).
- *
- * @param file from {@linkcode folderCacheFile}
- * @param files every file's entry; usable ones have slots 0..n-1
- * @param pixels the usable files' pixels in slot order
- * @returns undefined, or why the file could not be written (the load goes on without it)
+ * Write a cache file atomically: every file's entry, and the usable files' pixels in slot order.
+ * Returns why it could not be written, if so (the load goes on without it).
  */
 export async function writeFolderCache(
   file: string,

@@ -1,20 +1,15 @@
 /**
- * Decoding many image files on every core: a pool of Workers (lib/data/image_folder_worker.ts),
- * each given the next file as soon as it answers, two files in flight per worker so none waits
- * on the main thread between files.
+ * Decoding many image files on a pool of Workers (lib/data/image_folder_worker.ts), two files in
+ * flight per worker so none waits on the main thread between files.
  *
  * @module
  */
 
-/** One file for a worker. */
+/** One file for a worker: `path` names it in messages; `absolute` is read. */
 export interface DecodeJob {
-  /** The caller's index for the file. */
   id: number;
-  /** Path to read. */
   absolute: string;
-  /** Name for messages (relative to the folder). */
   path: string;
-  /** Input side to bring the image to. */
   imageSize: number;
   /** MD5 the cache holds for this path: the same bytes are reported unchanged, not decoded. */
   knownMd5?: string;
@@ -23,25 +18,18 @@ export interface DecodeJob {
 /** A worker's answer: pixels, unchanged (same MD5 as `knownMd5`), or why it was skipped. */
 export interface DecodeReply {
   id: number;
-  /** MD5 of the bytes read (absent when the file could not be read). */
+  /** Absent when the file could not be read. */
   md5?: string;
-  /** `imageSize * imageSize * 3` bytes. */
   pixels?: Uint8Array;
   unchanged?: true;
-  /** Why the file is skipped. */
   reason?: string;
 }
 
-/** Files each worker has in hand at once. */
 const IN_FLIGHT = 2;
 
 /**
- * Decode `jobs` on `workers` threads, calling `onReply` for each answer as it comes (in any
- * order). The workers are stopped at the end, and on failure.
- *
- * @param workers threads to start (at most one per job)
- * @param onReply called once per job
- * @throws Error when a worker itself fails (a bug; a bad file is a reply with a reason)
+ * Decode `jobs` on up to `workers` threads, calling `onReply` once per job as answers come.
+ * Rejects when a worker itself fails (a bug; a bad file is a reply with a reason).
  */
 export async function decodeInWorkers(
   jobs: DecodeJob[],

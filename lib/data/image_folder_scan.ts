@@ -1,19 +1,8 @@
 /**
- * What a folder of your own images holds, before anything is decoded: its classes (one
- * sub-folder each, named as the class), its image files, its given splits if it has them, and
- * what is ignored. Decoding and splitting are lib/data/image_folder.ts's.
- *
- * Two layouts, as Keras's `image_dataset_from_directory` and torchvision's `ImageFolder` read
- * them:
- *
- * - `DIR/<class>/**`: every image under a class folder, at any depth, is that class's;
- * - `DIR/train/<class>/**` with `DIR/test/<class>/**` (or `val/` or `valid/`): the splits are
- *   given. When more than one of test/, val/ and valid/ is there, the first of them in that order
- *   is held out and the others are named in {@linkcode FolderListing.unusedFolders}.
- *
- * Ignored, and counted: hidden files and folders (a name starting with a dot, and macOS's
- * `__MACOSX` archive folders), files that are not images by their name (Keras's endings and
- * `.webp`), and anything beside the class folders. Symbolic links are followed, each real
+ * What a folder of your own images holds, before anything is decoded, in the layouts Keras's
+ * `image_dataset_from_directory` reads: `DIR/<class>/**`, or `DIR/train/<class>/**` with
+ * `DIR/test/` (else `val/`, `valid/`) as the given held-out split. Hidden files, non-images and
+ * anything beside the class folders are ignored and counted; links are followed, each real
  * folder once.
  *
  * @module
@@ -22,38 +11,30 @@ import { join } from "node:path";
 import { IMAGE_EXTENSIONS } from "./image_decode.ts";
 import { firstLine, UserError } from "../util/user_error.ts";
 
-/** One image file found (not yet read). */
+/** One image file found (not yet read); size and time (ms) are for the cache's check. */
 export interface FolderFile {
-  /** Path relative to the folder, `/`-separated, e.g. `train/cat/a.jpg` or `cat/a.jpg`. */
+  /** Relative to the folder, `/`-separated, e.g. `train/cat/a.jpg` or `cat/a.jpg`. */
   path: string;
-  /** Path to open. */
   absolute: string;
-  /** Bytes and modification time (ms), for the cache's check. */
   size: number;
   mtimeMs: number;
-  /** Class index, into {@linkcode FolderListing.classNames}. */
   label: number;
-  /** In the given held-out folder (test/, val/ or valid/). */
+  /** In the given held-out folder. */
   heldOut: boolean;
 }
 
-/** What a folder holds that is not read, counted. */
+/** What a folder holds that is not read, counted (a hidden folder once, whatever is inside). */
 export interface IgnoredCounts {
-  /** Hidden files and folders (a folder counts once, whatever is inside). */
   hidden: number;
-  /** Files whose name does not end as an image's. */
   notImages: number;
-  /** Files and folders beside the class folders (in DIR, or in DIR/train etc.). */
   outsideClasses: number;
 }
 
-/** A folder's listing. */
+/** A folder's listing: training files by class, then the given held-out files by class. */
 export interface FolderListing {
-  /** Class names, sorted by code point as Python's `sorted` (Keras) sorts them. */
+  /** Sorted by code point, as Python's `sorted` (Keras) sorts them. */
   classNames: string[];
-  /** Image files: the training files by class, then the given held-out files by class. */
   files: FolderFile[];
-  /** The given held-out folder, when the splits are given. */
   heldOutFolder?: "test" | "val" | "valid";
   /** Held-out folders present but not used (e.g. `val` when `test` is used). */
   unusedFolders: string[];
@@ -63,8 +44,8 @@ export interface FolderListing {
 const HELD_OUT_FOLDERS = ["test", "val", "valid"] as const;
 
 /**
- * Compare by Unicode code point (what Python's `sorted` does; JavaScript's default sort compares
- * UTF-16 units, which puts characters past U+FFFF before U+E000..U+FFFF).
+ * Compare by code point, as Python's `sorted` does (JavaScript's sort compares UTF-16 units,
+ * which puts characters past U+FFFF before U+E000..U+FFFF).
  *
  * @example
  * ```ts
@@ -126,10 +107,7 @@ class Walker {
 
   constructor(readonly root: string) {}
 
-  /**
-   * The class folders in `base` (relative to the root, "" for the root itself): name and image
-   * files; anything else in `base` is counted as outside the classes.
-   */
+  /** The class folders in `base` ("" for the root) and their images; anything else counted. */
   async classes(base: string): Promise<Map<string, { path: string; absolute: string }[]>> {
     const out = new Map<string, { path: string; absolute: string }[]>();
     for (const entry of await visibleEntries(join(this.root, base), this.ignored)) {
@@ -162,7 +140,6 @@ class Walker {
 
 /**
  * List a folder of images: its layout, classes and image files, with their sizes and times.
- * Nothing is decoded.
  *
  * @throws {UserError} naming the folder when it is missing, not a folder, unreadable, or when
  *   a given held-out folder has a class that train/ has not
@@ -248,8 +225,8 @@ function listing(
 }
 
 /**
- * Size and time of a file; -1 for one that cannot be read (its decode then says why). Sync: a
- * stat is microseconds, and 10,000 awaited ones cost more in scheduling than in the kernel.
+ * Size and time of a file; -1 for one that cannot be read (its decode then says why). Sync,
+ * because 10,000 awaited stats cost more in scheduling than in the kernel.
  */
 function statOf(path: string): { size: number; mtimeMs: number } {
   try {

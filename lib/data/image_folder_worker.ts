@@ -1,8 +1,6 @@
 /**
- * One decoding thread of the folder loader (lib/data/image_folder_decode.ts starts one per
- * core): reads a file, hashes it, and unless its bytes are the ones the cache already holds,
- * decodes it and brings it to the input size. Only the small result crosses back; the file's
- * bytes and the full-size image stay and die here.
+ * One decoding thread of the folder loader: reads and hashes a file and, unless the cache holds
+ * those bytes, decodes it to the input size. Only the small result crosses back.
  *
  * @module
  */

@@ -1,31 +1,13 @@
 /**
- * Image files in, CIFAR-sized pixels out: decode a PNG or JPEG of any size into 8-bit RGB and
- * bring it to 32x32 the same way for every image.
+ * PNG or JPEG bytes in, model-sized pixels out, the same way for every image: EXIF orientation
+ * applied (phones write it instead of rotating the pixels), the largest centred square cropped
+ * (squashing a 4:3 photo would distort every shape by a third), then area averaging down
+ * (OpenCV's INTER_AREA: every source pixel counts once, so fine texture averages out instead of
+ * aliasing into moiré) or bilinear up. Transparency goes over white, greyscale to R=G=B.
  *
- * The resize, {@linkcode toCifarPixels}:
- *
- * 1. **Orientation.** A JPEG's EXIF orientation (what phones write instead of rotating the
- *    pixels) is applied first, so the picture is upright as a viewer shows it.
- * 2. **Centre crop to a square**, the largest one, in the middle. CIFAR images are square with
- *    the object filling most of the frame; squashing a 4:3 photo to a square would distort
- *    every shape by a third, while cropping keeps proportions and drops only the edges.
- * 3. **Area averaging** down to 32x32 (what OpenCV calls INTER_AREA and TensorFlow
- *    `method="area"`): every output pixel is the exact mean of the source pixels it covers,
- *    partial pixels weighted by the fraction covered. This is the antialiased way to shrink
- *    by large factors: every source pixel contributes once, so fine texture averages out
- *    instead of aliasing into moiré, and nothing depends on where a sample happens to fall
- *    (a plain bilinear resize from 3000 px reads 4 of the ~8,800 source pixels each output
- *    pixel covers). An image smaller than 32 px is enlarged bilinearly (half-pixel centres,
- *    as TensorFlow).
- *
- * Transparent pixels are composited over white; greyscale becomes R=G=B; 16-bit samples are
- * scaled to 8 bits. Values are rounded to the nearest integer.
+ * No Deno or Node API here: predict (through lib/data/images.ts) and the web page share it.
  *
  * @module
- *
- * No Deno or Node API here: `deno task predict` (through lib/data/images.ts, which
- * re-exports this module and reads and writes the files) and the web page (lib/web/) run this
- * same code.
  */
 import { convertIndexedToRgb, decode as decodePng, type DecodedPng, encode } from "fast-png";
 import jpeg from "jpeg-js";
@@ -47,8 +29,6 @@ const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /**
  * Which image format `bytes` hold, from their first bytes (not the file name).
- *
- * @returns "png", "jpeg", or undefined for anything else
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -64,8 +44,6 @@ export function imageFormat(bytes: Uint8Array): "png" | "jpeg" | undefined {
 
 /**
  * What a file's bytes look like when they are not PNG or JPEG, for error messages.
- *
- * @returns e.g. "a GIF image", "a PDF document", "text", "an unknown format"
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -88,11 +66,9 @@ export function looksLike(bytes: Uint8Array): string {
 }
 
 /**
- * Decode a PNG or JPEG file's bytes into 8-bit RGB, upright (JPEG EXIF orientation applied),
- * transparency composited over white.
+ * Decode a PNG or JPEG file's bytes into upright 8-bit RGB, transparency over white.
  *
- * @throws {UserError} naming the file when it is empty, not a PNG or JPEG (the message says
- *   what it looks like, e.g. text or WebP), damaged, or over {@linkcode MAX_MEGAPIXELS}
+ * @throws {UserError} naming the file: empty, not a PNG or JPEG, damaged, or too large
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -210,12 +186,7 @@ function unpackBits(
   return out;
 }
 
-/**
- * The EXIF orientation of a JPEG (1 = upright, 2..8 = mirrored and/or rotated), read from its
- * APP1 segment; 1 when there is none or it cannot be read.
- *
- * @returns 1..8
- */
+/** A JPEG's EXIF orientation, 1..8, from its APP1 segment; 1 when there is none. */
 function jpegOrientation(bytes: Uint8Array): number {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 2; // after SOI
@@ -252,9 +223,8 @@ function tiffOrientation(view: DataView, tiff: number, end: number): number {
 }
 
 /**
- * Turn an image as stored into the image as displayed, per an EXIF orientation: 2 mirror,
- * 3 rotate 180°, 4 flip vertically, 5 transpose, 6 rotate 90° clockwise, 7 transverse,
- * 8 rotate 90° counter-clockwise; 1 (or anything else) returns the image unchanged.
+ * An image as stored turned into the image as displayed, per an EXIF orientation (2..8; anything
+ * else returns the image unchanged).
  *
  * @example
  * ```ts
@@ -350,9 +320,8 @@ function resampleWeights(from: number, to: number): { index: number[]; weight: n
 }
 
 /**
- * Resize an image: area averaging along an axis that shrinks (antialiased: each output pixel
- * is the mean of the source pixels it covers), bilinear with half-pixel centres along one that
- * grows. Values are rounded to the nearest integer.
+ * Resize an image: area averaging along an axis that shrinks, bilinear with half-pixel centres
+ * along one that grows, rounded to the nearest integer.
  *
  * @example
  * ```ts
@@ -403,13 +372,9 @@ export function resize(image: RgbImage, width: number, height: number): RgbImage
 export const PREPROCESSING = "centre-crop+area/1";
 
 /**
- * The pixels a model sees: centre-cropped to a square and resized to `size` x `size` (area
- * averaging down, bilinear up); see the module doc for why. Training on a folder of images,
- * predict and the web page all bring images to a model's input size through this one function.
+ * The `size * size * 3` bytes a model sees of an upright image: centre-cropped and resized (see
+ * the module doc). Folder training, predict and the web page all go through this one function.
  *
- * @param image an upright RGB image of any size, e.g. from {@linkcode decodeImage}
- * @param size output side (default 32, {@linkcode IMAGE_SIZE})
- * @returns `size * size * 3` bytes, NHWC as the dataset's images
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -424,9 +389,6 @@ export function toCifarPixels(image: RgbImage, size: number = IMAGE_SIZE): Uint8
 
 /**
  * One image of an NHWC uint8 batch of square images (a view, not a copy).
- *
- * @param images `[N, size, size, 3]` bytes, e.g. `data.test.images`
- * @param size the images' side (default 32, {@linkcode IMAGE_SIZE})
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -445,7 +407,6 @@ export function cifarImage(images: Uint8Array, index: number, size: number = IMA
 
 /**
  * Encode an image as an 8-bit RGB PNG.
- *
  * @example
  * ```ts
  * import assert from "node:assert/strict";

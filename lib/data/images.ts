@@ -1,12 +1,7 @@
 /**
- * Image files in, model-sized pixels out: read an image file of any size and format (PNG, JPEG,
- * BMP, GIF, WebP) and bring it to a model's input size ({@linkcode readCifarImage}), and write
- * images as PNG files.
- *
- * Decoding, orientation, the centre crop and the area-average resize are in
- * lib/data/image_pixels.ts (re-exported here, with the reasons for each step), the part with no
- * file system that the web page (lib/web/) bundles too; the other formats are in
- * lib/data/image_decode.ts (re-exported too).
+ * Image files in, model-sized pixels out, and PNG files written; re-exports the pixel work
+ * (lib/data/image_pixels.ts, which the web page bundles too) and the other formats
+ * (lib/data/image_decode.ts).
  *
  * @module
  */
@@ -19,23 +14,17 @@ import { firstLine, UserError } from "../util/errors.ts";
 export * from "./image_pixels.ts";
 export * from "./image_decode.ts";
 
-/** An image file read for a model: its own size and the pixels at the model's input size. */
+/** An image file read for a model: its upright size and the pixels at the model's input size. */
 export interface CifarImageFile {
-  /** The path as given. */
   path: string;
-  /** Width and height of the (upright) image in the file. */
   width: number;
   height: number;
-  /** `size * size * 3` bytes from {@linkcode toCifarPixels}. */
   pixels: Uint8Array;
 }
 
 /**
- * Read an image file and bring it to `size` x `size` ({@linkcode decodeImageFile}, then
- * {@linkcode toCifarPixels}): what predict does, and what the folder loader
- * (lib/data/image_folder.ts) does to every file.
+ * Read an image file and bring it to `size` x `size`, as predict does.
  *
- * @param size the model's input side (default 32, {@linkcode IMAGE_SIZE})
  * @throws {UserError} naming the file: missing, a folder, unreadable, or not a usable image
  * @example
  * ```ts
@@ -69,8 +58,6 @@ export async function readCifarImage(
 
 /**
  * Write an image as an 8-bit RGB PNG file, creating its folder.
- *
- * @param path where to write, e.g. `build/images/test_0.png`
  * @example
  * ```ts
  * import assert from "node:assert/strict";

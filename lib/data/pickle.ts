@@ -1,23 +1,9 @@
 /**
- * Safe reading of the pickles in CIFAR-100's python version: dictionaries, lists, strings and
- * numbers, and numpy uint8 arrays, nothing else.
- *
- * The files were written by Python 2's cPickle (protocol 2): strings are Python 2 `str`
- * (SHORT_BINSTRING/BINSTRING, raw bytes), and each numpy array is the call
- * `numpy.core.multiarray._reconstruct(numpy.ndarray, (0,), 'b')` followed by a BUILD with the
- * state `(1, shape, numpy.dtype('u1', 0, 1) + its state, False, <raw bytes>)`.
- *
- * Parsing is pickleparser's; two things are set here:
- * - the globals: exactly those three names are registered, as small functions that only build a
- *   {@linkcode NumpyArray}; any other global (or instance creation by name) is refused before
- *   anything else happens, so nothing in a pickle is ever evaluated;
- * - the reader: pickleparser decodes Python 2 strings with `TextDecoder("ascii")`, which is
- *   windows-1252 by the WHATWG standard and changes bytes 0x80-0x9F. Here they are read as
- *   Latin-1 (one character per byte, exact), and a large one, the image bytes, is kept as the
- *   bytes themselves ({@linkcode RawBytes}), without a copy.
- *
- * Dictionaries come back as `Map`s (no key can touch an object's prototype), lists and tuples as
- * arrays.
+ * Safe reading of CIFAR-100's Python 2 (protocol 2) pickles with pickleparser: only the three
+ * numpy globals that rebuild a uint8 array are registered, so any other is refused before anything
+ * runs; dicts come back as `Map`s, so no key can touch a prototype. Python 2 strings are read as
+ * Latin-1, not pickleparser's `TextDecoder("ascii")`, which is windows-1252 and changes bytes
+ * 0x80-0x9F; a long one (the image bytes) is kept as the bytes, without a copy.
  *
  * @module
  */
@@ -28,25 +14,21 @@ import { firstLine, UserError } from "../util/errors.ts";
 /** A Python 2 `str` this long or longer is kept as bytes (only image data is that long). */
 const RAW_MIN = 1 << 16;
 
-/** A long Python 2 `str`: its bytes, untouched. `String(raw)` gives its Latin-1 text. */
+/** A long Python 2 `str`: its bytes, a view into the pickle. `String(raw)` gives its text. */
 class RawBytes {
-  /** `bytes`: the string's bytes, a view into the pickle's buffer. */
   constructor(readonly bytes: Uint8Array) {}
-  /** The bytes as Latin-1 text. */
   toString(): string {
     return latin1(this.bytes);
   }
 }
 
-/** A numpy array of unsigned bytes (`|u1`, C order), as rebuilt from a pickle. */
+/** A numpy array of unsigned bytes (`|u1`, C order), as rebuilt from a pickle's BUILD. */
 export class NumpyArray {
-  /** Dimensions, e.g. `[50000, 3072]`. */
   shape: number[] = [];
-  /** Its elements in C order; empty until the pickle's BUILD gave the state. */
   data: Uint8Array = new Uint8Array(0);
   #built = false;
 
-  /** Called by the parser's BUILD with numpy's array state. */
+  /** numpy's array state: `(1, shape, dtype, fortran order, raw bytes)`. */
   __setstate__(state: unknown): void {
     if (this.#built || !Array.isArray(state) || state.length !== 5) {
       throw new PickleContentError("a numpy array with a state other than numpy's");
@@ -91,10 +73,8 @@ class NumpyDtype {
   }
 }
 
-/** The pickle is readable but holds something these files never hold. */
 class PickleContentError extends Error {}
 
-/** Python 2 strings as their exact bytes (see the module doc). */
 class Python2Reader extends BufferReader {
   override string(size: number, encoding: "ascii" | "utf-8"): string {
     if (encoding === "utf-8") return super.string(size, encoding);
@@ -108,7 +88,7 @@ function latin1(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
 }
 
-/** The globals a CIFAR-100 python-version pickle names, built fresh (and frozen) per parse. */
+/** The globals these pickles name, built fresh (and frozen) per parse. */
 function numpyGlobals(): Map<string, (...args: unknown[]) => unknown> {
   const ndarray = Object.freeze(() => {
     throw new PickleContentError("numpy.ndarray called directly");
@@ -136,9 +116,6 @@ function numpyGlobals(): Map<string, (...args: unknown[]) => unknown> {
 /**
  * Unpickle one file of CIFAR-100's python version, refusing everything those files never hold.
  *
- * @param name the file, for messages (e.g. `cifar-100-python.tar.gz:cifar-100-python/train`)
- * @returns Maps for dicts, arrays for lists and tuples, strings, numbers, booleans, null and
- *   {@linkcode NumpyArray}s
  * @throws {UserError} one line naming the file: a refused global, an array other than numpy
  *   uint8, or a pickle that is truncated or not a pickle
  * @example

@@ -1,9 +1,7 @@
 /**
- * Real images for offline measurements, in the exact CIFAR-100 binary layout: scikit-learn's
- * 1,797 handwritten digits, 8x8 pixels of 17 grey levels, upscaled to 32x32 RGB, read from the
- * scikit-learn wheel (`pip download`, no install). They are **not CIFAR-100**: ten classes (fine
- * labels 0-9, all in superclass 0), grey, and far easier; docs/data.md says how to use them and
- * how the loader labels them.
+ * Real images for offline measurements in CIFAR-100's binary layout: scikit-learn's 1,797 8x8
+ * handwritten digits, upscaled to 32x32 RGB, read from its wheel (`pip download`, no install).
+ * They are not CIFAR-100 (docs/data.md).
  *
  * @module
  */
@@ -15,16 +13,14 @@ import { findPython, run } from "../util/process.ts";
 
 /** The wheel the digits are read from. */
 export const SKLEARN_WHEEL = "scikit-learn==1.9.1";
-/** Digits per split: the first ones train, the rest test. */
+/** The first digits train, the rest test. */
 const DIGITS_TRAIN = 1500;
 
 const SIDE = 8;
 const LEVELS = 16;
 
 /**
- * Parse `digits.csv` (64 grey levels 0..16 and the digit per line) into CIFAR-shaped splits:
- * each digit upscaled bilinearly (half-pixel centres) to 32x32, grey levels scaled to 0..255
- * and copied to the three channels.
+ * Parse `digits.csv` (64 grey levels 0..16 and the digit per line) into CIFAR-shaped splits.
  *
  * @example
  * ```ts
@@ -72,16 +68,6 @@ function upscale(values: number[], out: Uint8Array): void {
   }
 }
 
-/** Label-name files: digit_0 ... digit_9, then unused names up to 100 fine and 20 coarse. */
-function labelNames(): { fine: string; coarse: string } {
-  const fine = Array.from(
-    { length: FINE_CLASSES },
-    (_, i) => i < 10 ? `digit_${i}` : `unused_${i}`,
-  );
-  const coarse = Array.from({ length: COARSE_CLASSES }, (_, i) => i ? `unused_${i}` : "digits");
-  return { fine: fine.join("\n") + "\n", coarse: coarse.join("\n") + "\n" };
-}
-
 /** Fetch the wheel, read the digits and write `<out>/cifar-100-binary/`; returns that folder. */
 export async function writeDigitsFolder(out: string): Promise<string> {
   const python = await findPython("to fetch scikit-learn's digits");
@@ -106,9 +92,14 @@ export async function writeDigitsFolder(out: string): Promise<string> {
     await Deno.mkdir(folder, { recursive: true });
     await Deno.writeFile(join(folder, "train.bin"), encodeRecords(train));
     await Deno.writeFile(join(folder, "test.bin"), encodeRecords(test));
-    const names = labelNames();
-    await Deno.writeTextFile(join(folder, "fine_label_names.txt"), names.fine);
-    await Deno.writeTextFile(join(folder, "coarse_label_names.txt"), names.coarse);
+    // digit_0 ... digit_9, then unused names up to 100 fine and 20 coarse.
+    const fine = Array.from(
+      { length: FINE_CLASSES },
+      (_, i) => i < 10 ? `digit_${i}` : `unused_${i}`,
+    );
+    const coarse = Array.from({ length: COARSE_CLASSES }, (_, i) => i ? `unused_${i}` : "digits");
+    await Deno.writeTextFile(join(folder, "fine_label_names.txt"), fine.join("\n") + "\n");
+    await Deno.writeTextFile(join(folder, "coarse_label_names.txt"), coarse.join("\n") + "\n");
     return folder;
   } finally {
     await Deno.remove(temp, { recursive: true });

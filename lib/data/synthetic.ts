@@ -1,10 +1,7 @@
 /**
- * A synthetic stand-in for CIFAR-100 with the same shapes and API, for tests and quick runs.
- *
- * Each of the 100 classes has its own colours (foreground and background), stripe orientation
- * and frequency, and a bright blob at a class-dependent place; every image adds random phase,
- * blob jitter, brightness and pixel noise. A small model learns it quickly; it says nothing
- * about accuracy on real CIFAR-100, and every description of it says SYNTHETIC.
+ * A synthetic stand-in for CIFAR-100 with the same shapes, for tests and quick runs: each class
+ * has its own colours, stripes and blob place, each image random phase, jitter and noise. A small
+ * model learns it quickly; it says nothing about CIFAR-100, and its description says SYNTHETIC.
  *
  * @module
  */
@@ -18,24 +15,18 @@ import {
 } from "./dataset.ts";
 import { mulberry32 } from "../util/random.ts";
 
-/** Options for {@linkcode syntheticCifar100}. */
+/** Options for {@linkcode syntheticCifar100}: defaults seed 0, 5,000 and 1,000 images. */
 interface SyntheticOptions {
-  /** Seed; the same seed gives the same bytes. Default 0. */
   seed?: number;
-  /** Training images, default 5,000. */
   trainCount?: number;
-  /** Test images, default 1,000. */
   testCount?: number;
 }
 
 /**
- * Generate a deterministic, learnable synthetic dataset shaped like CIFAR-100.
+ * Generate a deterministic, learnable synthetic dataset shaped like CIFAR-100: balanced labels in
+ * a seeded order, fine class `i` in coarse class `floor(i / 5)`; the test split depends only on
+ * the seed and its own count.
  *
- * Labels are balanced (each class `count / 100` times, rounded) in a seeded random order.
- * The test split depends only on the seed and its own count, not on `trainCount`.
- * Fine class `i` belongs to coarse class `floor(i / 5)`.
- *
- * @returns the same structure as `loadCifar100`, with `source.synthetic` true
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -78,14 +69,12 @@ export function syntheticCifar100(options: SyntheticOptions = {}): Cifar100 {
   };
 }
 
-/** What makes a class recognisable. */
+/** What makes a class recognisable: colours, stripe wave vector (radians/pixel), blob centre. */
 interface ClassStyle {
   fg: [number, number, number];
   bg: [number, number, number];
-  /** Stripe wave vector (radians per pixel) along x and y. */
   kx: number;
   ky: number;
-  /** Blob centre in pixels. */
   blobX: number;
   blobY: number;
 }

@@ -1,11 +1,6 @@
 /**
- * One download-and-cache helper, shared by the CIFAR-100 archive and the VGG16 weights, and
- * where the caches are: this project's ({@linkcode cacheRoot}) and Keras's ({@linkcode kerasHome},
- * read only). Env `CIFAR100_OFFLINE=1` forbids downloads (air-gapped machines, tests).
- *
- * Files land in {@linkcode cacheRoot} only after their MD5 matched: a download goes to a
- * temporary file in the same folder and is renamed into place at the end, so an
- * interrupted or altered download is never found (and trusted) later.
+ * Where the caches are (this project's {@linkcode cacheRoot}, Keras's {@linkcode kerasHome}, read
+ * only) and one download-and-cache helper. Env `CIFAR100_OFFLINE=1` forbids downloads.
  *
  * @module
  */
@@ -17,10 +12,9 @@ import { statOrUndefined } from "./paths.ts";
 import { createProgress } from "./progress.ts";
 
 /**
- * The cache folder: env `CIFAR100_CACHE` if set, else `$XDG_CACHE_HOME/cifar100-ts`,
- * else `$HOME/.cache/cifar100-ts`. It is not created here.
+ * The cache folder (not created here): env `CIFAR100_CACHE` if set, else
+ * `$XDG_CACHE_HOME/cifar100-ts`, else `$HOME/.cache/cifar100-ts`.
  *
- * @returns an absolute or home-relative folder path
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -53,13 +47,8 @@ export async function md5File(path: string): Promise<string> {
 
 /** A file known by URL and checksum. */
 export interface RemoteFile {
-  /** Where to download it from. */
   url: string;
-  /**
-   * Expected MD5, lowercase hex. Absent where the publisher gives none (Keras's MobileNetV2
-   * weights): any copy found is used and a download is kept as it arrived, and the caller checks
-   * the file's structure instead.
-   */
+  /** Expected MD5, lowercase hex; absent where the publisher gives none (the caller checks). */
   md5?: string;
   /** Name in the cache folder, e.g. `cifar-100-binary.tar.gz`. */
   fileName: string;
@@ -71,11 +60,7 @@ export interface RemoteFile {
 interface FetchOptions {
   /** Folder to cache in; default {@linkcode cacheRoot}. Created when needed. */
   cacheDir?: string;
-  /**
-   * Other folders that may already hold a copy under the same name (e.g. Keras's cache), looked
-   * in, in this order, before `cacheDir`. A copy there is used when its MD5 matches; nothing is
-   * ever written there.
-   */
+  /** Folders looked in first for a copy with the right MD5 (e.g. Keras's); never written. */
   elsewhere?: string[];
   /** The fetch to use (tests inject one that serves from memory); default global fetch. */
   fetch?: typeof fetch;
@@ -86,15 +71,14 @@ interface FetchOptions {
 /** A download failed (network, HTTP status, broken stream); `url` says which. */
 export class DownloadError extends UserError {
   override name = "DownloadError";
-  /** `url`: the URL that could not be downloaded; `message`: what failed and why, in one line. */
   constructor(readonly url: string, message: string) {
     super(message);
   }
 }
 
 /**
- * The Keras home folder, where Keras keeps `datasets/` and `models/`: env `KERAS_HOME` if set,
- * else `$HOME/.keras` (as Keras decides it). Nothing is written there.
+ * The Keras home folder, holding `datasets/` and `models/`: env `KERAS_HOME` if set, else
+ * `$HOME/.keras`, as Keras decides it. Nothing is written there.
  *
  * @example
  * ```ts
@@ -111,14 +95,10 @@ export function kerasHome(): string {
 }
 
 /**
- * Return a verified local copy of `file`, downloading it when needed.
+ * A local copy of `file` whose MD5 matches: from `elsewhere`, the cache, or a download. A download
+ * goes to a temporary file beside its place and is renamed there only once its MD5 matched, so an
+ * interrupted or altered download is never found, and trusted, later.
  *
- * The copies in `options.elsewhere`, then `<cacheDir>/<fileName>`, are used when their MD5
- * matches. Otherwise the file is downloaded with a progress bar to a temporary file in the cache
- * folder, its MD5 is checked, and it is renamed into place (replacing a cached copy whose MD5
- * was wrong).
- *
- * @returns the path used, and whether it was downloaded just now
  * @throws {DownloadError} when the download fails (callers add how to supply the file by hand)
  * @throws {UserError} when the downloaded bytes have the wrong MD5 (nothing is kept)
  * @example
@@ -144,17 +124,18 @@ export async function fetchCached(
   const places = [...(options.elsewhere ?? []).map((d) => join(d, file.fileName)), path];
   const found = await findVerifiedCopy(places, file.md5);
   if (found.path) return { path: found.path, downloaded: false };
-  await createCacheFolder(dir);
+  await Deno.mkdir(dir, { recursive: true }).catch((e) => {
+    throw new UserError(
+      `cannot create cache folder ${dir} (${firstLine(e)}); set CIFAR100_CACHE to a writable ` +
+        "folder",
+    );
+  });
   const response = await startDownload(file, options, found.rejected);
-  const download = await downloadToTemp(response, path, file, options.onProgress);
-  await keepIfVerified(download, path, file);
+  await downloadInto(path, response, file, options.onProgress);
   return { path, downloaded: true };
 }
 
-/**
- * Phase 1: the first of `places` that holds the file with the right MD5; else a note, for
- * messages, on each copy that was there with another MD5.
- */
+/** The first of `places` with the right MD5; else a note on each copy with another MD5. */
 async function findVerifiedCopy(
   places: string[],
   md5: string | undefined,
@@ -170,17 +151,7 @@ async function findVerifiedCopy(
   return { rejected: notes.length > 0 ? ` (${notes.join("; ")})` : "" };
 }
 
-/** Phase 2: the cache folder exists (a download lands there). */
-async function createCacheFolder(dir: string): Promise<void> {
-  await Deno.mkdir(dir, { recursive: true }).catch((e) => {
-    throw new UserError(
-      `cannot create cache folder ${dir} (${firstLine(e)}); set CIFAR100_CACHE to a writable ` +
-        "folder",
-    );
-  });
-}
-
-/** Phase 3: a response with a body, unless offline; `rejected` explains unusable copies. */
+/** A response with a body, unless offline; `rejected` explains unusable copies. */
 async function startDownload(
   file: RemoteFile,
   options: FetchOptions,
@@ -193,36 +164,28 @@ async function startDownload(
       `not downloading ${file.what} from ${file.url}: CIFAR100_OFFLINE=1${rejected}`,
     );
   }
+  const failed = (why: string) =>
+    new DownloadError(file.url, `could not download ${file.what} from ${file.url}: ${why}`);
   let response: Response;
   try {
     response = await doFetch(file.url);
   } catch (e) {
-    throw new DownloadError(
-      file.url,
-      `could not download ${file.what} from ${file.url}: ${firstLine(e)}${rejected}`,
-    );
+    throw failed(`${firstLine(e)}${rejected}`);
   }
   if (!response.ok || !response.body) {
     await response.body?.cancel();
-    throw new DownloadError(
-      file.url,
-      `could not download ${file.what} from ${file.url}: HTTP ${response.status} ${response.statusText}${rejected}`
-        .trimEnd(),
-    );
+    throw failed(`HTTP ${response.status} ${response.statusText}${rejected}`.trimEnd());
   }
   return response as Response & { body: ReadableStream<Uint8Array> };
 }
 
-/**
- * Phase 4: the body written to a new temporary file beside `path`, with a progress bar; returns
- * the temporary file and the MD5 of what arrived. Nothing is left behind when it fails.
- */
-async function downloadToTemp(
-  response: Response & { body: ReadableStream<Uint8Array> },
+/** The body, with a progress bar, into a temporary file renamed to `path` if its MD5 matches. */
+async function downloadInto(
   path: string,
+  response: Response & { body: ReadableStream<Uint8Array> },
   file: RemoteFile,
   onProgress: FetchOptions["onProgress"],
-): Promise<{ temp: string; md5: string; bytes: number }> {
+): Promise<void> {
   const total = Number(response.headers.get("content-length")) || 0;
   const progress = createProgress({
     total,
@@ -230,8 +193,7 @@ async function downloadToTemp(
     bytes: true,
     onUpdate: onProgress,
   });
-  // A unique temp name in the same folder: rename is then atomic, and a leftover from a killed
-  // process never has the final name.
+  // Same folder, so the rename is atomic; a killed process's leftover never has the final name.
   const temp = `${path}.${crypto.randomUUID().slice(0, 8)}.part`;
   const hash = createHash("md5");
   let done = 0;
@@ -252,7 +214,7 @@ async function downloadToTemp(
     }
     progress.update(done);
   } catch (e) {
-    await removeQuietly(temp);
+    await Deno.remove(temp).catch(() => {});
     throw new DownloadError(
       file.url,
       `download of ${file.what} from ${file.url} failed after ${done} bytes: ${firstLine(e)}`,
@@ -260,38 +222,18 @@ async function downloadToTemp(
   } finally {
     progress.stop();
   }
-  return { temp, md5: hash.digest("hex"), bytes: done };
-}
-
-/**
- * Phase 5: the download renamed into place if its MD5 is the expected one (or none is known),
- * else removed.
- */
-async function keepIfVerified(
-  download: { temp: string; md5: string; bytes: number },
-  path: string,
-  file: RemoteFile,
-): Promise<void> {
-  const { temp, md5, bytes } = download;
+  const md5 = hash.digest("hex");
   if (file.md5 !== undefined && md5 !== file.md5) {
-    await removeQuietly(temp);
+    await Deno.remove(temp).catch(() => {});
     throw new UserError(
       `downloaded ${file.what} from ${file.url} has MD5 ${md5}, expected ${file.md5} ` +
-        `(${bytes} bytes); it was not kept, try again`,
+        `(${done} bytes); it was not kept, try again`,
     );
   }
   try {
     await Deno.rename(temp, path);
   } catch (e) {
-    await removeQuietly(temp);
+    await Deno.remove(temp).catch(() => {});
     throw new UserError(`cannot move the download into ${path} (${firstLine(e)})`);
-  }
-}
-
-async function removeQuietly(path: string): Promise<void> {
-  try {
-    await Deno.remove(path);
-  } catch {
-    // Already gone (or never created): nothing to clean up.
   }
 }

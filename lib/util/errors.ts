@@ -1,8 +1,6 @@
 /**
- * Errors that a user can fix (missing data, a bad file, a wrong flag).
- *
- * Front ends print `error: <message>` as one line and exit {@linkcode USER_ERROR_CODE}, with no
- * stack trace; anything else is a bug and keeps its stack (Deno exits 1 for it).
+ * Errors that a user can fix, and the command-line policy for them: one `error:` line and exit
+ * {@linkcode USER_ERROR_CODE}; anything else is a bug and keeps its stack.
  *
  * @module
  */
@@ -16,21 +14,15 @@ type ParsedValues<O extends ParseArgsOptionsConfig> = ReturnType<
 
 export { firstLine, UserError };
 
-/**
- * Thrown for `--help` / `-h` by {@linkcode parseCommandLine}: {@linkcode runCommand} prints the
- * usage it carries (or its own `usage` option) to stdout and gives 0.
- */
+/** Thrown for `--help` / `-h`: {@linkcode runCommand} prints the usage and gives 0. */
 export class HelpRequested extends Error {
   override name = "HelpRequested";
-  constructor(readonly usage?: string) {
+  constructor(readonly usage: string) {
     super("help requested");
   }
 }
 
-/**
- * A mistake in the command line itself (an unknown flag, a missing argument): {@linkcode
- * runCommand} prints `error: <message>`, then the usage, to stderr.
- */
+/** A mistake in the command line itself: reported with the usage after the error line. */
 export class UsageError extends UserError {
   override name = "UsageError";
   constructor(message: string, readonly usage: string) {
@@ -39,22 +31,15 @@ export class UsageError extends UserError {
 }
 
 /**
- * Exit code of every command for every user error, a bad command line or anything else the user
- * can fix: one code, so that a script tells "read the `error:` line" (2) from a bug (1, Deno's
- * code for an uncaught error, with its stack trace) without knowing the command.
+ * Exit code of every command for every user error: one code, so a script tells "read the
+ * `error:` line" (2) from a bug (1, Deno's code for an uncaught error) without knowing the command.
  */
 export const USER_ERROR_CODE = 2;
 
 /**
- * Run the body of a command-line entry point and return its exit code, with the one policy every
- * entry point shares:
- * - `--help` ({@linkcode HelpRequested}) prints the usage to stdout and gives 0;
- * - a {@linkcode UsageError}, or a flag that node:util's `parseArgs` rejected, prints
- *   `error: <message>` (one line) and then the usage, if known, to stderr and gives
- *   {@linkcode USER_ERROR_CODE};
- * - any other {@linkcode UserError} prints `error: <message>` to stderr (one line, unless the
- *   message adds the usage) and gives {@linkcode USER_ERROR_CODE} too;
- * - anything else is a bug and is rethrown with its stack.
+ * Run a command's body and return its exit code: `--help` prints the usage and gives 0; a
+ * {@linkcode UserError} prints `error: <message>` (a usage error adds the usage) and gives
+ * {@linkcode USER_ERROR_CODE}; anything else is rethrown with its stack.
  *
  * @example
  * ```ts
@@ -66,28 +51,22 @@ export const USER_ERROR_CODE = 2;
  * assert.equal(await runCommand(() => Promise.resolve(0)), 0);
  * ```
  */
-export async function runCommand(
-  body: () => Promise<number>,
-  options: { usage?: string } = {},
-): Promise<number> {
+export async function runCommand(body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (e) {
-    const usage = (e as { usage?: string }).usage ?? options.usage;
-    if (e instanceof HelpRequested && usage !== undefined) {
-      console.log(usage);
+    if (e instanceof HelpRequested) {
+      console.log(e.usage);
       return 0;
     }
     if (e instanceof UsageError || isParseArgsError(e)) {
-      console.error(`error: ${oneLine((e as Error).message)}`);
-      if (usage !== undefined) console.error(usage);
+      console.error(`error: ${oneLine(e.message)}`);
+      if (e instanceof UsageError) console.error(e.usage);
       return USER_ERROR_CODE;
     }
-    if (e instanceof UserError) {
-      console.error(`error: ${e.message}`);
-      return USER_ERROR_CODE;
-    }
-    throw e;
+    if (!(e instanceof UserError)) throw e;
+    console.error(`error: ${e.message}`);
+    return USER_ERROR_CODE;
   }
 }
 
@@ -102,16 +81,10 @@ function oneLine(message: string): string {
 }
 
 /**
- * Parse a command line with node:util's `parseArgs` (strict: unknown flags are errors), adding
- * `--help` / `-h` to `options`. Every entry point parses through this before it loads anything
- * heavy, so `--help` never loads tfjs or starts work.
+ * Parse a command line with node:util's strict `parseArgs`, adding `--help` / `-h`. Entry points
+ * call it before loading anything heavy, so `--help` never loads tfjs.
  *
- * @param args the arguments after the command (Deno.args)
- * @param spec the flags (parseArgs's `options`, kept as they are), the usage text, and whether
- *   positional arguments are allowed (default false)
- * @returns parseArgs's `{ values, positionals }`
- * @throws {HelpRequested} for `--help` or `-h`, carrying the usage
- * @throws {UsageError} naming an unknown flag or a bad flag value, carrying the usage
+ * @throws {HelpRequested} for `--help` or `-h`; {@linkcode UsageError} for a bad flag
  *
  * @example
  * ```ts
@@ -144,8 +117,7 @@ export function parseCommandLine<const O extends ParseArgsOptionsConfig>(
 }
 
 /**
- * A whole-number flag value (any sign: seeds may be 0 or negative), or undefined when the flag
- * was not given.
+ * A whole-number flag value (any sign: seeds may be 0 or negative), or undefined when not given.
  *
  * @example
  * ```ts
@@ -155,11 +127,12 @@ export function parseCommandLine<const O extends ParseArgsOptionsConfig>(
  * assert.throws(() => wholeNumber("--seed", "two"), /--seed must be a whole number, got 'two'/);
  * ```
  */
-export function wholeNumber(flag: string, value: string | undefined): number | undefined {
+export function wholeNumber(flag: string, value: string | undefined, min = -Infinity) {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (value.trim() === "" || !Number.isInteger(n)) {
-    throw new UserError(`${flag} must be a whole number, got '${value}'`);
+  if (value.trim() === "" || !Number.isInteger(n) || n < min) {
+    const bound = min > -Infinity ? ` >= ${min}` : "";
+    throw new UserError(`${flag} must be a whole number${bound}, got '${value}'`);
   }
   return n;
 }
@@ -176,10 +149,5 @@ export function wholeNumber(flag: string, value: string | undefined): number | u
  * ```
  */
 export function positiveInt(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isInteger(n) || n < 1) {
-    throw new UserError(`${flag} must be a whole number >= 1, got '${value}'`);
-  }
-  return n;
+  return wholeNumber(flag, value, 1);
 }

@@ -1,43 +1,29 @@
 /**
  * Ctrl-C and SIGTERM during a command: the first asks the work to stop at its next safe point
- * (for training, the end of the step under way: lib/train/fit.ts reads the returned
- * `AbortSignal` before every step), the second exits at once.
- *
- * A run killed mid-step loses nothing that its last checkpoint holds (lib/train/checkpoint.ts
- * writes it atomically), but one that stops between steps can say what stands and how to
- * resume; so the first signal only aborts the signal, and the second exits straight away with
- * {@linkcode EXIT_AT_ONCE}: the checkpoint on disk is then the last complete one.
+ * (for training, the end of the step under way), so it can say what stands and how to resume;
+ * the second exits at once, leaving the last complete checkpoint.
  *
  * @module
  */
-
-/** Exit status after a second signal (128 + SIGINT, as shells report Ctrl-C). */
-const EXIT_AT_ONCE = 130;
 
 /** The exit status that shells give a process ended by `signal`: 128 + its number. */
 export function signalExitCode(signal: string): number {
   return 128 + (signal === "SIGTERM" ? 15 : 2);
 }
 
-/** What {@linkcode stopOnSignals} returns. */
-interface StopSignals {
-  /** Aborted, with the signal's name as its reason, by the first signal. */
-  readonly signal: AbortSignal;
-  /** Remove the listeners (the default handling comes back). */
-  dispose(): void;
-}
-
 /**
  * Listen for SIGINT and SIGTERM (SIGINT only on Windows, where SIGTERM cannot be caught): the
- * first aborts the returned signal and calls `onFirst`; the second exits with
- * {@linkcode EXIT_AT_ONCE}.
+ * first aborts `signal` (its reason the signal's name) and calls `onFirst`; the second exits
+ * with 130, as shells report Ctrl-C. `dispose` removes the listeners.
  */
-export function stopOnSignals(onFirst: (signal: Deno.Signal) => void = () => {}): StopSignals {
+export function stopOnSignals(
+  onFirst: (signal: Deno.Signal) => void = () => {},
+): { readonly signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   const handlers = signals.map((signal) => {
     const handler = () => {
-      if (controller.signal.aborted) Deno.exit(EXIT_AT_ONCE);
+      if (controller.signal.aborted) Deno.exit(signalExitCode("SIGINT"));
       controller.abort(signal);
       onFirst(signal);
     };
@@ -56,9 +42,8 @@ export function stopOnSignals(onFirst: (signal: Deno.Signal) => void = () => {})
 let lastPark = -Infinity;
 
 /**
- * Let a signal's listener run during long synchronous work, at most once every `everyMs`: it
- * parks the event loop with a zero timeout, because Deno delivers a signal only while the loop is
- * parked, and parks at most that often because each park costs time (docs/performance.md).
+ * Let a signal's listener run during long synchronous work: Deno delivers a signal only while
+ * the event loop is parked, and each park costs time, so it parks at most once every `everyMs`.
  *
  * @example
  * ```ts

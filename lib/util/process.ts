@@ -33,21 +33,17 @@ interface RunOptions {
   hint?: string;
 }
 
-/** What {@linkcode run} returns. */
-interface RunResult {
-  ok: boolean;
-  /** The most telling line of the output, when it failed. */
-  error?: string;
-  /** Standard output (empty when inherited). */
-  stdout: string;
-}
-
 /**
- * Run `cmd args`, collecting its output.
+ * Run `cmd args`, collecting its output (none when inherited); on failure, `error` is the most
+ * telling line of the output.
  *
  * @throws {UserError} `<what> failed: <the most telling line>; <hint>` unless `allowFailure`
  */
-export async function run(cmd: string, args: string[], options: RunOptions): Promise<RunResult> {
+export async function run(
+  cmd: string,
+  args: string[],
+  options: RunOptions,
+): Promise<{ ok: boolean; error?: string; stdout: string }> {
   const hint = options.hint ? `; ${options.hint}` : "";
   let out: Deno.CommandOutput;
   try {
@@ -75,12 +71,7 @@ export async function run(cmd: string, args: string[], options: RunOptions): Pro
   throw new UserError(`${options.what} failed: ${error}${hint}`);
 }
 
-/**
- * A Python interpreter with pip: env PYTHON, else python3, else python.
- *
- * @param why what it is needed for, for the error message
- * @throws {UserError} when none is found
- */
+/** A Python interpreter with pip (env PYTHON, else python3, else python); `why` for the error. */
 export async function findPython(why: string): Promise<string> {
   for (const name of [Deno.env.get("PYTHON"), "python3", "python"]) {
     if (!name) continue;

@@ -1,10 +1,6 @@
 /**
- * Progress bars for long work (downloads, epochs, feature extraction).
- *
- * On a terminal this draws a cli-progress bar on stderr. Elsewhere (CI logs,
- * notebooks, pipes) it stays silent so logs are not flooded with redraws;
- * callers print their own summary lines, and notebooks pass `onUpdate` to
- * drive a live display instead.
+ * Progress bars for long work: a cli-progress bar on a terminal's stderr, silent elsewhere so
+ * logs are not flooded with redraws (notebooks pass `onUpdate` to drive their own display).
  *
  * @module
  */
@@ -26,7 +22,6 @@ export interface Progress {
 interface ProgressOptions {
   /** Units in all, e.g. batches or bytes. */
   total: number;
-  /** Short text before the bar. */
   label: string;
   /** Format units as bytes (MB) instead of counts. */
   bytes?: boolean;
@@ -38,7 +33,6 @@ interface ProgressOptions {
 
 /**
  * Start a progress indicator.
- *
  * @example
  * ```ts
  * import assert from "node:assert/strict";

@@ -1,6 +1,6 @@
 /**
- * Small seeded random numbers for shuffling (tf's own generators are seeded
- * per op, which does not fit a data loader).
+ * Small seeded random numbers for shuffling (tf's own generators are seeded per op, which does
+ * not fit a data loader).
  * @module
  */
 

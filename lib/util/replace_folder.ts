@@ -1,25 +1,11 @@
 /**
- * Replace a folder's contents as one unit, so that a process killed at any instant leaves
- * either the earlier complete folder or the new complete one, never a mixture.
+ * Replace a folder's contents as one unit, so that a process killed at any instant leaves the
+ * earlier complete folder or the new one, never a mixture (a run folder's files must agree).
  *
- * A run folder holds several files that must agree (model.json, weights.bin, run.json), and
- * readers open them by fixed names, so writing them in place can never be atomic: a kill
- * between two writes leaves new weights beside an old record. Instead the new contents are
- * written in full to a sibling `<dir>.saving` (same parent, so same file system), each file
- * flushed to disk, and a `.complete` marker written last. Then two renames:
- *
- * 1. `<dir>` -> `<dir>.previous` (when there is an earlier folder);
- * 2. `<dir>.saving` -> `<dir>`;
- *
- * and `<dir>.previous` is removed. A directory rename is atomic, so the only states a kill can
- * leave are: a `<dir>.saving` beside the old `<dir>` (the save did not finish: removed, the old
- * folder stands), a `.previous` beside the new `<dir>` (removed), or, between the two renames,
- * no `<dir>` but a complete `<dir>.saving` and a `<dir>.previous` (the save is rolled forward).
- * {@linkcode recoverFolder} sorts that out; the next save and every load call it first.
- * Renaming the folder itself (not its files one by one) is what makes the unit: Deno offers no
- * atomic exchange of two folders (Linux's renameat2), and two renames with a marker are the
- * portable equivalent. One file is replaced the same way, by a rename
- * ({@linkcode writeFileAtomically}).
+ * The new contents are written to a sibling `<dir>.saving`, flushed, and marked `.complete`;
+ * then `<dir>` is renamed to `<dir>.previous`, `<dir>.saving` to `<dir>`, and the previous one
+ * is removed. Directory renames are atomic, and Deno has no atomic exchange of two folders, so
+ * {@linkcode recoverFolder} finishes or undoes whatever a kill left; every save and load calls it.
  *
  * @module
  */
@@ -38,15 +24,20 @@ async function exists(path: string): Promise<boolean> {
   return await Deno.lstat(path).then(() => true, () => false);
 }
 
+async function writeParts(file: Deno.FsFile, parts: (Uint8Array | string)[]): Promise<void> {
+  for (const part of parts) {
+    const bytes = typeof part === "string" ? new TextEncoder().encode(part) : part;
+    for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
+  }
+}
+
 /**
- * Write `data` to `path` and flush it to disk before returning (so a rename that follows never
- * publishes a file whose bytes are still only in memory).
+ * Write `data` to `path` and flush it to disk before returning, so a rename that follows never
+ * publishes bytes still only in memory.
  */
 export async function writeFileDurably(path: string, data: Uint8Array | string): Promise<void> {
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   using file = await Deno.open(path, { write: true, create: true, truncate: true });
-  let written = 0;
-  while (written < bytes.length) written += await file.write(bytes.subarray(written));
+  await writeParts(file, [data]);
   await file.syncData();
 }
 
@@ -65,10 +56,7 @@ export async function writeFileAtomically(
     await Deno.mkdir(dirname(path), { recursive: true });
     {
       using file = await Deno.open(temp, { write: true, createNew: true });
-      for (const part of parts) {
-        const bytes = typeof part === "string" ? new TextEncoder().encode(part) : part;
-        for (let done = 0; done < bytes.length;) done += await file.write(bytes.subarray(done));
-      }
+      await writeParts(file, parts);
       if (durable) await file.syncData();
     }
     await Deno.rename(temp, path);
@@ -88,10 +76,7 @@ async function syncFolder(path: string): Promise<void> {
   }
 }
 
-/**
- * Finish or undo a replacement of `dir` that a kill interrupted (see the module doc).
- * @returns what it did, for a log line, or undefined when there was nothing to do.
- */
+/** Finish or undo a replacement that a kill interrupted; returns what it did, if anything. */
 export async function recoverFolder(path: string): Promise<string | undefined> {
   const { dir, staging, previous } = siblings(path);
   const done: string[] = [];
@@ -114,9 +99,8 @@ export async function recoverFolder(path: string): Promise<string | undefined> {
 }
 
 /**
- * Replace `dir` with a folder that `write` fills (it gets the staging folder's path, empty), as
- * one unit: a kill at any instant leaves the earlier `dir` or the new one (see the module doc).
- * Files that `write` creates should be flushed ({@linkcode writeFileDurably}).
+ * Replace `path` with the folder that `write` fills (given the empty staging folder), as one
+ * unit; `write` should flush its files ({@linkcode writeFileDurably}).
  */
 export async function replaceFolder(
   path: string,

@@ -5,8 +5,7 @@
  */
 
 /**
- * The median of `xs`: the middle value, or the mean of the two middle values for an even count.
- * `xs` is not changed. NaN for an empty list.
+ * The median of `xs` (the mean of the two middle values for an even count; NaN for none).
  *
  * @example
  * ```ts

@@ -1,7 +1,6 @@
 /**
- * The error a user can fix, without the command-line machinery of lib/util/errors.ts (which
- * re-exports all of this): plain TypeScript with no Deno or Node API, so that modules bundled
- * for the browser (lib/web/) can throw and recognise it too.
+ * The error a user can fix, with no Deno or Node API so that the browser bundle (lib/web/) can
+ * use it too; lib/util/errors.ts re-exports it with the command-line machinery.
  *
  * @module
  */
@@ -13,7 +12,6 @@ export class UserError extends Error {
 
 /**
  * The first line of an error's message: enough for a one-line report.
- *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
