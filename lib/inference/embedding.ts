@@ -1,7 +1,6 @@
 /**
- * How a model arranges the images: its penultimate-layer features (the input of its last dense
- * layer, what the classifier separates linearly) for images at the run's side (`imageSideOf`: 32
- * for CIFAR, the input size for a folder of images), preprocessed as `deno task predict` does. lib/inference/projection.ts projects them to 2-D.
+ * How a model arranges the images: its penultimate-layer features, what the last dense layer
+ * separates linearly (projection.ts maps them to 2-D).
  *
  * @module
  */
@@ -11,25 +10,18 @@ import { type Classifier, modelInput } from "./predict.ts";
 import { imageSideOf } from "./classify.ts";
 import { flatLayers, modelUpTo } from "./model_parts.ts";
 
-/** Features of a batch of images. */
+/** `count` rows of `dim` features, the output of `layer`. */
 interface Features {
-  /** N rows of `dim` values. */
   values: Float32Array;
-  /** Images. */
   count: number;
-  /** Features per image. */
   dim: number;
-  /** The layer whose output they are. */
   layer: string;
 }
 
 /**
- * The penultimate-layer features of `[N, side, side, 3]` images: the MLP's second hidden layer
- * (512), the CNN's and ResNet-9's flattened last map, a backbone's pooled base output (VGG16's
- * 512).
+ * The penultimate-layer features of `[N, side, side, 3]` images at the run's side, e.g. the
+ * MLP's second hidden layer (512) or a backbone's pooled base output.
  *
- * @param classifier from `loadClassifier` (lib/inference/predict.ts)
- * @param pixels `[N, side, side, 3]` uint8 images at the run's side
  * @example
  * ```ts
  * import assert from "node:assert/strict";

@@ -1,16 +1,7 @@
 /**
  * Where a model looks: Grad-CAM (Selvaraju et al. 2017) for the convolutional models and a
- * gradient saliency map for the MLP, computed with tfjs gradients on a saved model, on images at
- * the run's side (`imageSideOf`: 32 for CIFAR, the input size for a folder of images) with the
- * preprocessing of `deno task predict` ({@linkcode modelInput}).
- *
- * Grad-CAM takes the activations A of a convolution block (the CNN's last convolution,
- * ResNet-9's last residual block, VGG16's `block5_conv3`, MobileNetV2's `out_relu`), the gradient of the explained class's
- * logit with respect to them, averages the gradient over positions into one weight per channel,
- * and keeps the positive part of the weighted sum of A's channels, scaled up to the images' side.
- * The MLP has no spatial layers: its map is the largest absolute gradient of the logit over each
- * pixel's three channels of the model's input, brought to the images' side. Every map is scaled
- * so its largest value is 1.
+ * gradient saliency map for the MLP (no spatial layers), on images at the run's side, each map
+ * scaled so its largest value is 1.
  *
  * @module
  */
@@ -22,19 +13,15 @@ import { type Classifier, modelInput, probabilitiesOf } from "./predict.ts";
 import { imageSideOf } from "./classify.ts";
 import { cutAt, lastLayerOf, tailLogits } from "./model_parts.ts";
 
-/** Heatmaps for a batch of images. */
+/** Heatmaps for a batch of images, for each image's top class and its probability. */
 export interface Explanation {
-  /** `grad-cam` (convolutional models) or `saliency` (the MLP). */
   method: "grad-cam" | "saliency";
   /** The layer whose activations Grad-CAM weighs, or `input` for saliency. */
   layer: string;
-  /** N maps of `side` x `side` values in [0, 1], row by row, 1 where the model looks most. */
+  /** N maps of `side` x `side` values in [0, 1], row by row. */
   maps: Float32Array;
-  /** Side of the images and their maps: the run's (`imageSideOf`, 32 for CIFAR). */
   side: number;
-  /** The class explained for each image: the model's top class. */
   classes: number[];
-  /** The model's probability for that class (tempered as predict's). */
   probabilities: number[];
 }
 
@@ -50,10 +37,9 @@ function camLayer(model: tf.LayersModel, name: ModelName): string {
 const BATCH = 32;
 
 /**
- * Grad-CAM maps for `[N, side, side, 3]` images at the run's side (see the module doc); for the
- * MLP, which has no convolution, use {@linkcode saliency} or {@linkcode whereItLooks}.
+ * Grad-CAM maps for `[N, side, side, 3]` images at the run's side: the positive part of the
+ * layer's channels weighted by the top class logit's gradient averaged over positions.
  *
- * @param classifier from `loadClassifier` (lib/inference/predict.ts)
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -87,11 +73,7 @@ export function gradCam(classifier: Classifier, pixels: Uint8Array): Explanation
   });
 }
 
-/**
- * Gradient saliency maps: for each pixel of the model's input, the largest absolute gradient of
- * the explained class's logit over its three channels, brought to the images' side when the
- * model resizes them (the MLP's view; works for any model).
- */
+/** Gradient saliency maps: the largest absolute gradient of the logit over a pixel's channels. */
 export function saliency(classifier: Classifier, pixels: Uint8Array): Explanation {
   return inBatches(classifier, pixels, "saliency", "input", (x, mask, side) => {
     const score = (input: tf.Tensor) =>

@@ -1,11 +1,7 @@
 /**
- * What the models learned, shown (notebook 07): where each model looks (Grad-CAM, saliency),
- * how far to trust its confidence (reliability diagrams, calibration error, temperature
- * scaling), how it arranges the classes (2-D maps of its penultimate features) and which
- * classes it cannot tell apart (accuracy per class, what the worst are taken for). Every view
- * works on any run folder ({@linkcode loadInsightRun}), at the side its images were read at (32
- * for CIFAR, the input size for a folder of your own images), and says when the data was not
- * the official CIFAR-100, as the other charts do.
+ * What the models learned (notebook 07): where each looks, how far to trust its confidence, how
+ * it arranges the classes and which it cannot tell apart. Every view works on any run folder, at
+ * the side its images were read at.
  *
  * @module
  */
@@ -63,11 +59,10 @@ function sideOf(data: Pick<Cifar100, "imageSize">): number {
 /**
  * Load a run folder for the views: the model, its record and its test images again.
  *
- * @param dir a run folder (model.json, weights.bin, run.json)
  * @throws {UserError} when its data is gone or changed
  */
 export async function loadInsightRun(dir: string): Promise<InsightRun> {
-  await initBackend(); // tfjs-node, else WebAssembly, else cpu (once per process)
+  await initBackend();
   const classifier = await loadClassifier(dir);
   const data = await runTestImages(classifier.record);
   // The views take the images at the side the model's preprocessing expects them.
@@ -202,9 +197,6 @@ function explanationImages(
 /**
  * Where each model looks: for the first `n` right and `n` wrong test images of each run, the
  * image and its map (Grad-CAM, or saliency for the MLP) for the predicted class.
- *
- * @param runs from {@linkcode profileRuns} or {@linkcode loadInsightRun}
- * @param n images of each kind per run (default 8)
  */
 export function whereItLooksView(runs: InsightRun[], n = 8): Displayable {
   return stack(runs.flatMap(({ record, classifier, data }) => {
@@ -229,9 +221,8 @@ export function whereItLooksView(runs: InsightRun[], n = 8): Displayable {
 // ---- How far to trust its confidence ----------------------------------------------------------
 
 /**
- * The reliability diagrams of runs side by side, from their records alone (`test_confidences`):
- * for each confidence bin the accuracy of its predictions (bars, labelled with their counts)
- * against the diagonal of perfect calibration, and the expected calibration error in each title.
+ * The reliability diagrams of runs side by side, from their `test_confidences`: accuracy per
+ * confidence bin against the diagonal, the calibration error in each title.
  */
 function reliabilityFigure(records: RunRecord[]): Figure {
   const data: unknown[] = [];
@@ -301,11 +292,8 @@ type CalibrationRow = {
 };
 
 /**
- * Fit each run's temperature (lib/inference/calibration.ts), save it in its record (run.json)
- * and show the calibration error before and after.
- *
- * @param runs the runs; their record folders are updated
- * @param save write the temperature into each run.json (default true)
+ * Fit each run's temperature, save it in its run.json unless `save` is false, and show the
+ * calibration error before and after.
  */
 export async function calibrationView(runs: InsightRun[], save = true): Promise<Displayable> {
   const rows: CalibrationRow[] = [];
@@ -330,20 +318,14 @@ export async function calibrationView(runs: InsightRun[], save = true): Promise<
 
 // ---- How it arranges the classes --------------------------------------------------------------
 
-/** Options for {@linkcode embeddingView}. */
+/** Options for {@linkcode embeddingView}: method (pca), images (2,000), hoverImages (100). */
 interface EmbeddingOptions {
-  /** `pca` (default, fast) or `umap`. */
   method?: "pca" | "umap";
-  /** Test images projected (default 2,000, at most the run's). */
   images?: number;
-  /** Points whose image shows on hover (default 100; the others show their labels). */
   hoverImages?: number;
 }
 
-/**
- * A 2-D map of a run's test images: one trace per superclass (per class when it has none),
- * labels in the hover text.
- */
+/** A 2-D map of a run's test images: a trace per superclass (else class), labels on hover. */
 function embeddingFigure(record: RunRecord, projection: Projection, title: string): Figure {
   const superclasses = record.coarse_label_names.length > 0;
   const groupNames = superclasses ? record.coarse_label_names : record.fine_label_names;
@@ -397,9 +379,8 @@ function withHoverImages(shown: Displayable, pngs: string[]): Displayable {
 }
 
 /**
- * Each run's penultimate-layer features of its first test images projected to 2-D (PCA or
- * UMAP), coloured by superclass; hovering a point shows its labels and, for the first
- * `hoverImages` points, its image.
+ * Each run's penultimate features of its first test images projected to 2-D, coloured by
+ * superclass; hovering shows a point's labels and, for the first `hoverImages`, its image.
  */
 export function embeddingView(runs: InsightRun[], options: EmbeddingOptions = {}): Displayable {
   const method = options.method ?? "pca";
@@ -466,10 +447,7 @@ export function extremeClassesTable(record: RunRecord, n = 10): Displayable {
   );
 }
 
-/**
- * For each of the `n` worst classes: `perSide` of its test images taken for the class it is
- * most often taken for, then `perSide` images of that class.
- */
+/** Each of the `n` worst classes: `perSide` of its images, `perSide` of what it is taken for. */
 export function confusedGallery(run: InsightRun, n = 10, perSide = 3): Displayable {
   const { record, data } = run;
   const worst = sortedClassAccuracy(record).slice(-n).reverse();
