@@ -6,7 +6,6 @@
  * @module
  */
 import { join } from "node:path";
-import { tf } from "../engine/backend.ts";
 import { IMAGE_BYTES } from "../data/dataset.ts";
 import { loadCifar100 } from "../data/cifar100.ts";
 import { logitsOf } from "../models/logits.ts";
@@ -14,8 +13,7 @@ import { EVAL_BATCH_SIZE } from "../train/hyp.ts";
 import { runTestImages } from "../train/profile.ts";
 import { readRunRecord, type RunRecord } from "../train/run_record.ts";
 import { writeFileAtomically } from "../util/replace_folder.ts";
-import { imageSideOf } from "./classify.ts";
-import { type Classifier, modelInput } from "./predict.ts";
+import { type Classifier, eachBatch, imageCount } from "./classify.ts";
 
 /** One confidence bin (lower, upper] of a reliability diagram; NaN means when it is empty. */
 interface ReliabilityBin {
@@ -97,20 +95,12 @@ interface Logits {
 
 /** The class logits of `[N, side, side, 3]` images, preprocessed as `deno task predict` does. */
 export function classifierLogits(classifier: Classifier, pixels: Uint8Array): Logits {
-  const imageBytes = imageSideOf(classifier.record) ** 2 * 3;
-  const count = pixels.length / imageBytes;
+  const count = imageCount(classifier.record, pixels);
   const classes = classifier.record.fine_label_names.length;
   const values = new Float32Array(count * classes);
-  for (let first = 0; first < count; first += EVAL_BATCH_SIZE) {
-    const last = Math.min(first + EVAL_BATCH_SIZE, count);
-    values.set(
-      tf.tidy(() => {
-        const x = modelInput(classifier, pixels.subarray(first * imageBytes, last * imageBytes));
-        return logitsOf(classifier.model, x).dataSync();
-      }),
-      first * classes,
-    );
-  }
+  eachBatch(classifier, pixels, EVAL_BATCH_SIZE, (x, first) => {
+    values.set(logitsOf(classifier.model, x).dataSync(), first * classes);
+  });
   return { values, count, classes };
 }
 

@@ -77,7 +77,7 @@ export function imageSideOf(record: RunRecord): number {
  * The model's input for `[N, side, side, 3]` uint8 images at the run's side, preprocessed as in
  * training (lib/data/examples.ts, then a backbone's own input).
  */
-export function modelInput(classifier: Classifier, pixels: Uint8Array): tf.Tensor4D {
+function modelInput(classifier: Classifier, pixels: Uint8Array): tf.Tensor4D {
   const side = imageSideOf(classifier.record);
   const count = pixels.length / (side * side * 3);
   if (!Number.isInteger(count) || count === 0) {
@@ -99,6 +99,30 @@ export function modelInput(classifier: Classifier, pixels: Uint8Array): tf.Tenso
       ? backbone(model).input(x, classifier.inputSize)
       : toInputSize(x, classifier.inputSize);
   });
+}
+
+/** N of `[N, side, side, 3]` uint8 images at the run's side ({@linkcode imageSideOf}). */
+export function imageCount(record: RunRecord, pixels: Uint8Array): number {
+  const side = imageSideOf(record);
+  const count = pixels.length / (side * side * 3);
+  if (!Number.isInteger(count)) {
+    throw new RangeError(`expected [N, ${side}, ${side}, 3] bytes, got ${pixels.length}`);
+  }
+  return count;
+}
+
+/** Call `each` in a tf.tidy on every {@linkcode modelInput} batch, with its first image's index. */
+export function eachBatch(
+  classifier: Classifier,
+  pixels: Uint8Array,
+  batchSize: number,
+  each: (x: tf.Tensor4D, first: number) => void,
+): void {
+  const bytes = imageSideOf(classifier.record) ** 2 * 3;
+  for (let first = 0; first * bytes < pixels.length; first += batchSize) {
+    const batch = pixels.subarray(first * bytes, (first + batchSize) * bytes);
+    tf.tidy(() => each(modelInput(classifier, batch), first));
+  }
 }
 
 /**
@@ -155,22 +179,13 @@ export function predictTopK(
   batchSize: number = EVAL_BATCH_SIZE,
 ): TopClass[][] {
   const { record } = classifier;
-  const imageBytes = imageSideOf(record) ** 2 * 3;
-  const count = pixels.length / imageBytes;
-  if (!Number.isInteger(count)) {
-    throw new RangeError(`expected [N, side, side, 3] bytes, got ${pixels.length}`);
-  }
+  imageCount(record, pixels);
   const take = Math.min(k, record.fine_label_names.length);
   const results: TopClass[][] = [];
-  for (let first = 0; first < count; first += batchSize) {
-    const last = Math.min(first + batchSize, count);
-    const [values, indices] = tf.tidy(() => {
-      const x = modelInput(classifier, pixels.subarray(first * imageBytes, last * imageBytes));
-      const probabilities = probabilitiesOf(classifier, x, last - first);
-      const top = tf.topk(probabilities, take);
-      return [top.values.dataSync(), top.indices.dataSync()];
-    });
-    for (let i = 0; i < last - first; i++) {
+  eachBatch(classifier, pixels, batchSize, (x) => {
+    const top = tf.topk(probabilitiesOf(classifier, x, x.shape[0]), take);
+    const [values, indices] = [top.values.dataSync(), top.indices.dataSync()];
+    for (let i = 0; i < x.shape[0]; i++) {
       results.push(Array.from({ length: take }, (_, r) => {
         const fine = indices[i * take + r];
         return {
@@ -184,7 +199,7 @@ export function predictTopK(
         };
       }));
     }
-  }
+  });
   return results;
 }
 

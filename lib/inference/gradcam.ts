@@ -9,8 +9,13 @@ import { tf } from "../engine/backend.ts";
 import { backbone } from "../models/backbone.ts";
 import { logitsOf } from "../models/logits.ts";
 import { isBackbone, type ModelName } from "../train/hyp.ts";
-import { type Classifier, modelInput, probabilitiesOf } from "./predict.ts";
-import { imageSideOf } from "./classify.ts";
+import {
+  type Classifier,
+  eachBatch,
+  imageCount,
+  imageSideOf,
+  probabilitiesOf,
+} from "./classify.ts";
 import { cutAt, lastLayerOf, tailLogits } from "./model_parts.ts";
 
 /** Heatmaps for a batch of images, for each image's top class and its probability. */
@@ -100,9 +105,7 @@ function inBatches(
   maps: (x: tf.Tensor4D, mask: tf.Tensor2D, side: number) => tf.Tensor3D,
 ): Explanation {
   const side = imageSideOf(classifier.record);
-  const bytes = side * side * 3;
-  const count = pixels.length / bytes;
-  if (!Number.isInteger(count)) throw new RangeError(`expected [N, ${side}, ${side}, 3] bytes`);
+  const count = imageCount(classifier.record, pixels);
   const classCount = classifier.record.fine_label_names.length;
   const out: Explanation = {
     method,
@@ -112,24 +115,15 @@ function inBatches(
     classes: [],
     probabilities: [],
   };
-  for (let first = 0; first < count; first += BATCH) {
-    const last = Math.min(first + BATCH, count);
-    const [map, classes, probabilities] = tf.tidy(() => {
-      const x = modelInput(classifier, pixels.subarray(first * bytes, last * bytes));
-      const p = probabilitiesOf(classifier, x);
-      const chosen = tf.argMax(p, 1) as tf.Tensor1D;
-      const mask = tf.oneHot(chosen, classCount).toFloat() as tf.Tensor2D;
-      const raw = maps(x, mask, side);
-      const peak = tf.maximum(tf.max(raw, [1, 2], true), 1e-12);
-      return [
-        tf.div(raw, peak).dataSync(),
-        Array.from(chosen.dataSync()),
-        Array.from(tf.sum(tf.mul(p, mask), 1).dataSync()),
-      ] as const;
-    });
-    out.maps.set(map, first * side ** 2);
-    out.classes.push(...classes);
-    out.probabilities.push(...probabilities);
-  }
+  eachBatch(classifier, pixels, BATCH, (x, first) => {
+    const p = probabilitiesOf(classifier, x);
+    const chosen = tf.argMax(p, 1) as tf.Tensor1D;
+    const mask = tf.oneHot(chosen, classCount).toFloat() as tf.Tensor2D;
+    const raw = maps(x, mask, side);
+    const peak = tf.maximum(tf.max(raw, [1, 2], true), 1e-12);
+    out.maps.set(tf.div(raw, peak).dataSync(), first * side ** 2);
+    out.classes.push(...chosen.dataSync());
+    out.probabilities.push(...tf.sum(tf.mul(p, mask), 1).dataSync());
+  });
   return out;
 }

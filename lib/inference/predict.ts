@@ -12,10 +12,8 @@ import {
   checkRecord,
   type Classifier,
   imageSideOf,
-  modelInput,
   modelMismatch,
   predictTopK,
-  probabilitiesOf,
   type TopClass,
 } from "./classify.ts";
 import { firstLine, UserError } from "../util/errors.ts";
@@ -24,7 +22,7 @@ import { recoverFolder } from "../util/replace_folder.ts";
 import { readRunRecord } from "../train/run_record.ts";
 
 // Shared with the web page (lib/web/): the scaling, forward pass and top classes.
-export { type Classifier, modelInput, predictTopK, probabilitiesOf, type TopClass };
+export { type Classifier, predictTopK, type TopClass };
 
 const USE_RUN = "give the run folder `deno task train` saves, runs/<model> (model.json, " +
   "weights.bin, run.json)";

@@ -143,20 +143,18 @@ function symmetricEigen(matrix: number[][]): { values: number[]; vectors: number
   return { values: a.map((row, i) => row[i]), vectors: v };
 }
 
-/** Options for {@linkcode umap}: seed (0), epochs (200: it settles well before umap-js's 500). */
-interface UmapOptions {
-  seed?: number;
-  epochs?: number;
-}
-
-/** A 2-D UMAP of `count` rows of `dim` features, run on their top 50 principal components. */
+/**
+ * A 2-D UMAP of `count` rows of `dim` features, run on their top 50 principal components.
+ *
+ * @param epochs optimisation epochs: the map settles well before umap-js's 500
+ */
 export function umap(
   values: Float32Array,
   count: number,
   dim: number,
-  options: UmapOptions = {},
+  seed = 0,
+  epochs = 200,
 ): Projection {
-  const seed = options.seed ?? 0;
   const components = Math.min(50, dim, count);
   const reduced = pca(values, count, dim, components, seed);
   const rows = Array.from(
@@ -166,7 +164,7 @@ export function umap(
   const layout = new UMAP({
     nComponents: 2,
     nNeighbors: Math.min(15, count - 1), // UMAP's default, for a small map's fewer points
-    nEpochs: options.epochs ?? 200,
+    nEpochs: epochs,
     random: mulberry32(seed + 1),
   }).fit(rows);
   return { coords: Float32Array.from(layout.flat()), count, dims: 2 };

@@ -164,19 +164,8 @@ function runLabel(r: RunRecord): string {
   return modelName(r.model) + (ablation ? ", no augmentation" : "");
 }
 
-/** One row of the equal-time table. */
-interface EqualTimeRow {
-  run: string;
-  epochs: number;
-  train_seconds: number;
-  images_per_second: number;
-  augmentation: string;
-  test_accuracy: number;
-  top5_accuracy: number;
-}
-
 /** The equal-time comparison's rows: training seconds (validation excluded) and accuracy. */
-export function equalTimeRows(records: RunRecord[]): EqualTimeRow[] {
+export function equalTimeRows(records: RunRecord[]) {
   return records.map((r) => ({
     run: runLabel(r),
     epochs: r.epochs,

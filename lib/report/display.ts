@@ -97,11 +97,6 @@ function bundleScript(): string {
 
 let chartCounter = 0;
 
-function chartId(): string {
-  chartCounter += 1;
-  return `cifar-plot-${crypto.randomUUID().slice(0, 8)}-${chartCounter}`;
-}
-
 /** A plotly figure: traces and an optional layout. */
 export interface Figure {
   data: unknown[];
@@ -130,7 +125,7 @@ function chartHtml(figure: Figure, synthetic: boolean, height: number): string {
     const title = titleText(layout);
     layout.title = { text: title ? `${title}<br><sub>${SYNTHETIC_NOTE}</sub>` : SYNTHETIC_NOTE };
   }
-  const id = chartId();
+  const id = `cifar-plot-${crypto.randomUUID().slice(0, 8)}-${++chartCounter}`;
   const spec = { data: figure.data, layout, config: { responsive: true, displaylogo: false } };
   return `<div id="${id}" class="${PLOT_CLASS}" style="height:${height}px;min-width:320px;` +
     `flex:1">Loading chart…</div>` + bundleScript() +

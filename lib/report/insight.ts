@@ -158,13 +158,6 @@ function testImages(record: RunRecord): string {
   return record.data.held_out ? "held-out images" : "test images";
 }
 
-/** Indices of the first `n` right and the first `n` wrong test predictions of a run. */
-function rightAndWrong(record: RunRecord, n: number): { right: number[]; wrong: number[] } {
-  const outcomes = recordOutcomes(record);
-  const pick = (want: boolean) => outcomes.flatMap((ok, i) => (ok === want ? [i] : [])).slice(0, n);
-  return { right: pick(true), wrong: pick(false) };
-}
-
 /**
  * Image and heatmap pairs of a run's test images `indices` for an image grid, captioned with the
  * true class and the explained class with its probability.
@@ -200,7 +193,10 @@ function explanationImages(
  */
 export function whereItLooksView(runs: InsightRun[], n = 8): Displayable {
   return stack(runs.flatMap(({ record, classifier, data }) => {
-    const picked = rightAndWrong(record, n);
+    const outcomes = recordOutcomes(record);
+    const pick = (want: boolean) =>
+      outcomes.flatMap((ok, i) => (ok === want ? [i] : [])).slice(0, n);
+    const picked = { right: pick(true), wrong: pick(false) };
     return (["right", "wrong"] as const).filter((kind) => picked[kind].length).map((kind) => {
       const indices = picked[kind];
       const pixels = testPixels(data, indices);
@@ -281,22 +277,12 @@ export function reliabilityView(records: RunRecord[]): Displayable {
   return dataChart(reliabilityFigure(records), records, 420);
 }
 
-/** A calibration table row. */
-type CalibrationRow = {
-  model: string;
-  temperature: number;
-  ece_before_pct: number;
-  ece_after_pct: number;
-  measured_on: string;
-  fitted_on: string;
-};
-
 /**
  * Fit each run's temperature, save it in its run.json unless `save` is false, and show the
  * calibration error before and after.
  */
 export async function calibrationView(runs: InsightRun[], save = true): Promise<Displayable> {
-  const rows: CalibrationRow[] = [];
+  const rows: object[] = [];
   for (const run of runs) {
     const calibration = await calibrate(run.classifier, run.data.test.images);
     if (save) {
@@ -390,7 +376,7 @@ export function embeddingView(runs: InsightRun[], options: EmbeddingOptions = {}
     const pixels = data.test.images.subarray(0, count * side * side * 3);
     const features = penultimateFeatures(classifier, pixels);
     const projection = method === "umap"
-      ? umap(features.values, count, features.dim, { seed: record.seed })
+      ? umap(features.values, count, features.dim, record.seed)
       : pca(features.values, count, features.dim, 2, record.seed);
     const kept = projection.explained
       ? ` (${

@@ -152,7 +152,12 @@ const ABSOLUTE_PATH = /(^|[\s"'(=])(\/[^\s"'),;]*)/g;
 /** The run record with every absolute path in its texts cut to its last component. */
 function publicRecord(record: RunRecord): RunRecord {
   const cut = (text: string) =>
-    text.replace(ABSOLUTE_PATH, (_, before: string, path: string) => before + lastComponent(path));
+    text.replace(
+      ABSOLUTE_PATH,
+      // The path's last component, trailing slashes ignored (`/` stays `/`).
+      (_, before: string, path: string) =>
+        before + (path.split("/").filter((part) => part !== "").at(-1) ?? path),
+    );
   const walk = (value: unknown): unknown =>
     typeof value === "string"
       ? cut(value)
@@ -162,11 +167,6 @@ function publicRecord(record: RunRecord): RunRecord {
       ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v)]))
       : value;
   return walk(record) as RunRecord;
-}
-
-/** A path's last component, trailing slashes ignored (`/` stays `/`). */
-function lastComponent(path: string): string {
-  return path.split("/").filter((part) => part !== "").at(-1) ?? path;
 }
 
 /** The page with the run's title in its <title> and heading (the page sets it again). */
@@ -202,20 +202,14 @@ async function runData(record: RunRecord): Promise<{ data?: Cifar100; note?: str
   }
 }
 
-/** A folder run's held-out images, when the folder is here as it was. */
-async function heldOutData(record: RunRecord): Promise<{ data?: Cifar100; note?: string }> {
-  try {
-    return { data: await readHeldOut(record) };
-  } catch (e) {
-    return { note: firstLine(e) };
-  }
-}
-
 /** Up to {@linkcode SAMPLE_COUNT} test images of distinct classes, as PNGs. */
 async function sampleImages(
   record: RunRecord,
 ): Promise<{ samples: (SampleImage & { png: Uint8Array })[]; note?: string }> {
-  const { data, note } = record.data.held_out ? await heldOutData(record) : await runData(record);
+  // A folder run's held-out images, when the folder is here as it was.
+  const { data, note }: { data?: Cifar100; note?: string } = record.data.held_out
+    ? await readHeldOut(record).then((data) => ({ data }), (e) => ({ note: firstLine(e) }))
+    : await runData(record);
   if (!data) return { samples: [], note };
   const side = data.imageSize ?? IMAGE_SIZE;
   const seen = new Set<number>();
