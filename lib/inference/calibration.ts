@@ -242,9 +242,7 @@ type Calibration = NonNullable<RunRecord["calibration"]> & { temperature: number
 
 /**
  * Fit the run's temperature on {@linkcode heldOutImages} and measure the ECE of its test
- * predictions before and after; the record's own `temperature` is ignored.
- *
- * @param testPixels the run's test images (`runTestImages(record).test.images`)
+ * predictions (`testPixels`) before and after; the record's own `temperature` is ignored.
  */
 export async function calibrate(
   classifier: Classifier,

@@ -52,11 +52,7 @@ interface CutModel {
   tail: tf.layers.Layer[];
 }
 
-/**
- * Cut a classifier after its layer `name`.
- *
- * @throws {Error} when the layers after it are not a chain ending in a softmax dense layer
- */
+/** Cut a classifier after its layer `name`; what follows must be a chain ending in softmax. */
 export function cutAt(model: tf.LayersModel, name: string): CutModel {
   const layers = flatLayers(model);
   const at = layers.findIndex((l) => l.name === name);

@@ -14,7 +14,10 @@ import { budgetFromEnv, type ProfileName, profileSettings } from "../train/profi
 /** Where executed notebooks go by default, relative to the repository root. */
 export const DEFAULT_OUT_DIR = "build/notebooks";
 
-/** Per-cell timeout in seconds: a full-profile training cell on a busy 2-core machine is long. */
+/**
+ * Per-cell timeout in seconds: ResNet-9's full-profile cell is sized to 30 minutes on 2 idle cores
+ * (docs/resnet9.md), and a busy machine can take several times that.
+ */
 export const DEFAULT_CELL_TIMEOUT_S = 6 * 3600;
 
 const RUNNER = fromFileUrl(new URL("./execute_notebook.py", import.meta.url));
@@ -123,11 +126,7 @@ interface ExecuteOptions {
   env?: Record<string, string>;
 }
 
-/**
- * Execute notebooks in order, stopping at the first failure; returns the notebooks written.
- *
- * @throws UserError naming the notebook and cell that failed
- */
+/** Execute notebooks in order; returns those written, or a UserError naming the failed cell. */
 export async function executeNotebooks(options: ExecuteOptions = {}): Promise<string[]> {
   const profile = options.profile ?? profileSettings().name;
   const log = options.log ?? ((line: string) => console.error(line));

@@ -56,11 +56,7 @@ function sideOf(data: Pick<Cifar100, "imageSize">): number {
   return data.imageSize ?? IMAGE_SIZE;
 }
 
-/**
- * Load a run folder for the views: the model, its record and its test images again.
- *
- * @throws {UserError} when its data is gone or changed
- */
+/** Load a run folder for the views: the model, its record and its test images again. */
 export async function loadInsightRun(dir: string): Promise<InsightRun> {
   await initBackend();
   const classifier = await loadClassifier(dir);

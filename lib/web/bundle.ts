@@ -37,11 +37,7 @@ const browserOnly: esbuild.Plugin = {
   },
 };
 
-/**
- * Bundle the page's script into minified ES module text.
- *
- * @throws {UserError} when esbuild cannot bundle it (the first error, with its file)
- */
+/** Bundle the page's script into a minified ES module (a UserError names esbuild's first error). */
 export async function bundlePageScript(): Promise<string> {
   try {
     const result = await esbuild.build({
