@@ -118,8 +118,9 @@ export function eachBatch(
   batchSize: number,
   each: (x: tf.Tensor4D, first: number) => void,
 ): void {
+  const count = imageCount(classifier.record, pixels);
   const bytes = imageSideOf(classifier.record) ** 2 * 3;
-  for (let first = 0; first * bytes < pixels.length; first += batchSize) {
+  for (let first = 0; first < count; first += batchSize) {
     const batch = pixels.subarray(first * bytes, (first + batchSize) * bytes);
     tf.tidy(() => each(modelInput(classifier, batch), first));
   }
@@ -179,7 +180,6 @@ export function predictTopK(
   batchSize: number = EVAL_BATCH_SIZE,
 ): TopClass[][] {
   const { record } = classifier;
-  imageCount(record, pixels);
   const take = Math.min(k, record.fine_label_names.length);
   const results: TopClass[][] = [];
   eachBatch(classifier, pixels, batchSize, (x) => {
