@@ -39,15 +39,13 @@ import { modelName, pct } from "./format.ts";
 /** Class of the banner that carries the data caveat (tests look for it). */
 export const CAVEAT_CLASS = "cifar-data-caveat";
 
-const banner = (caveat: string) =>
-  bannerHtml(CAVEAT_CLASS, "background:#fde2e1;color:#7a1b12;border:1px solid #e08a80", caveat);
-
 /** Put a heading and the data caveat, if any, above a display (HTML and plain text alike). */
 export function withCaveat(shown: Displayable, of: DataOf, heading?: string): Displayable {
   const caveat = dataCaveat(of);
   if (!caveat && !heading) return shown;
   const bundle = shown[JUPYTER_DISPLAY]();
-  const head = (caveat ? banner(caveat) : "") + captionHtml(heading);
+  const colours = "background:#fde2e1;color:#7a1b12;border:1px solid #e08a80";
+  const head = (caveat ? bannerHtml(CAVEAT_CLASS, colours, caveat) : "") + captionHtml(heading);
   const plain = [...(caveat ? [`[⚠ ${caveat}]`] : []), ...(heading ? [heading] : [])];
   const labelled = {
     ...bundle,

@@ -216,7 +216,7 @@ export function whereItLooksView(runs: InsightRun[], n = 8): Displayable {
  * The reliability diagrams of runs side by side, from their `test_confidences`: accuracy per
  * confidence bin against the diagonal, the calibration error in each title.
  */
-function reliabilityFigure(records: RunRecord[]): Figure {
+export function reliabilityView(records: RunRecord[]): Displayable {
   const data: unknown[] = [];
   const annotations: unknown[] = [];
   const axes: Record<string, unknown> = {};
@@ -256,21 +256,14 @@ function reliabilityFigure(records: RunRecord[]): Figure {
       showarrow: false,
     });
   });
-  return {
-    data,
-    layout: {
-      title: { text: "Reliability: accuracy against confidence (bar labels: images per bin)" },
-      grid: { rows: 1, columns: records.length, pattern: "independent" },
-      annotations,
-      margin: { t: 110 },
-      ...axes,
-    },
+  const layout = {
+    title: { text: "Reliability: accuracy against confidence (bar labels: images per bin)" },
+    grid: { rows: 1, columns: records.length, pattern: "independent" },
+    annotations,
+    margin: { t: 110 },
+    ...axes,
   };
-}
-
-/** Show {@linkcode reliabilityFigure}, labelled with the runs' data. */
-export function reliabilityView(records: RunRecord[]): Displayable {
-  return dataChart(reliabilityFigure(records), records, 420);
+  return dataChart({ data, layout }, records, 420);
 }
 
 /**
@@ -393,30 +386,29 @@ export function embeddingView(runs: InsightRun[], options: EmbeddingOptions = {}
 // ---- Which classes it cannot tell apart -------------------------------------------------------
 
 /** Every fine class's test accuracy as bars, most accurate first. */
-function classAccuracyFigure(record: RunRecord): Figure {
-  const sorted = sortedClassAccuracy(record);
-  return {
-    data: [{
-      type: "bar",
-      x: sorted.map((c) => c.name),
-      y: sorted.map((c) => c.accuracy),
-      text: sorted.map((c) =>
-        `${c.superclass ? `${c.superclass}: ` : ""}${c.correct} of ${c.images}`
-      ),
-      hovertemplate: "%{x}<br>accuracy %{y:.2f}<br>%{text}<extra></extra>",
-    }],
-    layout: {
-      title: { text: `${modelLabel(record)}: test accuracy of every fine class, best first` },
-      xaxis: { tickangle: -60, automargin: true, tickfont: { size: 8 } },
-      yaxis: { title: { text: "accuracy" }, range: [0, 1] },
-      margin: { b: 140 },
-    },
-  };
-}
-
-/** Show {@linkcode classAccuracyFigure}. */
 export function classAccuracyBars(record: RunRecord): Displayable {
-  return dataChart(classAccuracyFigure(record), record, 460);
+  const sorted = sortedClassAccuracy(record);
+  return dataChart(
+    {
+      data: [{
+        type: "bar",
+        x: sorted.map((c) => c.name),
+        y: sorted.map((c) => c.accuracy),
+        text: sorted.map((c) =>
+          `${c.superclass ? `${c.superclass}: ` : ""}${c.correct} of ${c.images}`
+        ),
+        hovertemplate: "%{x}<br>accuracy %{y:.2f}<br>%{text}<extra></extra>",
+      }],
+      layout: {
+        title: { text: `${modelLabel(record)}: test accuracy of every fine class, best first` },
+        xaxis: { tickangle: -60, automargin: true, tickfont: { size: 8 } },
+        yaxis: { title: { text: "accuracy" }, range: [0, 1] },
+        margin: { b: 140 },
+      },
+    },
+    record,
+    460,
+  );
 }
 
 /** The ten best and ten worst classes, the worst with what they are taken for. */
