@@ -145,12 +145,6 @@ function chartHtml(figure: Figure, synthetic: boolean, height: number): string {
 })();</script>`;
 }
 
-function plainChart(figure: Figure, synthetic: boolean): string {
-  const title = titleText(figure.layout ?? {}) || "untitled";
-  const note = synthetic ? ` [${SYNTHETIC_NOTE}]` : "";
-  return `Plotly chart: ${title} (${figure.data.length} traces)${note}`;
-}
-
 /** Options for {@linkcode plot}: the synthetic banner, and the height in pixels (400). */
 interface PlotOptions {
   synthetic?: boolean;
@@ -177,7 +171,10 @@ export function plot(figure: Figure, opts: PlotOptions = {}): Displayable {
   const synthetic = opts.synthetic ?? false;
   const html = `<div class="cifar-chart">${synthetic ? syntheticBanner() : ""}` +
     chartHtml(figure, synthetic, opts.height ?? 400) + `</div>`;
-  return displayable({ "text/html": html, "text/plain": plainChart(figure, synthetic) });
+  const title = titleText(figure.layout ?? {}) || "untitled";
+  const plain = `Plotly chart: ${title} (${figure.data.length} traces)` +
+    (synthetic ? ` [${SYNTHETIC_NOTE}]` : "");
+  return displayable({ "text/html": html, "text/plain": plain });
 }
 
 /** Options for {@linkcode table}: synthetic banner, caption, most rows shown (200). */

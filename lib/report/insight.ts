@@ -7,8 +7,7 @@
  */
 import { basename, dirname } from "node:path";
 import { initBackend } from "../engine/backend.ts";
-import type { Cifar100 } from "../data/dataset.ts";
-import { IMAGE_SIZE } from "../data/dataset.ts";
+import { type Cifar100, IMAGE_SIZE } from "../data/dataset.ts";
 import { type Classifier, loadClassifier } from "../inference/predict.ts";
 import { imageSideOf } from "../inference/classify.ts";
 import { type Explanation, whereItLooks } from "../inference/gradcam.ts";
