@@ -233,7 +233,7 @@ Deno.test("PCA and UMAP keep well-separated clusters apart", () => {
   const flat = pca(values, count, dim);
   assert.equal(separated(flat.coords, labels), 1);
   assert.ok(flat.explained![0] > flat.explained![1]);
-  const map = umap(values, count, dim, { epochs: 100 });
+  const map = umap(values, count, dim, 0, 100);
   assert.equal(separated(map.coords, labels), 1);
   // The first principal axis is the line the points lie along.
   const line = new Float32Array(200 * 2).map((_, i) => (i % 2 ? 0.01 : 1) * Math.floor(i / 2));

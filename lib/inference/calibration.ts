@@ -1,20 +1,11 @@
 /**
- * How far to trust a model's confidence: reliability bins and the expected calibration error
- * (ECE; Guo et al. 2017, "On calibration of modern neural networks") of top-1 probabilities and
- * outcomes, and temperature scaling: one number T that divides the logits before the softmax,
- * fitted to minimise the negative log-likelihood of images the model did not train on, and
- * saved in the run record (`temperature`), which `deno task predict` then applies.
- *
- * The held-out images ({@linkcode heldOutImages}) are training images the run did not use: for
- * the synthetic data a fresh training split (another seed, the same classes), for real data the
- * training images after the run's `train_images`. A run that trained on the whole training
- * split, as every run on a folder of images does, leaves none: then half the test images (every other one) fit the temperature and the
- * other half measure it, and the record says so.
+ * How far to trust a model's confidence: reliability bins, the expected calibration error (ECE;
+ * Guo et al. 2017) and temperature scaling, one number T dividing the logits before the softmax,
+ * fitted on images the run did not train on and saved in its record for `deno task predict`.
  *
  * @module
  */
 import { join } from "node:path";
-import { tf } from "../engine/backend.ts";
 import { IMAGE_BYTES } from "../data/dataset.ts";
 import { loadCifar100 } from "../data/cifar100.ts";
 import { logitsOf } from "../models/logits.ts";
@@ -22,29 +13,21 @@ import { EVAL_BATCH_SIZE } from "../train/hyp.ts";
 import { runTestImages } from "../train/profile.ts";
 import { readRunRecord, type RunRecord } from "../train/run_record.ts";
 import { writeFileAtomically } from "../util/replace_folder.ts";
-import { imageSideOf } from "./classify.ts";
-import { type Classifier, modelInput } from "./predict.ts";
+import { type Classifier, eachBatch, imageCount } from "./classify.ts";
 
-/** One confidence bin of a reliability diagram. */
+/** One confidence bin (lower, upper] of a reliability diagram; NaN means when it is empty. */
 interface ReliabilityBin {
-  /** The bin's confidence range, (lower, upper]. */
   lower: number;
   upper: number;
-  /** Predictions in the bin. */
   count: number;
-  /** Their mean top-1 probability (NaN when empty). */
   confidence: number;
-  /** The share of them that were right (NaN when empty). */
   accuracy: number;
 }
 
 /** Bins of the reliability diagrams and the ECE (Guo et al.'s 15). */
 const CALIBRATION_BINS = 15;
 
-/**
- * Sort predictions into equal-width confidence bins: (0, 1/B], (1/B, 2/B], ... (a confidence of
- * 0 goes in the first); `bins` defaults to {@linkcode CALIBRATION_BINS}.
- */
+/** Sort predictions into equal-width confidence bins (a confidence of 0 goes in the first). */
 export function reliabilityBins(
   confidences: ArrayLike<number>,
   correct: ArrayLike<boolean>,
@@ -110,25 +93,14 @@ interface Logits {
   classes: number;
 }
 
-/**
- * The class logits of `[N, side, side, 3]` images (32, or a folder run's input size),
- * preprocessed as `deno task predict` does.
- */
+/** The class logits of `[N, side, side, 3]` images, preprocessed as `deno task predict` does. */
 export function classifierLogits(classifier: Classifier, pixels: Uint8Array): Logits {
-  const imageBytes = imageSideOf(classifier.record) ** 2 * 3;
-  const count = pixels.length / imageBytes;
+  const count = imageCount(classifier.record, pixels);
   const classes = classifier.record.fine_label_names.length;
   const values = new Float32Array(count * classes);
-  for (let first = 0; first < count; first += EVAL_BATCH_SIZE) {
-    const last = Math.min(first + EVAL_BATCH_SIZE, count);
-    values.set(
-      tf.tidy(() => {
-        const x = modelInput(classifier, pixels.subarray(first * imageBytes, last * imageBytes));
-        return logitsOf(classifier.model, x).dataSync();
-      }),
-      first * classes,
-    );
-  }
+  eachBatch(classifier, pixels, EVAL_BATCH_SIZE, (x, first) => {
+    values.set(logitsOf(classifier.model, x).dataSync(), first * classes);
+  });
   return { values, count, classes };
 }
 
@@ -205,19 +177,19 @@ export function fitTemperature(logits: Logits, labels: ArrayLike<number>): numbe
   return Math.exp((lo + hi) / 2);
 }
 
-/** Images to fit a temperature on, and what they are. */
+/** Images to fit a temperature on, described for the record. */
 interface HeldOut {
   pixels: Uint8Array;
   labels: Uint8Array;
-  /** Where they come from, in words (goes into the record). */
   description: string;
   /** When the test set is split: the indices of the test images that measure the temperature. */
   measureOn?: number[];
 }
 
 /**
- * Images the run did not train on, for fitting its temperature (see the module doc): as many as
- * its test images, 500 to 2,000.
+ * 500 to 2,000 images the run did not train on: a synthetic split of another seed, or the
+ * training images after its `train_images`; when it trained on them all (as every folder run
+ * does), the even-numbered test images, leaving the odd ones to measure.
  */
 async function heldOutImages(record: RunRecord): Promise<HeldOut> {
   const count = Math.min(2000, Math.max(500, record.test_images));
@@ -269,12 +241,8 @@ async function heldOutImages(record: RunRecord): Promise<HeldOut> {
 type Calibration = NonNullable<RunRecord["calibration"]> & { temperature: number };
 
 /**
- * Fit the run's temperature on held-out images ({@linkcode heldOutImages}) and measure the ECE of
- * its test predictions before and after (on the odd-numbered test images when the even ones
- * fitted it).
- *
- * @param classifier from `loadClassifier`; its record's `temperature` is ignored
- * @param testPixels the run's test images (`runTestImages(record).test.images`)
+ * Fit the run's temperature on {@linkcode heldOutImages} and measure the ECE of its test
+ * predictions (`testPixels`) before and after; the record's own `temperature` is ignored.
  */
 export async function calibrate(
   classifier: Classifier,
@@ -304,10 +272,7 @@ export async function calibrate(
   };
 }
 
-/**
- * Save a calibration in the run folder's record (run.json: `temperature`, `calibration`), which
- * `deno task predict` reads.
- */
+/** Save a calibration in the run folder's run.json, which `deno task predict` reads. */
 export async function saveCalibration(dir: string, calibration: Calibration): Promise<RunRecord> {
   const path = join(dir, "run.json");
   const { temperature, ...how } = calibration;

@@ -1,13 +1,7 @@
 /**
- * Classifying images with a loaded model, the part that `deno task predict`
- * (lib/inference/predict.ts, which loads the model from disk and re-exports this module) and the
- * web page (lib/web/, which loads it over HTTP) share, so both give the same answer: the
- * examples' scaling (lib/data/examples.ts: pixels / 255 for the MLP, the CNN and ResNet-9,
- * 0..255 for a backbone), then for a backbone its input (lib/models/backbone.ts: resize to the
- * run's input size, VGG16's "caffe" or MobileNetV2's [-1, 1] preprocessing), the forward pass,
- * the run's calibration temperature if it has one, and the top classes with their names.
- *
- * No Deno or Node API here (the page's bundle swaps lib/engine/backend.ts for the browser's tfjs).
+ * Classifying images with a loaded model: the preprocessing of training, the forward pass, the
+ * run's calibration temperature and the named top classes. `deno task predict` and the web page
+ * share it, so both give the same answer; hence no Deno or Node API here.
  *
  * @module
  */
@@ -21,32 +15,21 @@ import { UserError } from "../util/user_error.ts";
 import { EVAL_BATCH_SIZE, isBackbone, MODELS } from "../train/hyp.ts";
 import type { RunRecord } from "../train/run_record.ts";
 
-/** One of the most probable classes for an image. */
+/** One of the most probable classes for an image (rank 1 first; superclass "" for none). */
 export interface TopClass {
-  /** 1 for the most probable class. */
   rank: number;
-  /** Class index (CIFAR-100's fine label, or a folder's class). */
   class: number;
-  /** Class name, from the run record. */
   name: string;
-  /** Name of its superclass (coarse class), from the run record; "" when it has none. */
   superclass: string;
-  /** The model's softmax probability. */
   probability: number;
 }
 
-/** A loaded model with the labels and settings of its run. */
+/** A loaded model with the record of its run and its folder. */
 export interface Classifier {
-  /** The trained model, softmax output over the fine classes. */
   model: tf.LayersModel;
-  /** The run record saved beside it (run.json): class names, superclasses, model, data. */
   record: RunRecord;
-  /**
-   * Side of the model's input: the run's `input_size` (images read at another side,
-   * {@linkcode imageSideOf}, are resized to it).
-   */
+  /** Side of the model's input (images read at another side are resized to it). */
   inputSize: number;
-  /** The run folder. */
   dir: string;
 }
 
@@ -54,8 +37,6 @@ export interface Classifier {
  * Check that a run record has what classifying needs: a known model, the class names, the
  * superclasses and the mapping between them.
  *
- * @param record the parsed run.json
- * @param path where it was read, for the message
  * @throws {UserError} naming `path` and what is missing
  */
 export function checkRecord(record: RunRecord, path: string): void {
@@ -76,9 +57,8 @@ export function checkRecord(record: RunRecord, path: string): void {
 }
 
 /**
- * The side at which a run's images are read from files ({@linkcode modelInput} takes them so):
- * its `input_size` when its data was brought to size from files of any size (a folder of images,
- * `record.preprocessing`), else CIFAR's 32, which the model resizes to its input as in training.
+ * The side at which a run's images are read from files: its `input_size` when its data was
+ * brought to size from files (a folder of images), else CIFAR's 32, resized by the model.
  *
  * @example
  * ```ts
@@ -94,14 +74,10 @@ export function imageSideOf(record: RunRecord): number {
 }
 
 /**
- * The model's input for a batch of uint8 images at the run's side ({@linkcode imageSideOf}),
- * preprocessed as in training.
- *
- * @param pixels `[N, side, side, 3]` bytes
- * @returns MLP/CNN/ResNet-9: pixels / 255 at the model's input size; a backbone: 0..255 at its
- *   input size, preprocessed as the backbone's
+ * The model's input for `[N, side, side, 3]` uint8 images at the run's side, preprocessed as in
+ * training (lib/data/examples.ts, then a backbone's own input).
  */
-export function modelInput(classifier: Classifier, pixels: Uint8Array): tf.Tensor4D {
+function modelInput(classifier: Classifier, pixels: Uint8Array): tf.Tensor4D {
   const side = imageSideOf(classifier.record);
   const count = pixels.length / (side * side * 3);
   if (!Number.isInteger(count) || count === 0) {
@@ -125,14 +101,34 @@ export function modelInput(classifier: Classifier, pixels: Uint8Array): tf.Tenso
   });
 }
 
+/** N of `[N, side, side, 3]` uint8 images at the run's side ({@linkcode imageSideOf}). */
+export function imageCount(record: RunRecord, pixels: Uint8Array): number {
+  const side = imageSideOf(record);
+  const count = pixels.length / (side * side * 3);
+  if (!Number.isInteger(count)) {
+    throw new RangeError(`expected [N, ${side}, ${side}, 3] bytes, got ${pixels.length}`);
+  }
+  return count;
+}
+
+/** Call `each` in a tf.tidy on every {@linkcode modelInput} batch, with its first image's index. */
+export function eachBatch(
+  classifier: Classifier,
+  pixels: Uint8Array,
+  batchSize: number,
+  each: (x: tf.Tensor4D, first: number) => void,
+): void {
+  const count = imageCount(classifier.record, pixels);
+  const bytes = imageSideOf(classifier.record) ** 2 * 3;
+  for (let first = 0; first < count; first += batchSize) {
+    const batch = pixels.subarray(first * bytes, (first + batchSize) * bytes);
+    tf.tidy(() => each(modelInput(classifier, batch), first));
+  }
+}
+
 /**
- * The model's class probabilities for a preprocessed batch ({@linkcode modelInput}): its softmax,
- * or, when the run was calibrated (`record.temperature`, lib/inference/calibration.ts), the
- * softmax of its logits divided by that temperature.
- *
- * @param classifier from lib/inference/predict.ts's `loadClassifier`
- * @param batchSize images per forward pass
- * @returns `[N, classes]` probabilities
+ * The class probabilities `[N, classes]` for a {@linkcode modelInput} batch: the softmax of the
+ * logits divided by the run's calibration temperature, if it has one.
  */
 export function probabilitiesOf(
   classifier: Classifier,
@@ -147,15 +143,10 @@ export function probabilitiesOf(
 }
 
 /**
- * The `k` most probable fine classes of each image, most probable first.
+ * The `k` most probable fine classes of each image, most probable first, with the probabilities
+ * of {@linkcode probabilitiesOf}.
  *
- * @param classifier from lib/inference/predict.ts's `loadClassifier`
- * @param pixels `[N, side, side, 3]` uint8 images at the run's side ({@linkcode imageSideOf}),
- *   e.g. from `readCifarImage` or a dataset split
- * @param k classes per image (default 5; at most the number of classes)
- * @param batchSize images per forward pass
- * @returns per image, `k` classes with names, superclasses and probabilities (tempered by the
- *   run's calibration temperature when it has one, {@linkcode probabilitiesOf})
+ * @param pixels `[N, side, side, 3]` uint8 images at the run's side ({@linkcode imageSideOf})
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -189,22 +180,12 @@ export function predictTopK(
   batchSize: number = EVAL_BATCH_SIZE,
 ): TopClass[][] {
   const { record } = classifier;
-  const imageBytes = imageSideOf(record) ** 2 * 3;
-  const count = pixels.length / imageBytes;
-  if (!Number.isInteger(count)) {
-    throw new RangeError(`expected [N, side, side, 3] bytes, got ${pixels.length}`);
-  }
   const take = Math.min(k, record.fine_label_names.length);
   const results: TopClass[][] = [];
-  for (let first = 0; first < count; first += batchSize) {
-    const last = Math.min(first + batchSize, count);
-    const [values, indices] = tf.tidy(() => {
-      const x = modelInput(classifier, pixels.subarray(first * imageBytes, last * imageBytes));
-      const probabilities = probabilitiesOf(classifier, x, last - first);
-      const top = tf.topk(probabilities, take);
-      return [top.values.dataSync(), top.indices.dataSync()];
-    });
-    for (let i = 0; i < last - first; i++) {
+  eachBatch(classifier, pixels, batchSize, (x) => {
+    const top = tf.topk(probabilitiesOf(classifier, x, x.shape[0]), take);
+    const [values, indices] = [top.values.dataSync(), top.indices.dataSync()];
+    for (let i = 0; i < x.shape[0]; i++) {
       results.push(Array.from({ length: take }, (_, r) => {
         const fine = indices[i * take + r];
         return {
@@ -218,16 +199,11 @@ export function predictTopK(
         };
       }));
     }
-  }
+  });
   return results;
 }
 
-/**
- * What is wrong when a model does not fit its run record: a different number of outputs than
- * classes, or an input that is not the run's square RGB size.
- *
- * @returns a phrase for the message, or undefined when they fit
- */
+/** Why a model does not fit its run record (outputs or input size), or undefined when it does. */
 export function modelMismatch(model: tf.LayersModel, record: RunRecord): string | undefined {
   const [, height, width, channels] = model.inputs[0].shape;
   const classes = model.outputs[0].shape.at(-1);

@@ -1,35 +1,26 @@
 /**
- * How a model arranges the images: its penultimate-layer features (the input of its last dense
- * layer, what the classifier separates linearly) for images at the run's side (`imageSideOf`: 32
- * for CIFAR, the input size for a folder of images), preprocessed as `deno task predict` does. lib/inference/projection.ts projects them to 2-D.
+ * How a model arranges the images: its penultimate-layer features, what the last dense layer
+ * separates linearly (projection.ts maps them to 2-D).
  *
  * @module
  */
 import { tf } from "../engine/backend.ts";
 import { EVAL_BATCH_SIZE } from "../train/hyp.ts";
-import { type Classifier, modelInput } from "./predict.ts";
-import { imageSideOf } from "./classify.ts";
+import { type Classifier, eachBatch, imageCount } from "./classify.ts";
 import { flatLayers, modelUpTo } from "./model_parts.ts";
 
-/** Features of a batch of images. */
+/** `count` rows of `dim` features, the output of `layer`. */
 interface Features {
-  /** N rows of `dim` values. */
   values: Float32Array;
-  /** Images. */
   count: number;
-  /** Features per image. */
   dim: number;
-  /** The layer whose output they are. */
   layer: string;
 }
 
 /**
- * The penultimate-layer features of `[N, side, side, 3]` images: the MLP's second hidden layer
- * (512), the CNN's and ResNet-9's flattened last map, a backbone's pooled base output (VGG16's
- * 512).
+ * The penultimate-layer features of `[N, side, side, 3]` images at the run's side, e.g. the
+ * MLP's second hidden layer (512) or a backbone's pooled base output.
  *
- * @param classifier from `loadClassifier` (lib/inference/predict.ts)
- * @param pixels `[N, side, side, 3]` uint8 images at the run's side
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -50,12 +41,8 @@ interface Features {
  * ```
  */
 export function penultimateFeatures(classifier: Classifier, pixels: Uint8Array): Features {
-  const side = imageSideOf(classifier.record);
-  const bytes = side * side * 3;
-  const count = pixels.length / bytes;
-  if (!Number.isInteger(count) || count === 0) {
-    throw new RangeError(`expected [N, ${side}, ${side}, 3] bytes, got ${pixels.length}`);
-  }
+  const count = imageCount(classifier.record, pixels);
+  if (count === 0) throw new RangeError("no images to take the features of");
   const layers = flatLayers(classifier.model);
   // Dropout passes its input through at inference: the features are those before it.
   const before = layers.slice(0, -1).filter((l) => l.getClassName() !== "Dropout").at(-1);
@@ -63,13 +50,8 @@ export function penultimateFeatures(classifier: Classifier, pixels: Uint8Array):
   const upTo = modelUpTo(classifier.model, before.name);
   const dim = (upTo.outputs[0].shape.slice(1) as number[]).reduce((a, b) => a * b, 1);
   const values = new Float32Array(count * dim);
-  for (let first = 0; first < count; first += EVAL_BATCH_SIZE) {
-    const last = Math.min(first + EVAL_BATCH_SIZE, count);
-    const rows = tf.tidy(() => {
-      const x = modelInput(classifier, pixels.subarray(first * bytes, last * bytes));
-      return (upTo.predict(x) as tf.Tensor).dataSync();
-    });
-    values.set(rows, first * dim);
-  }
+  eachBatch(classifier, pixels, EVAL_BATCH_SIZE, (x, first) => {
+    values.set((upTo.predict(x) as tf.Tensor).dataSync(), first * dim);
+  });
   return { values, count, dim, layer: before.name };
 }

@@ -1,16 +1,7 @@
 /**
  * Where a model looks: Grad-CAM (Selvaraju et al. 2017) for the convolutional models and a
- * gradient saliency map for the MLP, computed with tfjs gradients on a saved model, on images at
- * the run's side (`imageSideOf`: 32 for CIFAR, the input size for a folder of images) with the
- * preprocessing of `deno task predict` ({@linkcode modelInput}).
- *
- * Grad-CAM takes the activations A of a convolution block (the CNN's last convolution,
- * ResNet-9's last residual block, VGG16's `block5_conv3`, MobileNetV2's `out_relu`), the gradient of the explained class's
- * logit with respect to them, averages the gradient over positions into one weight per channel,
- * and keeps the positive part of the weighted sum of A's channels, scaled up to the images' side.
- * The MLP has no spatial layers: its map is the largest absolute gradient of the logit over each
- * pixel's three channels of the model's input, brought to the images' side. Every map is scaled
- * so its largest value is 1.
+ * gradient saliency map for the MLP (no spatial layers), on images at the run's side, each map
+ * scaled so its largest value is 1.
  *
  * @module
  */
@@ -18,23 +9,24 @@ import { tf } from "../engine/backend.ts";
 import { backbone } from "../models/backbone.ts";
 import { logitsOf } from "../models/logits.ts";
 import { isBackbone, type ModelName } from "../train/hyp.ts";
-import { type Classifier, modelInput, probabilitiesOf } from "./predict.ts";
-import { imageSideOf } from "./classify.ts";
+import {
+  type Classifier,
+  eachBatch,
+  imageCount,
+  imageSideOf,
+  probabilitiesOf,
+} from "./classify.ts";
 import { cutAt, lastLayerOf, tailLogits } from "./model_parts.ts";
 
-/** Heatmaps for a batch of images. */
+/** Heatmaps for a batch of images, for each image's top class and its probability. */
 export interface Explanation {
-  /** `grad-cam` (convolutional models) or `saliency` (the MLP). */
   method: "grad-cam" | "saliency";
   /** The layer whose activations Grad-CAM weighs, or `input` for saliency. */
   layer: string;
-  /** N maps of `side` x `side` values in [0, 1], row by row, 1 where the model looks most. */
+  /** N maps of `side` x `side` values in [0, 1], row by row. */
   maps: Float32Array;
-  /** Side of the images and their maps: the run's (`imageSideOf`, 32 for CIFAR). */
   side: number;
-  /** The class explained for each image: the model's top class. */
   classes: number[];
-  /** The model's probability for that class (tempered as predict's). */
   probabilities: number[];
 }
 
@@ -50,10 +42,9 @@ function camLayer(model: tf.LayersModel, name: ModelName): string {
 const BATCH = 32;
 
 /**
- * Grad-CAM maps for `[N, side, side, 3]` images at the run's side (see the module doc); for the
- * MLP, which has no convolution, use {@linkcode saliency} or {@linkcode whereItLooks}.
+ * Grad-CAM maps for `[N, side, side, 3]` images at the run's side: the positive part of the
+ * layer's channels weighted by the top class logit's gradient averaged over positions.
  *
- * @param classifier from `loadClassifier` (lib/inference/predict.ts)
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -87,11 +78,7 @@ export function gradCam(classifier: Classifier, pixels: Uint8Array): Explanation
   });
 }
 
-/**
- * Gradient saliency maps: for each pixel of the model's input, the largest absolute gradient of
- * the explained class's logit over its three channels, brought to the images' side when the
- * model resizes them (the MLP's view; works for any model).
- */
+/** Gradient saliency maps: the largest absolute gradient of the logit over a pixel's channels. */
 export function saliency(classifier: Classifier, pixels: Uint8Array): Explanation {
   return inBatches(classifier, pixels, "saliency", "input", (x, mask, side) => {
     const score = (input: tf.Tensor) =>
@@ -118,9 +105,7 @@ function inBatches(
   maps: (x: tf.Tensor4D, mask: tf.Tensor2D, side: number) => tf.Tensor3D,
 ): Explanation {
   const side = imageSideOf(classifier.record);
-  const bytes = side * side * 3;
-  const count = pixels.length / bytes;
-  if (!Number.isInteger(count)) throw new RangeError(`expected [N, ${side}, ${side}, 3] bytes`);
+  const count = imageCount(classifier.record, pixels);
   const classCount = classifier.record.fine_label_names.length;
   const out: Explanation = {
     method,
@@ -130,24 +115,15 @@ function inBatches(
     classes: [],
     probabilities: [],
   };
-  for (let first = 0; first < count; first += BATCH) {
-    const last = Math.min(first + BATCH, count);
-    const [map, classes, probabilities] = tf.tidy(() => {
-      const x = modelInput(classifier, pixels.subarray(first * bytes, last * bytes));
-      const p = probabilitiesOf(classifier, x);
-      const chosen = tf.argMax(p, 1) as tf.Tensor1D;
-      const mask = tf.oneHot(chosen, classCount).toFloat() as tf.Tensor2D;
-      const raw = maps(x, mask, side);
-      const peak = tf.maximum(tf.max(raw, [1, 2], true), 1e-12);
-      return [
-        tf.div(raw, peak).dataSync(),
-        Array.from(chosen.dataSync()),
-        Array.from(tf.sum(tf.mul(p, mask), 1).dataSync()),
-      ] as const;
-    });
-    out.maps.set(map, first * side ** 2);
-    out.classes.push(...classes);
-    out.probabilities.push(...probabilities);
-  }
+  eachBatch(classifier, pixels, BATCH, (x, first) => {
+    const p = probabilitiesOf(classifier, x);
+    const chosen = tf.argMax(p, 1) as tf.Tensor1D;
+    const mask = tf.oneHot(chosen, classCount).toFloat() as tf.Tensor2D;
+    const raw = maps(x, mask, side);
+    const peak = tf.maximum(tf.max(raw, [1, 2], true), 1e-12);
+    out.maps.set(tf.div(raw, peak).dataSync(), first * side ** 2);
+    out.classes.push(...chosen.dataSync());
+    out.probabilities.push(...tf.sum(tf.mul(p, mask), 1).dataSync());
+  });
   return out;
 }

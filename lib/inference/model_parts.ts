@@ -1,12 +1,7 @@
 /**
- * A saved classifier cut at one of its layers: the part up to that layer's output (a sub-model
- * sharing the weights) and the chain of layers after it, ending in the class logits. Grad-CAM
- * (./gradcam.ts) needs the gradient of a class score with respect to a convolution's output,
- * and the embeddings (./embedding.ts) the input of the last dense layer.
- *
- * The models of lib/models/ nest at most one model inside another (VGG16's base and head), and
- * after the layers cut at here they are plain chains (pooling, flatten, dropout, dense), which
- * {@linkcode cutAt} checks.
+ * A saved classifier cut at one of its layers, for Grad-CAM and the embeddings. The models of
+ * lib/models/ nest at most one model in another and are plain chains after the layers cut at
+ * here, which {@linkcode cutAt} checks.
  *
  * @module
  */
@@ -51,19 +46,13 @@ export function modelUpTo(model: tf.LayersModel, name: string): tf.LayersModel {
   return modelUpTo(nested, name);
 }
 
-/** A model cut after one of its layers. */
+/** A model cut after one of its layers: the model up to it, and the layers after it. */
 interface CutModel {
-  /** From the model's input to the layer's output. */
   upTo: tf.LayersModel;
-  /** The layers after it, the last one the softmax dense layer. */
   tail: tf.layers.Layer[];
 }
 
-/**
- * Cut a classifier after its layer `name`.
- *
- * @throws {Error} when the layers after it are not a chain ending in a softmax dense layer
- */
+/** Cut a classifier after its layer `name`; what follows must be a chain ending in softmax. */
 export function cutAt(model: tf.LayersModel, name: string): CutModel {
   const layers = flatLayers(model);
   const at = layers.findIndex((l) => l.name === name);

@@ -1,12 +1,6 @@
 /**
- * Predictions from a saved model: load what `deno task train` (or a notebook) saved under
- * `runs/<model>/` and classify 32x32 images with it, top-k fine classes with their names and
- * superclasses.
- *
- * The images are preprocessed exactly as in training (lib/inference/classify.ts, re-exported
- * here and run by the web page too): the examples' conventions (lib/data/examples.ts: pixels /
- * 255 for the small models, 0..255 for a backbone), then for a backbone its own input
- * (lib/models/backbone.ts: resize to the run's input size and Keras's preprocessing).
+ * Predictions from a saved run folder (`runs/<model>/`): load it and classify image files, with
+ * the preprocessing of training (lib/inference/classify.ts, re-exported here).
  *
  * @module
  */
@@ -18,10 +12,8 @@ import {
   checkRecord,
   type Classifier,
   imageSideOf,
-  modelInput,
   modelMismatch,
   predictTopK,
-  probabilitiesOf,
   type TopClass,
 } from "./classify.ts";
 import { firstLine, UserError } from "../util/errors.ts";
@@ -30,18 +22,15 @@ import { recoverFolder } from "../util/replace_folder.ts";
 import { readRunRecord } from "../train/run_record.ts";
 
 // Shared with the web page (lib/web/): the scaling, forward pass and top classes.
-export { type Classifier, modelInput, predictTopK, probabilitiesOf, type TopClass };
+export { type Classifier, predictTopK, type TopClass };
 
 const USE_RUN = "give the run folder `deno task train` saves, runs/<model> (model.json, " +
   "weights.bin, run.json)";
 
 /**
- * Load a trained model and its run record from a run folder.
+ * Load a trained model and its run record from a run folder (or the path of a file in it).
  *
- * @param run the folder holding model.json and run.json, or the path of either file
- * @returns the model, its labels and input size
- * @throws {UserError} naming the folder or file: missing folder, no model.json (listing any
- *   subfolders that have one), no run.json, unreadable or inconsistent files
+ * @throws {UserError} naming the folder or file that is missing, unreadable or inconsistent
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -119,36 +108,18 @@ async function runsInside(dir: string): Promise<string[]> {
   return found.sort();
 }
 
-/** The answer for one image file: its top classes, or why it could not be read. */
+/**
+ * The answer for one image file: its size (upright), the pixels the model was given and its top
+ * classes, or one line naming the file and what to do.
+ */
 export type ImageFileResult =
-  | {
-    /** The path as given. */
-    path: string;
-    ok: true;
-    /** Size of the image in the file (upright). */
-    width: number;
-    height: number;
-    /** The pixels the model was given, at the run's side (lib/inference/classify.ts `imageSideOf`). */
-    pixels: Uint8Array;
-    /** Most probable first. */
-    top: TopClass[];
-  }
-  | {
-    path: string;
-    ok: false;
-    /** One line naming the file and what to do. */
-    error: string;
-  };
+  | { path: string; ok: true; width: number; height: number; pixels: Uint8Array; top: TopClass[] }
+  | { path: string; ok: false; error: string };
 
 /**
- * Classify image files: each is read, centre-cropped and resized (lib/data/images.ts) to the
- * run's side ({@linkcode imageSideOf}: a folder-trained run's input size, as in training, else
- * 32), then all readable ones go through the model in batches. A file that cannot be read gets an
- * error result; the others are still answered.
+ * Classify PNG or JPEG files, each centre-cropped and resized to the run's side
+ * ({@linkcode imageSideOf}); an unreadable file gets an error result and the others are answered.
  *
- * @param classifier from {@linkcode loadClassifier}
- * @param paths PNG or JPEG files of any size
- * @param k classes per image (default 5)
  * @returns one result per path, in the same order
  * @example
  * ```ts
@@ -175,7 +146,7 @@ export async function classifyImageFiles(
   paths: string[],
   k = 5,
 ): Promise<ImageFileResult[]> {
-  // One at a time: only the pixels of each image at the run's side are kept, not its file.
+  // One at a time: only each image's pixels at the run's side are kept, not its file.
   const side = imageSideOf(classifier.record);
   const imageBytes = side * side * 3;
   const read: (CifarImageFile | { path: string; error: string })[] = [];

@@ -1,13 +1,6 @@
 /**
- * 2-D maps of high-dimensional features: PCA (the fast default, a second or less for a few
- * thousand images) and UMAP (McInnes et al. 2018, through the umap-js package; slower, keeps
- * neighbourhoods rather than variance, so clusters stand out).
- *
- * PCA here is subspace iteration on the centred features with tfjs (a few products with the
- * feature matrix), then the exact eigenvectors of the small projected covariance (Jacobi), so
- * the first axis is the direction of most variance. UMAP runs on the features' top 50 principal
- * components (the usual first step; it makes the neighbour search fast) with a seeded random
- * generator, so the same features and seed give the same map.
+ * 2-D maps of high-dimensional features: PCA (fast) and UMAP (McInnes et al. 2018, umap-js;
+ * slower, keeps neighbourhoods rather than variance, so clusters stand out). Both are seeded.
  *
  * @module
  */
@@ -15,13 +8,10 @@ import { UMAP } from "umap-js";
 import { tf } from "../engine/backend.ts";
 import { mulberry32 } from "../util/random.ts";
 
-/** Points in a few dimensions. */
+/** `count` points of `dims` coordinates, row by row. */
 export interface Projection {
-  /** N rows of `dims` coordinates. */
   coords: Float32Array;
-  /** Points. */
   count: number;
-  /** Coordinates per point. */
   dims: number;
   /** PCA: the share of the features' variance each axis keeps. */
   explained?: number[];
@@ -33,14 +23,10 @@ const ROUNDS = 8;
 const OVERSAMPLE = 8;
 
 /**
- * Project `count` rows of `dim` features on their first `dims` principal components.
+ * Project `count` rows of `dim` features on their first `dims` principal components: subspace
+ * iteration with tfjs, then the exact eigenvectors of the small projected covariance.
  *
- * @param values the features, row by row
- * @param count rows
- * @param dim features per row
- * @param dims components kept (default 2)
  * @param seed the starting subspace
- * @returns the coordinates and the share of variance of each component
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -157,28 +143,18 @@ function symmetricEigen(matrix: number[][]): { values: number[]; vectors: number
   return { values: a.map((row, i) => row[i]), vectors: v };
 }
 
-/** Options for {@linkcode umap}. */
-interface UmapOptions {
-  /** Seed of the layout (default 0). */
-  seed?: number;
-  /** Optimisation epochs (default 200: the map settles well before umap-js's 500). */
-  epochs?: number;
-}
-
 /**
- * A 2-D UMAP of the features (on their top principal components, see the module doc).
+ * A 2-D UMAP of `count` rows of `dim` features, run on their top 50 principal components.
  *
- * @param values the features, row by row
- * @param count rows
- * @param dim features per row
+ * @param epochs optimisation epochs: the map settles well before umap-js's 500
  */
 export function umap(
   values: Float32Array,
   count: number,
   dim: number,
-  options: UmapOptions = {},
+  seed = 0,
+  epochs = 200,
 ): Projection {
-  const seed = options.seed ?? 0;
   const components = Math.min(50, dim, count);
   const reduced = pca(values, count, dim, components, seed);
   const rows = Array.from(
@@ -188,7 +164,7 @@ export function umap(
   const layout = new UMAP({
     nComponents: 2,
     nNeighbors: Math.min(15, count - 1), // UMAP's default, for a small map's fewer points
-    nEpochs: options.epochs ?? 200,
+    nEpochs: epochs,
     random: mulberry32(seed + 1),
   }).fit(rows);
   return { coords: Float32Array.from(layout.flat()), count, dims: 2 };

@@ -1,8 +1,6 @@
 /**
- * Execute the notebooks headless on Deno's Jupyter kernel through nbclient, the library behind
- * `deno task notebooks:execute` and `deno task demo` (lib/cli/notebooks.ts). What it runs, checks
- * first and writes, and how it fails: docs/cli.md. The Deno kernel is registered with
- * `deno jupyter --install` when Jupyter lacks it.
+ * Execute the notebooks headless on Deno's Jupyter kernel through nbclient, for
+ * `deno task notebooks:execute` and `deno task demo` (docs/cli.md).
  *
  * @module
  */
@@ -17,9 +15,8 @@ import { budgetFromEnv, type ProfileName, profileSettings } from "../train/profi
 export const DEFAULT_OUT_DIR = "build/notebooks";
 
 /**
- * Per-cell timeout in seconds: generous, since full-profile cells are long on two CPU cores
- * (20 CNN epochs about 10 minutes, ResNet-9's 15 about 25: docs/performance.md) and a busy
- * machine can take several times that.
+ * Per-cell timeout in seconds: ResNet-9's full-profile cell is sized to 30 minutes on 2 idle cores
+ * (docs/resnet9.md), and a busy machine can take several times that.
  */
 export const DEFAULT_CELL_TIMEOUT_S = 6 * 3600;
 
@@ -77,19 +74,13 @@ async function preflightData(): Promise<void> {
   }
 }
 
-/** The notebook that needs the backbones' weights (VGG16's, MobileNetV2's) in the full profile. */
+/** The notebook that needs the backbones' ImageNet weights in the full profile. */
 const VGG16_NOTEBOOK = "04_vgg16.ipynb";
 
 /** The notebook of your own images: it reads the folder named by env IMAGE_FOLDER. */
 export const YOUR_IMAGES_NOTEBOOK = "08_your_images.ipynb";
 
-/**
- * Check that the full profile's ImageNet weights of VGG16 and MobileNetV2 can be found (env
- * VGG16_WEIGHTS or MOBILENET_V2_WEIGHTS, the caches, or a download, as in notebook 04), so a
- * missing file stops the run before the first notebook rather than after the others have trained.
- *
- * @throws the weights lookup's UserError (e.g. no file and no network)
- */
+/** Check that the ImageNet weights of VGG16 and MobileNetV2 can be found, as notebook 04 does. */
 async function preflightWeights(): Promise<void> {
   const { resolveBackboneWeights } = await import("../models/backbone_weights.ts");
   const { HYP } = await import("../train/hyp.ts");
@@ -113,8 +104,7 @@ async function preflightWeights(): Promise<void> {
 
 /**
  * The checks before the first notebook, so that what is missing is one error line before, not a
- * failed cell after, hours of training: the budget variables always; in the full profile the
- * data, and the backbones' weights when notebook 04 is to run.
+ * failed cell after, hours of training.
  */
 async function preflight(notebooks: string[], profile: ProfileName): Promise<void> {
   budgetFromEnv();
@@ -123,7 +113,7 @@ async function preflight(notebooks: string[], profile: ProfileName): Promise<voi
   if (notebooks.some((n) => basename(n) === VGG16_NOTEBOOK)) await preflightWeights();
 }
 
-/** Options for {@linkcode executeNotebooks}. */
+/** Options for {@linkcode executeNotebooks}; `env` is added to this process's for the kernel. */
 interface ExecuteOptions {
   /** Notebook paths, run in this order (default: notebooks/*.ipynb by name). */
   notebooks?: string[];
@@ -131,20 +121,12 @@ interface ExecuteOptions {
   outDir?: string;
   /** Profile for the kernel (default: env CIFAR_PROFILE, else full). */
   profile?: ProfileName;
-  /** Per-cell timeout in seconds. */
   timeoutS?: number;
-  /** Called with one line per notebook as it starts and ends. */
   log?: (line: string) => void;
-  /** More environment for the kernel, e.g. `IMAGE_FOLDER` (default: this process's only). */
   env?: Record<string, string>;
 }
 
-/**
- * Execute notebooks in order, stopping at the first failure.
- *
- * @returns the executed notebook paths written
- * @throws UserError naming the notebook and cell that failed
- */
+/** Execute notebooks in order; returns those written, or a UserError naming the failed cell. */
 export async function executeNotebooks(options: ExecuteOptions = {}): Promise<string[]> {
   const profile = options.profile ?? profileSettings().name;
   const log = options.log ?? ((line: string) => console.error(line));

@@ -1,8 +1,6 @@
 /**
- * Analysis of saved runs, as pure functions over {@linkcode RunRecord}s: accuracy per
- * superclass, confusion matrices, the most confused class pairs, the most confident mistakes,
- * the comparison table, and the labels every output carries (what data, which weights, which
- * budget). The discussion written from these numbers is in discussion.ts.
+ * Analysis of saved runs as pure functions over {@linkcode RunRecord}s, and the labels every
+ * output carries (what data, which weights, which budget).
  *
  * @module
  */
@@ -17,17 +15,12 @@ export type Predictions = Pick<
   "test_predictions" | "test_labels" | "fine_to_coarse" | "fine_label_names" | "coarse_label_names"
 >;
 
-/** Accuracy on the test images of one superclass. */
+/** Accuracy on the test images of one superclass: fine class exact, and superclass right. */
 interface SuperclassAccuracy {
-  /** Coarse class index. */
   coarse: number;
-  /** Superclass name. */
   superclass: string;
-  /** Test images whose true fine class belongs to this superclass. */
   images: number;
-  /** Share of them whose fine class was predicted exactly. */
   accuracy: number;
-  /** Share of them whose predicted fine class lies in the right superclass. */
   coarse_accuracy: number;
 }
 
@@ -41,10 +34,8 @@ export function checkLengths(p: Predictions): void {
 }
 
 /**
- * Fine and coarse accuracy per superclass: fine predictions and labels are mapped through
- * `fine_to_coarse`.
+ * Fine and coarse accuracy per superclass, one row each in coarse-index order.
  *
- * @returns one row per superclass, in coarse-index order (accuracy 0 where it has no images)
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -85,11 +76,7 @@ export function superclassAccuracy(p: Predictions): SuperclassAccuracy[] {
   return rows;
 }
 
-/**
- * Share of test images whose predicted fine class lies in the right superclass.
- *
- * @returns a fraction in [0, 1] (0 for no images)
- */
+/** Share of test images whose predicted fine class lies in the right superclass (0 for none). */
 export function coarseAccuracy(p: Predictions): number {
   checkLengths(p);
   if (p.test_labels.length === 0) return 0;
@@ -125,12 +112,7 @@ export function fineConfusion(p: Predictions): number[][] {
   return confusionMatrix(p.test_labels, p.test_predictions, p.fine_label_names.length);
 }
 
-/**
- * The superclass confusion matrix of a run (20x20): fine labels and predictions mapped
- * through `fine_to_coarse`.
- *
- * @returns `m[true superclass][predicted superclass]` counts
- */
+/** The superclass confusion matrix of a run (20x20), `m[true][predicted]` counts. */
 export function coarseConfusion(p: Predictions): number[][] {
   const map = (fine: number[]) => fine.map((f) => p.fine_to_coarse[f]);
   return confusionMatrix(
@@ -142,13 +124,9 @@ export function coarseConfusion(p: Predictions): number[][] {
 
 /** One off-diagonal cell of the fine confusion matrix. */
 interface ConfusedPair {
-  /** True fine class name. */
   true_class: string;
-  /** Predicted fine class name. */
   predicted_as: string;
-  /** Test images of the true class predicted as the other. */
   count: number;
-  /** Whether both classes share a superclass. */
   same_superclass: boolean;
 }
 
@@ -173,24 +151,18 @@ export function topConfusedPairs(p: Predictions, n = 10): ConfusedPair[] {
   }));
 }
 
-/** One mistake of a run: a test image whose top-1 prediction is wrong. */
+/** A test image whose top-1 prediction is wrong, with the model's probability for it. */
 interface Mistake {
-  /** Index of the image in the run's test split. */
   index: number;
-  /** True fine class name. */
   true_class: string;
-  /** Predicted fine class name. */
   predicted_as: string;
-  /** The model's probability for the predicted class. */
   confidence: number;
 }
 
 /**
- * The mistakes a run was surest of: wrongly predicted test images, highest top-1 probability
- * first (ties in image order).
+ * The mistakes a run was surest of, highest top-1 probability first (ties in image order).
  *
- * @throws {UserError} when the record has no probability per prediction (a record older than
- *   `test_confidences`)
+ * @throws {UserError} for a record older than `test_confidences`
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -271,11 +243,10 @@ const CAVEATS: Partial<Record<DataOrigin, string>> = {
 };
 
 /**
- * The warning every table, chart and the discussion carry when real data is not the verified
- * official CIFAR-100 (synthetic data has its own banner): undefined for the official archive
- * and for a folder of your own images, which is not meant to be CIFAR-100.
+ * The warning outputs carry when real data is not the verified official CIFAR-100, naming the
+ * models when only some runs are concerned; undefined for the official archive, synthetic data
+ * (its own banner) and a folder of your own images (not meant to be CIFAR-100).
  *
- * @returns one line, naming the models when only some runs are concerned
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -305,10 +276,7 @@ const WEIGHTS_LABELS: Record<NonNullable<RunRecord["weights_kind"]>, string> = {
   random: "RANDOM weights (not ImageNet)",
 };
 
-/**
- * A run's model as outputs name it: `MLP`, `CNN`, or for VGG16 what its weights were, from
- * `weights_kind` (e.g. `VGG16 with RANDOM weights (not ImageNet)`).
- */
+/** A run's model as outputs name it, with a backbone's weights: `VGG16 with ImageNet weights`. */
 export function modelLabel(record: Pick<RunRecord, "model" | "weights_kind">): string {
   const name = modelName(record.model);
   return record.weights_kind ? `${name} with ${WEIGHTS_LABELS[record.weights_kind]}` : name;
@@ -327,7 +295,7 @@ export function budgetText(
 
 // ---- The comparison table ---------------------------------------------------------------------
 
-/** One row of the comparison table. */
+/** One row of the comparison table (VGG16 alone has `feature_seconds` and `weights`). */
 export interface ComparisonRow {
   model: string;
   params: number;
@@ -335,7 +303,6 @@ export interface ComparisonRow {
   test_accuracy: number;
   top5_accuracy: number;
   test_loss: number;
-  /** The loss the model was trained and evaluated with. */
   loss: string;
   /** Epochs trained (VGG16 with fine-tuning: head epochs plus fine-tuning epochs). */
   epochs: number;
@@ -345,14 +312,10 @@ export interface ComparisonRow {
   budget_overrides: string;
   /** Mean training seconds per epoch (VGG16: head epochs on cached features). */
   seconds_per_epoch: number;
-  /** Training images per second. */
   images_per_second: number;
-  /** VGG16: one-off seconds to compute the frozen base's features; null for the others. */
   feature_seconds: number | null;
-  /** VGG16: `imagenet`, `file` or `random`; null for the others. */
   weights: string | null;
   data: string;
-  /** `official`, `unofficial`, `unverified` or `synthetic` (see lib/data/dataset.ts). */
   data_origin: DataOrigin;
   profile: string;
 }
@@ -361,10 +324,7 @@ export interface ComparisonRow {
 export const mean = (xs: number[]): number =>
   xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
 
-/**
- * The comparison table: one row per run, rounded for display (metrics to 4 decimals,
- * seconds to 3, feature seconds to 1, images/s to whole images).
- */
+/** The comparison table: one row per run, rounded for display. */
 export function comparisonRows(records: RunRecord[]): ComparisonRow[] {
   return records.map((r) => ({
     model: r.model,

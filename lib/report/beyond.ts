@@ -1,7 +1,5 @@
 /**
- * What notebook 06 (ResNet-9 and its recipe) shows: the recipe as a table read from `HYP`,
- * augmented images, the learning-rate schedule and the equal-time comparison with the CNN (its
- * discussion is in discussion.ts).
+ * What notebook 06 (ResNet-9 and its recipe) shows; its discussion is in discussion.ts.
  *
  * @module
  */
@@ -94,12 +92,7 @@ export function recipeTable(): Displayable {
   return table(recipeRows(), { caption: "The ResNet-9 recipe (HYP.resnet9)" });
 }
 
-/**
- * The first `count` training images, each followed by `draws` augmented versions of it (the
- * recipe's random crop and flip, as fit draws them for a training batch).
- *
- * @returns a displayable image grid, one row per image, labelled with the data
- */
+/** The first `count` training images, each followed by `draws` versions augmented as in fit. */
 export function augmentationGrid(data: Cifar100, count = 6, draws = 5): Displayable {
   const augment = runRecipe({ model: "resnet9" }).augment!;
   const n = Math.min(count, data.train.count);
@@ -127,8 +120,7 @@ export function augmentationGrid(data: Cifar100, count = 6, draws = 5): Displaya
 }
 
 /**
- * The learning rate of every step of a ResNet-9 run of `epochs` epochs on `images` training
- * images (the schedule fit applies, lib/train/fit.ts).
+ * The learning rate of every step of a ResNet-9 run of `epochs` epochs on `images` images.
  *
  * @example
  * ```ts
@@ -172,19 +164,8 @@ function runLabel(r: RunRecord): string {
   return modelName(r.model) + (ablation ? ", no augmentation" : "");
 }
 
-/** One row of the equal-time table. */
-interface EqualTimeRow {
-  run: string;
-  epochs: number;
-  train_seconds: number;
-  images_per_second: number;
-  augmentation: string;
-  test_accuracy: number;
-  top5_accuracy: number;
-}
-
 /** The equal-time comparison's rows: training seconds (validation excluded) and accuracy. */
-export function equalTimeRows(records: RunRecord[]): EqualTimeRow[] {
+export function equalTimeRows(records: RunRecord[]) {
   return records.map((r) => ({
     run: runLabel(r),
     epochs: r.epochs,
@@ -196,10 +177,7 @@ export function equalTimeRows(records: RunRecord[]): EqualTimeRow[] {
   }));
 }
 
-/**
- * Test accuracy after each epoch against the training seconds spent so far, one trace per run:
- * at equal time, the higher curve at the right end is the better use of the CPU.
- */
+/** Test accuracy after each epoch against the training seconds so far, a trace per run. */
 export function accuracyOverTime(records: RunRecord[]): Displayable {
   const data = records.map((r) => {
     let t = 0;

@@ -1,12 +1,7 @@
 /**
- * The notebooks' charts, tables and image grids, built from datasets and run records, so that
- * notebook cells stay one line long.
- *
- * Each chart comes in two parts: a `...Figure` function that builds the plotly figure (plain
- * data, tested) and a display function that shows it through {@linkcode plot}. Every display
- * here says what its data was: the "synthetic data" banner whenever it was synthetic, and the
- * data caveat ({@linkcode dataCaveat}: not the official archive, or an unverified folder) as a
- * banner and in chart titles whenever real data is not the verified official CIFAR-100.
+ * The notebooks' charts, tables and image grids, so that notebook cells stay one line long. A
+ * `...Figure` function builds each plotly figure (plain data, tested); every display says what
+ * its data was (synthetic banner, {@linkcode dataCaveat}).
  *
  * @module
  */
@@ -44,21 +39,13 @@ import { modelName, pct } from "./format.ts";
 /** Class of the banner that carries the data caveat (tests look for it). */
 export const CAVEAT_CLASS = "cifar-data-caveat";
 
-const banner = (caveat: string) =>
-  bannerHtml(CAVEAT_CLASS, "background:#fde2e1;color:#7a1b12;border:1px solid #e08a80", caveat);
-
-/**
- * Put a heading and, when real data is not the verified official CIFAR-100, the data caveat
- * above a display (HTML and plain text alike).
- *
- * @param of the data behind it: a dataset's source, a run or runs
- * @returns the labelled display (the same one when there is nothing to add)
- */
+/** Put a heading and the data caveat, if any, above a display (HTML and plain text alike). */
 export function withCaveat(shown: Displayable, of: DataOf, heading?: string): Displayable {
   const caveat = dataCaveat(of);
   if (!caveat && !heading) return shown;
   const bundle = shown[JUPYTER_DISPLAY]();
-  const head = (caveat ? banner(caveat) : "") + captionHtml(heading);
+  const colours = "background:#fde2e1;color:#7a1b12;border:1px solid #e08a80";
+  const head = (caveat ? bannerHtml(CAVEAT_CLASS, colours, caveat) : "") + captionHtml(heading);
   const plain = [...(caveat ? [`[⚠ ${caveat}]`] : []), ...(heading ? [heading] : [])];
   const labelled = {
     ...bundle,
@@ -86,18 +73,14 @@ function withTitleCaveat(figure: Figure, of: DataOf): Figure {
   };
 }
 
-/**
- * A chart labelled with its data: the synthetic-data banner, and when real data is not the
- * verified official CIFAR-100 the data caveat above it and under its title (`layout.title.text`).
- */
+/** A chart labelled with its data: synthetic banner, and the caveat above it and in its title. */
 export function dataChart(figure: Figure, of: DataOf, height: number): Displayable {
   const shown = plot(withTitleCaveat(figure, of), { synthetic: isSyntheticData(of), height });
   return withCaveat(shown, of);
 }
 
 /**
- * A table labelled with its data: the caption, the synthetic-data banner, and the data caveat
- * above it when real data is not the verified official CIFAR-100.
+ * A table labelled with its data: caption, synthetic banner and data caveat.
  *
  * @example
  * ```ts
@@ -115,10 +98,7 @@ export function dataTable(rows: readonly object[], caption: string, of: DataOf):
   return withCaveat(table(rows, { caption, synthetic: isSyntheticData(of) }), of);
 }
 
-/**
- * A run's accuracy and loss per epoch ({@linkcode curves}), titled with its model (and VGG16's
- * weights) and labelled with its data.
- */
+/** A run's accuracy and loss per epoch ({@linkcode curves}), titled and labelled. */
 export function runCurves(record: RunRecord): Displayable {
   const shown = curves(record.history, { title: modelLabel(record), synthetic: record.synthetic });
   return withCaveat(shown, record);
@@ -128,9 +108,8 @@ export function runCurves(record: RunRecord): Displayable {
 type ClassCount = { class: number; name: string; train: number; test: number };
 
 /**
- * Count the images of each class in both splits.
+ * Count the images of each class in both splits, one row per class in index order.
  *
- * @returns one row per class, in class-index order (0 where a class has no images)
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -180,10 +159,8 @@ export function classHistogramFigure(counts: ClassCount[], title: string): Figur
 }
 
 /**
- * Show the class distribution as a stacked bar chart.
+ * Show the class distribution ({@linkcode classCounts}) as a stacked bar chart.
  *
- * @param counts per-class counts, e.g. from {@linkcode classCounts}
- * @param of the dataset's source, for its labels (synthetic, not verified)
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -217,11 +194,8 @@ export function sampleGrid(data: Cifar100, count = 24): Displayable {
 }
 
 /**
- * The test images a run got wrong with the highest confidence ({@linkcode confidentMistakes}),
- * most confident first, each captioned with its true class, the predicted class and the
- * model's probability for it.
+ * The test images a run got wrong most confidently ({@linkcode confidentMistakes}), captioned.
  *
- * @param record the run (with `test_confidences`)
  * @param data the run's test images, e.g. from `runTestImages(record)` in lib/train/profile.ts
  * @throws {RangeError} when the images are not the run's (another count or other labels)
  */
@@ -270,22 +244,16 @@ type MetricColumn = {
   [K in keyof ComparisonRow]: ComparisonRow[K] extends number ? K : never;
 }[keyof ComparisonRow];
 
-/** Options for {@linkcode metricBars}. */
+/** Options for {@linkcode metricBars}: titles, and a logarithmic y axis. */
 interface MetricBarsOptions {
-  /** Chart title. */
   title: string;
-  /** Y-axis title. */
   ytitle: string;
-  /** Logarithmic y axis (e.g. for parameter counts). */
   log?: boolean;
 }
 
 const modelNames = (records: RunRecord[]) => records.map((r) => modelName(r.model));
 
-/**
- * The figure of {@linkcode metricBars}, with the values of the comparison table
- * (`comparisonRows`, so rounded and averaged the same way).
- */
+/** The figure of {@linkcode metricBars}, with the comparison table's (rounded) values. */
 export function metricBarsFigure(
   records: RunRecord[],
   metrics: Record<string, MetricColumn>,
@@ -311,7 +279,6 @@ export function metricBarsFigure(
 /**
  * Compare runs on one or more metrics as grouped bars, labelled with their data.
  *
- * @param records the runs, one group of bars each
  * @param metrics trace name to comparison-table column, e.g. `{ "top-1": "test_accuracy" }`
  * @example
  * ```ts
@@ -369,11 +336,8 @@ export function superclassBars(records: RunRecord[]): Displayable {
 }
 
 /**
- * The figure of {@linkcode confusionHeatmap}: the superclass confusion matrix of a run (its
- * class confusion matrix when it has no superclasses, as a folder of images), each row divided
- * by its total (rows without images stay 0), the counts kept for the hover.
- *
- * @returns the plotly figure (`z` row-normalised, `customdata` the counts)
+ * The figure of {@linkcode confusionHeatmap}: the superclass (else class) confusion matrix,
+ * rows normalised in `z`, the counts in `customdata` for the hover.
  */
 export function confusionHeatmapFigure(record: RunRecord): Figure {
   const superclasses = record.coarse_label_names.length > 0;
@@ -405,8 +369,7 @@ export function confusionHeatmapFigure(record: RunRecord): Figure {
 }
 
 /**
- * Show a run's superclass confusion matrix as a heatmap: row = true superclass, column =
- * predicted, colour = share of the row's test images, counts on hover.
+ * Show a run's superclass confusion matrix as a heatmap (rows true, columns predicted).
  *
  * @example
  * ```ts
@@ -427,13 +390,10 @@ export function confusionHeatmap(record: RunRecord): Displayable {
   return dataChart(confusionHeatmapFigure(record), record, 720);
 }
 
-/** One image's panel in {@linkcode topKChart}. */
+/** One image's panel in {@linkcode topKChart}: title, top classes and its 32x32x3 pixels. */
 interface TopKPanel {
-  /** Shown above the panel, e.g. the file name or "test image 3 (true: apple)". */
   title: string;
-  /** The image's most probable classes, most probable first (e.g. from `predictTopK`). */
   top: TopClass[];
-  /** The 32x32x3 pixels the model saw, drawn to the right of the bars. */
   pixels?: Uint8Array;
 }
 
@@ -441,11 +401,7 @@ interface TopKPanel {
 const TOPK = { panel: 210, top: 70, bottom: 20, gap: 55 } as const;
 const PAPER = { xref: "paper", yref: "paper" } as const;
 
-/**
- * The figure of {@linkcode topKChart}: per image, a horizontal bar per class (most probable at
- * the top, labelled `name (superclass)`), one image under the other, each with its title and,
- * when given, its picture enlarged beside the bars.
- */
+/** The figure of {@linkcode topKChart}: one panel of horizontal bars per image, stacked. */
 export function topKFigure(panels: TopKPanel[], title: string): Figure {
   const plotHeight = panels.length * TOPK.panel;
   const withPictures = panels.some((p) => p.pixels);
@@ -520,9 +476,7 @@ export function topKFigure(panels: TopKPanel[], title: string): Figure {
 }
 
 /**
- * Show the most probable classes of one or more images as horizontal bar charts, one panel per
- * image with its picture, labelled with the data the model was trained on (synthetic banner,
- * data caveat).
+ * Show the most probable classes of images as bar charts, one panel per image with its picture.
  *
  * @param of the model's run record
  * @example

@@ -1,6 +1,5 @@
 /**
- * Which classes a run cannot tell apart: accuracy for every fine class, and for the worst ones
- * the classes their images are taken for. Pure functions over a run record's predictions.
+ * Which classes a run cannot tell apart, from a run record's predictions.
  *
  * @module
  */
@@ -9,24 +8,16 @@ import { percent } from "./format.ts";
 
 /** A fine class's test results. */
 interface ClassAccuracy {
-  /** Fine class index. */
   class: number;
-  /** Fine class name. */
   name: string;
-  /** Its superclass. */
   superclass: string;
-  /** Test images of the class. */
   images: number;
-  /** Of them, predicted right. */
   correct: number;
-  /** correct / images. */
   accuracy: number;
 }
 
 /**
- * Accuracy of every fine class with test images, most accurate first (ties in class order). The
- * correct counts sum to the run's correct predictions, so `sum(correct) / sum(images)` is its
- * test accuracy.
+ * Accuracy of every fine class with test images, most accurate first (ties in class order).
  *
  * @example
  * ```ts
@@ -88,10 +79,7 @@ type ExtremeClassRow = {
   taken_for: string;
 };
 
-/**
- * The `n` most and least accurate classes; each of the worst with the classes it is taken for,
- * e.g. `maple_tree 9, oak_tree 6` (the same superclass marked `*`, where there are superclasses).
- */
+/** The `n` most and least accurate classes, the worst with what they are taken for. */
 export function extremeClasses(p: Predictions, n = 10): ExtremeClassRow[] {
   const sorted = sortedClassAccuracy(p);
   const superclasses = p.coarse_label_names.length > 0;

@@ -1,9 +1,5 @@
 /**
- * What the notebooks say in words, written from the runs' measured numbers: for notebook 05
- * what each run was ({@linkcode runsOverview}), the discussion of the results
- * ({@linkcode discussion}, against the source notebook's) and notebook 06's run in a paragraph
- * ({@linkcode beyondSummary}); for notebook 06 the equal-time comparison
- * ({@linkcode equalTimeDiscussion}).
+ * What notebooks 05 and 06 say in words, written from the runs' measured numbers.
  *
  * @module
  */
@@ -28,10 +24,7 @@ const sourceBudget = (r: RunRecord) =>
   r.epochs === SOURCE_BUDGET.epochs && r.train_images === SOURCE_BUDGET.train_images &&
   r.test_images === SOURCE_BUDGET.test_images;
 
-/**
- * A warning when the runs had different budgets (epochs, training or test images), so their
- * accuracies are not like for like; undefined when they all had the same.
- */
+/** A warning when the runs had different budgets, so their accuracies are not like for like. */
 function budgetNote(records: RunRecord[]): string | undefined {
   if (new Set(records.map(budgetKey)).size <= 1) return undefined;
   return "**Different budgets.** These runs did not train on the same budget: " +
@@ -39,12 +32,7 @@ function budgetNote(records: RunRecord[]): string | undefined {
     ". Their accuracies are not like for like: a run with fewer epochs or images is handicapped.";
 }
 
-/**
- * What each run was: its data (and whether it is the verified official CIFAR-100), its budget
- * (and any env override), and VGG16's weights; then {@linkcode budgetNote} when budgets differ.
- *
- * @returns markdown: one bullet per run
- */
+/** Markdown, a bullet per run: its data and origin, budget and weights; then any budget note. */
 export function runsOverview(records: RunRecord[]): string {
   const origins: Record<DataOrigin, string> = {
     official: "the official archive, MD5 checked",
@@ -96,11 +84,8 @@ export const SOURCE_RESULTS: readonly {
 ];
 
 /**
- * A discussion of the runs, in markdown, written from their measured numbers: ranking by
- * accuracy, speed, the VGG16 feature cost, the best and worst superclasses and the most
- * confused pair of the best model, and how the numbers relate to the source's. Says
- * prominently when the data was synthetic or not the verified official CIFAR-100, when VGG16's
- * weights were not ImageNet's, and when budgets differ from each other or from the source's.
+ * A markdown discussion of the runs against the source's numbers, with prominent warnings for
+ * synthetic or unverified data, non-ImageNet VGG16 weights and unequal budgets.
  */
 export function discussion(records: RunRecord[]): string {
   if (records.length === 0) return "No runs to discuss.";
@@ -221,13 +206,10 @@ function againstTheSource(records: RunRecord[], synthetic: boolean, caveat?: str
 // ---- Notebook 06: ResNet-9 at equal time -------------------------------------------------------
 
 /**
- * What the equal-time runs and the ablation show, in markdown, from their records: who won at
- * equal time and by how much, whether ResNet-9 stayed within the CNN's time, and what
- * augmentation did. Says prominently when the data is synthetic or not verified CIFAR-100.
+ * What notebook 06's equal-time runs and augmentation ablation show, in markdown.
  *
  * @param cnn the CNN's run (the time budget)
- * @param resnet9 ResNet-9 with its recipe at equal time
- * @param noAugment the same without augmentation, if run
+ * @param noAugment ResNet-9 without augmentation, if run
  */
 export function equalTimeDiscussion(
   cnn: RunRecord,
@@ -285,10 +267,7 @@ export function equalTimeDiscussion(
   return out.join("\n\n");
 }
 
-/**
- * For the comparison notebook: one paragraph on notebook 06's ResNet-9 run against the source's
- * models, or how to get it when it has not run.
- */
+/** Notebook 06's ResNet-9 run in a paragraph for notebook 05, or how to get it. */
 export function beyondSummary(resnet9: RunRecord | undefined, records: RunRecord[]): string {
   if (!resnet9) {
     return "ResNet-9 (`06_beyond.ipynb`) has not run in this profile: execute it to add a " +

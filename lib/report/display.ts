@@ -1,21 +1,10 @@
 /**
- * Rich displays for the notebooks: plotly charts, arquero tables, image grids
- * and a live training display, as MIME bundles for Deno's Jupyter kernel.
+ * Rich displays for the notebooks (plotly charts, arquero tables, image grids, a live training
+ * display) as MIME bundles for Deno's Jupyter kernel; `text/plain` is the fallback.
  *
- * Every helper returns a {@linkcode Displayable}: make it the last expression
- * of a cell (or pass it to `Deno.jupyter.display`) and the frontend shows its
- * `text/html`; `text/plain` is the fallback for terminals and plain viewers.
- *
- * Charts are `text/html` carrying plotly.js rather than plotly's own MIME type,
- * which renders only where the frontend has a plotly renderer. The bundle
- * (docs/notebooks.md: offline, a partial build) is embedded once per kernel
- * session: the first chart's output carries it in a `<script>` that defines
- * `window.Plotly` and then fires the `cifar-plotly-ready` event; every later
- * chart draws at once when `window.Plotly` exists and otherwise waits for that
- * event. All outputs of a notebook share one page in JupyterLab, VS Code and
- * the exported HTML file, so later charts find the bundle. If you clear the
- * first chart's output and re-run only a later chart, call
- * {@linkcode resetPlotlyEmbedding} (or restart the kernel) to embed it again.
+ * Charts are `text/html` carrying plotly.js, since plotly's own MIME type needs a renderer in the
+ * frontend. The first chart of a kernel session embeds the bundle and fires `cifar-plotly-ready`;
+ * later charts on the same page wait for it ({@linkcode resetPlotlyEmbedding} embeds it again).
  *
  * @module
  */
@@ -31,10 +20,7 @@ import type { History } from "../train/run_record.ts";
 /** The key Deno's kernel looks for to get an object's MIME bundle: `Symbol.for("Jupyter.display")`. */
 export const JUPYTER_DISPLAY: unique symbol = Symbol.for("Jupyter.display");
 
-/**
- * Something Deno's Jupyter kernel shows as rich output: its `Symbol.for("Jupyter.display")`
- * method returns a MIME type to content map.
- */
+/** Something Deno's Jupyter kernel shows: its display method returns MIME type -> content. */
 export type Displayable = { [JUPYTER_DISPLAY](): Record<string, string> };
 
 /** The note shown on every chart, table and image made from synthetic data. */
@@ -42,19 +28,14 @@ export const SYNTHETIC_NOTE = "SYNTHETIC DATA — not CIFAR-100";
 
 /** Class of the element each chart is drawn into (tests count them). */
 export const PLOT_CLASS = "cifar-plotly";
-
 /** Class of the wrapper around each table. */
 export const TABLE_CLASS = "cifar-table";
-
 /** Class of the box inside a table's wrapper that scrolls a wide table sideways. */
 export const TABLE_SCROLL_CLASS = "cifar-table-scroll";
-
 /** Class of the wrapper around each image grid. */
 export const IMAGE_GRID_CLASS = "cifar-image-grid";
-
 /** Class of the wrapper around each live training display. */
 export const LIVE_CLASS = "cifar-live";
-
 /** Marker put in the script that carries plotly.js, so tests can count embeddings. */
 export const PLOTLY_BUNDLE_MARKER = "cifar-plotly-bundle";
 
@@ -65,10 +46,7 @@ export const PLOTLY_TRACE_TYPES: readonly string[] = [
 
 let plotlyEmbedded = false;
 
-/**
- * Make the next chart carry the plotly.js bundle again (e.g. after clearing
- * the output of the chart that carried it).
- */
+/** Make the next chart carry the plotly.js bundle again (after clearing the one that did). */
 export function resetPlotlyEmbedding(): void {
   plotlyEmbedded = false;
 }
@@ -119,11 +97,6 @@ function bundleScript(): string {
 
 let chartCounter = 0;
 
-function chartId(): string {
-  chartCounter += 1;
-  return `cifar-plot-${crypto.randomUUID().slice(0, 8)}-${chartCounter}`;
-}
-
 /** A plotly figure: traces and an optional layout. */
 export interface Figure {
   data: unknown[];
@@ -152,7 +125,7 @@ function chartHtml(figure: Figure, synthetic: boolean, height: number): string {
     const title = titleText(layout);
     layout.title = { text: title ? `${title}<br><sub>${SYNTHETIC_NOTE}</sub>` : SYNTHETIC_NOTE };
   }
-  const id = chartId();
+  const id = `cifar-plot-${crypto.randomUUID().slice(0, 8)}-${++chartCounter}`;
   const spec = { data: figure.data, layout, config: { responsive: true, displaylogo: false } };
   return `<div id="${id}" class="${PLOT_CLASS}" style="height:${height}px;min-width:320px;` +
     `flex:1">Loading chart…</div>` + bundleScript() +
@@ -172,24 +145,15 @@ function chartHtml(figure: Figure, synthetic: boolean, height: number): string {
 })();</script>`;
 }
 
-function plainChart(figure: Figure, synthetic: boolean): string {
-  const title = titleText(figure.layout ?? {}) || "untitled";
-  const note = synthetic ? ` [${SYNTHETIC_NOTE}]` : "";
-  return `Plotly chart: ${title} (${figure.data.length} traces)${note}`;
-}
-
-/** Options for {@linkcode plot}. */
+/** Options for {@linkcode plot}: the synthetic banner, and the height in pixels (400). */
 interface PlotOptions {
-  /** Add a visible "SYNTHETIC DATA — not CIFAR-100" banner and title note. */
   synthetic?: boolean;
-  /** Chart height in pixels (default 400). */
   height?: number;
 }
 
 /**
- * Show a plotly figure as HTML that renders offline.
+ * Show a plotly figure (as for `Plotly.newPlot`) as HTML that renders offline.
  *
- * @param figure plotly traces and layout, as for `Plotly.newPlot`
  * @throws {RangeError} for a trace type the inlined plotly.js lacks (see {@linkcode PLOTLY_TRACE_TYPES})
  * @example
  * ```ts
@@ -207,22 +171,21 @@ export function plot(figure: Figure, opts: PlotOptions = {}): Displayable {
   const synthetic = opts.synthetic ?? false;
   const html = `<div class="cifar-chart">${synthetic ? syntheticBanner() : ""}` +
     chartHtml(figure, synthetic, opts.height ?? 400) + `</div>`;
-  return displayable({ "text/html": html, "text/plain": plainChart(figure, synthetic) });
+  const title = titleText(figure.layout ?? {}) || "untitled";
+  const plain = `Plotly chart: ${title} (${figure.data.length} traces)` +
+    (synthetic ? ` [${SYNTHETIC_NOTE}]` : "");
+  return displayable({ "text/html": html, "text/plain": plain });
 }
 
-/** Options for {@linkcode table}. */
+/** Options for {@linkcode table}: synthetic banner, caption, most rows shown (200). */
 interface TableOptions {
-  /** Add a visible "SYNTHETIC DATA — not CIFAR-100" banner. */
   synthetic?: boolean;
-  /** Caption shown above the table. */
   caption?: string;
-  /** Most rows shown (default 200). */
   limit?: number;
 }
 
 /**
- * Show a table (an arquero table or an array of row objects) as HTML, with a
- * markdown text fallback.
+ * Show an arquero table or an array of rows as HTML, with a markdown text fallback.
  *
  * @example
  * ```ts
@@ -266,19 +229,15 @@ export function base64(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 }
 
-/** Options for {@linkcode imageGrid}. */
+/** Options for {@linkcode imageGrid}: images per row (8), their side (32), synthetic banner. */
 interface ImageGridOptions {
-  /** Images per row (default 8). */
   columns?: number;
-  /** Side of the square images in pixels (default 32, CIFAR's). */
   side?: number;
-  /** Add a visible "SYNTHETIC DATA — not CIFAR-100" banner. */
   synthetic?: boolean;
 }
 
 /**
- * Show images as a grid of pictures with captions (e.g. "apple / fruit and
- * vegetables"); one image also gets an `image/png` bundle entry.
+ * Show images as a grid of captioned pictures; one image also gets an `image/png` entry.
  *
  * @param images NHWC uint8 [N, side, side, 3], N = captions.length (extra images are ignored)
  * @param captions one caption per image; newlines start a new caption line
@@ -343,18 +302,15 @@ function drawnSize(side: number): number {
     : Math.min(Math.max(side, 96), MAX_DRAWN);
 }
 
-/** Options for {@linkcode curves}. */
+/** Options for {@linkcode curves}: a heading (e.g. the model name) and the synthetic banner. */
 interface CurvesOptions {
-  /** Heading above both charts, e.g. the model name. */
   title?: string;
-  /** Add a visible "SYNTHETIC DATA — not CIFAR-100" banner and title notes. */
   synthetic?: boolean;
 }
 
 /**
- * Show accuracy and loss per epoch as two charts side by side. "Train" is the
- * training split and "Test" the held-out split used as validation data (the
- * source's legend had them the wrong way round).
+ * Show accuracy and loss per epoch as two charts side by side; "Test" is the held-out split used
+ * as validation data (the source's legend had the two the wrong way round).
  */
 export function curves(history: History, opts: CurvesOptions = {}): Displayable {
   const synthetic = opts.synthetic ?? false;
@@ -391,10 +347,7 @@ export interface JupyterBroadcaster {
   broadcast(msgType: string, content: Record<string, unknown>): Promise<void>;
 }
 
-/**
- * The kernel's `Deno.jupyter`, or undefined outside the kernel. (In Deno 2.9
- * `"jupyter" in Deno` is true everywhere; the getter throws outside `deno jupyter`.)
- */
+/** `Deno.jupyter`, or undefined outside the kernel (where Deno 2.9's getter throws). */
 function jupyterKernel(): JupyterBroadcaster | undefined {
   try {
     return (Deno as unknown as { jupyter?: JupyterBroadcaster }).jupyter;
@@ -403,29 +356,22 @@ function jupyterKernel(): JupyterBroadcaster | undefined {
   }
 }
 
-/** Options for {@linkcode liveTraining}. */
+/** Options for {@linkcode liveTraining}: where to send (`Deno.jupyter`), ms between updates. */
 interface LiveTrainingOptions {
-  /** Where to send displays; default `Deno.jupyter` inside the kernel, else none. */
   jupyter?: JupyterBroadcaster;
-  /** Least time between two display updates in ms (default 250, about 4 per second). */
   intervalMs?: number;
 }
 
-/** A live training display, fed by the training loop. */
+/** A live training display, fed by the training loop; `done` shows the final state. */
 interface LiveTraining {
-  /** Batch progress within the current epoch, with values like loss and accuracy. */
   onProgress(done: number, total: number, info: Record<string, string | number>): void;
-  /** Add one log line (e.g. the Keras-like epoch summary). */
   log(line: string): void;
-  /** Show the final state and stop updating. */
   done(): void;
 }
 
 /**
- * A live display for training: a progress bar and the epoch log lines, shown
- * once and updated in place in the kernel (throttled to about 4 updates per
- * second). Outside the kernel `log` prints with console.log and progress is
- * ignored (the terminal has its own bar).
+ * A progress bar and the epoch log lines, updated in place in the kernel at most every 250 ms.
+ * Outside the kernel `log` prints and progress is ignored (the terminal has its own bar).
  *
  * @example
  * ```ts

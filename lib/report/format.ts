@@ -16,9 +16,8 @@ const MODEL_NAMES: Record<ModelName, string> = {
 };
 
 /**
- * A model as outputs name it.
+ * A model as outputs name it (an unknown id as it is).
  *
- * @param model the model's id in run records (`resnet9`); an unknown id is shown as it is
  * @example
  * ```ts
  * import assert from "node:assert/strict";

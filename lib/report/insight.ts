@@ -1,18 +1,13 @@
 /**
- * What the models learned, shown (notebook 07): where each model looks (Grad-CAM, saliency),
- * how far to trust its confidence (reliability diagrams, calibration error, temperature
- * scaling), how it arranges the classes (2-D maps of its penultimate features) and which
- * classes it cannot tell apart (accuracy per class, what the worst are taken for). Every view
- * works on any run folder ({@linkcode loadInsightRun}), at the side its images were read at (32
- * for CIFAR, the input size for a folder of your own images), and says when the data was not
- * the official CIFAR-100, as the other charts do.
+ * What the models learned (notebook 07): where each looks, how far to trust its confidence, how
+ * it arranges the classes and which it cannot tell apart. Every view works on any run folder, at
+ * the side its images were read at.
  *
  * @module
  */
 import { basename, dirname } from "node:path";
 import { initBackend } from "../engine/backend.ts";
-import type { Cifar100 } from "../data/dataset.ts";
-import { IMAGE_SIZE } from "../data/dataset.ts";
+import { type Cifar100, IMAGE_SIZE } from "../data/dataset.ts";
 import { type Classifier, loadClassifier } from "../inference/predict.ts";
 import { imageSideOf } from "../inference/classify.ts";
 import { type Explanation, whereItLooks } from "../inference/gradcam.ts";
@@ -60,14 +55,9 @@ function sideOf(data: Pick<Cifar100, "imageSize">): number {
   return data.imageSize ?? IMAGE_SIZE;
 }
 
-/**
- * Load a run folder for the views: the model, its record and its test images again.
- *
- * @param dir a run folder (model.json, weights.bin, run.json)
- * @throws {UserError} when its data is gone or changed
- */
+/** Load a run folder for the views: the model, its record and its test images again. */
 export async function loadInsightRun(dir: string): Promise<InsightRun> {
-  await initBackend(); // tfjs-node, else WebAssembly, else cpu (once per process)
+  await initBackend();
   const classifier = await loadClassifier(dir);
   const data = await runTestImages(classifier.record);
   // The views take the images at the side the model's preprocessing expects them.
@@ -163,13 +153,6 @@ function testImages(record: RunRecord): string {
   return record.data.held_out ? "held-out images" : "test images";
 }
 
-/** Indices of the first `n` right and the first `n` wrong test predictions of a run. */
-function rightAndWrong(record: RunRecord, n: number): { right: number[]; wrong: number[] } {
-  const outcomes = recordOutcomes(record);
-  const pick = (want: boolean) => outcomes.flatMap((ok, i) => (ok === want ? [i] : [])).slice(0, n);
-  return { right: pick(true), wrong: pick(false) };
-}
-
 /**
  * Image and heatmap pairs of a run's test images `indices` for an image grid, captioned with the
  * true class and the explained class with its probability.
@@ -202,13 +185,13 @@ function explanationImages(
 /**
  * Where each model looks: for the first `n` right and `n` wrong test images of each run, the
  * image and its map (Grad-CAM, or saliency for the MLP) for the predicted class.
- *
- * @param runs from {@linkcode profileRuns} or {@linkcode loadInsightRun}
- * @param n images of each kind per run (default 8)
  */
 export function whereItLooksView(runs: InsightRun[], n = 8): Displayable {
   return stack(runs.flatMap(({ record, classifier, data }) => {
-    const picked = rightAndWrong(record, n);
+    const outcomes = recordOutcomes(record);
+    const pick = (want: boolean) =>
+      outcomes.flatMap((ok, i) => (ok === want ? [i] : [])).slice(0, n);
+    const picked = { right: pick(true), wrong: pick(false) };
     return (["right", "wrong"] as const).filter((kind) => picked[kind].length).map((kind) => {
       const indices = picked[kind];
       const pixels = testPixels(data, indices);
@@ -229,11 +212,10 @@ export function whereItLooksView(runs: InsightRun[], n = 8): Displayable {
 // ---- How far to trust its confidence ----------------------------------------------------------
 
 /**
- * The reliability diagrams of runs side by side, from their records alone (`test_confidences`):
- * for each confidence bin the accuracy of its predictions (bars, labelled with their counts)
- * against the diagonal of perfect calibration, and the expected calibration error in each title.
+ * The reliability diagrams of runs side by side, from their `test_confidences`: accuracy per
+ * confidence bin against the diagonal, the calibration error in each title.
  */
-function reliabilityFigure(records: RunRecord[]): Figure {
+export function reliabilityView(records: RunRecord[]): Displayable {
   const data: unknown[] = [];
   const annotations: unknown[] = [];
   const axes: Record<string, unknown> = {};
@@ -273,42 +255,22 @@ function reliabilityFigure(records: RunRecord[]): Figure {
       showarrow: false,
     });
   });
-  return {
-    data,
-    layout: {
-      title: { text: "Reliability: accuracy against confidence (bar labels: images per bin)" },
-      grid: { rows: 1, columns: records.length, pattern: "independent" },
-      annotations,
-      margin: { t: 110 },
-      ...axes,
-    },
+  const layout = {
+    title: { text: "Reliability: accuracy against confidence (bar labels: images per bin)" },
+    grid: { rows: 1, columns: records.length, pattern: "independent" },
+    annotations,
+    margin: { t: 110 },
+    ...axes,
   };
+  return dataChart({ data, layout }, records, 420);
 }
-
-/** Show {@linkcode reliabilityFigure}, labelled with the runs' data. */
-export function reliabilityView(records: RunRecord[]): Displayable {
-  return dataChart(reliabilityFigure(records), records, 420);
-}
-
-/** A calibration table row. */
-type CalibrationRow = {
-  model: string;
-  temperature: number;
-  ece_before_pct: number;
-  ece_after_pct: number;
-  measured_on: string;
-  fitted_on: string;
-};
 
 /**
- * Fit each run's temperature (lib/inference/calibration.ts), save it in its record (run.json)
- * and show the calibration error before and after.
- *
- * @param runs the runs; their record folders are updated
- * @param save write the temperature into each run.json (default true)
+ * Fit each run's temperature, save it in its run.json unless `save` is false, and show the
+ * calibration error before and after.
  */
 export async function calibrationView(runs: InsightRun[], save = true): Promise<Displayable> {
-  const rows: CalibrationRow[] = [];
+  const rows: object[] = [];
   for (const run of runs) {
     const calibration = await calibrate(run.classifier, run.data.test.images);
     if (save) {
@@ -330,20 +292,14 @@ export async function calibrationView(runs: InsightRun[], save = true): Promise<
 
 // ---- How it arranges the classes --------------------------------------------------------------
 
-/** Options for {@linkcode embeddingView}. */
+/** Options for {@linkcode embeddingView}: method (pca), images (2,000), hoverImages (100). */
 interface EmbeddingOptions {
-  /** `pca` (default, fast) or `umap`. */
   method?: "pca" | "umap";
-  /** Test images projected (default 2,000, at most the run's). */
   images?: number;
-  /** Points whose image shows on hover (default 100; the others show their labels). */
   hoverImages?: number;
 }
 
-/**
- * A 2-D map of a run's test images: one trace per superclass (per class when it has none),
- * labels in the hover text.
- */
+/** A 2-D map of a run's test images: a trace per superclass (else class), labels on hover. */
 function embeddingFigure(record: RunRecord, projection: Projection, title: string): Figure {
   const superclasses = record.coarse_label_names.length > 0;
   const groupNames = superclasses ? record.coarse_label_names : record.fine_label_names;
@@ -397,9 +353,8 @@ function withHoverImages(shown: Displayable, pngs: string[]): Displayable {
 }
 
 /**
- * Each run's penultimate-layer features of its first test images projected to 2-D (PCA or
- * UMAP), coloured by superclass; hovering a point shows its labels and, for the first
- * `hoverImages` points, its image.
+ * Each run's penultimate features of its first test images projected to 2-D, coloured by
+ * superclass; hovering shows a point's labels and, for the first `hoverImages`, its image.
  */
 export function embeddingView(runs: InsightRun[], options: EmbeddingOptions = {}): Displayable {
   const method = options.method ?? "pca";
@@ -409,7 +364,7 @@ export function embeddingView(runs: InsightRun[], options: EmbeddingOptions = {}
     const pixels = data.test.images.subarray(0, count * side * side * 3);
     const features = penultimateFeatures(classifier, pixels);
     const projection = method === "umap"
-      ? umap(features.values, count, features.dim, { seed: record.seed })
+      ? umap(features.values, count, features.dim, record.seed)
       : pca(features.values, count, features.dim, 2, record.seed);
     const kept = projection.explained
       ? ` (${
@@ -430,30 +385,29 @@ export function embeddingView(runs: InsightRun[], options: EmbeddingOptions = {}
 // ---- Which classes it cannot tell apart -------------------------------------------------------
 
 /** Every fine class's test accuracy as bars, most accurate first. */
-function classAccuracyFigure(record: RunRecord): Figure {
-  const sorted = sortedClassAccuracy(record);
-  return {
-    data: [{
-      type: "bar",
-      x: sorted.map((c) => c.name),
-      y: sorted.map((c) => c.accuracy),
-      text: sorted.map((c) =>
-        `${c.superclass ? `${c.superclass}: ` : ""}${c.correct} of ${c.images}`
-      ),
-      hovertemplate: "%{x}<br>accuracy %{y:.2f}<br>%{text}<extra></extra>",
-    }],
-    layout: {
-      title: { text: `${modelLabel(record)}: test accuracy of every fine class, best first` },
-      xaxis: { tickangle: -60, automargin: true, tickfont: { size: 8 } },
-      yaxis: { title: { text: "accuracy" }, range: [0, 1] },
-      margin: { b: 140 },
-    },
-  };
-}
-
-/** Show {@linkcode classAccuracyFigure}. */
 export function classAccuracyBars(record: RunRecord): Displayable {
-  return dataChart(classAccuracyFigure(record), record, 460);
+  const sorted = sortedClassAccuracy(record);
+  return dataChart(
+    {
+      data: [{
+        type: "bar",
+        x: sorted.map((c) => c.name),
+        y: sorted.map((c) => c.accuracy),
+        text: sorted.map((c) =>
+          `${c.superclass ? `${c.superclass}: ` : ""}${c.correct} of ${c.images}`
+        ),
+        hovertemplate: "%{x}<br>accuracy %{y:.2f}<br>%{text}<extra></extra>",
+      }],
+      layout: {
+        title: { text: `${modelLabel(record)}: test accuracy of every fine class, best first` },
+        xaxis: { tickangle: -60, automargin: true, tickfont: { size: 8 } },
+        yaxis: { title: { text: "accuracy" }, range: [0, 1] },
+        margin: { b: 140 },
+      },
+    },
+    record,
+    460,
+  );
 }
 
 /** The ten best and ten worst classes, the worst with what they are taken for. */
@@ -466,10 +420,7 @@ export function extremeClassesTable(record: RunRecord, n = 10): Displayable {
   );
 }
 
-/**
- * For each of the `n` worst classes: `perSide` of its test images taken for the class it is
- * most often taken for, then `perSide` images of that class.
- */
+/** Each of the `n` worst classes: `perSide` of its images, `perSide` of what it is taken for. */
 export function confusedGallery(run: InsightRun, n = 10, perSide = 3): Displayable {
   const { record, data } = run;
   const worst = sortedClassAccuracy(record).slice(-n).reverse();

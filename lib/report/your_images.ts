@@ -1,10 +1,7 @@
 /**
- * Notebook 08's views of a folder of your own images (one sub-folder per class): what the data
- * is (images per class, samples of each class, the files skipped and why, the split), which
- * model suits it (transfer learning: MobileNetV2 at 96 px with ImageNet weights when they are
- * here, else VGG16), and one file classified by the trained run. The training, the curves, the
- * confusion chart, the worst classes, where it looks and calibration are the other notebooks'
- * functions, which take a folder run as is.
+ * Notebook 08's views of a folder of your own images (one sub-folder per class): the data, the
+ * model that suits it, and files classified by the trained run. The other views are the other
+ * notebooks' functions, which take a folder run as is.
  *
  * @module
  */
@@ -27,23 +24,17 @@ const VGG16_SIZE = 32;
 /** The smoke profile's side: random features at 64 px tell a folder's classes apart at 32's cost. */
 const SMOKE_SIZE = 64;
 
-/**
- * The smoke profile's epochs for the head (unless CIFAR_EPOCHS sets them): on cached features
- * they take a second, and its 2 epochs are 4 steps on a few dozen images, too few to learn.
- */
+/** The smoke profile's head epochs (unless CIFAR_EPOCHS sets them): its 2 are too few to learn. */
 const SMOKE_EPOCHS = 20;
 
 /** Images with no CIFAR-100 caveat: a folder of your own images is not meant to be CIFAR-100. */
 const OWN_IMAGES: readonly never[] = [];
 
 /**
- * Read the folder of images the notebook is about (env IMAGE_FOLDER), each bad file named once
- * and skipped.
+ * Read the notebook's folder (env IMAGE_FOLDER) at the suited model's side, the held-out split
+ * as its test split; each bad file is named once and skipped.
  *
- * @param folder the folder, one sub-folder per class (undefined: IMAGE_FOLDER was not set)
  * @param seed the seed of the held-out split (the training run uses the same)
- * @param imageSize the side to read them at: the suited model's ({@linkcode suitedModel})
- * @returns the images at `imageSize`, the held-out split as its test split
  * @throws {UserError} when no folder is given, or it is not a usable folder of classes
  */
 export async function loadYourImages(
@@ -109,16 +100,14 @@ export function splitTable(data: ImageFolderData): Displayable {
 /** Training images from which the top of the base is fine-tuned too (fewer overfit it). */
 const FINE_TUNE_FROM = 2000;
 
-/** The model that suits a folder of photos, the side it reads them at, and why. */
+/** The model that suits a folder of photos, the side it reads them at, and why (`note`). */
 interface SuitedModel {
   model: BackboneName;
-  /** The side the images are read at and the model takes. */
   inputSize: number;
   /** `none` for random weights; undefined: the ImageNet weights found, as training finds them. */
   weights: "none" | undefined;
   /** Epochs, when not the profile's. */
   epochs?: number;
-  /** One sentence: which model and weights, and why. */
   note: string;
 }
 
@@ -128,11 +117,9 @@ const NOT_DOWNLOADED = {
 };
 
 /**
- * The model that suits photos: MobileNetV2 at 96 px with ImageNet weights when they are here
- * (MOBILENET_V2_WEIGHTS, Keras's cache or this project's), else VGG16 at 32 px with its ImageNet
- * weights (VGG16_WEIGHTS, the same caches), else VGG16 at 32 px with random weights. The smoke
- * profile trains VGG16 with random weights at {@linkcode SMOKE_SIZE} px for
- * {@linkcode SMOKE_EPOCHS} epochs (offline, cheap and still learning).
+ * The model that suits photos: MobileNetV2 at 96 px with ImageNet weights when they are here,
+ * else VGG16 at 32 px with its ImageNet weights, else with random weights. The smoke profile
+ * trains VGG16 with random weights at {@linkcode SMOKE_SIZE} px (offline, cheap, still learning).
  */
 export async function suitedModel(settings: ProfileSettings): Promise<SuitedModel> {
   const vgg16 = { model: "vgg16", inputSize: VGG16_SIZE } as const;
@@ -169,13 +156,10 @@ export async function suitedModel(settings: ProfileSettings): Promise<SuitedMode
 }
 
 /**
- * The run that suits a folder: transfer learning from the {@linkcode suitedModel}, features
- * computed once, with the top of the base fine-tuned from {@linkcode FINE_TUNE_FROM} training
- * images.
+ * The run that suits a folder: transfer learning from the {@linkcode suitedModel}, the top of
+ * the base fine-tuned from {@linkcode FINE_TUNE_FROM} training images; saved under
+ * `<profile out>/your_images/`.
  *
- * @param data the folder, read at `suited.inputSize` ({@linkcode loadYourImages})
- * @param suited the model (default: {@linkcode suitedModel} of `settings`)
- * @returns the run's config (saved under `<profile out>/your_images/`) and a sentence on why
  * @throws {UserError} when `data` was read at another side than the model takes
  */
 export async function suitedRun(

@@ -1,12 +1,7 @@
 /**
- * The web page's script: lib/web/page/main.ts and everything it imports (tfjs, the project's
- * preprocessing, layers and classification code, unchanged) bundled into one ES module with
- * esbuild (npm esbuild, pinned in deno.json).
- *
- * Two run-time modules of lib/engine/ are Deno-only by nature and are swapped for browser
- * stand-ins (lib/web/page/browser_tf.ts for backend.ts, no_native_ops.ts for native_ops.ts);
- * any other import of a `node:` module or of tfjs-node fails the bundle, naming the importer,
- * so Deno-only code cannot slip into the page.
+ * The web page's script: lib/web/page/main.ts and all it imports bundled into one ES module with
+ * esbuild. Two Deno-only modules of lib/engine/ are swapped for browser stand-ins; any other
+ * import of `node:` or tfjs-node fails the bundle, so Deno-only code cannot slip into the page.
  *
  * @module
  */
@@ -42,12 +37,7 @@ const browserOnly: esbuild.Plugin = {
   },
 };
 
-/**
- * Bundle the page's script (lib/web/page/main.ts).
- *
- * @returns the minified ES module's text
- * @throws {UserError} when esbuild cannot bundle it (the first error, with its file)
- */
+/** Bundle the page's script into a minified ES module (a UserError names esbuild's first error). */
 export async function bundlePageScript(): Promise<string> {
   try {
     const result = await esbuild.build({

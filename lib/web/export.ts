@@ -1,22 +1,9 @@
 /**
- * `deno task web:export`: the web page for a saved model as a self-contained static folder
- * that works from any static file server (or a GitHub Pages branch), offline, with no CDN:
- *
- * - `index.html` and `page.js` (lib/web/page/, bundled with tfjs by lib/web/bundle.ts);
- * - `tfjs/`: the wasm engine's three `.wasm` files (from node_modules, npm tfjs-backend-wasm);
- * - `model/`: the run folder's model.json and weights as saved, and its run.json with every
- *   absolute path cut to its last component ({@linkcode publicRecord}): a site carries nothing
- *   of the machine that built it;
- * - `samples/`: a few of the run's test images as PNGs with their true classes, when the run's
- *   data is here (synthetic data is regenerated; CIFAR-100 is looked up as `train` does and
- *   used only when it is the same data, by its id; a folder of your own images gives its
- *   held-out images, lib/train/held_out.ts);
- * - `images/`: image files given on the command line, for `?image=images/NAME`;
- * - `site.json`: what was exported from where (and the mark that lets a later export replace
- *   the folder).
- *
- * The folder is written whole and then swapped in (lib/util/replace_folder.ts), so a failed
- * export leaves the previous one.
+ * `deno task web:export`: the web page for a saved model as a self-contained static folder that
+ * works from any static file server, offline: index.html and page.js, tfjs/ (the wasm engine),
+ * model/ (run.json without the machine's absolute paths), samples/ (a few test images, when the
+ * run's data is here), images/ (files given on the command line) and site.json (the mark that
+ * lets a later export replace the folder). It is written whole, then swapped in.
  *
  * @module
  */
@@ -50,27 +37,20 @@ const WASM_FILES = [
 const WASM_DIR = join(PROJECT_ROOT, "node_modules/@tensorflow/tfjs-backend-wasm/dist");
 const PAGE_HTML = new URL("./page/index.html", import.meta.url);
 
-/** What {@linkcode exportSite} is asked for. */
+/** What {@linkcode exportSite} is asked for: the run folder, the site folder, images to copy. */
 interface ExportOptions {
-  /** The run folder (model.json, weights, run.json). */
   run: string;
-  /** The site folder to write (replaced when it is an earlier export). */
   out: string;
-  /** Image files to copy into `images/`. */
   images?: string[];
-  /** Progress lines (default: none). */
   log?: (line: string) => void;
 }
 
-/** What was exported. */
+/** What was exported: samples (or why none, `samplesNote`) and `images/NAME` paths. */
 interface ExportedSite {
   out: string;
-  /** The run's model name, e.g. `cnn`. */
   model: string;
-  /** Test images written, and why there are none when there are none. */
   samples: SampleImage[];
   samplesNote?: string;
-  /** Paths of the copied images inside the site (`images/NAME`). */
   images: string[];
 }
 
@@ -169,13 +149,15 @@ async function copyRun(from: string, to: string, record: RunRecord): Promise<voi
 /** An absolute path inside a text: at its start or after a space, quote or bracket. */
 const ABSOLUTE_PATH = /(^|[\s"'(=])(\/[^\s"'),;]*)/g;
 
-/**
- * The run record as a site shows it: every absolute path in its texts (the data's path and
- * description, where the record and weights were) cut to its last component.
- */
+/** The run record with every absolute path in its texts cut to its last component. */
 function publicRecord(record: RunRecord): RunRecord {
   const cut = (text: string) =>
-    text.replace(ABSOLUTE_PATH, (_, before: string, path: string) => before + lastComponent(path));
+    text.replace(
+      ABSOLUTE_PATH,
+      // The path's last component, trailing slashes ignored (`/` stays `/`).
+      (_, before: string, path: string) =>
+        before + (path.split("/").filter((part) => part !== "").at(-1) ?? path),
+    );
   const walk = (value: unknown): unknown =>
     typeof value === "string"
       ? cut(value)
@@ -185,11 +167,6 @@ function publicRecord(record: RunRecord): RunRecord {
       ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v)]))
       : value;
   return walk(record) as RunRecord;
-}
-
-/** A path's last component, trailing slashes ignored (`/` stays `/`). */
-function lastComponent(path: string): string {
-  return path.split("/").filter((part) => part !== "").at(-1) ?? path;
 }
 
 /** The page with the run's title in its <title> and heading (the page sets it again). */
@@ -225,20 +202,14 @@ async function runData(record: RunRecord): Promise<{ data?: Cifar100; note?: str
   }
 }
 
-/** A folder run's held-out images, when the folder is here as it was. */
-async function heldOutData(record: RunRecord): Promise<{ data?: Cifar100; note?: string }> {
-  try {
-    return { data: await readHeldOut(record) };
-  } catch (e) {
-    return { note: firstLine(e) };
-  }
-}
-
 /** Up to {@linkcode SAMPLE_COUNT} test images of distinct classes, as PNGs. */
 async function sampleImages(
   record: RunRecord,
 ): Promise<{ samples: (SampleImage & { png: Uint8Array })[]; note?: string }> {
-  const { data, note } = record.data.held_out ? await heldOutData(record) : await runData(record);
+  // A folder run's held-out images, when the folder is here as it was.
+  const { data, note }: { data?: Cifar100; note?: string } = record.data.held_out
+    ? await readHeldOut(record).then((data) => ({ data }), (e) => ({ note: firstLine(e) }))
+    : await runData(record);
   if (!data) return { samples: [], note };
   const side = data.imageSize ?? IMAGE_SIZE;
   const seen = new Set<number>();

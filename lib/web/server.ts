@@ -1,14 +1,8 @@
 /**
- * A small static file server for the exported page (`deno task web`), safe to leave running:
- *
- * - it listens on 127.0.0.1 unless told otherwise;
- * - it answers only GET and HEAD (anything else: 405) and never reads a request body;
- * - it serves only files inside its folder: each path segment is percent-decoded once and a
- *   segment that is empty, `.` or `..`, starts with a dot, or holds a slash, a backslash or a
- *   NUL is refused, and the file's real path (symbolic links followed) must lie inside the
- *   folder's; everything refused is a plain 404, whatever the encoding;
- * - it caps what it handles: URLs of at most {@linkcode MAX_URL_BYTES}, files of at most
- *   {@linkcode MAX_FILE_BYTES} (streamed, never read whole); no folder listings.
+ * A small static file server for the exported page (`deno task web`), safe to leave running: it
+ * listens on 127.0.0.1 by default, answers only GET and HEAD, serves only files whose real path
+ * lies inside its folder (anything refused is a plain 404), streams them, caps URL and file
+ * sizes, and lists no folders.
  *
  * @module
  */
@@ -33,8 +27,9 @@ const TYPES: Record<string, string> = {
 };
 
 /**
- * The file inside `root` that a request path names, or undefined when it names none or is
- * refused (see the module doc). A path ending in `/` names that folder's index.html.
+ * The file inside `root` that a request path names (`/` names index.html), or undefined. Each
+ * segment is percent-decoded once; one that is empty, starts with a dot or holds a slash, a
+ * backslash or a NUL is refused.
  *
  * @param root the served folder's real path (`Deno.realPath`)
  * @param pathname the URL's path as sent, still percent-encoded
@@ -84,11 +79,7 @@ function plain(status: number, text: string, headers: Record<string, string> = {
   });
 }
 
-/**
- * Answer one request for a file of `root` (the handler of {@linkcode serveFolder}).
- *
- * @param root the served folder's real path
- */
+/** Answer one request for a file of `root` (a real path). */
 async function answer(root: string, request: Request): Promise<Response> {
   if (request.method !== "GET" && request.method !== "HEAD") {
     return plain(405, "only GET and HEAD", { allow: "GET, HEAD" });
@@ -110,25 +101,16 @@ async function answer(root: string, request: Request): Promise<Response> {
   return new Response(handle.readable, { headers });
 }
 
-/** Where and how {@linkcode serveFolder} listens. */
+/** Where {@linkcode serveFolder} listens: 127.0.0.1:8000 by default (port 0: a free one). */
 interface ServeOptions {
-  /** The folder served. */
   root: string;
-  /** Default 127.0.0.1 (this machine only). */
   hostname?: string;
-  /** Default 8000; 0 picks a free port. */
   port?: number;
-  /** Called once listening, with the page's URL. */
   onListen?: (url: string) => void;
-  /** Stops the server when aborted. */
   signal?: AbortSignal;
 }
 
-/**
- * Serve a folder over HTTP until `signal` aborts.
- *
- * @returns the running server (`finished` resolves when it has stopped)
- */
+/** Serve a folder over HTTP until `signal` aborts. */
 export async function serveFolder(options: ServeOptions): Promise<Deno.HttpServer> {
   const root = await Deno.realPath(options.root);
   const hostname = options.hostname ?? "127.0.0.1";

@@ -1,27 +1,22 @@
 /**
- * The exported site's layout, shared by the exporter (lib/web/export.ts) and the page
- * (lib/web/page/main.ts): where the model, the test images and tfjs's wasm files go.
+ * The exported site's layout, shared by the exporter (lib/web/export.ts) and the page.
  *
  * @module
  */
 
 /** The folder of the site holding model.json, weights.bin and run.json. */
 export const SITE_MODEL = "model";
-
 /** The list of test images, {@linkcode SampleImage}s. */
 export const SAMPLES_FILE = "samples/samples.json";
-
 /** The folder of tfjs's wasm engine files. */
 export const SITE_TFJS = "tfjs";
 
-/** One of the run's test images, exported as a PNG with its true class. */
+/** One of the run's test images: its PNG's path in the site and its true class. */
 export interface SampleImage {
-  /** The PNG's path in the site, e.g. `samples/test_0.png`. */
   file: string;
-  /** True fine class index. */
   class: number;
-  /** Its name and its superclass's name ("" when the run has none), from the run record. */
   name: string;
+  /** "" when the run has no superclasses. */
   superclass: string;
 }
 
@@ -32,8 +27,8 @@ interface TitledRun {
 }
 
 /**
- * The page's title for a run: `CIFAR-100 classifier`, or for a folder of your own images its
- * folder's name and class count (the name only: the page shows nothing of the machine).
+ * The page's title for a run: `CIFAR-100 classifier`, or a folder run's folder name (not its
+ * path) and class count.
  *
  * @example
  * ```ts

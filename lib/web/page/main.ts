@@ -1,13 +1,8 @@
 /// <reference lib="dom" />
 /**
- * The web page's script (bundled by lib/web/bundle.ts into page.js): loads the exported model
- * with tfjs, takes an image (file picker, drag and drop, paste, the camera, a test image, or
- * `?image=NAME`), and shows the top 5 classes. Decoding, the centre crop and the resize
- * (lib/data/image_pixels.ts) and the scaling, forward pass and top classes
- * (lib/inference/classify.ts) are the modules `deno task predict` runs.
- *
- * The site's files are those lib/web/export.ts writes: model/ (model.json, weights.bin,
- * run.json), samples/samples.json and its PNGs, tfjs/ (the wasm engine's files).
+ * The web page's script (page.js): loads the exported model with tfjs, takes an image (picker,
+ * drop, paste, camera, a test image, `?image=NAME`) and shows the top 5 classes, through the
+ * modules `deno task predict` runs.
  *
  * @module
  */
@@ -93,10 +88,7 @@ async function loadSiteClassifier(): Promise<Classifier> {
   return { model, record, inputSize: model.inputs[0].shape[1] as number, dir: SITE_MODEL };
 }
 
-/**
- * The run's title, model, size, accuracy, data and input, and a plain warning when it is not
- * CIFAR-100 (a folder of your own images is not meant to be).
- */
+/** The run's title, model, size, accuracy, data and input, and a warning for doubtful data. */
 function describeModel(classifier: Classifier): void {
   const { record, model } = classifier;
   const title = siteTitle(record);

@@ -1,7 +1,5 @@
 /**
- * What the web page's bundle uses in place of lib/engine/native_ops.ts: there is no native
- * library in a browser. The project's layers call it only on the tensorflow backend, which a
- * page never has, so this only answers "not loaded".
+ * The page's stand-in for lib/engine/native_ops.ts: a browser has no native library.
  *
  * @module
  */

@@ -21,10 +21,7 @@ export function showSeen(canvas: HTMLCanvasElement, image: RgbImage): void {
   context.putImageData(rgba, 0, 0);
 }
 
-/**
- * Show the top classes as a bar chart (name, superclass if any, probability) and record them on
- * `result` as `data-top5` (JSON of the {@linkcode TopClass}es) and `data-file`.
- */
+/** Show the top classes as bars and record them on `result` as `data-top5` and `data-file`. */
 export function showResult(
   result: HTMLElement,
   bars: HTMLElement,
