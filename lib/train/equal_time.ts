@@ -1,15 +1,7 @@
 /**
- * ResNet-9 against the source's CNN at equal training time, on the same machine.
- *
- * The CNN trains as the source trains it (HYP.cnn: Adam, batch 128, 20 epochs); its training
- * time (seconds per epoch summed, validation excluded) is the budget. ResNet-9's throughput is
- * measured with a short warm run on the same images, and it gets as many whole epochs of its
- * recipe (HYP.resnet9, the one-cycle schedule stretched over them) as fit in that budget, at
- * least one. Both records keep their measured times, so a table can show whether ResNet-9 did
- * stay within the CNN's time. ResNet-9 then trains a second time with the same epochs and no
- * augmentation: the ablation.
- *
- * Used by notebook 06 and `deno task equal-time` (lib/cli/equal_time.ts).
+ * ResNet-9 against the source's CNN at equal training time: the CNN's training time is the
+ * budget, and ResNet-9 gets as many whole epochs of its recipe as its measured throughput fits
+ * in it, then again without augmentation (the ablation). Notebook 06 and `deno task equal-time`.
  *
  * @module
  */
@@ -29,27 +21,17 @@ import { loadCifar100 } from "../data/cifar100.ts";
 
 /** Options for {@linkcode equalTime}. */
 interface EqualTimeOptions {
-  /** The data, loaded once for every run. */
   dataset: Cifar100;
-  /** Seed of every run (weights, shuffling, augmentation). Default 0. */
   seed?: number;
-  /**
-   * The CNN's run when it has been trained already (notebook 03's record): its measured
-   * training time is the budget. Default: train it here first, with `cnnEpochs`.
-   */
+  /** The CNN's run when it has been trained already; default: train it here, `cnnEpochs`. */
   cnn?: RunRecord;
-  /** The CNN's epochs when it trains here (default HYP.cnn.epochs, the source's 20). */
   cnnEpochs?: number;
-  /**
-   * ResNet-9's augmentation (default its recipe's, `crop+flip`; `crop` for data whose classes
-   * a mirror image changes, such as digits).
-   */
+  /** ResNet-9's; default its recipe's. */
   augment?: AugmentName;
   /** Measures ResNet-9's images/s (default {@linkcode probeResnet9}; tests pass their own). */
   probe?: (data: Cifar100, seed: number, augment?: AugmentName) => Promise<number>;
-  /** Folder for the runs' records and models (`<out>/<run>/<model>/`), or null to save none. */
+  /** Folder for `<out>/<run>/<model>/`, or null to save none. */
   out?: string | null;
-  /** Profile and budget overrides to record, as `ExperimentConfig`'s. */
   profile?: string;
   budgetOverrides?: string[];
   hooks?: ExperimentHooks;
@@ -58,21 +40,17 @@ interface EqualTimeOptions {
 /** What {@linkcode equalTime} returns. */
 export interface EqualTimeResult {
   cnn: RunRecord;
-  /** ResNet-9 with its recipe, for the epochs that fit in the CNN's training time. */
   resnet9: RunRecord;
-  /** The same without augmentation. */
   noAugment: RunRecord;
-  /** The CNN's training seconds: the budget. */
+  /** The CNN's training seconds. */
   budgetSeconds: number;
-  /** ResNet-9's training images per second in the warm-up measurement. */
   probeImagesPerSecond: number;
-  /** ResNet-9's epochs: floor(budget x probe throughput / training images), at least 1. */
+  /** ResNet-9's. */
   epochs: number;
 }
 
 /**
- * Whole epochs of `imagesPerSecond` that fit in `seconds` on `images` training images (at least
- * one).
+ * Whole epochs of `imagesPerSecond` that fit in `seconds` on `images` images (at least one).
  *
  * @example
  * ```ts
@@ -85,11 +63,7 @@ export function epochsWithin(seconds: number, imagesPerSecond: number, images: n
   return Math.max(1, Math.floor(seconds * imagesPerSecond / images));
 }
 
-/**
- * ResNet-9's training throughput on the active engine: two epochs at its batch size, peak
- * learning rate, augmentation and label smoothing on the first 8 batches of `data`, the second
- * timed.
- */
+/** ResNet-9's training images/s: two epochs of its recipe on 8 batches, the second timed. */
 async function probeResnet9(data: Cifar100, seed: number, augment?: AugmentName): Promise<number> {
   await initBackend();
   const { batchSize } = HYP.resnet9;
@@ -118,10 +92,7 @@ async function probeResnet9(data: Cifar100, seed: number, augment?: AugmentName)
   }
 }
 
-/**
- * Train the CNN (unless its record is given), then ResNet-9 for the whole epochs that fit in the
- * CNN's training time, and ResNet-9 without augmentation (see the module doc).
- */
+/** Train the CNN (unless its record is given), then ResNet-9 twice (see the module doc). */
 export async function equalTime(options: EqualTimeOptions): Promise<EqualTimeResult> {
   const { dataset, seed = 0, hooks = {} } = options;
   const out = options.out === undefined ? null : options.out;
@@ -161,10 +132,8 @@ export async function equalTime(options: EqualTimeOptions): Promise<EqualTimeRes
 }
 
 /**
- * The equal-time comparison of a notebook profile (notebook 06): on the profile's data and the
- * CNN's images, the CNN's run from notebook 03 when it ran in this profile on the same images
- * (else the CNN is trained here), then ResNet-9 and the no-augmentation ablation. Records go to
- * `runs/<profile>/equal_time/<cnn|resnet9|resnet9_no_augment>/<model>/`.
+ * The equal-time comparison of a notebook profile (notebook 06), with notebook 03's CNN run
+ * when it ran on the same images; records go to `runs/<profile>/equal_time/`.
  */
 export async function profileEqualTime(
   settings: ProfileSettings,

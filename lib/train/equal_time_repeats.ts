@@ -1,8 +1,6 @@
 /**
- * `deno task equal-time`'s measurement: {@linkcode equalTime} repeated with seeds 0..R-1 on one
- * loaded dataset, with the ResNet-9 ablation (no augmentation) each time, and the JSON summary
- * of the repeats with their medians (one run's accuracy and time vary with the seed and with
- * the machine's load).
+ * `deno task equal-time`: {@linkcode equalTime} repeated with seeds 0..R-1 on one dataset, and
+ * the medians (one run's accuracy and time vary with the seed and the machine's load).
  *
  * @module
  */
@@ -16,17 +14,13 @@ import { type RunRecord, trainingSeconds } from "./run_record.ts";
 
 /** Options for {@linkcode equalTimeRepeats}. */
 interface EqualTimeRepeatsOptions {
-  /** `--data`: a CIFAR-100 path, `synthetic`, or undefined for the usual lookup. */
   data?: string;
   limitTrain?: number;
   limitTest?: number;
-  /** Repeats, with seeds 0..repeat-1. */
   repeat: number;
-  /** ResNet-9's augmentation (default its recipe's). */
   augment?: AugmentName;
-  /** Folder for the runs: `<out>/seed<N>/...`. */
+  /** Folder for `<out>/seed<N>/...`. */
   out: string;
-  /** Progress lines (stderr in the command). */
   log: (line: string) => void;
 }
 
@@ -60,7 +54,6 @@ export async function equalTimeRepeats(
   return results;
 }
 
-/** One run's figures in the JSON summary. */
 function figures(r: RunRecord) {
   return {
     epochs: r.epochs,
