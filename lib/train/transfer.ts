@@ -1,23 +1,9 @@
 /**
- * Transfer learning from a pretrained backbone (VGG16 or MobileNetV2, lib/models/backbone.ts),
- * done right and fast, in three phases:
- *
- * 1. **Features.** The base is frozen, so its pooled output for an image never changes: it is
- *    computed once per (base, weights, images, input size), cached in memory and on disk, and
- *    shared out over every core. Images go through the base's own Keras preprocessing (VGG16's
- *    "caffe", MobileNetV2's [-1, 1]); the source fed VGG16 raw RGB, which ImageNet weights were
- *    never trained on.
- * 2. **Head.** A softmax head trains on the cached features, with the loss computed from its
- *    logits (lib/train/loss.ts): head epochs take seconds, not the source's 56 s.
- * 3. **Fine-tune** (optional). The top of the base (VGG16's block5, MobileNetV2's last blocks,
- *    batch normalisation kept in inference mode) is unfrozen and the whole network trains end
- *    to end at a low learning rate.
- *
- * A run saved in a folder writes a checkpoint after every epoch of phases 2 and 3
- * (lib/train/resume.ts): in the head phase the head's weights and optimizer,
- * in the fine-tuning phase the whole classifier's and the fine-tuning optimizer's, with the
- * head phase's history and timings. A resumed head phase reads the features from their cache;
- * a resumed fine-tuning phase needs none.
+ * Transfer learning from a pretrained backbone (VGG16 or MobileNetV2) in three phases: the
+ * frozen base's features, computed once and cached (./features.ts); a head trained on them; and
+ * optionally the top of the base fine-tuned end to end at a low learning rate. Images go through
+ * the base's own Keras preprocessing (the source fed VGG16 raw RGB). Each phase's epochs write
+ * checkpoints; a resumed fine-tuning phase needs no features.
  *
  * @module
  */
@@ -71,14 +57,13 @@ export function resolveWeights(run: Run): Promise<WeightsSource> {
 }
 
 /** The phases that checkpoints are of, and how the log names them. */
-const PHASES = { head: "head", fineTune: "fine-tune" } as const;
-type PhaseName = typeof PHASES[keyof typeof PHASES];
+type PhaseName = "head" | "fine-tune";
 const PHASE_WORDS: Record<PhaseName, string> = { head: "the head", "fine-tune": "fine-tuning" };
 
 /** What the phases share. */
 interface Context {
   run: Run;
-  /** The run's backbone settings (`run.transfer`). */
+  /** `run.transfer`. */
   transfer: TransferSettings;
   weights: WeightsSource;
   data: Cifar100;
@@ -97,8 +82,24 @@ export async function trainTransfer(
   hooks: ExperimentHooks,
   log: (line: string) => void,
 ): Promise<Trained> {
-  const ctx = await context(run, weights, data, hooks, log);
-  const { transfer } = ctx;
+  const transfer = run.transfer!;
+  const identity: RunIdentity = {
+    ...experimentIdentity(run, data),
+    ...baseFields(transfer, weights),
+    weights_md5: weights.md5 ?? null,
+  };
+  log(`Weights: ${weights.description}`);
+  if (weights.kind === "none") {
+    const name = transfer.name === "vgg16"
+      ? "VGG16"
+      : `MobileNetV2 (alpha ${alphaName(transfer.alpha)})`;
+    log(`RANDOM ${name} weights (--weights none): features are not ImageNet features.`);
+  }
+  // Before the features: a checkpoint of another configuration is refused at once.
+  const checkpoint = run.dir === undefined
+    ? undefined
+    : await openCheckpoint(run.dir, identity, run.checkpoint, log);
+  const ctx: Context = { run, transfer, weights, data, hooks, log, identity, checkpoint };
   const parts = backbone(transfer.name);
   const base = parts.build(transfer, run.seed);
   if (weights.path) await loadBackboneWeights(transfer, base, weights.path);
@@ -132,36 +133,6 @@ export async function trainTransfer(
   };
 }
 
-/**
- * The run's settings, its identity and, when it is saved, the checkpoint it goes on from (one of
- * another configuration is refused here, before the features).
- */
-async function context(
-  run: Run,
-  weights: WeightsSource,
-  data: Cifar100,
-  hooks: ExperimentHooks,
-  log: (line: string) => void,
-): Promise<Context> {
-  const transfer = run.transfer!;
-  const identity: RunIdentity = {
-    ...experimentIdentity(run, data),
-    ...baseFields(transfer, weights),
-    weights_md5: weights.md5 ?? null,
-  };
-  log(`Weights: ${weights.description}`);
-  if (weights.kind === "none") {
-    const base = transfer.name === "vgg16"
-      ? "VGG16"
-      : `MobileNetV2 (alpha ${alphaName(transfer.alpha)})`;
-    log(`RANDOM ${base} weights (--weights none): features are not ImageNet features.`);
-  }
-  const checkpoint = run.dir === undefined
-    ? undefined
-    : await openCheckpoint(run.dir, identity, run.checkpoint, log);
-  return { run, transfer, weights, data, hooks, log, identity, checkpoint };
-}
-
 /** What the run record and the checkpoint's identity say of the base. */
 function baseFields(transfer: TransferSettings, weights: WeightsSource) {
   return {
@@ -173,7 +144,7 @@ function baseFields(transfer: TransferSettings, weights: WeightsSource) {
 }
 
 function phaseOf(checkpoint: Checkpoint): PhaseName {
-  return checkpoint.phase?.name === PHASES.fineTune ? PHASES.fineTune : PHASES.head;
+  return checkpoint.phase?.name === "fine-tune" ? "fine-tune" : "head";
 }
 
 /** The epochs, over both phases, that `checkpoint` holds (the record's resumed_from_epoch). */
@@ -184,9 +155,8 @@ function resumedEpoch(checkpoint: Checkpoint | undefined): number | undefined {
 }
 
 /**
- * Features, head and fine-tuning, from where the checkpoint left off: a checkpoint of the
- * fine-tuning phase skips the first two (their history and feature time come from it).
- * A stop names the phase and the checkpoint that stands.
+ * Features, head and fine-tuning, from where the checkpoint left off: one of the fine-tuning
+ * phase skips the first two (their history and feature time come from it).
  */
 async function trainPhases(
   ctx: Context,
@@ -200,22 +170,22 @@ async function trainPhases(
 }> {
   const phase = ctx.checkpoint?.phase;
   let headRun: HeadRecord & Partial<PhaseResult>, featureSeconds: number;
-  if (ctx.checkpoint && phaseOf(ctx.checkpoint) === PHASES.fineTune && phase) {
+  if (ctx.checkpoint && phaseOf(ctx.checkpoint) === "fine-tune" && phase) {
     headRun = headRecord(phase.earlier[0]);
     featureSeconds = phase.values.featureSeconds ?? 0;
     ctx.log("Features: not needed (the checkpoint is past the head's training)");
   } else {
     const features = await featuresPhase(ctx, base);
     featureSeconds = features.seconds;
-    headRun = await stopsIn(ctx, PHASES.head, headPhase(ctx, head, classifier, features));
+    headRun = await stopsIn(ctx, "head", headPhase(ctx, head, classifier, features));
   }
   if (!ctx.transfer.fineTune) return { headRun, featureSeconds };
   const earlier: PhaseProgress = {
-    name: PHASES.fineTune,
+    name: "fine-tune",
     earlier: [headRecord(headRun)],
     values: { featureSeconds },
   };
-  const tuned = await stopsIn(ctx, PHASES.fineTune, fineTunePhase(ctx, base, classifier, earlier));
+  const tuned = await stopsIn(ctx, "fine-tune", fineTunePhase(ctx, base, classifier, earlier));
   return { headRun, tuned, featureSeconds };
 }
 
@@ -235,10 +205,7 @@ function headRecord(from: HeadRecord | Saved): HeadRecord & Saved {
   };
 }
 
-/**
- * Put the run's checkpoint into `model` and `optimizer` when it is of `phase` (and forget it):
- * the progress for fit's `resumeFrom`.
- */
+/** Put the run's checkpoint into `model` and `optimizer` when it is of `phase` (and forget it). */
 async function resumePhase(
   ctx: Context,
   phase: PhaseName,
@@ -280,7 +247,7 @@ async function stopsIn<T>(ctx: Context, phase: PhaseName, training: Promise<T>):
   } catch (e) {
     if (!(e instanceof TrainingStopped)) throw e;
     // Before fine-tuning's first epoch ends, the head's last checkpoint stands.
-    const before = phase === PHASES.fineTune ? `epoch ${ctx.run.epochs} of the head` : undefined;
+    const before = phase === "fine-tune" ? `epoch ${ctx.run.epochs} of the head` : undefined;
     throw stoppedWithCheckpoint(e, ctx.run.dir, { words: PHASE_WORDS[phase], before });
   }
 }
@@ -299,8 +266,7 @@ async function featuresPhase(ctx: Context, base: tf.LayersModel): Promise<Featur
   const { inputSize } = transfer;
   const input = backbone(transfer.name).input;
   const start = performance.now();
-  // Extraction is forward passes only: every core gets a share of the images. Workers start
-  // only when a split is not cached.
+  // Every core gets a share of the images; workers start only when a split is not cached.
   let workers: ReturnType<typeof startWorkers> | undefined;
   let featureBase: tf.LayersModel | undefined;
   const startFeatureWorkers = () => {
@@ -379,9 +345,9 @@ async function headPhase(
   const train = featureExamples(features.train, dim, data.train.fineLabels);
   const test = featureExamples(features.test, dim, data.test.fineLabels);
   const optimizer = makeOptimizer(run.optimizer);
-  const phase: PhaseProgress = { name: PHASES.head, earlier: [], values: {} };
+  const phase: PhaseProgress = { name: "head", earlier: [], values: {} };
   try {
-    const resumeFrom = await resumePhase(ctx, PHASES.head, head, optimizer);
+    const resumeFrom = await resumePhase(ctx, "head", head, optimizer);
     const result = await fit(head, train, {
       epochs: run.epochs,
       batchSize: run.batchSize,
@@ -425,7 +391,7 @@ async function fineTunePhase(
   const optimizer = makeOptimizer(hyp.optimizer);
   try {
     // After setFineTunable: `weights` lists the trainable first, as when the checkpoint was written.
-    const resumeFrom = await resumePhase(ctx, PHASES.fineTune, classifier, optimizer);
+    const resumeFrom = await resumePhase(ctx, "fine-tune", classifier, optimizer);
     const result = await fit(
       classifier,
       imageExamples(data.train, data.train.fineLabels, 1, data.imageSize),
