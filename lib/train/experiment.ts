@@ -285,10 +285,7 @@ async function trainSmallModel(
     model,
     summary: text,
     params: countParams(model),
-    history: result.history,
-    secondsPerEpoch: result.secondsPerEpoch,
-    validationSeconds: result.validationSeconds,
-    imagesPerSecond: result.imagesPerSecond,
+    ...result,
     // The test set is the validation set: its last epoch's evaluation is the run's.
     evaluation: result.validation ?? evaluate(model, test, { loss: run.loss, transform }),
     resumedFromEpoch: resumeFrom?.epoch,

@@ -264,19 +264,9 @@ export function validateConfig(config: ExperimentConfig): void {
   if (config.seed !== undefined && !Number.isInteger(config.seed)) {
     throw new UserError(`--seed must be a whole number, got '${config.seed}'`);
   }
-  if (config.loss !== undefined && !LOSSES.includes(config.loss)) {
-    throw new UserError(`unknown loss '${config.loss}': use one of ${LOSSES.join(", ")}`);
-  }
-  if (config.augment !== undefined && !AUGMENTATIONS.includes(config.augment)) {
-    throw new UserError(
-      `unknown augmentation '${config.augment}': use one of ${AUGMENTATIONS.join(", ")}`,
-    );
-  }
-  if (config.checkpoint !== undefined && !CHECKPOINT_MODES.includes(config.checkpoint)) {
-    throw new UserError(
-      `unknown checkpoint mode '${config.checkpoint}': use one of ${CHECKPOINT_MODES.join(", ")}`,
-    );
-  }
+  known("loss", config.loss, LOSSES);
+  known("augmentation", config.augment, AUGMENTATIONS);
+  known("checkpoint mode", config.checkpoint, CHECKPOINT_MODES);
   validatePrecision(config);
   const { model } = config;
   if (isBackbone(model) && config.augment && config.augment !== "none") {
@@ -304,11 +294,7 @@ export function validateConfig(config: ExperimentConfig): void {
 
 /** `--precision`: a known one; bfloat16 only on one thread and for a model trained whole. */
 function validatePrecision(config: ExperimentConfig): void {
-  if (config.precision !== undefined && !PRECISIONS.includes(config.precision)) {
-    throw new UserError(
-      `unknown precision '${config.precision}': use one of ${PRECISIONS.join(", ")}`,
-    );
-  }
+  known("precision", config.precision, PRECISIONS);
   if (config.precision === "bfloat16" && config.workers !== undefined && config.workers > 1) {
     // The gradient workers start their own engines at float32.
     throw new UserError("--precision bfloat16 trains on one thread: leave --workers out");
@@ -319,5 +305,12 @@ function validatePrecision(config: ExperimentConfig): void {
       `--precision bfloat16 applies to mlp, cnn and resnet9, not --model ${config.model} ` +
         "(its features are cached in float32)",
     );
+  }
+}
+
+/** Throws unless `value` is unset or one of `values`. */
+function known<T>(what: string, value: T | undefined, values: readonly T[]): void {
+  if (value !== undefined && !values.includes(value)) {
+    throw new UserError(`unknown ${what} '${value}': use one of ${values.join(", ")}`);
   }
 }

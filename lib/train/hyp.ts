@@ -163,13 +163,8 @@ export interface NotebookProfile {
   weights: "none" | undefined;
 }
 
-const allModels = (epochs: number): Record<ModelName, number> => ({
-  mlp: epochs,
-  cnn: epochs,
-  vgg16: epochs,
-  resnet9: epochs,
-  mobilenetv2: epochs,
-});
+const allModels = (epochs: number) =>
+  Object.fromEntries(MODELS.map((model) => [model, epochs])) as Record<ModelName, number>;
 
 /**
  * The notebook profiles (env CIFAR_PROFILE): `smoke`, synthetic data so every notebook runs

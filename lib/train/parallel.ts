@@ -37,7 +37,6 @@ interface BackboneRecipe {
 /** What a worker rebuilds. */
 export type ReplicaRecipe = TrainRecipe | BackboneRecipe;
 
-/** Main -> worker: start. */
 interface InitRequest {
   type: "init";
   backend: string;
@@ -205,7 +204,15 @@ export async function parallelStep(
   const remote = await Promise.all(replies);
   applySummedGradients(run, local.grads, remote);
   tf.dispose(local.grads);
-  return batchMetrics(batch.length, shares, local, remote);
+  // Each loss is its share's mean.
+  let lossSum = local.loss * shares[0].length, correct = local.correct;
+  remote.forEach((r, i) => {
+    if (r) {
+      lossSum += r.loss * shares[i + 1].length;
+      correct += r.correct;
+    }
+  });
+  return [lossSum / batch.length, correct];
 }
 
 /** Ask worker i for share i's gradients (none for an empty share), from the current weights. */
@@ -246,23 +253,6 @@ function applySummedGradients(
     });
     run.optimizer.applyGradients(total);
   });
-}
-
-/** The batch's mean loss and right answers, from its shares' (each loss is a share's mean). */
-function batchMetrics(
-  batchSize: number,
-  shares: Uint32Array[],
-  local: Gradients,
-  remote: (StepReply | undefined)[],
-): [number, number] {
-  let lossSum = local.loss * shares[0].length, correct = local.correct;
-  remote.forEach((r, i) => {
-    if (r) {
-      lossSum += r.loss * shares[i + 1].length;
-      correct += r.correct;
-    }
-  });
-  return [lossSum / batchSize, correct];
 }
 
 /** Threads to use by default: every core for single-threaded backends; tfjs-node threads itself. */

@@ -70,12 +70,8 @@ export function budgetFromEnv(
   get: (name: string) => string | undefined = (name) => Deno.env.get(name),
 ): BudgetOverride {
   const budget: BudgetOverride = { variables: [] };
-  for (
-    const [key, name] of Object.entries(BUDGET_VARIABLES) as [
-      keyof typeof BUDGET_VARIABLES,
-      string,
-    ][]
-  ) {
+  for (const key of ["epochs", "train", "test"] as const) {
+    const name = BUDGET_VARIABLES[key];
     const raw = get(name)?.trim();
     if (!raw) continue;
     const value = Number(raw);

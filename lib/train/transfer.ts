@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import type { tf } from "../engine/backend.ts";
 import type { Cifar100 } from "../data/dataset.ts";
-import { featureExamples, imageExamples } from "../data/examples.ts";
+import { type Examples, featureExamples, imageExamples } from "../data/examples.ts";
 import { countParams, summary } from "../models/summary.ts";
 import { backbone, buildClassifier, buildHead } from "../models/backbone.ts";
 import {
@@ -20,7 +20,7 @@ import {
 } from "../models/backbone_weights.ts";
 import type { WeightsSource } from "../models/keras_weights.ts";
 import { alphaName } from "../models/mobilenet_v2.ts";
-import { HYP } from "./hyp.ts";
+import { HYP, type OptimizerSpec } from "./hyp.ts";
 import type { ExperimentHooks, Run, TransferSettings } from "./experiment_config.ts";
 import type { History } from "./run_record.ts";
 import { cachedFeatures, extractFeatures } from "./features.ts";
@@ -28,6 +28,7 @@ import {
   evaluate,
   type Evaluation,
   fit,
+  type FitOptions,
   type Trained,
   type TrainingMeasures,
   TrainingStopped,
@@ -72,6 +73,8 @@ interface Context {
   identity: RunIdentity;
   /** The checkpoint the run goes on from, until its phase has restored it. */
   checkpoint?: Checkpoint;
+  /** The base and the head: what the run saves. */
+  classifier: tf.LayersModel;
 }
 
 /** Train the head on the backbone's features (and optionally fine-tune); see the module doc. */
@@ -99,7 +102,6 @@ export async function trainTransfer(
   const checkpoint = run.dir === undefined
     ? undefined
     : await openCheckpoint(run.dir, identity, run.checkpoint, log);
-  const ctx: Context = { run, transfer, weights, data, hooks, log, identity, checkpoint };
   const parts = backbone(transfer.name);
   const base = parts.build(transfer, run.seed);
   if (weights.path) await loadBackboneWeights(transfer, base, weights.path);
@@ -108,9 +110,9 @@ export async function trainTransfer(
   const classifier = buildClassifier(transfer.name, base, head);
   const text = summary(classifier);
   if (hooks.summary !== false) log(text);
-  const resumedFrom = resumedEpoch(ctx.checkpoint);
-
-  const phases = await trainPhases(ctx, base, head, classifier);
+  const resumedFrom = resumedEpoch(checkpoint);
+  const ctx = { run, transfer, weights, data, hooks, log, identity, checkpoint, classifier };
+  const phases = await trainPhases(ctx, base, head);
   const { headRun, tuned, featureSeconds } = phases;
   const last = tuned ?? headRun as PhaseResult;
   const params = countParams(classifier);
@@ -162,7 +164,6 @@ async function trainPhases(
   ctx: Context,
   base: tf.LayersModel,
   head: tf.LayersModel,
-  classifier: tf.LayersModel,
 ): Promise<{
   headRun: HeadRecord & Partial<PhaseResult>;
   tuned?: PhaseResult & { trainable: number };
@@ -177,7 +178,7 @@ async function trainPhases(
   } else {
     const features = await featuresPhase(ctx, base);
     featureSeconds = features.seconds;
-    headRun = await stopsIn(ctx, "head", headPhase(ctx, head, classifier, features));
+    headRun = await stopsIn(ctx, "head", headPhase(ctx, head, features));
   }
   if (!ctx.transfer.fineTune) return { headRun, featureSeconds };
   const earlier: PhaseProgress = {
@@ -185,7 +186,7 @@ async function trainPhases(
     earlier: [headRecord(headRun)],
     values: { featureSeconds },
   };
-  const tuned = await stopsIn(ctx, "fine-tune", fineTunePhase(ctx, base, classifier, earlier));
+  const tuned = await stopsIn(ctx, "fine-tune", fineTunePhase(ctx, base, earlier));
   return { headRun, tuned, featureSeconds };
 }
 
@@ -216,28 +217,6 @@ async function resumePhase(
   if (!checkpoint || phaseOf(checkpoint) !== phase) return undefined;
   ctx.checkpoint = undefined;
   return await resumeRun(checkpoint, model, optimizer, [], ctx.log, PHASE_WORDS[phase]);
-}
-
-/** fit's onEpochEnd for `phase`: a checkpoint in the run's folder, when it has one. */
-function phaseCheckpoints(
-  ctx: Context,
-  phase: PhaseProgress,
-  model: tf.LayersModel,
-  optimizer: tf.Optimizer,
-  classifier: tf.LayersModel,
-): ((progress: TrainingProgress) => Promise<void>) | undefined {
-  if (ctx.run.dir === undefined) return undefined;
-  return epochCheckpoints({
-    dir: ctx.run.dir,
-    identity: ctx.identity,
-    model,
-    optimizer,
-    workers: [],
-    keepBest: ctx.run.keepBest,
-    phase,
-    bestModel: classifier,
-    log: ctx.log,
-  });
 }
 
 /** `training`, with a stop's message naming `phase` and the checkpoint that stands after it. */
@@ -328,94 +307,96 @@ async function featuresPhase(ctx: Context, base: tf.LayersModel): Promise<Featur
   }
 }
 
-// ---- Phase 2: the head, on cached features --------------------------------------------------------
-
 interface PhaseResult extends TrainingMeasures {
   evaluation: Evaluation;
 }
 
-async function headPhase(
+/**
+ * Train `model` for one phase, from the run's checkpoint when it is of this phase, writing a
+ * checkpoint of `model` and its optimizer every epoch when the run is saved.
+ */
+async function fitPhase(
   ctx: Context,
-  head: tf.LayersModel,
-  classifier: tf.LayersModel,
-  features: Features,
+  phase: PhaseProgress,
+  model: tf.LayersModel,
+  spec: OptimizerSpec,
+  examples: { train: Examples; test: Examples },
+  options: Pick<FitOptions, "epochs" | "seed" | "transform">,
 ): Promise<PhaseResult> {
-  const { data, run } = ctx;
-  const dim = backbone(ctx.transfer.name).featureDim(ctx.transfer);
-  const train = featureExamples(features.train, dim, data.train.fineLabels);
-  const test = featureExamples(features.test, dim, data.test.fineLabels);
-  const optimizer = makeOptimizer(run.optimizer);
-  const phase: PhaseProgress = { name: "head", earlier: [], values: {} };
+  const { run } = ctx;
+  const optimizer = makeOptimizer(spec);
   try {
-    const resumeFrom = await resumePhase(ctx, "head", head, optimizer);
-    const result = await fit(head, train, {
-      epochs: run.epochs,
+    const resumeFrom = await resumePhase(ctx, phase.name as PhaseName, model, optimizer);
+    const result = await fit(model, examples.train, {
+      ...options,
       batchSize: run.batchSize,
       optimizer,
       loss: run.loss,
-      seed: run.seed,
-      validation: test,
+      validation: examples.test,
       log: ctx.log,
       onProgress: ctx.hooks.onProgress,
       resumeFrom,
-      // The head's weights and optimizer only: the frozen base is rebuilt from the weights.
-      onEpochEnd: phaseCheckpoints(ctx, phase, head, optimizer, classifier),
+      onEpochEnd: run.dir === undefined ? undefined : epochCheckpoints({
+        dir: run.dir,
+        identity: ctx.identity,
+        model,
+        optimizer,
+        workers: [],
+        keepBest: run.keepBest,
+        phase,
+        bestModel: ctx.classifier,
+        log: ctx.log,
+      }),
       signal: ctx.hooks.signal,
     });
     // The test set is the validation set: its last epoch's evaluation is the phase's.
-    return { ...result, evaluation: result.validation ?? evaluate(head, test, { loss: run.loss }) };
+    const evaluation = result.validation ??
+      evaluate(model, examples.test, { loss: run.loss, transform: options.transform });
+    return { ...result, evaluation };
   } finally {
     optimizer.dispose();
   }
 }
 
-// ---- Phase 3: fine-tuning the top of the base, end to end on images -------------------------------
+/** The head, on cached features; its checkpoints hold the head alone (the base is rebuilt). */
+function headPhase(ctx: Context, head: tf.LayersModel, features: Features): Promise<PhaseResult> {
+  const { data, run } = ctx;
+  const dim = backbone(ctx.transfer.name).featureDim(ctx.transfer);
+  const phase: PhaseProgress = { name: "head", earlier: [], values: {} };
+  return fitPhase(ctx, phase, head, run.optimizer, {
+    train: featureExamples(features.train, dim, data.train.fineLabels),
+    test: featureExamples(features.test, dim, data.test.fineLabels),
+  }, { epochs: run.epochs, seed: run.seed });
+}
 
+/** Fine-tuning the top of the base, end to end on images. */
 async function fineTunePhase(
   ctx: Context,
   base: tf.LayersModel,
-  classifier: tf.LayersModel,
   phase: PhaseProgress,
 ): Promise<PhaseResult & { trainable: number }> {
-  const { data, run, transfer } = ctx;
+  const { data, run, transfer, classifier } = ctx;
   const parts = backbone(transfer.name);
   const hyp = HYP[transfer.name].fineTune;
+  // Before the checkpoint is restored: `weights` then lists the trainable first, as it was written.
   parts.setFineTunable(base, true);
   const trainable = countParams(classifier).trainable;
   ctx.log(
     `Fine-tuning ${parts.fineTuned} (${trainable.toLocaleString("en-US")} trainable parameters)`,
   );
-  // The base takes 0..255 pixels (scale 1), resized and preprocessed per batch.
-  const transform = (x: tf.Tensor) => parts.input(x as tf.Tensor4D, transfer.inputSize);
-  const test = imageExamples(data.test, data.test.fineLabels, 1, data.imageSize);
-  const optimizer = makeOptimizer(hyp.optimizer);
   try {
-    // After setFineTunable: `weights` lists the trainable first, as when the checkpoint was written.
-    const resumeFrom = await resumePhase(ctx, "fine-tune", classifier, optimizer);
-    const result = await fit(
-      classifier,
-      imageExamples(data.train, data.train.fineLabels, 1, data.imageSize),
-      {
-        epochs: hyp.epochs,
-        batchSize: run.batchSize,
-        optimizer,
-        loss: run.loss,
-        // Another shuffle than the head's.
-        seed: run.seed + 1,
-        validation: test,
-        transform,
-        log: ctx.log,
-        onProgress: ctx.hooks.onProgress,
-        resumeFrom,
-        onEpochEnd: phaseCheckpoints(ctx, phase, classifier, optimizer, classifier),
-        signal: ctx.hooks.signal,
-      },
-    );
-    const evaluation = result.validation ??
-      evaluate(classifier, test, { loss: run.loss, transform });
-    return { ...result, evaluation, trainable };
+    const result = await fitPhase(ctx, phase, classifier, hyp.optimizer, {
+      // The base takes 0..255 pixels (scale 1), resized and preprocessed per batch.
+      train: imageExamples(data.train, data.train.fineLabels, 1, data.imageSize),
+      test: imageExamples(data.test, data.test.fineLabels, 1, data.imageSize),
+    }, {
+      epochs: hyp.epochs,
+      // Another shuffle than the head's.
+      seed: run.seed + 1,
+      transform: (x) => parts.input(x as tf.Tensor4D, transfer.inputSize),
+    });
+    return { ...result, trainable };
   } finally {
-    optimizer.dispose();
     parts.setFineTunable(base, false);
   }
 }
