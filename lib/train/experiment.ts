@@ -157,7 +157,7 @@ function runRecord(
       id: data.source.id,
       path: data.source.path,
       note: data.source.note,
-      ...(isFolderData(data) ? folderFields(data) : {}),
+      ...("heldOut" in data ? folderFields(data as ImageFolderData) : {}),
     },
     synthetic: data.source.synthetic,
     official_data: data.source.origin === "official",
@@ -203,11 +203,6 @@ function runRecord(
     input_size: run.inputSize,
     ...(data.preprocessing ? { preprocessing: data.preprocessing } : {}),
   };
-}
-
-/** Whether the data is a folder of images, with its held-out set. */
-function isFolderData(data: Cifar100): data is ImageFolderData {
-  return "heldOut" in data;
 }
 
 /** What the record says of a folder of images: the held-out files, the skipped, the ignored. */

@@ -17,7 +17,6 @@ import { writeFileAtomically } from "../util/replace_folder.ts";
 
 const CHANNELS = 3;
 
-/** Options for {@linkcode extractFeatures}. */
 interface ExtractOptions {
   /** Must equal the base's input size. */
   inputSize: number;
@@ -34,7 +33,6 @@ interface ExtractOptions {
   workers?: GradientWorker[];
 }
 
-/** Result of {@linkcode extractFeatures}. */
 interface ExtractedFeatures {
   /** `[N, C]` row-major. */
   features: Float32Array;
@@ -191,7 +189,8 @@ export async function cachedFeatures(
 ): Promise<{ features: Float32Array; fromCache: boolean }> {
   const id = JSON.stringify([key.base, key.weightsId, key.dataId, key.split, key.inputSize]);
   const dir = opts.cacheDir ?? join(cacheRoot(), "features");
-  const path = join(dir, featureFileName(key, id));
+  const hash = createHash("sha256").update(id).digest("hex").slice(0, 16);
+  const path = join(dir, `${key.base}-${key.split}-${key.inputSize}px-${hash}.f32`);
   const memoryKey = `${path}\n${id}`;
   const inMemory = memory.get(memoryKey);
   if (inMemory) return { features: inMemory, fromCache: true };
@@ -210,11 +209,6 @@ export async function cachedFeatures(
 /** Forget the in-memory copies (the disk cache stays). */
 export function clearFeatureMemoryCache(): void {
   memory.clear();
-}
-
-function featureFileName(key: FeatureKey, id: string): string {
-  const hash = createHash("sha256").update(id).digest("hex").slice(0, 16);
-  return `${key.base}-${key.split}-${key.inputSize}px-${hash}.f32`;
 }
 
 interface Header {

@@ -206,19 +206,6 @@ function headRecord(from: HeadRecord | Saved): HeadRecord & Saved {
   };
 }
 
-/** Put the run's checkpoint into `model` and `optimizer` when it is of `phase` (and forget it). */
-async function resumePhase(
-  ctx: Context,
-  phase: PhaseName,
-  model: tf.LayersModel,
-  optimizer: tf.Optimizer,
-): Promise<TrainingProgress | undefined> {
-  const checkpoint = ctx.checkpoint;
-  if (!checkpoint || phaseOf(checkpoint) !== phase) return undefined;
-  ctx.checkpoint = undefined;
-  return await resumeRun(checkpoint, model, optimizer, [], ctx.log, PHASE_WORDS[phase]);
-}
-
 /** `training`, with a stop's message naming `phase` and the checkpoint that stands after it. */
 async function stopsIn<T>(ctx: Context, phase: PhaseName, training: Promise<T>): Promise<T> {
   try {
@@ -231,17 +218,15 @@ async function stopsIn<T>(ctx: Context, phase: PhaseName, training: Promise<T>):
   }
 }
 
-// ---- Phase 1: features, once per weights, images and size ---------------------------------------
-
 interface Features {
   train: Float32Array;
   test: Float32Array;
   seconds: number;
 }
 
+/** The base's features of both splits, from the cache or computed on every core. */
 async function featuresPhase(ctx: Context, base: tf.LayersModel): Promise<Features> {
-  const { data, log, hooks, run: { threads } } = ctx;
-  const { transfer } = ctx;
+  const { data, log, hooks, transfer, run: { threads } } = ctx;
   const { inputSize } = transfer;
   const input = backbone(transfer.name).input;
   const start = performance.now();
@@ -323,10 +308,15 @@ async function fitPhase(
   examples: { train: Examples; test: Examples },
   options: Pick<FitOptions, "epochs" | "seed" | "transform">,
 ): Promise<PhaseResult> {
-  const { run } = ctx;
+  const { run, checkpoint } = ctx;
+  const name = phase.name as PhaseName;
   const optimizer = makeOptimizer(spec);
   try {
-    const resumeFrom = await resumePhase(ctx, phase.name as PhaseName, model, optimizer);
+    let resumeFrom: TrainingProgress | undefined;
+    if (checkpoint && phaseOf(checkpoint) === name) {
+      ctx.checkpoint = undefined;
+      resumeFrom = await resumeRun(checkpoint, model, optimizer, [], ctx.log, PHASE_WORDS[name]);
+    }
     const result = await fit(model, examples.train, {
       ...options,
       batchSize: run.batchSize,
