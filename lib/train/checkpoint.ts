@@ -203,7 +203,9 @@ export async function restoreCheckpoint(
   const variables = model.weights;
   const mismatch = variables.length !== checkpoint.weights.length
     ? `${checkpoint.weights.length} weights, the model has ${variables.length}`
-    : variables.findIndex((v, i) => !sameShape(v.shape, checkpoint.weights[i].shape));
+    : variables.findIndex((v, i) =>
+      JSON.stringify(v.shape) !== JSON.stringify(checkpoint.weights[i].shape)
+    );
   if (typeof mismatch === "string" || mismatch >= 0) {
     const what = typeof mismatch === "string"
       ? mismatch
@@ -215,10 +217,6 @@ export async function restoreCheckpoint(
   variables.forEach((v, i) => v.write(checkpoint.weights[i]));
   setDropoutPositions(model, checkpoint.dropout);
   await optimizer.setWeights(checkpoint.optimizer);
-}
-
-function sameShape(a: readonly (number | null)[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
 /** Identity keys added after checkpoints were written, with the value those checkpoints ran with. */
@@ -236,11 +234,4 @@ export function configDifference(saved: RunIdentity, current: RunIdentity): stri
     }
   }
   return undefined;
-}
-
-/** Delete `dir`'s checkpoint, if any. */
-export async function removeCheckpoint(dir: string): Promise<void> {
-  await Deno.remove(join(dir, CHECKPOINT_FILE)).catch((e) => {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  });
 }

@@ -22,7 +22,6 @@ import { type ProfileSettings, readProfileRecordIfPresent } from "./profile.ts";
 import { loadCifar100 } from "../data/cifar100.ts";
 import { median } from "../util/stats.ts";
 
-/** Options for {@linkcode equalTime}. */
 interface EqualTimeOptions {
   dataset: Cifar100;
   seed?: number;
@@ -40,7 +39,6 @@ interface EqualTimeOptions {
   hooks?: ExperimentHooks;
 }
 
-/** What {@linkcode equalTime} returns. */
 interface EqualTimeResult {
   cnn: RunRecord;
   resnet9: RunRecord;
@@ -165,7 +163,6 @@ export async function profileEqualTime(
   });
 }
 
-/** Options for {@linkcode equalTimeRepeats}. */
 interface EqualTimeRepeatsOptions {
   data?: string;
   limitTrain?: number;

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import type { AugmentOptions } from "../data/augment.ts";
 import { backbone, type BackboneChoice } from "../models/backbone.ts";
 import { MOBILENET_V2_ALPHAS } from "../models/mobilenet_v2.ts";
-import type { Cifar100 } from "../data/dataset.ts";
+import { type Cifar100, IMAGE_SIZE } from "../data/dataset.ts";
 import { UserError } from "../util/errors.ts";
 import type { ProgressInfo } from "../util/progress.ts";
 import {
@@ -137,9 +137,6 @@ export interface Run
 
 const DEFAULT_VALIDATION_SPLIT = 0.2;
 
-/** CIFAR's side. */
-const SMALL_MODEL_INPUT_SIZE = 32;
-
 /** The smallest input side each model's layers leave a feature map for (VGG16 checks its own). */
 const MIN_INPUT_SIZE: Partial<Record<ModelName, number>> = { cnn: 10, resnet9: 8, mobilenetv2: 32 };
 
@@ -183,7 +180,7 @@ export function resolveRun(
   // A folder of images already read (a notebook's) was brought to its size: the model takes that.
   const model = config.model;
   const inputSize = config.inputSize ?? config.dataset?.imageSize ??
-    (isBackbone(model) ? HYP[model].inputSize : SMALL_MODEL_INPUT_SIZE);
+    (isBackbone(model) ? HYP[model].inputSize : IMAGE_SIZE);
   const transfer = isBackbone(model)
     ? {
       name: model,

@@ -146,19 +146,14 @@ export const EVAL_BATCH_SIZE = 500;
 /** Where run records and trained models go, relative to the working folder. */
 export const DEFAULT_OUT = "runs";
 
-/** Training and test images of a model (undefined: the whole split). */
-interface Subset {
-  train?: number;
-  test?: number;
-}
-
 /** What a notebook profile decides, before env overrides (lib/train/profile.ts applies them). */
 export interface NotebookProfile {
   /** `"synthetic"`, or undefined for the real data lookup (CIFAR100_DATA, cache, download). */
   data: "synthetic" | undefined;
   seed: number;
   epochs: Record<ModelName, number>;
-  subsets: Record<ModelName, Subset>;
+  /** Training and test images of each model (undefined: the whole split). */
+  subsets: Record<ModelName, { train?: number; test?: number }>;
   /** A backbone's weights: "none" (random) or undefined (ImageNet's). */
   weights: "none" | undefined;
 }

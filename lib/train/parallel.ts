@@ -74,27 +74,19 @@ interface FeaturesRequest {
   imageSize: number;
 }
 
-/** Worker -> main: the features, row-major [N, features]. */
-interface FeaturesReply {
-  features: Float32Array;
-}
-
 /** Main -> worker: set the replica's dropout positions, when given, and reply with them. */
 interface DropoutRequest {
   type: "dropout";
   positions?: number[];
 }
 
-interface DropoutReply {
-  dropout: number[];
-}
-
 export type WorkerMessage = InitRequest | StepRequest | FeaturesRequest | DropoutRequest;
 
+/** Worker -> main; features are row-major [N, features]. */
 type Reply =
   | StepReply
-  | FeaturesReply
-  | DropoutReply
+  | { features: Float32Array }
+  | { dropout: number[] }
   | { type: "ready" }
   | { type: "error"; message: string };
 
@@ -139,13 +131,13 @@ export class GradientWorker {
   /** Pooled features of `images` (a worker started with a {@linkcode BackboneRecipe}). */
   async features(images: Uint8Array, batchSize: number, imageSize: number): Promise<Float32Array> {
     const reply = await this.#request({ type: "features", images, batchSize, imageSize });
-    return (reply as FeaturesReply).features;
+    return (reply as { features: Float32Array }).features;
   }
 
   /** The replica's dropout positions, after setting them to `positions` when given. */
   async dropoutPositions(positions?: number[]): Promise<number[]> {
     const reply = await this.#request({ type: "dropout", positions });
-    return (reply as DropoutReply).dropout;
+    return (reply as { dropout: number[] }).dropout;
   }
 
   close(): void {

@@ -46,7 +46,6 @@ const BUDGET_VARIABLES = {
   test: "CIFAR_LIMIT_TEST",
 } as const;
 
-/** A budget set by env variables instead of the profile. */
 interface BudgetOverride {
   epochs?: number;
   train?: number;

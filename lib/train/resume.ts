@@ -16,7 +16,6 @@ import {
   configDifference,
   type PhaseProgress,
   readCheckpoint,
-  removeCheckpoint,
   restoreCheckpoint,
   type RunIdentity,
   type TrainingProgress,
@@ -98,7 +97,7 @@ export async function openCheckpoint(
   const path = join(dir, CHECKPOINT_FILE);
   if (mode === "restart") {
     if (await Deno.lstat(path).then(() => true, () => false)) {
-      await removeCheckpoint(dir);
+      await Deno.remove(path);
       log(`Starting afresh: removed ${path}`);
     }
     return undefined;
@@ -156,7 +155,6 @@ export async function resumeRun(
   return checkpoint.progress;
 }
 
-/** What {@linkcode epochCheckpoints} writes with. */
 interface EpochCheckpointRun {
   dir: string;
   identity: RunIdentity;
