@@ -1,13 +1,12 @@
 /**
  * `deno task equal-time`: ResNet-9 against the source's CNN at equal training time, repeated.
  * The usage: `deno task equal-time --help`; every flag, the output and the exit status: docs/cli.md.
-
  *
  * @module
  */
 import { join } from "node:path";
 import { AUGMENTATIONS, type AugmentName } from "../train/hyp.ts";
-import type { EqualTimeSummary } from "../train/equal_time_repeats.ts";
+import type { EqualTimeSummary } from "../train/equal_time.ts";
 import { parseCommandLine, positiveInt, runCommand, UserError } from "../util/errors.ts";
 
 /** `deno task equal-time --help`. */
@@ -45,7 +44,7 @@ function main(args: string[]): Promise<number> {
     const limitTest = positiveInt("--limit-test", v["limit-test"]);
     const log = (line: string) => console.error(line);
     // Loaded after the flags are read, so that --help and bad flags never load tfjs.
-    const { equalTimeRepeats, summariseRepeats } = await import("../train/equal_time_repeats.ts");
+    const { equalTimeRepeats, summariseRepeats } = await import("../train/equal_time.ts");
     const results = await equalTimeRepeats({
       data: v.data,
       limitTrain,

@@ -1,30 +1,12 @@
 /**
- * Training checkpoints: everything a run needs to go on after a completed epoch and end with
- * the numbers an uninterrupted run would have given.
+ * Training checkpoints: all a run needs to go on after a completed epoch and end with the
+ * numbers an uninterrupted run gives. Weights (batch norm's statistics too), the optimizer's
+ * `getWeights`, each dropout layer's call count (the random sources are counter-based, so the
+ * epoch and step fix the rest), the progress and the run's identity.
  *
- * What the rest of a run draws on, and where a checkpoint keeps it:
- * - the model's weights, trainable or not (batch normalisation's moving statistics);
- * - the optimizer's state, via `getWeights`/`setWeights`: the step count and each weight's
- *   slots (Adam's moments, RMSprop's mean square and momentum, SGD's accumulator), tfjs's
- *   optimizers and the fused ones of lib/engine/tensorflow_optimizers.ts alike;
- * - the random sources, all counter-based from the run's seed (lib/util/random.ts): shuffling
- *   draws epoch e's order from (seed, e), augmentation batch b's crops from (seed, b), so the
- *   epoch and the step count fix them; dropout draws call n of a layer from (layer seed, n),
- *   so each dropout layer's call count is kept (lib/models/layers.ts `dropoutPositions`), and
- *   each gradient worker's replica's too (they draw their own masks: lib/train/parallel.ts);
- * - the learning-rate schedule, a function of the position in the run (epochs done), and the
- *   rates used so far;
- * - the history and timings so far, and the configuration that made it, so a checkpoint of
- *   another configuration is refused ({@linkcode configDifference});
- * - for a run in phases (VGG16: its head, then fine-tuning), which phase the rest is of and what
- *   the earlier phases ended with ({@linkcode PhaseProgress}).
- *
- * One file, `checkpoint.ckpt` in the run's folder: an 8-byte tag, the header's length (uint32,
- * little-endian), the header (JSON: the state above, each tensor's name, shape, dtype and byte
- * range, and the SHA-256 of the tensors' bytes), then the tensors' bytes. It is written under a
- * temporary name in the same folder, flushed, then renamed over the previous one, so a kill at
- * any instant leaves the previous checkpoint or the new one; a damaged file is named in one
- * line ({@linkcode readCheckpoint}).
+ * One file, `checkpoint.ckpt`: an 8-byte tag, the header's length (uint32 LE), the JSON header
+ * (the state, each tensor's byte range, the tensors' SHA-256), then the tensors' bytes, written
+ * atomically so a kill leaves the previous checkpoint or the new one.
  *
  * @module
  */
@@ -35,10 +17,9 @@ import { dropoutPositions, setDropoutPositions } from "../models/layers.ts";
 import { UserError } from "../util/errors.ts";
 import { writeFileAtomically } from "../util/replace_folder.ts";
 
-/** The checkpoint's file name in a run's folder. */
 export const CHECKPOINT_FILE = "checkpoint.ckpt";
 
-/** The file's first 8 bytes: what it is, and the format's version. */
+/** What the file is, and the format's version. */
 const TAG = "C100CKP1";
 
 /** The run's progress that a checkpoint keeps besides tensors. */
@@ -47,32 +28,25 @@ export interface TrainingProgress {
   epoch: number;
   /** Batches trained so far, over all epochs (seeds augmentation). */
   step: number;
-  /** Per-epoch metrics so far (loss, accuracy, val_loss, val_accuracy, ...). */
   history: Record<string, number[]>;
   secondsPerEpoch: number[];
   validationSeconds: number[];
-  /** The learning rate of every step so far, where a schedule set it. */
   learningRates: number[];
 }
 
 /**
- * Where a run in phases stands (VGG16: the head on cached features, then fine-tuning block5):
- * the phase that a checkpoint's progress, weights and optimizer are of, and what the phases
- * before it ended with, for the run's record.
+ * Where a run in phases stands (a backbone: the head, then fine-tuning): the phase a
+ * checkpoint is of, and what the earlier phases ended with, for the run's record.
  */
 export interface PhaseProgress {
-  /** The phase under way, e.g. "head" or "fine-tune". */
+  /** e.g. "head" or "fine-tune". */
   name: string;
-  /** The history and timings of each completed earlier phase, in order. */
   earlier: Pick<TrainingProgress, "history" | "secondsPerEpoch" | "validationSeconds">[];
-  /** Other numbers a resumed run reports as its own (VGG16: the feature extraction's seconds). */
+  /** Other numbers a resumed run reports as its own (the feature extraction's seconds). */
   values: Record<string, number>;
 }
 
-/**
- * What makes two runs the same run: a checkpoint is resumed only under the same values. Plain
- * JSON values (model, data, seed, batch size, epochs, threads, ...), compared key by key.
- */
+/** What makes two runs the same run: a checkpoint is resumed only under the same values. */
 export type RunIdentity = Record<string, string | number | boolean | null>;
 
 /** A checkpoint read back by {@linkcode readCheckpoint}. */
@@ -80,17 +54,15 @@ export interface Checkpoint {
   path: string;
   identity: RunIdentity;
   progress: TrainingProgress;
-  /** Each dropout layer's call count (lib/models/layers.ts). */
+  /** Each dropout layer's call count. */
   dropout: number[];
-  /** The same for each gradient worker's replica (lib/train/parallel.ts), in worker order. */
+  /** The same for each gradient worker's replica, in worker order. */
   replicaDropout: number[][];
-  /** The phase, for a run in phases; absent for a run of one (mlp, cnn, resnet9). */
   phase?: PhaseProgress;
-  /** The model's weights (`model.weights` order). */
+  /** In `model.weights` order. */
   weights: tf.Tensor[];
-  /** The optimizer's `getWeights()`: the step count, then its slots. */
+  /** The optimizer's `getWeights()`. */
   optimizer: { name: string; tensor: tf.Tensor }[];
-  /** Free the tensors (after {@linkcode restoreCheckpoint}). */
   dispose(): void;
 }
 
@@ -102,7 +74,7 @@ interface TensorEntry {
   bytes: number;
 }
 
-/** The file's JSON header: the checkpoint's state, and where each tensor's bytes are. */
+/** The checkpoint's state, and where each tensor's bytes are. */
 interface Header extends Pick<Checkpoint, "identity" | "progress" | "dropout" | "phase"> {
   replicaDropout?: number[][];
   weights: TensorEntry[];
@@ -111,11 +83,7 @@ interface Header extends Pick<Checkpoint, "identity" | "progress" | "dropout" | 
   savedAt: string;
 }
 
-/**
- * Write the state of a run after a completed epoch to `dir`/checkpoint.ckpt, atomically
- * replacing the previous checkpoint.
- * @returns the file's path and size in bytes (for the log).
- */
+/** Write a run's state after a completed epoch to `dir`, replacing the previous checkpoint. */
 export async function writeCheckpoint(
   dir: string,
   state: {
@@ -123,9 +91,7 @@ export async function writeCheckpoint(
     progress: TrainingProgress;
     model: tf.LayersModel;
     optimizer: tf.Optimizer;
-    /** The gradient workers' replicas' dropout positions, when the run has workers. */
     replicaDropout?: number[][];
-    /** The phase, for a run in phases. */
     phase?: PhaseProgress;
   },
 ): Promise<{ path: string; bytes: number }> {
@@ -173,8 +139,7 @@ export async function writeCheckpoint(
 }
 
 /**
- * Read `dir`/checkpoint.ckpt.
- * @returns undefined when there is none.
+ * Read `dir`'s checkpoint, or undefined when there is none.
  * @throws {UserError} naming the file when it is damaged or not a checkpoint.
  */
 export async function readCheckpoint(dir: string): Promise<Checkpoint | undefined> {
@@ -229,11 +194,7 @@ export async function readCheckpoint(dir: string): Promise<Checkpoint | undefine
   };
 }
 
-/**
- * Put a checkpoint's state into a freshly built `model` (the same architecture) and a fresh
- * `optimizer` (before its first update).
- * @throws {UserError} when the model's weights do not match the checkpoint's.
- */
+/** Put a checkpoint's state into a freshly built `model` and `optimizer`, or say they differ. */
 export async function restoreCheckpoint(
   checkpoint: Checkpoint,
   model: tf.LayersModel,
@@ -242,7 +203,9 @@ export async function restoreCheckpoint(
   const variables = model.weights;
   const mismatch = variables.length !== checkpoint.weights.length
     ? `${checkpoint.weights.length} weights, the model has ${variables.length}`
-    : variables.findIndex((v, i) => !sameShape(v.shape, checkpoint.weights[i].shape));
+    : variables.findIndex((v, i) =>
+      JSON.stringify(v.shape) !== JSON.stringify(checkpoint.weights[i].shape)
+    );
   if (typeof mismatch === "string" || mismatch >= 0) {
     const what = typeof mismatch === "string"
       ? mismatch
@@ -256,17 +219,10 @@ export async function restoreCheckpoint(
   await optimizer.setWeights(checkpoint.optimizer);
 }
 
-function sameShape(a: readonly (number | null)[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
-}
-
 /** Identity keys added after checkpoints were written, with the value those checkpoints ran with. */
 const IDENTITY_DEFAULTS: RunIdentity = { precision: "float32" };
 
-/**
- * The first difference between a checkpoint's run identity and this run's, as words for a
- * one-line error ("seed 3, this run's 4"), or undefined when they are the same run.
- */
+/** The first difference of two run identities ("seed 3, this run's 4"), or undefined. */
 export function configDifference(saved: RunIdentity, current: RunIdentity): string | undefined {
   const keys = [...new Set([...Object.keys(current), ...Object.keys(saved)])];
   const value = (identity: RunIdentity, key: string) =>
@@ -278,11 +234,4 @@ export function configDifference(saved: RunIdentity, current: RunIdentity): stri
     }
   }
   return undefined;
-}
-
-/** Delete `dir`'s checkpoint (a finished run no longer needs it); no error when there is none. */
-export async function removeCheckpoint(dir: string): Promise<void> {
-  await Deno.remove(join(dir, CHECKPOINT_FILE)).catch((e) => {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  });
 }

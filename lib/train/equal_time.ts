@@ -1,15 +1,9 @@
 /**
- * ResNet-9 against the source's CNN at equal training time, on the same machine.
- *
- * The CNN trains as the source trains it (HYP.cnn: Adam, batch 128, 20 epochs); its training
- * time (seconds per epoch summed, validation excluded) is the budget. ResNet-9's throughput is
- * measured with a short warm run on the same images, and it gets as many whole epochs of its
- * recipe (HYP.resnet9, the one-cycle schedule stretched over them) as fit in that budget, at
- * least one. Both records keep their measured times, so a table can show whether ResNet-9 did
- * stay within the CNN's time. ResNet-9 then trains a second time with the same epochs and no
- * augmentation: the ablation.
- *
- * Used by notebook 06 and `deno task equal-time` (lib/cli/equal_time.ts).
+ * ResNet-9 against the source's CNN at equal training time: the CNN's training time is the
+ * budget, and ResNet-9 gets as many whole epochs of its recipe as its measured throughput fits
+ * in it, then again without augmentation (the ablation). Notebook 06, and `deno task
+ * equal-time`, which repeats it with seeds 0..R-1 and reports the medians (one run's accuracy
+ * and time vary with the seed and the machine's load).
  *
  * @module
  */
@@ -26,53 +20,38 @@ import { makeOptimizer } from "./optimizer.ts";
 import { buildSmallModel } from "./small_models.ts";
 import { type ProfileSettings, readProfileRecordIfPresent } from "./profile.ts";
 import { loadCifar100 } from "../data/cifar100.ts";
+import { median } from "../util/stats.ts";
 
-/** Options for {@linkcode equalTime}. */
 interface EqualTimeOptions {
-  /** The data, loaded once for every run. */
   dataset: Cifar100;
-  /** Seed of every run (weights, shuffling, augmentation). Default 0. */
   seed?: number;
-  /**
-   * The CNN's run when it has been trained already (notebook 03's record): its measured
-   * training time is the budget. Default: train it here first, with `cnnEpochs`.
-   */
+  /** The CNN's run when it has been trained already; default: train it here, `cnnEpochs`. */
   cnn?: RunRecord;
-  /** The CNN's epochs when it trains here (default HYP.cnn.epochs, the source's 20). */
   cnnEpochs?: number;
-  /**
-   * ResNet-9's augmentation (default its recipe's, `crop+flip`; `crop` for data whose classes
-   * a mirror image changes, such as digits).
-   */
+  /** ResNet-9's; default its recipe's. */
   augment?: AugmentName;
   /** Measures ResNet-9's images/s (default {@linkcode probeResnet9}; tests pass their own). */
   probe?: (data: Cifar100, seed: number, augment?: AugmentName) => Promise<number>;
-  /** Folder for the runs' records and models (`<out>/<run>/<model>/`), or null to save none. */
+  /** Folder for `<out>/<run>/<model>/`, or null to save none. */
   out?: string | null;
-  /** Profile and budget overrides to record, as `ExperimentConfig`'s. */
   profile?: string;
   budgetOverrides?: string[];
   hooks?: ExperimentHooks;
 }
 
-/** What {@linkcode equalTime} returns. */
-export interface EqualTimeResult {
+interface EqualTimeResult {
   cnn: RunRecord;
-  /** ResNet-9 with its recipe, for the epochs that fit in the CNN's training time. */
   resnet9: RunRecord;
-  /** The same without augmentation. */
   noAugment: RunRecord;
-  /** The CNN's training seconds: the budget. */
+  /** The CNN's training seconds. */
   budgetSeconds: number;
-  /** ResNet-9's training images per second in the warm-up measurement. */
   probeImagesPerSecond: number;
-  /** ResNet-9's epochs: floor(budget x probe throughput / training images), at least 1. */
+  /** ResNet-9's. */
   epochs: number;
 }
 
 /**
- * Whole epochs of `imagesPerSecond` that fit in `seconds` on `images` training images (at least
- * one).
+ * Whole epochs of `imagesPerSecond` that fit in `seconds` on `images` images (at least one).
  *
  * @example
  * ```ts
@@ -85,11 +64,7 @@ export function epochsWithin(seconds: number, imagesPerSecond: number, images: n
   return Math.max(1, Math.floor(seconds * imagesPerSecond / images));
 }
 
-/**
- * ResNet-9's training throughput on the active engine: two epochs at its batch size, peak
- * learning rate, augmentation and label smoothing on the first 8 batches of `data`, the second
- * timed.
- */
+/** ResNet-9's training images/s: two epochs of its recipe on 8 batches, the second timed. */
 async function probeResnet9(data: Cifar100, seed: number, augment?: AugmentName): Promise<number> {
   await initBackend();
   const { batchSize } = HYP.resnet9;
@@ -118,10 +93,7 @@ async function probeResnet9(data: Cifar100, seed: number, augment?: AugmentName)
   }
 }
 
-/**
- * Train the CNN (unless its record is given), then ResNet-9 for the whole epochs that fit in the
- * CNN's training time, and ResNet-9 without augmentation (see the module doc).
- */
+/** Train the CNN (unless its record is given), then ResNet-9 twice (see the module doc). */
 export async function equalTime(options: EqualTimeOptions): Promise<EqualTimeResult> {
   const { dataset, seed = 0, hooks = {} } = options;
   const out = options.out === undefined ? null : options.out;
@@ -161,10 +133,8 @@ export async function equalTime(options: EqualTimeOptions): Promise<EqualTimeRes
 }
 
 /**
- * The equal-time comparison of a notebook profile (notebook 06): on the profile's data and the
- * CNN's images, the CNN's run from notebook 03 when it ran in this profile on the same images
- * (else the CNN is trained here), then ResNet-9 and the no-augmentation ablation. Records go to
- * `runs/<profile>/equal_time/<cnn|resnet9|resnet9_no_augment>/<model>/`.
+ * The equal-time comparison of a notebook profile (notebook 06), with notebook 03's CNN run
+ * when it ran on the same images; records go to `runs/<profile>/equal_time/`.
  */
 export async function profileEqualTime(
   settings: ProfileSettings,
@@ -192,3 +162,90 @@ export async function profileEqualTime(
     hooks,
   });
 }
+
+interface EqualTimeRepeatsOptions {
+  data?: string;
+  limitTrain?: number;
+  limitTest?: number;
+  repeat: number;
+  augment?: AugmentName;
+  /** Folder for `<out>/seed<N>/...`. */
+  out: string;
+  log: (line: string) => void;
+}
+
+/** The active engine, the data, and every repeat's {@linkcode EqualTimeResult}. */
+export async function equalTimeRepeats(
+  options: EqualTimeRepeatsOptions,
+): Promise<EqualTimeResult[]> {
+  const { log, repeat } = options;
+  const backend = await initBackend();
+  log(`Backend: ${backend.name}`);
+  const dataset = await loadCifar100({
+    data: options.data,
+    limitTrain: options.limitTrain,
+    limitTest: options.limitTest,
+  });
+  log(`Data: ${dataset.source.description}`);
+  if (dataset.source.note) log(`Note: ${dataset.source.note}`);
+  const results: EqualTimeResult[] = [];
+  for (let seed = 0; seed < repeat; seed++) {
+    log(`== Repeat ${seed + 1}/${repeat} (seed ${seed})`);
+    results.push(
+      await equalTime({
+        dataset,
+        seed,
+        augment: options.augment,
+        out: join(options.out, `seed${seed}`),
+        hooks: { log, summary: false },
+      }),
+    );
+  }
+  return results;
+}
+
+function figures(r: RunRecord) {
+  return {
+    epochs: r.epochs,
+    test_accuracy: r.test_accuracy,
+    top5_accuracy: r.top5_accuracy,
+    train_seconds: Math.round(trainingSeconds(r) * 10) / 10,
+    images_per_second: Math.round(r.train_images_per_second),
+    augmentation: r.augmentation,
+  };
+}
+
+/** The JSON summary of the repeats: the data, every run's accuracy and time, the medians. */
+export function summariseRepeats(results: EqualTimeResult[]) {
+  const first = results[0];
+  const pick = (f: (r: EqualTimeResult) => number) =>
+    Math.round(median(results.map(f)) * 1e4) / 1e4;
+  return {
+    data: first.cnn.data.description,
+    data_origin: first.cnn.data.origin,
+    data_note: first.cnn.data.note,
+    backend: first.cnn.backend,
+    train_images: first.cnn.train_images,
+    test_images: first.cnn.test_images,
+    repeats: results.map((r, seed) => ({
+      seed,
+      budget_seconds: Math.round(r.budgetSeconds * 10) / 10,
+      probe_images_per_second: Math.round(r.probeImagesPerSecond),
+      cnn: figures(r.cnn),
+      resnet9: figures(r.resnet9),
+      resnet9_no_augment: figures(r.noAugment),
+    })),
+    median: {
+      cnn_accuracy: pick((r) => r.cnn.test_accuracy),
+      resnet9_accuracy: pick((r) => r.resnet9.test_accuracy),
+      resnet9_no_augment_accuracy: pick((r) => r.noAugment.test_accuracy),
+      cnn_seconds: pick((r) => trainingSeconds(r.cnn)),
+      resnet9_seconds: pick((r) => trainingSeconds(r.resnet9)),
+      cnn_images_per_second: pick((r) => r.cnn.train_images_per_second),
+      resnet9_images_per_second: pick((r) => r.resnet9.train_images_per_second),
+    },
+  };
+}
+
+/** What {@linkcode summariseRepeats} returns: the command's JSON line. */
+export type EqualTimeSummary = ReturnType<typeof summariseRepeats>;

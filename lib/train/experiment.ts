@@ -96,9 +96,8 @@ export async function runExperiment(
 }
 
 /**
- * The run's data: loaded (with its limits), or the given dataset with the limits applied. A
- * folder that does not hold CIFAR-100's files is read as a folder of your own images, at the
- * model's input size; the loader names each file it skips, once.
+ * The run's data, limited: the given dataset, a folder of your own images (at the input size)
+ * or CIFAR-100.
  */
 async function runData(
   run: Run,
@@ -136,7 +135,7 @@ async function runData(
   });
 }
 
-/** The run record of every model: the run's settings, the data, and what the trainer measured. */
+/** The run record of every model. */
 function runRecord(
   run: Run,
   backend: BackendInfo,
@@ -158,7 +157,7 @@ function runRecord(
       id: data.source.id,
       path: data.source.path,
       note: data.source.note,
-      ...(isFolderData(data) ? folderFields(data) : {}),
+      ...("heldOut" in data ? folderFields(data as ImageFolderData) : {}),
     },
     synthetic: data.source.synthetic,
     official_data: data.source.origin === "official",
@@ -206,11 +205,6 @@ function runRecord(
   };
 }
 
-/** Whether the data is a folder of images (lib/data/image_folder.ts), with its held-out set. */
-function isFolderData(data: Cifar100): data is ImageFolderData {
-  return "heldOut" in data;
-}
-
 /** What the record says of a folder of images: the held-out files, the skipped, the ignored. */
 function folderFields(data: ImageFolderData): Partial<RunRecord["data"]> {
   const { kind, name, digest } = data.heldOut;
@@ -221,10 +215,7 @@ function folderFields(data: ImageFolderData): Partial<RunRecord["data"]> {
   };
 }
 
-/**
- * Train mlp, cnn or resnet9: from its folder's checkpoint when there is one of this run (see
- * `run.checkpoint`), writing a checkpoint after every epoch when the run is saved.
- */
+/** Train mlp, cnn or resnet9, from and to its folder's checkpoint when the run is saved. */
 async function trainSmallModel(
   run: Run,
   data: Cifar100,
@@ -289,10 +280,7 @@ async function trainSmallModel(
     model,
     summary: text,
     params: countParams(model),
-    history: result.history,
-    secondsPerEpoch: result.secondsPerEpoch,
-    validationSeconds: result.validationSeconds,
-    imagesPerSecond: result.imagesPerSecond,
+    ...result,
     // The test set is the validation set: its last epoch's evaluation is the run's.
     evaluation: result.validation ?? evaluate(model, test, { loss: run.loss, transform }),
     resumedFromEpoch: resumeFrom?.epoch,
@@ -306,11 +294,8 @@ async function isImageFolder(path: string): Promise<boolean> {
 }
 
 /**
- * What brings images of `imageSize` to the run's input size per batch, as VGG16's are brought
- * (CIFAR's 32 px for another `--input-size`); undefined when they have it already (a folder is
- * decoded at it).
- *
- * @throws {UserError} when the run asks for gradient workers, which take no transform
+ * What resizes images of `imageSize` to the run's input size per batch; undefined when they
+ * have it already. Gradient workers take no transform.
  */
 function resizeTransform(
   run: Run,
@@ -346,11 +331,9 @@ function limited<D extends Cifar100>(data: D, limitTrain?: number, limitTest?: n
 }
 
 /**
- * Save the trained model and its run record as one unit: `out/<model>/` is replaced by a
- * folder written in full beside it (lib/util/replace_folder.ts), so a kill at any instant
- * leaves the earlier complete run or this one, never new weights beside an old record. Sets
- * the record's `model_path` and `record_path`. The folder's checkpoint goes with the earlier
- * folder (a finished run needs none); with `keepBest`, its best epoch's model (`best/`) is kept.
+ * Save the model and its run record as one unit: `out/<model>/` is replaced whole, so a kill
+ * leaves the earlier run or this one. The checkpoint goes with the earlier folder; `best/` is
+ * kept with `keepBest`.
  */
 export async function saveRecord(
   record: RunRecord,

@@ -1,7 +1,6 @@
 /**
- * What a run is asked to do ({@linkcode ExperimentConfig}, from the command line's flags or a
- * notebook profile), checked and completed from {@linkcode HYP} once, before any work starts,
- * into the {@linkcode Run} that the trainers take ({@linkcode resolveRun}). Plain data.
+ * What a run is asked to do ({@linkcode ExperimentConfig}), checked and completed from
+ * {@linkcode HYP} once, before any work starts, into the {@linkcode Run} the trainers take.
  *
  * @module
  */
@@ -9,7 +8,7 @@ import { join } from "node:path";
 import type { AugmentOptions } from "../data/augment.ts";
 import { backbone, type BackboneChoice } from "../models/backbone.ts";
 import { MOBILENET_V2_ALPHAS } from "../models/mobilenet_v2.ts";
-import type { Cifar100 } from "../data/dataset.ts";
+import { type Cifar100, IMAGE_SIZE } from "../data/dataset.ts";
 import { UserError } from "../util/errors.ts";
 import type { ProgressInfo } from "../util/progress.ts";
 import {
@@ -36,15 +35,11 @@ export interface ExperimentConfig {
   epochs?: number;
   batchSize?: number;
   /**
-   * A CIFAR-100 archive or folder, a folder of your own images (one sub-folder per class,
-   * lib/data/image_folder.ts), "synthetic", or undefined (env CIFAR100_DATA, the cache, then a
-   * download).
+   * A CIFAR-100 archive or folder, a folder of your own images (one sub-folder per class),
+   * "synthetic", or undefined (env CIFAR100_DATA, the cache, then a download).
    */
   data?: string;
-  /**
-   * A folder of your own images without given splits: the share of each class held out, in
-   * (0, 1); default {@linkcode DEFAULT_VALIDATION_SPLIT}.
-   */
+  /** A folder of images without given splits: the share of each class held out. */
   validationSplit?: number;
   limitTrain?: number;
   limitTest?: number;
@@ -52,52 +47,34 @@ export interface ExperimentConfig {
   loss?: LossName;
   /** Folder for run records and models; null to save nothing. */
   out?: string | null;
-  /** Notebook profile that asked for this run ("smoke" or "full"), recorded as is. */
+  /** Notebook profile that asked for this run, recorded as is. */
   profile?: string;
-  /**
-   * Env variables that changed the profile's budget, e.g. `["CIFAR_EPOCHS=2"]`
-   * (lib/train/profile.ts), recorded as `budget_overrides`.
-   */
+  /** Env variables that changed the profile's budget, e.g. `["CIFAR_EPOCHS=2"]`. */
   budgetOverrides?: string[];
-  /**
-   * Threads for mlp/cnn training: this one plus workers-1 gradient workers (lib/train/parallel.ts).
-   * Default: every core on single-threaded backends (wasm, cpu), 1 on tfjs-node.
-   */
+  /** This thread plus gradient workers; default every core on wasm and cpu, 1 on tfjs-node. */
   workers?: number;
-  /** VGG16 and MobileNetV2: a weights path, or "none" for random weights. */
+  /** A backbone's weights path, or "none" for random weights. */
   weights?: string;
-  /** MobileNetV2 only: its width multiplier (default `HYP.mobilenetv2.alpha`). */
+  /** MobileNetV2's width multiplier. */
   alpha?: number;
   /**
-   * The model's input side in pixels: a folder of images is decoded at it, CIFAR's 32 px images
-   * are resized to it. Default: a given folder dataset's `imageSize` (it was read at it; another
-   * size is refused), else 32 for mlp, cnn and resnet9 and HYP's `inputSize` for vgg16 and
-   * mobilenetv2.
+   * The model's input side: a folder is decoded at it, CIFAR's images are resized to it.
+   * Default: a given dataset's `imageSize`, else 32, or HYP's `inputSize` for a backbone.
    */
   inputSize?: number;
-  /** VGG16 and MobileNetV2: after the head, fine-tune the top of the base at a low learning rate. */
+  /** A backbone: after the head, fine-tune the top of the base at a low learning rate. */
   fineTune?: boolean;
-  /**
-   * Augmentation of training batches ({@linkcode AUGMENTATIONS}): default `crop+flip` for
-   * resnet9 (its recipe), `none` for mlp and cnn (the source); only `none` for vgg16 and
-   * mobilenetv2 (their heads train on cached features).
-   */
+  /** Default: the model's recipe; only `none` for a backbone (cached features). */
   augment?: AugmentName;
-  /** Cache folder for the data, the backbones' weights and features; default `cacheRoot()`. */
+  /** Default `cacheRoot()`. */
   cacheDir?: string;
   /** An already loaded dataset, to skip loading (limits still apply). */
   dataset?: Cifar100;
-  /**
-   * What to do with a checkpoint in the run's folder (a run stopped before its end; see
-   * {@linkcode CheckpointMode}); default `auto`. Runs that save nothing (`out: null`) write none.
-   */
+  /** What to do with a checkpoint in the run's folder; default `auto`. */
   checkpoint?: CheckpointMode;
-  /** Also keep the model of the epoch with the best validation accuracy, in `<out>/<model>/best/`. */
+  /** Also keep the model of the best validation accuracy, in `<out>/<model>/best/`. */
   keepBest?: boolean;
-  /**
-   * The convolutions' and matrix products' precision ({@linkcode PRECISIONS}); default float32.
-   * bfloat16 needs the tensorflow engine on a CPU with bfloat16 instructions and one thread.
-   */
+  /** Of convolutions and matrix products; bfloat16 needs the tensorflow engine and one thread. */
   precision?: PrecisionName;
 }
 
@@ -111,30 +88,23 @@ export interface ExperimentConfig {
  */
 export type CheckpointMode = "auto" | "resume" | "restart" | "ask";
 
-/** The values {@linkcode CheckpointMode} takes. */
 const CHECKPOINT_MODES: readonly CheckpointMode[] = ["auto", "resume", "restart", "ask"];
 
 /** Hooks for the front ends. */
 export interface ExperimentHooks {
-  /** Log lines (summary, epoch lines, notes); default console.error. */
+  /** Default console.error. */
   log?: (line: string) => void;
   /** Batch progress within an epoch or a feature extraction. */
   onProgress?: (done: number, total: number, info: ProgressInfo) => void;
-  /** Log the model summary before training (default true; notebooks show it in its own cell). */
+  /** Log the model summary (default true; notebooks show it in its own cell). */
   summary?: boolean;
-  /**
-   * A request to stop (lib/util/interrupt.ts aborts it on Ctrl-C): training stops at the end of
-   * the step under way, after its last epoch's checkpoint, with lib/train/fit.ts'
-   * `TrainingStopped`.
-   */
+  /** A request to stop (Ctrl-C): training stops after the step under way. */
   signal?: AbortSignal;
 }
 
 /**
- * A run as it will be trained: every setting of {@linkcode ExperimentConfig} resolved once, with
- * HYP's defaults and the recipe filled in ({@linkcode resolveRun}). The trainers take it whole;
- * nothing below re-derives a setting. The data's own facts (images, number of classes, class
- * names) come from the loaded dataset, not from here.
+ * A run as it will be trained: every setting resolved once, with HYP's defaults and the recipe
+ * filled in; nothing below re-derives one. The data's facts come from the loaded dataset.
  */
 export interface Run
   extends
@@ -142,53 +112,35 @@ export interface Run
     Readonly<Required<Pick<ExperimentConfig, "checkpoint" | "keepBest" | "precision">>>,
     Readonly<Pick<ExperimentConfig, "data" | "dataset" | "limitTrain" | "limitTest">>,
     Readonly<Pick<ExperimentConfig, "profile" | "cacheDir">> {
-  /** Folder for run records and models, or null to save nothing. */
   readonly out: string | null;
   /** The run's own folder, `<out>/<model>`, where its checkpoints go; undefined when unsaved. */
   readonly dir: string | undefined;
   readonly budgetOverrides: readonly string[];
-  /** The tfjs backend the run trains on (initialised once per process). */
   readonly backend: string;
   /** This thread plus gradient (or, for a backbone, feature) workers. */
   readonly threads: number;
-  /** The optimizer, its learning rate scaled to the batch size (the schedule's peak). */
+  /** Its learning rate scaled to the batch size (the schedule's peak). */
   readonly optimizer: OptimizerSpec;
-  /** How the run record names the optimizer(s), e.g. `Adam(lr=0.001)`. */
+  /** How the run record names the optimizer(s). */
   readonly optimizerLabel: string;
-  /** Random crop and flip of every training batch, or null for none. */
   readonly augment: AugmentOptions | null;
-  /** The learning-rate schedule, or null for the optimizer's constant rate. */
   readonly schedule: OneCycleSchedule | null;
   readonly labelSmoothing: number;
-  /** L2 weight decay of conv and dense kernels (0 for none). */
   readonly weightDecay: number;
-  /** The model's input side (see {@linkcode ExperimentConfig.inputSize}). */
   readonly inputSize: number;
-  /** Share of each class held out of a folder of images without given splits. */
   readonly validationSplit: number;
-  /** ResNet-9's width (filters of its first conv); undefined for other models. */
+  /** ResNet-9's width; undefined for other models. */
   readonly width: number | undefined;
-  /**
-   * VGG16 and MobileNetV2: the backbone, its input side and width, the weights asked for and
-   * whether its top is fine-tuned; undefined for the small models.
-   */
+  /** A backbone's settings; undefined for the small models. */
   readonly transfer: TransferSettings | undefined;
 }
 
-/** Share of each class a folder of images holds out, unless the run says otherwise. */
 const DEFAULT_VALIDATION_SPLIT = 0.2;
 
-/** The input side of mlp, cnn and resnet9 unless the run says otherwise: CIFAR's. */
-const SMALL_MODEL_INPUT_SIZE = 32;
-
-/**
- * The smallest input side each model's layers leave a feature map for: the CNN's two valid 3x3
- * convolutions and 2x2 poolings need 10 px, ResNet-9's three poolings 8 (VGG16's base refuses
- * its own, lib/models/vgg16.ts).
- */
+/** The smallest input side each model's layers leave a feature map for (VGG16 checks its own). */
 const MIN_INPUT_SIZE: Partial<Record<ModelName, number>> = { cnn: 10, resnet9: 8, mobilenetv2: 32 };
 
-/** The settings only a transfer-learning run has (see {@linkcode ExperimentConfig}). */
+/** The settings only a transfer-learning run has. */
 export type TransferSettings =
   & BackboneChoice
   & Readonly<Pick<ExperimentConfig, "weights"> & Required<Pick<ExperimentConfig, "fineTune">>>;
@@ -196,9 +148,7 @@ export type TransferSettings =
 /**
  * Validate `config` and resolve it into the {@linkcode Run} every trainer takes.
  *
- * @param config what the caller asks for
  * @param engine the initialised backend's name and its default thread count
- *   (lib/train/parallel.ts `defaultWorkers`)
  * @throws {UserError} naming a bad value
  * @example
  * ```ts
@@ -230,7 +180,7 @@ export function resolveRun(
   // A folder of images already read (a notebook's) was brought to its size: the model takes that.
   const model = config.model;
   const inputSize = config.inputSize ?? config.dataset?.imageSize ??
-    (isBackbone(model) ? HYP[model].inputSize : SMALL_MODEL_INPUT_SIZE);
+    (isBackbone(model) ? HYP[model].inputSize : IMAGE_SIZE);
   const transfer = isBackbone(model)
     ? {
       name: model,
@@ -311,19 +261,9 @@ export function validateConfig(config: ExperimentConfig): void {
   if (config.seed !== undefined && !Number.isInteger(config.seed)) {
     throw new UserError(`--seed must be a whole number, got '${config.seed}'`);
   }
-  if (config.loss !== undefined && !LOSSES.includes(config.loss)) {
-    throw new UserError(`unknown loss '${config.loss}': use one of ${LOSSES.join(", ")}`);
-  }
-  if (config.augment !== undefined && !AUGMENTATIONS.includes(config.augment)) {
-    throw new UserError(
-      `unknown augmentation '${config.augment}': use one of ${AUGMENTATIONS.join(", ")}`,
-    );
-  }
-  if (config.checkpoint !== undefined && !CHECKPOINT_MODES.includes(config.checkpoint)) {
-    throw new UserError(
-      `unknown checkpoint mode '${config.checkpoint}': use one of ${CHECKPOINT_MODES.join(", ")}`,
-    );
-  }
+  known("loss", config.loss, LOSSES);
+  known("augmentation", config.augment, AUGMENTATIONS);
+  known("checkpoint mode", config.checkpoint, CHECKPOINT_MODES);
   validatePrecision(config);
   const { model } = config;
   if (isBackbone(model) && config.augment && config.augment !== "none") {
@@ -351,11 +291,7 @@ export function validateConfig(config: ExperimentConfig): void {
 
 /** `--precision`: a known one; bfloat16 only on one thread and for a model trained whole. */
 function validatePrecision(config: ExperimentConfig): void {
-  if (config.precision !== undefined && !PRECISIONS.includes(config.precision)) {
-    throw new UserError(
-      `unknown precision '${config.precision}': use one of ${PRECISIONS.join(", ")}`,
-    );
-  }
+  known("precision", config.precision, PRECISIONS);
   if (config.precision === "bfloat16" && config.workers !== undefined && config.workers > 1) {
     // The gradient workers start their own engines at float32.
     throw new UserError("--precision bfloat16 trains on one thread: leave --workers out");
@@ -366,5 +302,12 @@ function validatePrecision(config: ExperimentConfig): void {
       `--precision bfloat16 applies to mlp, cnn and resnet9, not --model ${config.model} ` +
         "(its features are cached in float32)",
     );
+  }
+}
+
+/** Throws unless `value` is unset or one of `values`. */
+function known<T>(what: string, value: T | undefined, values: readonly T[]): void {
+  if (value !== undefined && !values.includes(value)) {
+    throw new UserError(`unknown ${what} '${value}': use one of ${values.join(", ")}`);
   }
 }

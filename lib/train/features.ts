@@ -1,10 +1,7 @@
 /**
- * Features from a frozen convolutional base (VGG16, MobileNetV2), computed once and cached.
- *
- * The base does not train while the head does, so its output for an image never changes:
- * compute the pooled features of every image once per dataset, weights and input size, keep
- * them in memory and on disk, and train the head on them. A head epoch then costs a dense layer
- * over 512 (VGG16) or 1,280 (MobileNetV2) numbers per image instead of a full forward pass.
+ * Features from a frozen convolutional base (VGG16, MobileNetV2), computed once per dataset,
+ * weights and input size and cached in memory and on disk: the base does not train while the
+ * head does, so a head epoch costs a dense layer per image instead of a forward pass.
  *
  * @module
  */
@@ -20,46 +17,33 @@ import { writeFileAtomically } from "../util/replace_folder.ts";
 
 const CHANNELS = 3;
 
-/** Options for {@linkcode extractFeatures}. */
 interface ExtractOptions {
-  /** Side the images are resized to before the base; must equal the base's input size. */
+  /** Must equal the base's input size. */
   inputSize: number;
   /** The base's preprocessing of 0..255 pixels at any side (lib/models/backbone.ts `input`). */
   input: (pixels: tf.Tensor4D, inputSize: number) => tf.Tensor4D;
-  /** Side of the given images (a folder's are decoded at the input size); default 32. */
+  /** Side of the given images; default 32. */
   imageSize?: number;
-  /** Images per forward pass; default `HYP.vgg16.featureBatchSize`. */
+  /** Default `HYP.vgg16.featureBatchSize`. */
   batchSize?: number;
-  /** Called after each batch with images done and in all (notebooks use it). */
   onProgress?: (done: number, total: number) => void;
   /** Show the terminal progress bar (default: when stderr is a terminal). */
   progress?: boolean;
-  /**
-   * Workers started with a backbone recipe for the same base and weights (lib/train/parallel.ts):
-   * each extracts an equal share of the images while this thread does the first.
-   */
+  /** Workers with a backbone recipe of the same base and weights: each extracts a share. */
   workers?: GradientWorker[];
 }
 
-/** Result of {@linkcode extractFeatures}. */
 interface ExtractedFeatures {
-  /** `[N, C]` row-major: per image, the base's output averaged over height and width. */
+  /** `[N, C]` row-major. */
   features: Float32Array;
-  /** Wall-clock seconds for all images. */
   seconds: number;
-  /** Throughput: N / seconds. */
   imagesPerSecond: number;
 }
 
 /**
- * Run every image through the frozen `base` and average its output over height and width
- * (global average pooling), batch by batch: uint8 to float, bilinear resize when `inputSize`
- * is not 32 (half-pixel centres, as TF2's `tf.image.resize`), the base's preprocessing,
- * the base, the average. Shows a progress bar on a terminal; leaves no tensors behind.
+ * Run every image (uint8 NHWC) through the frozen `base`, batch by batch, after the base's
+ * preprocessing, and average its output over height and width.
  *
- * @param base the convolutional base, e.g. `buildVgg16Base(inputSize, seed)`; its weights are not changed
- * @param images uint8 RGB pixels, NHWC `[N, 32, 32, 3]`, as the CIFAR-100 loader returns them
- * @returns `[N, 512]` features for VGG16, the time taken and images per second
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -157,18 +141,13 @@ export async function extractFeatures(
 
 /** What cached features depend on; every field goes into the cache key. */
 interface FeatureKey {
-  /** The base, e.g. `vgg16` or `mobilenetv2-1.0` (with its width). */
+  /** e.g. `vgg16` or `mobilenetv2-1.0` (with its width). */
   base: string;
-  /**
-   * Identity of the base's weights, e.g. the MD5 of the weights file. Random weights
-   * (`--weights none`) differ per seed: include it, e.g. `none-seed42`, or do not cache.
-   */
+  /** e.g. the weights file's MD5; random weights differ per seed, e.g. `none-seed42`. */
   weightsId: string;
-  /** Identity of the exact images, e.g. `dataset.source.id` plus any limit on their count. */
+  /** The exact images, e.g. `dataset.source.id` plus any limit on their count. */
   dataId: string;
-  /** Which split the images are. */
   split: "train" | "test";
-  /** Side the images were resized to. */
   inputSize: number;
 }
 
@@ -176,18 +155,10 @@ const memory = new Map<string, Float32Array>();
 const MAGIC = "VGGFEAT1";
 
 /**
- * Return cached features for `key`, else compute them with `compute` and cache them in memory
- * and on disk (`<cacheRoot()>/features/`, written to a temporary file and renamed, so a killed
- * process never leaves a half-written file under the final name).
+ * Cached features for `key`, else `compute`d and cached in memory and on disk (default
+ * `<cacheRoot()>/features/`). A file is used only when its header names the same key and length
+ * and its checksum matches; else it is recomputed. Failing to write the cache is not an error.
  *
- * A disk file is used only when its header names the same key and length and its checksum
- * matches; anything else (truncated, altered, another key) is recomputed and overwritten.
- * Failing to write the cache is not an error: the features are returned anyway.
- *
- * @param key what the features depend on
- * @param compute computes the features when no valid cached copy exists
- * @param opts `cacheDir`: folder for the feature files; default `<cacheRoot()>/features`
- * @returns the features and whether they came from a cache (memory or disk)
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -218,7 +189,8 @@ export async function cachedFeatures(
 ): Promise<{ features: Float32Array; fromCache: boolean }> {
   const id = JSON.stringify([key.base, key.weightsId, key.dataId, key.split, key.inputSize]);
   const dir = opts.cacheDir ?? join(cacheRoot(), "features");
-  const path = join(dir, featureFileName(key, id));
+  const hash = createHash("sha256").update(id).digest("hex").slice(0, 16);
+  const path = join(dir, `${key.base}-${key.split}-${key.inputSize}px-${hash}.f32`);
   const memoryKey = `${path}\n${id}`;
   const inMemory = memory.get(memoryKey);
   if (inMemory) return { features: inMemory, fromCache: true };
@@ -234,14 +206,9 @@ export async function cachedFeatures(
   return { features, fromCache: false };
 }
 
-/** Forget the in-memory copies (the disk cache stays); frees memory, and lets tests reach the disk. */
+/** Forget the in-memory copies (the disk cache stays). */
 export function clearFeatureMemoryCache(): void {
   memory.clear();
-}
-
-function featureFileName(key: FeatureKey, id: string): string {
-  const hash = createHash("sha256").update(id).digest("hex").slice(0, 16);
-  return `${key.base}-${key.split}-${key.inputSize}px-${hash}.f32`;
 }
 
 interface Header {
@@ -308,7 +275,7 @@ function parseHeader(bytes: Uint8Array): { value: Header; size: number } | undef
   }
 }
 
-/** FNV-1a over the 32-bit words: detects truncation and altered bytes, ~0.1 s for 100 MB. */
+/** FNV-1a over the 32-bit words: detects truncation and altered bytes, and is fast. */
 function checksum(values: Float32Array): number {
   const words = new Uint32Array(values.buffer, values.byteOffset, values.length);
   let hash = 0x811c9dc5;

@@ -1,10 +1,7 @@
 /**
- * Training and evaluation: a Keras-like `fit` over {@linkcode Examples}.
- *
- * Written out rather than using tfjs-layers' `model.fit` so that images stay
- * uint8 until each batch, progress reaches terminals and notebooks alike, each
- * epoch is timed without validation, and tensors are accounted for (the tensor
- * count after every epoch is the same).
+ * Training and evaluation: a Keras-like `fit` over {@linkcode Examples}, written out rather than
+ * tfjs-layers' `model.fit` so images stay uint8 until each batch, progress reaches notebooks,
+ * and epochs are timed without validation.
  *
  * @module
  */
@@ -28,13 +25,12 @@ export interface Trained extends TrainingMeasures {
   /** The model to save (VGG16: the whole classifier). */
   model: tf.LayersModel;
   summary: string;
-  /** The model's parameters, and those its last phase trained. */
+  /** `trainable`: those its last phase trained. */
   params: { total: number; trainable: number };
-  /** The trained model's evaluation of the test set. */
+  /** Of the test set. */
   evaluation: Evaluation;
-  /** The epochs of the checkpoint the run went on from, when it resumed. */
   resumedFromEpoch?: number;
-  /** Record fields of this model alone (VGG16's weights, input size and features). */
+  /** Record fields of this model alone (a backbone's weights and features). */
   extra?: Partial<RunRecord>;
 }
 
@@ -50,60 +46,35 @@ export interface FitOptions {
   batchSize: number;
   optimizer: tf.Optimizer;
   loss?: LossName;
-  /** Seeds the shuffling: epoch e shuffles with seed * SEED_STRIDE.epoch + e. */
+  /** Seeds the shuffle and the augmentation (lib/util/random.ts `SEED_STRIDE`). */
   seed?: number;
   /** Evaluated after every epoch (the source used the test set, as Keras's validation_data). */
   validation?: Examples;
   /** Applied to every batch before the model, e.g. VGG16 preprocessing; must not leak. */
   transform?: (x: tf.Tensor) => tf.Tensor;
-  /** Receives the Keras-like log lines; default: console.error. */
+  /** Default: console.error. */
   log?: (line: string) => void;
-  /** Called on every batch with batches done, batches in all and running metrics. */
   onProgress?: (done: number, total: number, info: ProgressInfo) => void;
-  /**
-   * Gradient workers (lib/train/parallel.ts) holding replicas of `model`: each batch is split
-   * between this thread and them. Default none.
-   */
+  /** Replicas of `model` (lib/train/parallel.ts) that take a share of each batch. */
   workers?: GradientWorker[];
-  /**
-   * Called after every epoch (after validation), and its result awaited, with a copy of the
-   * run's progress (epochs done, steps, history, timings, learning rates): with the model and
-   * the optimizer, all that a checkpoint (lib/train/checkpoint.ts) needs to write.
-   */
+  /** Awaited after every epoch with a copy of the progress: all a checkpoint needs but tensors. */
   onEpochEnd?: (progress: TrainingProgress) => unknown;
-  /**
-   * Go on from a checkpoint's progress: the epochs it has done are skipped, and the step count,
-   * history, timings and learning rates start from its. The model, the optimizer and the
-   * dropout positions must be restored already (lib/train/checkpoint.ts `restoreCheckpoint`).
-   */
+  /** Go on from a checkpoint's progress; the model, optimizer and dropout are restored already. */
   resumeFrom?: TrainingProgress;
-  /**
-   * A request to stop: checked before every step, so a run stops at the end of the step under
-   * way (the progress of its last completed epoch is what `onEpochEnd` last had) and throws
-   * {@linkcode TrainingStopped}. The loop then lets the event loop run (at most every 100 ms,
-   * lib/util/interrupt.ts' `letSignalsIn`), so that signal listeners run. Default none.
-   */
+  /** Checked before every step: the run stops after the step under way with TrainingStopped. */
   signal?: AbortSignal;
-  /**
-   * A fresh random crop and flip of every training batch, on its uint8 pixels
-   * (lib/data/augment.ts; `train` must be images). Batch b of the run (counting from 0 over
-   * all epochs) draws from seed * SEED_STRIDE.augment + b. Default none.
-   */
+  /** A fresh random crop and flip of every training batch (`train` must be images). */
   augment?: AugmentOptions;
   /**
-   * The learning-rate schedule: called before every step with the position in the run, in
-   * epochs (epoch + batches done / batches per epoch, from 0 to `epochs`), and its value set on
-   * the optimizer, which must have `setLearningRate` (tfjs's SGD and momentum, FusedMomentum).
-   * Default: the optimizer's own, constant.
+   * The learning rate at a position in the run, in epochs, set before every step; the optimizer
+   * must have `setLearningRate`.
    */
   learningRate?: (epochs: number) => number;
-  /** Label smoothing of the categorical cross-entropy (lib/train/loss.ts); default 0. */
   labelSmoothing?: number;
-  /** L2 weight decay of the named variables (lib/train/step.ts); default none. */
+  /** L2 weight decay of the named variables (lib/train/step.ts). */
   weightDecay?: { rate: number; names: string[] };
 }
 
-/** An optimizer whose learning rate a schedule can change between steps. */
 interface SettableRate {
   setLearningRate(learningRate: number): void;
 }
@@ -111,33 +82,25 @@ interface SettableRate {
 /** What {@linkcode fit} returns. */
 interface FitResult {
   history: History;
-  /** Training time per epoch, without validation. */
+  /** Without validation. */
   secondsPerEpoch: number[];
-  /** Validation time per epoch. */
   validationSeconds: number[];
-  /** Examples per second of training, averaged over epochs. */
   imagesPerSecond: number;
-  /** The learning rate of every step, when a schedule set it (else empty). */
+  /** Of every step, when a schedule set it. */
   learningRates: number[];
   /**
-   * The last epoch's evaluation of `validation` (with predictions and confidences), so that a
-   * caller whose validation set is its test set need not evaluate it again; undefined without
-   * validation or when a resumed run had no epoch left.
+   * The last epoch's evaluation of `validation`, so a caller whose validation set is its test
+   * set need not evaluate it again; undefined when a resumed run had no epoch left.
    */
   validation?: Evaluation;
 }
 
-/**
- * What {@linkcode fit} throws when its `signal` asked it to stop: one line for the user, with
- * the epochs completed before the stop.
- */
+/** What {@linkcode fit} throws when its `signal` asked it to stop. */
 export class TrainingStopped extends UserError {
   override name = "TrainingStopped";
   /**
-   * @param epochsDone epochs completed before the stop (the last checkpoint's)
-   * @param epochs the epochs the run was to train
-   * @param reason what asked for the stop (the signal's reason, e.g. "SIGINT")
-   * @param after what stands after the stop, appended to the message (e.g. the checkpoint)
+   * @param reason the signal's reason, e.g. "SIGINT"
+   * @param after appended to the message: what stands after the stop
    * @param checkpoint the checkpoint a resumed run would go on from, where there is one
    */
   constructor(
@@ -156,9 +119,8 @@ export interface Evaluation {
   loss: number;
   accuracy: number;
   top5Accuracy: number;
-  /** Top-1 predicted class per example. */
+  /** Top-1 class and its probability per example. */
   predictions: Uint8Array;
-  /** Top-1 probability per example: the largest value of the softmax of the logits. */
   confidences: Float32Array;
   seconds: number;
 }
@@ -170,11 +132,9 @@ function batchLabels(examples: Examples, indices: ArrayLike<number>): tf.Tensor1
 }
 
 /**
- * Train `model` on `train`, Keras style: shuffled mini-batches, one log line
- * per epoch, optional validation after each epoch.
+ * Train `model` on `train`, Keras style: shuffled mini-batches, one log line per epoch,
+ * optional validation after each epoch.
  *
- * @returns the history (loss, accuracy, val_loss, val_accuracy), timings, and the last
- *   epoch's evaluation of `validation`.
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -204,18 +164,13 @@ export async function fit(
   const loop = checkedLoop(model, train, options);
   const { epochs, batchSize, batches, optimizer, seed, log, schedule } = loop;
 
-  // ---- The run's state --------------------------------------------------------------------------
-  // All that the epochs change, so all that a checkpoint keeps: `state` (epochs done, the step
-  // count, the history and timings), the model's weights and the optimizer's slots (changed in
-  // place), and the position of the random streams. The epoch's shuffle is seeded by the epoch
-  // index, each batch's augmentation by `state.step`; dropout layers count their own calls
-  // (lib/models/layers.ts' SeededDropout). A resumed run starts from its checkpoint's.
+  // All the epochs change besides the weights, the optimizer and dropout's counts: what a
+  // checkpoint keeps. The shuffle is seeded by the epoch, each batch's augmentation by the step.
   const state = startingState(options.resumeFrom);
   const { history, secondsPerEpoch, validationSeconds, learningRates } = state;
   let validation: Evaluation | undefined;
 
   for (let epoch = state.epoch; epoch < epochs; epoch++) {
-    // ---- Epoch: a fresh shuffle, a progress bar, running sums -----------------------------------
     log(`Epoch ${epoch + 1}/${epochs}`);
     const order = permutation(train.count, seed * SEED_STRIDE.epoch + epoch);
     const bar = createProgress({
@@ -227,10 +182,13 @@ export async function fit(
     const start = performance.now();
 
     for (let b = 0; b < batches; b++) {
-      // ---- Batch: the scheduled learning rate, one step (here or split with the workers) --------
       if (loop.signal) await stopIfAsked(loop.signal, epoch, epochs);
       const indices = order.subarray(b * batchSize, Math.min((b + 1) * batchSize, train.count));
-      if (schedule) learningRates.push(setScheduledRate(optimizer, schedule, epoch + b / batches));
+      if (schedule) {
+        const rate = schedule(epoch + b / batches);
+        (optimizer as tf.Optimizer & SettableRate).setLearningRate(rate);
+        learningRates.push(rate);
+      }
       const [batchLoss, batchCorrect] = loop.workers.length
         ? await splitStep(loop, indices, state.step)
         : localStep(loop, indices, state.step);
@@ -241,7 +199,6 @@ export async function fit(
       bar.update(b + 1, { loss: fmt(lossSum / seen), accuracy: fmt(correct / seen) });
     }
 
-    // ---- Epoch end: time it (before validation), record, validate, log --------------------------
     // Yield once per epoch so a notebook's display messages go out.
     await new Promise((resolve) => setTimeout(resolve, 0));
     const seconds = (performance.now() - start) / 1000;
@@ -285,25 +242,17 @@ function startingState(resumeFrom?: TrainingProgress): TrainingProgress & { hist
   return structuredClone(resumeFrom ?? fresh) as TrainingProgress & { history: History };
 }
 
-/**
- * Let the event loop run (a signal's listener sets `signal`), then throw {@linkcode
- * TrainingStopped} if `signal` asks to stop.
- */
+/** Let the event loop run (a signal's listener aborts `signal`), then stop if it asks. */
 async function stopIfAsked(signal: AbortSignal, epoch: number, epochs: number): Promise<void> {
   await letSignalsIn();
   if (signal.aborted) throw new TrainingStopped(epoch, epochs, String(signal.reason ?? "a stop"));
 }
 
-// ---- The loop's settings: checked once, the same for every step ---------------------------------
-
-/**
- * What the loop and every step of a {@linkcode fit} read: its options with their defaults and
- * what follows from the model; none of it changes during the run.
- */
+/** A {@linkcode fit}'s options with their defaults and what follows from the model. */
 interface Loop extends Omit<FitOptions, "learningRate"> {
   model: tf.LayersModel;
   train: Examples;
-  /** Batches per epoch (the last one may be short). */
+  /** Per epoch (the last one may be short). */
   batches: number;
   loss: LossName;
   seed: number;
@@ -318,7 +267,7 @@ interface Loop extends Omit<FitOptions, "learningRate"> {
   decayIndices?: { rate: number; indices: number[] };
 }
 
-/** The loop's settings from `options`, with defaults; throws on options that cannot go together. */
+/** Throws on options that cannot go together. */
 function checkedLoop(model: tf.LayersModel, train: Examples, options: FitOptions): Loop {
   const { epochs, batchSize, optimizer, learningRate: schedule, weightDecay } = options;
   if (!(epochs >= 1) || !(batchSize >= 1)) throw new Error("epochs and batchSize must be >= 1");
@@ -354,19 +303,6 @@ function checkedLoop(model: tf.LayersModel, train: Examples, options: FitOptions
     decayIndices,
   };
 }
-
-/** Set the schedule's learning rate for this point of the run (in epochs); returns the rate. */
-function setScheduledRate(
-  optimizer: tf.Optimizer,
-  schedule: (epochs: number) => number,
-  epochs: number,
-): number {
-  const rate = schedule(epochs);
-  (optimizer as tf.Optimizer & SettableRate).setLearningRate(rate);
-  return rate;
-}
-
-// ---- One batch: its pixels, its gradients, the step ---------------------------------------------
 
 /** The float pixels of the run's batch number `step`: augmented afresh, when asked for. */
 function batchPixels(loop: Loop, indices: ArrayLike<number>, step: number): Float32Array {
@@ -435,11 +371,9 @@ function epochLine(batches: number, seconds: number, loss: number, accuracy: num
 }
 
 /**
- * Loss, accuracy, top-5 accuracy and the predicted class of every example,
- * in inference mode (no dropout).
+ * Loss, accuracy, top-5 accuracy and the predicted class of every example, in inference mode.
  *
- * @param options.batchSize examples per forward pass (default EVAL_BATCH_SIZE; tests pass
- *   small ones to cross batch boundaries)
+ * @param options.batchSize default EVAL_BATCH_SIZE; tests pass small ones to cross batches
  */
 export function evaluate(
   model: tf.LayersModel,

@@ -1,8 +1,7 @@
 /**
- * The held-out images of a run trained on a folder of your own images, read again from the
- * files its record names (`data.held_out.files`), so that calibration, insight and the web page
- * use exactly the images the run was measured on. The record's digest (lib/data/image_folder.ts
- * `HeldOut`) is checked first: a file changed, removed or renamed since the run is refused.
+ * The held-out images of a run on a folder of your own images, read again from the files its
+ * record names, so calibration, insight and the web page use exactly the images it was measured
+ * on; a file changed since the run is refused by the record's digest.
  *
  * @module
  */
@@ -15,13 +14,7 @@ import { byCodePoint } from "../data/image_folder_scan.ts";
 import { firstLine, UserError } from "../util/errors.ts";
 import type { RunRecord } from "./run_record.ts";
 
-/**
- * Read a folder run's held-out images at its input size, in the order of its `test_labels`.
- *
- * @param record a run whose `data.held_out` is set (a folder of images)
- * @returns a dataset with no training images whose test split is the held-out set, with files
- * @throws {UserError} when the record names no held-out set or folder, or the files changed
- */
+/** A folder run's held-out images at its input size, as a dataset's test split, in its order. */
 export async function readHeldOut(record: RunRecord): Promise<Cifar100> {
   const { held_out: heldOut, path: dir } = record.data;
   if (!heldOut || dir === undefined) {

@@ -1,12 +1,7 @@
 /**
- * Losses, computed from logits.
- *
- * A softmax followed by a clipped log (what `categoricalCrossentropy` on probabilities does)
- * saturates: when the logits are large the true class's probability underflows, is clipped to
- * 1e-7, and the gradient is zero, so training stalls at a loss of -ln(1e-7) = 16.12. Keras
- * avoids this by computing categorical cross-entropy from the logits under a softmax output;
- * so does this module, with log-softmax. The source's binary cross-entropy on the softmax
- * probabilities is kept as the source had it, to reproduce its MLP run.
+ * Losses, computed from logits: a softmax then a clipped log saturates (the true class's
+ * probability underflows to the clip and the gradient is zero), so categorical cross-entropy
+ * uses log-softmax, as Keras does. The source's binary cross-entropy is kept as it had it.
  *
  * @module
  */
@@ -17,10 +12,7 @@ import type { LossName } from "./hyp.ts";
 /**
  * The batch-mean loss of `logits` against one-hot `truth`.
  *
- * @param name `categorical_crossentropy` (log-softmax of the logits, stable for any
- *   magnitude) or `binary_crossentropy` (on softmax probabilities, clipped as Keras does).
- * @param labelSmoothing spreads this much of each target's mass over all classes
- *   (categorical only; 0 = none).
+ * @param labelSmoothing spreads this much of each target's mass over all classes (categorical)
  * @example
  * ```ts
  * import assert from "node:assert/strict";

@@ -1,8 +1,6 @@
 /**
- * Optimizers from the specs in `HYP` (lib/train/hyp.ts): TensorFlow's fused update ops on
- * the tensorflow backend (lib/engine/tensorflow_optimizers.ts), tfjs's optimizers elsewhere.
- * SGD's learning rate can be changed between steps (`setLearningRate`, a schedule) on both.
- * Every one of them, restored from its `getWeights` (a checkpoint), goes on bit for bit.
+ * Optimizers from the specs in `HYP`: TensorFlow's fused update ops on the tensorflow backend,
+ * tfjs's elsewhere. Each, restored from its `getWeights`, goes on bit for bit.
  * @module
  */
 import { tf } from "../engine/backend.ts";
@@ -28,7 +26,7 @@ export function makeOptimizer(spec: OptimizerSpec): tf.Optimizer {
   }
 }
 
-/** tfjs's Adam, as it holds the powers of beta1 and beta2 (private fields). */
+/** tfjs's Adam's private powers of beta1 and beta2. */
 interface AdamPowers {
   accBeta1: tf.Variable;
   accBeta2: tf.Variable;
@@ -52,10 +50,7 @@ class RestorableAdam extends tf.AdamOptimizer {
   }
 }
 
-/**
- * base^exponent as repeated float32 multiplication gives it (each product rounded to float32,
- * as the backends' mul kernels round it: the exact product of two float32s, rounded once).
- */
+/** base^exponent as repeated float32 multiplication gives it, each product rounded once. */
 function float32Power(base: number, exponent: number): number {
   const b = Math.fround(base);
   let power = b;

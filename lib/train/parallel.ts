@@ -1,22 +1,10 @@
 /**
- * Data-parallel training on several cores for backends that use one thread.
- *
- * tfjs's wasm backend runs on one thread here (its threaded build fails under
- * Deno with ERR_WORKER_PATH), and the machines have two cores. So each batch
- * is split: the main thread computes the gradients of one part while each
- * {@linkcode GradientWorker} (a Deno Worker with a replica of the model,
- * lib/train/parallel_worker.ts) computes another part's from the same weights. Each
- * part's loss is weighted by its share of the batch, so the parts' gradients
- * sum to the gradient of the whole batch's mean loss, which the main
- * optimizer applies ({@linkcode parallelStep}, called by lib/train/fit.ts). Weights go
- * to the workers every step, so replicas can never drift.
- *
- * Only models that can be rebuilt from a recipe (mlp, cnn, resnet9) are replicated;
- * dropout masks then depend on the number of workers, and the run record
- * says how many there were. Batch normalisation (resnet9) then normalises each thread's part
- * of a batch with that part's statistics ("ghost" batch norm), and the moving averages the
- * trained model keeps are the main thread's. The same workers also share out a backbone's feature
- * extraction (forward passes of the frozen base, rebuilt from its weights file).
+ * Data-parallel training for backends that use one thread (tfjs's threaded wasm build fails
+ * under Deno with ERR_WORKER_PATH): each batch is split between this thread and
+ * {@linkcode GradientWorker}s holding replicas of the model, which get the weights every step so
+ * they never drift. Dropout masks then depend on the number of workers, and batch normalisation
+ * normalises each part with its own statistics ("ghost" batch norm), keeping the main thread's
+ * moving averages. The same workers share out a backbone's feature extraction.
  *
  * @module
  */
@@ -31,9 +19,7 @@ import type { Gradients } from "./step.ts";
 interface TrainRecipe {
   model: SmallModel;
   seed: number;
-  /** The data's number of classes. */
   numClasses: number;
-  /** The model's input side (the run's `inputSize`); default 32. */
   inputSize?: number;
   /** 1, 2, ...: distinct dropout seeds per replica. */
   index: number;
@@ -42,18 +28,15 @@ interface TrainRecipe {
 /** How a worker rebuilds a frozen backbone, to extract features from its share of images. */
 interface BackboneRecipe {
   model: "backbone";
-  /** The base, its input side and width (lib/models/backbone.ts). */
   choice: BackboneChoice;
-  /** Seed of the random weights, when no weights file is given. */
+  /** Of the random weights, when no weights file is given. */
   seed: number;
-  /** Keras .h5 weights file, as loaded on the main thread. */
   weightsPath?: string;
 }
 
 /** What a worker rebuilds. */
 export type ReplicaRecipe = TrainRecipe | BackboneRecipe;
 
-/** Main -> worker: start. */
 interface InitRequest {
   type: "init";
   backend: string;
@@ -69,14 +52,10 @@ export interface StepRequest {
   labels: Int32Array;
   numClasses: number;
   loss: LossName;
-  /** Gradients are of weight x the slice's mean loss (its share of the batch). */
+  /** The slice's share of the batch (lib/train/step.ts). */
   weight: number;
-  /** As in lib/train/step.ts. */
   labelSmoothing?: number;
-  /**
-   * Weight decay as in lib/train/step.ts, of the trainable weights at these indices (variable
-   * names differ between threads).
-   */
+  /** Of the trainable weights at these indices (variable names differ between threads). */
   weightDecay?: { rate: number; indices: number[] };
 }
 
@@ -92,36 +71,22 @@ interface FeaturesRequest {
   type: "features";
   images: Uint8Array;
   batchSize: number;
-  /** Side of the images. */
   imageSize: number;
 }
 
-/** Worker -> main: the features, row-major [N, features]. */
-interface FeaturesReply {
-  features: Float32Array;
-}
-
-/**
- * Main -> worker: set the replica's dropout positions (lib/models/layers.ts), when given, and
- * reply with them: a checkpoint keeps each replica's, so a resumed run draws the same masks.
- */
+/** Main -> worker: set the replica's dropout positions, when given, and reply with them. */
 interface DropoutRequest {
   type: "dropout";
   positions?: number[];
 }
 
-/** Worker -> main: the replica's dropout positions. */
-interface DropoutReply {
-  dropout: number[];
-}
-
-/** Messages a worker receives. */
 export type WorkerMessage = InitRequest | StepRequest | FeaturesRequest | DropoutRequest;
 
+/** Worker -> main; features are row-major [N, features]. */
 type Reply =
   | StepReply
-  | FeaturesReply
-  | DropoutReply
+  | { features: Float32Array }
+  | { dropout: number[] }
   | { type: "ready" }
   | { type: "error"; message: string };
 
@@ -149,7 +114,6 @@ export class GradientWorker {
     };
   }
 
-  /** Start a worker on `backend` with a replica built from `recipe`. */
   static async start(backend: string, recipe: ReplicaRecipe): Promise<GradientWorker> {
     const worker = new GradientWorker();
     await worker.#request({ type: "init", backend, recipe });
@@ -167,19 +131,15 @@ export class GradientWorker {
   /** Pooled features of `images` (a worker started with a {@linkcode BackboneRecipe}). */
   async features(images: Uint8Array, batchSize: number, imageSize: number): Promise<Float32Array> {
     const reply = await this.#request({ type: "features", images, batchSize, imageSize });
-    return (reply as FeaturesReply).features;
+    return (reply as { features: Float32Array }).features;
   }
 
-  /**
-   * The replica's dropout positions, after setting them to `positions` when given (to resume
-   * from a checkpoint).
-   */
+  /** The replica's dropout positions, after setting them to `positions` when given. */
   async dropoutPositions(positions?: number[]): Promise<number[]> {
     const reply = await this.#request({ type: "dropout", positions });
-    return (reply as DropoutReply).dropout;
+    return (reply as { dropout: number[] }).dropout;
   }
 
-  /** Stop the thread. */
   close(): void {
     this.#worker.terminate();
     this.#pending?.reject(new Error("gradient worker closed"));
@@ -195,10 +155,7 @@ export class GradientWorker {
   }
 }
 
-/**
- * Split `count` items into `parts` contiguous `[first, last)` shares whose sizes differ by at
- * most one, e.g. a batch or an image set between this thread and the workers.
- */
+/** Split `count` items into `parts` contiguous `[first, last)` shares differing by one at most. */
 export function evenShares(count: number, parts: number): [number, number][] {
   const out: [number, number][] = [];
   for (let p = 0, first = 0; p < parts; p++) {
@@ -209,28 +166,23 @@ export function evenShares(count: number, parts: number): [number, number][] {
   return out;
 }
 
-// ---- One training step split between this thread and the workers -----------------------------
-
 /** What {@linkcode parallelStep} needs of the training run (lib/train/fit.ts). */
 interface SplitStepRun {
-  /** The model's trainable variables, in the order of the workers' weights. */
+  /** In the order of the workers' weights. */
   variables: tf.Variable[];
   optimizer: tf.Optimizer;
-  /** The training examples' labels and the shape of one. */
   examples: Pick<Examples, "labels" | "shape">;
-  /** Float pixels of these examples as this step trains them (augmented, when it is asked for). */
+  /** Float pixels of these examples as this step trains them (augmented, when asked for). */
   pixels(indices: Uint32Array): Float32Array;
-  /** The loss, as the workers compute it. */
   loss: Pick<StepRequest, "numClasses" | "loss" | "labelSmoothing" | "weightDecay">;
-  /** This thread's share: gradients of `weight` x the mean loss over `indices` (./step.ts). */
+  /** This thread's share: gradients of `weight` x the mean loss over `indices`. */
   localGradients(indices: Uint32Array, weight: number): Gradients;
 }
 
 /**
- * One training step on `batch`, split into even shares: the first for this thread, one for each
- * of `workers`, all from the current weights. Each share's gradients are of its share of the
- * batch x its mean loss, so their sum, which the optimizer applies, is the gradient of the whole
- * batch's mean loss. Returns the batch's mean loss and how many examples it classified right.
+ * One training step on `batch`, split into even shares between this thread and `workers`. Each
+ * share's loss is weighted by its share of the batch, so the gradients' sum, which the optimizer
+ * applies, is the whole batch's. Returns the batch's mean loss and right answers.
  */
 export async function parallelStep(
   batch: Uint32Array,
@@ -244,7 +196,15 @@ export async function parallelStep(
   const remote = await Promise.all(replies);
   applySummedGradients(run, local.grads, remote);
   tf.dispose(local.grads);
-  return batchMetrics(batch.length, shares, local, remote);
+  // Each loss is its share's mean.
+  let lossSum = local.loss * shares[0].length, correct = local.correct;
+  remote.forEach((r, i) => {
+    if (r) {
+      lossSum += r.loss * shares[i + 1].length;
+      correct += r.correct;
+    }
+  });
+  return [lossSum / batch.length, correct];
 }
 
 /** Ask worker i for share i's gradients (none for an empty share), from the current weights. */
@@ -285,23 +245,6 @@ function applySummedGradients(
     });
     run.optimizer.applyGradients(total);
   });
-}
-
-/** The batch's mean loss and right answers, from its shares' (each loss is a share's mean). */
-function batchMetrics(
-  batchSize: number,
-  shares: Uint32Array[],
-  local: Gradients,
-  remote: (StepReply | undefined)[],
-): [number, number] {
-  let lossSum = local.loss * shares[0].length, correct = local.correct;
-  remote.forEach((r, i) => {
-    if (r) {
-      lossSum += r.loss * shares[i + 1].length;
-      correct += r.correct;
-    }
-  });
-  return [lossSum / batchSize, correct];
 }
 
 /** Threads to use by default: every core for single-threaded backends; tfjs-node threads itself. */

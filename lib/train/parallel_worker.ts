@@ -1,9 +1,6 @@
 /**
- * A worker thread holding a replica of a model (see lib/train/parallel.ts). For mlp
- * and cnn, each step it receives the current weights and a slice of the batch
- * and returns the gradients of the slice's weighted mean loss (and, asked, where its dropout
- * layers are in their mask sequences, for a checkpoint); for a backbone
- * (VGG16, MobileNetV2), it returns the pooled features of the images it is sent.
+ * A worker thread holding a replica of a model (./parallel.ts): gradients of a slice of each
+ * batch from the current weights, or a backbone's features of the images it is sent.
  *
  * @module
  */
@@ -20,7 +17,6 @@ import { SEED_STRIDE } from "../util/random.ts";
 
 let model: tf.LayersModel | undefined;
 let variables: tf.Variable[] = [];
-/** A backbone's preprocessing, for its features. */
 let input: ((pixels: tf.Tensor4D, inputSize: number) => tf.Tensor4D) | undefined;
 
 async function build(recipe: ReplicaRecipe): Promise<void> {

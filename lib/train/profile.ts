@@ -1,14 +1,7 @@
 /**
- * Notebook profiles: the settings of a notebook's runs, from the profile's row of
- * {@linkcode NOTEBOOK_PROFILES} (lib/train/hyp.ts, beside `HYP`: `smoke`, a small synthetic
- * stand-in that runs offline in a minute or two, and `full`, the real CIFAR-100 at the source's
- * budget) and the environment.
- *
- * The profile comes from env CIFAR_PROFILE (default `full`). Env `CIFAR_EPOCHS`,
- * `CIFAR_LIMIT_TRAIN` and `CIFAR_LIMIT_TEST` override its budget (epochs, training and test
- * images) for every model, e.g. `CIFAR_EPOCHS=2` for a quick look at the real data; each run
- * record lists the overrides in `budget_overrides`. A model notebook's training cell is one line,
- * `const record = await runExperiment(settings.run("mlp"), live)`:
+ * Notebook profiles: the settings of a notebook's runs, from {@linkcode NOTEBOOK_PROFILES} (env
+ * CIFAR_PROFILE, default `full`) and env `CIFAR_EPOCHS`, `CIFAR_LIMIT_TRAIN` and
+ * `CIFAR_LIMIT_TEST`, which override its budget for every model (each run record lists them).
  *
  * ```ts
  * import assert from "node:assert/strict";
@@ -45,35 +38,26 @@ import { readRunRecord, type RunRecord } from "./run_record.ts";
 
 /** A profile name. */
 export type ProfileName = keyof typeof NOTEBOOK_PROFILES;
-/** The notebook profiles' names. */
 const PROFILES = Object.keys(NOTEBOOK_PROFILES) as readonly ProfileName[];
 
-/** The env variables that override a profile's budget, by what they set. */
 const BUDGET_VARIABLES = {
   epochs: "CIFAR_EPOCHS",
   train: "CIFAR_LIMIT_TRAIN",
   test: "CIFAR_LIMIT_TEST",
 } as const;
 
-/** A budget set by env variables instead of the profile. */
 interface BudgetOverride {
-  /** Epochs for every model (`CIFAR_EPOCHS`). */
   epochs?: number;
-  /** Training images for every model (`CIFAR_LIMIT_TRAIN`). */
   train?: number;
-  /** Test images for every model (`CIFAR_LIMIT_TEST`). */
   test?: number;
-  /** The variables that were set, as `NAME=value`, e.g. `["CIFAR_EPOCHS=2"]`; empty when none. */
+  /** The variables that were set, as `NAME=value`. */
   variables: string[];
 }
 
 /**
- * Read the budget overrides from the environment: `CIFAR_EPOCHS`, `CIFAR_LIMIT_TRAIN`,
- * `CIFAR_LIMIT_TEST`, each a whole number >= 1; unset or empty means the profile's number.
+ * Read the budget overrides from the environment, each a whole number >= 1; unset or empty
+ * means the profile's number.
  *
- * @param get reads a variable (default `Deno.env.get`; tests pass their own)
- * @returns the overrides and the variables that set them
- * @throws {UserError} one line naming the variable and its bad value
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -85,12 +69,8 @@ export function budgetFromEnv(
   get: (name: string) => string | undefined = (name) => Deno.env.get(name),
 ): BudgetOverride {
   const budget: BudgetOverride = { variables: [] };
-  for (
-    const [key, name] of Object.entries(BUDGET_VARIABLES) as [
-      keyof typeof BUDGET_VARIABLES,
-      string,
-    ][]
-  ) {
+  for (const key of ["epochs", "train", "test"] as const) {
+    const name = BUDGET_VARIABLES[key];
     const raw = get(name)?.trim();
     if (!raw) continue;
     const value = Number(raw);
@@ -109,33 +89,23 @@ export function budgetFromEnv(
 
 /** Everything a profile decides. */
 export interface ProfileSettings {
-  /** The profile's name, recorded in every run record. */
   name: ProfileName;
-  /** True when the profile trains on synthetic data. */
   synthetic: boolean;
-  /** Seed for weights, shuffling, dropout and the synthetic data. */
   seed: number;
   /** Epochs of the source's models (ResNet-9's: `run("resnet9").epochs`). */
   epochs: number;
-  /**
-   * Load options for a notebook that shows the data itself (01): the profile's data and seed,
-   * and the image limits only where env variables set them.
-   */
+  /** Load options of notebook 01, which shows the data: limits only where env variables set them. */
   load: Pick<LoadOptions, "data" | "seed" | "limitTrain" | "limitTest">;
-  /** Absolute folder for run records and models: `<repo>/runs/<profile>`. */
+  /** `<repo>/runs/<profile>`. */
   out: string;
-  /** The ExperimentConfig of one model's run in this profile. */
   run(model: ModelName): ExperimentConfig;
-  /** Where the run record of one model is saved: `${out}/${model}/run.json`. */
+  /** `${out}/${model}/run.json`. */
   recordPath(model: ModelName): string;
 }
 
 /**
- * The settings of a profile.
+ * The settings of a profile (default env CIFAR_PROFILE, else `full`).
  *
- * @param name `smoke` or `full`; default env CIFAR_PROFILE, else `full`
- * @param budget overrides of epochs and images; default from the environment ({@linkcode budgetFromEnv})
- * @throws {UserError} for any other name, or a bad budget variable
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -207,12 +177,9 @@ export const MODEL_NOTEBOOKS: Record<ModelName, string> = {
 };
 
 /**
- * Read the saved run records of a profile, in the order given.
+ * Read the saved run records of a profile (default the source's three models).
  *
- * @param models which models (default the source's three, in reading order)
- * @returns one record per model
- * @throws {UserError} naming the missing record and the notebook that writes it, or a record
- *   saved by another profile
+ * @throws {UserError} naming a missing, older or other profile's record and the notebook to run
  */
 export async function readProfileRecords(
   settings: ProfileSettings,
@@ -244,12 +211,7 @@ export async function readProfileRecords(
   return records;
 }
 
-/**
- * The saved run record of `model` in this profile when its notebook has run, else undefined:
- * the comparison notebook shows ResNet-9 (notebook 06) only when it has been trained.
- *
- * @throws {UserError} as {@linkcode readProfileRecords} for a record that exists but is unusable
- */
+/** The saved run record of `model` in this profile when its notebook has run, else undefined. */
 export async function readProfileRecordIfPresent(
   settings: ProfileSettings,
   model: ModelName,
@@ -259,13 +221,10 @@ export async function readProfileRecordIfPresent(
 }
 
 /**
- * Load again the test images a run was evaluated on: the same file or folder (`data.path`), the
- * held-out files of a folder of images (lib/train/held_out.ts), or the synthetic data with the run's seed, and the run's number of test images (no training
- * images). The labels are checked against the record's, so the images are the run's.
+ * Load again the test images a run was evaluated on, in its order (no training images); the
+ * labels are checked against the record's.
  *
  * @param options more load options (tests: `expectedCounts` of a small fixture)
- * @returns the dataset, its test split the run's test images in the run's order
- * @throws {UserError} when the data is gone or its test labels differ from the record's
  * @example
  * ```ts
  * import assert from "node:assert/strict";

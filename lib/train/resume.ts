@@ -1,9 +1,6 @@
 /**
- * A run's checkpoints in its folder (`<out>/<model>/`): what makes a checkpoint this run's
- * ({@linkcode experimentIdentity}), whether to resume, start afresh or refuse ({@linkcode
- * openCheckpoint}), putting a checkpoint's state back ({@linkcode resumeRun}), and writing one
- * after every epoch, with the best epoch's weights when asked ({@linkcode epochCheckpoints}).
- * The format and what it holds: lib/train/checkpoint.ts.
+ * A run's checkpoints in its folder (`<out>/<model>/`): whether to resume, start afresh or
+ * refuse, putting one back, and writing one every epoch (format: ./checkpoint.ts).
  *
  * @module
  */
@@ -19,7 +16,6 @@ import {
   configDifference,
   type PhaseProgress,
   readCheckpoint,
-  removeCheckpoint,
   restoreCheckpoint,
   type RunIdentity,
   type TrainingProgress,
@@ -30,13 +26,12 @@ import { augmentationLabel, scheduleLabel } from "./hyp.ts";
 import type { GradientWorker } from "./parallel.ts";
 import { TrainingStopped } from "./fit.ts";
 
-/** The folder, inside a run's, that holds the best epoch's model with `keepBest`. */
+/** Inside a run's folder: the best epoch's model, with `keepBest`. */
 const BEST_FOLDER = "best";
 
 /**
- * The identity of `run` on `data`, as a run record names its values; a model adds its own
- * fields (VGG16: weights, input size, fine-tuning). The threads count because the dropout masks
- * and the batch-norm parts depend on them, the engine because another one rounds differently.
+ * The identity of `run` on `data`, named as in a run record. The threads count because dropout
+ * and batch norm depend on them, the engine because another one rounds differently.
  */
 export function experimentIdentity(run: Run, data: Cifar100): RunIdentity {
   return {
@@ -63,10 +58,8 @@ export function experimentIdentity(run: Run, data: Cifar100): RunIdentity {
 /**
  * A stop's message with what stands after it: the last checkpoint in `dir`, or none.
  *
- * @param stopped what fit threw
- * @param dir the run's folder, or undefined when it saves nothing
- * @param phase a run in phases (VGG16): how the log names the phase stopped in, and the
- *   checkpoint that stands before its first epoch ends (an earlier phase's), if any
+ * @param phase a run in phases: how the log names the phase stopped in, and the checkpoint
+ *   that stands before its first epoch ends (an earlier phase's), if any
  */
 export function stoppedWithCheckpoint(
   stopped: TrainingStopped,
@@ -89,13 +82,9 @@ export function stoppedWithCheckpoint(
 }
 
 /**
- * The checkpoint in `dir` that this run goes on from, if any, after `mode` has had its say:
- * - `restart`: an existing checkpoint is deleted unread;
- * - `auto` and `resume`: one of this identity is returned, one of another is refused;
- * - `ask`: any checkpoint is refused, saying to pass --resume or --restart.
- * An interrupted save of `dir` is finished or undone first (lib/util/replace_folder.ts).
- * @throws {UserError} one line naming the checkpoint and, for another run's, the first
- *   difference
+ * The checkpoint in `dir` that this run goes on from, if any, as `mode` says (`restart` deletes
+ * it; `ask` refuses any; another run's is refused). An interrupted save of `dir` is finished or
+ * undone first.
  */
 export async function openCheckpoint(
   dir: string,
@@ -108,7 +97,7 @@ export async function openCheckpoint(
   const path = join(dir, CHECKPOINT_FILE);
   if (mode === "restart") {
     if (await Deno.lstat(path).then(() => true, () => false)) {
-      await removeCheckpoint(dir);
+      await Deno.remove(path);
       log(`Starting afresh: removed ${path}`);
     }
     return undefined;
@@ -137,10 +126,8 @@ export async function openCheckpoint(
 }
 
 /**
- * Put `checkpoint`'s state into a freshly built model, optimizer and workers (their replicas'
- * dropout positions), log where the run goes on from (`phase`: how the log names a run's phase),
- * and free the checkpoint's tensors.
- * @returns the progress to pass to fit's `resumeFrom`.
+ * Put `checkpoint`'s state into a freshly built model, optimizer and workers, log it, and free
+ * its tensors; returns fit's `resumeFrom`.
  */
 export async function resumeRun(
   checkpoint: Checkpoint,
@@ -168,29 +155,23 @@ export async function resumeRun(
   return checkpoint.progress;
 }
 
-/** What {@linkcode epochCheckpoints} writes with. */
 interface EpochCheckpointRun {
   dir: string;
   identity: RunIdentity;
   model: tf.LayersModel;
   optimizer: tf.Optimizer;
   workers: GradientWorker[];
-  /** Also keep the weights of the epoch with the best validation accuracy in `dir`/best/. */
   keepBest?: boolean;
-  /**
-   * A run in phases: written with every checkpoint; its earlier phases' validation accuracies
-   * count for the best epoch, and epochs are numbered over all phases.
-   */
+  /** Its earlier phases' validation accuracies count for the best epoch. */
   phase?: PhaseProgress;
-  /** The model that best/ holds, when it is not `model` (VGG16: the classifier, not its head). */
+  /** The model that best/ holds, when it is not `model` (a backbone's classifier). */
   bestModel?: tf.LayersModel;
   log: (line: string) => void;
 }
 
 /**
- * fit's `onEpochEnd` for a run saved in `run.dir`: write the checkpoint (replacing the previous
- * one) and log its size and the time it took; with `keepBest`, save the model in `dir`/best/
- * when the epoch's validation accuracy is the best so far (the first best, on ties).
+ * fit's `onEpochEnd` for a saved run: write the checkpoint; with `keepBest`, save the model in
+ * `dir`/best/ when the epoch's validation accuracy is the best so far.
  */
 export function epochCheckpoints(run: EpochCheckpointRun): (p: TrainingProgress) => Promise<void> {
   return async (progress) => {
@@ -225,10 +206,7 @@ export function bestEpoch(accuracies: number[]): number {
   return best;
 }
 
-/**
- * Copy the best epoch's model (`from`/best/), when there is one, into `staging`/best/, so the
- * run's final save (which replaces its folder whole) keeps it.
- */
+/** Copy `from`/best/, if any, into `staging`, so the run's final save keeps it. */
 export async function keepBestModel(from: string, staging: string): Promise<void> {
   const best = join(from, BEST_FOLDER);
   await recoverFolder(best);

@@ -1,6 +1,6 @@
 /**
- * The models trained image by image (not on cached features): built from their `HYP`, for the
- * training loop and for the gradient workers' replicas alike.
+ * The models trained image by image, built from their `HYP` for the training loop and the
+ * gradient workers alike.
  * @module
  */
 import type { tf } from "../engine/backend.ts";
@@ -9,13 +9,10 @@ import { buildMlp } from "../models/mlp.ts";
 import { buildResnet9 } from "../models/resnet9.ts";
 import { HYP } from "./hyp.ts";
 
-/** The models {@linkcode buildSmallModel} builds. */
 export type SmallModel = "mlp" | "cnn" | "resnet9";
 
 /**
- * A fresh mlp, cnn or resnet9 (HYP's width, head, batch-norm settings and logit scale) with the
- * weights fixed by `seed`, and `numClasses` outputs (the data's classes; default the builders',
- * CIFAR-100's 100), for `inputSize` x `inputSize` images (default 32).
+ * A fresh mlp, cnn or resnet9 with the weights fixed by `seed` (default 100 classes, 32 px).
  *
  * @example
  * ```ts

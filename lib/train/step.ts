@@ -1,6 +1,6 @@
 /**
- * One gradient computation, shared by the training loop (lib/train/fit.ts) and the gradient
- * workers (lib/train/parallel_worker.ts), so both compute exactly the same thing.
+ * One gradient computation, shared by the training loop and the gradient workers so both
+ * compute exactly the same thing.
  *
  * @module
  */
@@ -11,40 +11,29 @@ import { lossFromLogits } from "./loss.ts";
 
 /** What {@linkcode gradients} returns; the caller disposes `grads`. */
 export interface Gradients {
-  /** Gradient per variable name, of `weight` x the batch-mean loss. */
+  /** Of `weight` x the batch-mean loss, by variable name. */
   grads: tf.NamedTensorMap;
   /** The unweighted batch-mean loss. */
   loss: number;
-  /** Examples whose top-1 prediction is the label. */
   correct: number;
 }
 
-/** Inputs of {@linkcode gradients}. */
 interface GradientRequest {
   x: tf.Tensor;
   labels: tf.Tensor1D;
   numClasses: number;
   loss: LossName;
-  /**
-   * Scales the loss whose gradient is taken: a part's share of a split batch, so that the
-   * parts' gradients sum to the whole batch's. Default 1.
-   */
+  /** A part's share of a split batch, so the parts' gradients sum to the whole batch's. */
   weight?: number;
-  /** Spreads this much of each target's mass over all classes (lib/train/loss.ts); default 0. */
   labelSmoothing?: number;
   /**
-   * L2 weight decay: `rate` x the weight is added to the gradient of each variable named in
-   * `names` (conv and dense kernels; not biases or batch-norm parameters), as PyTorch's SGD
-   * `weight_decay` does, i.e. the gradient of rate/2 |w|^2. Scaled by `weight` like the loss,
-   * so the parts of a split batch still sum to the whole batch's gradient.
+   * `rate` x the weight added to the gradient of each named variable, as PyTorch's SGD
+   * `weight_decay`; scaled by `weight` like the loss.
    */
   weightDecay?: { rate: number; names: string[] };
 }
 
-/**
- * Gradients of the (weighted) mean loss of `model` on one batch, in training mode (dropout on),
- * with respect to `variables`. Leaves no tensors behind but the returned gradients.
- */
+/** Gradients of the (weighted) mean loss of `model` on one batch, in training mode. */
 export function gradients(
   model: tf.LayersModel,
   variables: tf.Variable[],

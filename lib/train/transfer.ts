@@ -1,30 +1,16 @@
 /**
- * Transfer learning from a pretrained backbone (VGG16 or MobileNetV2, lib/models/backbone.ts),
- * done right and fast, in three phases:
- *
- * 1. **Features.** The base is frozen, so its pooled output for an image never changes: it is
- *    computed once per (base, weights, images, input size), cached in memory and on disk, and
- *    shared out over every core. Images go through the base's own Keras preprocessing (VGG16's
- *    "caffe", MobileNetV2's [-1, 1]); the source fed VGG16 raw RGB, which ImageNet weights were
- *    never trained on.
- * 2. **Head.** A softmax head trains on the cached features, with the loss computed from its
- *    logits (lib/train/loss.ts): head epochs take seconds, not the source's 56 s.
- * 3. **Fine-tune** (optional). The top of the base (VGG16's block5, MobileNetV2's last blocks,
- *    batch normalisation kept in inference mode) is unfrozen and the whole network trains end
- *    to end at a low learning rate.
- *
- * A run saved in a folder writes a checkpoint after every epoch of phases 2 and 3
- * (lib/train/resume.ts): in the head phase the head's weights and optimizer,
- * in the fine-tuning phase the whole classifier's and the fine-tuning optimizer's, with the
- * head phase's history and timings. A resumed head phase reads the features from their cache;
- * a resumed fine-tuning phase needs none.
+ * Transfer learning from a pretrained backbone (VGG16 or MobileNetV2) in three phases: the
+ * frozen base's features, computed once and cached (./features.ts); a head trained on them; and
+ * optionally the top of the base fine-tuned end to end at a low learning rate. Images go through
+ * the base's own Keras preprocessing (the source fed VGG16 raw RGB). Each phase's epochs write
+ * checkpoints; a resumed fine-tuning phase needs no features.
  *
  * @module
  */
 import { join } from "node:path";
 import type { tf } from "../engine/backend.ts";
 import type { Cifar100 } from "../data/dataset.ts";
-import { featureExamples, imageExamples } from "../data/examples.ts";
+import { type Examples, featureExamples, imageExamples } from "../data/examples.ts";
 import { countParams, summary } from "../models/summary.ts";
 import { backbone, buildClassifier, buildHead } from "../models/backbone.ts";
 import {
@@ -34,7 +20,7 @@ import {
 } from "../models/backbone_weights.ts";
 import type { WeightsSource } from "../models/keras_weights.ts";
 import { alphaName } from "../models/mobilenet_v2.ts";
-import { HYP } from "./hyp.ts";
+import { HYP, type OptimizerSpec } from "./hyp.ts";
 import type { ExperimentHooks, Run, TransferSettings } from "./experiment_config.ts";
 import type { History } from "./run_record.ts";
 import { cachedFeatures, extractFeatures } from "./features.ts";
@@ -42,6 +28,7 @@ import {
   evaluate,
   type Evaluation,
   fit,
+  type FitOptions,
   type Trained,
   type TrainingMeasures,
   TrainingStopped,
@@ -71,14 +58,13 @@ export function resolveWeights(run: Run): Promise<WeightsSource> {
 }
 
 /** The phases that checkpoints are of, and how the log names them. */
-const PHASES = { head: "head", fineTune: "fine-tune" } as const;
-type PhaseName = typeof PHASES[keyof typeof PHASES];
+type PhaseName = "head" | "fine-tune";
 const PHASE_WORDS: Record<PhaseName, string> = { head: "the head", "fine-tune": "fine-tuning" };
 
 /** What the phases share. */
 interface Context {
   run: Run;
-  /** The run's backbone settings (`run.transfer`). */
+  /** `run.transfer`. */
   transfer: TransferSettings;
   weights: WeightsSource;
   data: Cifar100;
@@ -87,6 +73,8 @@ interface Context {
   identity: RunIdentity;
   /** The checkpoint the run goes on from, until its phase has restored it. */
   checkpoint?: Checkpoint;
+  /** The base and the head: what the run saves. */
+  classifier: tf.LayersModel;
 }
 
 /** Train the head on the backbone's features (and optionally fine-tune); see the module doc. */
@@ -97,8 +85,23 @@ export async function trainTransfer(
   hooks: ExperimentHooks,
   log: (line: string) => void,
 ): Promise<Trained> {
-  const ctx = await context(run, weights, data, hooks, log);
-  const { transfer } = ctx;
+  const transfer = run.transfer!;
+  const identity: RunIdentity = {
+    ...experimentIdentity(run, data),
+    ...baseFields(transfer, weights),
+    weights_md5: weights.md5 ?? null,
+  };
+  log(`Weights: ${weights.description}`);
+  if (weights.kind === "none") {
+    const name = transfer.name === "vgg16"
+      ? "VGG16"
+      : `MobileNetV2 (alpha ${alphaName(transfer.alpha)})`;
+    log(`RANDOM ${name} weights (--weights none): features are not ImageNet features.`);
+  }
+  // Before the features: a checkpoint of another configuration is refused at once.
+  const checkpoint = run.dir === undefined
+    ? undefined
+    : await openCheckpoint(run.dir, identity, run.checkpoint, log);
   const parts = backbone(transfer.name);
   const base = parts.build(transfer, run.seed);
   if (weights.path) await loadBackboneWeights(transfer, base, weights.path);
@@ -107,9 +110,9 @@ export async function trainTransfer(
   const classifier = buildClassifier(transfer.name, base, head);
   const text = summary(classifier);
   if (hooks.summary !== false) log(text);
-  const resumedFrom = resumedEpoch(ctx.checkpoint);
-
-  const phases = await trainPhases(ctx, base, head, classifier);
+  const resumedFrom = resumedEpoch(checkpoint);
+  const ctx = { run, transfer, weights, data, hooks, log, identity, checkpoint, classifier };
+  const phases = await trainPhases(ctx, base, head);
   const { headRun, tuned, featureSeconds } = phases;
   const last = tuned ?? headRun as PhaseResult;
   const params = countParams(classifier);
@@ -132,36 +135,6 @@ export async function trainTransfer(
   };
 }
 
-/**
- * The run's settings, its identity and, when it is saved, the checkpoint it goes on from (one of
- * another configuration is refused here, before the features).
- */
-async function context(
-  run: Run,
-  weights: WeightsSource,
-  data: Cifar100,
-  hooks: ExperimentHooks,
-  log: (line: string) => void,
-): Promise<Context> {
-  const transfer = run.transfer!;
-  const identity: RunIdentity = {
-    ...experimentIdentity(run, data),
-    ...baseFields(transfer, weights),
-    weights_md5: weights.md5 ?? null,
-  };
-  log(`Weights: ${weights.description}`);
-  if (weights.kind === "none") {
-    const base = transfer.name === "vgg16"
-      ? "VGG16"
-      : `MobileNetV2 (alpha ${alphaName(transfer.alpha)})`;
-    log(`RANDOM ${base} weights (--weights none): features are not ImageNet features.`);
-  }
-  const checkpoint = run.dir === undefined
-    ? undefined
-    : await openCheckpoint(run.dir, identity, run.checkpoint, log);
-  return { run, transfer, weights, data, hooks, log, identity, checkpoint };
-}
-
 /** What the run record and the checkpoint's identity say of the base. */
 function baseFields(transfer: TransferSettings, weights: WeightsSource) {
   return {
@@ -173,7 +146,7 @@ function baseFields(transfer: TransferSettings, weights: WeightsSource) {
 }
 
 function phaseOf(checkpoint: Checkpoint): PhaseName {
-  return checkpoint.phase?.name === PHASES.fineTune ? PHASES.fineTune : PHASES.head;
+  return checkpoint.phase?.name === "fine-tune" ? "fine-tune" : "head";
 }
 
 /** The epochs, over both phases, that `checkpoint` holds (the record's resumed_from_epoch). */
@@ -184,15 +157,13 @@ function resumedEpoch(checkpoint: Checkpoint | undefined): number | undefined {
 }
 
 /**
- * Features, head and fine-tuning, from where the checkpoint left off: a checkpoint of the
- * fine-tuning phase skips the first two (their history and feature time come from it).
- * A stop names the phase and the checkpoint that stands.
+ * Features, head and fine-tuning, from where the checkpoint left off: one of the fine-tuning
+ * phase skips the first two (their history and feature time come from it).
  */
 async function trainPhases(
   ctx: Context,
   base: tf.LayersModel,
   head: tf.LayersModel,
-  classifier: tf.LayersModel,
 ): Promise<{
   headRun: HeadRecord & Partial<PhaseResult>;
   tuned?: PhaseResult & { trainable: number };
@@ -200,22 +171,22 @@ async function trainPhases(
 }> {
   const phase = ctx.checkpoint?.phase;
   let headRun: HeadRecord & Partial<PhaseResult>, featureSeconds: number;
-  if (ctx.checkpoint && phaseOf(ctx.checkpoint) === PHASES.fineTune && phase) {
+  if (ctx.checkpoint && phaseOf(ctx.checkpoint) === "fine-tune" && phase) {
     headRun = headRecord(phase.earlier[0]);
     featureSeconds = phase.values.featureSeconds ?? 0;
     ctx.log("Features: not needed (the checkpoint is past the head's training)");
   } else {
     const features = await featuresPhase(ctx, base);
     featureSeconds = features.seconds;
-    headRun = await stopsIn(ctx, PHASES.head, headPhase(ctx, head, classifier, features));
+    headRun = await stopsIn(ctx, "head", headPhase(ctx, head, features));
   }
   if (!ctx.transfer.fineTune) return { headRun, featureSeconds };
   const earlier: PhaseProgress = {
-    name: PHASES.fineTune,
+    name: "fine-tune",
     earlier: [headRecord(headRun)],
     values: { featureSeconds },
   };
-  const tuned = await stopsIn(ctx, PHASES.fineTune, fineTunePhase(ctx, base, classifier, earlier));
+  const tuned = await stopsIn(ctx, "fine-tune", fineTunePhase(ctx, base, earlier));
   return { headRun, tuned, featureSeconds };
 }
 
@@ -235,44 +206,6 @@ function headRecord(from: HeadRecord | Saved): HeadRecord & Saved {
   };
 }
 
-/**
- * Put the run's checkpoint into `model` and `optimizer` when it is of `phase` (and forget it):
- * the progress for fit's `resumeFrom`.
- */
-async function resumePhase(
-  ctx: Context,
-  phase: PhaseName,
-  model: tf.LayersModel,
-  optimizer: tf.Optimizer,
-): Promise<TrainingProgress | undefined> {
-  const checkpoint = ctx.checkpoint;
-  if (!checkpoint || phaseOf(checkpoint) !== phase) return undefined;
-  ctx.checkpoint = undefined;
-  return await resumeRun(checkpoint, model, optimizer, [], ctx.log, PHASE_WORDS[phase]);
-}
-
-/** fit's onEpochEnd for `phase`: a checkpoint in the run's folder, when it has one. */
-function phaseCheckpoints(
-  ctx: Context,
-  phase: PhaseProgress,
-  model: tf.LayersModel,
-  optimizer: tf.Optimizer,
-  classifier: tf.LayersModel,
-): ((progress: TrainingProgress) => Promise<void>) | undefined {
-  if (ctx.run.dir === undefined) return undefined;
-  return epochCheckpoints({
-    dir: ctx.run.dir,
-    identity: ctx.identity,
-    model,
-    optimizer,
-    workers: [],
-    keepBest: ctx.run.keepBest,
-    phase,
-    bestModel: classifier,
-    log: ctx.log,
-  });
-}
-
 /** `training`, with a stop's message naming `phase` and the checkpoint that stands after it. */
 async function stopsIn<T>(ctx: Context, phase: PhaseName, training: Promise<T>): Promise<T> {
   try {
@@ -280,12 +213,10 @@ async function stopsIn<T>(ctx: Context, phase: PhaseName, training: Promise<T>):
   } catch (e) {
     if (!(e instanceof TrainingStopped)) throw e;
     // Before fine-tuning's first epoch ends, the head's last checkpoint stands.
-    const before = phase === PHASES.fineTune ? `epoch ${ctx.run.epochs} of the head` : undefined;
+    const before = phase === "fine-tune" ? `epoch ${ctx.run.epochs} of the head` : undefined;
     throw stoppedWithCheckpoint(e, ctx.run.dir, { words: PHASE_WORDS[phase], before });
   }
 }
-
-// ---- Phase 1: features, once per weights, images and size ---------------------------------------
 
 interface Features {
   train: Float32Array;
@@ -293,14 +224,13 @@ interface Features {
   seconds: number;
 }
 
+/** The base's features of both splits, from the cache or computed on every core. */
 async function featuresPhase(ctx: Context, base: tf.LayersModel): Promise<Features> {
-  const { data, log, hooks, run: { threads } } = ctx;
-  const { transfer } = ctx;
+  const { data, log, hooks, transfer, run: { threads } } = ctx;
   const { inputSize } = transfer;
   const input = backbone(transfer.name).input;
   const start = performance.now();
-  // Extraction is forward passes only: every core gets a share of the images. Workers start
-  // only when a split is not cached.
+  // Every core gets a share of the images; workers start only when a split is not cached.
   let workers: ReturnType<typeof startWorkers> | undefined;
   let featureBase: tf.LayersModel | undefined;
   const startFeatureWorkers = () => {
@@ -362,94 +292,101 @@ async function featuresPhase(ctx: Context, base: tf.LayersModel): Promise<Featur
   }
 }
 
-// ---- Phase 2: the head, on cached features --------------------------------------------------------
-
 interface PhaseResult extends TrainingMeasures {
   evaluation: Evaluation;
 }
 
-async function headPhase(
+/**
+ * Train `model` for one phase, from the run's checkpoint when it is of this phase, writing a
+ * checkpoint of `model` and its optimizer every epoch when the run is saved.
+ */
+async function fitPhase(
   ctx: Context,
-  head: tf.LayersModel,
-  classifier: tf.LayersModel,
-  features: Features,
+  phase: PhaseProgress,
+  model: tf.LayersModel,
+  spec: OptimizerSpec,
+  examples: { train: Examples; test: Examples },
+  options: Pick<FitOptions, "epochs" | "seed" | "transform">,
 ): Promise<PhaseResult> {
-  const { data, run } = ctx;
-  const dim = backbone(ctx.transfer.name).featureDim(ctx.transfer);
-  const train = featureExamples(features.train, dim, data.train.fineLabels);
-  const test = featureExamples(features.test, dim, data.test.fineLabels);
-  const optimizer = makeOptimizer(run.optimizer);
-  const phase: PhaseProgress = { name: PHASES.head, earlier: [], values: {} };
+  const { run, checkpoint } = ctx;
+  const name = phase.name as PhaseName;
+  const optimizer = makeOptimizer(spec);
   try {
-    const resumeFrom = await resumePhase(ctx, PHASES.head, head, optimizer);
-    const result = await fit(head, train, {
-      epochs: run.epochs,
+    let resumeFrom: TrainingProgress | undefined;
+    if (checkpoint && phaseOf(checkpoint) === name) {
+      ctx.checkpoint = undefined;
+      resumeFrom = await resumeRun(checkpoint, model, optimizer, [], ctx.log, PHASE_WORDS[name]);
+    }
+    const result = await fit(model, examples.train, {
+      ...options,
       batchSize: run.batchSize,
       optimizer,
       loss: run.loss,
-      seed: run.seed,
-      validation: test,
+      validation: examples.test,
       log: ctx.log,
       onProgress: ctx.hooks.onProgress,
       resumeFrom,
-      // The head's weights and optimizer only: the frozen base is rebuilt from the weights.
-      onEpochEnd: phaseCheckpoints(ctx, phase, head, optimizer, classifier),
+      onEpochEnd: run.dir === undefined ? undefined : epochCheckpoints({
+        dir: run.dir,
+        identity: ctx.identity,
+        model,
+        optimizer,
+        workers: [],
+        keepBest: run.keepBest,
+        phase,
+        bestModel: ctx.classifier,
+        log: ctx.log,
+      }),
       signal: ctx.hooks.signal,
     });
     // The test set is the validation set: its last epoch's evaluation is the phase's.
-    return { ...result, evaluation: result.validation ?? evaluate(head, test, { loss: run.loss }) };
+    const evaluation = result.validation ??
+      evaluate(model, examples.test, { loss: run.loss, transform: options.transform });
+    return { ...result, evaluation };
   } finally {
     optimizer.dispose();
   }
 }
 
-// ---- Phase 3: fine-tuning the top of the base, end to end on images -------------------------------
+/** The head, on cached features; its checkpoints hold the head alone (the base is rebuilt). */
+function headPhase(ctx: Context, head: tf.LayersModel, features: Features): Promise<PhaseResult> {
+  const { data, run } = ctx;
+  const dim = backbone(ctx.transfer.name).featureDim(ctx.transfer);
+  const phase: PhaseProgress = { name: "head", earlier: [], values: {} };
+  return fitPhase(ctx, phase, head, run.optimizer, {
+    train: featureExamples(features.train, dim, data.train.fineLabels),
+    test: featureExamples(features.test, dim, data.test.fineLabels),
+  }, { epochs: run.epochs, seed: run.seed });
+}
 
+/** Fine-tuning the top of the base, end to end on images. */
 async function fineTunePhase(
   ctx: Context,
   base: tf.LayersModel,
-  classifier: tf.LayersModel,
   phase: PhaseProgress,
 ): Promise<PhaseResult & { trainable: number }> {
-  const { data, run, transfer } = ctx;
+  const { data, run, transfer, classifier } = ctx;
   const parts = backbone(transfer.name);
   const hyp = HYP[transfer.name].fineTune;
+  // Before the checkpoint is restored: `weights` then lists the trainable first, as it was written.
   parts.setFineTunable(base, true);
   const trainable = countParams(classifier).trainable;
   ctx.log(
     `Fine-tuning ${parts.fineTuned} (${trainable.toLocaleString("en-US")} trainable parameters)`,
   );
-  // The base takes 0..255 pixels (scale 1), resized and preprocessed per batch.
-  const transform = (x: tf.Tensor) => parts.input(x as tf.Tensor4D, transfer.inputSize);
-  const test = imageExamples(data.test, data.test.fineLabels, 1, data.imageSize);
-  const optimizer = makeOptimizer(hyp.optimizer);
   try {
-    // After setFineTunable: `weights` lists the trainable first, as when the checkpoint was written.
-    const resumeFrom = await resumePhase(ctx, PHASES.fineTune, classifier, optimizer);
-    const result = await fit(
-      classifier,
-      imageExamples(data.train, data.train.fineLabels, 1, data.imageSize),
-      {
-        epochs: hyp.epochs,
-        batchSize: run.batchSize,
-        optimizer,
-        loss: run.loss,
-        // Another shuffle than the head's.
-        seed: run.seed + 1,
-        validation: test,
-        transform,
-        log: ctx.log,
-        onProgress: ctx.hooks.onProgress,
-        resumeFrom,
-        onEpochEnd: phaseCheckpoints(ctx, phase, classifier, optimizer, classifier),
-        signal: ctx.hooks.signal,
-      },
-    );
-    const evaluation = result.validation ??
-      evaluate(classifier, test, { loss: run.loss, transform });
-    return { ...result, evaluation, trainable };
+    const result = await fitPhase(ctx, phase, classifier, hyp.optimizer, {
+      // The base takes 0..255 pixels (scale 1), resized and preprocessed per batch.
+      train: imageExamples(data.train, data.train.fineLabels, 1, data.imageSize),
+      test: imageExamples(data.test, data.test.fineLabels, 1, data.imageSize),
+    }, {
+      epochs: hyp.epochs,
+      // Another shuffle than the head's.
+      seed: run.seed + 1,
+      transform: (x) => parts.input(x as tf.Tensor4D, transfer.inputSize),
+    });
+    return { ...result, trainable };
   } finally {
-    optimizer.dispose();
     parts.setFineTunable(base, false);
   }
 }
