@@ -48,7 +48,7 @@ export function fusedConvAvailable(): boolean {
       try {
         const one = tf.ones([1, 1, 1, 1]);
         const geometry: ConvGeometry = { strides: [1, 1], pad: "valid" };
-        const y = fusedConv(nodeBackend(), one, one, tf.ones([1]), geometry, "relu", true);
+        const y = fusedConv(nodeBackend(), one, one, tf.ones([1]), geometry, "relu", false, true);
         return y.dataSync()[0] === 2;
       } catch {
         return false;
@@ -69,8 +69,9 @@ const ACTIVATION_OPS: Record<FusedActivation, string | undefined> = {
 };
 
 /**
- * conv2d(x, filter) + bias, then the activation: one fused oneDNN kernel where the binding allows
- * it, else separate ops. NHWC, no dilation. The fused ReLU gives -0 where Relu gives +0.
+ * conv2d(x, filter), depthwise where `depthwise`, + bias, then the activation: one fused oneDNN
+ * kernel where the binding allows it, else separate ops. NHWC, no dilation. The fused ReLU gives
+ * -0 where Relu gives +0.
  */
 export function fusedConv(
   b: NodeBackend,
@@ -79,42 +80,29 @@ export function fusedConv(
   bias: tf.TensorInfo | undefined,
   geometry: ConvGeometry,
   activation: FusedActivation,
+  depthwise = false,
   fused = fusedConvAvailable(),
 ): tf.Tensor {
-  const conv = [
-    ...convAttrs(b, geometry),
-    { name: "use_cudnn_on_gpu", type: b.binding.TF_ATTR_BOOL, value: true },
-  ];
+  const attrs = convAttrs(b, geometry);
+  // Only Conv2D has this attribute; the depthwise ops reject it.
+  if (!depthwise) {
+    attrs.push({ name: "use_cudnn_on_gpu", type: b.binding.TF_ATTR_BOOL, value: true });
+  }
   const act = ACTIVATION_OPS[activation];
   if (!fused || (!bias && !act)) {
-    return biasAndActivation(b, runOp(b, "Conv2D", [x, filter], conv), bias, act);
+    const y = runOp(b, depthwise ? "DepthwiseConv2dNative" : "Conv2D", [x, filter], attrs);
+    return biasAndActivation(b, y, bias, act);
+  }
+  if (depthwise) {
+    const channels = filter.shape[2] * filter.shape[3];
+    return fusedCall(b, FUSED_DEPTHWISE_OP, [x, filter], channels, bias, act, attrs);
   }
   // In bfloat16 (lib/engine/precision.ts) the op's T and TArgs become bfloat16.
   const run = convInBfloat16(filter.shape) ? bfloat16Backend(b) : b;
   return fusedCall(run, FUSED_OP, [x, filter], filter.shape[3], bias, act, [
-    ...conv,
+    ...attrs,
     { name: "TArgs", type: b.binding.TF_ATTR_TYPE, value: [b.binding.TF_FLOAT] },
   ]);
-}
-
-/** {@linkcode fusedConv}'s depthwise counterpart. */
-export function fusedDepthwiseConv(
-  b: NodeBackend,
-  x: tf.TensorInfo,
-  filter: tf.TensorInfo,
-  bias: tf.TensorInfo | undefined,
-  geometry: ConvGeometry,
-  activation: FusedActivation,
-  fused = fusedConvAvailable(),
-): tf.Tensor {
-  const attrs = convAttrs(b, geometry);
-  const act = ACTIVATION_OPS[activation];
-  if (!fused || (!bias && !act)) {
-    const y = runOp(b, "DepthwiseConv2dNative", [x, filter], attrs);
-    return biasAndActivation(b, y, bias, act);
-  }
-  const channels = filter.shape[2] * filter.shape[3];
-  return fusedCall(b, FUSED_DEPTHWISE_OP, [x, filter], channels, bias, act, attrs);
 }
 
 /** A convolution's type, strides, padding, layout and (no) dilation, as TensorFlow's attributes. */
@@ -218,7 +206,6 @@ export function registerConv2dBiasRelu(): void {
       const { strides, pad } = attrs as unknown as ConvGeometry;
       const b = nodeBackend();
       // The ReLU's and bias's gradients in one pass of the project's op where setup built it.
-
       const [dz, db] = loadNativeOps()
         ? b.executeMultipleOutputs("Cifar100ReluBiasGrad", [], [dy as tf.Tensor, y], 2)
         : [runOp(b, "ReluGrad", [dy as tf.Tensor, y])];

@@ -12,7 +12,6 @@ import {
   biasAndActivation,
   type FusedActivation,
   fusedConv,
-  fusedDepthwiseConv,
   registerConv2dBiasRelu,
 } from "./conv_bias_relu.ts";
 import { loadNativeOps } from "./native_ops.ts";
@@ -30,8 +29,8 @@ export function registerTensorflowKernels(): void {
   registered = true;
   replaceKernel("Step", step);
   replaceKernel("Sum", sum);
-  replaceKernel("FusedConv2D", fusedConvolution(fusedConv));
-  replaceKernel("FusedDepthwiseConv2D", fusedConvolution(fusedDepthwiseConv));
+  replaceKernel("FusedConv2D", fusedConvolution(false));
+  replaceKernel("FusedDepthwiseConv2D", fusedConvolution(true));
   replaceKernel("_FusedMatMul", fusedMatMul);
   if (loadNativeOps()) replaceKernel("MaxPoolGrad", maxPoolGrad);
   replaceKernel("MaxPool", maxPoolWithWorkspace);
@@ -123,8 +122,8 @@ function simpleActivation(attrs: Record<string, unknown>): FusedActivation | und
     : undefined;
 }
 
-/** A fused convolution kernel as `run` where it can; tfjs-node's kernel otherwise. */
-function fusedConvolution(run: typeof fusedConv): (original: KernelFunc) => KernelFunc {
+/** A fused (depthwise) convolution as {@linkcode fusedConv} where it can; tfjs-node's otherwise. */
+function fusedConvolution(depthwise: boolean): (original: KernelFunc) => KernelFunc {
   return (original) => (args) => {
     const { x, filter, bias, preluActivationWeights } = args.inputs;
     const attrs = args.attrs;
@@ -141,7 +140,8 @@ function fusedConvolution(run: typeof fusedConv): (original: KernelFunc) => Kern
     const strides: [number, number] = typeof attrs.strides === "number"
       ? [attrs.strides, attrs.strides]
       : attrs.strides as [number, number];
-    return run(args.backend, x!, filter!, bias, { strides, pad: attrs.pad }, activation);
+    const pad = attrs.pad;
+    return fusedConv(args.backend, x!, filter!, bias, { strides, pad }, activation, depthwise);
   };
 }
 
