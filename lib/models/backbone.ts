@@ -114,7 +114,6 @@ export function buildHead(numClasses: number, featureDim: number, seed?: number)
  * The whole classifier (base, global average pooling, head), for the summary and fine-tuning.
  * The base and head are shared, not copied; compile again after `setFineTunable`.
  */
-
 export function buildClassifier(
   name: BackboneName,
   base: tf.LayersModel,

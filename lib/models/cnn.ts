@@ -8,11 +8,9 @@ import { conv2d, dropout, glorot, LayerNames, SeedSequence } from "./layers.ts";
 /**
  * Conv(32, 3x3, relu) -> MaxPool(2) -> Conv(64, 3x3, relu) -> MaxPool(2) -> Flatten
  * -> Dropout(0.5) -> Dense(classes, softmax), as in the source.
-
  *
  * @param options.seed fixes initial weights and dropout masks.
  * @example
-
  * ```ts
  * import assert from "node:assert/strict";
  * import { initBackend } from "../engine/backend.ts";

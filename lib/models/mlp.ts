@@ -8,11 +8,9 @@ import { dropout, glorot, LayerNames, SeedSequence } from "./layers.ts";
 /**
  * Flatten -> Dense(512, relu) -> Dropout(0.2) -> Dense(512, relu) -> Dropout(0.2)
  * -> Dense(classes, softmax), as in the source.
-
  *
  * @param options.seed fixes initial weights and dropout masks.
  * @example
-
  * ```ts
  * import assert from "node:assert/strict";
  * import { initBackend } from "../engine/backend.ts";
