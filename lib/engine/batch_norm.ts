@@ -20,7 +20,6 @@ interface BatchNormResult {
 /**
  * Normalise `x` over every axis but the last with the batch's statistics, scale and shift, as
  * Keras's BatchNormalization in training; `relu` folds in a ReLU (`ReluGrad` is one pass).
-
  *
  * @example
  * ```ts

@@ -17,7 +17,6 @@ const DROPOUT_OP = "Cifar100Dropout";
  * as Keras's training-time dropout; the same integer `seed` and shape give the same mask.
  *
  * @example
-
  * ```ts
  * import assert from "node:assert/strict";
  * import { initBackend, tf } from "./backend.ts";

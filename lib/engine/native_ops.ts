@@ -42,7 +42,6 @@ export function loadNativeOps(): boolean {
  * `TF_CPP_MIN_LOG_LEVEL` asks for quiet: TensorFlow logs through absl while it loads, which
  * ignores that variable. Failures still surface as exceptions.
  */
-
 export async function quietLoad<T>(load: () => Promise<T>): Promise<T> {
   if (!(Number(Deno.env.get("TF_CPP_MIN_LOG_LEVEL") ?? 0) >= 1)) return await load();
   let libc;

@@ -13,7 +13,6 @@ import { nodeBackend } from "./node_backend.ts";
  * logits, stable for any magnitude, differentiable in `logits`.
  *
  * @example
-
  * ```ts
  * import assert from "node:assert/strict";
  * import * as tf from "@tensorflow/tfjs";

@@ -39,7 +39,6 @@ export function loadBackboneWeights(
  * What the run record says the weights were: VGG16's from their MD5; MobileNetV2's (no checksum)
  * `imagenet` from a cache or download, `file` when given.
  */
-
 export function backboneWeightsKind(choice: BackboneChoice, source: WeightsSource): WeightsKind {
   if (choice.name === "vgg16" || source.kind === "none") return weightsKind(source);
   return source.kind === "file" ? "file" : "imagenet";

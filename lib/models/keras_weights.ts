@@ -239,7 +239,6 @@ async function withWeightsFile<T>(
  * Every layer of the file by name, from the legacy layout or Keras 3's `.weights.h5`
  * (`layers/<object name>/vars`, datasets `0`, `1`, ... in weight order).
  */
-
 function layerTable(h5: File, path: string): LayerTable {
   const table: LayerTable = new Map();
   const keras3 = h5.get("layers");

@@ -195,7 +195,6 @@ class FusedConv2D extends Conv2D {
 /**
  * A {@linkcode FusedConv2D}.
  *
-
  * @example
  * ```ts
  * import assert from "node:assert/strict";

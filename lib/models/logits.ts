@@ -27,7 +27,6 @@ function bodyOf(model: tf.LayersModel): tf.LayersModel | null {
  * head), so losses can be computed stably from them.
  *
  * @example
-
  * ```ts
  * import assert from "node:assert/strict";
  * import { initBackend, tf } from "../engine/backend.ts";

@@ -88,10 +88,10 @@ interface ConvFields {
 }
 
 /** A folded layer's convolution, bias and activation as one fused op. */
-function foldedCall(layer: tf.layers.Layer, inputs: tf.Tensor | tf.Tensor[], fused: Fused) {
+function foldedCall(layer: FoldedConv2D | FoldedDepthwiseConv2D, inputs: tf.Tensor | tf.Tensor[]) {
   const { kernel, depthwiseKernel, bias, strides, padding } = layer as unknown as ConvFields;
   const x = (Array.isArray(inputs) ? inputs[0] : inputs) as tf.Tensor4D;
-  const args = { x, bias: bias.read(), strides, pad: padding, activation: fused };
+  const args = { x, bias: bias.read(), strides, pad: padding, activation: layer.fused };
   return layer instanceof FoldedDepthwiseConv2D
     ? tf.fused.depthwiseConv2d({ ...args, filter: depthwiseKernel.read() as tf.Tensor4D })
     : tf.fused.conv2d({ ...args, filter: kernel.read() as tf.Tensor4D });
@@ -105,7 +105,7 @@ class FoldedConv2D extends Conv2D {
     super(args);
   }
   override call(inputs: tf.Tensor | tf.Tensor[]) {
-    return foldedCall(this, inputs, this.fused);
+    return foldedCall(this, inputs);
   }
 }
 
@@ -115,7 +115,7 @@ class FoldedDepthwiseConv2D extends DepthwiseConv2D {
     super(args);
   }
   override call(inputs: tf.Tensor | tf.Tensor[]) {
-    return foldedCall(this, inputs, this.fused);
+    return foldedCall(this, inputs);
   }
 }
 
@@ -337,13 +337,8 @@ export function buildMobileNetV2Base(opts: MobileNetV2Options): tf.LayersModel {
   const unit = unitBuilder(seeds, !!opts.fold);
   let x = unit(input, { conv: "Conv1", bn: "bn_Conv1", relu: "Conv1_relu" }, first, 3, 2);
   for (const block of blocks) x = invertedResidual(x, block, unit);
-  x = unit(
-    x,
-    { conv: "Conv_1", bn: "Conv_1_bn", relu: MOBILENET_V2_LAST_CONV_LAYER },
-    last,
-    1,
-    1,
-  );
+  const top = { conv: "Conv_1", bn: "Conv_1_bn", relu: MOBILENET_V2_LAST_CONV_LAYER };
+  x = unit(x, top, last, 1, 1);
   if (opts.pooling === "avg") {
     x = apply(tf.layers.globalAveragePooling2d({ name: "global_average_pooling2d" }), x);
   }
@@ -449,7 +444,6 @@ function correctPad(x: tf.SymbolicTensor): [[number, number], [number, number]] 
  * (`true`); batch normalisation stays frozen, as Keras's transfer-learning guide does. Recompile
  * any model containing the base afterwards.
  */
-
 export function setMobileNetV2FineTunable(base: tf.LayersModel, trainable: boolean): void {
   base.trainable = trainable;
   for (const layer of base.layers) {

@@ -76,7 +76,6 @@ function manifestBytes(specs: tf.io.WeightsManifestEntry[]): number {
  * Load a model saved by {@linkcode saveModel} or tfjs-node's file:// handler from its folder or
  * model.json, first finishing a replacement of its folder that a kill interrupted.
  */
-
 export async function loadModel(dir: string): Promise<tf.LayersModel> {
   const modelPath = dir.endsWith(".json") ? dir : join(dir, "model.json");
   const folder = dirname(modelPath);

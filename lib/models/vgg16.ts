@@ -113,7 +113,6 @@ export function buildVgg16Base(inputSize: number, seed: number): tf.LayersModel 
  * Freeze the whole base (`false`) or unfreeze only block5 for fine-tuning (`true`); recompile
  * any model containing the base afterwards.
  */
-
 export function setFineTunable(base: tf.LayersModel, trainable: boolean): void {
   base.trainable = trainable;
   for (const layer of base.layers) {

@@ -63,7 +63,6 @@ export async function resolveVgg16Weights(
  * Copy Keras's VGG16 weights file into `base` by layer name (`loadKerasWeights`).
  *
  * @example
-
  * ```ts
  * import assert from "node:assert/strict";
  * import { initBackend } from "../engine/backend.ts";

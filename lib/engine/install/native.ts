@@ -372,7 +372,6 @@ async function linkLibrary(pkg: string, library: Library): Promise<void> {
  * A patched copy of the binding's sources in `dir` for node-gyp to build, so the package in
  * node_modules (hard links into Deno's npm cache) is never edited.
  */
-
 async function patchedSources(pkg: string, tfjsNode: string, dir: string) {
   await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.mkdir(join(dir, "binding"), { recursive: true });
@@ -426,14 +425,13 @@ async function buildBinding(sources: string, native: string, target: string): Pr
   const nodedir = await exists(headers) ? [`--nodedir=${prefix}`] : [];
   if (!nodedir.length) log(`      no Node headers at ${headers}: node-gyp will download them`);
   log(`      node-gyp rebuild (${compiler}, about 15 s)`);
-  const napi = 8;
   await run(node, [
     gyp,
     "rebuild",
     ...nodedir,
     "--module_name=tfjs_binding",
     `--module_path=${dirname(target)}`,
-    `--napi_build_version=${napi}`,
+    "--napi_build_version=8",
   ], {
     cwd: sources,
     what: "node-gyp",
