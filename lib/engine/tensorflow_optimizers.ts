@@ -9,29 +9,6 @@
 import * as tf from "@tensorflow/tfjs";
 import { type NodeBackend, nodeBackend, type OpAttr } from "./node_backend.ts";
 
-/** Adam's settings, as Keras names them. */
-interface AdamSettings {
-  learningRate: number;
-  beta1: number;
-  beta2: number;
-  epsilon: number;
-}
-
-/** SGD with momentum's settings, as Keras names them. */
-interface MomentumSettings {
-  learningRate: number;
-  momentum: number;
-  nesterov: boolean;
-}
-
-/** RMSprop's settings, as Keras names them. */
-interface RmspropSettings {
-  learningRate: number;
-  rho: number;
-  momentum: number;
-  epsilon: number;
-}
-
 /** A named tensor, as tfjs's optimizers' `getWeights` lists their state. */
 type NamedTensor = { name: string; tensor: tf.Tensor };
 
@@ -150,7 +127,6 @@ abstract class FusedOptimizer extends tf.Optimizer {
   }
 
   /** Restore what {@linkcode getWeights} returned, before the first update (tensors are copied). */
-
   override async setWeights(weightValues: NamedTensor[]): Promise<void> {
     if (this.#slots.size) throw new Error("setWeights: restore before the first update");
     const slots = await this.extractIterations(weightValues);
@@ -197,20 +173,20 @@ function assign(b: NodeBackend, handle: tf.Tensor, value: tf.Tensor): void {
   b.executeMultipleOutputs("AssignVariableOp", [dtype(b)], [handle, value], 0);
 }
 
-/** Adam as `ResourceApplyAdam`. */
+/** Adam as `ResourceApplyAdam`, its settings named as Keras names them. */
 export class FusedAdam extends FusedOptimizer {
   static get className(): string {
     return "Adam";
   }
-  readonly #settings: AdamSettings;
-  constructor(settings: AdamSettings) {
+  readonly #betas: number[];
+  constructor(settings: { learningRate: number; beta1: number; beta2: number; epsilon: number }) {
     const { learningRate, beta1, beta2, epsilon } = settings;
     super([learningRate, beta1, beta2, epsilon], 2);
-    this.#settings = settings;
+    this.#betas = [beta1, beta2];
   }
   protected update(t: number, grad: tf.Tensor) {
     const [lr, beta1, beta2, epsilon] = this.constants;
-    const { beta1: b1, beta2: b2 } = this.#settings;
+    const [b1, b2] = this.#betas;
     return {
       op: "ResourceApplyAdam",
       inputs: [tf.scalar(b1 ** t), tf.scalar(b2 ** t), lr, beta1, beta2, epsilon, grad],
@@ -223,7 +199,7 @@ export class FusedRmsprop extends FusedOptimizer {
   static get className(): string {
     return "RMSProp";
   }
-  constructor(settings: RmspropSettings) {
+  constructor(settings: { learningRate: number; rho: number; momentum: number; epsilon: number }) {
     const { learningRate, rho, momentum, epsilon } = settings;
     super([learningRate, rho, momentum, epsilon], 2);
   }
@@ -238,7 +214,7 @@ export class FusedMomentum extends FusedOptimizer {
     return "Momentum";
   }
   readonly #nesterov: boolean;
-  constructor(settings: MomentumSettings) {
+  constructor(settings: { learningRate: number; momentum: number; nesterov: boolean }) {
     super([settings.momentum, settings.learningRate], 1);
     this.#nesterov = settings.nesterov;
   }
@@ -250,7 +226,6 @@ export class FusedMomentum extends FusedOptimizer {
   }
   protected update(_t: number, grad: tf.Tensor) {
     const b = nodeBackend();
-
     const [momentum, lr] = this.constants;
     return {
       op: "ResourceApplyMomentum",
