@@ -36,7 +36,6 @@ function supplyNodeUtil(): void {
 }
 
 /** Select and initialise the backend once per process (`preferred` default env TFJS_BACKEND). */
-
 export function initBackend(preferred?: string): Promise<BackendInfo> {
   active ??= choose(preferred ?? Deno.env.get("TFJS_BACKEND") ?? undefined);
   return active;

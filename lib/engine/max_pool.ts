@@ -38,7 +38,6 @@ function engineState(): EngineState {
 }
 
 /** True inside a kernel the gradient tape records (`kernelDepth` 1: not nested in a kernel). */
-
 function taped(): boolean {
   const state = engineState();
   return state.gradientDepth > 0 && state.kernelDepth === 1;

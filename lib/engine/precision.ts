@@ -109,7 +109,6 @@ function retyped(attr: OpAttr, dtype: number): OpAttr {
 }
 
 /** Run `op` in bfloat16 on raw handles, deleted before it returns, and return float32. */
-
 function runInBfloat16(
   b: NodeBackend,
   op: string,

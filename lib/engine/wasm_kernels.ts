@@ -24,7 +24,6 @@ const BACKEND = "wasm";
 
 type Shape4 = [number, number, number, number];
 /** Attributes the conv gradient and pooling kernels share. */
-
 type ConvAttrs = {
   strides: number | [number, number];
   pad: "valid" | "same" | number | tf.backend_util.ExplicitPadding;
@@ -167,7 +166,6 @@ function conv2DBackpropFilter(
 }
 
 /** Stride 1: dx = conv2d(pad(dy, k-1-pad), reverse(W, [0,1]) with in/out swapped), valid. */
-
 function conv2DBackpropInput(
   stock: KernelFunc,
   args: Parameters<KernelFunc>[0],

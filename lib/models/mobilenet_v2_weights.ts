@@ -85,7 +85,6 @@ export async function loadMobileNetV2Weights(
 }
 
 /** The alpha all of whose layers' shapes `shapes` holds; undefined for a partial or foreign file. */
-
 function alphaOf(shapes: Map<string, number[][]>): number | undefined {
   const same = (a: number[][] | undefined, b: number[][]) =>
     a !== undefined && a.length === b.length &&

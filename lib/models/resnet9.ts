@@ -91,7 +91,6 @@ export function buildResnet9(options: Resnet9Options): tf.LayersModel {
 }
 
 /** The weights weight decay applies to: conv and dense kernels (as airbench). */
-
 export function decayedWeights(model: tf.LayersModel): string[] {
   return model.layers
     .filter((layer) => ["Conv2D", "Dense"].includes(layer.getClassName()))

@@ -6,7 +6,6 @@
 import type { tf } from "../engine/backend.ts";
 
 /** The model's summary as Keras prints it (layer, output shape, params; totals). */
-
 export function summary(model: tf.LayersModel): string {
   const lines: string[] = [];
   model.summary(98, undefined, (line?: string) => lines.push(line ?? ""));
