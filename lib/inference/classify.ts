@@ -6,7 +6,7 @@
  * @module
  */
 import { tf } from "../engine/backend.ts";
-import { IMAGE_SIZE } from "../data/dataset.ts";
+import { type Cifar100, IMAGE_SIZE } from "../data/dataset.ts";
 import { imageExamples } from "../data/examples.ts";
 import { logitsOf } from "../models/logits.ts";
 import { backbone } from "../models/backbone.ts";
@@ -105,6 +105,19 @@ export function imageCount(record: RunRecord, pixels: Uint8Array): number {
     throw new RangeError(`expected [N, ${side}, ${side}, 3] bytes, got ${pixels.length}`);
   }
   return count;
+}
+
+/** The pixels of some test images of a run, in the order given, at the data's side. */
+export function testPixels(
+  data: Pick<Cifar100, "test" | "imageSize">,
+  indices: number[],
+): Uint8Array {
+  const bytes = (data.imageSize ?? IMAGE_SIZE) ** 2 * 3;
+  const pixels = new Uint8Array(indices.length * bytes);
+  indices.forEach((t, i) =>
+    pixels.set(data.test.images.subarray(t * bytes, (t + 1) * bytes), i * bytes)
+  );
+  return pixels;
 }
 
 /** Call `each` in a tf.tidy on every {@linkcode modelInput} batch, with its first image's index. */
