@@ -13,7 +13,7 @@ import {
   type InsightRun,
   reliabilityView,
 } from "../report/insight.ts";
-import { testPixels } from "../report/charts.ts";
+import { testPixels } from "../inference/classify.ts";
 
 /** Seconds each view of one run took. */
 export async function timeViews(run: InsightRun, images: number): Promise<Record<string, number>> {

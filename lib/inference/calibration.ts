@@ -13,7 +13,7 @@ import { EVAL_BATCH_SIZE } from "../train/hyp.ts";
 import { runTestImages } from "../train/profile.ts";
 import { readRunRecord, type RunRecord } from "../train/run_record.ts";
 import { writeFileAtomically } from "../util/replace_folder.ts";
-import { type Classifier, eachBatch, imageCount } from "./classify.ts";
+import { type Classifier, eachBatch, imageCount, testPixels } from "./classify.ts";
 
 /** One confidence bin (lower, upper] of a reliability diagram; NaN means when it is empty. */
 interface ReliabilityBin {
@@ -221,16 +221,10 @@ async function heldOutImages(record: RunRecord): Promise<HeldOut> {
     };
   }
   const test = await runTestImages(record);
-  // A folder's images are at its input size, not CIFAR's 32.
-  const bytes = test.test.images.length / test.test.count;
   const fit = Array.from({ length: Math.ceil(test.test.count / 2) }, (_, i) => 2 * i);
-  const pixels = new Uint8Array(fit.length * bytes);
-  fit.forEach((t, i) =>
-    pixels.set(test.test.images.subarray(t * bytes, (t + 1) * bytes), i * bytes)
-  );
   const images = record.data.held_out ? "held-out" : "test";
   return {
-    pixels,
+    pixels: testPixels(test, fit),
     labels: Uint8Array.from(fit, (t) => test.test.fineLabels[t]),
     description: `the even-numbered ${images} images (the run trained on every training image)`,
     measureOn: fit.map((t) => t + 1).filter((t) => t < test.test.count),

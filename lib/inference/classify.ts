@@ -6,7 +6,7 @@
  * @module
  */
 import { tf } from "../engine/backend.ts";
-import { IMAGE_SIZE } from "../data/dataset.ts";
+import { type Cifar100, IMAGE_SIZE } from "../data/dataset.ts";
 import { imageExamples } from "../data/examples.ts";
 import { logitsOf } from "../models/logits.ts";
 import { backbone } from "../models/backbone.ts";
@@ -74,15 +74,11 @@ export function imageSideOf(record: RunRecord): number {
 }
 
 /**
- * The model's input for `[N, side, side, 3]` uint8 images at the run's side, preprocessed as in
- * training (lib/data/examples.ts, then a backbone's own input).
+ * The model's input for `count` uint8 images `[count, side, side, 3]` at the run's side,
+ * preprocessed as in training (lib/data/examples.ts, then a backbone's own input).
  */
-function modelInput(classifier: Classifier, pixels: Uint8Array): tf.Tensor4D {
+function modelInput(classifier: Classifier, pixels: Uint8Array, count: number): tf.Tensor4D {
   const side = imageSideOf(classifier.record);
-  const count = pixels.length / (side * side * 3);
-  if (!Number.isInteger(count) || count === 0) {
-    throw new RangeError(`expected [N, ${side}, ${side}, 3] bytes, got ${pixels.length}`);
-  }
   const { model } = classifier.record;
   const transfer = isBackbone(model);
   // The examples' conventions: [0, 1] for the small models, 0..255 for a backbone.
@@ -111,6 +107,19 @@ export function imageCount(record: RunRecord, pixels: Uint8Array): number {
   return count;
 }
 
+/** The pixels of some test images of a run, in the order given, at the data's side. */
+export function testPixels(
+  data: Pick<Cifar100, "test" | "imageSize">,
+  indices: number[],
+): Uint8Array {
+  const bytes = (data.imageSize ?? IMAGE_SIZE) ** 2 * 3;
+  const pixels = new Uint8Array(indices.length * bytes);
+  indices.forEach((t, i) =>
+    pixels.set(data.test.images.subarray(t * bytes, (t + 1) * bytes), i * bytes)
+  );
+  return pixels;
+}
+
 /** Call `each` in a tf.tidy on every {@linkcode modelInput} batch, with its first image's index. */
 export function eachBatch(
   classifier: Classifier,
@@ -122,7 +131,8 @@ export function eachBatch(
   const bytes = imageSideOf(classifier.record) ** 2 * 3;
   for (let first = 0; first < count; first += batchSize) {
     const batch = pixels.subarray(first * bytes, (first + batchSize) * bytes);
-    tf.tidy(() => each(modelInput(classifier, batch), first));
+    const size = Math.min(batchSize, count - first);
+    tf.tidy(() => each(modelInput(classifier, batch, size), first));
   }
 }
 

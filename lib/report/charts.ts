@@ -34,6 +34,7 @@ import {
 import type { RunRecord } from "../train/run_record.ts";
 import { encodePng, enlarge } from "../data/images.ts";
 import type { TopClass } from "../inference/predict.ts";
+import { testPixels } from "../inference/classify.ts";
 import { modelName, pct } from "./format.ts";
 
 /** Class of the banner that carries the data caveat (tests look for it). */
@@ -224,19 +225,6 @@ export function mistakesGrid(
   const heading = `${modelLabel(record)}: its ${mistakes.length} most confident mistakes ` +
     `on the test set, most confident first`;
   return withCaveat(grid, record, heading);
-}
-
-/** The pixels of some test images of a run, in the order given, at the data's side. */
-export function testPixels(
-  data: Pick<Cifar100, "test" | "imageSize">,
-  indices: number[],
-): Uint8Array {
-  const bytes = (data.imageSize ?? IMAGE_SIZE) ** 2 * 3;
-  const pixels = new Uint8Array(indices.length * bytes);
-  indices.forEach((t, i) =>
-    pixels.set(data.test.images.subarray(t * bytes, (t + 1) * bytes), i * bytes)
-  );
-  return pixels;
 }
 
 /** Numeric columns of the comparison table that {@linkcode metricBars} can chart. */

@@ -9,7 +9,7 @@ import { basename, dirname } from "node:path";
 import { initBackend } from "../engine/backend.ts";
 import { type Cifar100, IMAGE_SIZE } from "../data/dataset.ts";
 import { type Classifier, loadClassifier } from "../inference/predict.ts";
-import { imageSideOf } from "../inference/classify.ts";
+import { imageSideOf, testPixels } from "../inference/classify.ts";
 import { type Explanation, whereItLooks } from "../inference/gradcam.ts";
 import { penultimateFeatures } from "../inference/embedding.ts";
 import { pca, type Projection, umap } from "../inference/projection.ts";
@@ -30,7 +30,7 @@ import {
 } from "../train/profile.ts";
 import type { RunRecord } from "../train/run_record.ts";
 import { modelLabel } from "./analysis.ts";
-import { dataChart, dataTable, testPixels, withCaveat } from "./charts.ts";
+import { dataChart, dataTable, withCaveat } from "./charts.ts";
 import { extremeClasses, sortedClassAccuracy, takenFor } from "./class_accuracy.ts";
 import {
   base64,
