@@ -144,16 +144,12 @@ export async function readDataFolder(
   for (const split of ["train", "test"] as const) {
     const path = join(folder, layout === "binary" ? BINARY_FILES[split] : PYTHON_FILES[split]);
     if (layout === "binary") {
-      using file = await Deno.open(path, { read: true });
-      const byteLength = (await file.stat()).size;
+      const byteLength = (await Deno.stat(path)).size;
       sizes.push(byteLength);
       const decoder = parts.binary(path, byteLength, split);
-      const buffer = new Uint8Array(4 << 20);
-      while (true) {
-        const n = await file.read(buffer);
-        if (n === null) break;
-        decoder.push(buffer.subarray(0, n));
-      }
+      const file = await Deno.open(path, { read: true });
+      // The readable closes the file when it ends or the loop is left by a bad record.
+      for await (const chunk of file.readable) decoder.push(chunk);
       parts[split] = decoder.finish();
     } else {
       const bytes = await Deno.readFile(path);

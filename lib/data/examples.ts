@@ -31,29 +31,25 @@ export function imageExamples(
   if (split.images.length !== split.count * size) {
     throw new Error(`images hold ${split.images.length} bytes, expected ${split.count} x ${size}`);
   }
+  const pick = (indices: ArrayLike<number>) => {
+    const bytes = new Uint8Array(indices.length * size);
+    for (let b = 0; b < indices.length; b++) {
+      bytes.set(split.images.subarray(indices[b] * size, (indices[b] + 1) * size), b * size);
+    }
+    return bytes;
+  };
+  const scaled = (bytes: Uint8Array) => {
+    const out = new Float32Array(bytes.length);
+    for (let i = 0; i < bytes.length; i++) out[i] = bytes[i] * scale;
+    return out;
+  };
   return {
     count: split.count,
     shape: [imageSize, imageSize, 3],
     labels,
-    gather(indices) {
-      const out = new Float32Array(indices.length * size);
-      for (let b = 0; b < indices.length; b++) {
-        const src = split.images.subarray(indices[b] * size, (indices[b] + 1) * size);
-        const base = b * size;
-        for (let i = 0; i < size; i++) out[base + i] = src[i] * scale;
-      }
-      return out;
-    },
-    gatherAugmented(indices, augment, seed) {
-      const bytes = new Uint8Array(indices.length * size);
-      for (let b = 0; b < indices.length; b++) {
-        bytes.set(split.images.subarray(indices[b] * size, (indices[b] + 1) * size), b * size);
-      }
-      const augmented = augmentBatch(bytes, indices.length, augment, seed, imageSize);
-      const out = new Float32Array(augmented.length);
-      for (let i = 0; i < augmented.length; i++) out[i] = augmented[i] * scale;
-      return out;
-    },
+    gather: (indices) => scaled(pick(indices)),
+    gatherAugmented: (indices, augment, seed) =>
+      scaled(augmentBatch(pick(indices), indices.length, augment, seed, imageSize)),
   };
 }
 

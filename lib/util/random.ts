@@ -41,9 +41,7 @@ export function permutation(n: number, seed: number): Uint32Array {
   const random = mulberry32(seed);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
-    const t = order[i];
-    order[i] = order[j];
-    order[j] = t;
+    [order[i], order[j]] = [order[j], order[i]];
   }
   return order;
 }
