@@ -28,7 +28,7 @@ interface EqualTimeOptions {
   /** The CNN's run when it has been trained already; default: train it here, `cnnEpochs`. */
   cnn?: RunRecord;
   cnnEpochs?: number;
-  /** ResNet-9's; default its recipe's. */
+  /** ResNet-9's augmentation; default the one its recipe uses. */
   augment?: AugmentName;
   /** Measures ResNet-9's images/s (default {@linkcode probeResnet9}; tests pass their own). */
   probe?: (data: Cifar100, seed: number, augment?: AugmentName) => Promise<number>;
@@ -46,7 +46,7 @@ interface EqualTimeResult {
   /** The CNN's training seconds. */
   budgetSeconds: number;
   probeImagesPerSecond: number;
-  /** ResNet-9's. */
+  /** The epochs ResNet-9 trained for. */
   epochs: number;
 }
 
