@@ -80,7 +80,6 @@ export function summarizePairs(ours: number[], theirs: number[]): PairSummary {
  * Whether the pairs' ratios say which side is faster: not when a pair lies across 1.0 from the
  * median, or when they spread wider than the median's distance from 1.0 (the lead is noise).
  *
-
  * @example
  * ```ts
  * import assert from "node:assert/strict";

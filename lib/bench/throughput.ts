@@ -53,7 +53,6 @@ export async function openOurs(
   feature: FeatureSetting = {},
 ): Promise<OursSession> {
   const backend = await initBackend();
-  const workerCount = threads - 1;
   if (isBackbone(model)) {
     const choice = {
       name: model,
@@ -63,20 +62,20 @@ export async function openOurs(
     const built = backbone(model).build(choice, 0);
     const base = backbone(model).featureModel(built, choice);
     if (base !== built) built.dispose();
-    const workers = workerCount > 0
-      ? await startWorkers(workerCount, backend.name, { model: "backbone", choice, seed: 0 })
-      : [];
+    const recipe = { model: "backbone", choice, seed: 0 } as const;
+    const workers = await startWorkers(threads - 1, backend.name, recipe);
     const images = feature.images ?? data.train.images;
     return featureSession(model, base, choice.inputSize, images, workers);
   }
-  const workers = workerCount > 0
-    ? await startWorkers(workerCount, backend.name, { model, seed: 0, numClasses: 100 })
-    : [];
+  const workers = await startWorkers(threads - 1, backend.name, {
+    model,
+    seed: 0,
+    numClasses: 100,
+  });
   return trainingSession(model, data, workers);
 }
 
 /** An {@linkcode OursSession} training `model`. */
-
 function trainingSession(
   model: SmallModel,
   data: Cifar100,

@@ -74,7 +74,6 @@ export function main(args: string[]): Promise<number> {
         sizes: { type: "string" },
         alpha: { type: "string", default: "1.0" },
         "feature-images": { type: "string", default: "256" },
-
         accuracy: { type: "boolean", default: false },
         epochs: { type: "string", default: "5" },
         precision: { type: "string", default: "float32" },
@@ -127,10 +126,8 @@ export function main(args: string[]): Promise<number> {
     const sides = { threads, keras: values.keras, torch: values.torch, precision, log };
     if (values.accuracy) {
       const { accuracyComparison } = await import("../bench/accuracy.ts");
-      const testImages = ACCURACY_TEST_IMAGES;
-      console.log(
-        JSON.stringify(await accuracyComparison({ epochs, images, testImages, ...sides })),
-      );
+      const run = { epochs, images, testImages: ACCURACY_TEST_IMAGES, ...sides };
+      console.log(JSON.stringify(await accuracyComparison(run)));
       return 0;
     }
     const { sideBySide } = await import("../bench/side_by_side.ts");

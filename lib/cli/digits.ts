@@ -2,7 +2,6 @@
  * `deno task data:digits`: write scikit-learn's handwritten digits as a cifar-100-binary/ folder,
  * real images for offline measurements that are NOT CIFAR-100.
  * The usage: `deno task data:digits --help`; every flag, the output and the exit status: docs/cli.md.
-
  *
  * @module
  */

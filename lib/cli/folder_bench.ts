@@ -2,7 +2,6 @@
  * `deno task bench:folder`: the cold and the cached load of a folder of images, and peak memory.
  * The usage: `deno task bench:folder --help`; every flag, the output and the exit status:
  * docs/cli.md.
-
  *
  * @module
  */

@@ -1,7 +1,6 @@
 /**
  * `deno task bench:insight`: the seconds each insight view of notebook 07 takes, per saved run.
  * The usage: `deno task bench:insight --help`; every flag, the output and the exit status: docs/cli.md.
-
  *
  * @module
  */

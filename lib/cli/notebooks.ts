@@ -2,7 +2,6 @@
  * `deno task notebooks:execute` and `deno task demo` (CIFAR_PROFILE=smoke): execute the
  * notebooks headless; a failure names the notebook and cell.
  * The usage: `deno task notebooks:execute --help`; every flag, the output and the exit status: docs/cli.md.
-
  *
  * @module
  */

@@ -2,7 +2,6 @@
  * `deno task predict`: classify your own images with a trained model, one JSON line per image on
  * stdout and a table on stderr; a file that cannot be read gets an `error:` line.
  * The usage: `deno task predict --help`; every flag, the output and the exit status: docs/cli.md.
-
  *
  * @module
  */

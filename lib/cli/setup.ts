@@ -1,7 +1,6 @@
 /**
  * `deno task setup`: install the npm packages and set up the native engine; idempotent.
  * The usage: `deno task setup --help`; every flag, the output and the exit status: docs/cli.md.
-
  *
  * @module
  */

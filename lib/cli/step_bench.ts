@@ -1,7 +1,6 @@
 /**
  * `deno task bench:step`: the median time of one training step, for profiling the engine.
  * The usage: `deno task bench:step --help`; every flag, the output and the exit status: docs/cli.md.
-
  *
  * @module
  */

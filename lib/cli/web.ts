@@ -2,7 +2,6 @@
  * `deno task web`: export the web page for a saved model and serve it on this machine until
  * Ctrl-C, e.g. `deno task web --run runs/cnn`, then open http://127.0.0.1:8000/.
  * The usage: `deno task web --help`; every flag, the output and the exit status: docs/cli.md.
-
  *
  * @module
  */

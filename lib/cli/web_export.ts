@@ -2,7 +2,6 @@
  * `deno task web:export`: the web page for a saved model as a static folder that works from any
  * static file server, offline.
  * The usage: `deno task web:export --help`; every flag, the output and the exit status: docs/cli.md.
-
  *
  * @module
  */

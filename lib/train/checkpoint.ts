@@ -200,21 +200,22 @@ export async function restoreCheckpoint(
   model: tf.LayersModel,
   optimizer: tf.Optimizer,
 ): Promise<void> {
-  const variables = model.weights;
-  const mismatch = variables.length !== checkpoint.weights.length
-    ? `${checkpoint.weights.length} weights, the model has ${variables.length}`
-    : variables.findIndex((v, i) =>
-      JSON.stringify(v.shape) !== JSON.stringify(checkpoint.weights[i].shape)
-    );
-  if (typeof mismatch === "string" || mismatch >= 0) {
-    const what = typeof mismatch === "string"
-      ? mismatch
-      : `weight ${variables[mismatch].originalName} is ${
-        JSON.stringify(checkpoint.weights[mismatch].shape)
-      }, the model's ${JSON.stringify(variables[mismatch].shape)}`;
-    throw new UserError(`checkpoint ${checkpoint.path} does not fit this model: ${what}`);
+  const variables = model.weights, saved = checkpoint.weights;
+  const misfit = (what: string) =>
+    new UserError(`checkpoint ${checkpoint.path} does not fit this model: ${what}`);
+  if (variables.length !== saved.length) {
+    throw misfit(`${saved.length} weights, the model has ${variables.length}`);
   }
-  variables.forEach((v, i) => v.write(checkpoint.weights[i]));
+  const shape = (t: { shape: unknown }) => JSON.stringify(t.shape);
+  const i = variables.findIndex((v, k) => shape(v) !== shape(saved[k]));
+  if (i >= 0) {
+    throw misfit(
+      `weight ${variables[i].originalName} is ${shape(saved[i])}, the model's ${
+        shape(variables[i])
+      }`,
+    );
+  }
+  variables.forEach((v, i) => v.write(saved[i]));
   setDropoutPositions(model, checkpoint.dropout);
   await optimizer.setWeights(checkpoint.optimizer);
 }

@@ -28,7 +28,7 @@ interface EqualTimeOptions {
   /** The CNN's run when it has been trained already; default: train it here, `cnnEpochs`. */
   cnn?: RunRecord;
   cnnEpochs?: number;
-  /** ResNet-9's; default its recipe's. */
+  /** ResNet-9's augmentation; default the one its recipe uses. */
   augment?: AugmentName;
   /** Measures ResNet-9's images/s (default {@linkcode probeResnet9}; tests pass their own). */
   probe?: (data: Cifar100, seed: number, augment?: AugmentName) => Promise<number>;
@@ -46,7 +46,7 @@ interface EqualTimeResult {
   /** The CNN's training seconds. */
   budgetSeconds: number;
   probeImagesPerSecond: number;
-  /** ResNet-9's. */
+  /** The epochs ResNet-9 trained for. */
   epochs: number;
 }
 
@@ -95,8 +95,7 @@ async function probeResnet9(data: Cifar100, seed: number, augment?: AugmentName)
 
 /** Train the CNN (unless its record is given), then ResNet-9 twice (see the module doc). */
 export async function equalTime(options: EqualTimeOptions): Promise<EqualTimeResult> {
-  const { dataset, seed = 0, hooks = {} } = options;
-  const out = options.out === undefined ? null : options.out;
+  const { dataset, seed = 0, hooks = {}, out = null } = options;
   const base: Omit<ExperimentConfig, "model"> = {
     dataset,
     seed,
@@ -115,20 +114,10 @@ export async function equalTime(options: EqualTimeOptions): Promise<EqualTimeRes
   const probe = options.probe ?? probeResnet9;
   const probeImagesPerSecond = await probe(dataset, seed, options.augment);
   const epochs = epochsWithin(budgetSeconds, probeImagesPerSecond, dataset.train.count);
-  const resnet9 = await runExperiment({
-    ...base,
-    model: "resnet9",
-    epochs,
-    augment: options.augment,
-    out: where("resnet9"),
-  }, hooks);
-  const noAugment = await runExperiment({
-    ...base,
-    model: "resnet9",
-    epochs,
-    augment: "none",
-    out: where("resnet9_no_augment"),
-  }, hooks);
+  const resnet9Run = (augment: AugmentName | undefined, run: string) =>
+    runExperiment({ ...base, model: "resnet9", epochs, augment, out: where(run) }, hooks);
+  const resnet9 = await resnet9Run(options.augment, "resnet9");
+  const noAugment = await resnet9Run("none", "resnet9_no_augment");
   return { cnn, resnet9, noAugment, budgetSeconds, probeImagesPerSecond, epochs };
 }
 

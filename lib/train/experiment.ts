@@ -106,6 +106,7 @@ async function runData(
 ): Promise<Cifar100> {
   const { limitTrain, limitTest } = run;
   const given = run.dataset;
+  const onProgress = hooks.onProgress && ((d: number, t: number) => hooks.onProgress!(d, t, {}));
   // Predict brings files straight to the input size: so must training, not via another size.
   if (given?.preprocessing && given.imageSize !== run.inputSize) {
     throw new UserError(
@@ -121,7 +122,7 @@ async function runData(
       validationSplit: run.validationSplit,
       cacheDir: run.cacheDir && join(run.cacheDir, "image-folders"),
       log,
-      onProgress: hooks.onProgress ? (d, t) => hooks.onProgress!(d, t, {}) : undefined,
+      onProgress,
     });
     return limited(data, limitTrain, limitTest);
   }
@@ -131,7 +132,7 @@ async function runData(
     limitTrain,
     limitTest,
     cacheDir: run.cacheDir,
-    onProgress: hooks.onProgress ? (d, t) => hooks.onProgress!(d, t, {}) : undefined,
+    onProgress,
   });
 }
 

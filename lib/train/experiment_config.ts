@@ -74,7 +74,7 @@ export interface ExperimentConfig {
   checkpoint?: CheckpointMode;
   /** Also keep the model of the best validation accuracy, in `<out>/<model>/best/`. */
   keepBest?: boolean;
-  /** Of convolutions and matrix products; bfloat16 needs the tensorflow engine and one thread. */
+  /** Precision of convolutions and matrix products; bfloat16: the tensorflow engine, one thread. */
   precision?: PrecisionName;
 }
 

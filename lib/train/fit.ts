@@ -25,9 +25,9 @@ export interface Trained extends TrainingMeasures {
   /** The model to save (VGG16: the whole classifier). */
   model: tf.LayersModel;
   summary: string;
-  /** `trainable`: those its last phase trained. */
+  /** `trainable` counts the parameters its last phase trained. */
   params: { total: number; trainable: number };
-  /** Of the test set. */
+  /** The evaluation on the test set. */
   evaluation: Evaluation;
   resumedFromEpoch?: number;
   /** Record fields of this model alone (a backbone's weights and features). */
@@ -82,11 +82,11 @@ interface SettableRate {
 /** What {@linkcode fit} returns. */
 interface FitResult {
   history: History;
-  /** Without validation. */
+  /** Each epoch's training time, validation excluded. */
   secondsPerEpoch: number[];
   validationSeconds: number[];
   imagesPerSecond: number;
-  /** Of every step, when a schedule set it. */
+  /** The learning rate of every step, when a schedule set it. */
   learningRates: number[];
   /**
    * The last epoch's evaluation of `validation`, so a caller whose validation set is its test

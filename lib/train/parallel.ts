@@ -29,7 +29,7 @@ interface TrainRecipe {
 interface BackboneRecipe {
   model: "backbone";
   choice: BackboneChoice;
-  /** Of the random weights, when no weights file is given. */
+  /** Seeds the random weights when no weights file is given. */
   seed: number;
   weightsPath?: string;
 }
@@ -55,7 +55,7 @@ export interface StepRequest {
   /** The slice's share of the batch (lib/train/step.ts). */
   weight: number;
   labelSmoothing?: number;
-  /** Of the trainable weights at these indices (variable names differ between threads). */
+  /** Decays the trainable weights at these indices (variable names differ between threads). */
   weightDecay?: { rate: number; indices: number[] };
 }
 

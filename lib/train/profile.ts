@@ -188,14 +188,9 @@ export async function readProfileRecords(
   const records: RunRecord[] = [];
   for (const model of models) {
     const path = settings.recordPath(model);
-    if (!(await exists(path))) {
-      throw new UserError(
-        `no run record at ${path}: execute notebooks/${MODEL_NOTEBOOKS[model]} ` +
-          `with CIFAR_PROFILE=${settings.name} first`,
-      );
-    }
-    const record = await readRunRecord(path);
     const again = `execute notebooks/${MODEL_NOTEBOOKS[model]} with CIFAR_PROFILE=${settings.name}`;
+    if (!(await exists(path))) throw new UserError(`no run record at ${path}: ${again} first`);
+    const record = await readRunRecord(path);
     if (record.profile !== settings.name) {
       throw new UserError(
         `${path} was saved by profile '${record.profile}', not '${settings.name}': ${again}`,

@@ -65,7 +65,7 @@ export interface RunRecord {
   lr_schedule?: string;
   label_smoothing?: number;
   weight_decay?: number;
-  /** ResNet-9's. */
+  /** ResNet-9's width multiplier; absent for other models. */
   width?: number;
   test_loss: number;
   test_accuracy: number;
@@ -102,7 +102,7 @@ export interface RunRecord {
   best_epoch?: number;
   record_path?: string;
   model_path?: string;
-  /** Backbone extras. */
+  /** The fields below are a backbone's (VGG16, MobileNetV2) only. */
   weights?: string;
   weights_kind?: WeightsKind;
   /** Absent in older records: 32, or VGG16's model's. */

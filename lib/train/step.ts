@@ -11,7 +11,7 @@ import { lossFromLogits } from "./loss.ts";
 
 /** What {@linkcode gradients} returns; the caller disposes `grads`. */
 export interface Gradients {
-  /** Of `weight` x the batch-mean loss, by variable name. */
+  /** Gradients of `weight` x the batch-mean loss, by variable name. */
   grads: tf.NamedTensorMap;
   /** The unweighted batch-mean loss. */
   loss: number;

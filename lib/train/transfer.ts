@@ -112,8 +112,7 @@ export async function trainTransfer(
   if (hooks.summary !== false) log(text);
   const resumedFrom = resumedEpoch(checkpoint);
   const ctx = { run, transfer, weights, data, hooks, log, identity, checkpoint, classifier };
-  const phases = await trainPhases(ctx, base, head);
-  const { headRun, tuned, featureSeconds } = phases;
+  const { headRun, tuned, featureSeconds } = await trainPhases(ctx, base, head);
   const last = tuned ?? headRun as PhaseResult;
   const params = countParams(classifier);
   return {
