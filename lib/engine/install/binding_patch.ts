@@ -43,7 +43,7 @@ const MARK: string = PATCH.hunks.flatMap((h) => h.lines)
  * // Not tfjs-node 4.22.0's source: the patch's context is not there.
  * assert.equal(patchBindingSource("int main() {}\n"), undefined);
  * // Already patched: returned as it is.
- * const patched = "// cifar100-ts: list(string) attributes (a fused conv's fused_ops).\n";
+ * const patched = "// cifar100-ts: guards it, since gradient workers' bindings (other threads) insert too.\n";
  * assert.equal(patchBindingSource(patched), patched);
  * ```
  */

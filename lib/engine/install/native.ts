@@ -31,6 +31,8 @@ interface NativeStatus {
   fusedConv: boolean;
   /** The binding is tfjs-node's own prebuilt one. */
   installer: boolean;
+  /** The digest of the tfjs_node_binding.patch the binding was built with (none: installer's). */
+  patch?: string;
   seconds: number;
 }
 
@@ -89,6 +91,8 @@ export async function setupNative(options: SetupOptions): Promise<NativeStatus> 
   if (ops && !probe.ops) {
     log("      built, but they do not load: TensorFlow's own kernels are used");
   }
+  const installer = via === "tfjs-node installer" ||
+    (via === "already set up" && previous?.installer === true);
   const status: NativeStatus = {
     state: "ready",
     via,
@@ -96,8 +100,8 @@ export async function setupNative(options: SetupOptions): Promise<NativeStatus> 
     tfjsNode,
     ops: probe.ops,
     fusedConv: probe.fusedConv,
-    installer: via === "tfjs-node installer" ||
-      (via === "already set up" && previous?.installer === true),
+    installer,
+    patch: installer ? undefined : PATCH_VERSION,
     seconds: Math.round((performance.now() - start) / 100) / 10,
   };
   await Deno.writeTextFile(STATUS_FILE, JSON.stringify(status, null, 2) + "\n");
@@ -117,14 +121,18 @@ async function binding(
   // A binding built here before the list-attribute change is rebuilt; the installer's is kept
   // unless the installer is to be skipped (then it is replaced by one built here).
   const keepPrebuilt = previous?.installer && !options.skipInstaller;
-  if (probe.ok && (probe.fusedConv || keepPrebuilt)) return "already set up";
+  const samePatch = previous?.patch === PATCH_VERSION;
+  if (probe.ok && ((probe.fusedConv && samePatch) || keepPrebuilt)) return "already set up";
   log(
-    probe.ok
-      ? "      it works but cannot pass list attributes (unfused convolutions): rebuilding"
-      : `      not working yet: ${probe.error}`,
+    !probe.ok
+      ? `      not working yet: ${probe.error}`
+      : probe.fusedConv
+      ? `      it was built from another ${PATCH_FILE}: rebuilding`
+      : "      it works but cannot pass list attributes (unfused convolutions): rebuilding",
   );
 
-  if (!options.skipInstaller) {
+  // The installer only helps where no binding loads: it cannot apply the patch.
+  if (!options.skipInstaller && !probe.ok) {
     log("[3/5] tfjs-node's own installer (downloads libtensorflow from Google's storage)");
     const installer = await run(
       Deno.execPath(),
