@@ -144,12 +144,16 @@ export async function readDataFolder(
   for (const split of ["train", "test"] as const) {
     const path = join(folder, layout === "binary" ? BINARY_FILES[split] : PYTHON_FILES[split]);
     if (layout === "binary") {
-      const byteLength = (await Deno.stat(path)).size;
+      using file = await Deno.open(path, { read: true });
+      const byteLength = (await file.stat()).size;
       sizes.push(byteLength);
       const decoder = parts.binary(path, byteLength, split);
-      const file = await Deno.open(path, { read: true });
-      // The readable closes the file when it ends or the loop is left by a bad record.
-      for await (const chunk of file.readable) decoder.push(chunk);
+      const buffer = new Uint8Array(4 << 20);
+      while (true) {
+        const n = await file.read(buffer);
+        if (n === null) break;
+        decoder.push(buffer.subarray(0, n));
+      }
       parts[split] = decoder.finish();
     } else {
       const bytes = await Deno.readFile(path);

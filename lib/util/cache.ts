@@ -35,9 +35,13 @@ export function cacheRoot(): string {
 /** MD5 of a file as lowercase hex, read in chunks (the file is never held in memory). */
 export async function md5File(path: string): Promise<string> {
   const hash = createHash("md5");
-  const file = await Deno.open(path, { read: true });
-  // The readable closes the file when it ends or the loop is left early.
-  for await (const chunk of file.readable) hash.update(chunk);
+  using file = await Deno.open(path, { read: true });
+  const buffer = new Uint8Array(4 << 20);
+  while (true) {
+    const n = await file.read(buffer);
+    if (n === null) break;
+    hash.update(buffer.subarray(0, n));
+  }
   return hash.digest("hex");
 }
 
