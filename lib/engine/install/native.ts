@@ -118,7 +118,7 @@ async function binding(
 ): Promise<NativeStatus["via"]> {
   log("[2/5] checking the native binding");
   let probe = await probeNative();
-  // A binding built here before the list-attribute change is rebuilt; the installer's is kept
+  // A binding built here from another patch (or none) is rebuilt; the installer's is kept
   // unless the installer is to be skipped (then it is replaced by one built here).
   const keepPrebuilt = previous?.installer && !options.skipInstaller;
   const samePatch = previous?.patch === PATCH_VERSION;
