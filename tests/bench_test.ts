@@ -237,6 +237,10 @@ Deno.test("bench:step: a step's median time and the JSON line's fields", async (
   const kernels = Object.values(result.kernels_ms ?? {});
   assert.ok(kernels.length > 0 && kernels.length <= 15, JSON.stringify(result.kernels_ms));
   assert.deepEqual(kernels, [...kernels].sort((a, b) => b - a), "slowest first");
+  if (result.backend === "tensorflow") {
+    // The replay records the same step that the split counts.
+    assert.equal(result.replay?.ops, result.split?.ops, JSON.stringify(result));
+  }
 });
 
 // The real scripts, only where `deno task bench --keras` / `--torch` made their environments.
@@ -302,3 +306,20 @@ for (const [id, env] of [["keras", "keras-venv"], ["torch", "torch-venv"]] as co
     },
   });
 }
+
+Deno.test({
+  name: "bench: eager_vs_function.py times the CNN step eagerly and as one tf.function",
+  ignore: !(await exists(join(benchEnvDir("keras-venv"), ".ready"))),
+  fn: async () => {
+    const python = join(benchEnvDir("keras-venv"), "bin", "python");
+    const script = new URL("../lib/bench/eager_vs_function.py", import.meta.url).pathname;
+    const args = [script, "--batch", "8", "--rounds", "2", "--sides", "eager,function"];
+    const run = await new Deno.Command(python, { args, stdout: "piped", stderr: "null" }).output();
+    assert.equal(run.code, 0);
+    const result = JSON.parse(new TextDecoder().decode(run.stdout).trim().split("\n").at(-1)!);
+    assert.deepEqual(Object.keys(result), ["batch", "rounds", "eager", "function"]);
+    // At 8 images a step is mostly Python's and the eager runtime's per-op cost, which the
+    // graph removes: the function must win, or the two sides are not what they claim.
+    assert.ok(result.function.eager_over_this[0] > 1, JSON.stringify(result));
+  },
+});

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { dispatchCost, stepSplit } from "../lib/bench/dispatch.ts";
+import { dispatchCost, stepReplay, stepSplit } from "../lib/bench/dispatch.ts";
 import { initBackend, tf } from "../lib/engine/backend.ts";
 import { readNativeStatus } from "../lib/engine/install/native.ts";
 import { nodeBackend } from "../lib/engine/node_backend.ts";
@@ -39,5 +39,30 @@ Deno.test({
     assert.ok(cost.tfjs_us_per_op > 0 && cost.binding_us_per_op > 0, JSON.stringify(cost));
     assert.equal(tf.memory().numTensors, before);
     assert.equal(handles(), beforeHandles);
+  },
+});
+
+Deno.test({
+  name: "dispatch: a step replayed through the binding runs its ops and frees every handle",
+  ignore: !native,
+  fn() {
+    const backend = nodeBackend();
+    const binding = backend.binding;
+    const handles = () =>
+      (backend as unknown as { getNumOfTFTensors(): number }).getNumOfTFTensors();
+    const a = tf.tensor1d([1, 2]);
+    // Three TensorFlow ops a step, as above: tiny ones, so tfjs's own cost dominates the step.
+    const step = () => tf.tidy(() => void a.add(a).mul(a).add(1));
+    step(); // gives `a` its handle (tfjs-node makes one at first use)
+    const [before, beforeHandles] = [tf.memory().numTensors, handles()];
+    const replay = stepReplay(step, () => a.dataSync(), 3, 2);
+    assert.equal(replay.ops, 3);
+    const { median, min, max } = replay.tfjs_over_replay;
+    assert.ok(min <= median && median <= max, JSON.stringify(replay));
+    assert.ok(median > 1, `the replay skips tfjs, so it is faster: ${JSON.stringify(replay)}`);
+    assert.equal(backend.binding, binding, "the backend has its own binding back");
+    assert.equal(tf.memory().numTensors, before);
+    assert.equal(handles(), beforeHandles, "the replays and the recorded step free their handles");
+    a.dispose();
   },
 });

@@ -1,7 +1,8 @@
 /**
  * How much of a training step is spent outside TensorFlow's kernels, for
- * `deno task bench:step --profile`: a tiny op's cost through tfjs and through the binding, and a
- * step's time inside the binding's `executeOp` against its wall time.
+ * `deno task bench:step --profile`: a tiny op's cost through tfjs and through the binding, a
+ * step's time inside the binding's `executeOp` against its wall time, and the step replayed
+ * through the binding without tfjs.
  *
  * @module
  */
@@ -20,10 +21,7 @@ type ExecuteOp = (name: string, attrs: unknown[], ids: number[], outputs: number
  */
 export function dispatchCost(ops = 1000, repeats = 9) {
   const backend = nodeBackend();
-  const binding = backend.binding as unknown as {
-    executeOp: ExecuteOp;
-    deleteTensor(id: number): void;
-  } & Record<string, number>;
+  const binding = backend.binding as unknown as Binding & Record<string, number>;
   const a = tf.tensor1d([1]), b = tf.tensor1d([2]);
   // The handles of a and b as the binding knows them (tfjs-node keeps them in its tensor map).
   const ids = (backend as unknown as {
@@ -68,29 +66,19 @@ interface StepSplit {
  * `executeOp`; `settle` reads a small result, so that the step's last op has finished.
  */
 export function stepSplit(step: () => void, settle: () => void, repeats = 5): StepSplit {
-  // The binding's functions are read-only: the backend gets a stand-in that times executeOp.
-  const backend = nodeBackend() as unknown as { binding: { executeOp: ExecuteOp } };
-  const original = backend.binding;
   let inside = 0, ops = 0;
-  const executeOp: ExecuteOp = (name, attrs, ids, outputs) => {
-    const start = performance.now();
-    try {
-      return original.executeOp(name, attrs, ids, outputs);
-    } finally {
-      inside += performance.now() - start;
-      ops++;
-    }
-  };
-  // A copy, since the binding's properties are frozen (neither assignable nor proxied).
-  const timed: Record<string, unknown> = {};
-  for (const key of Object.getOwnPropertyNames(original)) {
-    const value = (original as unknown as Record<string, unknown>)[key];
-    timed[key] = typeof value === "function" ? value.bind(original) : value;
-  }
-  timed.executeOp = executeOp;
-  backend.binding = timed as unknown as typeof original;
   const splits: StepSplit[] = [];
-  try {
+  withBinding((original) => ({
+    executeOp(name, attrs, ids, outputs) {
+      const start = performance.now();
+      try {
+        return original.executeOp(name, attrs, ids, outputs);
+      } finally {
+        inside += performance.now() - start;
+        ops++;
+      }
+    },
+  }), () => {
     for (let r = 0; r < repeats; r++) {
       inside = 0, ops = 0;
       const start = performance.now();
@@ -99,9 +87,7 @@ export function stepSplit(step: () => void, settle: () => void, repeats = 5): St
       const wall = performance.now() - start;
       splits.push({ step_ms: wall, in_tensorflow_ms: inside, outside_ms: wall - inside, ops });
     }
-  } finally {
-    backend.binding = original;
-  }
+  });
   splits.sort((x, y) => x.step_ms - y.step_ms);
   const mid = splits[Math.floor(splits.length / 2)];
   return {
@@ -110,6 +96,107 @@ export function stepSplit(step: () => void, settle: () => void, repeats = 5): St
     outside_ms: round(mid.outside_ms),
     ops: mid.ops,
   };
+}
+
+/** One op of a recorded step: its inputs and outputs by the binding's tensor ids. */
+interface RecordedOp {
+  name: string;
+  attrs: unknown[];
+  inputs: number[];
+  outputs: number[];
+}
+
+/**
+ * What a step costs without tfjs: its ops recorded once, then replayed through the binding alone
+ * (the same ops and kernels, with no engine, tape or layers), in rounds alternating with the tfjs
+ * step. The replay reads the recorded inputs every time (weights are not carried from one replay
+ * to the next), so it times a traced step; it does not train.
+ */
+export function stepReplay(step: () => void, settle: () => void, rounds = 9, steps = 4) {
+  const binding = nodeBackend().binding as unknown as Binding;
+  const recorded: RecordedOp[] = [];
+  // Tensors the step deletes stay alive until the replays are over: the replays read them.
+  const deleted: number[] = [];
+  withBinding((original) => ({
+    executeOp(name, attrs, ids, outputs) {
+      const made = original.executeOp(name, attrs, ids, outputs);
+      recorded.push({ name, attrs, inputs: [...ids], outputs: made.map((t) => t.id) });
+      return made;
+    },
+    deleteTensor(id: number) {
+      deleted.push(id);
+    },
+  }), step);
+  const replay = () => {
+    const ids = new Map<number, number>();
+    for (const op of recorded) {
+      const inputs = op.inputs.map((id) => ids.get(id) ?? id);
+      const made = binding.executeOp(op.name, op.attrs, inputs, op.outputs.length);
+      op.outputs.forEach((id, i) => ids.set(id, made[i].id));
+    }
+    for (const id of ids.values()) binding.deleteTensor(id);
+  };
+  const tfjs: number[] = [], direct: number[] = [], ratios: number[] = [];
+  try {
+    for (let r = 0; r < rounds + 1; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < steps; i++) step();
+      settle();
+      const t1 = performance.now();
+      for (let i = 0; i < steps; i++) replay();
+      settle();
+      const t2 = performance.now();
+      // Round 0 warms both paths up.
+      if (r > 0) {
+        tfjs.push((t1 - t0) / steps), direct.push((t2 - t1) / steps);
+        ratios.push((t1 - t0) / (t2 - t1));
+      }
+    }
+  } finally {
+    for (const id of deleted) binding.deleteTensor(id);
+  }
+  return {
+    ops: recorded.length,
+    tfjs_ms: round(median(tfjs)),
+    replay_ms: round(median(direct)),
+    tfjs_over_replay: {
+      median: round2(median(ratios)),
+      min: round2(Math.min(...ratios)),
+      max: round2(Math.max(...ratios)),
+    },
+  };
+}
+
+/** The binding's functions as far as used here. */
+interface Binding {
+  executeOp: ExecuteOp;
+  deleteTensor(id: number): void;
+}
+
+/**
+ * Runs `fn` with the backend's binding swapped for a copy whose functions `overrides` replaces,
+ * and puts the original back. A copy, since the binding's properties are frozen (neither
+ * assignable nor proxied).
+ */
+function withBinding(overrides: (original: Binding) => Partial<Binding>, fn: () => void): void {
+  const backend = nodeBackend() as unknown as { binding: Binding };
+  const original = backend.binding;
+  const swapped: Record<string, unknown> = {};
+  for (const key of Object.getOwnPropertyNames(original)) {
+    const value = (original as unknown as Record<string, unknown>)[key];
+    swapped[key] = typeof value === "function" ? value.bind(original) : value;
+  }
+  Object.assign(swapped, overrides(original));
+  backend.binding = swapped as unknown as Binding;
+  try {
+    fn();
+  } finally {
+    backend.binding = original;
+  }
+}
+
+function round2(x: number): number {
+  return Math.round(x * 100) / 100;
 }
 
 function round(x: number): number {

@@ -11,7 +11,7 @@ import { makeOptimizer } from "../train/optimizer.ts";
 import { buildSmallModel, type SmallModel } from "../train/small_models.ts";
 import { gradients } from "../train/step.ts";
 import { mulberry32 } from "../util/random.ts";
-import { dispatchCost, stepSplit } from "./dispatch.ts";
+import { dispatchCost, stepReplay, stepSplit } from "./dispatch.ts";
 
 /** What {@linkcode stepTime} measures. */
 interface StepTimeOptions {
@@ -38,12 +38,13 @@ export async function stepTime(options: StepTimeOptions) {
   const { model: name, batchSize: n } = options;
   const { model, optimizer, variables, step } = trainingStep(options);
   for (let i = 0; i < WARM_UP_STEPS; i++) step();
+  // Eager engines finish each op before returning; reading a small result settles the rest.
+  const settle = () => variables[variables.length - 1].dataSync();
   const times: number[] = [];
   for (let i = 0; i < options.steps; i++) {
     const start = performance.now();
     step();
-    // Eager engines finish each op before returning; reading a small result settles the rest.
-    variables[variables.length - 1].dataSync();
+    settle();
     times.push(performance.now() - start);
   }
   // The upper middle for an even count, as this benchmark has always reported.
@@ -52,9 +53,8 @@ export async function stepTime(options: StepTimeOptions) {
   const kernels = options.profile ? await kernelTimes(step) : undefined;
   // The binding's own timing needs tfjs-node: only the tensorflow engine has a binding.
   const native = options.profile && backend.name === "tensorflow";
-  const split = native
-    ? stepSplit(step, () => variables[variables.length - 1].dataSync())
-    : undefined;
+  const split = native ? stepSplit(step, settle) : undefined;
+  const replay = native ? stepReplay(step, settle) : undefined;
   const dispatch = native ? dispatchCost() : undefined;
   optimizer.dispose();
   model.dispose();
@@ -73,6 +73,7 @@ export async function stepTime(options: StepTimeOptions) {
     images_per_second: Math.round(n / ms * 1000),
     kernels_ms: kernels,
     split,
+    replay,
     dispatch,
   };
 }

@@ -16,7 +16,7 @@ export const USAGE =
   --batch-size N: images per step (default the model's batch size in HYP)
   --steps N: timed steps, after 3 warm-up steps; the median is reported (default 8)
   --batch-norm: ResNet-9's batch normalisation: fused kernels (default; tensorflow engine) or tfjs's
-  --profile: add tfjs's per-kernel times of one more step`;
+  --profile: add per-kernel times, the time inside TensorFlow, and the step replayed without tfjs`;
 
 function main(args: string[]): Promise<number> {
   return runCommand(async () => {
