@@ -38,8 +38,7 @@ export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
     });
   }
   const b = nodeBackend();
-  // The seed's two 32-bit halves, low first.
-  const key = tf.tensor1d([seed | 0, Math.floor(seed / 2 ** 32) | 0], "int32");
+  const key = tf.tensor1d(dropoutKey(seed), "int32");
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const save = args[1] as tf.GradSaveFunc;
     const attrs = [{ name: "rate", type: b.binding.TF_ATTR_FLOAT, value: rate }];
@@ -52,4 +51,9 @@ export function dropout(x: tf.Tensor, rate: number, seed: number): tf.Tensor {
   const y = op(x);
   key.dispose();
   return y;
+}
+
+/** The `Cifar100Dropout` op's seed input: the seed's two 32-bit halves, low first. */
+export function dropoutKey(seed: number): Int32Array {
+  return Int32Array.of(seed | 0, Math.floor(seed / 2 ** 32) | 0);
 }

@@ -58,8 +58,13 @@ class SeededDropout extends Dropout {
     this.#baseSeed = args.seed;
     this.#rate = args.rate;
   }
+  /** The seed of the next call's mask. */
+  get nextSeed(): number {
+    return this.#baseSeed + SEED_STRIDE.dropoutCall * this.calls;
+  }
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>) {
-    const seed = this.#baseSeed + SEED_STRIDE.dropoutCall * this.calls++;
+    const seed = this.nextSeed;
+    this.calls++;
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     if (!kwargs.training || !(this.#rate > 0 && this.#rate < 1)) return x;
     // As tfjs's dropout: keep where u >= rate, and scale the kept values by 1 / (1 - rate).
@@ -84,7 +89,8 @@ export function setDropoutPositions(model: tf.LayersModel, positions: number[]):
   layers.forEach((layer, i) => layer.calls = positions[i]);
 }
 
-function seededDropouts(model: tf.LayersModel): SeededDropout[] {
+/** The seeded dropout layers of `model`, nested ones too, in layer order. */
+export function seededDropouts(model: tf.LayersModel): SeededDropout[] {
   const found: SeededDropout[] = [];
   const visit = (layers: tf.layers.Layer[]) => {
     for (const layer of layers) {

@@ -16,6 +16,7 @@ import { permutation, SEED_STRIDE } from "../util/random.ts";
 import { logitsOf } from "../models/logits.ts";
 import { lossFromLogits } from "./loss.ts";
 import { type Gradients, gradients } from "./step.ts";
+import { TracedGradients } from "./traced_step.ts";
 import type { TrainingProgress } from "./checkpoint.ts";
 import { UserError } from "../util/errors.ts";
 import { letSignalsIn } from "../util/interrupt.ts";
@@ -57,6 +58,11 @@ export interface FitOptions {
   onProgress?: (done: number, total: number, info: ProgressInfo) => void;
   /** Replicas of `model` (lib/train/parallel.ts) that take a share of each batch. */
   workers?: GradientWorker[];
+  /**
+   * Replay each batch's TensorFlow ops without tfjs once two batches of its size were recorded
+   * (lib/train/traced_step.ts): the same bits, less time. Tensorflow engine only; default true.
+   */
+  replay?: boolean;
   /** Awaited after every epoch with a copy of the progress: all a checkpoint needs but tensors. */
   onEpochEnd?: (progress: TrainingProgress) => unknown;
   /** Go on from a checkpoint's progress; the model, optimizer and dropout are restored already. */
@@ -170,53 +176,61 @@ export async function fit(
   const { history, secondsPerEpoch, validationSeconds, learningRates } = state;
   let validation: Evaluation | undefined;
 
-  for (let epoch = state.epoch; epoch < epochs; epoch++) {
-    log(`Epoch ${epoch + 1}/${epochs}`);
-    const order = permutation(train.count, seed * SEED_STRIDE.epoch + epoch);
-    const bar = createProgress({
-      total: batches,
-      label: `${epoch + 1}/${epochs}`,
-      onUpdate: loop.onProgress,
-    });
-    let lossSum = 0, correct = 0, seen = 0;
-    const start = performance.now();
+  try {
+    for (let epoch = state.epoch; epoch < epochs; epoch++) {
+      log(`Epoch ${epoch + 1}/${epochs}`);
+      const order = permutation(train.count, seed * SEED_STRIDE.epoch + epoch);
+      const bar = createProgress({
+        total: batches,
+        label: `${epoch + 1}/${epochs}`,
+        onUpdate: loop.onProgress,
+      });
+      let lossSum = 0, correct = 0, seen = 0;
+      const start = performance.now();
 
-    for (let b = 0; b < batches; b++) {
-      if (loop.signal) await stopIfAsked(loop.signal, epoch, epochs);
-      const indices = order.subarray(b * batchSize, Math.min((b + 1) * batchSize, train.count));
-      if (schedule) {
-        const rate = schedule(epoch + b / batches);
-        (optimizer as tf.Optimizer & SettableRate).setLearningRate(rate);
-        learningRates.push(rate);
+      for (let b = 0; b < batches; b++) {
+        if (loop.signal) await stopIfAsked(loop.signal, epoch, epochs);
+        const indices = order.subarray(b * batchSize, Math.min((b + 1) * batchSize, train.count));
+        if (schedule) {
+          const rate = schedule(epoch + b / batches);
+          (optimizer as tf.Optimizer & SettableRate).setLearningRate(rate);
+          learningRates.push(rate);
+        }
+        const [batchLoss, batchCorrect] = loop.workers.length
+          ? await splitStep(loop, indices, state.step)
+          : localStep(loop, indices, state.step);
+        state.step++;
+        lossSum += batchLoss * indices.length;
+        correct += batchCorrect;
+        seen += indices.length;
+        bar.update(b + 1, { loss: fmt(lossSum / seen), accuracy: fmt(correct / seen) });
       }
-      const [batchLoss, batchCorrect] = loop.workers.length
-        ? await splitStep(loop, indices, state.step)
-        : localStep(loop, indices, state.step);
-      state.step++;
-      lossSum += batchLoss * indices.length;
-      correct += batchCorrect;
-      seen += indices.length;
-      bar.update(b + 1, { loss: fmt(lossSum / seen), accuracy: fmt(correct / seen) });
-    }
 
-    // Yield once per epoch so a notebook's display messages go out.
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    const seconds = (performance.now() - start) / 1000;
-    bar.stop();
-    secondsPerEpoch.push(seconds);
-    history.loss.push(lossSum / seen);
-    history.accuracy.push(correct / seen);
-    let line = epochLine(batches, seconds, lossSum / seen, correct / seen);
-    if (loop.validation) {
-      validation = evaluate(model, loop.validation, { loss: loop.loss, transform: loop.transform });
-      history.val_loss.push(validation.loss);
-      history.val_accuracy.push(validation.accuracy);
-      validationSeconds.push(validation.seconds);
-      line += ` - val_loss: ${fmt(validation.loss)} - val_accuracy: ${fmt(validation.accuracy)}`;
+      // Yield once per epoch so a notebook's display messages go out.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      const seconds = (performance.now() - start) / 1000;
+      bar.stop();
+      secondsPerEpoch.push(seconds);
+      history.loss.push(lossSum / seen);
+      history.accuracy.push(correct / seen);
+      let line = epochLine(batches, seconds, lossSum / seen, correct / seen);
+      if (loop.validation) {
+        validation = evaluate(model, loop.validation, {
+          loss: loop.loss,
+          transform: loop.transform,
+        });
+        history.val_loss.push(validation.loss);
+        history.val_accuracy.push(validation.accuracy);
+        validationSeconds.push(validation.seconds);
+        line += ` - val_loss: ${fmt(validation.loss)} - val_accuracy: ${fmt(validation.accuracy)}`;
+      }
+      log(line);
+      state.epoch = epoch + 1;
+      await loop.onEpochEnd?.(structuredClone(state));
     }
-    log(line);
-    state.epoch = epoch + 1;
-    await loop.onEpochEnd?.(structuredClone(state));
+  } finally {
+    // The replay's kept constants.
+    loop.traced?.dispose();
   }
 
   return {
@@ -262,6 +276,7 @@ interface Loop extends Omit<FitOptions, "learningRate"> {
   /** Only this model's trainable weights: the engine may hold other models' variables. */
   variables: tf.Variable[];
   workers: GradientWorker[];
+  traced?: TracedGradients;
   schedule?: (epochs: number) => number;
   /** The weight decay as workers take it: by index in `variables` (names differ there). */
   decayIndices?: { rate: number; indices: number[] };
@@ -299,6 +314,9 @@ function checkedLoop(model: tf.LayersModel, train: Examples, options: FitOptions
     numClasses: model.outputs[0].shape.at(-1)!,
     variables,
     workers,
+    traced: options.replay !== false && !workers.length && tf.getBackend() === "tensorflow"
+      ? new TracedGradients(model, variables)
+      : undefined,
     schedule,
     decayIndices,
   };
@@ -324,7 +342,7 @@ function localGradients(
   const labels = batchLabels(train, indices);
   const input = transform ? transform(x) : x;
   try {
-    return gradients(loop.model, loop.variables, {
+    const request = {
       x: input,
       labels,
       numClasses: loop.numClasses,
@@ -332,7 +350,8 @@ function localGradients(
       weight,
       labelSmoothing: loop.labelSmoothing,
       weightDecay: loop.weightDecay,
-    });
+    };
+    return loop.traced?.gradients(request) ?? gradients(loop.model, loop.variables, request);
   } finally {
     tf.dispose([x, labels, input]);
   }

@@ -18,7 +18,7 @@ export interface Gradients {
   correct: number;
 }
 
-interface GradientRequest {
+export interface GradientRequest {
   x: tf.Tensor;
   labels: tf.Tensor1D;
   numClasses: number;

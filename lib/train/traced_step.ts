@@ -1,0 +1,311 @@
+/**
+ * A batch's gradients without tfjs: the TensorFlow ops of {@linkcode gradients} are recorded from
+ * two real steps, then run straight through tfjs-node's binding for later batches of the same
+ * size. The same ops run in the same order on the same inputs, so the results are the same bits as
+ * the tfjs path; what is skipped is tfjs's engine, tape and layers, about a fifth of a CNN step
+ * (docs/performance.md). Anything the recording cannot account for keeps the tfjs path.
+ *
+ * @module
+ */
+import { tf } from "../engine/backend.ts";
+import { dropoutKey } from "../engine/dropout.ts";
+import { nodeBackend } from "../engine/node_backend.ts";
+import { seededDropouts } from "../models/layers.ts";
+import { type GradientRequest, type Gradients, gradients } from "./step.ts";
+
+/** A tensor as the binding describes it; `dtype` is one of `binding.TF_*`. */
+interface Handle {
+  id: number;
+  shape: number[];
+  dtype: number;
+}
+
+/** tfjs-node's binding and backend, as far as used here. */
+interface Binding {
+  TF_INT32: number;
+  executeOp(name: string, attrs: unknown[], ids: number[], outputs: number): Handle[];
+  createTensor(shape: number[], dtype: number, values: ArrayLike<number>): number;
+  deleteTensor(id: number): void;
+  tensorDataSync(id: number): ArrayLike<number>;
+}
+interface Backend {
+  binding: Binding;
+  getInputTensorIds(tensors: tf.Tensor[]): number[];
+  createOutputTensor(handle: Handle): tf.Tensor;
+}
+
+/** What one real step did through the binding, and what it started from. */
+interface Recording {
+  ops: { name: string; attrs: unknown[]; inputs: number[]; outputs: number }[];
+  /** Output handles, per op. */
+  made: Handle[][];
+  /** Tensors the step created from JavaScript values, in order. */
+  created: { id: number; shape: number[]; dtype: number; values: Int32Array | Float32Array }[];
+  /** Ids the step read back (the loss, then the right answers). */
+  reads: number[];
+  x: number;
+  labels: number;
+  variables: number[];
+  /** Each seeded dropout layer's seed at the start. */
+  seeds: number[];
+  /** The gradients' ids, by variable name. */
+  grads: Record<string, number>;
+}
+
+/** Where an op's input comes from when replayed. */
+type Source =
+  | { kind: "out"; op: number; index: number }
+  | { kind: "constant"; created: number }
+  | { kind: "dropout"; created: number; layer: number }
+  | { kind: "x" | "labels" }
+  | { kind: "variable"; index: number }
+  | { kind: "fixed"; id: number };
+
+/** A recorded step, ready to replay. */
+interface Plan {
+  ops: { name: string; attrs: unknown[]; inputs: Source[]; outputs: number }[];
+  /** Constant created tensors, made once and kept; undefined for per-step ones. */
+  constants: (number | undefined)[];
+  /** Per-step created tensors: which dropout layer's key each is. */
+  dropouts: { created: number; layer: number }[];
+  reads: { op: number; index: number }[];
+  grads: Record<string, { op: number; index: number }>;
+}
+
+/**
+ * Computes {@linkcode gradients} for `model`: through tfjs while it records, then by replay.
+ * Dispose it to free the replay's constants.
+ */
+export class TracedGradients {
+  #recordings = new Map<number, Recording[]>();
+  #plans = new Map<number, Plan | null>();
+  readonly #dropouts;
+  /** Batches computed by replay so far. */
+  replayed = 0;
+
+  /** @param attempts steps recorded per batch size before giving up on a replay */
+  constructor(
+    private readonly model: tf.LayersModel,
+    private readonly variables: tf.Variable[],
+    private readonly attempts = 4,
+  ) {
+    this.#dropouts = seededDropouts(model);
+  }
+
+  /** The gradients of one batch, as {@linkcode gradients} computes them. */
+  gradients(request: GradientRequest): Gradients {
+    const size = request.x.shape[0];
+    const plan = this.#plans.get(size);
+    if (plan) {
+      this.replayed++;
+      return this.#replay(plan, request);
+    }
+    if (plan === null) return gradients(this.model, this.variables, request);
+    const { result, recording } = this.#record(request);
+    const recordings = this.#recordings.get(size) ?? [];
+    recordings.push(recording);
+    this.#recordings.set(size, recordings.slice(-2));
+    if (recordings.length >= 2) {
+      const made = this.#plan(recordings.at(-2)!, recording);
+      if (made || recordings.length >= this.attempts) {
+        this.#plans.set(size, made);
+        this.#recordings.delete(size);
+      }
+    }
+    return result;
+  }
+
+  dispose(): void {
+    const { binding } = nodeBackend() as unknown as Backend;
+    for (const plan of this.#plans.values()) {
+      for (const id of plan?.constants ?? []) if (id !== undefined) binding.deleteTensor(id);
+    }
+    this.#plans.clear();
+  }
+
+  /** One real step through tfjs, recording its binding calls. */
+  #record(request: GradientRequest): { result: Gradients; recording: Recording } {
+    const backend = nodeBackend() as unknown as Backend;
+    const original = backend.binding;
+    // The step's inputs get their handles first, so the step itself only creates its own.
+    const [x, labels] = backend.getInputTensorIds([request.x, request.labels]);
+    const recording: Recording = {
+      ops: [],
+      made: [],
+      created: [],
+      reads: [],
+      x,
+      labels,
+      variables: backend.getInputTensorIds(this.variables),
+      seeds: this.#dropouts.map((layer) => layer.nextSeed),
+      grads: {},
+    };
+    const swapped: Record<string, unknown> = {};
+    for (const key of Object.getOwnPropertyNames(original)) {
+      const value = (original as unknown as Record<string, unknown>)[key];
+      swapped[key] = typeof value === "function" ? value.bind(original) : value;
+    }
+    Object.assign(
+      swapped,
+      {
+        executeOp(name: string, attrs: unknown[], inputs: number[], outputs: number) {
+          const made = original.executeOp(name, attrs, inputs, outputs);
+          recording.ops.push({ name, attrs, inputs: [...inputs], outputs });
+          recording.made.push(made);
+          return made;
+        },
+        createTensor(shape: number[], dtype: number, values: ArrayLike<number>) {
+          const id = original.createTensor(shape, dtype, values);
+          recording.created.push({
+            id,
+            shape: [...shape],
+            dtype,
+            values: (values as Float32Array).slice(),
+          });
+          return id;
+        },
+        tensorDataSync(id: number) {
+          recording.reads.push(id);
+          return original.tensorDataSync(id);
+        },
+      } satisfies Partial<Binding>,
+    );
+    backend.binding = swapped as unknown as Binding;
+    let result: Gradients;
+    try {
+      result = gradients(this.model, this.variables, request);
+    } finally {
+      backend.binding = original;
+    }
+    const names = Object.keys(result.grads);
+    const ids = backend.getInputTensorIds(names.map((name) => result.grads[name]));
+    names.forEach((name, i) => recording.grads[name] = ids[i]);
+    // A step that reassigned a variable (batch norm's moving statistics) is not replayed.
+    const after = backend.getInputTensorIds(this.variables);
+    if (after.some((id, i) => id !== recording.variables[i])) recording.ops = [];
+    return { result, recording };
+  }
+
+  /** The replay of two consecutive recordings, or null where they differ in a way it cannot follow. */
+  #plan(a: Recording, b: Recording): Plan | null {
+    const same = (p: unknown, q: unknown) => JSON.stringify(p) === JSON.stringify(q);
+    if (!a.ops.length || a.ops.length !== b.ops.length || a.created.length !== b.created.length) {
+      return null;
+    }
+    const where = (r: Recording) => {
+      const out = new Map<number, { op: number; index: number }>();
+      r.made.forEach((handles, op) => handles.forEach((h, index) => out.set(h.id, { op, index })));
+      const created = new Map(r.created.map((c, i) => [c.id, i]));
+      return { out, created };
+    };
+    const [wa, wb] = [where(a), where(b)];
+    const dropouts: Plan["dropouts"] = [];
+    const perStep = new Map<number, number>();
+    for (let i = 0; i < a.created.length; i++) {
+      const [ca, cb] = [a.created[i], b.created[i]];
+      if (!same([ca.shape, ca.dtype], [cb.shape, cb.dtype])) return null;
+      if (same(Array.from(ca.values), Array.from(cb.values))) continue;
+      const layer = this.#dropouts.findIndex((_, l) =>
+        same(Array.from(ca.values), Array.from(dropoutKey(a.seeds[l]))) &&
+        same(Array.from(cb.values), Array.from(dropoutKey(b.seeds[l])))
+      );
+      if (layer < 0) return null;
+      dropouts.push({ created: i, layer });
+      perStep.set(i, layer);
+    }
+    const source = (r: Recording, w: typeof wa, id: number): Source => {
+      const out = w.out.get(id);
+      if (out) return { kind: "out", ...out };
+      const created = w.created.get(id);
+      if (created !== undefined) {
+        const layer = perStep.get(created);
+        return layer === undefined
+          ? { kind: "constant", created }
+          : { kind: "dropout", created, layer };
+      }
+      if (id === r.x) return { kind: "x" };
+      if (id === r.labels) return { kind: "labels" };
+      const index = r.variables.indexOf(id);
+      if (index >= 0) return { kind: "variable", index };
+      return { kind: "fixed", id };
+    };
+    const ops: Plan["ops"] = [];
+    for (let i = 0; i < a.ops.length; i++) {
+      const [oa, ob] = [a.ops[i], b.ops[i]];
+      if (
+        oa.name !== ob.name || oa.outputs !== ob.outputs || !same(oa.attrs, ob.attrs) ||
+        oa.inputs.length !== ob.inputs.length
+      ) return null;
+      const inputs = oa.inputs.map((id) => source(a, wa, id));
+      // Both steps must draw each input from the same place; a fixed one must be one tensor.
+      if (!same(inputs, ob.inputs.map((id) => source(b, wb, id)))) return null;
+      ops.push({ name: oa.name, attrs: oa.attrs, inputs, outputs: oa.outputs });
+    }
+    const position = (r: Recording, w: typeof wa, id: number) => w.out.get(id);
+    const reads = a.reads.map((id) => position(a, wa, id));
+    if (!same(reads, b.reads.map((id) => position(b, wb, id))) || reads.some((r) => !r)) {
+      return null;
+    }
+    const grads: Plan["grads"] = {};
+    for (const [name, id] of Object.entries(a.grads)) {
+      const at = position(a, wa, id);
+      if (!at || !same(at, position(b, wb, b.grads[name]))) return null;
+      grads[name] = at;
+    }
+    const { binding } = nodeBackend() as unknown as Backend;
+    const constants = a.created.map((c, i) =>
+      perStep.has(i) ? undefined : binding.createTensor(c.shape, c.dtype, c.values)
+    );
+    return { ops, constants, dropouts, reads: reads as Plan["reads"], grads };
+  }
+
+  #replay(plan: Plan, request: GradientRequest): Gradients {
+    const backend = nodeBackend() as unknown as Backend;
+    const { binding } = backend;
+    const [x, labels] = backend.getInputTensorIds([request.x, request.labels]);
+    const variables = backend.getInputTensorIds(this.variables);
+    const created = [...plan.constants];
+    for (const { created: i, layer } of plan.dropouts) {
+      const dropout = this.#dropouts[layer];
+      created[i] = binding.createTensor([2], binding.TF_INT32, dropoutKey(dropout.nextSeed));
+      dropout.calls++;
+    }
+    const made: Handle[][] = [];
+    for (const op of plan.ops) {
+      const ids = op.inputs.map((s) => {
+        switch (s.kind) {
+          case "out":
+            return made[s.op][s.index].id;
+          case "constant":
+          case "dropout":
+            return created[s.created]!;
+          case "x":
+            return x;
+          case "labels":
+            return labels;
+          case "variable":
+            return variables[s.index];
+          case "fixed":
+            return s.id;
+        }
+      });
+      made.push(binding.executeOp(op.name, op.attrs, ids, op.outputs));
+    }
+    const read = (at: { op: number; index: number }) =>
+      binding.tensorDataSync(made[at.op][at.index].id)[0];
+    const [lossAt, correctAt] = plan.reads;
+    const weight = request.weight ?? 1;
+    const result: Gradients = { grads: {}, loss: read(lossAt) / weight, correct: read(correctAt) };
+    const kept = new Set<number>();
+    for (const [name, at] of Object.entries(plan.grads)) {
+      const handle = made[at.op][at.index];
+      kept.add(handle.id);
+      result.grads[name] = backend.createOutputTensor(handle);
+    }
+    for (const handles of made) {
+      for (const h of handles) if (!kept.has(h.id)) binding.deleteTensor(h.id);
+    }
+    for (const { created: i } of plan.dropouts) binding.deleteTensor(created[i]!);
+    return result;
+  }
+}
