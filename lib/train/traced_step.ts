@@ -46,6 +46,9 @@ interface Recording {
   x: number;
   labels: number;
   variables: number[];
+  /** The model's other weights (batch norm's moving statistics) at the start and the end. */
+  stateBefore: number[];
+  stateAfter: number[];
   /** Each seeded dropout layer's seed at the start. */
   seeds: number[];
   /** The gradients' ids, by variable name. */
@@ -59,6 +62,7 @@ type Source =
   | { kind: "dropout"; created: number; layer: number }
   | { kind: "x" | "labels" }
   | { kind: "variable"; index: number }
+  | { kind: "state"; index: number }
   | { kind: "fixed"; id: number };
 
 /** A recorded step, ready to replay. */
@@ -70,6 +74,8 @@ interface Plan {
   dropouts: { created: number; layer: number }[];
   reads: { op: number; index: number }[];
   grads: Record<string, { op: number; index: number }>;
+  /** The op outputs that become the model's other weights, by index in `state`. */
+  state: { index: number; op: number; output: number }[];
 }
 
 /**
@@ -80,6 +86,8 @@ export class TracedGradients {
   #recordings = new Map<number, Recording[]>();
   #plans = new Map<number, Plan | null>();
   readonly #dropouts;
+  /** The model's weights that a step may reassign: batch norm's moving statistics. */
+  readonly #state: tf.Variable[];
   /** Batches computed by replay so far. */
   replayed = 0;
 
@@ -90,6 +98,7 @@ export class TracedGradients {
     private readonly attempts = 4,
   ) {
     this.#dropouts = seededDropouts(model);
+    this.#state = model.nonTrainableWeights.map((w) => w.read() as tf.Variable);
   }
 
   /** The gradients of one batch, as {@linkcode gradients} computes them. */
@@ -137,6 +146,8 @@ export class TracedGradients {
       x,
       labels,
       variables: backend.getInputTensorIds(this.variables),
+      stateBefore: backend.getInputTensorIds(this.#state),
+      stateAfter: [],
       seeds: this.#dropouts.map((layer) => layer.nextSeed),
       grads: {},
     };
@@ -180,7 +191,8 @@ export class TracedGradients {
     const names = Object.keys(result.grads);
     const ids = backend.getInputTensorIds(names.map((name) => result.grads[name]));
     names.forEach((name, i) => recording.grads[name] = ids[i]);
-    // A step that reassigned a variable (batch norm's moving statistics) is not replayed.
+    recording.stateAfter = backend.getInputTensorIds(this.#state);
+    // Gradients never reassign a trainable weight; a step that did is not replayed.
     const after = backend.getInputTensorIds(this.variables);
     if (after.some((id, i) => id !== recording.variables[i])) recording.ops = [];
     return { result, recording };
@@ -227,6 +239,8 @@ export class TracedGradients {
       if (id === r.labels) return { kind: "labels" };
       const index = r.variables.indexOf(id);
       if (index >= 0) return { kind: "variable", index };
+      const state = r.stateBefore.indexOf(id);
+      if (state >= 0) return { kind: "state", index: state };
       return { kind: "fixed", id };
     };
     const ops: Plan["ops"] = [];
@@ -252,11 +266,20 @@ export class TracedGradients {
       if (!at || !same(at, position(b, wb, b.grads[name]))) return null;
       grads[name] = at;
     }
+    const state: Plan["state"] = [];
+    for (let k = 0; k < this.#state.length; k++) {
+      const [changedA, changedB] = [a, b].map((r) => r.stateAfter[k] !== r.stateBefore[k]);
+      if (changedA !== changedB) return null;
+      if (!changedA) continue;
+      const at = position(a, wa, a.stateAfter[k]);
+      if (!at || !same(at, position(b, wb, b.stateAfter[k]))) return null;
+      state.push({ index: k, op: at.op, output: at.index });
+    }
     const { binding } = nodeBackend() as unknown as Backend;
     const constants = a.created.map((c, i) =>
       perStep.has(i) ? undefined : binding.createTensor(c.shape, c.dtype, c.values)
     );
-    return { ops, constants, dropouts, reads: reads as Plan["reads"], grads };
+    return { ops, constants, dropouts, reads: reads as Plan["reads"], grads, state };
   }
 
   #replay(plan: Plan, request: GradientRequest): Gradients {
@@ -264,6 +287,7 @@ export class TracedGradients {
     const { binding } = backend;
     const [x, labels] = backend.getInputTensorIds([request.x, request.labels]);
     const variables = backend.getInputTensorIds(this.variables);
+    const state = backend.getInputTensorIds(this.#state);
     const created = [...plan.constants];
     for (const { created: i, layer } of plan.dropouts) {
       const dropout = this.#dropouts[layer];
@@ -285,6 +309,8 @@ export class TracedGradients {
             return labels;
           case "variable":
             return variables[s.index];
+          case "state":
+            return state[s.index];
           case "fixed":
             return s.id;
         }
@@ -301,6 +327,13 @@ export class TracedGradients {
       const handle = made[at.op][at.index];
       kept.add(handle.id);
       result.grads[name] = backend.createOutputTensor(handle);
+    }
+    for (const { index, op, output } of plan.state) {
+      const handle = made[op][output];
+      kept.add(handle.id);
+      const value = backend.createOutputTensor(handle);
+      this.#state[index].assign(value);
+      value.dispose();
     }
     for (const handles of made) {
       for (const h of handles) if (!kept.has(h.id)) binding.deleteTensor(h.id);
