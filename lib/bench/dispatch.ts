@@ -7,13 +7,8 @@
  * @module
  */
 import { tf } from "../engine/backend.ts";
-import { nodeBackend } from "../engine/node_backend.ts";
+import { type Binding, nodeBackend, withBinding } from "../engine/node_backend.ts";
 import { median } from "../util/stats.ts";
-
-/** The binding's `executeOp`, as far as used here. */
-type ExecuteOp = (name: string, attrs: unknown[], ids: number[], outputs: number) => {
-  id: number;
-}[];
 
 /**
  * Microseconds per one-element `Add` through tfjs and through the binding directly, the median
@@ -165,34 +160,6 @@ export function stepReplay(step: () => void, settle: () => void, rounds = 9, ste
       max: round2(Math.max(...ratios)),
     },
   };
-}
-
-/** The binding's functions as far as used here. */
-interface Binding {
-  executeOp: ExecuteOp;
-  deleteTensor(id: number): void;
-}
-
-/**
- * Runs `fn` with the backend's binding swapped for a copy whose functions `overrides` replaces,
- * and puts the original back. A copy, since the binding's properties are frozen (neither
- * assignable nor proxied).
- */
-function withBinding(overrides: (original: Binding) => Partial<Binding>, fn: () => void): void {
-  const backend = nodeBackend() as unknown as { binding: Binding };
-  const original = backend.binding;
-  const swapped: Record<string, unknown> = {};
-  for (const key of Object.getOwnPropertyNames(original)) {
-    const value = (original as unknown as Record<string, unknown>)[key];
-    swapped[key] = typeof value === "function" ? value.bind(original) : value;
-  }
-  Object.assign(swapped, overrides(original));
-  backend.binding = swapped as unknown as Binding;
-  try {
-    fn();
-  } finally {
-    backend.binding = original;
-  }
 }
 
 function round2(x: number): number {

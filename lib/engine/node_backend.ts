@@ -55,3 +55,44 @@ export function runOp(
     tf.dispose(release);
   }
 }
+
+/** A tensor as tfjs-node's binding describes it; `dtype` is one of `binding.TF_*`. */
+export interface Handle {
+  id: number;
+  shape: number[];
+  dtype: number;
+}
+
+/** tfjs-node's native binding, as far as the project calls it directly. */
+export interface Binding {
+  TF_INT32: number;
+  executeOp(name: string, attrs: unknown[], ids: number[], outputs: number): Handle[];
+  createTensor(shape: number[], dtype: number, values: ArrayLike<number>): number;
+  deleteTensor(id: number): void;
+  tensorDataSync(id: number): ArrayLike<number>;
+}
+
+/**
+ * Runs `fn` with the backend's binding swapped for a copy whose functions `overrides` replaces,
+ * and puts the original back: how a step's calls into TensorFlow are timed or recorded. A copy,
+ * since the binding's properties are frozen (neither assignable nor proxied).
+ */
+export function withBinding<T>(
+  overrides: (original: Binding) => Partial<Binding>,
+  fn: () => T,
+): T {
+  const backend = nodeBackend() as unknown as { binding: Binding };
+  const original = backend.binding;
+  const swapped: Record<string, unknown> = {};
+  for (const key of Object.getOwnPropertyNames(original)) {
+    const value = (original as unknown as Record<string, unknown>)[key];
+    swapped[key] = typeof value === "function" ? value.bind(original) : value;
+  }
+  Object.assign(swapped, overrides(original));
+  backend.binding = swapped as unknown as Binding;
+  try {
+    return fn();
+  } finally {
+    backend.binding = original;
+  }
+}

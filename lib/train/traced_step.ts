@@ -9,25 +9,11 @@
  */
 import { tf } from "../engine/backend.ts";
 import { dropoutKey } from "../engine/dropout.ts";
-import { nodeBackend } from "../engine/node_backend.ts";
+import { type Binding, type Handle, nodeBackend, withBinding } from "../engine/node_backend.ts";
 import { seededDropouts } from "../models/layers.ts";
 import { type GradientRequest, type Gradients, gradients } from "./step.ts";
 
-/** A tensor as the binding describes it; `dtype` is one of `binding.TF_*`. */
-interface Handle {
-  id: number;
-  shape: number[];
-  dtype: number;
-}
-
-/** tfjs-node's binding and backend, as far as used here. */
-interface Binding {
-  TF_INT32: number;
-  executeOp(name: string, attrs: unknown[], ids: number[], outputs: number): Handle[];
-  createTensor(shape: number[], dtype: number, values: ArrayLike<number>): number;
-  deleteTensor(id: number): void;
-  tensorDataSync(id: number): ArrayLike<number>;
-}
+/** tfjs-node's backend, as far as used here. */
 interface Backend {
   binding: Binding;
   getInputTensorIds(tensors: tf.Tensor[]): number[];
@@ -135,7 +121,6 @@ export class TracedGradients {
   /** One real step through tfjs, recording its binding calls. */
   #record(request: GradientRequest): { result: Gradients; recording: Recording } {
     const backend = nodeBackend() as unknown as Backend;
-    const original = backend.binding;
     // The step's inputs get their handles first, so the step itself only creates its own.
     const [x, labels] = backend.getInputTensorIds([request.x, request.labels]);
     const recording: Recording = {
@@ -151,43 +136,24 @@ export class TracedGradients {
       seeds: this.#dropouts.map((layer) => layer.nextSeed),
       grads: {},
     };
-    const swapped: Record<string, unknown> = {};
-    for (const key of Object.getOwnPropertyNames(original)) {
-      const value = (original as unknown as Record<string, unknown>)[key];
-      swapped[key] = typeof value === "function" ? value.bind(original) : value;
-    }
-    Object.assign(
-      swapped,
-      {
-        executeOp(name: string, attrs: unknown[], inputs: number[], outputs: number) {
-          const made = original.executeOp(name, attrs, inputs, outputs);
-          recording.ops.push({ name, attrs, inputs: [...inputs], outputs });
-          recording.made.push(made);
-          return made;
-        },
-        createTensor(shape: number[], dtype: number, values: ArrayLike<number>) {
-          const id = original.createTensor(shape, dtype, values);
-          recording.created.push({
-            id,
-            shape: [...shape],
-            dtype,
-            values: (values as Float32Array).slice(),
-          });
-          return id;
-        },
-        tensorDataSync(id: number) {
-          recording.reads.push(id);
-          return original.tensorDataSync(id);
-        },
-      } satisfies Partial<Binding>,
-    );
-    backend.binding = swapped as unknown as Binding;
-    let result: Gradients;
-    try {
-      result = gradients(this.model, this.variables, request);
-    } finally {
-      backend.binding = original;
-    }
+    const result = withBinding((original) => ({
+      executeOp(name, attrs, inputs, outputs) {
+        const made = original.executeOp(name, attrs, inputs, outputs);
+        recording.ops.push({ name, attrs, inputs: [...inputs], outputs });
+        recording.made.push(made);
+        return made;
+      },
+      createTensor(shape, dtype, values) {
+        const id = original.createTensor(shape, dtype, values);
+        const copy = (values as Float32Array).slice();
+        recording.created.push({ id, shape: [...shape], dtype, values: copy });
+        return id;
+      },
+      tensorDataSync(id) {
+        recording.reads.push(id);
+        return original.tensorDataSync(id);
+      },
+    }), () => gradients(this.model, this.variables, request));
     const names = Object.keys(result.grads);
     const ids = backend.getInputTensorIds(names.map((name) => result.grads[name]));
     names.forEach((name, i) => recording.grads[name] = ids[i]);
@@ -204,12 +170,6 @@ export class TracedGradients {
     if (!a.ops.length || a.ops.length !== b.ops.length || a.created.length !== b.created.length) {
       return null;
     }
-    const where = (r: Recording) => {
-      const out = new Map<number, { op: number; index: number }>();
-      r.made.forEach((handles, op) => handles.forEach((h, index) => out.set(h.id, { op, index })));
-      const created = new Map(r.created.map((c, i) => [c.id, i]));
-      return { out, created };
-    };
     const [wa, wb] = [where(a), where(b)];
     const dropouts: Plan["dropouts"] = [];
     const perStep = new Map<number, number>();
@@ -255,15 +215,15 @@ export class TracedGradients {
       if (!same(inputs, ob.inputs.map((id) => source(b, wb, id)))) return null;
       ops.push({ name: oa.name, attrs: oa.attrs, inputs, outputs: oa.outputs });
     }
-    const position = (r: Recording, w: typeof wa, id: number) => w.out.get(id);
-    const reads = a.reads.map((id) => position(a, wa, id));
-    if (!same(reads, b.reads.map((id) => position(b, wb, id))) || reads.some((r) => !r)) {
+    const position = (w: typeof wa, id: number) => w.out.get(id);
+    const reads = a.reads.map((id) => position(wa, id));
+    if (!same(reads, b.reads.map((id) => position(wb, id))) || reads.some((r) => !r)) {
       return null;
     }
     const grads: Plan["grads"] = {};
     for (const [name, id] of Object.entries(a.grads)) {
-      const at = position(a, wa, id);
-      if (!at || !same(at, position(b, wb, b.grads[name]))) return null;
+      const at = position(wa, id);
+      if (!at || !same(at, position(wb, b.grads[name]))) return null;
       grads[name] = at;
     }
     const state: Plan["state"] = [];
@@ -271,8 +231,8 @@ export class TracedGradients {
       const [changedA, changedB] = [a, b].map((r) => r.stateAfter[k] !== r.stateBefore[k]);
       if (changedA !== changedB) return null;
       if (!changedA) continue;
-      const at = position(a, wa, a.stateAfter[k]);
-      if (!at || !same(at, position(b, wb, b.stateAfter[k]))) return null;
+      const at = position(wa, a.stateAfter[k]);
+      if (!at || !same(at, position(wb, b.stateAfter[k]))) return null;
       state.push({ index: k, op: at.op, output: at.index });
     }
     const { binding } = nodeBackend() as unknown as Backend;
@@ -341,4 +301,12 @@ export class TracedGradients {
     for (const { created: i } of plan.dropouts) binding.deleteTensor(created[i]!);
     return result;
   }
+}
+
+/** Where each tensor of a recording came from: an op's output, or the step's n-th created one. */
+function where(r: Recording) {
+  const out = new Map<number, { op: number; index: number }>();
+  r.made.forEach((handles, op) => handles.forEach((h, index) => out.set(h.id, { op, index })));
+  const created = new Map(r.created.map((c, i) => [c.id, i]));
+  return { out, created };
 }
