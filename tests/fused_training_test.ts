@@ -146,6 +146,76 @@ Deno.test({
   },
 });
 
+/** Bits of a float32 tensor: -0 and +0 differ. */
+function bits(t: tf.Tensor): Uint32Array {
+  return new Uint32Array((t.dataSync() as Float32Array).slice().buffer);
+}
+
+for (
+  const [shape, window] of [
+    [[38, 30, 30, 32], 2], // two threads, each on whole images; windows cover the image
+    [[37, 30, 30, 32], 2], // two threads, one image split between them
+    [[7, 13, 13, 64], 2], // the last row and column are in no window
+    [[3, 9, 9, 5], 3], // the general window loop
+  ] as [[number, number, number, number], number][]
+) {
+  Deno.test({
+    name: `Cifar100MaxPoolReluBiasGrad on ${shape.join("x")}, window ${window}: the bits of ` +
+      "oneDNN's pooling gradient and then Cifar100ReluBiasGrad",
+    ignore: !native,
+    async fn() {
+      await tf.setBackend("tensorflow");
+      const b = nodeBackend();
+      const int = (name: string, value: number | number[]) => ({
+        name,
+        type: b.binding.TF_ATTR_INT,
+        value,
+      });
+      const pool = [
+        floatType(b),
+        int("ksize", [1, window, window, 1]),
+        int("strides", [1, window, window, 1]),
+        { name: "padding", type: b.binding.TF_ATTR_STRING, value: "VALID" },
+        nhwc(b),
+        { name: "workspace_enabled", type: b.binding.TF_ATTR_BOOL, value: true },
+        { name: "_kernel", type: b.binding.TF_ATTR_STRING, value: "MklNameChangeOp" },
+      ];
+      const outputs = tf.tidy(() => {
+        // Halves, so that windows hold ties; ReLU outputs with zeros and -0 (as oneDNN's fused
+        // ReLU gives); pooled gradients with -0 too.
+        const z = tf.randomNormal(shape, 0, 1, "float32", 21).mul(2).round().div(2);
+        const y = tf.relu(z).where(z.greater(-0.5), tf.fill(shape, -0));
+        const [pooled, workspace] = b.executeMultipleOutputs("_MklNativeMaxPool", pool, [y], 2);
+        const random = tf.randomNormal(pooled.shape, 0, 1, "float32", 22);
+        const dp = random.where(random.abs().greater(0.3), tf.fill(pooled.shape, -0));
+        const dx = b.executeSingleOutput("_MklNativeMaxPoolGrad", pool, [y, pooled, dp, workspace]);
+        const two = b.executeMultipleOutputs("Cifar100ReluBiasGrad", [], [dx, y], 2);
+        const one = b.executeMultipleOutputs(
+          "Cifar100MaxPoolReluBiasGrad",
+          [
+            ...["window_height", "window_width", "stride_height", "stride_width"].map((name) =>
+              int(name, window)
+            ),
+            int("pad_top", 0),
+            int("pad_left", 0),
+          ],
+          [y, dp],
+          2,
+        );
+        return [...one, ...two];
+      });
+      const [ours, theirs] = [outputs.slice(0, 2).map(bits), outputs.slice(2).map(bits)];
+      tf.dispose(outputs);
+      // An index, not deepEqual: its message on a million values would fill the memory.
+      ["dz", "db"].forEach((name, i) => {
+        assert.equal(ours[i].length, theirs[i].length, name);
+        assert.equal(ours[i].findIndex((v, k) => v !== theirs[i][k]), -1, `${name}: differs at`);
+      });
+      assert.ok(theirs[0].some((v) => v !== 0 && v !== 0x80000000), "some gradient passes");
+    },
+  });
+}
+
 Deno.test({
   name: "conv2dBiasRelu runs as one fused kernel; its input gradient only when asked",
   ignore: !native,

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { imageExamples } from "../lib/data/examples.ts";
 import { syntheticCifar100 } from "../lib/data/synthetic.ts";
 import { initBackend, tf } from "../lib/engine/backend.ts";
+import { loadNativeOps } from "../lib/engine/native_ops.ts";
+import { withBinding } from "../lib/engine/node_backend.ts";
 import { buildResnet9, decayedWeights } from "../lib/models/resnet9.ts";
 import { fit } from "../lib/train/fit.ts";
 import { HYP } from "../lib/train/hyp.ts";
@@ -91,6 +93,32 @@ Deno.test({
     model.dispose();
     assert.equal(tf.memory().numTensors, tensors);
     assert.equal(handles(), before);
+  },
+});
+
+Deno.test({
+  name: "traced step: a pooling gradient and the ReLU-bias gradient after it replay as one op",
+  ignore: ignore || !loadNativeOps(),
+  fn() {
+    const model = buildSmallModel("cnn", 0);
+    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const traced = new TracedGradients(model, variables);
+    const ran = (steps: number) => {
+      const names: string[] = [];
+      withBinding((original) => ({
+        executeOp(name, attrs, inputs, outputs) {
+          names.push(name);
+          return original.executeOp(name, attrs, inputs, outputs);
+        },
+      }), () => batches(traced, steps));
+      return names.filter((name) => /PoolGrad|PoolReluBiasGrad|ReluBiasGrad/.test(name));
+    };
+    const recorded = ran(3);
+    assert.deepEqual(recorded.slice(0, 2), ["_MklNativeMaxPoolGrad", "Cifar100ReluBiasGrad"]);
+    assert.ok(traced.replayed >= 1);
+    assert.deepEqual(ran(1), Array(2).fill("Cifar100MaxPoolReluBiasGrad"));
+    traced.dispose();
+    model.dispose();
   },
 });
 

@@ -8,7 +8,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { NodeBackend, OpAttr } from "./node_backend.ts";
+import { type NodeBackend, nodeBackend, type OpAttr } from "./node_backend.ts";
+import { loadNativeOps } from "./native_ops.ts";
 
 /** A tfjs kernel function on tfjs-node's backend. */
 export type KernelFunc = (args: {
@@ -124,4 +125,65 @@ export function maxPoolGradFromWorkspace(original: KernelFunc): KernelFunc {
       workspace.tensor.dispose();
     }
   };
+}
+
+/** What a recorded op is, as the binding ran it. */
+interface RecordedOp {
+  name: string;
+  /** `OpAttr`s. */
+  attrs: unknown[];
+}
+
+const FUSED_GRAD = "Cifar100MaxPoolReluBiasGrad";
+
+/** The fused gradient's attributes: its windows, with no padding. */
+function fusedGradAttrs(b: NodeBackend, [kh, kw]: number[], [sh, sw]: number[]): OpAttr[] {
+  const int = (name: string, value: number) => ({ name, type: b.binding.TF_ATTR_INT, value });
+  return [
+    int("window_height", kh),
+    int("window_width", kw),
+    int("stride_height", sh),
+    int("stride_width", sw),
+    int("pad_top", 0),
+    int("pad_left", 0),
+  ];
+}
+
+let fusedGradProbe: boolean | undefined;
+
+/** Whether the ops library setup built has the fused gradient (an older one lacks it). */
+function fusedGradAvailable(b: NodeBackend): boolean {
+  fusedGradProbe ??= loadNativeOps() && tf.tidy(() => {
+    try {
+      const attrs = fusedGradAttrs(b, [2, 2], [2, 2]);
+      const [dz] = b.executeMultipleOutputs(FUSED_GRAD, attrs, [
+        tf.ones([1, 2, 2, 1]),
+        tf.ones([1, 1, 1, 1]),
+      ], 2);
+      return dz.dataSync()[0] === 1;
+    } catch {
+      return false;
+    }
+  });
+  return fusedGradProbe;
+}
+
+/**
+ * The one op (lib/engine/install/native_ops.cc) that does the work of `pool`, a recorded
+ * `_MklNativeMaxPoolGrad`, and of the `Cifar100ReluBiasGrad` of the pooling's input after it,
+ * with the same bits; its inputs are the pooling's input and the pooled output's gradient.
+ * Undefined where it does not apply: windows that overlap or pad, or a library without the op.
+ */
+export function poolReluBiasGrad(pool: RecordedOp): { name: string; attrs: OpAttr[] } | undefined {
+  if (pool.name !== "_MklNativeMaxPoolGrad") return;
+  const attrs = pool.attrs as OpAttr[];
+  const attr = (name: string) => attrs.find((a) => a.name === name)?.value;
+  const [, kh, kw] = attr("ksize") as number[];
+  const [, sh, sw] = attr("strides") as number[];
+  const b = nodeBackend();
+  if (
+    attr("T") !== b.binding.TF_FLOAT || attr("padding") !== "VALID" ||
+    attr("data_format") !== "NHWC" || sh < kh || sw < kw || !fusedGradAvailable(b)
+  ) return;
+  return { name: FUSED_GRAD, attrs: fusedGradAttrs(b, [kh, kw], [sh, sw]) };
 }

@@ -9,6 +9,7 @@
  */
 import { tf } from "../engine/backend.ts";
 import { dropoutKey } from "../engine/dropout.ts";
+import { poolReluBiasGrad } from "../engine/max_pool.ts";
 import { type Binding, type Handle, nodeBackend, withBinding } from "../engine/node_backend.ts";
 import { seededDropouts } from "../models/layers.ts";
 import { type GradientRequest, type Gradients, gradients } from "./step.ts";
@@ -51,9 +52,18 @@ type Source =
   | { kind: "state"; index: number }
   | { kind: "fixed"; id: number };
 
+/** One op of a plan. */
+interface PlanOp {
+  name: string;
+  attrs: unknown[];
+  inputs: Source[];
+  outputs: number;
+}
+
 /** A recorded step, ready to replay. */
 interface Plan {
-  ops: { name: string; attrs: unknown[]; inputs: Source[]; outputs: number }[];
+  /** null for an op that a fused one after it does the work of. */
+  ops: (PlanOp | null)[];
   /** Constant created tensors, made once and kept; undefined for per-step ones. */
   constants: (number | undefined)[];
   /** Per-step created tensors: which dropout layer's key each is. */
@@ -203,7 +213,7 @@ export class TracedGradients {
       if (state >= 0) return { kind: "state", index: state };
       return { kind: "fixed", id };
     };
-    const ops: Plan["ops"] = [];
+    const ops: PlanOp[] = [];
     for (let i = 0; i < a.ops.length; i++) {
       const [oa, ob] = [a.ops[i], b.ops[i]];
       if (
@@ -239,7 +249,7 @@ export class TracedGradients {
     const constants = a.created.map((c, i) =>
       perStep.has(i) ? undefined : binding.createTensor(c.shape, c.dtype, c.values)
     );
-    return { ops, constants, dropouts, reads: reads as Plan["reads"], grads, state };
+    return fused({ ops, constants, dropouts, reads: reads as Plan["reads"], grads, state });
   }
 
   #replay(plan: Plan, request: GradientRequest): Gradients {
@@ -256,6 +266,10 @@ export class TracedGradients {
     }
     const made: Handle[][] = [];
     for (const op of plan.ops) {
+      if (!op) {
+        made.push([]);
+        continue;
+      }
       const ids = op.inputs.map((s) => {
         switch (s.kind) {
           case "out":
@@ -309,4 +323,34 @@ function where(r: Recording) {
   r.made.forEach((handles, op) => handles.forEach((h, index) => out.set(h.id, { op, index })));
   const created = new Map(r.created.map((c, i) => [c.id, i]));
   return { out, created };
+}
+
+/**
+ * `plan` with each pooling gradient whose one use is the ReLU-bias gradient of the pooling's input
+ * done by one op instead of two (engine/max_pool.ts): the same bits, one pass less over the
+ * largest activations. Keras's graph passes do not fuse these.
+ */
+function fused(plan: Plan): Plan {
+  const key = (op: number, index: number) => `${op}:${index}`;
+  const uses = new Map<string, number>();
+  const use = (op: number, index: number) =>
+    uses.set(key(op, index), (uses.get(key(op, index)) ?? 0) + 1);
+  for (const op of plan.ops) {
+    for (const s of op?.inputs ?? []) if (s.kind === "out") use(s.op, s.index);
+  }
+  [...plan.reads, ...Object.values(plan.grads)].forEach(({ op, index }) => use(op, index));
+  plan.state.forEach(({ op, output }) => use(op, output));
+  const ops = [...plan.ops];
+  ops.forEach((op, i) => {
+    const [dx, y] = op?.inputs ?? [];
+    if (op?.name !== "Cifar100ReluBiasGrad" || dx.kind !== "out") return;
+    const pool = ops[dx.op];
+    if (!pool || uses.get(key(dx.op, dx.index)) !== 1) return;
+    if (JSON.stringify(pool.inputs[0]) !== JSON.stringify(y)) return;
+    const one = poolReluBiasGrad(pool);
+    if (!one) return;
+    ops[i] = { ...one, inputs: [y, pool.inputs[2]], outputs: 2 };
+    ops[dx.op] = null;
+  });
+  return { ...plan, ops };
 }
