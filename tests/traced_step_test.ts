@@ -57,6 +57,84 @@ for (const model of ["mlp", "cnn"] as const) {
   });
 }
 
+Deno.test({
+  name: "traced step: one TracedGradients kept across fit calls replays from the first batch, " +
+    "with the bits of fit without it",
+  ignore,
+  async fn() {
+    const before = tf.memory().numTensors;
+    const run = async (keep: boolean) => {
+      const net = buildSmallModel("cnn", 3);
+      const optimizer = makeOptimizer(HYP.cnn.optimizer);
+      const variables = net.trainableWeights.map((w) => w.read() as tf.Variable);
+      const traced = keep ? new TracedGradients(net, variables) : undefined;
+      const replayed: number[] = [];
+      const histories = [];
+      for (let epoch = 0; epoch < 2; epoch++) {
+        const { history } = await fit(net, train, {
+          epochs: 1,
+          batchSize: 64,
+          optimizer,
+          seed: epoch,
+          log: () => {},
+          replay: traced ?? false,
+        });
+        histories.push(history);
+        replayed.push(traced?.replayed ?? 0);
+      }
+      const bits = net.getWeights().map((w) => Array.from(new Uint32Array(w.dataSync().buffer)));
+      traced?.dispose();
+      optimizer.dispose();
+      net.dispose();
+      return { bits, histories, replayed };
+    };
+    const plain = await run(false);
+    const kept = await run(true);
+    assert.deepEqual(kept.histories, plain.histories);
+    assert.deepEqual(kept.bits, plain.bits);
+    // 5 batches of 64 and one of 20 an epoch: the second epoch replays every batch of 64 (the
+    // short one is recorded a second time, as it would be in one fit of two epochs).
+    assert.equal(kept.replayed[1] - kept.replayed[0], 5);
+    assert.equal(tf.memory().numTensors, before);
+    await assert.rejects(
+      () =>
+        fit(buildSmallModel("mlp", 0), train, {
+          epochs: 1,
+          batchSize: 64,
+          optimizer: makeOptimizer(HYP.mlp.optimizer),
+          replay: new TracedGradients(buildSmallModel("mlp", 0), []),
+        }),
+      /TracedGradients of another model/,
+    );
+  },
+});
+
+Deno.test({
+  name: "traced step: a batch with other constants (label smoothing) is recorded, not replayed",
+  ignore,
+  fn() {
+    const model = buildSmallModel("mlp", 0);
+    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const traced = new TracedGradients(model, variables);
+    const step = (labelSmoothing: number) => {
+      const x = tf.randomUniform([16, 32, 32, 3], 0, 1, "float32", 1);
+      const labels = tf.tensor1d(Array.from({ length: 16 }, (_, k) => k), "int32");
+      const request = { x, labels, numClasses: 100, loss: "categorical_crossentropy" as const };
+      const result = traced.gradients({ ...request, labelSmoothing });
+      tf.dispose([x, labels, ...Object.values(result.grads)]);
+      return result.loss;
+    };
+    for (let i = 0; i < 3; i++) step(0);
+    const replayed = traced.replayed;
+    assert.ok(replayed >= 1);
+    const smoothed = step(0.2);
+    assert.equal(traced.replayed, replayed, "recorded on the tfjs path");
+    assert.notEqual(smoothed, step(0));
+    traced.dispose();
+    model.dispose();
+  },
+});
+
 /** `steps` batches of 16 through `traced`: the losses and right answers, tensors disposed. */
 function batches(traced: TracedGradients, steps: number) {
   const results: [number, number][] = [];

@@ -16,6 +16,7 @@ import type { BackboneName } from "../models/backbone.ts";
 import { makeOptimizer } from "../train/optimizer.ts";
 import { type GradientWorker, startWorkers } from "../train/parallel.ts";
 import { buildSmallModel, type SmallModel } from "../train/small_models.ts";
+import { TracedGradients } from "../train/traced_step.ts";
 
 /** What can be benchmarked. */
 export const BENCH_MODELS = ["mlp", "cnn", "vgg16", "resnet9", "mobilenetv2"] as const;
@@ -84,6 +85,10 @@ function trainingSession(
   const net = buildSmallModel(model, 0);
   const optimizer = makeOptimizer(HYP[model].optimizer);
   const examples = imageExamples(data.train, data.train.fineLabels);
+  // Kept across epochs, as Keras keeps its compiled step: each epoch replays from its first batch.
+  const replay = tf.getBackend() === "tensorflow"
+    ? new TracedGradients(net, net.trainableWeights.map((w) => w.read() as tf.Variable))
+    : true;
   const recipe: Partial<FitOptions> = model === "resnet9"
     ? {
       labelSmoothing: HYP.resnet9.labelSmoothing,
@@ -100,12 +105,14 @@ function trainingSession(
         optimizer,
         log: () => {},
         workers,
+        replay,
         ...recipe,
       });
       return examples.count / result.secondsPerEpoch[0];
     },
     close() {
       workers.forEach((w) => w.close());
+      if (replay !== true) replay.dispose();
       net.dispose();
       optimizer.dispose();
     },

@@ -61,8 +61,10 @@ export interface FitOptions {
   /**
    * Replay each batch's TensorFlow ops without tfjs once two batches of its size were recorded
    * (lib/train/traced_step.ts): the same bits, less time. Tensorflow engine only; default true.
+   * A `TracedGradients` of this model is used and kept (not disposed), so that `fit` after `fit`
+   * replays from its first batch.
    */
-  replay?: boolean;
+  replay?: boolean | TracedGradients;
   /** Awaited after every epoch with a copy of the progress: all a checkpoint needs but tensors. */
   onEpochEnd?: (progress: TrainingProgress) => unknown;
   /** Go on from a checkpoint's progress; the model, optimizer and dropout are restored already. */
@@ -229,8 +231,8 @@ export async function fit(
       await loop.onEpochEnd?.(structuredClone(state));
     }
   } finally {
-    // The replay's kept constants.
-    loop.traced?.dispose();
+    // The replay's kept constants, unless the caller keeps them.
+    if (!(options.replay instanceof TracedGradients)) loop.traced?.dispose();
   }
 
   return {
@@ -298,6 +300,9 @@ function checkedLoop(model: tf.LayersModel, train: Examples, options: FitOptions
     throw new Error("fit: a learning-rate schedule needs an optimizer with setLearningRate");
   }
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  if (options.replay instanceof TracedGradients && options.replay.model !== model) {
+    throw new Error("fit: replay is a TracedGradients of another model");
+  }
   const decayIndices = weightDecay && {
     rate: weightDecay.rate,
     indices: weightDecay.names.map((name) => variables.findIndex((v) => v.name === name)),
@@ -314,9 +319,11 @@ function checkedLoop(model: tf.LayersModel, train: Examples, options: FitOptions
     numClasses: model.outputs[0].shape.at(-1)!,
     variables,
     workers,
-    traced: options.replay !== false && !workers.length && tf.getBackend() === "tensorflow"
-      ? new TracedGradients(model, variables)
-      : undefined,
+    traced: options.replay === false || workers.length || tf.getBackend() !== "tensorflow"
+      ? undefined
+      : options.replay instanceof TracedGradients
+      ? options.replay
+      : new TracedGradients(model, variables),
     schedule,
     decayIndices,
   };

@@ -1,7 +1,7 @@
 /**
  * A batch's gradients without tfjs: the TensorFlow ops of {@linkcode gradients} are recorded from
  * two real steps, then run straight through tfjs-node's binding for later batches of the same
- * size. The same ops run in the same order on the same inputs, so the results are the same bits as
+ * shape and settings. The same ops run in the same order on the same inputs, so the results are the same bits as
  * the tfjs path; what is skipped is tfjs's engine, tape and layers, about a fifth of a CNN step
  * (docs/performance.md). Anything the recording cannot account for keeps the tfjs path.
  *
@@ -79,17 +79,18 @@ interface Plan {
  * Dispose it to free the replay's constants.
  */
 export class TracedGradients {
-  #recordings = new Map<number, Recording[]>();
-  #plans = new Map<number, Plan | null>();
+  /** By {@linkcode planKey}. */
+  #recordings = new Map<string, Recording[]>();
+  #plans = new Map<string, Plan | null>();
   readonly #dropouts;
   /** The model's weights that a step may reassign: batch norm's moving statistics. */
   readonly #state: tf.Variable[];
   /** Batches computed by replay so far. */
   replayed = 0;
 
-  /** @param attempts steps recorded per batch size before giving up on a replay */
+  /** @param attempts steps recorded per kind of batch (size, constants) before giving up on a replay */
   constructor(
-    private readonly model: tf.LayersModel,
+    readonly model: tf.LayersModel,
     private readonly variables: tf.Variable[],
     private readonly attempts = 4,
   ) {
@@ -99,22 +100,22 @@ export class TracedGradients {
 
   /** The gradients of one batch, as {@linkcode gradients} computes them. */
   gradients(request: GradientRequest): Gradients {
-    const size = request.x.shape[0];
-    const plan = this.#plans.get(size);
+    const key = planKey(request);
+    const plan = this.#plans.get(key);
     if (plan) {
       this.replayed++;
       return this.#replay(plan, request);
     }
     if (plan === null) return gradients(this.model, this.variables, request);
     const { result, recording } = this.#record(request);
-    const recordings = this.#recordings.get(size) ?? [];
+    const recordings = this.#recordings.get(key) ?? [];
     recordings.push(recording);
-    this.#recordings.set(size, recordings.slice(-2));
+    this.#recordings.set(key, recordings.slice(-2));
     if (recordings.length >= 2) {
       const made = this.#plan(recordings.at(-2)!, recording);
       if (made || recordings.length >= this.attempts) {
-        this.#plans.set(size, made);
-        this.#recordings.delete(size);
+        this.#plans.set(key, made);
+        this.#recordings.delete(key);
       }
     }
     return result;
@@ -315,6 +316,24 @@ export class TracedGradients {
     for (const { created: i } of plan.dropouts) binding.deleteTensor(created[i]!);
     return result;
   }
+}
+
+/**
+ * What a plan holds for one batch: its shape, and the values the step makes constants of (the
+ * one-hot depth, the loss's constants), so that a plan is never replayed for other ones.
+ */
+function planKey(r: GradientRequest): string {
+  const { x, labels, numClasses, loss, weight = 1, labelSmoothing = 0, weightDecay } = r;
+  return JSON.stringify([
+    x.shape,
+    x.dtype,
+    labels.shape,
+    numClasses,
+    loss,
+    weight,
+    labelSmoothing,
+    weightDecay,
+  ]);
 }
 
 /** Where each tensor of a recording came from: an op's output, or the step's n-th created one. */
