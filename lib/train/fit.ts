@@ -59,8 +59,9 @@ export interface FitOptions {
   /** Replicas of `model` (lib/train/parallel.ts) that take a share of each batch. */
   workers?: GradientWorker[];
   /**
-   * Replay each batch's TensorFlow ops without tfjs once two batches of its size were recorded
-   * (lib/train/traced_step.ts): the same bits, less time. Tensorflow engine only; default true.
+   * Replay each batch's TensorFlow ops without tfjs once two batches of its shape and settings
+   * were recorded (lib/train/traced_step.ts): the same bits, less time. Tensorflow engine only;
+   * default true.
    * A `TracedGradients` of this model is used and kept (not disposed), so that `fit` after `fit`
    * replays from its first batch.
    */

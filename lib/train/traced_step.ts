@@ -1,9 +1,10 @@
 /**
  * A batch's gradients without tfjs: the TensorFlow ops of {@linkcode gradients} are recorded from
  * two real steps, then run straight through tfjs-node's binding for later batches of the same
- * shape and settings. The same ops run in the same order on the same inputs, so the results are the same bits as
- * the tfjs path; what is skipped is tfjs's engine, tape and layers, about a fifth of a CNN step
- * (docs/performance.md). Anything the recording cannot account for keeps the tfjs path.
+ * shape and settings. The same ops run in the same order on the same inputs, so the results are
+ * the same bits as the tfjs path; what is skipped is tfjs's engine, tape and layers, about a fifth
+ * of a CNN step (docs/performance.md). Anything the recording cannot account for keeps the tfjs
+ * path.
  *
  * @module
  */
@@ -88,7 +89,7 @@ export class TracedGradients {
   /** Batches computed by replay so far. */
   replayed = 0;
 
-  /** @param attempts steps recorded per kind of batch (size, constants) before giving up on a replay */
+  /** @param attempts steps recorded per kind of batch ({@linkcode planKey}) before giving up */
   constructor(
     readonly model: tf.LayersModel,
     private readonly variables: tf.Variable[],
