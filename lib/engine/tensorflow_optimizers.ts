@@ -36,12 +36,17 @@ abstract class FusedOptimizer extends tf.Optimizer {
     this.constants = constants.map((c) => tf.keep(tf.scalar(c)));
   }
 
+  /** Scalars that depend on step `t`, made once per step for every weight's update. */
+  protected stepScalars(_t: number): tf.Scalar[] {
+    return [];
+  }
+
   /**
-   * The op, its inputs after the slots' variables (scalars for step `t`, then `grad`), and any
-   * attributes it takes besides `T` and `use_locking`.
+   * The op, its inputs after the slots' variables (`step`'s scalars or the constants, then
+   * `grad`), and any attributes it takes besides `T` and `use_locking`.
    */
   protected abstract update(
-    t: number,
+    step: tf.Scalar[],
     grad: tf.Tensor,
   ): { op: string; inputs: tf.Tensor[]; attrs?: OpAttr[] };
 
@@ -52,32 +57,34 @@ abstract class FusedOptimizer extends tf.Optimizer {
     const list = Array.isArray(gradients)
       ? gradients.map(({ name, tensor }) => [name, tensor] as const)
       : Object.entries(gradients);
-    const t = this.iterations + 1;
-    for (const [name, grad] of list) {
-      if (grad == null) continue;
-      const variable = tf.engine().registeredVariables[name];
-      const slots = this.#slotsFor(b, name, variable);
-      if (slots.dataId !== variable.dataId) assign(b, slots.weight, variable);
-      // While the tfjs variable shares the TensorFlow variable's buffer, the update would copy
-      // it first (copy-on-write); pointing the tfjs variable at the gradient meanwhile lets
-      // the update happen in place.
-      variable.assign(grad);
-      const { op, inputs, attrs: extra = [] } = this.update(t, grad);
-      const attrs = [
-        { name: "T", type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT },
-        { name: "use_locking", type: b.binding.TF_ATTR_BOOL, value: false },
-        ...extra,
-      ];
-      try {
-        b.executeMultipleOutputs(op, attrs, [slots.weight, ...slots.state, ...inputs], 0);
-      } finally {
-        // The per-step scalars; the constants and the caller's gradient stay.
-        tf.dispose(inputs.filter((x) => x !== grad && !this.constants.includes(x as tf.Scalar)));
+    const step = this.stepScalars(this.iterations + 1);
+    const base = [
+      { name: "T", type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT },
+      { name: "use_locking", type: b.binding.TF_ATTR_BOOL, value: false },
+    ];
+    try {
+      for (const [name, grad] of list) {
+        if (grad == null) continue;
+        const variable = tf.engine().registeredVariables[name];
+        const slots = this.#slotsFor(b, name, variable);
+        if (slots.dataId !== variable.dataId) assign(b, slots.weight, variable);
+        // While the tfjs variable shares the TensorFlow variable's buffer, the update would copy
+        // it first (copy-on-write); pointing the tfjs variable at the gradient meanwhile lets
+        // the update happen in place.
+        variable.assign(grad);
+        const { op, inputs, attrs: extra = [] } = this.update(step, grad);
+        b.executeMultipleOutputs(op, [...base, ...extra], [
+          slots.weight,
+          ...slots.state,
+          ...inputs,
+        ], 0);
+        const value = b.executeSingleOutput("ReadVariableOp", [dtype(b)], [slots.weight]);
+        variable.assign(value);
+        value.dispose();
+        slots.dataId = variable.dataId;
       }
-      const value = b.executeSingleOutput("ReadVariableOp", [dtype(b)], [slots.weight]);
-      variable.assign(value);
-      value.dispose();
-      slots.dataId = variable.dataId;
+    } finally {
+      tf.dispose(step);
     }
     this.incrementIterations();
   }
@@ -184,13 +191,14 @@ export class FusedAdam extends FusedOptimizer {
     super([learningRate, beta1, beta2, epsilon], 2);
     this.#betas = [beta1, beta2];
   }
-  protected update(t: number, grad: tf.Tensor) {
-    const [lr, beta1, beta2, epsilon] = this.constants;
+  /** beta1^t and beta2^t. */
+  protected override stepScalars(t: number): tf.Scalar[] {
     const [b1, b2] = this.#betas;
-    return {
-      op: "ResourceApplyAdam",
-      inputs: [tf.scalar(b1 ** t), tf.scalar(b2 ** t), lr, beta1, beta2, epsilon, grad],
-    };
+    return [tf.scalar(b1 ** t), tf.scalar(b2 ** t)];
+  }
+  protected update(powers: tf.Scalar[], grad: tf.Tensor) {
+    const [lr, beta1, beta2, epsilon] = this.constants;
+    return { op: "ResourceApplyAdam", inputs: [...powers, lr, beta1, beta2, epsilon, grad] };
   }
 }
 
@@ -203,7 +211,7 @@ export class FusedRmsprop extends FusedOptimizer {
     const { learningRate, rho, momentum, epsilon } = settings;
     super([learningRate, rho, momentum, epsilon], 2);
   }
-  protected update(_t: number, grad: tf.Tensor) {
+  protected update(_step: tf.Scalar[], grad: tf.Tensor) {
     return { op: "ResourceApplyRMSProp", inputs: [...this.constants, grad] };
   }
 }
@@ -224,7 +232,7 @@ export class FusedMomentum extends FusedOptimizer {
     this.constants[1].dispose();
     this.constants[1] = tf.keep(tf.scalar(learningRate));
   }
-  protected update(_t: number, grad: tf.Tensor) {
+  protected update(_step: tf.Scalar[], grad: tf.Tensor) {
     const b = nodeBackend();
     const [momentum, lr] = this.constants;
     return {
