@@ -3,6 +3,7 @@ import { imageExamples } from "../lib/data/examples.ts";
 import { syntheticCifar100 } from "../lib/data/synthetic.ts";
 import { initBackend, tf } from "../lib/engine/backend.ts";
 import { loadNativeOps } from "../lib/engine/native_ops.ts";
+import { cpuHasBfloat16, setPrecision } from "../lib/engine/precision.ts";
 import { withBinding } from "../lib/engine/node_backend.ts";
 import { buildResnet9, decayedWeights } from "../lib/models/resnet9.ts";
 import { fit } from "../lib/train/fit.ts";
@@ -197,6 +198,40 @@ Deno.test({
     assert.deepEqual(ran(1), Array(2).fill("Cifar100MaxPoolReluBiasGrad"));
     traced.dispose();
     model.dispose();
+  },
+});
+
+Deno.test({
+  name: "traced step: in bfloat16, a tensor cast twice is cast once by the replay, same bits",
+  ignore: ignore || !cpuHasBfloat16(),
+  async fn() {
+    setPrecision("bfloat16", "tensorflow");
+    try {
+      const plain = await trained("cnn", false, 1);
+      const replayed = await trained("cnn", true, 1);
+      assert.deepEqual(replayed.history, plain.history);
+      assert.deepEqual(replayed.bits, plain.bits);
+      const model = buildSmallModel("cnn", 0);
+      const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+      const traced = new TracedGradients(model, variables);
+      const casts = () => {
+        let count = 0;
+        withBinding((original) => ({
+          executeOp(name, attrs, inputs, outputs) {
+            if (name === "Cast") count++;
+            return original.executeOp(name, attrs, inputs, outputs);
+          },
+        }), () => batches(traced, 1));
+        return count;
+      };
+      const recorded = [casts(), casts(), casts()];
+      assert.ok(traced.replayed >= 1);
+      assert.ok(casts() < recorded[0], `${recorded[0]} casts recorded, fewer replayed`);
+      traced.dispose();
+      model.dispose();
+    } finally {
+      setPrecision("float32", "tensorflow");
+    }
   },
 });
 

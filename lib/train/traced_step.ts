@@ -251,7 +251,9 @@ export class TracedGradients {
     const constants = a.created.map((c, i) =>
       perStep.has(i) ? undefined : binding.createTensor(c.shape, c.dtype, c.values)
     );
-    return fused({ ops, constants, dropouts, reads: reads as Plan["reads"], grads, state });
+    return fused(
+      deduplicated({ ops, constants, dropouts, reads: reads as Plan["reads"], grads, state }),
+    );
   }
 
   #replay(plan: Plan, request: GradientRequest): Gradients {
@@ -343,6 +345,37 @@ function where(r: Recording) {
   r.made.forEach((handles, op) => handles.forEach((h, index) => out.set(h.id, { op, index })));
   const created = new Map(r.created.map((c, i) => [c.id, i]));
   return { out, created };
+}
+
+/** Ops whose result depends on their inputs and attributes alone, so one run can serve twice. */
+const PURE = new Set(["Cast"]);
+
+/**
+ * `plan` with each pure op that repeats an earlier one (same inputs, same attributes) run once:
+ * in bfloat16, a tensor cast for the forward pass and again for a gradient. The same bits.
+ */
+function deduplicated(plan: Plan): Plan {
+  const kept = new Set(
+    [...plan.reads, ...Object.values(plan.grads)].map(({ op }) => op)
+      .concat(plan.state.map(({ op }) => op)),
+  );
+  const first = new Map<string, number>();
+  const replaced = new Map<number, number>();
+  const ops = plan.ops.map((op, i) => {
+    if (!op) return op;
+    const inputs = op.inputs.map((s) =>
+      s.kind === "out" && replaced.has(s.op) ? { ...s, op: replaced.get(s.op)! } : s
+    );
+    const key = JSON.stringify([op.name, op.attrs, inputs]);
+    const earlier = first.get(key);
+    if (PURE.has(op.name) && !kept.has(i) && earlier !== undefined) {
+      replaced.set(i, earlier);
+      return null;
+    }
+    first.set(key, i);
+    return { ...op, inputs };
+  });
+  return { ...plan, ops };
 }
 
 /**
