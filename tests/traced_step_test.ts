@@ -20,10 +20,15 @@ const ignore = backend.name !== "tensorflow";
 const data = syntheticCifar100({ seed: 2, trainCount: 340, testCount: 1 });
 const train = imageExamples(data.train, data.train.fineLabels);
 
-/** Weights (as bits) and history after `epochs` of `fit`, with or without the replay. */
-async function trained(model: "mlp" | "cnn", replay: boolean, epochs = 2) {
+/**
+ * Weights (as bits) and history after `epochs` of `fit`: without the replay, with it (as one
+ * TensorFlow function where the binding can), or with it op by op.
+ */
+async function trained(model: "mlp" | "cnn", replay: boolean | "ops", epochs = 2) {
   const net = buildSmallModel(model, 3);
   const optimizer = makeOptimizer(HYP[model].optimizer);
+  const traced = replay === "ops" &&
+    new TracedGradients(net, net.trainableWeights.map((w) => w.read() as tf.Variable), 4, false);
   try {
     const { history } = await fit(net, train, {
       epochs,
@@ -31,12 +36,13 @@ async function trained(model: "mlp" | "cnn", replay: boolean, epochs = 2) {
       optimizer,
       seed: 5,
       log: () => {},
-      replay,
+      replay: traced || replay === true,
       augment: model === "cnn" ? { crop: 2, flip: true } : undefined,
     });
     const bits = net.getWeights().map((w) => Array.from(new Uint32Array(w.dataSync().buffer)));
     return { bits, history };
   } finally {
+    if (traced) traced.dispose();
     optimizer.dispose();
     net.dispose();
   }
@@ -50,9 +56,11 @@ for (const model of ["mlp", "cnn"] as const) {
     async fn() {
       const before = tf.memory().numTensors;
       const plain = await trained(model, false);
-      const replayed = await trained(model, true);
-      assert.deepEqual(replayed.history, plain.history);
-      assert.deepEqual(replayed.bits, plain.bits);
+      for (const replay of [true, "ops"] as const) {
+        const replayed = await trained(model, replay);
+        assert.deepEqual(replayed.history, plain.history, `replay: ${replay}`);
+        assert.deepEqual(replayed.bits, plain.bits, `replay: ${replay}`);
+      }
       assert.equal(tf.memory().numTensors, before);
     },
   });
@@ -181,7 +189,7 @@ Deno.test({
   fn() {
     const model = buildSmallModel("cnn", 0);
     const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const traced = new TracedGradients(model, variables);
+    const traced = new TracedGradients(model, variables, 4, false);
     const ran = (steps: number) => {
       const names: string[] = [];
       withBinding((original) => ({
@@ -202,6 +210,36 @@ Deno.test({
 });
 
 Deno.test({
+  name: "traced step: a replayed step is one call into the binding, the plan as one function",
+  ignore,
+  fn() {
+    const model = buildSmallModel("cnn", 0);
+    const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const calls = (traced: TracedGradients) => {
+      const names: string[] = [];
+      withBinding((original) => ({
+        executeOp(name, attrs, inputs, outputs) {
+          names.push(name);
+          return original.executeOp(name, attrs, inputs, outputs);
+        },
+      }), () => batches(traced, 1));
+      return names;
+    };
+    for (const asFunction of [true, false]) {
+      const traced = new TracedGradients(model, variables, 4, asFunction);
+      // Four: a process's first batch gives tfjs's lazily made tensors their handles.
+      batches(traced, 4);
+      assert.ok(traced.replayed >= 1);
+      const names = calls(traced);
+      if (asFunction) assert.match(names.join(), /^cifar100_ts_step_\d+$/);
+      else assert.ok(names.length > 20, `${names.length} ops op by op`);
+      traced.dispose();
+    }
+    model.dispose();
+  },
+});
+
+Deno.test({
   name: "traced step: in bfloat16, a tensor cast twice is cast once by the replay, same bits",
   ignore: ignore || !cpuHasBfloat16(),
   async fn() {
@@ -213,7 +251,7 @@ Deno.test({
       assert.deepEqual(replayed.bits, plain.bits);
       const model = buildSmallModel("cnn", 0);
       const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-      const traced = new TracedGradients(model, variables);
+      const traced = new TracedGradients(model, variables, 4, false);
       const casts = () => {
         let count = 0;
         withBinding((original) => ({

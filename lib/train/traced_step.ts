@@ -10,8 +10,15 @@
  */
 import { tf } from "../engine/backend.ts";
 import { dropoutKey } from "../engine/dropout.ts";
+import { addFunction, type GraphSpec, type GraphValue } from "../engine/graph_function.ts";
 import { poolReluBiasGrad } from "../engine/max_pool.ts";
-import { type Binding, type Handle, nodeBackend, withBinding } from "../engine/node_backend.ts";
+import {
+  type Binding,
+  type Handle,
+  nodeBackend,
+  type OpAttr,
+  withBinding,
+} from "../engine/node_backend.ts";
 import { seededDropouts } from "../models/layers.ts";
 import { type GradientRequest, type Gradients, gradients } from "./step.ts";
 
@@ -73,6 +80,11 @@ interface Plan {
   grads: Record<string, { op: number; index: number }>;
   /** The op outputs that become the model's other weights, by index in `state`. */
   state: { index: number; op: number; output: number }[];
+  /**
+   * The ops as one TensorFlow function, where the binding can register one: its name, and where
+   * each argument comes from. It returns the reads, then the gradients, then the state.
+   */
+  function?: { name: string; args: Source[] };
 }
 
 /**
@@ -89,11 +101,16 @@ export class TracedGradients {
   /** Batches computed by replay so far. */
   replayed = 0;
 
-  /** @param attempts steps recorded per kind of batch ({@linkcode planKey}) before giving up */
+  /**
+   * @param attempts steps recorded per kind of batch ({@linkcode planKey}) before giving up
+   * @param asFunction replay a plan as one TensorFlow function where the binding can, rather than
+   * op by op
+   */
   constructor(
     readonly model: tf.LayersModel,
     private readonly variables: tf.Variable[],
     private readonly attempts = 4,
+    private readonly asFunction = true,
   ) {
     this.#dropouts = seededDropouts(model);
     this.#state = model.nonTrainableWeights.map((w) => w.read() as tf.Variable);
@@ -113,7 +130,7 @@ export class TracedGradients {
     recordings.push(recording);
     this.#recordings.set(key, recordings.slice(-2));
     if (recordings.length >= 2) {
-      const made = this.#plan(recordings.at(-2)!, recording);
+      const made = this.#plan(recordings.at(-2)!, recording, request);
       if (made || recordings.length >= this.attempts) {
         this.#plans.set(key, made);
         this.#recordings.delete(key);
@@ -177,7 +194,7 @@ export class TracedGradients {
   }
 
   /** The replay of two consecutive recordings, or null where they differ in a way it cannot follow. */
-  #plan(a: Recording, b: Recording): Plan | null {
+  #plan(a: Recording, b: Recording, request: GradientRequest): Plan | null {
     const same = (p: unknown, q: unknown) => JSON.stringify(p) === JSON.stringify(q);
     if (!a.ops.length || a.ops.length !== b.ops.length || a.created.length !== b.created.length) {
       return null;
@@ -251,9 +268,64 @@ export class TracedGradients {
     const constants = a.created.map((c, i) =>
       perStep.has(i) ? undefined : binding.createTensor(c.shape, c.dtype, c.values)
     );
-    return fused(
+    const plan = fused(
       deduplicated({ ops, constants, dropouts, reads: reads as Plan["reads"], grads, state }),
     );
+    if (this.asFunction) plan.function = this.#function(plan, a, request);
+    return plan;
+  }
+
+  /** `plan` registered as one TensorFlow function, or undefined where it cannot be. */
+  #function(plan: Plan, r: Recording, request: GradientRequest): Plan["function"] {
+    const args: Source[] = [];
+    const values: GraphValue[] = [];
+    const argument = new Map<string, number>();
+    const value = (s: Source): GraphValue | undefined => {
+      const t = s.kind === "x"
+        ? request.x
+        : s.kind === "labels"
+        ? request.labels
+        : s.kind === "variable"
+        ? this.variables[s.index]
+        : s.kind === "state"
+        ? this.#state[s.index]
+        : undefined;
+      const dtype = t && TF_DTYPES[t.dtype];
+      if (t) return dtype === undefined ? undefined : { dtype, shape: t.shape };
+      if (s.kind === "constant" || s.kind === "dropout") return r.created[s.created];
+    };
+    const ops = [];
+    for (const op of plan.ops) {
+      if (!op) {
+        ops.push(null);
+        continue;
+      }
+      const inputs = [];
+      for (const s of op.inputs) {
+        if (s.kind === "out") {
+          inputs.push({ op: s.op, index: s.index });
+          continue;
+        }
+        const key = JSON.stringify(s);
+        if (!argument.has(key)) {
+          const v = value(s);
+          if (!v) return undefined;
+          argument.set(key, args.length);
+          args.push(s);
+          values.push({ dtype: v.dtype, shape: v.shape });
+        }
+        inputs.push({ arg: argument.get(key)! });
+      }
+      ops.push({ name: op.name, attrs: op.attrs as OpAttr[], inputs });
+    }
+    const results = resultsOf(plan).map(({ op, index }) => {
+      const { dtype, shape } = r.made[op][index];
+      return { op, index, dtype, shape };
+    });
+    const name = `cifar100_ts_step_${++functions}`;
+    const { binding } = nodeBackend() as unknown as Backend;
+    const spec: GraphSpec = { args: values, ops, results };
+    return addFunction(binding, name, spec) ? { name, args } : undefined;
   }
 
   #replay(plan: Plan, request: GradientRequest): Gradients {
@@ -268,57 +340,80 @@ export class TracedGradients {
       created[i] = binding.createTensor([2], binding.TF_INT32, dropoutKey(dropout.nextSeed));
       dropout.calls++;
     }
-    const made: Handle[][] = [];
-    for (const op of plan.ops) {
-      if (!op) {
-        made.push([]);
-        continue;
+    const source = (s: Source) => {
+      switch (s.kind) {
+        case "out":
+          throw new Error("an op's output is no argument");
+        case "constant":
+        case "dropout":
+          return created[s.created]!;
+        case "x":
+          return x;
+        case "labels":
+          return labels;
+        case "variable":
+          return variables[s.index];
+        case "state":
+          return state[s.index];
+        case "fixed":
+          return s.id;
       }
-      const ids = op.inputs.map((s) => {
-        switch (s.kind) {
-          case "out":
-            return made[s.op][s.index].id;
-          case "constant":
-          case "dropout":
-            return created[s.created]!;
-          case "x":
-            return x;
-          case "labels":
-            return labels;
-          case "variable":
-            return variables[s.index];
-          case "state":
-            return state[s.index];
-          case "fixed":
-            return s.id;
-        }
-      });
-      made.push(binding.executeOp(op.name, op.attrs, ids, op.outputs));
+    };
+    const made: Handle[][] = [];
+    if (plan.function) {
+      const { name, args } = plan.function;
+      made.push(binding.executeOp(name, [], args.map(source), resultsOf(plan).length));
+    } else {
+      for (const op of plan.ops) {
+        const ids = op?.inputs.map((s) => s.kind === "out" ? made[s.op][s.index].id : source(s));
+        made.push(op ? binding.executeOp(op.name, op.attrs, ids!, op.outputs) : []);
+      }
     }
-    const read = (at: { op: number; index: number }) =>
-      binding.tensorDataSync(made[at.op][at.index].id)[0];
-    const [lossAt, correctAt] = plan.reads;
+    // The function returns its results in resultsOf's order; op by op, they are where they were made.
+    const results = resultsOf(plan).map((at, k) =>
+      plan.function ? made[0][k] : made[at.op][at.index]
+    );
     const weight = request.weight ?? 1;
-    const result: Gradients = { grads: {}, loss: read(lossAt) / weight, correct: read(correctAt) };
+    const result: Gradients = {
+      grads: {},
+      loss: binding.tensorDataSync(results[0].id)[0] / weight,
+      correct: binding.tensorDataSync(results[1].id)[0],
+    };
     const kept = new Set<number>();
-    for (const [name, at] of Object.entries(plan.grads)) {
-      const handle = made[at.op][at.index];
+    const names = Object.keys(plan.grads);
+    names.forEach((name, k) => {
+      const handle = results[plan.reads.length + k];
       kept.add(handle.id);
       result.grads[name] = backend.createOutputTensor(handle);
-    }
-    for (const { index, op, output } of plan.state) {
-      const handle = made[op][output];
+    });
+    plan.state.forEach(({ index }, k) => {
+      const handle = results[plan.reads.length + names.length + k];
       kept.add(handle.id);
       const value = backend.createOutputTensor(handle);
       this.#state[index].assign(value);
       value.dispose();
-    }
+    });
     for (const handles of made) {
       for (const h of handles) if (!kept.has(h.id)) binding.deleteTensor(h.id);
     }
     for (const { created: i } of plan.dropouts) binding.deleteTensor(created[i]!);
     return result;
   }
+}
+
+/** tfjs's dtypes as TensorFlow's (`binding.TF_*`), for a function's arguments. */
+const TF_DTYPES: Record<string, number | undefined> = { float32: 1, int32: 3, bool: 10 };
+
+/** Functions registered so far, for unique names. */
+let functions = 0;
+
+/** Where a plan's results are: the loss and right answers read, the gradients, the state. */
+function resultsOf(plan: Plan): { op: number; index: number }[] {
+  return [
+    ...plan.reads,
+    ...Object.values(plan.grads),
+    ...plan.state.map(({ op, output }) => ({ op, index: output })),
+  ];
 }
 
 /**
