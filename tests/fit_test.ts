@@ -123,7 +123,7 @@ Deno.test("losses: categorical and (the source's) binary cross-entropy, from log
   assert.ok(Math.abs(binary - expectedBinary) < 1e-5, `${binary} vs ${expectedBinary}`);
 });
 
-Deno.test("imageExamples scale bytes per batch; featureExamples copy rows", () => {
+Deno.test("imageExamples scale bytes per batch, into a buffer if given; featureExamples copy rows", () => {
   const images = new Uint8Array(2 * 3072);
   images[3072] = 255;
   images[3073] = 51;
@@ -134,6 +134,13 @@ Deno.test("imageExamples scale bytes per batch; featureExamples copy rows", () =
   assert.equal(batch[3072], 0);
   const raw = imageExamples({ images, count: 2 }, new Uint8Array([3, 4]), 1).gather([1]);
   assert.equal(raw[0], 255);
+  // Into a caller's buffer: that buffer, filled; a later gather leaves an earlier one as it was.
+  const into = new Float32Array(3072);
+  assert.equal(ex.gather([1], into), into);
+  assert.equal(into[1], batch[1]);
+  const second = ex.gather([0, 1]);
+  assert.deepEqual([into[0], second[0], second[3072]], [1, 0, 1]);
+  assert.throws(() => ex.gather([0, 1], into), /a buffer of 3072 values for 6144/);
   const feats = featureExamples(new Float32Array([1, 2, 3, 4]), 2, new Uint8Array([0, 1]));
   assert.deepEqual(Array.from(feats.gather([1, 0])), [3, 4, 1, 2]);
   assert.throws(() => featureExamples(new Float32Array(3), 2, new Uint8Array(2)), /expected 2 x 2/);

@@ -283,6 +283,12 @@ interface Loop extends Omit<FitOptions, "learningRate"> {
   schedule?: (epochs: number) => number;
   /** The weight decay as workers take it: by index in `variables` (names differ there). */
   decayIndices?: { rate: number; indices: number[] };
+  /**
+   * Pixel buffers by length, reused batch after batch (fresh memory costs page faults).
+   * TensorFlow reads a tensor's JavaScript memory in place, so each batch's tensor, and any
+   * reshape of it, is gone before the next batch is gathered: nothing a step keeps views x.
+   */
+  pixels: Map<number, Float32Array>;
 }
 
 /** Throws on options that cannot go together. */
@@ -327,15 +333,22 @@ function checkedLoop(model: tf.LayersModel, train: Examples, options: FitOptions
       : new TracedGradients(model, variables),
     schedule,
     decayIndices,
+    pixels: new Map(),
   };
 }
 
-/** The float pixels of the run's batch number `step`: augmented afresh, when asked for. */
-function batchPixels(loop: Loop, indices: ArrayLike<number>, step: number): Float32Array {
-  const { train, seed, augment } = loop;
+/**
+ * The float pixels of the run's batch number `step`: augmented afresh, when asked for. Into a
+ * buffer kept for this thread's batches of this size, unless `fresh` (a worker's, transferred).
+ */
+function batchPixels(loop: Loop, indices: ArrayLike<number>, step: number, fresh = false) {
+  const { train, seed, augment, pixels } = loop;
+  const length = indices.length * train.shape.reduce((a, b) => a * b, 1);
+  const into = fresh ? undefined : pixels.get(length) ?? new Float32Array(length);
+  if (into) pixels.set(length, into);
   return augment
-    ? train.gatherAugmented!(indices, augment, seed * SEED_STRIDE.augment + step)
-    : train.gather(indices);
+    ? train.gatherAugmented!(indices, augment, seed * SEED_STRIDE.augment + step, into)
+    : train.gather(indices, into);
 }
 
 /** Gradients of `weight` x the mean loss over `indices` of batch `step`, on this thread. */
@@ -379,7 +392,7 @@ function splitStep(loop: Loop, indices: Uint32Array, step: number): Promise<[num
     variables: loop.variables,
     optimizer: loop.optimizer,
     examples: loop.train,
-    pixels: (share) => batchPixels(loop, share, step),
+    pixels: (share) => batchPixels(loop, share, step, true),
     loss: {
       numClasses: loop.numClasses,
       loss: loop.loss,
