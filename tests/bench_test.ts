@@ -240,6 +240,10 @@ Deno.test("bench:step: a step's median time and the JSON line's fields", async (
   if (result.backend === "tensorflow") {
     // The replay records the same step that the split counts.
     assert.equal(result.replay?.ops, result.split?.ops, JSON.stringify(result));
+    // The training loop's replays, as one function and op by op: every timed step replayed.
+    const traced = result.traced!;
+    assert.ok(traced.replayed.every((n) => n >= 9 * 4), JSON.stringify(traced));
+    assert.ok(traced.function_ms > 0 && traced.ops_ms > 0 && traced.tfjs_ms > 0);
   }
 });
 

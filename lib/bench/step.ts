@@ -9,8 +9,10 @@ import { buildResnet9, decayedWeights } from "../models/resnet9.ts";
 import { HYP } from "../train/hyp.ts";
 import { makeOptimizer } from "../train/optimizer.ts";
 import { buildSmallModel, type SmallModel } from "../train/small_models.ts";
-import { gradients } from "../train/step.ts";
+import { type GradientRequest, type Gradients, gradients } from "../train/step.ts";
+import { TracedGradients } from "../train/traced_step.ts";
 import { mulberry32 } from "../util/random.ts";
+import { median } from "../util/stats.ts";
 import { dispatchCost, stepReplay, stepSplit } from "./dispatch.ts";
 
 /** What {@linkcode stepTime} measures. */
@@ -36,7 +38,7 @@ const PROFILED_KERNELS = 15;
 export async function stepTime(options: StepTimeOptions) {
   const backend = await initBackend();
   const { model: name, batchSize: n } = options;
-  const { model, optimizer, variables, step } = trainingStep(options);
+  const { model, optimizer, variables, step, stepWith } = trainingStep(options);
   for (let i = 0; i < WARM_UP_STEPS; i++) step();
   // Eager engines finish each op before returning; reading a small result settles the rest.
   const settle = () => variables[variables.length - 1].dataSync();
@@ -56,6 +58,7 @@ export async function stepTime(options: StepTimeOptions) {
   const split = native ? stepSplit(step, settle) : undefined;
   const replay = native ? stepReplay(step, settle) : undefined;
   const dispatch = native ? dispatchCost() : undefined;
+  const traced = native ? tracedSteps(model, variables, step, stepWith, settle) : undefined;
   optimizer.dispose();
   model.dispose();
   return {
@@ -75,6 +78,54 @@ export async function stepTime(options: StepTimeOptions) {
     split,
     replay,
     dispatch,
+    traced,
+  };
+}
+
+/**
+ * The step as the training loop runs it (lib/train/traced_step.ts): its gradients replayed as
+ * one TensorFlow function and op by op, against the tfjs step, in rounds that alternate the three.
+ */
+function tracedSteps(
+  model: tf.LayersModel,
+  variables: tf.Variable[],
+  step: () => void,
+  stepWith: (compute: (r: GradientRequest) => Gradients) => void,
+  settle: () => void,
+  rounds = 9,
+  steps = 4,
+) {
+  const sides = [true, false].map((asFunction) => {
+    const traced = new TracedGradients(model, variables, 4, asFunction);
+    return { traced, step: () => stepWith((r) => traced.gradients(r)) };
+  });
+  const times: number[][] = [[], [], []];
+  const ratios: number[] = [];
+  try {
+    for (let r = 0; r < rounds + 1; r++) {
+      const ms = [step, ...sides.map((s) => s.step)].map((run) => {
+        const start = performance.now();
+        for (let i = 0; i < steps; i++) run();
+        settle();
+        return (performance.now() - start) / steps;
+      });
+      // Round 0 records the replays and warms them up.
+      if (r > 0) ms.forEach((t, i) => times[i].push(t)), ratios.push(ms[0] / ms[1]);
+    }
+  } finally {
+    sides.forEach((s) => s.traced.dispose());
+  }
+  const [tfjs, asFunction, byOp] = times.map((t) => Math.round(median(t) * 10) / 10);
+  return {
+    tfjs_ms: tfjs,
+    function_ms: asFunction,
+    ops_ms: byOp,
+    replayed: sides.map((s) => s.traced.replayed),
+    tfjs_over_function: {
+      median: Math.round(median(ratios) * 100) / 100,
+      min: Math.round(Math.min(...ratios) * 100) / 100,
+      max: Math.round(Math.max(...ratios) * 100) / 100,
+    },
   };
 }
 
@@ -103,9 +154,9 @@ function trainingStep(options: StepTimeOptions) {
       weightDecay: { rate: h.weightDecay, names: decayedWeights(model) },
     }
     : {};
-  const step = () =>
+  const stepWith = (compute: (r: GradientRequest) => Gradients) =>
     tf.tidy(() => {
-      const { grads } = gradients(model, variables, {
+      const { grads } = compute({
         x: tf.tensor(pixels, [n, 32, 32, 3]),
         labels: tf.tensor1d(labels, "int32"),
         numClasses: 100,
@@ -115,7 +166,8 @@ function trainingStep(options: StepTimeOptions) {
       optimizer.applyGradients(grads);
       tf.dispose(grads);
     });
-  return { model, optimizer, variables, step };
+  const step = () => stepWith((r) => gradients(model, variables, r));
+  return { model, optimizer, variables, step, stepWith };
 }
 
 /** tfjs's kernel times of one `step`, summed by kernel name, the slowest first, in ms. */
