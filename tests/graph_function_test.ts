@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { initBackend, tf } from "../lib/engine/backend.ts";
-import { addFunction, type GraphSpec } from "../lib/engine/graph_function.ts";
+import { addFunction, type GraphSpec, removeFunction } from "../lib/engine/graph_function.ts";
 import { type Binding, nodeBackend, type OpAttr, withBinding } from "../lib/engine/node_backend.ts";
 
 const backend = await initBackend();
@@ -65,7 +65,7 @@ const spec: GraphSpec = {
 };
 
 Deno.test({
-  name: "graph function: a registered graph gives the bits of its ops run one by one",
+  name: "graph function: a registered graph gives the bits of its ops run one by one; removed",
   ignore,
   fn() {
     const b = binding();
@@ -94,6 +94,9 @@ Deno.test({
       );
     });
     for (const id of [...called.map((h) => h.id), ...made.flat()]) b.deleteTensor(id);
+    // Removed, the name runs no more.
+    removeFunction(b, "graph_function_test");
+    assert.throws(() => b.executeOp("graph_function_test", [], ids, 3), /graph_function_test/);
     tf.dispose(values);
   },
 });

@@ -141,8 +141,18 @@ const TF_STRING = 7;
  * TensorFlow rejects throws its message.
  */
 export function addFunction(binding: Binding, name: string, spec: GraphSpec): boolean {
-  const encoded = [new TextEncoder().encode(name), graphDef(spec)];
-  const id = binding.createTensor([2], TF_STRING, encoded as unknown as ArrayLike<number>);
+  return call(binding, [new TextEncoder().encode(name), graphDef(spec)]);
+}
+
+/** Removes the function `name` that {@linkcode addFunction} registered. */
+export function removeFunction(binding: Binding, name: string): void {
+  call(binding, [new TextEncoder().encode(name)]);
+}
+
+/** `Cifar100TsAddFunction` on `[name, GraphDef]` (add) or `[name]` (remove); false if unpatched. */
+function call(binding: Binding, encoded: Uint8Array[]): boolean {
+  const shape = [encoded.length];
+  const id = binding.createTensor(shape, TF_STRING, encoded as unknown as ArrayLike<number>);
   try {
     binding.executeOp("Cifar100TsAddFunction", [], [id], 0);
     return true;

@@ -10,7 +10,12 @@
  */
 import { tf } from "../engine/backend.ts";
 import { dropoutKey } from "../engine/dropout.ts";
-import { addFunction, type GraphSpec, type GraphValue } from "../engine/graph_function.ts";
+import {
+  addFunction,
+  type GraphSpec,
+  type GraphValue,
+  removeFunction,
+} from "../engine/graph_function.ts";
 import { poolReluBiasGrad } from "../engine/max_pool.ts";
 import {
   type Binding,
@@ -89,7 +94,7 @@ interface Plan {
 
 /**
  * Computes {@linkcode gradients} for `model`: through tfjs while it records, then by replay.
- * Dispose it to free the replay's constants.
+ * Dispose it to free the replay's constants and functions.
  */
 export class TracedGradients {
   /** By {@linkcode planKey}. */
@@ -143,6 +148,7 @@ export class TracedGradients {
     const { binding } = nodeBackend() as unknown as Backend;
     for (const plan of this.#plans.values()) {
       for (const id of plan?.constants ?? []) if (id !== undefined) binding.deleteTensor(id);
+      if (plan?.function) removeFunction(binding, plan.function.name);
     }
     this.#plans.clear();
   }
