@@ -331,7 +331,12 @@ export class TracedGradients {
     const name = `cifar100_ts_step_${++functions}`;
     const { binding } = nodeBackend() as unknown as Backend;
     const spec: GraphSpec = { args: values, ops, results };
-    return addFunction(binding, name, spec) ? { name, args } : undefined;
+    try {
+      return addFunction(binding, name, spec) ? { name, args } : undefined;
+    } catch {
+      // A graph TensorFlow will not import (an op attribute it cannot infer): the ops one by one.
+      return undefined;
+    }
   }
 
   #replay(plan: Plan, request: GradientRequest): Gradients {
