@@ -11,10 +11,10 @@ import protobuf from "protobufjs";
 import type { Binding, OpAttr } from "./node_backend.ts";
 
 /** Where an op's input comes from: an earlier op's output, or the function's argument. */
-export type GraphInput = { op: number; index: number } | { arg: number };
+type GraphInput = { op: number; index: number } | { arg: number };
 
 /** One op of a graph, as the binding's `executeOp` takes it. */
-export interface GraphOp {
+interface GraphOp {
   name: string;
   attrs: OpAttr[];
   inputs: GraphInput[];
@@ -89,19 +89,8 @@ function shape(dims: number[]) {
  * `spec` as a serialized GraphDef: Placeholders arg0, arg1, ... for the arguments, node n{i} for
  * op i, and Identity nodes ret0, ret1, ... for the results, the names the binding's
  * `Cifar100TsAddFunction` looks for.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const bytes = graphDef({
- *   args: [{ dtype: 1, shape: [2] }],
- *   ops: [{ name: "Relu", attrs: [{ name: "T", type: 4, value: 1 }], inputs: [{ arg: 0 }] }],
- *   results: [{ op: 0, index: 0, dtype: 1, shape: [2] }],
- * });
- * assert.ok(new TextDecoder().decode(bytes).includes("Placeholder"));
- * ```
  */
-export function graphDef(spec: GraphSpec): Uint8Array {
+function graphDef(spec: GraphSpec): Uint8Array {
   const input = (s: GraphInput) => "arg" in s ? `arg${s.arg}` : `n${s.op}:${s.index}`;
   const type = (dtype: number) => ({ type: dtype });
   const node = [
