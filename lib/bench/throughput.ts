@@ -16,6 +16,7 @@ import type { BackboneName } from "../models/backbone.ts";
 import { makeOptimizer } from "../train/optimizer.ts";
 import { type GradientWorker, startWorkers } from "../train/parallel.ts";
 import { buildSmallModel, type SmallModel } from "../train/small_models.ts";
+import { TracedForward } from "../train/traced_forward.ts";
 import { TracedGradients } from "../train/traced_step.ts";
 
 /** What can be benchmarked. */
@@ -127,12 +128,17 @@ function featureSession(
   images: Uint8Array,
   workers: GradientWorker[],
 ): OursSession {
+  // Kept across epochs, as Keras keeps its compiled predict: each epoch replays from its first batch.
+  const traced = tf.getBackend() === "tensorflow"
+    ? new TracedForward(base.weights.map((w) => w.read()))
+    : undefined;
   const options = {
     inputSize,
     input: backbone(model).input,
     batchSize: HYP[model].featureBatchSize,
     workers,
     progress: false,
+    traced,
   };
   return {
     async epoch() {
@@ -141,6 +147,7 @@ function featureSession(
     },
     close() {
       workers.forEach((w) => w.close());
+      traced?.dispose();
       base.dispose();
     },
   };

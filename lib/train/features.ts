@@ -13,6 +13,7 @@ import { HYP } from "./hyp.ts";
 import { cacheRoot } from "../util/cache.ts";
 import { evenShares, type GradientWorker } from "./parallel.ts";
 import { createProgress } from "../util/progress.ts";
+import { TracedForward } from "./traced_forward.ts";
 import { writeFileAtomically } from "../util/replace_folder.ts";
 
 const CHANNELS = 3;
@@ -31,6 +32,11 @@ interface ExtractOptions {
   progress?: boolean;
   /** Workers with a backbone recipe of the same base and weights: each extracts a share. */
   workers?: GradientWorker[];
+  /**
+   * This base's batches as one TensorFlow function, kept by a caller that extracts again (the
+   * bench), as `fit` takes a kept replay; by default one per call on the tensorflow engine.
+   */
+  traced?: TracedForward;
 }
 
 interface ExtractedFeatures {
@@ -94,6 +100,10 @@ export async function extractFeatures(
     onUpdate: opts.onProgress ? (done, total) => opts.onProgress!(done, total) : undefined,
     terminal: opts.progress === false ? false : undefined,
   });
+  const traced = opts.traced ??
+    (tf.getBackend() === "tensorflow"
+      ? new TracedForward(base.weights.map((w) => w.read()))
+      : undefined);
   const start = performance.now();
   try {
     const fromWorkers = workers.map((worker, i) => {
@@ -108,6 +118,12 @@ export async function extractFeatures(
         .then((part) => features.set(part, first * dim));
     });
     const mine = shares[0][1];
+    const forward = (x: tf.Tensor) => {
+      const output = base.predict(opts.input(x as tf.Tensor4D, inputSize), {
+        batchSize: x.shape[0],
+      }) as tf.Tensor4D;
+      return tf.mean(output, [1, 2]);
+    };
     for (let first = 0; first < mine; first += batchSize) {
       const last = Math.min(first + batchSize, mine);
       const pooled = tf.tidy(() => {
@@ -115,10 +131,7 @@ export async function extractFeatures(
           images.subarray(first * pixelsPerImage, last * pixelsPerImage),
         );
         const x = tf.tensor4d(pixels, [last - first, imageSize, imageSize, CHANNELS]);
-        const output = base.predict(opts.input(x, inputSize), {
-          batchSize: last - first,
-        }) as tf.Tensor4D;
-        return tf.mean(output, [1, 2]);
+        return traced ? traced.run(x, forward) : forward(x);
       });
       try {
         // Awaiting the download (not dataSync) lets the progress bar and notebooks redraw.
@@ -134,6 +147,7 @@ export async function extractFeatures(
     await Promise.all(fromWorkers);
   } finally {
     progress.stop();
+    if (!opts.traced) traced?.dispose();
   }
   const seconds = (performance.now() - start) / 1000;
   return { features, seconds, imagesPerSecond: count / seconds };
