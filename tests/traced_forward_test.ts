@@ -77,6 +77,32 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "traced forward: weights set after the plan is made are the ones the function uses",
+  ignore: ignore || !loadNativeOps(),
+  fn() {
+    for (const p of cpuHasBfloat16() ? ["float32", "bfloat16"] as const : ["float32"] as const) {
+      setPrecision(p, "tensorflow");
+      const base = backbone("vgg16").build({ name: "vgg16", inputSize: 32, alpha: 1 }, 1);
+      const forward = (x: tf.Tensor) =>
+        tf.mean(base.predict(backbone("vgg16").input(x as tf.Tensor4D, 32)) as tf.Tensor, [1, 2]);
+      const traced = new TracedForward(base.weights.map((w) => w.read()));
+      const x = tf.randomUniform([2, 32, 32, 3], 0, 255, "float32", 9);
+      for (let i = 0; i < 4; i++) tf.dispose(tf.tidy(() => traced.run(x, forward)));
+      assert.ok(traced.replayed >= 1, `${p}: ${traced.replayed} replayed`);
+      // New values for every weight (loaded weights, say): new handles.
+      const scaled = base.getWeights().map((w) => tf.mul(w, 0.5));
+      base.setWeights(scaled);
+      const [ours, theirs] = [traced.run(x, forward), forward(x)];
+      assert.deepEqual(ours.dataSync(), theirs.dataSync(), p);
+      tf.dispose([x, ours, theirs, ...scaled]);
+      traced.dispose();
+      base.dispose();
+    }
+    setPrecision("float32", "tensorflow");
+  },
+});
+
 Deno.test("inBfloat16: a cast to float32 and back, or through a max pooling, stays bfloat16", () => {
   const [F, H] = [1, 14];
   const cast = (from: number, to: number, op: number) => ({

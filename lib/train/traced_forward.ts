@@ -37,10 +37,22 @@ interface Recording {
 
 type Op = NonNullable<GraphSpec["ops"][number]>;
 
-/** A registered function, and the constants it takes after the input and the weights. */
+/** A weight's cast, made once rather than every batch. */
+interface WeightCast {
+  weight: number;
+  attrs: OpAttr[];
+}
+
+/**
+ * A registered function, and what it takes after the batch and the weights: the constants the
+ * pass made, then the weights' casts, made for the weights of `castFrom` (their handles).
+ */
 interface Plan {
   name: string;
   constants: number[];
+  casts: WeightCast[];
+  cast: number[];
+  castFrom: number[];
 }
 
 const [FLOAT, BFLOAT16] = [1, 14];
@@ -69,7 +81,10 @@ export class TracedForward {
     const backend = nodeBackend() as unknown as Backend;
     if (plan) {
       this.replayed++;
-      const ids = backend.getInputTensorIds([x, ...this.weights]).concat(plan.constants);
+      const [xId, ...weights] = backend.getInputTensorIds([x, ...this.weights]);
+      // Weights assigned since (new handles): their casts are made again.
+      if (weights.some((id, i) => id !== plan.castFrom[i])) castWeights(plan, weights);
+      const ids = [xId, ...weights, ...plan.constants, ...plan.cast];
       return backend.createOutputTensor(backend.binding.executeOp(plan.name, [], ids, 1)[0]);
     }
     if (plan === null) return forward(x);
@@ -91,7 +106,7 @@ export class TracedForward {
     const { binding } = nodeBackend() as unknown as Backend;
     for (const plan of this.#plans.values()) {
       if (!plan) continue;
-      plan.constants.forEach((id) => binding.deleteTensor(id));
+      [...plan.constants, ...plan.cast].forEach((id) => binding.deleteTensor(id));
       removeFunction(binding, plan.name);
     }
     this.#plans.clear();
@@ -156,7 +171,14 @@ function planOf(a: Recording, b: Recording, x: tf.Tensor, weights: tf.Tensor[]):
     a.created.map(({ dtype, shape }) => ({ dtype, shape })),
   );
   if (args.some((v) => v.dtype < 0)) return null;
-  const spec: GraphSpec = { args, ops: inBfloat16(ops), results: [{ ...at, dtype, shape }] };
+  const { ops: body, casts } = withoutWeightCasts(inBfloat16(ops), args.length, weights.length);
+  casts.forEach(({ weight, attrs }) => {
+    args.push({
+      dtype: attrs.find((a) => a.name === "DstT")!.value as number,
+      shape: weights[weight].shape,
+    });
+  });
+  const spec: GraphSpec = { args, ops: body, results: [{ ...at, dtype, shape }] };
   const { binding } = nodeBackend() as unknown as Backend;
   const name = `cifar100_ts_forward_${++functions}`;
   try {
@@ -164,10 +186,47 @@ function planOf(a: Recording, b: Recording, x: tf.Tensor, weights: tf.Tensor[]):
   } catch {
     return null;
   }
-  return {
+  const plan: Plan = {
     name,
     constants: a.created.map((c) => binding.createTensor(c.shape, c.dtype, c.values)),
+    casts,
+    cast: [],
+    castFrom: [],
   };
+  castWeights(plan, b.weights);
+  return plan;
+}
+
+/**
+ * `ops` without the casts of a weight (a bfloat16 run casts each weight every batch): each becomes
+ * an argument after the `args` there are, made once per weight's value by {@linkcode castWeights}.
+ */
+function withoutWeightCasts(ops: Op[], args: number, weights: number) {
+  const casts: WeightCast[] = [];
+  const moved = new Map<number, number>();
+  ops.forEach((op, i) => {
+    const [input] = op?.inputs ?? [];
+    if (op?.name !== "Cast" || !("arg" in input) || input.arg < 1 || input.arg > weights) return;
+    moved.set(i, args + casts.length);
+    casts.push({ weight: input.arg - 1, attrs: op.attrs });
+  });
+  const body = ops.map((op, i) =>
+    !op || moved.has(i) ? null : {
+      ...op,
+      inputs: op.inputs.map((s) => "op" in s && moved.has(s.op) ? { arg: moved.get(s.op)! } : s),
+    }
+  );
+  return { ops: body, casts };
+}
+
+/** Makes `plan`'s weight casts from the weights whose handles are `weights`. */
+function castWeights(plan: Plan, weights: number[]): void {
+  const { binding } = nodeBackend() as unknown as Backend;
+  plan.cast.forEach((id) => binding.deleteTensor(id));
+  plan.cast = plan.casts.map(({ weight, attrs }) =>
+    binding.executeOp("Cast", attrs, [weights[weight]], 1)[0].id
+  );
+  plan.castFrom = [...weights];
 }
 
 /**
