@@ -72,6 +72,13 @@ export interface Binding {
   tensorDataSync(id: number): ArrayLike<number>;
 }
 
+/** tfjs-node's backend as the replays use it: tensors' binding ids, and tensors from handles. */
+export interface HandleBackend {
+  binding: Binding;
+  getInputTensorIds(tensors: tf.Tensor[]): number[];
+  createOutputTensor(handle: Handle): tf.Tensor;
+}
+
 /**
  * Runs `fn` with the backend's binding swapped for a copy whose functions `overrides` replaces,
  * and puts the original back: how a step's calls into TensorFlow are timed or recorded. A copy,
@@ -95,4 +102,50 @@ export function withBinding<T>(
   } finally {
     backend.binding = original;
   }
+}
+
+/** A call of the binding's `executeOp`, as {@linkcode recordBinding} saw it. */
+export interface RecordedOp {
+  name: string;
+  attrs: OpAttr[];
+  inputs: number[];
+  outputs: number;
+  /** Its output handles. */
+  made: Handle[];
+}
+
+/** A tensor the binding made from JavaScript values, with a copy of them. */
+export interface CreatedTensor {
+  id: number;
+  shape: number[];
+  dtype: number;
+  values: Int32Array | Float32Array;
+}
+
+/**
+ * Runs `fn` and records what it asked of the binding: the ops it ran, the tensors it made from
+ * values, and the ids it read back, in order. How the replays learn a step or a forward pass.
+ */
+export function recordBinding<T>(fn: () => T) {
+  const ops: RecordedOp[] = [];
+  const created: CreatedTensor[] = [];
+  const reads: number[] = [];
+  const result = withBinding((original) => ({
+    executeOp(name, attrs, inputs, outputs) {
+      const made = original.executeOp(name, attrs, inputs, outputs);
+      ops.push({ name, attrs: attrs as OpAttr[], inputs: [...inputs], outputs, made });
+      return made;
+    },
+    createTensor(shape, dtype, values) {
+      const id = original.createTensor(shape, dtype, values);
+      const copy = (values as Float32Array).slice();
+      created.push({ id, shape: [...shape], dtype, values: copy });
+      return id;
+    },
+    tensorDataSync(id) {
+      reads.push(id);
+      return original.tensorDataSync(id);
+    },
+  }), fn);
+  return { result, ops, created, reads };
 }

@@ -11,25 +11,19 @@
 import { tf } from "../engine/backend.ts";
 import { addFunction, type GraphSpec, removeFunction } from "../engine/graph_function.ts";
 import {
-  type Binding,
-  type Handle,
+  type CreatedTensor,
+  type HandleBackend,
   nodeBackend,
   type OpAttr,
-  withBinding,
+  recordBinding,
+  type RecordedOp,
 } from "../engine/node_backend.ts";
 import { precision } from "../engine/precision.ts";
 
-/** tfjs-node's backend, as far as used here. */
-interface Backend {
-  binding: Binding;
-  getInputTensorIds(tensors: tf.Tensor[]): number[];
-  createOutputTensor(handle: Handle): tf.Tensor;
-}
-
 /** One pass through the binding. */
 interface Recording {
-  ops: { name: string; attrs: OpAttr[]; inputs: number[]; made: Handle[] }[];
-  created: { id: number; shape: number[]; dtype: number; values: ArrayLike<number> }[];
+  ops: RecordedOp[];
+  created: CreatedTensor[];
   x: number;
   weights: number[];
   output: number;
@@ -78,7 +72,7 @@ export class TracedForward {
   run(x: tf.Tensor, forward: (x: tf.Tensor) => tf.Tensor): tf.Tensor {
     const key = JSON.stringify([x.shape, x.dtype, precision()]);
     const plan = this.#plans.get(key);
-    const backend = nodeBackend() as unknown as Backend;
+    const backend = nodeBackend() as unknown as HandleBackend;
     if (plan) {
       this.replayed++;
       const [xId, ...weights] = backend.getInputTensorIds([x, ...this.weights]);
@@ -103,7 +97,7 @@ export class TracedForward {
   }
 
   dispose(): void {
-    const { binding } = nodeBackend() as unknown as Backend;
+    const { binding } = nodeBackend() as unknown as HandleBackend;
     for (const plan of this.#plans.values()) {
       if (!plan) continue;
       [...plan.constants, ...plan.cast].forEach((id) => binding.deleteTensor(id));
@@ -116,22 +110,10 @@ export class TracedForward {
 
 /** One real pass through tfjs, recording its binding calls. */
 function record(x: tf.Tensor, weights: tf.Tensor[], forward: (x: tf.Tensor) => tf.Tensor) {
-  const backend = nodeBackend() as unknown as Backend;
+  const backend = nodeBackend() as unknown as HandleBackend;
   const [xId, ...weightIds] = backend.getInputTensorIds([x, ...weights]);
-  const recording: Recording = { ops: [], created: [], x: xId, weights: weightIds, output: -1 };
-  const output = withBinding((original) => ({
-    executeOp(name, attrs, inputs, outputs) {
-      const made = original.executeOp(name, attrs, inputs, outputs);
-      recording.ops.push({ name, attrs: attrs as OpAttr[], inputs: [...inputs], made });
-      return made;
-    },
-    createTensor(shape, dtype, values) {
-      const id = original.createTensor(shape, dtype, values);
-      const copy = (values as Int32Array).slice();
-      recording.created.push({ id, shape: [...shape], dtype, values: copy });
-      return id;
-    },
-  }), () => forward(x));
+  const { result: output, ops, created } = recordBinding(() => forward(x));
+  const recording: Recording = { ops, created, x: xId, weights: weightIds, output: -1 };
   recording.output = backend.getInputTensorIds([output])[0];
   return { output, recording };
 }
@@ -179,7 +161,7 @@ function planOf(a: Recording, b: Recording, x: tf.Tensor, weights: tf.Tensor[]):
     });
   });
   const spec: GraphSpec = { args, ops: body, results: [{ ...at, dtype, shape }] };
-  const { binding } = nodeBackend() as unknown as Backend;
+  const { binding } = nodeBackend() as unknown as HandleBackend;
   const name = `cifar100_ts_forward_${++functions}`;
   try {
     if (!addFunction(binding, name, spec)) return null;
@@ -221,7 +203,7 @@ function withoutWeightCasts(ops: Op[], args: number, weights: number) {
 
 /** Makes `plan`'s weight casts from the weights whose handles are `weights`. */
 function castWeights(plan: Plan, weights: number[]): void {
-  const { binding } = nodeBackend() as unknown as Backend;
+  const { binding } = nodeBackend() as unknown as HandleBackend;
   plan.cast.forEach((id) => binding.deleteTensor(id));
   plan.cast = plan.casts.map(({ weight, attrs }) =>
     binding.executeOp("Cast", attrs, [weights[weight]], 1)[0].id

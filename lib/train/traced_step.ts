@@ -18,29 +18,22 @@ import {
 } from "../engine/graph_function.ts";
 import { poolReluBiasGrad } from "../engine/max_pool.ts";
 import {
-  type Binding,
+  type CreatedTensor,
   type Handle,
+  type HandleBackend,
   nodeBackend,
   type OpAttr,
-  withBinding,
+  recordBinding,
+  type RecordedOp,
 } from "../engine/node_backend.ts";
 import { seededDropouts } from "../models/layers.ts";
 import { type GradientRequest, type Gradients, gradients } from "./step.ts";
 
-/** tfjs-node's backend, as far as used here. */
-interface Backend {
-  binding: Binding;
-  getInputTensorIds(tensors: tf.Tensor[]): number[];
-  createOutputTensor(handle: Handle): tf.Tensor;
-}
-
 /** What one real step did through the binding, and what it started from. */
 interface Recording {
-  ops: { name: string; attrs: unknown[]; inputs: number[]; outputs: number }[];
-  /** Output handles, per op. */
-  made: Handle[][];
+  ops: RecordedOp[];
   /** Tensors the step created from JavaScript values, in order. */
-  created: { id: number; shape: number[]; dtype: number; values: Int32Array | Float32Array }[];
+  created: CreatedTensor[];
   /** Ids the step read back (the loss, then the right answers). */
   reads: number[];
   x: number;
@@ -145,7 +138,7 @@ export class TracedGradients {
   }
 
   dispose(): void {
-    const { binding } = nodeBackend() as unknown as Backend;
+    const { binding } = nodeBackend() as unknown as HandleBackend;
     for (const plan of this.#plans.values()) {
       for (const id of plan?.constants ?? []) if (id !== undefined) binding.deleteTensor(id);
       if (plan?.function) removeFunction(binding, plan.function.name);
@@ -155,40 +148,27 @@ export class TracedGradients {
 
   /** One real step through tfjs, recording its binding calls. */
   #record(request: GradientRequest): { result: Gradients; recording: Recording } {
-    const backend = nodeBackend() as unknown as Backend;
+    const backend = nodeBackend() as unknown as HandleBackend;
     // The step's inputs get their handles first, so the step itself only creates its own.
     const [x, labels] = backend.getInputTensorIds([request.x, request.labels]);
+    const variables = backend.getInputTensorIds(this.variables);
+    const stateBefore = backend.getInputTensorIds(this.#state);
+    const seeds = this.#dropouts.map((layer) => layer.nextSeed);
+    const { result, ops, created, reads } = recordBinding(() =>
+      gradients(this.model, this.variables, request)
+    );
     const recording: Recording = {
-      ops: [],
-      made: [],
-      created: [],
-      reads: [],
+      ops,
+      created,
+      reads,
       x,
       labels,
-      variables: backend.getInputTensorIds(this.variables),
-      stateBefore: backend.getInputTensorIds(this.#state),
+      variables,
+      stateBefore,
       stateAfter: [],
-      seeds: this.#dropouts.map((layer) => layer.nextSeed),
+      seeds,
       grads: {},
     };
-    const result = withBinding((original) => ({
-      executeOp(name, attrs, inputs, outputs) {
-        const made = original.executeOp(name, attrs, inputs, outputs);
-        recording.ops.push({ name, attrs, inputs: [...inputs], outputs });
-        recording.made.push(made);
-        return made;
-      },
-      createTensor(shape, dtype, values) {
-        const id = original.createTensor(shape, dtype, values);
-        const copy = (values as Float32Array).slice();
-        recording.created.push({ id, shape: [...shape], dtype, values: copy });
-        return id;
-      },
-      tensorDataSync(id) {
-        recording.reads.push(id);
-        return original.tensorDataSync(id);
-      },
-    }), () => gradients(this.model, this.variables, request));
     const names = Object.keys(result.grads);
     const ids = backend.getInputTensorIds(names.map((name) => result.grads[name]));
     names.forEach((name, i) => recording.grads[name] = ids[i]);
@@ -270,7 +250,7 @@ export class TracedGradients {
       if (!at || !same(at, position(wb, b.stateAfter[k]))) return null;
       state.push({ index: k, op: at.op, output: at.index });
     }
-    const { binding } = nodeBackend() as unknown as Backend;
+    const { binding } = nodeBackend() as unknown as HandleBackend;
     const constants = a.created.map((c, i) =>
       perStep.has(i) ? undefined : binding.createTensor(c.shape, c.dtype, c.values)
     );
@@ -325,11 +305,11 @@ export class TracedGradients {
       ops.push({ name: op.name, attrs: op.attrs as OpAttr[], inputs });
     }
     const results = resultsOf(plan).map(({ op, index }) => {
-      const { dtype, shape } = r.made[op][index];
+      const { dtype, shape } = r.ops[op].made[index];
       return { op, index, dtype, shape };
     });
     const name = `cifar100_ts_step_${++functions}`;
-    const { binding } = nodeBackend() as unknown as Backend;
+    const { binding } = nodeBackend() as unknown as HandleBackend;
     const spec: GraphSpec = { args: values, ops, results };
     try {
       return addFunction(binding, name, spec) ? { name, args } : undefined;
@@ -340,7 +320,7 @@ export class TracedGradients {
   }
 
   #replay(plan: Plan, request: GradientRequest): Gradients {
-    const backend = nodeBackend() as unknown as Backend;
+    const backend = nodeBackend() as unknown as HandleBackend;
     const { binding } = backend;
     const [x, labels] = backend.getInputTensorIds([request.x, request.labels]);
     const variables = backend.getInputTensorIds(this.variables);
@@ -448,7 +428,7 @@ function planKey(r: GradientRequest): string {
 /** Where each tensor of a recording came from: an op's output, or the step's n-th created one. */
 function where(r: Recording) {
   const out = new Map<number, { op: number; index: number }>();
-  r.made.forEach((handles, op) => handles.forEach((h, index) => out.set(h.id, { op, index })));
+  r.ops.forEach(({ made }, op) => made.forEach((h, index) => out.set(h.id, { op, index })));
   const created = new Map(r.created.map((c, i) => [c.id, i]));
   return { out, created };
 }
