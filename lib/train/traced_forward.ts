@@ -113,8 +113,8 @@ function record(x: tf.Tensor, weights: tf.Tensor[], forward: (x: tf.Tensor) => t
   const backend = nodeBackend() as unknown as HandleBackend;
   const [xId, ...weightIds] = backend.getInputTensorIds([x, ...weights]);
   const { result: output, ops, created } = recordBinding(() => forward(x));
-  const recording: Recording = { ops, created, x: xId, weights: weightIds, output: -1 };
-  recording.output = backend.getInputTensorIds([output])[0];
+  const [outputId] = backend.getInputTensorIds([output]);
+  const recording: Recording = { ops, created, x: xId, weights: weightIds, output: outputId };
   return { output, recording };
 }
 
