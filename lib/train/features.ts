@@ -118,12 +118,7 @@ export async function extractFeatures(
         .then((part) => features.set(part, first * dim));
     });
     const mine = shares[0][1];
-    const forward = (x: tf.Tensor) => {
-      const output = base.predict(opts.input(x as tf.Tensor4D, inputSize), {
-        batchSize: x.shape[0],
-      }) as tf.Tensor4D;
-      return tf.mean(output, [1, 2]);
-    };
+    const forward = pooledOutput(base, opts.input, inputSize);
     for (let first = 0; first < mine; first += batchSize) {
       const last = Math.min(first + batchSize, mine);
       const pooled = tf.tidy(() => {
@@ -151,6 +146,16 @@ export async function extractFeatures(
   }
   const seconds = (performance.now() - start) / 1000;
   return { features, seconds, imagesPerSecond: count / seconds };
+}
+
+/** The base's output for a batch of pixels, preprocessed, averaged over height and width. */
+function pooledOutput(base: tf.LayersModel, input: ExtractOptions["input"], inputSize: number) {
+  return (x: tf.Tensor) => {
+    const output = base.predict(input(x as tf.Tensor4D, inputSize), {
+      batchSize: x.shape[0],
+    }) as tf.Tensor4D;
+    return tf.mean(output, [1, 2]);
+  };
 }
 
 /** What cached features depend on; every field goes into the cache key. */
