@@ -50,10 +50,7 @@ export function imageExamples(
     return bytes;
   };
   const scaled = (bytes: Uint8Array, into?: Float32Array) => {
-    if (into && into.length !== bytes.length) {
-      throw new RangeError(`gather: a buffer of ${into.length} values for ${bytes.length}`);
-    }
-    const out = into ?? new Float32Array(bytes.length);
+    const out = batchBuffer(bytes.length, into);
     for (let i = 0; i < bytes.length; i++) out[i] = bytes[i] * scale;
     return out;
   };
@@ -77,16 +74,19 @@ export function featureExamples(features: Float32Array, dim: number, labels: Uin
     shape: [dim],
     labels,
     gather(indices, into) {
-      if (into && into.length !== indices.length * dim) {
-        throw new RangeError(
-          `gather: a buffer of ${into.length} values for ${indices.length * dim}`,
-        );
-      }
-      const out = into ?? new Float32Array(indices.length * dim);
+      const out = batchBuffer(indices.length * dim, into);
       for (let b = 0; b < indices.length; b++) {
         out.set(features.subarray(indices[b] * dim, (indices[b] + 1) * dim), b * dim);
       }
       return out;
     },
   };
+}
+
+/** `into` if given (it must hold `length` values), else a new buffer of `length`. */
+function batchBuffer(length: number, into?: Float32Array): Float32Array {
+  if (into && into.length !== length) {
+    throw new RangeError(`gather: a buffer of ${into.length} values for ${length}`);
+  }
+  return into ?? new Float32Array(length);
 }

@@ -20,6 +20,14 @@ interface GraphOp {
   inputs: GraphInput[];
 }
 
+/** TensorFlow's DataType values (types.proto) that the replays name. */
+export const DT = { float: 1, int32: 3, string: 7, bool: 10, bfloat16: 14 } as const;
+
+/** A tfjs dtype as TensorFlow's, or undefined for one a function argument cannot take. */
+export function tfDataType(dtype: string): number | undefined {
+  return ({ float32: DT.float, int32: DT.int32, bool: DT.bool } as Record<string, number>)[dtype];
+}
+
 /** A TensorFlow dtype (`binding.TF_*`) and shape, of an argument or a result. */
 export interface GraphValue {
   dtype: number;
@@ -120,9 +128,6 @@ function graphDef(spec: GraphSpec): Uint8Array {
   return GRAPH_DEF.encode(message).finish();
 }
 
-/** TensorFlow's DT_STRING. */
-const TF_STRING = 7;
-
 /**
  * Registers `spec` as the function `name` of the binding's context, so that
  * `binding.executeOp(name, [], argumentIds, results)` runs it. False where the binding lacks
@@ -141,7 +146,7 @@ export function removeFunction(binding: Binding, name: string): void {
 /** `Cifar100TsAddFunction` on `[name, GraphDef]` (add) or `[name]` (remove); false if unpatched. */
 function call(binding: Binding, encoded: Uint8Array[]): boolean {
   const shape = [encoded.length];
-  const id = binding.createTensor(shape, TF_STRING, encoded as unknown as ArrayLike<number>);
+  const id = binding.createTensor(shape, DT.string, encoded as unknown as ArrayLike<number>);
   try {
     binding.executeOp("Cifar100TsAddFunction", [], [id], 0);
     return true;

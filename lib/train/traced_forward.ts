@@ -9,7 +9,13 @@
  * @module
  */
 import { tf } from "../engine/backend.ts";
-import { addFunction, type GraphSpec, removeFunction } from "../engine/graph_function.ts";
+import {
+  addFunction,
+  DT,
+  type GraphSpec,
+  removeFunction,
+  tfDataType,
+} from "../engine/graph_function.ts";
 import {
   type CreatedTensor,
   type HandleBackend,
@@ -49,7 +55,7 @@ interface Plan {
   castFrom: number[];
 }
 
-const [FLOAT, BFLOAT16] = [1, 14];
+const [FLOAT, BFLOAT16] = [DT.float, DT.bfloat16];
 
 /** Functions registered so far, for unique names. */
 let functions = 0;
@@ -148,8 +154,8 @@ function planOf(a: Recording, b: Recording, x: tf.Tensor, weights: tf.Tensor[]):
   const at = sa(a.output);
   if (!at || !("op" in at) || !same(at, sb(b.output))) return null;
   const { dtype, shape } = a.ops[at.op].made[at.index];
-  const float = (t: tf.Tensor) => ({ dtype: t.dtype === "float32" ? FLOAT : -1, shape: t.shape });
-  const args = [x, ...weights].map(float).concat(
+  const typed = (t: tf.Tensor) => ({ dtype: tfDataType(t.dtype) ?? -1, shape: t.shape });
+  const args = [x, ...weights].map(typed).concat(
     a.created.map(({ dtype, shape }) => ({ dtype, shape })),
   );
   if (args.some((v) => v.dtype < 0)) return null;

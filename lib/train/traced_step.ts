@@ -15,6 +15,7 @@ import {
   type GraphSpec,
   type GraphValue,
   removeFunction,
+  tfDataType,
 } from "../engine/graph_function.ts";
 import { poolReluBiasGrad } from "../engine/max_pool.ts";
 import {
@@ -276,7 +277,7 @@ export class TracedGradients {
         : s.kind === "state"
         ? this.#state[s.index]
         : undefined;
-      const dtype = t && TF_DTYPES[t.dtype];
+      const dtype = t && tfDataType(t.dtype);
       if (t) return dtype === undefined ? undefined : { dtype, shape: t.shape };
       if (s.kind === "constant" || s.kind === "dropout") return r.created[s.created];
     };
@@ -351,9 +352,10 @@ export class TracedGradients {
       }
     };
     const made: Handle[][] = [];
+    const at = resultsOf(plan);
     if (plan.function) {
       const { name, args } = plan.function;
-      made.push(binding.executeOp(name, [], args.map(source), resultsOf(plan).length));
+      made.push(binding.executeOp(name, [], args.map(source), at.length));
     } else {
       for (const op of plan.ops) {
         const ids = op?.inputs.map((s) => s.kind === "out" ? made[s.op][s.index].id : source(s));
@@ -361,9 +363,7 @@ export class TracedGradients {
       }
     }
     // The function returns its results in resultsOf's order; op by op, they are where they were made.
-    const results = resultsOf(plan).map((at, k) =>
-      plan.function ? made[0][k] : made[at.op][at.index]
-    );
+    const results = at.map(({ op, index }, k) => plan.function ? made[0][k] : made[op][index]);
     const weight = request.weight ?? 1;
     const result: Gradients = {
       grads: {},
@@ -391,9 +391,6 @@ export class TracedGradients {
     return result;
   }
 }
-
-/** tfjs's dtypes as TensorFlow's (`binding.TF_*`), for a function's arguments. */
-const TF_DTYPES: Record<string, number | undefined> = { float32: 1, int32: 3, bool: 10 };
 
 /** Functions registered so far, for unique names. */
 let functions = 0;
